@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "pd2java.train_commands",
     "pd2java.export_commands",
     "pd2java.java.commands",
+    "pd2java.java.parity_commands",
     "pd2java.demo",
 )
 
