@@ -1,0 +1,123 @@
+"""conv2d: torch lowering (nn.Conv2d), shape rule and NumPy reference kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from pd2java.ops.lowering import Lowered, Unsupported, as_pair
+from pd2java.ops.registry import (
+    Attrs,
+    Shape,
+    ShapeError,
+    pair,
+    register,
+    want_rank,
+    window_out,
+    windows,
+)
+
+
+def lower_conv2d_module(mod: object) -> Lowered:
+    """nn.Conv2d -> conv2d. Only zero padding; 'same'/'valid' strings become explicit pads."""
+    padding_mode = getattr(mod, "padding_mode", "zeros")
+    if padding_mode != "zeros":
+        raise Unsupported(f"padding_mode={padding_mode!r} (only 'zeros' is supported)")
+    kernel = as_pair(mod.kernel_size, "kernel_size")
+    dilation = as_pair(mod.dilation, "dilation")
+    stride = as_pair(mod.stride, "stride")
+    padding = mod.padding
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":
+        # PyTorch pads asymmetrically when the total padding is odd; v1 has symmetric pads only.
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if any(t % 2 for t in totals):
+            raise Unsupported("padding='same' with an even receptive field needs asymmetric pads")
+        padding = (totals[0] // 2, totals[1] // 2)
+    return Lowered(
+        "conv2d",
+        {
+            "in_channels": int(mod.in_channels),
+            "out_channels": int(mod.out_channels),
+            "kernel_size": kernel,
+            "stride": stride,
+            "padding": as_pair(padding, "padding"),
+            "dilation": dilation,
+            "groups": int(mod.groups),
+        },
+        {"weight": "weight", "bias": "bias" if mod.bias is not None else None},
+    )
+
+
+def _conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:
+    kh, kw = pair(attrs["kernel_size"], "kernel_size")
+    cin, cout, groups = int(attrs["in_channels"]), int(attrs["out_channels"]), int(attrs["groups"])
+    if groups < 1 or cin % groups or cout % groups:
+        raise ShapeError(
+            f"groups={groups} must divide in_channels={cin} and out_channels={cout}"
+        )
+    return {"weight": (cout, cin // groups, kh, kw), "bias": (cout,)}
+
+
+def _conv_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    want_rank(shape, 3, "conv2d")
+    c, h, w = shape
+    if c != attrs["in_channels"]:
+        raise ShapeError(f"input has {c} channels but in_channels={attrs['in_channels']}")
+    _conv_param_shapes(attrs)
+    kh, kw = pair(attrs["kernel_size"], "kernel_size")
+    sh, sw = pair(attrs["stride"], "stride")
+    ph, pw = pair(attrs["padding"], "padding")
+    dh, dw = pair(attrs["dilation"], "dilation")
+    return (
+        int(attrs["out_channels"]),
+        window_out(h, kh, sh, ph, dh, "height"),
+        window_out(w, kw, sw, pw, dw, "width"),
+    )
+
+
+def conv2d_nchw(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> np.ndarray:
+    """Grouped 2-D cross-correlation, accumulated in float64, as one batched matmul per group."""
+    n = x.shape[0]
+    cout, cg, kh, kw = weight.shape
+    ph, pw = padding
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = windows(xp, (kh, kw), stride, dilation)  # (N, C, Ho, Wo, kh, kw)
+    ho, wo = win.shape[2], win.shape[3]
+    og = cout // groups
+    # (G, N*Ho*Wo, Cg*kh*kw) @ (G, Cg*kh*kw, Og): groups are the matmul batch axis.
+    cols = win.reshape(n, groups, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
+    cols = cols.reshape(groups, n * ho * wo, cg * kh * kw)
+    w = weight.astype(np.float64).reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
+    out = np.matmul(cols, w)  # (G, N*Ho*Wo, Og)
+    out = out.reshape(groups, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, cout, ho, wo)
+    if bias is not None:
+        out = out + bias.astype(np.float64).reshape(1, cout, 1, 1)
+    return out.astype(np.float32)
+
+
+@register("conv2d", 1, infer=_conv_infer, param_shapes=_conv_param_shapes)
+def conv2d_kernel(
+    attrs: Attrs, inputs: list[np.ndarray], params: Mapping[str, np.ndarray | None]
+) -> np.ndarray:
+    """Reference conv2d on a (N, C, H, W) batch."""
+    return conv2d_nchw(
+        inputs[0],
+        params["weight"],
+        params["bias"],
+        pair(attrs["stride"], "stride"),
+        pair(attrs["padding"], "padding"),
+        pair(attrs["dilation"], "dilation"),
+        int(attrs["groups"]),
+    )

@@ -1,0 +1,232 @@
+"""Generate docs/OPS.md and pd2java/schema/manifest.schema.json from the op table.
+
+Both files are generated, never hand-edited (DESIGN.md section 2). Regenerate after changing
+``pd2java/ops/table.py``::
+
+    python -m pd2java.ops.docs          # rewrite both files
+    python -m pd2java.ops.docs --check  # exit 1 if either is stale (the tests do this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pd2java.ops.table import OP_LIST, AttrSpec
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = _PACKAGE / "schema" / "manifest.schema.json"
+OPS_MD_PATH = _PACKAGE.parent / "docs" / "OPS.md"
+
+_KIND_SCHEMA: dict[str, dict[str, Any]] = {
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "int2": {"$ref": "#/$defs/int2"},
+}
+
+
+def _attr_schema(attrs: tuple[AttrSpec, ...]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [a.name for a in attrs],
+        "properties": {a.name: _KIND_SCHEMA[a.kind] for a in attrs},
+    }
+
+
+def generate_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a version-1 manifest."""
+    nullable_string = {"type": ["string", "null"]}
+    per_op = []
+    known = []
+    for spec in OP_LIST:
+        match = {
+            "properties": {"op": {"const": spec.name}, "version": {"const": spec.version}},
+            "required": ["op", "version"],
+        }
+        known.append(match)
+        per_op.append(
+            {
+                "if": match,
+                "then": {
+                    "properties": {
+                        "inputs": {"minItems": spec.num_inputs, "maxItems": spec.num_inputs},
+                        "attrs": _attr_schema(spec.attrs),
+                        "params": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": [p.name for p in spec.params],
+                            "properties": {
+                                p.name: nullable_string if p.optional else {"type": "string"}
+                                for p in spec.params
+                            },
+                        },
+                    }
+                },
+            }
+        )
+    shape = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://pd2java.invalid/schema/manifest-1.json",
+        "title": "pd2java manifest, format_version 1 (generated from pd2java/ops/table.py)",
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "format", "format_version", "producer", "name", "classes", "input", "output",
+            "transforms", "weights", "nodes", "golden",
+        ],
+        "properties": {
+            "format": {"const": "pd2java.manifest"},
+            "format_version": {"const": 1},
+            "producer": {"type": "object"},
+            "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "classes": {"type": ["array", "null"], "items": {"type": "string"}},
+            "input": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "shape", "dtype", "layout", "image_convention"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "shape": {**shape, "minItems": 3, "maxItems": 3},
+                    "dtype": {"const": "float32"},
+                    "layout": {"const": "CHW"},
+                    "image_convention": {"type": ["object", "null"]},
+                },
+            },
+            "output": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "shape", "dtype", "kind"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "shape": {**shape, "minItems": 1, "maxItems": 1},
+                    "dtype": {"const": "float32"},
+                    "kind": {"enum": ["probabilities", "logits"]},
+                },
+            },
+            "transforms": {"type": "array", "items": {"type": "string"}},
+            "weights": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["file", "bytes", "sha256"],
+                "properties": {
+                    "file": {"type": "string", "minLength": 1},
+                    "bytes": {"type": "integer", "minimum": 8},
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                },
+            },
+            "nodes": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/node"}},
+            "golden": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["input", "output", "count", "atol", "rtol"],
+                        "properties": {
+                            "input": {"type": "string"},
+                            "output": {"type": "string"},
+                            "count": {"type": "integer", "minimum": 1},
+                            "atol": {"type": "number", "minimum": 0},
+                            "rtol": {"type": "number", "minimum": 0},
+                        },
+                    },
+                ]
+            },
+        },
+        "$defs": {
+            "int2": {
+                "type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2,
+            },
+            "node": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [
+                    "name", "op", "version", "inputs", "outputs", "attrs", "params",
+                    "output_shape",
+                ],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "op": {"type": "string"},
+                    "version": {"type": "integer", "minimum": 1},
+                    "inputs": {"type": "array", "items": {"type": "string"}},
+                    "outputs": {
+                        "type": "array", "items": {"type": "string"}, "minItems": 1,
+                        "maxItems": 1,
+                    },
+                    "attrs": {"type": "object"},
+                    "params": {"type": "object"},
+                    "output_shape": shape,
+                },
+                "anyOf": known,
+                "allOf": per_op,
+            },
+        },
+    }
+
+
+def generate_ops_md() -> str:
+    """docs/OPS.md: every op, its inputs, parameter slots and attributes."""
+    lines = [
+        "# pd2java op set",
+        "",
+        "<!-- GENERATED by `python -m pd2java.ops.docs` from pd2java/ops/table.py: do not edit. -->",
+        "",
+        "Every op a version-1 manifest may use (docs/FORMAT.md). A node names its op and version;",
+        "`attrs` holds exactly the attributes listed (readers assume no default), `params` exactly",
+        "the parameter slots (`null` for an absent optional slot). Shapes are per sample.",
+        "",
+        "| op | version | inputs | params | attrs |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in OP_LIST:
+        params = ", ".join(f"`{p.name}`{'?' if p.optional else ''}" for p in spec.params) or "-"
+        attrs = ", ".join(f"`{a.name}`: {a.kind}" for a in spec.attrs) or "-"
+        lines.append(f"| `{spec.name}` | {spec.version} | {spec.num_inputs} | {params} | {attrs} |")
+    lines.append("")
+    for spec in OP_LIST:
+        lines += [f"## `{spec.name}@{spec.version}`", "", spec.doc, ""]
+        lines.append(f"- inputs: {spec.num_inputs}")
+        for p in spec.params:
+            lines.append(f"- param `{p.name}`{' (optional)' if p.optional else ''}: {p.doc}")
+        for a in spec.attrs:
+            lines.append(f"- attr `{a.name}` ({a.kind}): {a.doc}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def schema_text() -> str:
+    return json.dumps(generate_schema(), indent=2, sort_keys=False) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
+    args = parser.parse_args(argv)
+    outputs = {SCHEMA_PATH: schema_text(), OPS_MD_PATH: generate_ops_md()}
+    stale = [p for p, text in outputs.items()
+             if not p.exists() or p.read_text(encoding="utf-8") != text]
+    if args.check:
+        for p in stale:
+            print(f"stale: {p} (run python -m pd2java.ops.docs)", file=sys.stderr)
+        return 1 if stale else 0
+    for p, text in outputs.items():
+        _write(p, text)
+        print(f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

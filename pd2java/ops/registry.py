@@ -1,0 +1,141 @@
+"""Registry of op implementations: shape rule, parameter shapes and NumPy reference kernel.
+
+Each op family module (``conv``, ``norm``, ``activation``, ``pool``, ``shape``, ``linear``,
+``elementwise``) registers its ops here with :func:`register`; :func:`impl` looks one up. The
+registry is checked against ``pd2java.ops.table`` in both directions (``check_complete`` and
+tests), so an op cannot exist in one and not the other. NumPy only: no torch import here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from pd2java.ops.table import OPS, lookup
+
+Shape = tuple[int, ...]
+Attrs = Mapping[str, object]
+InferFn = Callable[[Attrs, list[Shape]], Shape]
+ParamShapesFn = Callable[[Attrs], dict[str, Shape]]
+KernelFn = Callable[[Attrs, list[np.ndarray], Mapping[str, "np.ndarray | None"]], np.ndarray]
+
+FAMILIES = ("conv", "norm", "activation", "pool", "shape", "linear", "elementwise")
+
+
+class ShapeError(ValueError):
+    """An input shape, attribute or parameter shape that the op's rule rejects."""
+
+
+@dataclass(frozen=True)
+class OpImpl:
+    """How one ``name@version`` behaves: per-sample shape rule, param shapes and NumPy kernel.
+
+    ``infer(attrs, input_shapes)`` returns the per-sample output shape (batch axis implicit) or
+    raises ShapeError; ``param_shapes(attrs)`` gives the required shape of every parameter slot;
+    ``kernel(attrs, inputs, params)`` computes on batched float32 arrays (batch axis first).
+    """
+
+    key: str
+    infer: InferFn
+    param_shapes: ParamShapesFn
+    kernel: KernelFn
+
+
+_IMPLS: dict[str, OpImpl] = {}
+
+
+def _no_params(attrs: Attrs) -> dict[str, Shape]:
+    return {}
+
+
+def register(
+    name: str, version: int, *, infer: InferFn, param_shapes: ParamShapesFn = _no_params
+) -> Callable[[KernelFn], KernelFn]:
+    """Decorator registering ``kernel`` as ``name@version``; rejects duplicates and ops absent
+    from the table."""
+    spec = lookup(name, version)
+
+    def deco(kernel: KernelFn) -> KernelFn:
+        if spec.key in _IMPLS:
+            raise RuntimeError(f"op {spec.key} registered twice")
+        _IMPLS[spec.key] = OpImpl(spec.key, infer, param_shapes, kernel)
+        return kernel
+
+    return deco
+
+
+def _load() -> None:
+    for family in FAMILIES:
+        importlib.import_module(f"pd2java.ops.{family}")
+
+
+def impl(key: str) -> OpImpl:
+    """The implementation of ``key`` (``"conv2d@1"``); KeyError listing what exists otherwise."""
+    _load()
+    found = _IMPLS.get(key)
+    if found is None:
+        raise KeyError(f"no implementation of op {key}; implemented: {', '.join(sorted(_IMPLS))}")
+    return found
+
+
+def implemented() -> dict[str, OpImpl]:
+    """Every registered implementation, by key."""
+    _load()
+    return dict(_IMPLS)
+
+
+def check_complete() -> None:
+    """Raise if the table and the registry disagree in either direction."""
+    have = set(implemented())
+    want = set(OPS)
+    if have != want:
+        raise RuntimeError(
+            f"op table and implementations disagree: missing {sorted(want - have)}, "
+            f"extra {sorted(have - want)}"
+        )
+
+
+# --- small shared helpers for the families --------------------------------------------------
+
+
+def pair(value: object, what: str) -> tuple[int, int]:
+    """An ``int2`` attribute as a tuple, checked."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ShapeError(f"{what} must be a pair of ints, got {value!r}")
+    a, b = value
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, int) or not isinstance(b, int):
+        raise ShapeError(f"{what} must be a pair of ints, got {value!r}")
+    return int(a), int(b)
+
+
+def want_rank(shape: Shape, rank: int, what: str) -> None:
+    if len(shape) != rank:
+        raise ShapeError(f"{what} needs a {rank}-D per-sample input, got shape {list(shape)}")
+
+
+def window_out(size: int, k: int, s: int, p: int, d: int, axis: str) -> int:
+    """Floor output length of a sliding window (PyTorch's formula, no ceil_mode)."""
+    if k < 1 or s < 1 or d < 1 or p < 0:
+        raise ShapeError(f"{axis}: kernel, stride, dilation must be >= 1 and padding >= 0")
+    span = d * (k - 1) + 1
+    n = (size + 2 * p - span) // s + 1
+    if size + 2 * p < span or n < 1:
+        raise ShapeError(
+            f"{axis}: window of span {span} does not fit input length {size} with padding {p}"
+        )
+    return n
+
+
+def windows(
+    x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
+) -> np.ndarray:
+    """View (N, C, H, W) (already padded) as (N, C, Ho, Wo, kh, kw) sliding windows."""
+    kh, kw = kernel
+    sh, sw = stride
+    dh, dw = dilation
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    v = np.lib.stride_tricks.sliding_window_view(x, (span_h, span_w), axis=(2, 3))
+    return v[:, :, ::sh, ::sw, ::dh, ::dw]

@@ -1,0 +1,248 @@
+"""IR passes (``Graph -> Graph``) and the IR validator. NumPy only.
+
+- :func:`validate`: every rule of docs/FORMAT.md that can be checked on the IR (unique names,
+  topological order, exact attrs and param slots per the op table, attr kinds, tensors present and
+  of the right shape, finite weights, a 1-D output), with shapes recomputed by each op's rule.
+- :func:`infer_shapes`: recompute every node's ``output_shape`` from the input shape.
+- :func:`fold_bn`: fold conv2d + batch_norm2d (the conv's only consumer) into one conv2d.
+- :func:`prune_tensors`: drop tensors no node references.
+
+Dropout and Identity never reach the IR: the front ends drop them while capturing (the input value
+passes straight through), so there is no separate pass for them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+import numpy as np
+
+from pd2java.errors import UserError
+from pd2java.ir import Graph, Node
+from pd2java.ops.conv import _conv_param_shapes
+from pd2java.ops.norm import bn_scale_shift
+from pd2java.ops.registry import ShapeError, impl
+from pd2java.ops.table import OPS, OpSpec, supported_ops
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def where(node: Node) -> str:
+    """``node 'features_0' (conv2d@1, from model.py:12)`` for error messages."""
+    origin = f", from {node.origin}" if node.origin else ""
+    return f"node {node.name!r} ({node.op}@{node.version}{origin})"
+
+
+def check_attr(spec_kind: str, value: object) -> bool:
+    """Whether ``value`` has the attribute kind ``spec_kind`` (int, float, bool, int2)."""
+    if spec_kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if spec_kind == "float":
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(float(value))
+        )
+    if spec_kind == "bool":
+        return isinstance(value, bool)
+    if spec_kind == "int2":
+        return (
+            isinstance(value, (tuple, list))
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        )
+    raise ValueError(f"unknown attr kind {spec_kind}")
+
+
+def _spec(node: Node) -> OpSpec:
+    spec = OPS.get(node.key)
+    if spec is None:
+        raise UserError(f"{where(node)}: unknown op {node.key}; supported: {supported_ops()}")
+    return spec
+
+
+def _check_node_form(node: Node, spec: OpSpec) -> None:
+    if len(node.inputs) != spec.num_inputs:
+        raise UserError(
+            f"{where(node)}: takes {spec.num_inputs} input(s), got {len(node.inputs)}"
+        )
+    if len(node.outputs) != 1:
+        raise UserError(f"{where(node)}: must have exactly one output, got {len(node.outputs)}")
+    want_attrs = {a.name: a for a in spec.attrs}
+    if set(node.attrs) != set(want_attrs):
+        raise UserError(
+            f"{where(node)}: attrs must be exactly {sorted(want_attrs)}; "
+            f"missing {sorted(set(want_attrs) - set(node.attrs))}, "
+            f"unknown {sorted(set(node.attrs) - set(want_attrs))}"
+        )
+    for name, a in want_attrs.items():
+        if not check_attr(a.kind, node.attrs[name]):
+            raise UserError(
+                f"{where(node)}: attr {name!r} must be of kind {a.kind}, got {node.attrs[name]!r}"
+            )
+    want_params = {p.name: p for p in spec.params}
+    if set(node.params) != set(want_params):
+        raise UserError(
+            f"{where(node)}: params must be exactly {sorted(want_params)}; got {sorted(node.params)}"
+        )
+    for name, p in want_params.items():
+        if node.params[name] is None and not p.optional:
+            raise UserError(f"{where(node)}: required param {name!r} is null")
+
+
+def _check_params(node: Node, tensors: Mapping[str, np.ndarray]) -> None:
+    try:
+        shapes = impl(node.key).param_shapes(node.attrs)
+    except ShapeError as exc:
+        raise UserError(f"{where(node)}: {exc}") from None
+    for slot, tname in node.params.items():
+        if tname is None:
+            continue
+        if tname not in tensors:
+            raise UserError(f"{where(node)}: param {slot!r} names tensor {tname!r}, which is absent")
+        arr = tensors[tname]
+        if tuple(arr.shape) != shapes[slot]:
+            raise UserError(
+                f"{where(node)}: param {slot!r} tensor {tname!r} has shape {list(arr.shape)}, "
+                f"expected {list(shapes[slot])} from the attrs"
+            )
+
+
+def check_finite(tensors: Mapping[str, np.ndarray], what: str = "weights") -> None:
+    """Refuse NaN/Inf in any tensor, naming the tensor and the first bad index."""
+    for name in sorted(tensors):
+        arr = np.asarray(tensors[name])
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise UserError(
+                f"{what}: tensor {name!r} holds {int(bad.sum())} NaN/Inf value(s), first at index "
+                f"{list(idx)} ({arr[idx]}); fix the model (e.g. retrain or reset the layer) before "
+                "exporting"
+            )
+
+
+def infer_shapes(graph: Graph) -> Graph:
+    """Recompute every node's output_shape from the graph input; errors name the node."""
+    shapes: dict[str, tuple[int, ...]] = {graph.input.name: tuple(graph.input.shape)}
+    nodes = []
+    for node in graph.nodes:
+        spec = _spec(node)
+        _check_node_form(node, spec)
+        for value in node.inputs:
+            if value not in shapes:
+                raise UserError(
+                    f"{where(node)}: input {value!r} is not the graph input or an earlier output"
+                )
+        try:
+            out = impl(node.key).infer(node.attrs, [shapes[v] for v in node.inputs])
+        except ShapeError as exc:
+            raise UserError(f"{where(node)}: {exc}") from None
+        out = tuple(int(d) for d in out)
+        if node.outputs[0] in shapes:
+            raise UserError(f"{where(node)}: output value {node.outputs[0]!r} is not unique")
+        shapes[node.outputs[0]] = out
+        nodes.append(node.with_(output_shape=out))
+    return graph.with_(nodes=tuple(nodes))
+
+
+def validate(graph: Graph, *, allow_nonfinite: bool = False) -> None:
+    """Raise UserError naming the node/tensor/rule for anything FORMAT.md forbids."""
+    if not NAME_RE.fullmatch(graph.name):
+        raise UserError(f"model name {graph.name!r} must match [A-Za-z_][A-Za-z0-9_]*")
+    if len(graph.input.shape) != 3 or any(d < 1 for d in graph.input.shape):
+        raise UserError(f"input shape {list(graph.input.shape)} must be (C, H, W), all >= 1")
+    names = [n.name for n in graph.nodes]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserError(f"node names must be unique; repeated: {dupes}")
+    if not graph.nodes:
+        raise UserError("the graph has no nodes (is the model an identity?)")
+    recomputed = infer_shapes(graph)
+    for given, node in zip(graph.nodes, recomputed.nodes):
+        if tuple(given.output_shape) != node.output_shape:
+            raise UserError(
+                f"{where(node)}: output_shape {list(given.output_shape)} does not match "
+                f"{list(node.output_shape)} computed from the inputs and attrs"
+            )
+        _check_params(node, graph.tensors)
+    if graph.output == graph.input.name or graph.producer_of(graph.output) is None:
+        raise UserError(f"graph output {graph.output!r} is produced by no node")
+    out_shape = recomputed.value_shape(graph.output)
+    if len(out_shape) != 1:
+        raise UserError(
+            f"the model output has per-sample shape {list(out_shape)}; pd2java models output a "
+            "1-D vector of K scores per sample (add a flatten or a linear layer)"
+        )
+    if graph.classes is not None and len(graph.classes) != out_shape[0]:
+        raise UserError(
+            f"{len(graph.classes)} class names given but the model outputs {out_shape[0]} values"
+        )
+    if not allow_nonfinite:
+        used = {t for n in graph.nodes for t in n.params.values() if t is not None}
+        check_finite({k: v for k, v in graph.tensors.items() if k in used})
+
+
+def prune_tensors(graph: Graph) -> Graph:
+    """Keep only tensors some node references."""
+    used = {t for n in graph.nodes for t in n.params.values() if t is not None}
+    return graph.with_(tensors={k: v for k, v in graph.tensors.items() if k in used})
+
+
+def fold_bn(graph: Graph) -> Graph:
+    """Fold every conv2d whose only consumer is a batch_norm2d into one conv2d.
+
+    Matched on structure only. The folded conv keeps the conv node's name and output value; the
+    batch norm's consumers are rewired to it. Folded tensors get new names
+    ``<conv node>.folded.weight`` / ``.bias`` (the originals may be shared with another node, e.g.
+    a conv called twice), computed in float64 and rounded once to float32.
+    """
+    tensors = dict(graph.tensors)
+    nodes = list(graph.nodes)
+    rename: dict[str, str] = {}
+    out_nodes: list[Node] = []
+    skip: set[str] = set()
+    output = graph.output
+    for i, node in enumerate(nodes):
+        if node.name in skip:
+            continue
+        node = node.with_(inputs=tuple(rename.get(v, v) for v in node.inputs))
+        consumers = [n for n in nodes if node.outputs[0] in n.inputs]
+        if (
+            node.op == "conv2d"
+            and len(consumers) == 1
+            and consumers[0].op == "batch_norm2d"
+            and node.outputs[0] != graph.output
+        ):
+            bn = consumers[0]
+            params = {k: (None if v is None else tensors[v]) for k, v in bn.params.items()}
+            scale, shift = bn_scale_shift(bn.attrs, params)
+            w = tensors[node.params["weight"]].astype(np.float64)  # type: ignore[index]
+            b_name = node.params["bias"]
+            b = tensors[b_name].astype(np.float64) if b_name is not None else 0.0
+            expected = _conv_param_shapes(node.attrs)["weight"]
+            if tuple(w.shape) != expected or scale.shape != (w.shape[0],):
+                raise UserError(f"{where(node)}: cannot fold {where(bn)}: channel counts differ")
+            wname = f"{node.name}.folded.weight"
+            bname = f"{node.name}.folded.bias"
+            for new in (wname, bname):
+                if new in tensors:
+                    raise UserError(f"fold_bn: tensor name {new!r} already exists")
+            tensors[wname] = (w * scale[:, None, None, None]).astype(np.float32)
+            tensors[bname] = (b * scale + shift).astype(np.float32)
+            out_nodes.append(node.with_(params={"weight": wname, "bias": bname}))
+            rename[bn.outputs[0]] = node.outputs[0]
+            if bn.outputs[0] == output:
+                output = node.outputs[0]
+            skip.add(bn.name)
+            continue
+        out_nodes.append(node)
+    folded = graph.with_(
+        nodes=tuple(out_nodes),
+        tensors=tensors,
+        output=output,
+        transforms=(*graph.transforms, "fold_bn"),
+    )
+    return infer_shapes(prune_tensors(folded))
