@@ -1,0 +1,187 @@
+package org.pd2java.gateway;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import org.pd2java.runtime.LoadOptions;
+import org.pd2java.runtime.Model;
+import org.pd2java.runtime.Pd2JavaException;
+
+/**
+ * The py4j entry point for parity tests: loads models with the pd2java runtime and runs them on
+ * tensors passed as little-endian float32 {@code byte[]}.
+ *
+ * <p>Loaded models are cached by absolute manifest path, self-test flag, and the manifest's
+ * modification time and size, so a re-export at the same path is picked up and an unchanged
+ * model is loaded once per JVM. This class lives beside the runtime, never inside its jar: the
+ * runtime has no py4j dependency.
+ */
+public final class Gateway {
+  private record Key(String path, boolean selfTest) {}
+
+  private record Entry(long mtimeNanos, long size, Model model) {}
+
+  private final ConcurrentHashMap<Key, Entry> cache = new ConcurrentHashMap<>();
+
+  /** Creates a gateway with an empty model cache. */
+  public Gateway() {}
+
+  /**
+   * Loads (or reuses) the model for a manifest.
+   *
+   * @param manifest path of the {@code .manifest.json}
+   * @param selfTest whether the load-time golden-vector self-test runs
+   * @return the model
+   * @throws Pd2JavaException if the runtime refuses the model
+   * @throws IOException if the manifest cannot be inspected
+   */
+  public Model model(String manifest, boolean selfTest) throws IOException {
+    Path path = Paths.get(manifest).toAbsolutePath().normalize();
+    BasicFileAttributes attrs = Files.readAttributes(path, BasicFileAttributes.class);
+    long mtime = attrs.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS);
+    Key key = new Key(path.toString(), selfTest);
+    Entry hit = cache.get(key);
+    if (hit != null && hit.mtimeNanos() == mtime && hit.size() == attrs.size()) {
+      return hit.model();
+    }
+    Model model = Model.load(path, LoadOptions.defaults().withSelfTest(selfTest));
+    cache.put(key, new Entry(mtime, attrs.size(), model));
+    return model;
+  }
+
+  /**
+   * Describes a model as a small JSON object: name, classes, input and output shapes.
+   *
+   * @param manifest path of the manifest
+   * @param selfTest whether the load-time self-test runs
+   * @return JSON text
+   * @throws IOException if the manifest cannot be inspected
+   */
+  public String info(String manifest, boolean selfTest) throws IOException {
+    Model m = model(manifest, selfTest);
+    StringBuilder sb = new StringBuilder("{\"name\":");
+    quote(sb, m.name());
+    sb.append(",\"classes\":");
+    List<String> classes = m.classes();
+    if (classes == null) {
+      sb.append("null");
+    } else {
+      sb.append('[');
+      for (int i = 0; i < classes.size(); i++) {
+        if (i > 0) {
+          sb.append(',');
+        }
+        quote(sb, classes.get(i));
+      }
+      sb.append(']');
+    }
+    sb.append(",\"input_shape\":");
+    ints(sb, m.inputShape());
+    sb.append(",\"output_shape\":");
+    ints(sb, m.outputShape());
+    return sb.append('}').toString();
+  }
+
+  /**
+   * Runs a batch.
+   *
+   * @param manifest path of the manifest
+   * @param nchw {@code n} consecutive C x H x W samples as little-endian float32
+   * @param n the batch size
+   * @param selfTest whether the load-time self-test runs (on first load only)
+   * @return {@code n} consecutive outputs as little-endian float32
+   * @throws IOException if the manifest cannot be inspected
+   */
+  public byte[] predict(String manifest, byte[] nchw, int n, boolean selfTest) throws IOException {
+    Model m = model(manifest, selfTest);
+    return Floats.toBytes(m.predictBatch(Floats.fromBytes(nchw), n));
+  }
+
+  /**
+   * Runs one sample and returns every node's output.
+   *
+   * @param manifest path of the manifest
+   * @param chw one C x H x W sample as little-endian float32
+   * @param selfTest whether the load-time self-test runs (on first load only)
+   * @return the node outputs
+   * @throws IOException if the manifest cannot be inspected
+   */
+  public LayerOutputs layerOutputs(String manifest, byte[] chw, boolean selfTest)
+      throws IOException {
+    Model m = model(manifest, selfTest);
+    return new LayerOutputs(m.runLayers(Floats.fromBytes(chw)));
+  }
+
+  /**
+   * Forgets every cached model.
+   */
+  public void clear() {
+    cache.clear();
+  }
+
+  /**
+   * The runtime error code of a throwable raised through py4j, so Python can raise a typed error.
+   *
+   * @param t any throwable
+   * @return the code's name for a {@link Pd2JavaException} (also when it is the cause), else null
+   */
+  public static String errorCode(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof Pd2JavaException p) {
+        return String.valueOf(p.code());
+      }
+      if (c.getCause() == c) {
+        break;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * A throwable's message, falling back to its class name when it has none.
+   *
+   * @param t any throwable
+   * @return the text
+   */
+  public static String describe(Throwable t) {
+    String msg = t.getMessage();
+    return msg == null ? t.getClass().getName() : msg;
+  }
+
+  static void quote(StringBuilder sb, String s) {
+    sb.append('"');
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      switch (c) {
+        case '"' -> sb.append("\\\"");
+        case '\\' -> sb.append("\\\\");
+        case '\n' -> sb.append("\\n");
+        case '\r' -> sb.append("\\r");
+        case '\t' -> sb.append("\\t");
+        default -> {
+          if (c < 0x20) {
+            sb.append(String.format("\\u%04x", (int) c));
+          } else {
+            sb.append(c);
+          }
+        }
+      }
+    }
+    sb.append('"');
+  }
+
+  static void ints(StringBuilder sb, int[] values) {
+    sb.append('[');
+    for (int i = 0; i < values.length; i++) {
+      if (i > 0) {
+        sb.append(',');
+      }
+      sb.append(values[i]);
+    }
+    sb.append(']');
+  }
+}

@@ -1,0 +1,493 @@
+"""``pd2java verify``: hold the Java runtime to PyTorch and to the NumPy reference.
+
+For one export it runs three input sets through Java (over py4j, :mod:`pd2java.java.bridge`):
+
+- ``golden``: the golden vectors embedded in the export, compared with their expected outputs
+  (what PyTorch produced at export time);
+- ``random``: N inputs uniform in [-1, 1] (seeded);
+- ``prpd``: N synthetic PRPD images (``pd2java.data.synthesize``) when the model takes (1, 60, 120);
+
+and compares each with the NumPy reference interpreter and, when a model is at hand (a checkpoint
+recorded by the export or given explicitly, or a ``--module`` factory), with live PyTorch.
+
+Pass rule (the default tolerance, DESIGN.md section 5): every output element within
+``|java - ref| <= atol + rtol * |ref|`` with atol 1e-5 and rtol 1e-4, and 100% argmax agreement,
+where a row whose reference top-two scores are themselves within that tolerance (a tie) counts as
+agreeing. The Java runtime's own load-time self-test must also pass.
+
+``max rel`` in the table is ``max |java - ref| / max(|ref|, 1e-6)``: informative only, the pass
+rule above is what decides.
+
+With ``per_layer=True`` it also compares every node's output, Java ``runLayers`` against the
+reference's ``run_layers``, on one sample, and names the first node that diverges. Intermediate
+values are not probabilities, so there the absolute tolerance is scaled by the layer's largest
+reference magnitude: ``atol * max(1, max|ref|) + rtol * |ref|``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pd2java.errors import ParityError, UserError
+
+DEFAULT_ATOL = 1e-5
+DEFAULT_RTOL = 1e-4
+PRPD_SHAPE = (1, 60, 120)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Java against one oracle on one input set."""
+
+    inputs: str  # "golden", "random", "prpd"
+    oracle: str  # "pytorch", "numpy", "export" (golden expected outputs)
+    n: int
+    max_abs: float
+    max_rel: float
+    argmax_agree: int  # rows whose argmax agrees (ties count as agreeing)
+    passed: bool
+    worst: str  # where the worst element is, for failure messages
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One node of the per-layer comparison."""
+
+    node: str
+    op: str
+    max_abs: float
+    scale: float  # max |reference| of the node's output
+    passed: bool
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Everything ``verify`` measured; ``passed`` decides the exit code."""
+
+    manifest: Path
+    comparisons: tuple[Comparison, ...]
+    self_test: str  # "ok" or the Java runtime's error
+    torch_source: str | None  # where the PyTorch model came from, or None
+    notes: tuple[str, ...]
+    atol: float
+    rtol: float
+    layers: tuple[LayerRow, ...] = ()
+    layer_sample: str = ""
+    first_divergent: LayerRow | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.self_test.startswith("ok") and all(c.passed for c in self.comparisons)
+
+    @property
+    def max_abs_vs_pytorch(self) -> float | None:
+        vals = [c.max_abs for c in self.comparisons if c.oracle == "pytorch"]
+        return max(vals) if vals else None
+
+    def table(self) -> str:
+        """The human-readable report printed by the CLI."""
+        lines = [
+            f"manifest: {self.manifest}",
+            f"tolerance: |java - ref| <= {self.atol:g} + {self.rtol:g} * |ref|, 100% argmax "
+            + "agreement",
+            f"Java load-time self-test: {self.self_test}",
+            f"PyTorch model: {self.torch_source or 'none (NumPy reference and golden only)'}",
+        ]
+        lines += [f"note: {n}" for n in self.notes]
+        header = f"{'inputs':<8} {'oracle':<8} {'n':>5} {'max abs':>10} {'max rel':>10} " \
+                 f"{'argmax':>9}  result"
+        lines += ["", header, "-" * len(header)]
+        for c in self.comparisons:
+            lines.append(
+                f"{c.inputs:<8} {c.oracle:<8} {c.n:>5} {c.max_abs:>10.2e} {c.max_rel:>10.2e} "
+                f"{c.argmax_agree:>4}/{c.n:<4}  {'ok' if c.passed else 'FAIL: ' + c.worst}"
+            )
+        if self.layers:
+            lines += ["", f"per-layer, Java runLayers vs NumPy run_layers ({self.layer_sample}):"]
+            lh = f"{'node':<32} {'op':<16} {'max abs':>10} {'max |ref|':>10}  result"
+            lines += [lh, "-" * len(lh)]
+            for row in self.layers:
+                lines.append(
+                    f"{row.node:<32} {row.op:<16} {row.max_abs:>10.2e} {row.scale:>10.2e}  "
+                    f"{'ok' if row.passed else 'DIVERGES'}"
+                )
+            if self.first_divergent is not None:
+                lines.append(f"first diverging node: {self.first_divergent.node} "
+                             f"({self.first_divergent.op})")
+            else:
+                lines.append("no node diverges")
+        lines += ["", "PASS" if self.passed else "FAIL"]
+        return "\n".join(lines)
+
+
+# --- locating things ---------------------------------------------------------------------------
+
+
+def find_manifest(path: str | os.PathLike[str]) -> Path:
+    """A manifest path, or the single ``*.manifest.json`` in a folder."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        found = sorted(p.glob("*.manifest.json"))
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise UserError(f"{p}: no *.manifest.json in this folder (run pd2java export first)")
+        names = ", ".join(f.name for f in found)
+        raise UserError(f"{p}: several manifests ({names}); pass the one to verify")
+    raise UserError(f"{p}: no such file or folder")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a readable JSON manifest ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: manifest is not a JSON object")
+    return data
+
+
+def read_golden(manifest: Path, data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The golden (inputs, expected outputs) of an export, read straight from its weights file."""
+    golden = data.get("golden")
+    if golden is None:
+        return None
+    weights = manifest.parent / Path(str(data["weights"]["file"])).name
+    try:
+        raw = weights.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{weights}: cannot read the weights file ({exc})") from None
+    n = int.from_bytes(raw[:8], "little")
+    if len(raw) < 8 or 8 + n > len(raw):
+        raise UserError(f"{weights}: safetensors header length {n} exceeds the file")
+    header = json.loads(raw[8 : 8 + n].decode("utf-8"))
+    arrays = []
+    for key in ("input", "output"):
+        name = str(golden[key])
+        entry = header.get(name)
+        if not isinstance(entry, dict) or entry.get("dtype") != "F32":
+            raise UserError(f"{weights}: golden tensor {name!r} missing or not F32")
+        begin, end = entry["data_offsets"]
+        arr = np.frombuffer(raw[8 + n + begin : 8 + n + end], dtype="<f4")
+        arrays.append(arr.reshape(entry["shape"]).astype(np.float32))
+    return arrays[0], arrays[1]
+
+
+def load_module_factory(spec: str) -> Any:
+    """``file.py:name`` or ``package.module:name``; ``name`` is an nn.Module or a callable
+    returning one (called with no arguments)."""
+    if ":" not in spec:
+        raise UserError(f"--module {spec!r}: expected FILE.py:NAME or MODULE:NAME")
+    target, attr = spec.rsplit(":", 1)
+    try:
+        if target.endswith(".py"):
+            path = Path(target)
+            if not path.is_file():
+                raise UserError(f"--module {spec!r}: {path} not found")
+            mod_spec = importlib.util.spec_from_file_location(f"_pd2java_user_{path.stem}", path)
+            if mod_spec is None or mod_spec.loader is None:
+                raise UserError(f"--module {spec!r}: cannot import {path}")
+            module = importlib.util.module_from_spec(mod_spec)
+            sys.modules[mod_spec.name] = module
+            mod_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+    except UserError:
+        raise
+    except Exception as exc:  # user code: report whatever it raised
+        raise UserError(f"--module {spec!r}: importing failed: {exc!r}") from exc
+    if not hasattr(module, attr):
+        raise UserError(f"--module {spec!r}: {target} has no attribute {attr!r}")
+    obj = getattr(module, attr)
+    import torch
+
+    if not isinstance(obj, torch.nn.Module):
+        if not callable(obj):
+            raise UserError(f"--module {spec!r}: {attr} is neither an nn.Module nor callable")
+        obj = obj()
+        if not isinstance(obj, torch.nn.Module):
+            raise UserError(f"--module {spec!r}: {attr}() returned {type(obj).__name__}")
+    return obj
+
+
+def recorded_checkpoint(manifest: Path, data: dict[str, Any]) -> Path | None:
+    """The checkpoint the export was made from, when the manifest records one that still exists.
+
+    The exporter records provenance under ``producer`` (``source``/``checkpoint``); a relative
+    path is taken relative to the manifest's folder.
+    """
+    producer = data.get("producer") or {}
+    candidates: list[Any] = []
+    if isinstance(producer, dict):
+        for key in ("source", "checkpoint", "source_path"):
+            value = producer.get(key)
+            if isinstance(value, dict):
+                candidates += [value.get("path"), value.get("file")]
+            else:
+                candidates.append(value)
+    for value in candidates:
+        if isinstance(value, str) and value.endswith(".pt"):
+            p = Path(value)
+            if not p.is_absolute():
+                p = manifest.parent / p
+            if p.is_file():
+                return p
+    return None
+
+
+# --- comparing ---------------------------------------------------------------------------------
+
+
+def compare(
+    got: np.ndarray, ref: np.ndarray, inputs: str, oracle: str, atol: float, rtol: float
+) -> Comparison:
+    """Java output ``got`` against an oracle's ``ref`` (both (N, K))."""
+    if got.shape != ref.shape:
+        return Comparison(inputs, oracle, int(ref.shape[0]) if ref.ndim else 0, float("inf"),
+                          float("inf"), 0, False, f"shape {got.shape} != {ref.shape}")
+    g = got.astype(np.float64).reshape(got.shape[0], -1)
+    r = ref.astype(np.float64).reshape(ref.shape[0], -1)
+    n = g.shape[0]
+    if n == 0:
+        return Comparison(inputs, oracle, 0, 0.0, 0.0, 0, True, "")
+    if not np.all(np.isfinite(g)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
+        return Comparison(inputs, oracle, n, float("inf"), float("inf"), 0, False,
+                          f"non-finite Java output at {bad}")
+    err = np.abs(g - r)
+    allowed = atol + rtol * np.abs(r)
+    rel = err / np.maximum(np.abs(r), 1e-6)
+    ratio = err / allowed
+    wi = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    values_ok = bool(ratio[wi] <= 1.0)
+    gi = np.argmax(g, axis=1)
+    ri = np.argmax(r, axis=1)
+    agree = 0
+    first_flip = ""
+    for row in range(n):
+        if gi[row] == ri[row]:
+            agree += 1
+            continue
+        top, other = r[row, ri[row]], r[row, gi[row]]
+        if top - other <= atol + rtol * abs(top):
+            agree += 1  # a tie within tolerance: either answer is right
+        elif not first_flip:
+            first_flip = f"sample {row}: Java says class {gi[row]}, {oracle} says {ri[row]}"
+    worst = ""
+    if not values_ok:
+        worst = (f"sample {wi[0]} output {wi[1]}: java {g[wi]:.8g} vs {oracle} {r[wi]:.8g}, "
+                 f"error {err[wi]:.3e} > allowed {allowed[wi]:.3e}")
+    if first_flip:
+        worst = f"{worst}; {first_flip}" if worst else first_flip
+    return Comparison(
+        inputs, oracle, n, float(err.max()), float(rel.max()), agree,
+        values_ok and agree == n, worst,
+    )
+
+
+def _torch_predict(model: Any, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    return out.detach().cpu().numpy().astype(np.float32).reshape(x.shape[0], -1)
+
+
+def prpd_images(n: int, seed: int, classes: list[str] | None) -> np.ndarray:
+    """``n`` synthetic PRPD images (N, 1, 60, 120), the product picked from the class names."""
+    from pd2java.data import synthesize
+
+    product = "gis"
+    if classes is not None:
+        try:
+            from pd2java.data import CLASSES  # type: ignore[attr-defined]
+
+            for name, names in dict(CLASSES).items():
+                if list(names) == list(classes):
+                    product = name
+        except ImportError:
+            pass
+        if "corona" in classes:
+            product = "transformer"
+    ds = synthesize(product=product, per_class=max(1, -(-n // 7)), seed=seed)
+    images = np.asarray(ds.images, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    pick = rng.permutation(images.shape[0])[:n]
+    return images[pick][:, None, :, :]
+
+
+def _reference_run(manifest: Path, x: np.ndarray) -> np.ndarray:
+    from pd2java import reference
+
+    out = np.asarray(reference.run(manifest, x), dtype=np.float32)
+    return out.reshape(x.shape[0], -1)
+
+
+def compare_layers(
+    manifest: Path, nodes: list[dict[str, Any]], x: np.ndarray, atol: float, rtol: float
+) -> tuple[list[LayerRow], LayerRow | None]:
+    """Java runLayers vs reference run_layers on one sample; rows in node order."""
+    from pd2java import reference
+    from pd2java.java.bridge import java_layers
+
+    java = java_layers(manifest, x, self_test=False)
+    ref = reference.run_layers(manifest, x)
+    ops = {str(n.get("name")): str(n.get("op")) for n in nodes}
+    outputs = {str(n.get("name")): str((n.get("outputs") or [""])[0]) for n in nodes}
+    rows: list[LayerRow] = []
+    first: LayerRow | None = None
+    for name in [str(n.get("name")) for n in nodes]:
+        j = java.get(name)
+        r = ref.get(name, ref.get(outputs.get(name, "")))
+        if j is None or r is None:
+            row = LayerRow(name, ops.get(name, "?"), float("inf"), 0.0, False)
+        else:
+            r1 = np.asarray(r, dtype=np.float64).reshape(-1)
+            j1 = np.asarray(j, dtype=np.float64).reshape(-1)
+            if r1.shape != j1.shape:
+                row = LayerRow(name, ops[name], float("inf"), 0.0, False)
+            else:
+                scale = float(np.abs(r1).max()) if r1.size else 0.0
+                err = np.abs(j1 - r1)
+                ok = bool(np.all(err <= atol * max(1.0, scale) + rtol * np.abs(r1)))
+                row = LayerRow(name, ops[name], float(err.max()) if err.size else 0.0, scale, ok)
+        rows.append(row)
+        if first is None and not row.passed:
+            first = row
+    return rows, first
+
+
+def verify(
+    path: str | os.PathLike[str],
+    *,
+    samples: int = 16,
+    per_layer: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    module: str | Any | None = None,
+    atol: float = DEFAULT_ATOL,
+    rtol: float = DEFAULT_RTOL,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> VerifyReport:
+    """Compare the Java runtime with PyTorch and the NumPy reference for one export.
+
+    ``path`` is a manifest or a folder holding exactly one. ``checkpoint`` (a pd2java ``.pt``) or
+    ``module`` (an ``nn.Module``, or ``"file.py:name"`` / ``"pkg.mod:name"``) supplies the PyTorch
+    side; without either, the checkpoint recorded by the export is used if it still exists.
+    Never raises for a parity failure: check ``report.passed`` (the CLI turns it into exit 2).
+    """
+    from pd2java.java import bridge
+
+    say = progress or (lambda _msg: None)
+    manifest = find_manifest(path).resolve()
+    data = _read_json(manifest)
+    if samples < 0:
+        raise UserError(f"--samples must be >= 0, got {samples}")
+    notes: list[str] = []
+
+    # The PyTorch side, if any.
+    model = None
+    torch_source: str | None = None
+    if module is not None and checkpoint is not None:
+        raise UserError("give --checkpoint or --module, not both")
+    if module is not None:
+        model = load_module_factory(module) if isinstance(module, str) else module
+        torch_source = module if isinstance(module, str) else type(module).__name__
+    else:
+        ckpt = Path(checkpoint) if checkpoint is not None else recorded_checkpoint(manifest, data)
+        if ckpt is not None:
+            from pd2java.checkpoint import load_checkpoint
+
+            model = load_checkpoint(ckpt).build_model()
+            torch_source = str(ckpt)
+        elif checkpoint is None:
+            notes.append("no checkpoint recorded in the export or given: PyTorch not compared")
+    if model is not None:
+        model = model.eval()
+
+    # The Java runtime's own load-time self-test.
+    say("loading the model in Java")
+    try:
+        bridge.model_info(manifest, self_test=True)
+        self_test = "ok" if data.get("golden") is not None else "ok (no golden vectors)"
+    except bridge.JavaError as exc:
+        if exc.code != "SELF_TEST_FAILED":
+            raise  # the runtime refuses the model outright: a user error, not a parity result
+        self_test = str(exc)
+    info = bridge.model_info(manifest, self_test=False)
+    input_shape = tuple(info.input_shape)
+
+    comparisons: list[Comparison] = []
+    sets: list[tuple[str, np.ndarray, np.ndarray | None]] = []
+    golden = read_golden(manifest, data)
+    if golden is not None:
+        sets.append(("golden", golden[0], golden[1]))
+    rng = np.random.default_rng(seed)
+    if samples:
+        sets.append(("random", rng.uniform(-1, 1, (samples, *input_shape)).astype(np.float32),
+                     None))
+        if input_shape == PRPD_SHAPE:
+            sets.append(("prpd", prpd_images(samples, seed, data.get("classes")), None))
+        else:
+            notes.append(f"input shape {list(input_shape)} is not a PRPD image: prpd set skipped")
+
+    for name, x, expected in sets:
+        say(f"running {name} inputs ({x.shape[0]})")
+        got = bridge.java_predict(manifest, x, self_test=False).reshape(x.shape[0], -1)
+        if expected is not None:
+            comparisons.append(compare(got, expected.reshape(x.shape[0], -1), name, "export",
+                                       atol, rtol))
+        comparisons.append(compare(got, _reference_run(manifest, x), name, "numpy", atol, rtol))
+        if model is not None:
+            comparisons.append(compare(got, _torch_predict(model, x), name, "pytorch", atol, rtol))
+
+    layers: list[LayerRow] = []
+    first: LayerRow | None = None
+    layer_sample = ""
+    if per_layer:
+        name, x, _ = sets[-1] if sets else ("random", rng.uniform(
+            -1, 1, (1, *input_shape)).astype(np.float32), None)
+        say("comparing layer by layer")
+        layers, first = compare_layers(manifest, list(data.get("nodes") or []), x[:1], atol, rtol)
+        layer_sample = f"first {name} sample"
+
+    return VerifyReport(
+        manifest=manifest,
+        comparisons=tuple(comparisons),
+        self_test=self_test,
+        torch_source=torch_source,
+        notes=tuple(notes),
+        atol=atol,
+        rtol=rtol,
+        layers=tuple(layers),
+        layer_sample=layer_sample,
+        first_divergent=first,
+    )
+
+
+def check(report: VerifyReport) -> None:
+    """Raise ParityError describing the failures of a report that did not pass."""
+    if report.passed:
+        return
+    problems = []
+    if not report.self_test.startswith("ok"):
+        problems.append(f"Java self-test: {report.self_test}")
+    problems += [f"{c.inputs} vs {c.oracle}: {c.worst}" for c in report.comparisons
+                 if not c.passed]
+    if report.first_divergent is not None:
+        problems.append(f"first diverging node: {report.first_divergent.node} "
+                        f"({report.first_divergent.op})")
+    raise ParityError(f"{report.manifest}: " + "; ".join(problems))
