@@ -1,0 +1,9 @@
+package org.pd2java.runtime;
+
+/**
+ * One attribute of an op.
+ *
+ * @param name attribute name (PyTorch's)
+ * @param kind its kind
+ */
+public record AttrSpec(String name, AttrKind kind) {}

@@ -1,0 +1,93 @@
+package org.pd2java.runtime;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+
+/**
+ * Command line of the runtime jar ({@code java -jar pd2java-runtime.jar ...}):
+ *
+ * <ul>
+ *   <li>{@code check MANIFEST [--no-self-test]}: load, validate and self-test; print a summary.
+ *   <li>{@code bench MANIFEST [--warmup N] [--iters N]}: single-thread latency per image on
+ *       seeded uniform [0, 1) inputs (median and 99th percentile, milliseconds) and load time.
+ * </ul>
+ *
+ * Exit status: 0 ok, 1 a {@link Pd2JavaException} (its message on stderr), 64 usage error.
+ */
+public final class Cli {
+  private Cli() {}
+
+  /**
+   * Entry point.
+   *
+   * @param args command-line arguments
+   */
+  public static void main(String[] args) {
+    System.exit(run(args));
+  }
+
+  /**
+   * Runs a command and returns its exit status (for tests and embedding).
+   *
+   * @param args command-line arguments
+   * @return exit status
+   */
+  public static int run(String[] args) {
+    if (args.length < 2 || !(args[0].equals("check") || args[0].equals("bench"))) {
+      System.err.println(
+          "usage: check MANIFEST [--no-self-test] | bench MANIFEST [--warmup N] [--iters N]");
+      return 64;
+    }
+    boolean selfTest = true;
+    int warmup = 200;
+    int iters = 500;
+    for (int i = 2; i < args.length; i++) {
+      switch (args[i]) {
+        case "--no-self-test" -> selfTest = false;
+        case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+        case "--iters" -> iters = Integer.parseInt(args[++i]);
+        default -> {
+          System.err.println("unknown option " + args[i]);
+          return 64;
+        }
+      }
+    }
+    try {
+      long t0 = System.nanoTime();
+      Model m = Model.load(Path.of(args[1]), LoadOptions.defaults().withSelfTest(selfTest));
+      double loadMs = (System.nanoTime() - t0) / 1e6;
+      if (args[0].equals("check")) {
+        System.out.println("ok " + m);
+        System.out.println("classes: " + m.classes());
+        System.out.println("nodes: " + String.join(" ", m.nodeNames()));
+        System.out.printf("self-test: %s; load: %.1f ms%n", selfTest ? "passed" : "skipped", loadMs);
+        return 0;
+      }
+      float[] x = new float[Model.product(m.inputShape())];
+      Random r = new Random(0);
+      for (int i = 0; i < x.length; i++) {
+        x[i] = r.nextFloat();
+      }
+      for (int i = 0; i < warmup; i++) {
+        m.predict(x);
+      }
+      double[] ms = new double[iters];
+      for (int i = 0; i < iters; i++) {
+        long s = System.nanoTime();
+        m.predict(x);
+        ms[i] = (System.nanoTime() - s) / 1e6;
+      }
+      Arrays.sort(ms);
+      System.out.printf(
+          "{\"model\": \"%s\", \"load_ms\": %.3f, \"median_ms\": %.4f, \"p99_ms\": %.4f,"
+              + " \"iters\": %d, \"warmup\": %d}%n",
+          m.name(), loadMs, ms[iters / 2], ms[Math.min(iters - 1, (int) Math.ceil(iters * 0.99) - 1)],
+          iters, warmup);
+      return 0;
+    } catch (Pd2JavaException e) {
+      System.err.println(e.getMessage());
+      return 1;
+    }
+  }
+}

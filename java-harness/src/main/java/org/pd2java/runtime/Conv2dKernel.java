@@ -1,0 +1,130 @@
+package org.pd2java.runtime;
+
+import java.util.Arrays;
+
+/**
+ * conv2d@1: 2-D cross-correlation with zero padding, any groups (depthwise included), stride and
+ * dilation, optional bias; as torch.nn.Conv2d(padding_mode='zeros').
+ *
+ * <p>Loop order: for each output channel, for each input channel of its group, for each kernel
+ * tap, add {@code w * input row} to the output row. The innermost loop runs along a row with a
+ * fixed weight, which the JIT vectorises when the stride is 1. Accumulation is float32.
+ */
+final class Conv2dKernel implements Kernel {
+  private final int cin, h, w, cout, kh, kw, sh, sw, ph, pw, dh, dw, groups, ho, wo;
+  private final float[] weight;
+  private final float[] bias;
+  // Per kernel column kx: the range [owLo, owHi) of output columns whose input column is inside.
+  private final int[] owLo, owHi;
+
+  static Kernel compile(NodeDef n, int[][] in) {
+    int cin = n.intAttr("in_channels", 1);
+    int cout = n.intAttr("out_channels", 1);
+    int[] k = n.int2Attr("kernel_size", 1);
+    int[] s = n.int2Attr("stride", 1);
+    int[] p = n.int2Attr("padding", 0);
+    int[] d = n.int2Attr("dilation", 1);
+    int groups = n.intAttr("groups", 1);
+    if (cin % groups != 0 || cout % groups != 0) {
+      throw n.error(
+          ErrorCode.INVALID_ATTRIBUTE,
+          "groups " + groups + " must divide in_channels " + cin + " and out_channels " + cout);
+    }
+    int[] x = n.input(in, 0, 3);
+    if (x[0] != cin) {
+      throw n.error(
+          ErrorCode.SHAPE_MISMATCH,
+          "input has " + x[0] + " channels but in_channels is " + cin + " (input shape "
+              + Arrays.toString(x) + ")");
+    }
+    float[] weight = n.param("weight", cout, cin / groups, k[0], k[1]);
+    float[] bias = n.param("bias", cout);
+    int ho = n.windowOut("height", x[1], k[0], s[0], p[0], d[0]);
+    int wo = n.windowOut("width", x[2], k[1], s[1], p[1], d[1]);
+    return new Conv2dKernel(x, cout, k, s, p, d, groups, ho, wo, weight, bias);
+  }
+
+  private Conv2dKernel(
+      int[] x, int cout, int[] k, int[] s, int[] p, int[] d, int groups, int ho, int wo,
+      float[] weight, float[] bias) {
+    this.cin = x[0];
+    this.h = x[1];
+    this.w = x[2];
+    this.cout = cout;
+    this.kh = k[0];
+    this.kw = k[1];
+    this.sh = s[0];
+    this.sw = s[1];
+    this.ph = p[0];
+    this.pw = p[1];
+    this.dh = d[0];
+    this.dw = d[1];
+    this.groups = groups;
+    this.ho = ho;
+    this.wo = wo;
+    this.weight = weight;
+    this.bias = bias;
+    this.owLo = new int[kw];
+    this.owHi = new int[kw];
+    for (int kx = 0; kx < kw; kx++) {
+      int off = kx * dw - pw; // input column = ow * sw + off
+      int lo = 0;
+      while (lo < wo && lo * sw + off < 0) {
+        lo++;
+      }
+      int hi = wo;
+      while (hi > lo && (hi - 1) * sw + off >= w) {
+        hi--;
+      }
+      owLo[kx] = lo;
+      owHi[kx] = hi;
+    }
+  }
+
+  @Override
+  public int[] outputShape() {
+    return new int[] {cout, ho, wo};
+  }
+
+  @Override
+  public void run(float[][] inputs, float[] out) {
+    float[] x = inputs[0];
+    int inPerG = cin / groups;
+    int outPerG = cout / groups;
+    int plane = ho * wo;
+    for (int oc = 0; oc < cout; oc++) {
+      int g = oc / outPerG;
+      int obase = oc * plane;
+      Arrays.fill(out, obase, obase + plane, bias == null ? 0f : bias[oc]);
+      for (int icg = 0; icg < inPerG; icg++) {
+        int ibase = (g * inPerG + icg) * h * w;
+        int wbase = (oc * inPerG + icg) * kh * kw;
+        for (int ky = 0; ky < kh; ky++) {
+          for (int kx = 0; kx < kw; kx++) {
+            float wt = weight[wbase + ky * kw + kx];
+            int lo = owLo[kx];
+            int hi = owHi[kx];
+            int xoff = kx * dw - pw;
+            for (int oy = 0; oy < ho; oy++) {
+              int iy = oy * sh - ph + ky * dh;
+              if (iy < 0 || iy >= h) {
+                continue;
+              }
+              int irow = ibase + iy * w + xoff;
+              int orow = obase + oy * wo;
+              if (sw == 1) {
+                for (int ox = lo; ox < hi; ox++) {
+                  out[orow + ox] += wt * x[irow + ox];
+                }
+              } else {
+                for (int ox = lo; ox < hi; ox++) {
+                  out[orow + ox] += wt * x[irow + ox * sw];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}

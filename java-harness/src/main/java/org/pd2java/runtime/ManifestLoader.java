@@ -1,0 +1,692 @@
+package org.pd2java.runtime;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * Reads and validates a version-1 manifest and its weights, then compiles the nodes into a plan.
+ * Order (FORMAT.md): format, format_version, every top-level key, every node's keys, op, attrs
+ * and parameter slots (no weights needed yet), then the weights file (path confinement, size,
+ * SHA-256, safetensors rules), then per node the wiring, parameter shapes and output shape, then
+ * the model output, then the golden vectors and the self-test.
+ *
+ * <p>Unknown extra keys at the top level and in nodes are ignored (FORMAT.md section 6: a new
+ * optional key is an additive change); {@code attrs} and {@code params} must match the op exactly.
+ */
+final class ManifestLoader {
+  static final String FORMAT = "pd2java.manifest";
+  static final int FORMAT_VERSION = 1;
+  /** Largest value (activation) a model may declare, in floats, so predict cannot run out of memory. */
+  static final long MAX_VALUE_ELEMENTS = 1L << 28;
+
+  private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
+  private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
+  private static final List<String> TOP_KEYS =
+      List.of(
+          "producer", "name", "classes", "input", "output", "transforms", "weights", "nodes",
+          "golden");
+  private static final List<String> NODE_KEYS =
+      List.of("name", "op", "version", "inputs", "outputs", "attrs", "params", "output_shape");
+
+  private final String file;
+  private final Path manifest;
+
+  private ManifestLoader(Path manifest) {
+    this.manifest = manifest;
+    this.file = String.valueOf(manifest.getFileName());
+  }
+
+  /** A node after the structural pass. */
+  private record RawNode(
+      String name,
+      OpSpec op,
+      List<String> inputs,
+      String output,
+      Map<String, Object> attrs,
+      Map<String, String> params,
+      int[] outputShape) {}
+
+  static Model load(Path manifest, LoadOptions options) {
+    return new ManifestLoader(manifest).run(options);
+  }
+
+  private Pd2JavaException bad(String rule) {
+    return new Pd2JavaException(ErrorCode.INVALID_MANIFEST, file, null, rule);
+  }
+
+  private Model run(LoadOptions options) {
+    Map<String, Object> top = readManifest();
+    // 1. format and format_version, before anything else.
+    Object format = top.get("format");
+    if (!FORMAT.equals(format)) {
+      throw new Pd2JavaException(
+          ErrorCode.UNSUPPORTED_FORMAT,
+          file,
+          null,
+          "'format' is " + (format == null ? "missing" : "'" + format + "'") + ", expected '"
+              + FORMAT + "': not a pd2java manifest");
+    }
+    Object version = top.get("format_version");
+    if (!(version instanceof Long)) {
+      throw new Pd2JavaException(
+          ErrorCode.UNSUPPORTED_FORMAT_VERSION, file, null,
+          "'format_version' is " + (version == null ? "missing" : version) + ", expected an integer");
+    }
+    long v = (Long) version;
+    if (v > FORMAT_VERSION) {
+      throw new Pd2JavaException(
+          ErrorCode.UNSUPPORTED_FORMAT_VERSION, file, null,
+          "format_version " + v + " was written by a newer pd2java; this runtime reads version "
+              + FORMAT_VERSION + ": upgrade the pd2java runtime");
+    }
+    if (v != FORMAT_VERSION) {
+      throw new Pd2JavaException(
+          ErrorCode.UNSUPPORTED_FORMAT_VERSION, file, null,
+          "format_version " + v + " is unknown; this runtime reads version " + FORMAT_VERSION);
+    }
+    // 2. Every top-level key present and typed.
+    for (String k : TOP_KEYS) {
+      if (!top.containsKey(k)) {
+        throw bad("missing key '" + k + "' (readers assume no defaults)");
+      }
+    }
+    objectAt(top, "producer", "producer");
+    String name = string(top, "name", "name");
+    if (!NAME.matcher(name).matches()) {
+      throw bad("'name' " + quote(name) + " does not match [A-Za-z_][A-Za-z0-9_]*");
+    }
+    List<String> classes = null;
+    if (top.get("classes") != Json.NULL) {
+      classes = stringList(top, "classes", "classes");
+    }
+    Map<String, Object> input = objectAt(top, "input", "input");
+    String inputName = string(input, "name", "input.name");
+    int[] inputShape = shape(input, "shape", "input.shape");
+    if (inputShape.length != 3) {
+      throw bad("input.shape " + Arrays.toString(inputShape) + " must be [C, H, W]");
+    }
+    expectString(input, "dtype", "input.dtype", "float32");
+    expectString(input, "layout", "input.layout", "CHW");
+    if (!input.containsKey("image_convention")) {
+      throw bad("missing key 'input.image_convention'");
+    }
+    Object conv = input.get("image_convention");
+    if (conv != Json.NULL && !(conv instanceof Map)) {
+      throw bad("'input.image_convention' must be an object or null");
+    }
+    Map<String, Object> output = objectAt(top, "output", "output");
+    String outputName = string(output, "name", "output.name");
+    int[] outputShape = shape(output, "shape", "output.shape");
+    if (outputShape.length != 1) {
+      throw bad("output.shape " + Arrays.toString(outputShape) + " must be [K]");
+    }
+    expectString(output, "dtype", "output.dtype", "float32");
+    String kind = string(output, "kind", "output.kind");
+    if (!kind.equals("probabilities") && !kind.equals("logits")) {
+      throw bad("'output.kind' is " + quote(kind) + ", expected 'probabilities' or 'logits'");
+    }
+    if (classes != null && classes.size() != outputShape[0]) {
+      throw bad(classes.size() + " classes for an output of shape " + Arrays.toString(outputShape));
+    }
+    stringList(top, "transforms", "transforms");
+    Map<String, Object> weights = objectAt(top, "weights", "weights");
+    String weightsFile = string(weights, "file", "weights.file");
+    long weightsBytes = integer(weights, "bytes", "weights.bytes");
+    String sha = string(weights, "sha256", "weights.sha256");
+    if (!SHA256.matcher(sha).matches()) {
+      throw bad("'weights.sha256' must be 64 lowercase hex digits");
+    }
+    Object nodesRaw = top.get("nodes");
+    if (!(nodesRaw instanceof List)) {
+      throw bad("'nodes' must be an array");
+    }
+    Object goldenRaw = top.get("golden");
+    if (goldenRaw != Json.NULL && !(goldenRaw instanceof Map)) {
+      throw bad("'golden' must be an object or null");
+    }
+    // 3. Nodes, structurally (ops, attrs, slots): no weights needed.
+    List<RawNode> nodes = new ArrayList<>();
+    Set<String> nodeNames = new HashSet<>();
+    int i = 0;
+    for (Object o : (List<?>) nodesRaw) {
+      RawNode n = node(o, i++);
+      if (!nodeNames.add(n.name())) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_GRAPH, file, n.name(), "node name is not unique");
+      }
+      nodes.add(n);
+    }
+    if (nodes.isEmpty()) {
+      throw new Pd2JavaException(ErrorCode.INVALID_GRAPH, file, null, "'nodes' is empty");
+    }
+    // 4. Weights.
+    SafeTensors st = readWeights(weightsFile, weightsBytes, sha);
+    Map<String, Tensor> tensorCache = new HashMap<>();
+    // 5. Compile: wiring, parameter shapes, output shapes.
+    Map<String, Integer> slots = new HashMap<>();
+    List<int[]> slotShapes = new ArrayList<>();
+    slots.put(inputName, 0);
+    slotShapes.add(inputShape);
+    checkSize(inputShape, null, "input");
+    List<Model.Step> steps = new ArrayList<>();
+    for (RawNode n : nodes) {
+      int[] inSlots = new int[n.inputs().size()];
+      int[][] inShapes = new int[inSlots.length][];
+      for (int k = 0; k < inSlots.length; k++) {
+        Integer s = slots.get(n.inputs().get(k));
+        if (s == null) {
+          throw new Pd2JavaException(
+              ErrorCode.INVALID_GRAPH, file, n.name(),
+              "input " + quote(n.inputs().get(k))
+                  + " is neither the graph input nor the output of an earlier node");
+        }
+        inSlots[k] = s;
+        inShapes[k] = slotShapes.get(s);
+      }
+      if (slots.containsKey(n.output())) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_GRAPH, file, n.name(),
+            "output value " + quote(n.output()) + " is already defined");
+      }
+      Map<String, Tensor> params = new LinkedHashMap<>();
+      for (Map.Entry<String, String> p : n.params().entrySet()) {
+        String t = p.getValue();
+        if (t == null) {
+          params.put(p.getKey(), null);
+          continue;
+        }
+        Tensor tensor = tensorCache.get(t);
+        if (tensor == null) {
+          tensor = st.floats(t, n.name(), "parameter '" + p.getKey() + "':");
+          tensorCache.put(t, tensor);
+        }
+        params.put(p.getKey(), tensor);
+      }
+      NodeDef def = new NodeDef(file, n.name(), n.op(), n.attrs(), params);
+      Kernel kernel = n.op().factory().compile(def, inShapes);
+      int[] got = kernel.outputShape();
+      if (!Arrays.equals(got, n.outputShape())) {
+        throw new Pd2JavaException(
+            ErrorCode.SHAPE_MISMATCH, file, n.name(),
+            "output_shape is " + Arrays.toString(n.outputShape()) + " but " + n.op().key()
+                + " on input shape(s) " + Arrays.deepToString(inShapes) + " gives "
+                + Arrays.toString(got));
+      }
+      int size = checkSize(got, n.name(), "output");
+      int slot = slotShapes.size();
+      slots.put(n.output(), slot);
+      slotShapes.add(got);
+      steps.add(new Model.Step(n.name(), kernel, inSlots, slot, size));
+    }
+    // 6. The model output.
+    Integer outSlot = slots.get(outputName);
+    if (outSlot == null || outSlot == 0) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_GRAPH, file, null,
+          "output.name " + quote(outputName) + " is not the output of any node");
+    }
+    if (!Arrays.equals(slotShapes.get(outSlot), outputShape)) {
+      throw new Pd2JavaException(
+          ErrorCode.SHAPE_MISMATCH, file, null,
+          "output.shape is " + Arrays.toString(outputShape) + " but value " + quote(outputName)
+              + " has shape " + Arrays.toString(slotShapes.get(outSlot)));
+    }
+    Model model =
+        new Model(name, classes, inputShape, outputShape, kind, steps, slotShapes.size(), outSlot);
+    // 7. Golden vectors and the self-test.
+    if (goldenRaw != Json.NULL) {
+      golden(Model.asMap(goldenRaw), st, model, inputShape, outputShape, options.selfTest());
+    }
+    return model;
+  }
+
+  private int checkSize(int[] shape, String node, String what) {
+    long p = 1;
+    for (int d : shape) {
+      p *= d;
+      if (p > MAX_VALUE_ELEMENTS) {
+        throw new Pd2JavaException(
+            ErrorCode.SHAPE_MISMATCH, file, node,
+            what + " shape " + Arrays.toString(shape) + " exceeds " + MAX_VALUE_ELEMENTS
+                + " elements per sample");
+      }
+    }
+    return (int) p;
+  }
+
+  private Map<String, Object> readManifest() {
+    byte[] bytes;
+    try {
+      long size = Files.size(manifest);
+      if (size > Json.Limits.MANIFEST.maxBytes()) {
+        throw new Pd2JavaException(
+            ErrorCode.JSON_LIMIT_EXCEEDED, file, null,
+            "manifest is " + size + " bytes; the limit is " + Json.Limits.MANIFEST.maxBytes());
+      }
+      bytes = Files.readAllBytes(manifest);
+    } catch (IOException e) {
+      throw new Pd2JavaException(
+          ErrorCode.IO_ERROR, String.valueOf(manifest), null, "cannot read the manifest: " + e, e);
+    }
+    Object top = Json.parse(bytes, file, Json.Limits.MANIFEST);
+    if (!(top instanceof Map)) {
+      throw bad("the manifest is not a JSON object");
+    }
+    return Model.asMap(top);
+  }
+
+  private SafeTensors readWeights(String weightsFile, long expectedBytes, String sha) {
+    if (weightsFile.isEmpty()
+        || weightsFile.contains("/")
+        || weightsFile.contains("\\")
+        || weightsFile.contains(":")
+        || weightsFile.equals(".")
+        || weightsFile.equals("..")
+        || weightsFile.indexOf('\0') >= 0) {
+      throw new Pd2JavaException(
+          ErrorCode.UNSAFE_WEIGHTS_PATH, file, null,
+          "weights.file " + quote(weightsFile)
+              + " must be a bare file name in the manifest's folder (no '/', '\\', '..', drive or"
+              + " absolute path)");
+    }
+    Path dir = manifest.toAbsolutePath().getParent();
+    Path path = dir.resolve(weightsFile);
+    String wf = weightsFile;
+    byte[] bytes;
+    try {
+      long size = Files.size(path);
+      if (size != expectedBytes) {
+        throw new Pd2JavaException(
+            ErrorCode.WEIGHTS_SIZE_MISMATCH, wf, null,
+            "file is " + size + " bytes but the manifest " + file + " says weights.bytes = "
+                + expectedBytes);
+      }
+      if (size > Integer.MAX_VALUE - 8) {
+        throw new Pd2JavaException(
+            ErrorCode.IO_ERROR, wf, null, "file is " + size + " bytes; this runtime reads < 2 GiB");
+      }
+      bytes = Files.readAllBytes(path);
+    } catch (IOException e) {
+      throw new Pd2JavaException(
+          ErrorCode.IO_ERROR, wf, null, "cannot read the weights file named by " + file + ": " + e, e);
+    }
+    if (bytes.length != expectedBytes) {
+      throw new Pd2JavaException(
+          ErrorCode.WEIGHTS_SIZE_MISMATCH, wf, null, "file changed size while being read");
+    }
+    String got = sha256(bytes);
+    if (!got.equals(sha)) {
+      throw new Pd2JavaException(
+          ErrorCode.WEIGHTS_CHECKSUM_MISMATCH, wf, null,
+          "SHA-256 is " + got + " but the manifest " + file + " says " + sha
+              + " (file corrupted or replaced)");
+    }
+    return SafeTensors.parse(wf, bytes);
+  }
+
+  static String sha256(byte[] bytes) {
+    try {
+      byte[] d = MessageDigest.getInstance("SHA-256").digest(bytes);
+      StringBuilder sb = new StringBuilder(64);
+      for (byte b : d) {
+        sb.append(Character.forDigit((b >> 4) & 0xf, 16)).append(Character.forDigit(b & 0xf, 16));
+      }
+      return sb.toString();
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+    }
+  }
+
+  private RawNode node(Object o, int index) {
+    if (!(o instanceof Map)) {
+      throw bad("nodes[" + index + "] is not an object");
+    }
+    Map<String, Object> m = Model.asMap(o);
+    String where = "nodes[" + index + "]";
+    Object nm = m.get("name");
+    if (!(nm instanceof String)) {
+      throw bad(where + ".name is missing or not a string");
+    }
+    String name = (String) nm;
+    for (String k : NODE_KEYS) {
+      if (!m.containsKey(k)) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_MANIFEST, file, name, "missing key '" + k + "'");
+      }
+    }
+    String opName = nodeString(m, "op", name);
+    Object ver = m.get("version");
+    if (!(ver instanceof Long)) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_MANIFEST, file, name, "'version' must be an integer");
+    }
+    long version = (Long) ver;
+    OpSpec op =
+        version >= Integer.MIN_VALUE && version <= Integer.MAX_VALUE
+            ? OpRegistry.lookup(opName, (int) version)
+            : null;
+    if (op == null) {
+      throw new Pd2JavaException(
+          ErrorCode.UNKNOWN_OP, file, name,
+          "unknown op '" + opName + "@" + version + "'; known: " + OpRegistry.supported());
+    }
+    List<String> inputs = nodeStrings(m, "inputs", name);
+    if (inputs.size() != op.numInputs()) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_GRAPH, file, name,
+          op.key() + " takes " + op.numInputs() + " input(s), got " + inputs.size());
+    }
+    List<String> outputs = nodeStrings(m, "outputs", name);
+    if (outputs.size() != 1) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_GRAPH, file, name, "'outputs' must hold exactly one value name");
+    }
+    // Attributes: exactly the op's, of the right kinds; nothing defaulted.
+    if (!(m.get("attrs") instanceof Map)) {
+      throw new Pd2JavaException(ErrorCode.INVALID_MANIFEST, file, name, "'attrs' must be an object");
+    }
+    Map<String, Object> rawAttrs = Model.asMap(m.get("attrs"));
+    Map<String, Object> attrs = new LinkedHashMap<>();
+    Set<String> known = new HashSet<>();
+    for (AttrSpec a : op.attrs()) {
+      known.add(a.name());
+      if (!rawAttrs.containsKey(a.name())) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_ATTRIBUTE, file, name,
+            op.key() + ": missing attribute '" + a.name() + "' (" + a.kind().jsonName()
+                + "); readers assume no defaults");
+      }
+      attrs.put(a.name(), attrValue(op, a, rawAttrs.get(a.name()), name));
+    }
+    for (String k : rawAttrs.keySet()) {
+      if (!known.contains(k)) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_ATTRIBUTE, file, name,
+            op.key() + ": unknown attribute '" + k + "'; expected exactly "
+                + op.attrs().stream().map(AttrSpec::name).toList());
+      }
+    }
+    // Parameter slots: exactly the op's; null only for optional ones.
+    if (!(m.get("params") instanceof Map)) {
+      throw new Pd2JavaException(ErrorCode.INVALID_MANIFEST, file, name, "'params' must be an object");
+    }
+    Map<String, Object> rawParams = Model.asMap(m.get("params"));
+    Map<String, String> params = new LinkedHashMap<>();
+    Set<String> slots = new HashSet<>();
+    for (ParamSpec p : op.params()) {
+      slots.add(p.name());
+      if (!rawParams.containsKey(p.name())) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_PARAMETER, file, name,
+            op.key() + ": missing parameter slot '" + p.name() + "'"
+                + (p.optional() ? " (optional: give null when absent)" : ""));
+      }
+      Object t = rawParams.get(p.name());
+      if (t == Json.NULL) {
+        if (!p.optional()) {
+          throw new Pd2JavaException(
+              ErrorCode.INVALID_PARAMETER, file, name,
+              op.key() + ": parameter '" + p.name() + "' is required but null");
+        }
+        params.put(p.name(), null);
+      } else if (t instanceof String) {
+        params.put(p.name(), (String) t);
+      } else {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_PARAMETER, file, name,
+            op.key() + ": parameter '" + p.name() + "' must be a tensor name or null");
+      }
+    }
+    for (String k : rawParams.keySet()) {
+      if (!slots.contains(k)) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_PARAMETER, file, name,
+            op.key() + ": unknown parameter slot '" + k + "'; expected exactly "
+                + op.params().stream().map(ParamSpec::name).toList());
+      }
+    }
+    int[] outShape = nodeShape(m.get("output_shape"), name);
+    return new RawNode(name, op, inputs, outputs.get(0), attrs, params, outShape);
+  }
+
+  private Object attrValue(OpSpec op, AttrSpec a, Object v, String node) {
+    String rule = null;
+    Object out = null;
+    switch (a.kind()) {
+      case INT -> {
+        if (v instanceof Long l && l >= Integer.MIN_VALUE && l <= Integer.MAX_VALUE) {
+          out = (int) (long) l;
+        } else {
+          rule = "a JSON integer in the 32-bit range";
+        }
+      }
+      case FLOAT -> {
+        if (v instanceof Long l) {
+          out = (double) l;
+        } else if (v instanceof Double d) {
+          out = d;
+        } else {
+          rule = "a JSON number";
+        }
+      }
+      case BOOL -> {
+        if (v instanceof Boolean b) {
+          out = b;
+        } else {
+          rule = "true or false";
+        }
+      }
+      case INT2 -> {
+        if (v instanceof List<?> l
+            && l.size() == 2
+            && l.get(0) instanceof Long a0
+            && l.get(1) instanceof Long a1
+            && a0 >= Integer.MIN_VALUE && a0 <= Integer.MAX_VALUE
+            && a1 >= Integer.MIN_VALUE && a1 <= Integer.MAX_VALUE) {
+          out = new int[] {(int) (long) a0, (int) (long) a1};
+        } else {
+          rule = "an array of exactly two integers [h, w]";
+        }
+      }
+    }
+    if (rule != null) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_ATTRIBUTE, file, node,
+          op.key() + ": attribute '" + a.name() + "' is " + describe(v) + ", expected "
+              + a.kind().jsonName() + " (" + rule + ")");
+    }
+    return out;
+  }
+
+  private static String describe(Object v) {
+    if (v instanceof String s) {
+      return "the string " + quote(s);
+    }
+    if (v instanceof List) {
+      return "the array " + v;
+    }
+    if (v instanceof Map) {
+      return "an object";
+    }
+    return String.valueOf(v);
+  }
+
+  private void golden(
+      Map<String, Object> g, SafeTensors st, Model model, int[] inShape, int[] outShape,
+      boolean run) {
+    for (String k : List.of("input", "output", "count", "atol", "rtol")) {
+      if (!g.containsKey(k)) {
+        throw bad("missing key 'golden." + k + "'");
+      }
+    }
+    String in = string(g, "input", "golden.input");
+    String out = string(g, "output", "golden.output");
+    long count = integer(g, "count", "golden.count");
+    double atol = number(g, "atol", "golden.atol");
+    double rtol = number(g, "rtol", "golden.rtol");
+    if (count < 1 || atol < 0 || rtol < 0) {
+      throw bad("golden.count must be >= 1 and golden.atol, golden.rtol >= 0");
+    }
+    Tensor x = st.floats(in, null, "golden.input");
+    Tensor y = st.floats(out, null, "golden.output");
+    int[] xs = {(int) count, inShape[0], inShape[1], inShape[2]};
+    int[] ys = {(int) count, outShape[0]};
+    if (count > Integer.MAX_VALUE || !Arrays.equals(x.shape, xs) || !Arrays.equals(y.shape, ys)) {
+      throw new Pd2JavaException(
+          ErrorCode.SHAPE_MISMATCH, file, null,
+          "golden tensors have shapes " + x.shapeString() + " and " + y.shapeString()
+              + ", expected " + Arrays.toString(xs) + " and " + Arrays.toString(ys));
+    }
+    if (!run) {
+      return;
+    }
+    float[] got = model.predictBatch(x.data, (int) count);
+    for (int i = 0; i < got.length; i++) {
+      float e = y.data[i];
+      if (!(Math.abs(got[i] - e) <= atol + rtol * Math.abs(e))) {
+        throw new Pd2JavaException(
+            ErrorCode.SELF_TEST_FAILED, file, null,
+            "golden sample " + i / outShape[0] + ", output " + i % outShape[0] + ": got " + got[i]
+                + ", expected " + e + " (tolerance " + atol + " + " + rtol + " * |expected|)");
+      }
+    }
+  }
+
+  // ---- typed access helpers; every message names the key path ----
+
+  private Map<String, Object> objectAt(Map<String, Object> m, String key, String path) {
+    Object v = m.get(key);
+    if (!(v instanceof Map)) {
+      throw bad(v == null ? "missing key '" + path + "'" : "'" + path + "' must be an object");
+    }
+    return Model.asMap(v);
+  }
+
+  private String string(Map<String, Object> m, String key, String path) {
+    Object v = m.get(key);
+    if (!(v instanceof String)) {
+      throw bad(v == null ? "missing key '" + path + "'" : "'" + path + "' must be a string");
+    }
+    return (String) v;
+  }
+
+  private void expectString(Map<String, Object> m, String key, String path, String expected) {
+    String s = string(m, key, path);
+    if (!s.equals(expected)) {
+      throw bad("'" + path + "' is " + quote(s) + ", expected " + quote(expected));
+    }
+  }
+
+  private long integer(Map<String, Object> m, String key, String path) {
+    Object v = m.get(key);
+    if (!(v instanceof Long)) {
+      throw bad(v == null ? "missing key '" + path + "'" : "'" + path + "' must be an integer");
+    }
+    return (Long) v;
+  }
+
+  private double number(Map<String, Object> m, String key, String path) {
+    Object v = m.get(key);
+    if (v instanceof Long l) {
+      return l;
+    }
+    if (v instanceof Double d) {
+      return d;
+    }
+    throw bad(v == null ? "missing key '" + path + "'" : "'" + path + "' must be a number");
+  }
+
+  private List<String> stringList(Map<String, Object> m, String key, String path) {
+    Object v = m.get(key);
+    if (!(v instanceof List)) {
+      throw bad(v == null ? "missing key '" + path + "'" : "'" + path + "' must be an array");
+    }
+    List<String> out = new ArrayList<>();
+    for (Object o : (List<?>) v) {
+      if (!(o instanceof String)) {
+        throw bad("'" + path + "' must hold only strings");
+      }
+      out.add((String) o);
+    }
+    return out;
+  }
+
+  private int[] shape(Map<String, Object> m, String key, String path) {
+    Object v = m.get(key);
+    if (!(v instanceof List)) {
+      throw bad(v == null ? "missing key '" + path + "'" : "'" + path + "' must be an array");
+    }
+    int[] s = dims((List<?>) v);
+    if (s == null) {
+      throw bad("'" + path + "' must hold positive integers, got " + v);
+    }
+    return s;
+  }
+
+  private static int[] dims(List<?> l) {
+    int[] s = new int[l.size()];
+    for (int i = 0; i < s.length; i++) {
+      if (!(l.get(i) instanceof Long d) || d < 1 || d > Integer.MAX_VALUE) {
+        return null;
+      }
+      s[i] = (int) (long) d;
+    }
+    return s;
+  }
+
+  private String nodeString(Map<String, Object> m, String key, String node) {
+    Object v = m.get(key);
+    if (!(v instanceof String)) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_MANIFEST, file, node, "'" + key + "' must be a string");
+    }
+    return (String) v;
+  }
+
+  private List<String> nodeStrings(Map<String, Object> m, String key, String node) {
+    Object v = m.get(key);
+    List<String> out = new ArrayList<>();
+    if (v instanceof List) {
+      for (Object o : (List<?>) v) {
+        if (!(o instanceof String)) {
+          out = null;
+          break;
+        }
+        out.add((String) o);
+      }
+    } else {
+      out = null;
+    }
+    if (out == null) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_MANIFEST, file, node, "'" + key + "' must be an array of strings");
+    }
+    return out;
+  }
+
+  private int[] nodeShape(Object v, String node) {
+    int[] s = v instanceof List ? dims((List<?>) v) : null;
+    if (s == null) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_MANIFEST, file, node,
+          "'output_shape' must be an array of positive integers, got " + v);
+    }
+    return s;
+  }
+
+  private static String quote(String s) {
+    return "'" + s + "'";
+  }
+}

@@ -1,0 +1,244 @@
+package org.pd2java.runtime;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A loaded pd2java model (manifest format version 1) ready for inference.
+ *
+ * <p>{@link #load(Path)} validates everything (format version, manifest keys and types, ops and
+ * attributes, weights file per safetensors' rules plus size and SHA-256, parameter and output
+ * shapes, graph wiring) and then runs the golden self-test; nothing but the input is checked at
+ * each call.
+ *
+ * <p><b>Threads.</b> A {@code Model} is immutable after load and safe to call from any number of
+ * threads at once. Weights are read-only {@code float[]}s shared by all calls. <b>Scratch
+ * memory is per call</b>: each call allocates the intermediate values it needs (and lets the
+ * garbage collector reclaim them), so calls share nothing mutable.
+ *
+ * <p><b>Inputs.</b> One sample is C x H x W float32 values, row-major (layout CHW). A wrong length
+ * throws {@link ErrorCode#INVALID_INPUT}. NaN or infinite inputs are <b>refused</b> with {@link
+ * ErrorCode#INVALID_INPUT} naming the first bad index, because a PRPD image never legitimately
+ * holds them and a NaN would otherwise silently turn into an arbitrary class.
+ */
+public final class Model {
+  /** One compiled node of the plan. */
+  record Step(String node, Kernel kernel, int[] inputSlots, int outputSlot, int size) {}
+
+  private final String name;
+  private final List<String> classes;
+  private final int[] inputShape;
+  private final int[] outputShape;
+  private final int inputSize;
+  private final int outputSize;
+  private final String outputKind;
+  private final Step[] steps;
+  private final int valueCount;
+  private final int outputSlot;
+
+  Model(
+      String name,
+      List<String> classes,
+      int[] inputShape,
+      int[] outputShape,
+      String outputKind,
+      List<Step> steps,
+      int valueCount,
+      int outputSlot) {
+    this.name = name;
+    this.classes = classes == null ? null : List.copyOf(classes);
+    this.inputShape = inputShape.clone();
+    this.outputShape = outputShape.clone();
+    this.inputSize = product(inputShape);
+    this.outputSize = product(outputShape);
+    this.outputKind = outputKind;
+    this.steps = steps.toArray(new Step[0]);
+    this.valueCount = valueCount;
+    this.outputSlot = outputSlot;
+  }
+
+  static int product(int[] shape) {
+    long p = 1;
+    for (int d : shape) {
+      p *= d;
+    }
+    return (int) p;
+  }
+
+  @SuppressWarnings("unchecked")
+  static Map<String, Object> asMap(Object o) {
+    return (Map<String, Object>) o;
+  }
+
+  /**
+   * Loads, validates and self-tests a model.
+   *
+   * @param manifest path of {@code <name>.manifest.json}; the weights file is looked up beside it
+   * @return the model
+   * @throws Pd2JavaException if anything is invalid or the golden self-test fails
+   */
+  public static Model load(Path manifest) {
+    return load(manifest, LoadOptions.defaults());
+  }
+
+  /**
+   * Loads and validates a model with options (e.g. the self-test switched off).
+   *
+   * @param manifest path of {@code <name>.manifest.json}
+   * @param options load options
+   * @return the model
+   * @throws Pd2JavaException if anything is invalid or the golden self-test fails
+   */
+  public static Model load(Path manifest, LoadOptions options) {
+    return ManifestLoader.load(manifest, options);
+  }
+
+  /** @return the model name from the manifest */
+  public String name() {
+    return name;
+  }
+
+  /** @return class names in output order, or null when the manifest has none */
+  public List<String> classes() {
+    return classes;
+  }
+
+  /** @return the per-sample input shape [C, H, W] (a copy) */
+  public int[] inputShape() {
+    return inputShape.clone();
+  }
+
+  /** @return the per-sample output shape [K] (a copy) */
+  public int[] outputShape() {
+    return outputShape.clone();
+  }
+
+  /** @return {@code "probabilities"} or {@code "logits"}, from the manifest */
+  public String outputKind() {
+    return outputKind;
+  }
+
+  /**
+   * Runs one sample.
+   *
+   * @param chw C*H*W floats, row-major
+   * @return the K outputs (a new array)
+   * @throws Pd2JavaException INVALID_INPUT on a wrong length or a NaN/infinite value
+   */
+  public float[] predict(float[] chw) {
+    checkInput(chw, 1);
+    return execute(chw, 0, null)[outputSlot];
+  }
+
+  /**
+   * Runs a batch of {@code n} samples, one after the other.
+   *
+   * @param nchw n*C*H*W floats: n consecutive samples
+   * @param n number of samples (0 gives an empty result)
+   * @return n*K floats: n consecutive outputs
+   * @throws Pd2JavaException INVALID_INPUT on a wrong length or a NaN/infinite value
+   */
+  public float[] predictBatch(float[] nchw, int n) {
+    if (n < 0) {
+      throw new Pd2JavaException(ErrorCode.INVALID_INPUT, null, null, "batch size " + n + " < 0");
+    }
+    checkInput(nchw, n);
+    float[] out = new float[n * outputSize];
+    for (int s = 0; s < n; s++) {
+      System.arraycopy(execute(nchw, s * inputSize, null)[outputSlot], 0, out, s * outputSize, outputSize);
+    }
+    return out;
+  }
+
+  /**
+   * Runs one sample and picks the top class.
+   *
+   * @param chw C*H*W floats, row-major
+   * @return the top class with every output value
+   */
+  public Prediction classify(float[] chw) {
+    float[] p = predict(chw);
+    int best = 0;
+    for (int i = 1; i < p.length; i++) {
+      if (p[i] > p[best]) {
+        best = i;
+      }
+    }
+    String label = classes == null ? String.valueOf(best) : classes.get(best);
+    return new Prediction(label, best, p);
+  }
+
+  /**
+   * Runs one sample and returns every node's output, for per-layer debugging and parity.
+   *
+   * @param chw C*H*W floats, row-major
+   * @return node name to its flat per-sample output, in topological (manifest) order
+   */
+  public LinkedHashMap<String, float[]> runLayers(float[] chw) {
+    checkInput(chw, 1);
+    LinkedHashMap<String, float[]> layers = new LinkedHashMap<>();
+    execute(chw, 0, layers);
+    return layers;
+  }
+
+  /** @return node names in execution order */
+  public List<String> nodeNames() {
+    return Arrays.stream(steps).map(Step::node).toList();
+  }
+
+  private float[][] execute(float[] src, int offset, Map<String, float[]> layers) {
+    float[][] values = new float[valueCount][];
+    values[0] = Arrays.copyOfRange(src, offset, offset + inputSize);
+    for (Step step : steps) {
+      float[][] ins = new float[step.inputSlots().length][];
+      for (int i = 0; i < ins.length; i++) {
+        ins[i] = values[step.inputSlots()[i]];
+      }
+      float[] out = new float[step.size()];
+      step.kernel().run(ins, out);
+      values[step.outputSlot()] = out;
+      if (layers != null) {
+        layers.put(step.node(), out);
+      }
+    }
+    return values;
+  }
+
+  private void checkInput(float[] x, int n) {
+    if (x == null) {
+      throw new Pd2JavaException(ErrorCode.INVALID_INPUT, null, null, "input is null");
+    }
+    long expected = (long) n * inputSize;
+    if (x.length != expected) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_INPUT,
+          null,
+          null,
+          "model '" + name + "' expects " + expected + " floats (" + n + " x "
+              + Arrays.toString(inputShape) + ") but got " + x.length);
+    }
+    for (int i = 0; i < x.length; i++) {
+      if (!Float.isFinite(x[i])) {
+        int s = i / inputSize;
+        int r = i % inputSize;
+        int plane = inputShape[1] * inputShape[2];
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_INPUT,
+            null,
+            null,
+            "input value " + x[i] + " at index " + i + " (sample " + s + ", c " + r / plane + ", y "
+                + (r % plane) / inputShape[2] + ", x " + r % inputShape[2]
+                + "): NaN and infinite inputs are refused");
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "Model[" + name + ", input " + Arrays.toString(inputShape) + ", output "
+        + Arrays.toString(outputShape) + " " + outputKind + ", " + steps.length + " nodes]";
+  }
+}

@@ -1,0 +1,95 @@
+package org.pd2java.runtime;
+
+import java.util.Arrays;
+import java.util.Map;
+
+/**
+ * One manifest node after the generic checks (attributes exactly the op's, of the right kinds;
+ * parameter tensors decoded). Op factories read it and do the op-specific checks.
+ */
+final class NodeDef {
+  final String file;
+  final String name;
+  final OpSpec op;
+  /** Attribute values: Integer (int), Double (float), Boolean (bool), int[2] (int2). */
+  final Map<String, Object> attrs;
+  /** Parameter tensors by slot; null for an absent optional slot. */
+  final Map<String, Tensor> params;
+
+  NodeDef(String file, String name, OpSpec op, Map<String, Object> attrs, Map<String, Tensor> params) {
+    this.file = file;
+    this.name = name;
+    this.op = op;
+    this.attrs = attrs;
+    this.params = params;
+  }
+
+  Pd2JavaException error(ErrorCode code, String rule) {
+    return new Pd2JavaException(code, file, name, op.key() + ": " + rule);
+  }
+
+  int intAttr(String attr, int min) {
+    int v = (Integer) attrs.get(attr);
+    if (v < min) {
+      throw error(ErrorCode.INVALID_ATTRIBUTE, "attribute '" + attr + "' is " + v + ", must be >= " + min);
+    }
+    return v;
+  }
+
+  int[] int2Attr(String attr, int min) {
+    int[] v = (int[]) attrs.get(attr);
+    for (int x : v) {
+      if (x < min) {
+        throw error(
+            ErrorCode.INVALID_ATTRIBUTE,
+            "attribute '" + attr + "' is " + Arrays.toString(v) + ", entries must be >= " + min);
+      }
+    }
+    return v;
+  }
+
+  double floatAttr(String attr) {
+    return (Double) attrs.get(attr);
+  }
+
+  boolean boolAttr(String attr) {
+    return (Boolean) attrs.get(attr);
+  }
+
+  /** The tensor in a slot, checked against the expected shape; null if absent (optional). */
+  float[] param(String slot, int... shape) {
+    Tensor t = params.get(slot);
+    if (t == null) {
+      return null;
+    }
+    if (!Arrays.equals(t.shape, shape)) {
+      throw error(
+          ErrorCode.INVALID_PARAMETER,
+          "parameter '" + slot + "' (tensor '" + t.name + "') has shape " + t.shapeString()
+              + ", expected " + Arrays.toString(shape));
+    }
+    return t.data;
+  }
+
+  /** Requires an input of the given rank. */
+  int[] input(int[][] shapes, int i, int rank) {
+    if (shapes[i].length != rank) {
+      throw error(
+          ErrorCode.SHAPE_MISMATCH,
+          "input " + i + " has shape " + Arrays.toString(shapes[i]) + ", expected rank " + rank);
+    }
+    return shapes[i];
+  }
+
+  /** Output extent of a sliding window, or an error when the window does not fit. */
+  int windowOut(String axis, int in, int k, int s, int p, int d) {
+    long span = (long) d * (k - 1) + 1;
+    long num = (long) in + 2L * p - span;
+    if (num < 0) {
+      throw error(
+          ErrorCode.SHAPE_MISMATCH,
+          "window of " + span + " does not fit the " + axis + " extent " + in + " padded by " + p);
+    }
+    return (int) (num / s + 1);
+  }
+}

@@ -1,0 +1,297 @@
+package org.pd2java.runtime;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A safetensors reader applying every rule of FORMAT.md section 2 (the same rules as
+ * safetensors' own {@code validate}): header length cap, header is a JSON object padded only with
+ * spaces, known dtypes, non-negative shapes, product(shape) x dtype size == byte length with
+ * overflow-checked arithmetic, offsets contiguous from 0 to the end of the file with no gap,
+ * overlap or trailing byte. Values are read little-endian explicitly.
+ */
+final class SafeTensors {
+  /** Header length cap, as in safetensors. */
+  static final long MAX_HEADER = 100_000_000L;
+
+  /** Every dtype safetensors defines, with its element size in bytes. */
+  private static final Map<String, Integer> DTYPE_SIZES =
+      Map.ofEntries(
+          Map.entry("BOOL", 1),
+          Map.entry("U8", 1),
+          Map.entry("I8", 1),
+          Map.entry("F8_E5M2", 1),
+          Map.entry("F8_E4M3", 1),
+          Map.entry("I16", 2),
+          Map.entry("U16", 2),
+          Map.entry("F16", 2),
+          Map.entry("BF16", 2),
+          Map.entry("I32", 4),
+          Map.entry("U32", 4),
+          Map.entry("F32", 4),
+          Map.entry("F64", 8),
+          Map.entry("I64", 8),
+          Map.entry("U64", 8));
+
+  /** One header entry. Offsets are absolute positions in the file. */
+  record Entry(String name, String dtype, long[] shape, long begin, long end) {}
+
+  private final String file;
+  private final byte[] bytes;
+  private final Map<String, Entry> entries;
+
+  private SafeTensors(String file, byte[] bytes, Map<String, Entry> entries) {
+    this.file = file;
+    this.bytes = bytes;
+    this.entries = entries;
+  }
+
+  private static Pd2JavaException bad(String file, String rule) {
+    return new Pd2JavaException(ErrorCode.INVALID_SAFETENSORS, file, null, rule);
+  }
+
+  /**
+   * Validates a whole safetensors file held in memory.
+   *
+   * @param file file name for messages
+   * @param bytes the file's bytes
+   * @return the validated reader
+   */
+  static SafeTensors parse(String file, byte[] bytes) {
+    if (bytes.length < 8) {
+      throw bad(file, "file is " + bytes.length + " bytes, shorter than the 8-byte header length");
+    }
+    long n = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    if (n < 0 || n > MAX_HEADER) {
+      throw bad(file, "header length " + Long.toUnsignedString(n) + " exceeds " + MAX_HEADER);
+    }
+    if (8 + n > bytes.length) {
+      throw bad(
+          file,
+          "header length " + n + " runs past the end of the " + bytes.length + "-byte file");
+    }
+    int headerEnd = (int) (8 + n);
+    // Padding: trailing spaces only (safetensors pads the header to a multiple of 8).
+    int jsonEnd = headerEnd;
+    while (jsonEnd > 8 && bytes[jsonEnd - 1] == 0x20) {
+      jsonEnd--;
+    }
+    byte[] headerBytes = new byte[jsonEnd - 8];
+    System.arraycopy(bytes, 8, headerBytes, 0, headerBytes.length);
+    Object header;
+    try {
+      header =
+          Json.parse(
+              headerBytes, file + " (safetensors header)", new Json.Limits(MAX_HEADER, 64, 100, 1 << 20));
+    } catch (Pd2JavaException e) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_SAFETENSORS, file, null, "header: " + e.getMessage(), e);
+    }
+    if (!(header instanceof Map)) {
+      throw bad(file, "header is not a JSON object");
+    }
+    Map<String, Entry> entries = new HashMap<>();
+    List<Entry> ordered = new ArrayList<>();
+    long bufferLen = bytes.length - (long) headerEnd;
+    for (Map.Entry<String, Object> kv : Model.asMap(header).entrySet()) {
+      String name = kv.getKey();
+      if (name.equals("__metadata__")) {
+        if (!(kv.getValue() instanceof Map)) {
+          throw bad(file, "__metadata__ is not an object");
+        }
+        for (Map.Entry<String, Object> m : Model.asMap(kv.getValue()).entrySet()) {
+          if (!(m.getValue() instanceof String)) {
+            throw bad(file, "__metadata__ value '" + m.getKey() + "' is not a string");
+          }
+        }
+        continue;
+      }
+      Entry e = entry(file, name, kv.getValue(), headerEnd);
+      entries.put(name, e);
+      ordered.add(e);
+    }
+    ordered.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+    long expected = headerEnd;
+    for (Entry e : ordered) {
+      if (e.begin() != expected) {
+        String what = e.begin() < expected ? "overlaps the previous tensor" : "leaves a gap";
+        throw bad(
+            file,
+            "tensor '"
+                + e.name()
+                + "' data_offsets begin at "
+                + (e.begin() - headerEnd)
+                + " but the previous tensor ends at "
+                + (expected - headerEnd)
+                + ": "
+                + what
+                + " (offsets must be contiguous)");
+      }
+      expected = e.end();
+    }
+    if (expected != bytes.length) {
+      long end = expected - headerEnd;
+      if (expected < bytes.length) {
+        throw bad(
+            file,
+            "tensors end at buffer offset " + end + " but the buffer holds " + bufferLen
+                + " bytes: trailing bytes");
+      }
+      throw bad(
+          file,
+          "tensors end at buffer offset " + end + " but the buffer holds only " + bufferLen
+              + " bytes: file truncated");
+    }
+    return new SafeTensors(file, bytes, entries);
+  }
+
+  private static Entry entry(String file, String name, Object raw, int headerEnd) {
+    if (!(raw instanceof Map)) {
+      throw bad(file, "tensor '" + name + "' is not an object");
+    }
+    Map<String, Object> m = Model.asMap(raw);
+    for (String k : m.keySet()) {
+      if (!k.equals("dtype") && !k.equals("shape") && !k.equals("data_offsets")) {
+        throw bad(file, "tensor '" + name + "' has unknown key '" + k + "'");
+      }
+    }
+    Object dtype = m.get("dtype");
+    if (!(dtype instanceof String)) {
+      throw bad(file, "tensor '" + name + "' has no string dtype");
+    }
+    Integer size = DTYPE_SIZES.get(dtype);
+    if (size == null) {
+      throw bad(
+          file,
+          "tensor '" + name + "' has unknown dtype '" + dtype + "'; known: "
+              + new java.util.TreeSet<>(DTYPE_SIZES.keySet()));
+    }
+    Object shapeRaw = m.get("shape");
+    if (!(shapeRaw instanceof List)) {
+      throw bad(file, "tensor '" + name + "' has no shape array");
+    }
+    List<?> shapeList = (List<?>) shapeRaw;
+    long[] shape = new long[shapeList.size()];
+    long count = 1;
+    for (int i = 0; i < shape.length; i++) {
+      Object d = shapeList.get(i);
+      if (!(d instanceof Long) || (Long) d < 0) {
+        throw bad(file, "tensor '" + name + "' shape entry " + i + " is not a non-negative integer");
+      }
+      shape[i] = (Long) d;
+      try {
+        count = Math.multiplyExact(count, shape[i]);
+      } catch (ArithmeticException ex) {
+        throw bad(file, "tensor '" + name + "' element count overflows 64 bits");
+      }
+    }
+    long nbytes;
+    try {
+      nbytes = Math.multiplyExact(count, (long) size);
+    } catch (ArithmeticException ex) {
+      throw bad(file, "tensor '" + name + "' byte size overflows 64 bits");
+    }
+    Object offRaw = m.get("data_offsets");
+    if (!(offRaw instanceof List) || ((List<?>) offRaw).size() != 2) {
+      throw bad(file, "tensor '" + name + "' data_offsets is not [begin, end]");
+    }
+    List<?> off = (List<?>) offRaw;
+    if (!(off.get(0) instanceof Long) || !(off.get(1) instanceof Long)) {
+      throw bad(file, "tensor '" + name + "' data_offsets are not integers");
+    }
+    long begin = (Long) off.get(0);
+    long end = (Long) off.get(1);
+    if (begin < 0 || end < begin) {
+      throw bad(file, "tensor '" + name + "' data_offsets [" + begin + ", " + end + "] invalid");
+    }
+    if (end - begin != nbytes) {
+      throw bad(
+          file,
+          "tensor '" + name + "' shape x dtype is " + nbytes + " bytes but data_offsets span "
+              + (end - begin));
+    }
+    return new Entry(name, (String) dtype, shape, begin + headerEnd, end + headerEnd);
+  }
+
+  /** @return the entry for a tensor name, or null */
+  Entry entry(String name) {
+    return entries.get(name);
+  }
+
+  /**
+   * Decodes a tensor to float32 (F32 as is, F16 widened), refusing NaN and infinity.
+   *
+   * @param name tensor name (must exist)
+   * @param what who refers to it, for messages
+   * @return the tensor
+   */
+  Tensor floats(String name, String node, String what) {
+    Entry e = entries.get(name);
+    if (e == null) {
+      throw new Pd2JavaException(
+          ErrorCode.MISSING_TENSOR, file, node, what + " tensor '" + name + "' is not in the weights file");
+    }
+    int[] shape = new int[e.shape().length];
+    for (int i = 0; i < shape.length; i++) {
+      if (e.shape()[i] > Integer.MAX_VALUE) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_PARAMETER, file, node, "tensor '" + name + "' dimension too large");
+      }
+      shape[i] = (int) e.shape()[i];
+    }
+    ByteBuffer buf =
+        ByteBuffer.wrap(bytes, (int) e.begin(), (int) (e.end() - e.begin()))
+            .slice()
+            .order(ByteOrder.LITTLE_ENDIAN);
+    float[] data;
+    switch (e.dtype()) {
+      case "F32" -> {
+        data = new float[(int) ((e.end() - e.begin()) / 4)];
+        buf.asFloatBuffer().get(data);
+      }
+      case "F16" -> {
+        data = new float[(int) ((e.end() - e.begin()) / 2)];
+        for (int i = 0; i < data.length; i++) {
+          data[i] = halfToFloat(buf.getShort(2 * i));
+        }
+      }
+      default -> throw new Pd2JavaException(
+          ErrorCode.UNSUPPORTED_DTYPE,
+          file,
+          node,
+          what + " tensor '" + name + "' has dtype " + e.dtype()
+              + ", which this runtime does not support (supported: F32, F16)");
+    }
+    for (int i = 0; i < data.length; i++) {
+      if (!Float.isFinite(data[i])) {
+        throw new Pd2JavaException(
+            ErrorCode.NON_FINITE_WEIGHT,
+            file,
+            node,
+            what + " tensor '" + name + "' holds " + data[i] + " at flat index " + i);
+      }
+    }
+    return new Tensor(name, shape, data);
+  }
+
+  /** IEEE 754 binary16 to float32 (exact; Float.float16ToFloat needs Java 20). */
+  static float halfToFloat(short h) {
+    int bits = h & 0xffff;
+    int sign = (bits & 0x8000) << 16;
+    int exp = (bits >>> 10) & 0x1f;
+    int mant = bits & 0x3ff;
+    if (exp == 0x1f) {
+      return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
+    }
+    if (exp == 0) {
+      float v = mant * 0x1p-24f; // subnormal (or zero)
+      return sign != 0 ? -v : v;
+    }
+    return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+  }
+}

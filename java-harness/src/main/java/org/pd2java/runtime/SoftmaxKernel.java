@@ -1,0 +1,72 @@
+package org.pd2java.runtime;
+
+import java.util.Arrays;
+
+/**
+ * softmax@1: {@code exp(x - max) / sum(exp(x - max))} along {@code dim}, which counts the batch
+ * axis as PyTorch does (dim 1 of an (N, K) batch is the K axis; negative dims count from the
+ * end). Softmax over the batch axis is refused. Computed in double, rounded to float.
+ */
+final class SoftmaxKernel implements Kernel {
+  private final int[] shape;
+  private final int outer, axis, inner;
+
+  static Kernel compile(NodeDef n, int[][] in) {
+    int[] x = in[0];
+    int dim = (Integer) n.attrs.get("dim");
+    int rank = x.length + 1; // with the batch axis
+    int d = dim < 0 ? dim + rank : dim;
+    if (d < 1 || d >= rank) {
+      throw n.error(
+          ErrorCode.INVALID_ATTRIBUTE,
+          "dim " + dim + " is not a per-sample axis of the batched shape [N, "
+              + Arrays.toString(x).substring(1) + " (allowed: 1.." + (rank - 1) + " or -"
+              + (rank - 1) + "..-1)");
+    }
+    int a = d - 1;
+    int outer = 1;
+    int inner = 1;
+    for (int i = 0; i < a; i++) {
+      outer *= x[i];
+    }
+    for (int i = a + 1; i < x.length; i++) {
+      inner *= x[i];
+    }
+    return new SoftmaxKernel(x.clone(), outer, x[a], inner);
+  }
+
+  private SoftmaxKernel(int[] shape, int outer, int axis, int inner) {
+    this.shape = shape;
+    this.outer = outer;
+    this.axis = axis;
+    this.inner = inner;
+  }
+
+  @Override
+  public int[] outputShape() {
+    return shape.clone();
+  }
+
+  @Override
+  public void run(float[][] inputs, float[] out) {
+    float[] x = inputs[0];
+    double[] e = new double[axis];
+    for (int o = 0; o < outer; o++) {
+      for (int i = 0; i < inner; i++) {
+        int base = o * axis * inner + i;
+        float max = Float.NEGATIVE_INFINITY;
+        for (int k = 0; k < axis; k++) {
+          max = Math.max(max, x[base + k * inner]);
+        }
+        double sum = 0;
+        for (int k = 0; k < axis; k++) {
+          e[k] = Math.exp((double) x[base + k * inner] - max);
+          sum += e[k];
+        }
+        for (int k = 0; k < axis; k++) {
+          out[base + k * inner] = (float) (e[k] / sum);
+        }
+      }
+    }
+  }
+}
