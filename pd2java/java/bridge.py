@@ -39,7 +39,8 @@ class JavaError(UserError):
     """The Java runtime refused a model or an input; ``code`` is its error code (or None)."""
 
     def __init__(self, message: str, *, code: str | None, java_class: str) -> None:
-        prefix = f"[{code}] " if code else ""
+        # The runtime's messages usually start with their code already; do not repeat it.
+        prefix = f"[{code}] " if code and not message.startswith(f"[{code}]") else ""
         super().__init__(f"Java runtime: {prefix}{message}")
         self.code = code
         self.java_class = java_class

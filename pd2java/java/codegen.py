@@ -23,6 +23,7 @@ import json
 import os
 import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,15 +129,18 @@ def javadoc_text(value: str) -> str:
 
 
 def enum_constant(label: str) -> str:
-    """``"protrusion conductor-2"`` -> ``PROTRUSION_CONDUCTOR_2``; always a valid identifier."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", label)
+    """``"protrusion conductor-2"`` -> ``PROTRUSION_CONDUCTOR_2``; always a valid identifier.
+
+    Accented letters lose their accents (``"Ünï"`` -> ``UNI``); other non-ASCII is dropped.
+    """
+    text = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
     text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
     if not text:
         text = "CLASS"
     if text[0].isdigit():
         text = "C_" + text
-    if text.lower() in JAVA_RESERVED:
-        text += "_"
+    # Upper-case identifiers never collide with Java's (all lower-case) reserved words.
     return text
 
 

@@ -308,21 +308,15 @@ def _torch_predict(model: Any, x: np.ndarray) -> np.ndarray:
 
 def prpd_images(n: int, seed: int, classes: list[str] | None) -> np.ndarray:
     """``n`` synthetic PRPD images (N, 1, 60, 120), the product picked from the class names."""
-    from pd2java.data import synthesize
+    from pd2java.data import PRODUCTS, synthesize
 
     product = "gis"
-    if classes is not None:
-        try:
-            from pd2java.data import CLASSES  # type: ignore[attr-defined]
-
-            for name, names in dict(CLASSES).items():
-                if list(names) == list(classes):
-                    product = name
-        except ImportError:
-            pass
-        if "corona" in classes:
-            product = "transformer"
-    ds = synthesize(product=product, per_class=max(1, -(-n // 7)), seed=seed)
+    for name, names in PRODUCTS.items():
+        if classes is not None and list(names) == list(classes):
+            product = name
+    ds = synthesize(
+        product=product, per_class=max(1, -(-n // len(PRODUCTS[product]))), seed=seed
+    )
     images = np.asarray(ds.images, dtype=np.float32)
     rng = np.random.default_rng(seed)
     pick = rng.permutation(images.shape[0])[:n]
