@@ -1,0 +1,77 @@
+"""PRPS -> PRPD: turn per-cycle peak amplitudes into the pd2java PRPD image.
+
+Many monitors store PRPS: one row per AC cycle, one column per phase window (window w covers
+phases [w, w + 1) * 360 / W deg), holding the peak amplitude seen in that window, 0 when nothing
+was detected. A common GIS format is 3600 x 128 uint8. The PRPD histogram counts, per phase
+column, the non-zero entries in each of 60 amplitude bins; it is then log-normalised.
+
+When the number of windows W is not 120, each window's counts are shared among the 3-degree
+phase bins it overlaps, in proportion to the overlap. This keeps the total count and avoids the
+empty or doubled stripes that nearest-bin mapping produces (128 windows onto 120 bins would double
+every 16th bin).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pd2java.data.convention import AMPLITUDE_BINS, PHASE_BINS, normalize_counts
+from pd2java.errors import UserError
+
+
+def phase_overlap(windows: int, bins: int = PHASE_BINS) -> np.ndarray:
+    """(windows, bins) matrix: the share of window w that falls in phase bin b (rows sum to 1)."""
+    edges_w = np.arange(windows + 1) / windows
+    edges_b = np.arange(bins + 1) / bins
+    lo = np.maximum(edges_w[:-1, None], edges_b[None, :-1])
+    hi = np.minimum(edges_w[1:, None], edges_b[None, 1:])
+    return np.clip(hi - lo, 0.0, None) * windows
+
+
+def default_amplitude_max(prps: np.ndarray) -> float:
+    """Full scale when the caller gives none: the dtype's maximum for integers (255 for uint8),
+    1.0 for floats already in [0, 1], otherwise the largest value present."""
+    if prps.dtype.kind in "iu":
+        return float(np.iinfo(prps.dtype).max)
+    peak = float(prps.max()) if prps.size else 0.0
+    return max(1.0, peak)
+
+
+def prps_counts(prps: np.ndarray, *, amplitude_max: float | None = None) -> np.ndarray:
+    """The (60, 120) PRPD count histogram (float64; fractional where windows straddle bins)."""
+    a = np.asarray(prps)
+    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise UserError(f"PRPS must be a 2-D (cycles, phase windows) matrix, got shape {a.shape}")
+    if a.dtype.kind not in "biuf":
+        raise UserError(f"PRPS dtype {a.dtype} is not a real number type")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise UserError(f"PRPS has NaN or infinity at (cycle {bad[0]}, window {bad[1]})")
+    if a.size and a.min() < 0:
+        bad = np.unravel_index(int(np.argmin(a)), a.shape)
+        raise UserError(
+            f"PRPS has a negative amplitude {a.min():g} at (cycle {bad[0]}, window {bad[1]}); "
+            "PRPS holds peak magnitudes >= 0"
+        )
+    if a.dtype.kind == "b":
+        a = a.astype(np.uint8)
+    full = default_amplitude_max(a) if amplitude_max is None else float(amplitude_max)
+    if not np.isfinite(full) or full <= 0:
+        raise UserError(f"amplitude_max must be a positive number, got {amplitude_max!r}")
+    windows = a.shape[1]
+    rows, cols = np.nonzero(a)
+    values = a[rows, cols].astype(np.float64)
+    abin = np.minimum((values / full * AMPLITUDE_BINS).astype(np.int64), AMPLITUDE_BINS - 1)
+    per_window = np.bincount(abin * windows + cols, minlength=AMPLITUDE_BINS * windows)
+    per_window = per_window.reshape(AMPLITUDE_BINS, windows).astype(np.float64)
+    if windows == PHASE_BINS:
+        return per_window
+    return per_window @ phase_overlap(windows)
+
+
+def prps_to_prpd(prps: np.ndarray, *, amplitude_max: float | None = None) -> np.ndarray:
+    """Convert a (cycles, windows) PRPS matrix of peak amplitudes to a (60, 120) float32 PRPD
+    image (log-normalised). ``amplitude_max`` is full scale (the top bin); by default the dtype's
+    maximum for integers, else 1.0 or the data maximum (see ``default_amplitude_max``). Values
+    at or above full scale land in the top bin; zeros are "no pulse" and are not counted."""
+    return normalize_counts(prps_counts(prps, amplitude_max=amplitude_max))

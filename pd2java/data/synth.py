@@ -1,0 +1,409 @@
+"""Synthetic PRPD images from partial-discharge physics (PRPD.md section 3).
+
+Each defect class is a pulse process: it emits pulses (phase in degrees, amplitude as a fraction
+of full scale) over a number of AC cycles. The pulses of one record are then disturbed by the
+nuisances of a real monitor (phase offset, gain, saturation at the top bin, the measured 0.31
+background band, random impulses, a second superimposed source, short or long records), binned
+into the 60 x 120 histogram and log-normalised. ``difficulty`` in [0, 1] scales the nuisances:
+0 gives clean textbook patterns, 1 the worst this generator produces.
+
+Determinism: every image draws from its own ``np.random.Generator`` seeded with
+(seed, product, class, index), so asking for more images per class never changes the earlier ones
+and one class's images never depend on another's.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+
+from pd2java.data.convention import (
+    AMPLITUDE_BINS,
+    DEGREES_PER_PHASE_BIN,
+    PHASE_BINS,
+    PRODUCTS,
+    Dataset,
+    normalize_counts,
+)
+from pd2java.errors import UserError
+
+# Chosen so that a LeNet-style CNN trained on 80 images per class does not reach 100% on fresh
+# seeds (see the report in benchmarks/bench_synth.py): the hardest pairs overlap a little.
+DEFAULT_DIFFICULTY = 0.6
+
+# A pulse record: phases in degrees (any real value, wrapped when binned) and amplitudes as a
+# fraction of full scale (>= 1 saturates into the top bin, <= 0 is "not detected").
+Pulses = tuple[np.ndarray, np.ndarray]
+_EMPTY: Pulses = (np.zeros(0), np.zeros(0))
+
+_DEG = np.pi / 180.0
+
+
+def _cat(*records: Pulses) -> Pulses:
+    return (
+        np.concatenate([r[0] for r in records]),
+        np.concatenate([r[1] for r in records]),
+    )
+
+
+def _truncnorm(
+    rng: np.random.Generator, mean: float, sd: float, lo: float, hi: float, n: int
+) -> np.ndarray:
+    """``n`` draws of N(mean, sd) restricted to [lo, hi] (resampling, no scipy needed)."""
+    out = rng.normal(mean, sd, n)
+    bad = (out < lo) | (out > hi)
+    for _ in range(8):  # the windows hold > 95% of the mass, so this converges at once
+        k = int(bad.sum())
+        if k == 0:
+            break
+        out[bad] = rng.normal(mean, sd, k)
+        bad = (out < lo) | (out > hi)
+    return np.clip(out, lo, hi)
+
+
+def _phase_sampler(exponent: float, floor: float) -> np.ndarray:
+    """Cumulative distribution over 1-degree steps of ``floor + |sin(phase)|**exponent``."""
+    grid = (np.arange(360) + 0.5) * _DEG
+    density = floor + np.abs(np.sin(grid)) ** exponent
+    cdf = np.cumsum(density)
+    return cdf / cdf[-1]
+
+
+_PARTICLE_CDF_GIS = _phase_sampler(0.5, 0.3)
+_PARTICLE_CDF_OIL = _phase_sampler(2.0, 0.3)
+
+
+def _sample_phase(rng: np.random.Generator, cdf: np.ndarray, n: int) -> np.ndarray:
+    whole = np.searchsorted(cdf, rng.random(n), side="right")
+    return np.minimum(whole, 359) + rng.random(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Defect pulse processes. Each takes (rng, n_cycles) and returns the pulses of one record.
+# ---------------------------------------------------------------------------------------------
+
+
+def protrusion(rng: np.random.Generator, n_cycles: int, *, shift: float = 0.0) -> Pulses:
+    """Corona at a sharp point: a dense, narrow negative cluster near 267 deg, sometimes a sparse
+    positive one near 90 deg with larger pulses. ``shift=180`` gives the enclosure protrusion
+    (the point is on the grounded side, so the polarities swap)."""
+    rate = rng.uniform(2.0, 30.0)
+    n_neg = int(rng.poisson(rate * n_cycles))
+    neg_phase = _truncnorm(rng, rng.uniform(262.0, 270.0), rng.uniform(12.0, 20.0), 220, 310, n_neg)
+    neg_amp = rng.normal(rng.uniform(0.46, 0.54), rng.uniform(0.045, 0.065), n_neg)
+    records = [(neg_phase, neg_amp)]
+    if rng.random() < 0.4:  # measured: positive pulses in ~40% of records, 2-4x fewer
+        n_pos = int(rng.poisson(rate * rng.uniform(0.25, 0.5) * n_cycles))
+        pos_phase = _truncnorm(rng, 90.0, rng.uniform(12.0, 18.0), 55, 125, n_pos)
+        pos_amp = np.exp(rng.normal(math.log(rng.uniform(0.65, 0.8)), 0.08, n_pos))
+        records.append((pos_phase, pos_amp))
+    phase, amp = _cat(*records)
+    return phase + shift, amp
+
+
+def free_particle(rng: np.random.Generator, n_cycles: int, *, oil: bool = False) -> Pulses:
+    """A bouncing particle (or a bubble in oil): bursts of activity separated by quiet spells,
+    pulses anywhere in the cycle but denser near the voltage peaks, amplitudes very scattered."""
+    pairs = n_cycles // 10 + 2  # each on+off pair lasts >= 10 cycles, so this is enough
+    on = rng.integers(5, 51, pairs)
+    off = rng.integers(5, 101, pairs)
+    starts = np.cumsum(on + off) - on - off + rng.integers(0, 100)  # random start in a quiet run
+    ends = np.minimum(starts + on, n_cycles)
+    active = np.clip(ends - np.clip(starts, 0, None), 0, None)
+    runs = active > 0
+    active = active[runs]
+    per_cycle = rng.uniform(0.3, 3.0)
+    counts = rng.poisson(per_cycle * active)
+    run_gain = np.repeat(np.exp(rng.normal(0.0, 0.3, active.size)), counts)
+    n = int(counts.sum())
+    phase = _sample_phase(rng, _PARTICLE_CDF_OIL if oil else _PARTICLE_CDF_GIS, n)
+    median = rng.uniform(0.25, 0.45)
+    amp = np.exp(rng.normal(math.log(median), rng.uniform(0.45, 0.7), n))
+    amp *= 0.5 + 0.5 * np.abs(np.sin(phase * _DEG))
+    return phase, amp * run_gain
+
+
+def floating_electrode(rng: np.random.Generator, n_cycles: int) -> Pulses:
+    """A floating metal part: in most half cycles 1-4 discharges on the rising flank, equally
+    spaced in voltage (sin(phase_j) = s0 + j*d), with a narrow, high, constant amplitude."""
+    s0 = rng.uniform(0.0, 0.4)
+    step = rng.uniform(0.2, 0.6)
+    fit = int(min(4, math.floor((1.0 - s0) / step) + 1))  # discharges that fit below the peak
+    halves = 2 * n_cycles
+    k = np.minimum(rng.integers(1, 5, halves), fit)
+    firing = rng.random(halves) < rng.uniform(0.7, 1.0)
+    j = np.arange(4)
+    valid = (j[None, :] < k[:, None]) & firing[:, None]
+    half_idx, j_idx = np.nonzero(valid)
+    s = np.clip(s0 + j_idx * step + rng.normal(0.0, 0.01, half_idx.size), -1.0, 1.0)
+    phase = np.degrees(np.arcsin(s)) + 180.0 * (half_idx % 2)
+    cycle = half_idx // 2
+    drift = rng.uniform(-10, 10) * np.sin(
+        2 * np.pi * rng.uniform(0.3, 1.5) * cycle / max(n_cycles, 1) + rng.uniform(0, 2 * np.pi)
+    )
+    phase = phase + drift + rng.normal(0.0, rng.uniform(2.0, 4.0), phase.size)
+    amp = rng.normal(rng.uniform(0.65, 0.95), rng.uniform(0.02, 0.05), phase.size)
+    return phase, amp
+
+
+def _cavity_half_cycles(
+    rng: np.random.Generator,
+    halves: int,
+    inception: float,
+    residual: float,
+    lag_mean_deg: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Capacitive cavity model on one rising flank, for many half cycles at once.
+
+    Applied voltage sin(theta) (peak 1), theta from -90 to 270 deg; cavity voltage
+    ``sin(theta) - q`` where q is the charge left by earlier discharges. A discharge becomes
+    possible when the cavity voltage exceeds ``inception``; it fires after an exponential time
+    lag (if the voltage is still above inception then) and resets the cavity to ``residual``.
+    The amplitude is the charge moved, i.e. the cavity overvoltage at that moment. Returns
+    (half-cycle index, theta in degrees, charge) for every discharge.
+    """
+    # After the previous half's discharges the cavity sits just below -residual at the trough.
+    q = -1.0 + residual + rng.uniform(0.0, 0.15, halves)
+    theta = np.full(halves, -90.0)
+    alive = np.ones(halves, dtype=bool)
+    out_h: list[np.ndarray] = []
+    out_t: list[np.ndarray] = []
+    out_c: list[np.ndarray] = []
+    max_steps = math.ceil(2.2 / max(inception - residual, 0.05)) + 1
+    for _ in range(max_steps):
+        target = q + inception
+        alive &= target <= 1.0  # inception no longer reachable in this half cycle
+        alive &= theta <= 90.0  # voltage falling: no new inception
+        if not alive.any():
+            break
+        t_inc = np.degrees(np.arcsin(np.clip(target, -1.0, 1.0)))
+        t_fire = np.maximum(t_inc, theta) + rng.exponential(lag_mean_deg, halves)
+        over = np.sin(t_fire * _DEG) - q
+        fires = alive & (over >= inception)
+        alive = fires
+        idx = np.nonzero(fires)[0]
+        out_h.append(idx)
+        out_t.append(t_fire[idx])
+        out_c.append(over[idx] - residual)
+        q = np.where(fires, np.sin(t_fire * _DEG) - residual, q)
+        theta = np.where(fires, t_fire, theta)
+    if not out_h:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    return np.concatenate(out_h), np.concatenate(out_t), np.concatenate(out_c)
+
+
+def void(rng: np.random.Generator, n_cycles: int) -> Pulses:
+    """One or two cavities in solid insulation: two mirrored lobes on the rising flanks (about
+    330..100 and 150..280 deg). A long statistical lag gives large first pulses ("rabbit ear"),
+    a short one the rounded "turtle"."""
+    records = []
+    for _ in range(int(rng.integers(1, 3))):
+        inception = rng.uniform(0.15, 0.45)
+        residual = inception * rng.uniform(0.0, 0.4)
+        lag = rng.uniform(6.0, 65.0)
+        scale = rng.uniform(0.5, 0.85) / (inception - residual + 0.35)
+        activity = rng.uniform(0.3, 1.0)  # share of half cycles in which the cavity is active
+        halves = 2 * n_cycles
+        h, theta, charge = _cavity_half_cycles(rng, halves, inception, residual, lag)
+        keep = rng.random(halves)[h] < activity
+        h, theta, charge = h[keep], theta[keep], charge[keep]
+        negative = (h % 2) == 1
+        polarity_gain = np.where(negative, rng.uniform(0.85, 1.15), 1.0)
+        amp = scale * charge * polarity_gain * np.exp(rng.normal(0.0, 0.08, h.size))
+        records.append((theta + 180.0 * negative, amp))
+    return _cat(*records)
+
+
+def surface(rng: np.random.Generator, n_cycles: int, *, oil: bool = False) -> Pulses:
+    """Surface discharge along an interface: many pulses from just after the zero crossing to
+    past the peak (0..130 and 180..310 deg), amplitudes growing toward the voltage peak (the
+    "wing"); one polarity has fewer but 1.5-3x larger pulses (in oil the negative one, whose
+    window also opens 10-20 deg earlier)."""
+    rate = rng.uniform(5.0, 50.0)
+    ratio = rng.uniform(1.5, 3.0)
+    dominant_negative = True if oil else bool(rng.random() < 0.5)
+    base = rng.uniform(0.25, 0.4)
+    records = []
+    for negative in (False, True):
+        dominant = negative == dominant_negative
+        share = 1.0 / (1.0 + ratio) if dominant else ratio / (1.0 + ratio)
+        n = int(rng.poisson(rate * share * n_cycles))
+        start = rng.uniform(0.0, 25.0)
+        if negative and oil:
+            start -= rng.uniform(10.0, 20.0)
+        end = rng.uniform(110.0, 135.0)
+        phase = start + (end - start) * rng.beta(1.4, 1.6, n)
+        s_start = math.sin(start * _DEG)
+        envelope = np.clip((np.sin(phase * _DEG) - s_start) / (1.0 - s_start), 0.03, 1.0)
+        top = base * (ratio if dominant else 1.0)
+        amp = top * envelope ** rng.uniform(0.6, 1.2) * rng.random(n) ** rng.uniform(0.4, 0.9)
+        records.append((phase + 180.0 * negative, amp))
+    return _cat(*records)
+
+
+def noise_band(rng: np.random.Generator, n_cycles: int, rate: float) -> Pulses:
+    """The phase-independent background band near 0.31 of full scale (measured in every GIS
+    record)."""
+    n = int(rng.poisson(rate * n_cycles))
+    return rng.uniform(0.0, 360.0, n), rng.normal(rng.uniform(0.29, 0.33), 0.04, n)
+
+
+def impulses(rng: np.random.Generator, n_cycles: int, rate: float) -> Pulses:
+    """Random impulsive interference: any phase, exponentially distributed amplitude."""
+    n = int(rng.poisson(rate * n_cycles))
+    return rng.uniform(0.0, 360.0, n), rng.exponential(rng.uniform(0.1, 0.25), n)
+
+
+def noise(rng: np.random.Generator, n_cycles: int) -> Pulses:
+    """External noise without a defect: always the 0.31 background band, plus a random mix of
+    impulses, a converter comb (6 or 12 phase-locked lines), air corona near 270 deg at low
+    amplitude, and bursts."""
+    records = [noise_band(rng, n_cycles, rng.uniform(0.5, 10.0))]
+    if rng.random() < 0.6:
+        records.append(impulses(rng, n_cycles, rng.uniform(0.5, 20.0)))
+    if rng.random() < 0.35:
+        lines = 6 if rng.random() < 0.5 else 12
+        n = int(rng.poisson(rng.uniform(0.3, 2.0) * lines * n_cycles))
+        line = rng.integers(0, lines, n)
+        phase = rng.uniform(0, 360) + line * (360.0 / lines) + rng.normal(0, rng.uniform(1, 2), n)
+        amp = rng.normal(rng.uniform(0.15, 0.5), rng.uniform(0.03, 0.06), n)
+        records.append((phase, amp))
+    if rng.random() < 0.3:
+        n = int(rng.poisson(rng.uniform(1.0, 10.0) * n_cycles))
+        records.append((rng.normal(270.0, 8.0, n), rng.normal(rng.uniform(0.08, 0.18), 0.03, n)))
+    if rng.random() < 0.3:
+        for _ in range(int(rng.integers(1, 6))):
+            n = int(rng.poisson(rng.uniform(5.0, 40.0) * rng.integers(5, 101)))
+            median = rng.uniform(0.2, 0.6)
+            records.append((rng.uniform(0, 360, n), np.exp(rng.normal(math.log(median), 0.3, n))))
+    return _cat(*records)
+
+
+# class name -> pulse process, per product (order irrelevant here; PRODUCTS fixes it).
+_Process = Callable[[np.random.Generator, int], Pulses]
+_PROCESSES: dict[str, dict[str, _Process]] = {
+    "gis": {
+        "protrusion_conductor": protrusion,
+        "protrusion_enclosure": lambda rng, n: protrusion(rng, n, shift=180.0),
+        "free_particle": free_particle,
+        "floating_electrode": floating_electrode,
+        "void": void,
+        "surface": surface,
+        "noise": noise,
+    },
+    "transformer": {
+        "corona": protrusion,
+        "surface": lambda rng, n: surface(rng, n, oil=True),
+        "void": void,
+        "floating": floating_electrode,
+        "particle": lambda rng, n: free_particle(rng, n, oil=True),
+        "noise": noise,
+    },
+}
+
+
+def _n_cycles(rng: np.random.Generator, difficulty: float) -> int:
+    """Record length: 1200 cycles when clean, log-uniform over 60..3600 at difficulty 1."""
+    lo = math.log(1200.0) + (math.log(60.0) - math.log(1200.0)) * difficulty
+    hi = math.log(1200.0 + (3600.0 - 1200.0) * difficulty)
+    return round(math.exp(rng.uniform(lo, hi)))
+
+
+def record_pulses(
+    product: str, class_name: str, rng: np.random.Generator, difficulty: float
+) -> Pulses:
+    """One record's pulses for ``class_name``, with the nuisances for ``difficulty`` applied."""
+    processes = _PROCESSES[product]
+    d = difficulty
+    n_cycles = _n_cycles(rng, d)
+    records = [processes[class_name](rng, n_cycles)]
+    if rng.random() < 0.25 * d:  # a second, weaker defect superimposed on the same sensor
+        others = [c for c in PRODUCTS[product] if c not in (class_name, "noise")]
+        other = others[int(rng.integers(0, len(others)))]
+        phase, amp = processes[other](rng, n_cycles)
+        keep = rng.random(phase.size) < rng.uniform(0.03, 0.2)
+        records.append((phase[keep], amp[keep]))
+    if rng.random() < 1.2 * d:  # the background band, present in every measured GIS record
+        records.append(noise_band(rng, n_cycles, rng.uniform(0.1, 4.0) * d))
+    if rng.random() < 0.7 * d:
+        records.append(impulses(rng, n_cycles, rng.uniform(0.5, 20.0) * d))
+    phase, amp = _cat(*records)
+    offset = rng.uniform(-20.0, 20.0) * d
+    if rng.random() < 0.05 * d:  # cross-phase coupling: the sensor sees another phase's voltage
+        offset = float(rng.choice([-120.0, 120.0])) + rng.uniform(-10.0, 10.0)
+    gain = math.exp(rng.uniform(math.log(0.6), math.log(1.4)) * d)
+    return phase + offset, amp * gain
+
+
+def histogram(phase: np.ndarray, amp: np.ndarray) -> np.ndarray:
+    """Pulse counts per (amplitude bin, phase bin): (60, 120) int64. Amplitudes at or above full
+    scale saturate into the top bin (clipping); amplitudes <= 0 were never detected."""
+    detected = amp > 0
+    phase, amp = phase[detected], amp[detected]
+    pbin = np.minimum(
+        (np.mod(phase, 360.0) / DEGREES_PER_PHASE_BIN).astype(np.int64), PHASE_BINS - 1
+    )
+    abin = np.minimum((amp * AMPLITUDE_BINS).astype(np.int64), AMPLITUDE_BINS - 1)
+    flat = np.bincount(abin * PHASE_BINS + pbin, minlength=AMPLITUDE_BINS * PHASE_BINS)
+    return flat.reshape(AMPLITUDE_BINS, PHASE_BINS)
+
+
+def image_rng(seed: int, product: str, class_index: int, index: int) -> np.random.Generator:
+    """The generator of one image, independent of every other image's."""
+    key = [int(seed), zlib.crc32(product.encode("utf-8")), int(class_index), int(index)]
+    return np.random.default_rng(np.random.SeedSequence(key))
+
+
+def synthesize_counts(
+    product: str, class_name: str, index: int, seed: int = 0, difficulty: float = DEFAULT_DIFFICULTY
+) -> np.ndarray:
+    """The raw (60, 120) pulse-count histogram behind image ``index`` of ``class_name``; the
+    image ``synthesize`` returns there is ``normalize_counts`` of it."""
+    _check_args(product, 1, seed, difficulty)
+    classes = PRODUCTS[product]
+    if class_name not in classes:
+        raise UserError(f"class {class_name!r} is not in product {product!r}: {', '.join(classes)}")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+        raise UserError(f"index must be a non-negative integer, got {index!r}")
+    rng = image_rng(seed, product, classes.index(class_name), index)
+    return histogram(*record_pulses(product, class_name, rng, float(difficulty)))
+
+
+def _check_args(product: str, per_class: int, seed: int, difficulty: float) -> None:
+    if product not in PRODUCTS:
+        raise UserError(f"unknown product {product!r}; known: {', '.join(sorted(PRODUCTS))}")
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise UserError(f"per_class must be a positive integer, got {per_class!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+    if not (isinstance(difficulty, (int, float)) and 0.0 <= float(difficulty) <= 1.0):
+        raise UserError(f"difficulty must be a number in [0, 1], got {difficulty!r}")
+
+
+def synthesize(
+    product: str = "gis",
+    per_class: int = 80,
+    seed: int = 0,
+    difficulty: float = DEFAULT_DIFFICULTY,
+    *,
+    progress: bool = False,
+) -> Dataset:
+    """``per_class`` synthetic PRPD images for every class of ``product``, grouped by class in
+    class order. Deterministic for (product, seed, difficulty, class, index)."""
+    _check_args(product, per_class, seed, difficulty)
+    classes = PRODUCTS[product]
+    images = np.empty((len(classes) * per_class, AMPLITUDE_BINS, PHASE_BINS), dtype=np.float32)
+    labels = np.repeat(np.arange(len(classes), dtype=np.int64), per_class)
+    jobs = [(c, i) for c in range(len(classes)) for i in range(per_class)]
+    if progress:
+        from tqdm import tqdm
+
+        jobs = tqdm(jobs, desc=f"synth {product}", unit="img", leave=False)
+    for slot, (c, i) in enumerate(jobs):
+        rng = image_rng(seed, product, c, i)
+        counts = histogram(*record_pulses(product, classes[c], rng, float(difficulty)))
+        images[slot] = normalize_counts(counts)
+    return Dataset(images=images, labels=labels, classes=classes)
