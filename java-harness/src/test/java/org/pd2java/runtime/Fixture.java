@@ -1,0 +1,245 @@
+package org.pd2java.runtime;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Builds small manifest + safetensors pairs inside a test folder, so the Java tests need no
+ * Python. Tests may edit {@link #manifest()} (a mutable map tree) or the weights bytes before
+ * writing, to produce each kind of bad input.
+ */
+final class Fixture {
+  /** A tensor to write: dtype, shape and raw little-endian bytes. */
+  record Raw(String dtype, long[] shape, byte[] data) {}
+
+  final TreeMap<String, Raw> tensors = new TreeMap<>();
+  final List<Map<String, Object>> nodes = new ArrayList<>();
+  final int[] inputShape;
+  String name = "m";
+  List<String> classes = null;
+  String outputKind = "probabilities";
+  Map<String, Object> golden = null;
+  private String last = "input";
+  private int[] lastShape;
+
+  Fixture(int... inputShape) {
+    this.inputShape = inputShape;
+    this.lastShape = inputShape;
+  }
+
+  static byte[] f32(float... v) {
+    ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+    for (float x : v) {
+      b.putFloat(x);
+    }
+    return b.array();
+  }
+
+  static long[] longs(int... shape) {
+    return Arrays.stream(shape).asLongStream().toArray();
+  }
+
+  Fixture tensor(String name, int[] shape, float... data) {
+    tensors.put(name, new Raw("F32", longs(shape), f32(data)));
+    return this;
+  }
+
+  static Map<String, Object> map(Object... kv) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    for (int i = 0; i < kv.length; i += 2) {
+      m.put((String) kv[i], kv[i + 1]);
+    }
+    return m;
+  }
+
+  /** Adds a node fed by the previous node's output (or the explicit inputs). */
+  Fixture node(String name, String op, Map<String, Object> attrs, Map<String, Object> params,
+      int[] outShape, String... inputs) {
+    Map<String, Object> n = new LinkedHashMap<>();
+    n.put("name", name);
+    n.put("op", op);
+    n.put("version", 1);
+    n.put("inputs", inputs.length == 0 ? List.of(last) : List.of(inputs));
+    n.put("outputs", List.of(name));
+    n.put("attrs", attrs);
+    n.put("params", params);
+    n.put("output_shape", outShape);
+    nodes.add(n);
+    last = name;
+    lastShape = outShape;
+    return this;
+  }
+
+  Fixture node(String name, String op, Map<String, Object> attrs, int[] outShape, String... in) {
+    return node(name, op, attrs, map(), outShape, in);
+  }
+
+  /** Golden vectors: count samples of inputs with expected outputs. */
+  Fixture golden(int count, float[] in, float[] out, double atol, double rtol) {
+    tensors.put("golden.input", new Raw("F32", longs(count, inputShape[0], inputShape[1],
+        inputShape[2]), f32(in)));
+    tensors.put("golden.output", new Raw("F32", longs(count, out.length / count), f32(out)));
+    golden = map("input", "golden.input", "output", "golden.output", "count", count, "atol", atol,
+        "rtol", rtol);
+    return this;
+  }
+
+  /** The safetensors bytes of {@link #tensors}, as a conforming writer produces them. */
+  byte[] weights() {
+    Map<String, Object> header = new TreeMap<>();
+    long off = 0;
+    for (Map.Entry<String, Raw> e : tensors.entrySet()) {
+      Raw r = e.getValue();
+      header.put(e.getKey(), map("dtype", r.dtype(), "shape", r.shape(),
+          "data_offsets", new long[] {off, off + r.data().length}));
+      off += r.data().length;
+    }
+    byte[] body = new byte[(int) off];
+    int p = 0;
+    for (Raw r : tensors.values()) {
+      System.arraycopy(r.data(), 0, body, p, r.data().length);
+      p += r.data().length;
+    }
+    return safetensors(json(header), body);
+  }
+
+  /** A safetensors file from a header text (padded with spaces to 8 bytes) and a body. */
+  static byte[] safetensors(String header, byte[] body) {
+    byte[] h = header.getBytes(StandardCharsets.UTF_8);
+    int n = (h.length + 7) / 8 * 8;
+    ByteBuffer b = ByteBuffer.allocate(8 + n + body.length).order(ByteOrder.LITTLE_ENDIAN);
+    b.putLong(n);
+    b.put(h);
+    for (int i = h.length; i < n; i++) {
+      b.put((byte) ' ');
+    }
+    b.put(body);
+    return b.array();
+  }
+
+  /** The manifest as a mutable map tree (weights entry filled in by {@link #write}). */
+  Map<String, Object> manifest() {
+    List<Map<String, Object>> all = new ArrayList<>(nodes);
+    String out = last;
+    int[] outShape = lastShape;
+    if (lastShape.length != 1) {
+      int size = Arrays.stream(lastShape).reduce(1, (a, b) -> a * b);
+      Map<String, Object> flat = map("name", "out_flat", "op", "flatten", "version", 1,
+          "inputs", List.of(last), "outputs", List.of("out_flat"), "attrs", map(), "params", map(),
+          "output_shape", new int[] {size});
+      all.add(flat);
+      out = "out_flat";
+      outShape = new int[] {size};
+    }
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("format", "pd2java.manifest");
+    m.put("format_version", 1);
+    m.put("producer", map("name", "junit", "version", "0"));
+    m.put("name", name);
+    m.put("classes", classes);
+    m.put("input", map("name", "input", "shape", inputShape, "dtype", "float32", "layout", "CHW",
+        "image_convention", null));
+    m.put("output", map("name", out, "shape", outShape, "dtype", "float32", "kind", outputKind));
+    m.put("transforms", List.of());
+    m.put("weights", map("file", name + ".safetensors", "bytes", 0, "sha256", ""));
+    m.put("nodes", all);
+    m.put("golden", golden);
+    return m;
+  }
+
+  /** Writes weights and manifest; weights.bytes and sha256 describe the bytes written. */
+  static Path write(Path dir, Map<String, Object> manifest, byte[] weights) throws IOException {
+    @SuppressWarnings("unchecked")
+    Map<String, Object> w = (Map<String, Object>) manifest.get("weights");
+    if (w != null && w.get("file") instanceof String f && !f.contains("/") && !f.contains("..")) {
+      Files.write(dir.resolve(f), weights);
+      if (Integer.valueOf(0).equals(w.get("bytes"))) {
+        w.put("bytes", weights.length);
+      }
+      if ("".equals(w.get("sha256"))) {
+        w.put("sha256", ManifestLoader.sha256(weights));
+      }
+    }
+    Path p = dir.resolve("m.manifest.json");
+    Files.writeString(p, json(manifest));
+    return p;
+  }
+
+  Path write(Path dir) throws IOException {
+    return write(dir, manifest(), weights());
+  }
+
+  Model load(Path dir) throws IOException {
+    return Model.load(write(dir));
+  }
+
+  // ---- a tiny JSON writer ----
+
+  static String json(Object v) {
+    StringBuilder sb = new StringBuilder();
+    write(sb, v);
+    return sb.toString();
+  }
+
+  private static void write(StringBuilder sb, Object v) {
+    if (v == null) {
+      sb.append("null");
+    } else if (v instanceof String s) {
+      sb.append('"');
+      for (char c : s.toCharArray()) {
+        if (c == '"' || c == '\\') {
+          sb.append('\\').append(c);
+        } else if (c < 0x20) {
+          sb.append(String.format("\\u%04x", (int) c));
+        } else {
+          sb.append(c);
+        }
+      }
+      sb.append('"');
+    } else if (v instanceof Map<?, ?> m) {
+      sb.append('{');
+      boolean first = true;
+      for (Map.Entry<?, ?> e : m.entrySet()) {
+        if (!first) {
+          sb.append(',');
+        }
+        first = false;
+        write(sb, e.getKey());
+        sb.append(':');
+        write(sb, e.getValue());
+      }
+      sb.append('}');
+    } else if (v instanceof List<?> l) {
+      sb.append('[');
+      for (int i = 0; i < l.size(); i++) {
+        if (i > 0) {
+          sb.append(',');
+        }
+        write(sb, l.get(i));
+      }
+      sb.append(']');
+    } else if (v instanceof int[] a) {
+      write(sb, Arrays.stream(a).boxed().toList());
+    } else if (v instanceof long[] a) {
+      write(sb, Arrays.stream(a).boxed().toList());
+    } else if (v instanceof float[] a) {
+      List<Object> l = new ArrayList<>();
+      for (float x : a) {
+        l.add((double) x);
+      }
+      write(sb, l);
+    } else {
+      sb.append(v); // numbers and booleans (Double.toString is valid JSON for finite values)
+    }
+  }
+}
