@@ -81,7 +81,7 @@ class _Emitter:
         name = key if key not in self._taken else self.fresh(f"{key}_weight")
         self._taken.add(name)
         self._tensor_names[key] = name
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
         return name
 
     def constant(self, base: str, array: np.ndarray) -> str:
@@ -90,7 +90,7 @@ class _Emitter:
             return self._constants[base]
         name = self.fresh(base)
         self._constants[base] = name
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
         return name
 
     def value_info(self, name: str, shape: tuple[int, ...]) -> None:
