@@ -1,0 +1,207 @@
+"""Evaluating a checkpoint on labelled PRPD images: ``evaluate(checkpoint, data) -> Report``.
+
+The report holds the accuracy, per-class precision and recall, and the confusion matrix (rows =
+true class, columns = predicted class). ``Report.table()`` renders it as text; with ``out_dir``,
+``evaluate`` also writes ``report.txt``, ``report.json`` and ``confusion.png`` there (each to a
+temporary name first, then renamed). The dataset's classes are matched to the model's by name,
+so a dataset folder with its classes in another order is still scored correctly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pd2java.checkpoint import Checkpoint, load_checkpoint
+from pd2java.errors import UserError
+from pd2java.train import resolve_data
+
+
+@dataclass(frozen=True)
+class Report:
+    """Scores of one model on one dataset. ``precision`` is NaN for a class never predicted,
+    ``recall`` NaN for a class absent from the data."""
+
+    classes: tuple[str, ...]
+    confusion: tuple[tuple[int, ...], ...]  # confusion[true][predicted]
+    accuracy: float
+    precision: tuple[float, ...]
+    recall: tuple[float, ...]
+    n: int
+    checkpoint: str = ""
+    data: str = ""
+
+    def table(self) -> str:
+        """The confusion matrix and per-class precision/recall as a fixed-width text table."""
+        width = max(9, *(len(c) for c in self.classes))
+        short = [f"p{i}" for i in range(len(self.classes))]
+        corner = "true \\ predicted"
+        head = f"{corner:<{width + 4}}" + "".join(f"{s:>6}" for s in short)
+        lines = [
+            f"accuracy {100 * self.accuracy:.2f}% on {self.n} images"
+            + (f" ({self.data})" if self.data else ""),
+            "",
+            head + f"{'recall':>9}{'precision':>11}",
+        ]
+
+        def pct(v: float) -> str:
+            return "-" if math.isnan(v) else f"{100 * v:.1f}%"
+
+        for i, name in enumerate(self.classes):
+            cells = "".join(f"{v:>6}" for v in self.confusion[i])
+            lines.append(
+                f"p{i:<2} {name:<{width}}" + cells
+                + f"{pct(self.recall[i]):>9}{pct(self.precision[i]):>11}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (NaN becomes null)."""
+
+        def clean(v: float) -> float | None:
+            return None if math.isnan(v) else v
+
+        return {
+            "checkpoint": self.checkpoint,
+            "data": self.data,
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "classes": list(self.classes),
+            "precision": {c: clean(p) for c, p in zip(self.classes, self.precision)},
+            "recall": {c: clean(r) for c, r in zip(self.classes, self.recall)},
+            "confusion": [list(row) for row in self.confusion],
+        }
+
+
+def scores(
+    true: np.ndarray, pred: np.ndarray, classes: Sequence[str], **where: str
+) -> Report:
+    """A Report from true and predicted class indices."""
+    k = len(classes)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (true, pred), 1)
+    diag = np.diag(confusion).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = diag / confusion.sum(axis=0)
+        recall = diag / confusion.sum(axis=1)
+    n = int(confusion.sum())
+    return Report(
+        classes=tuple(classes),
+        confusion=tuple(tuple(int(v) for v in row) for row in confusion),
+        accuracy=float(diag.sum() / n) if n else float("nan"),
+        precision=tuple(float(v) for v in precision),
+        recall=tuple(float(v) for v in recall),
+        n=n,
+        **where,
+    )
+
+
+def _labels_in_model_order(dataset: Any, classes: tuple[str, ...], source: str) -> np.ndarray:
+    """Map the dataset's labels onto the model's class indices, by class name."""
+    if tuple(dataset.classes) == classes:
+        return dataset.labels
+    unknown = [c for c in dataset.classes if c not in classes]
+    present = set(np.unique(dataset.labels).tolist())
+    unknown = [c for i, c in enumerate(dataset.classes) if c in unknown and i in present]
+    if unknown:
+        raise UserError(
+            f"dataset {source} has images of class(es) the model does not know: "
+            f"{', '.join(unknown)}; the model's classes are {', '.join(classes)}"
+        )
+    lookup = np.array([classes.index(c) if c in classes else -1 for c in dataset.classes])
+    return lookup[dataset.labels]
+
+
+def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plot_confusion(report: Report, path: str | os.PathLike[str]) -> Path:
+    """Save the confusion matrix as a PNG (row-normalised colours, counts written in cells)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    matrix = np.array(report.confusion, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.nan_to_num(matrix / matrix.sum(axis=1, keepdims=True))
+    k = len(report.classes)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * k, 1.0 + 0.8 * k), dpi=100)
+    ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(k), report.classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), report.classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"accuracy {100 * report.accuracy:.2f}% (n={report.n})")
+    for i in range(k):
+        for j in range(k):
+            color = "white" if shares[i, j] > 0.5 else "black"
+            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=color)
+    fig.tight_layout()
+    try:
+        _write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities of ``model`` for (N, 60, 120) images, in batches."""
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
+    model.eval()
+    with torch.no_grad():
+        out = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def evaluate(
+    checkpoint: str | os.PathLike[str] | Checkpoint,
+    data: Any,
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 256,
+) -> Report:
+    """Score a checkpoint on ``data`` (a Dataset, a dataset folder or ``synth:...``).
+
+    With ``out_dir``, also writes ``report.txt``, ``report.json`` and ``confusion.png`` there.
+    """
+    if isinstance(checkpoint, Checkpoint):
+        ckpt, ckpt_name = checkpoint, "in-memory checkpoint"
+    else:
+        ckpt, ckpt_name = load_checkpoint(checkpoint), os.fspath(checkpoint)
+    dataset, source = resolve_data(data)
+    if len(dataset) == 0:
+        raise UserError(f"dataset {source} has no images to evaluate on")
+    labels = _labels_in_model_order(dataset, ckpt.classes, source)
+    if out_dir is not None:
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise UserError(f"report folder {out} exists and is not a folder")
+    probs = predict(ckpt.build_model(), dataset.images, batch_size)
+    report = scores(labels, probs.argmax(axis=1), ckpt.classes, checkpoint=ckpt_name, data=source)
+    if out_dir is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        text = report.table() + "\n"
+        blob = json.dumps(report.to_dict(), indent=2) + "\n"
+        _write_atomic(out / "report.txt", lambda tmp: Path(tmp).write_text(text))
+        _write_atomic(out / "report.json", lambda tmp: Path(tmp).write_text(blob))
+        plot_confusion(report, out / "confusion.png")
+    return report
