@@ -233,7 +233,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--amplitude-max",
         type=float,
         default=None,
-        help="full-scale amplitude (default: dtype maximum for integers, e.g. 255 for uint8)",
+        help="full-scale amplitude (default: 255 for 8-bit data, 65535 for 16-bit, 1 for [0, 1])",
     )
     prps.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     prps.set_defaults(func=_cmd_from_prps)

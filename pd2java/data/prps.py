@@ -29,12 +29,24 @@ def phase_overlap(windows: int, bins: int = PHASE_BINS) -> np.ndarray:
 
 
 def default_amplitude_max(prps: np.ndarray) -> float:
-    """Full scale when the caller gives none: the dtype's maximum for integers (255 for uint8),
-    1.0 for floats already in [0, 1], otherwise the largest value present."""
-    if prps.dtype.kind in "iu":
+    """Full scale when the caller gives none, chosen from the data type, never per file (so all
+    files of one monitor share one scale): 255 for 8-bit and 65535 for 16-bit integer types;
+    1.0 for values in [0, 1]; for other whole-number data (CSV, int32/int64) 255 if the maximum
+    fits in 8 bits, else 65535 if it fits in 16 bits. Anything else needs ``amplitude_max``."""
+    if prps.dtype.kind in "iu" and prps.dtype.itemsize <= 2:
         return float(np.iinfo(prps.dtype).max)
     peak = float(prps.max()) if prps.size else 0.0
-    return max(1.0, peak)
+    if peak <= 1.0:
+        return 1.0
+    whole = prps.dtype.kind in "iub" or bool(np.all(prps == np.round(prps)))
+    if whole and peak <= 255:
+        return 255.0
+    if whole and peak <= 65535:
+        return 65535.0
+    raise UserError(
+        f"PRPS values go up to {peak:g}, so the full scale cannot be inferred (8-bit: <= 255, "
+        "16-bit: <= 65535, normalised: <= 1); give amplitude_max (--amplitude-max)"
+    )
 
 
 def prps_counts(prps: np.ndarray, *, amplitude_max: float | None = None) -> np.ndarray:
@@ -71,7 +83,7 @@ def prps_counts(prps: np.ndarray, *, amplitude_max: float | None = None) -> np.n
 
 def prps_to_prpd(prps: np.ndarray, *, amplitude_max: float | None = None) -> np.ndarray:
     """Convert a (cycles, windows) PRPS matrix of peak amplitudes to a (60, 120) float32 PRPD
-    image (log-normalised). ``amplitude_max`` is full scale (the top bin); by default the dtype's
-    maximum for integers, else 1.0 or the data maximum (see ``default_amplitude_max``). Values
+    image (log-normalised). ``amplitude_max`` is full scale (the top bin); by default it follows
+    from the data type (255 for 8-bit data, see ``default_amplitude_max``). Values
     at or above full scale land in the top bin; zeros are "no pulse" and are not counted."""
     return normalize_counts(prps_counts(prps, amplitude_max=amplitude_max))
