@@ -205,11 +205,15 @@ def _load(path: Path) -> tuple[onnx.ModelProto, int]:
             onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
         except (OSError, ValueError) as exc:
             raise UserError(f"{path}: cannot read its external data: {exc}") from None
+    return model, opset
+
+
+def _check(model: onnx.ModelProto, path: Path) -> None:
+    """ONNX's own structural checks (types, attribute names, topological order)."""
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise UserError(f"{path}: invalid ONNX model: {exc}") from None
-    return model, opset
 
 
 def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
@@ -330,6 +334,8 @@ class _Importer:
             raise UserError(f"{self.path}: the graph has {len(g.output)} outputs "
                             f"({[o.name for o in g.output]}); pd2java models give exactly one")
         graph_input = self._read_input(inputs[0])
+        # After the interface checks, whose messages are clearer than the checker's.
+        _check(self.model, self.path)
         for tensor in g.initializer:
             self.env[tensor.name] = _Const(self._to_array(tensor), tensor.name)
         live = self._live_nodes(g.output[0].name)
