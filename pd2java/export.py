@@ -100,6 +100,9 @@ def _write_all(out_dir: Path, files: Sequence[tuple[str, bytes]]) -> list[Path]:
         created.append(probe)
         probe = probe.parent
     temps: list[tuple[str, Path]] = []
+    # mkstemp creates 0600 files; exports are ordinary files, so apply the usual umask instead.
+    mask = os.umask(0)
+    os.umask(mask)
     try:
         for d in reversed(created):
             d.mkdir()
@@ -110,6 +113,7 @@ def _write_all(out_dir: Path, files: Sequence[tuple[str, bytes]]) -> list[Path]:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+            os.chmod(tmp, 0o666 & ~mask)
         for tmp, final in temps:
             os.replace(tmp, final)
     except OSError as exc:

@@ -141,7 +141,7 @@ def build_manifest(
     }
 
 
-_SHORT_LIST = re.compile(r"\[\s*([^\[\]{}\"]*?)\s*\]", re.DOTALL)
+_SHORT_LIST = re.compile(r"\[\s*([^\[\]{}]*?)\s*\]", re.DOTALL)
 
 
 def encode_manifest(manifest: Mapping[str, Any]) -> bytes:

@@ -1,0 +1,69 @@
+"""The ``pd2java export`` verb: a thin wrapper over pd2java.export.
+
+    pd2java export SRC -o OUTDIR [--name NAME] [--fold-bn] [--no-onnx]
+
+SRC is a pd2java checkpoint (.pt) or an ONNX model (.onnx). Prints every file written with its size.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pd2java.errors import UserError
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.2f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n} B"
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pd2java.export import export_checkpoint, export_onnx
+
+    src = Path(args.src)
+    suffix = src.suffix.lower()
+    if suffix == ".onnx":
+        manifest = export_onnx(
+            src, args.output, name=args.name, fold_bn=args.fold_bn, onnx=not args.no_onnx
+        )
+    elif suffix in (".pt", ".pth"):
+        manifest = export_checkpoint(
+            src, args.output, name=args.name, fold_bn=args.fold_bn, onnx=not args.no_onnx
+        )
+    else:
+        raise UserError(
+            f"{src}: unknown source type {suffix or '(no suffix)'!r}; give a pd2java checkpoint "
+            "(.pt) or an ONNX model (.onnx)"
+        )
+    stem = manifest.name[: -len(".manifest.json")]
+    written = [manifest.parent / f"{stem}.safetensors"]
+    if not args.no_onnx:
+        written.append(manifest.parent / f"{stem}.onnx")
+    written.append(manifest)
+    print(f"exported {src} -> {manifest.parent}" + (" (BN folded)" if args.fold_bn else ""))
+    for path in written:
+        print(f"  {path}  {_size(path.stat().st_size)}")
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a checkpoint or ONNX model to a manifest + safetensors weights",
+        description=(
+            "Export a pd2java checkpoint (.pt) or an ONNX model (.onnx) to OUTDIR/NAME.manifest.json"
+            " and OUTDIR/NAME.safetensors (and NAME.onnx unless --no-onnx), validated, with golden "
+            "vectors, written atomically."
+        ),
+    )
+    p.add_argument("src", help="pd2java checkpoint (.pt) or ONNX model (.onnx)")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("--name", help="model name (default: the source file's stem)")
+    p.add_argument("--fold-bn", action="store_true",
+                   help="fold each conv + batch norm pair into one conv")
+    p.add_argument("--no-onnx", action="store_true", help="do not write NAME.onnx")
+    p.set_defaults(func=run_export)
