@@ -320,11 +320,13 @@ def record_pulses(
     d = difficulty
     n_cycles = _n_cycles(rng, d)
     records = [processes[class_name](rng, n_cycles)]
-    if rng.random() < 0.25 * d:  # a second, weaker defect superimposed on the same sensor
+    # A second, much weaker defect on the same sensor. Not for "noise": that label means "no
+    # defect", and a visible defect would make the label wrong rather than the task harder.
+    if class_name != "noise" and rng.random() < 0.25 * d:
         others = [c for c in PRODUCTS[product] if c not in (class_name, "noise")]
         other = others[int(rng.integers(0, len(others)))]
         phase, amp = processes[other](rng, n_cycles)
-        keep = rng.random(phase.size) < rng.uniform(0.03, 0.2)
+        keep = rng.random(phase.size) < rng.uniform(0.02, 0.12)
         records.append((phase[keep], amp[keep]))
     if rng.random() < 1.2 * d:  # the background band, present in every measured GIS record
         records.append(noise_band(rng, n_cycles, rng.uniform(0.1, 4.0) * d))
