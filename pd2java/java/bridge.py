@@ -243,3 +243,63 @@ def java_layers(
         out[name] = data[offset : offset + int(length)].astype(np.float32)
         offset += int(length)
     return out
+
+
+@dataclass(frozen=True)
+class JavaBenchResult:
+    """Single-thread timings measured inside the JVM by ``org.pd2java.gateway.Bench``."""
+
+    median_ms: float
+    p99_ms: float
+    mean_ms: float
+    iters: int
+    warmup: int
+    load_ms: float  # Model.load with the golden self-test (the default)
+    load_ms_no_self_test: float
+    java_version: str
+
+
+def java_bench(
+    manifest_path: str | os.PathLike[str],
+    x: Any,
+    *,
+    warmup: int = 200,
+    iters: int = 1000,
+    loads: int = 5,
+    timeout: float = 600,
+) -> JavaBenchResult:
+    """Time ``Model.predict`` on one sample at a time in a fresh JVM (no py4j on the timed path).
+
+    ``x`` (N, C, H, W) is cycled through; the JVM runs ``warmup`` untimed calls first so the JIT
+    has compiled the kernels. Load time is the median of ``loads`` fresh ``Model.load`` calls.
+    """
+    import tempfile
+
+    from pd2java.java import build
+
+    manifest = _manifest_arg(manifest_path)
+    arr = np.ascontiguousarray(np.asarray(x), dtype="<f4")
+    if arr.ndim != 4 or arr.shape[0] == 0:
+        raise UserError(f"java_bench: expected a non-empty (N, C, H, W) batch, got {arr.shape}")
+    classpath = os.pathsep.join([str(build.build_runtime()), str(build.build_gateway())])
+    java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get(
+        "JAVA_HOME") else "java"
+    with tempfile.TemporaryDirectory(prefix="pd2java-bench-") as tmp:
+        inputs = Path(tmp) / "inputs.f32"
+        inputs.write_bytes(arr.tobytes())
+        cmd = [java, "-cp", classpath, "org.pd2java.gateway.Bench", manifest, str(inputs),
+               str(arr.shape[0]), str(warmup), str(iters), str(loads)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise JavaBridgeError(f"Java benchmark failed ({proc.returncode}): {proc.stderr.strip()}")
+    raw = json.loads(proc.stdout.strip().splitlines()[-1])
+    return JavaBenchResult(
+        median_ms=raw["median_us"] / 1000.0,
+        p99_ms=raw["p99_us"] / 1000.0,
+        mean_ms=raw["mean_us"] / 1000.0,
+        iters=int(raw["iters"]),
+        warmup=int(raw["warmup"]),
+        load_ms=float(raw["load_ms_selftest"]),
+        load_ms_no_self_test=float(raw["load_ms_no_selftest"]),
+        java_version=str(raw["java"]),
+    )
