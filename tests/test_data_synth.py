@@ -178,14 +178,14 @@ def test_floating_electrode_is_a_narrow_high_band_on_rising_flanks(product: str,
 def test_void_lobes_sit_on_the_rising_flanks(product: str) -> None:
     shares = []
     for counts in clean(product, "void"):
-        share = phase_share(counts, (330, 100), (150, 280))
-        assert share > 0.7
-        shares.append(share)
+        # "roughly 330..100 and 150..280": allow 10 deg for the rare very long time lags
+        assert phase_share(counts, (320, 110), (140, 290)) > 0.85
+        shares.append(phase_share(counts, (330, 100), (150, 280)))
         pos, neg = phase_share(counts, (330, 100)), phase_share(counts, (150, 280))
         assert 0.4 < pos / neg < 2.5  # two mirrored lobes
         # the lobes are empty around the voltage falling zero crossing
         assert phase_share(counts, (120, 140)) < phase_share(counts, (20, 40))
-    assert np.median(shares) > 0.85
+    assert np.median(shares) > 0.8
 
 
 def test_surface_discharge_has_a_wing_and_one_dominant_polarity() -> None:
