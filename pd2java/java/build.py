@@ -54,7 +54,7 @@ def _tool(name: str) -> str:
 
 
 def _run(cmd: list[str], what: str, timeout: float = 600) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
         raise JavaBuildError(f"{what} failed (exit {proc.returncode}):\n{output}")
@@ -224,5 +224,5 @@ def run_junit(harness: Path | None = None, timeout: float = 900) -> tuple[bool, 
         "--scan-class-path",
         str(tests),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
     return proc.returncode == 0, (proc.stdout + proc.stderr)

@@ -1,0 +1,119 @@
+"""The javac/jar build of the Java runtime: contents, caching, rebuilds, errors (real JDK)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pd2java import cli
+from pd2java.java import build
+from pd2java.resources import java_harness_dir
+
+
+def _copy_main_sources(dst: Path) -> Path:
+    """A private copy of java-harness/src/main (enough for build_runtime)."""
+    src = java_harness_dir() / "src" / "main"
+    shutil.copytree(src, dst / "src" / "main")
+    return dst
+
+
+def test_runtime_jar_holds_only_the_runtime() -> None:
+    jar = build.build_runtime()
+    with zipfile.ZipFile(jar) as z:
+        names = z.namelist()
+        manifest = z.read("META-INF/MANIFEST.MF").decode()
+    classes = [n for n in names if n.endswith(".class")]
+    assert "org/pd2java/runtime/Model.class" in classes
+    assert "org/pd2java/runtime/OpRegistry.class" in classes
+    # Zero dependencies: no py4j, and nothing outside the runtime package.
+    assert not [n for n in names if "py4j" in n.lower()]
+    assert all(n.startswith("org/pd2java/runtime/") for n in classes), classes
+    assert "Main-Class: org.pd2java.runtime.Cli" in manifest
+
+
+def test_build_is_cached() -> None:
+    first = build.build_runtime()
+    mtime = first.stat().st_mtime_ns
+    second = build.build_runtime()
+    assert second == first
+    assert second.stat().st_mtime_ns == mtime  # reused, not rebuilt
+
+
+def test_changed_source_rebuilds_and_concurrent_builds_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness = _copy_main_sources(tmp_path / "harness")
+    model = harness / "src/main/java/org/pd2java/runtime/Model.java"
+    model.write_text(model.read_text() + "\n// a change that must give a new cache key\n")
+    original = build.build_runtime()
+    monkeypatch.setenv("PD2JAVA_CACHE", str(tmp_path / "cache"))
+    results: list[Path] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append(build.build_runtime(harness))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert results[0] == results[1]
+    assert results[0].name != original.name
+    assert results[0].parent == tmp_path / "cache"
+    # No temporary build folder is left behind, and the jar works.
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".build")]
+    out = subprocess.run(
+        ["java", "-cp", str(results[0]), "org.pd2java.runtime.OpRegistry"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "conv2d@1" in out.split()
+
+
+def test_javac_errors_are_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    harness = _copy_main_sources(tmp_path / "harness")
+    broken = harness / "src/main/java/org/pd2java/runtime/Broken.java"
+    broken.write_text("package org.pd2java.runtime;\nclass Broken { int x = ; }\n")
+    monkeypatch.setenv("PD2JAVA_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(build.JavaBuildError) as info:
+        build.build_runtime(harness)
+    message = str(info.value)
+    assert "Broken.java" in message and "error" in message
+    assert not list((tmp_path / "cache").glob("*.jar"))  # nothing half-built left in the cache
+
+
+def test_missing_sources_and_launcher_are_clear_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "empty" / "src" / "main" / "java").mkdir(parents=True)
+    with pytest.raises(build.JavaBuildError, match="no .java sources"):
+        build.build_runtime(tmp_path / "empty")
+    monkeypatch.setenv("PD2JAVA_JUNIT_LAUNCHER", str(tmp_path / "absent.jar"))
+    with pytest.raises(build.JavaBuildError, match="apt-get install junit5"):
+        build.junit_launcher()
+
+
+def test_gateway_is_built_beside_the_runtime() -> None:
+    if not list((java_harness_dir() / "src" / "gateway" / "java").rglob("*.java")):
+        pytest.skip("no gateway sources yet")
+    jar = build.build_gateway()
+    with zipfile.ZipFile(jar) as z:
+        classes = [n for n in z.namelist() if n.endswith(".class")]
+    assert classes
+    assert not [n for n in classes if n.startswith("org/pd2java/runtime/")]
+    assert build.py4j_jar().name.startswith("py4j")
+
+
+def test_cli_java_build(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["java", "build", "--runtime-only"]) == 0
+    out = capsys.readouterr().out
+    assert str(build.build_runtime()) in out
