@@ -110,7 +110,7 @@ def origin_of(node: fx.Node) -> str:
     path, line, func = frames[-1].group(1), int(frames[-1].group(2)), frames[-1].group(3)
     code = linecache.getline(path, line).strip()
     short = path.replace("\\", "/").rsplit("/", 1)[-1]
-    return f"{short}:{line} in {func}" + (f": {code}" if code else "")
+    return f"{short}:{line} in {func}" + (f" ({code})" if code else "")
 
 
 def _describe(node: fx.Node, gm: fx.GraphModule) -> str:
@@ -447,7 +447,7 @@ def _user_frame(exc: BaseException) -> str:
             code = linecache.getline(path, tb.tb_lineno).strip()
             found = f"{path.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {tb.tb_frame.f_code.co_name}"
             if code:
-                found += f": {code}"
+                found += f" ({code})"
         tb = tb.tb_next
     return found
 
