@@ -92,7 +92,7 @@ def test_caller_model_is_left_unchanged(tmp_path: Path) -> None:
     assert model.training
     after = model.state_dict()
     assert before.keys() == after.keys()
-    for key in before:
-        assert torch.equal(before[key], after[key]), key
+    for key, value in before.items():
+        assert torch.equal(value, after[key]), key
     x = _inputs(shape, n=3)
     assert_close(reference.run(manifest, x), _torch(model.eval(), x))
