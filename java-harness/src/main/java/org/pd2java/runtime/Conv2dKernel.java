@@ -9,6 +9,10 @@ import java.util.Arrays;
  * <p>Loop order: for each output channel, for each input channel of its group, for each kernel
  * tap, add {@code w * input row} to the output row. The innermost loop runs along a row with a
  * fixed weight, which the JIT vectorises when the stride is 1. Accumulation is float32.
+ *
+ * <p>This is the reference kernel: it runs grouped and depthwise convolutions, and every
+ * convolution when {@link LoadOptions#withReferenceKernels(boolean)} is set; dense convolutions
+ * otherwise use {@link Conv2dGemmKernel}, which JUnit tests against this one.
  */
 final class Conv2dKernel implements Kernel {
   private final int cin, h, w, cout, kh, kw, sh, sw, ph, pw, dh, dw, groups, ho, wo;
@@ -41,6 +45,9 @@ final class Conv2dKernel implements Kernel {
     float[] bias = n.param("bias", cout);
     int ho = n.windowOut("height", x[1], k[0], s[0], p[0], d[0]);
     int wo = n.windowOut("width", x[2], k[1], s[1], p[1], d[1]);
+    if (groups == 1 && !n.referenceKernels) {
+      return new Conv2dGemmKernel(x, cout, k, s, p, d, ho, wo, weight, bias);
+    }
     return new Conv2dKernel(x, cout, k, s, p, d, groups, ho, wo, weight, bias);
   }
 

@@ -5,15 +5,17 @@ package org.pd2java.runtime;
  * method returns a new instance.
  */
 public final class LoadOptions {
-  private static final LoadOptions DEFAULTS = new LoadOptions(true);
+  private static final LoadOptions DEFAULTS = new LoadOptions(true, false);
 
   private final boolean selfTest;
+  private final boolean referenceKernels;
 
-  private LoadOptions(boolean selfTest) {
+  private LoadOptions(boolean selfTest, boolean referenceKernels) {
     this.selfTest = selfTest;
+    this.referenceKernels = referenceKernels;
   }
 
-  /** @return the defaults: golden self-test on */
+  /** @return the defaults: golden self-test on, fast kernels where they exist */
   public static LoadOptions defaults() {
     return DEFAULTS;
   }
@@ -26,11 +28,26 @@ public final class LoadOptions {
    * @return new options
    */
   public LoadOptions withSelfTest(boolean on) {
-    return new LoadOptions(on);
+    return new LoadOptions(on, referenceKernels);
+  }
+
+  /**
+   * Uses only the clear reference kernels, never a fast path (for debugging a parity problem).
+   *
+   * @param on whether to force the reference kernels
+   * @return new options
+   */
+  public LoadOptions withReferenceKernels(boolean on) {
+    return new LoadOptions(selfTest, on);
   }
 
   /** @return whether the golden self-test runs at load */
   public boolean selfTest() {
     return selfTest;
+  }
+
+  /** @return whether only reference kernels are used */
+  public boolean referenceKernels() {
+    return referenceKernels;
   }
 }

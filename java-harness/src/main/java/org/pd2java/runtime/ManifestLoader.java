@@ -214,7 +214,8 @@ final class ManifestLoader {
         }
         params.put(p.getKey(), tensor);
       }
-      NodeDef def = new NodeDef(file, n.name(), n.op(), n.attrs(), params);
+      NodeDef def =
+          new NodeDef(file, n.name(), n.op(), n.attrs(), params, options.referenceKernels());
       Kernel kernel = n.op().factory().compile(def, inShapes);
       int[] got = kernel.outputShape();
       if (!Arrays.equals(got, n.outputShape())) {

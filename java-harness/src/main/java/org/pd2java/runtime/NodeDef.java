@@ -15,8 +15,12 @@ final class NodeDef {
   final Map<String, Object> attrs;
   /** Parameter tensors by slot; null for an absent optional slot. */
   final Map<String, Tensor> params;
+  /** Use only the clear reference kernels (no fast paths). */
+  final boolean referenceKernels;
 
-  NodeDef(String file, String name, OpSpec op, Map<String, Object> attrs, Map<String, Tensor> params) {
+  NodeDef(String file, String name, OpSpec op, Map<String, Object> attrs, Map<String, Tensor> params,
+      boolean referenceKernels) {
+    this.referenceKernels = referenceKernels;
     this.file = file;
     this.name = name;
     this.op = op;

@@ -32,8 +32,13 @@ class KernelTest {
 
   private float[] run(Fixture f, float[] x, String node) throws IOException {
     Path d = Files.createTempDirectory(dir, "case");
-    Model m = Model.load(Fixture.write(d, f.manifest(), f.weights()));
-    return m.runLayers(x).get(node);
+    Path p = Fixture.write(d, f.manifest(), f.weights());
+    float[] fast = Model.load(p).runLayers(x).get(node);
+    // Every hand-checked case also runs on the reference kernels only (no fast path).
+    float[] ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true))
+        .runLayers(x).get(node);
+    assertArrayEquals(ref, fast, 1e-5f, "fast path differs from the reference kernel");
+    return fast;
   }
 
   private static Fixture conv(int[] in, int cin, int cout, int[] k, int[] st, int[] p, int[] dl,
