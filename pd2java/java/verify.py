@@ -330,6 +330,38 @@ def _reference_run(manifest: Path, x: np.ndarray) -> np.ndarray:
     return out.reshape(x.shape[0], -1)
 
 
+def layer_rows(
+    java: dict[str, np.ndarray],
+    ref: dict[str, np.ndarray],
+    nodes: list[dict[str, Any]],
+    atol: float,
+    rtol: float,
+) -> tuple[list[LayerRow], LayerRow | None]:
+    """Compare per-node outputs (one sample each) in manifest node order.
+
+    Returns every row and the first diverging one (None if none does). A node missing on either
+    side, or of a different size, diverges.
+    """
+    rows: list[LayerRow] = []
+    first: LayerRow | None = None
+    for node in nodes:
+        name, op = str(node.get("name")), str(node.get("op"))
+        j, r = java.get(name), ref.get(name)
+        if j is None or r is None or np.size(j) != np.size(r):
+            row = LayerRow(name, op, float("inf"), 0.0, False)
+        else:
+            r1 = np.asarray(r, dtype=np.float64).reshape(-1)
+            j1 = np.asarray(j, dtype=np.float64).reshape(-1)
+            scale = float(np.abs(r1).max()) if r1.size else 0.0
+            err = np.abs(j1 - r1)
+            ok = bool(np.all(err <= atol * max(1.0, scale) + rtol * np.abs(r1)))
+            row = LayerRow(name, op, float(err.max()) if err.size else 0.0, scale, ok)
+        rows.append(row)
+        if first is None and not row.passed:
+            first = row
+    return rows, first
+
+
 def compare_layers(
     manifest: Path, nodes: list[dict[str, Any]], x: np.ndarray, atol: float, rtol: float
 ) -> tuple[list[LayerRow], LayerRow | None]:
@@ -338,30 +370,8 @@ def compare_layers(
     from pd2java.java.bridge import java_layers
 
     java = java_layers(manifest, x, self_test=False)
-    ref = reference.run_layers(manifest, x)
-    ops = {str(n.get("name")): str(n.get("op")) for n in nodes}
-    outputs = {str(n.get("name")): str((n.get("outputs") or [""])[0]) for n in nodes}
-    rows: list[LayerRow] = []
-    first: LayerRow | None = None
-    for name in [str(n.get("name")) for n in nodes]:
-        j = java.get(name)
-        r = ref.get(name, ref.get(outputs.get(name, "")))
-        if j is None or r is None:
-            row = LayerRow(name, ops.get(name, "?"), float("inf"), 0.0, False)
-        else:
-            r1 = np.asarray(r, dtype=np.float64).reshape(-1)
-            j1 = np.asarray(j, dtype=np.float64).reshape(-1)
-            if r1.shape != j1.shape:
-                row = LayerRow(name, ops[name], float("inf"), 0.0, False)
-            else:
-                scale = float(np.abs(r1).max()) if r1.size else 0.0
-                err = np.abs(j1 - r1)
-                ok = bool(np.all(err <= atol * max(1.0, scale) + rtol * np.abs(r1)))
-                row = LayerRow(name, ops[name], float(err.max()) if err.size else 0.0, scale, ok)
-        rows.append(row)
-        if first is None and not row.passed:
-            first = row
-    return rows, first
+    ref = {k: v[0] for k, v in reference.run_layers(manifest, x).items()}
+    return layer_rows(java, ref, nodes, atol, rtol)
 
 
 def verify(
