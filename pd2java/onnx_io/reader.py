@@ -46,9 +46,12 @@ SUPPORTED_ONNX_OPS: tuple[str, ...] = (
     "Gemm", "GlobalAveragePool", "Identity", "LeakyRelu", "MatMul", "MaxPool", "ReduceMean",
     "Relu", "Reshape", "Sigmoid", "Softmax",
 )
-# Shape arithmetic that exporters emit around Reshape; folded when every input is constant or a
+# Constant arithmetic exporters emit: shape computations around Reshape, and Transpose of a weight
+# (a bias-free Linear exported without constant folding). Folded when every input is constant or a
 # Shape of a runtime value, never mapped onto an IR op.
-FOLDED_SHAPE_OPS: tuple[str, ...] = ("Cast", "Concat", "Gather", "Shape", "Squeeze", "Unsqueeze")
+FOLDED_SHAPE_OPS: tuple[str, ...] = (
+    "Cast", "Concat", "Gather", "Shape", "Squeeze", "Transpose", "Unsqueeze",
+)
 
 
 class _BatchMarker:
@@ -218,6 +221,12 @@ def _check(model: onnx.ModelProto, path: Path) -> None:
 
 def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _float_attr(value: Any) -> float:
+    """An ONNX float attribute (stored as float32) as the shortest decimal that rounds to it:
+    PyTorch's eps=1e-5 comes back as 1e-05, not 9.999999747378752e-06, and is the same float32."""
+    return float(str(np.float32(value)))
 
 
 def _int_list(value: Any) -> list[int]:
@@ -581,7 +590,7 @@ def _batch_norm(im: _Importer, node: onnx.NodeProto) -> None:
             raise im.fail(f"{slot} {node.input[index]!r} has shape {list(value.array.shape)}, "
                           f"expected [{c}]")
         params[slot] = im.param(value, value.array, "", slot)
-    eps = float(attrs.get("epsilon", 1e-5))
+    eps = _float_attr(attrs.get("epsilon", 1e-5))
     im.emit("batch_norm2d", [x], node.output[0], x.shape,
             attrs={"num_features": c, "eps": eps}, params=params)
 
@@ -596,7 +605,7 @@ def _elementwise(im: _Importer, node: onnx.NodeProto) -> None:
 def _leaky_relu(im: _Importer, node: onnx.NodeProto) -> None:
     x = im.runtime(node.input[0])
     # 0.01 is ONNX's own documented default for alpha, so reading it is exact, not an assumption.
-    slope = float(_attrs(node).get("alpha", 0.01))
+    slope = _float_attr(_attrs(node).get("alpha", 0.01))
     im.emit("leaky_relu", [x], node.output[0], x.shape, attrs={"negative_slope": slope})
 
 
@@ -660,8 +669,7 @@ def _avg_pool(im: _Importer, node: onnx.NodeProto) -> None:
 @_handles("GlobalAveragePool")
 def _global_avg_pool(im: _Importer, node: onnx.NodeProto) -> None:
     x = _image(im, node.input[0])
-    im.emit("global_avg_pool", [x], node.output[0], (x.shape[0], 1, 1),
-            attrs={"keepdims": True})
+    im.emit("global_avg_pool", [x], node.output[0], (x.shape[0], 1, 1), attrs={"keepdims": True})
 
 
 @_handles("ReduceMean")
@@ -941,6 +949,13 @@ def _cast(im: _Importer, node: onnx.NodeProto) -> None:
     to = helper.tensor_dtype_to_np_dtype(int(_attrs(node)["to"]))
     # A shape vector holding the batch marker stays symbolic; its integers are already ints.
     _const_output(im, node, data if data.dtype == object else data.astype(to))
+
+
+@_handles("Transpose")
+def _transpose(im: _Importer, node: onnx.NodeProto) -> None:
+    data = _folded_input(im, node, 0)
+    perm = _attrs(node).get("perm")
+    _const_output(im, node, np.transpose(data, None if perm is None else _int_list(perm)))
 
 
 def onnx_to_graph(path: str | os.PathLike[str]) -> Graph:
