@@ -308,13 +308,14 @@ def load_bytes(data: bytes, path: str | Path, *, weights_data: bytes | None = No
             ) from None
     if len(wdata) != weights["bytes"]:
         raise ManifestError(
-            f"{wpath}: file is {len(wdata)} bytes but the manifest says {weights['bytes']} "
+            f"{wpath}: file is {len(wdata)} bytes but the manifest {path.name} says "
+            f"{weights['bytes']} "
             "(truncated or replaced weights file?)"
         )
     digest = hashlib.sha256(wdata).hexdigest()
     if digest != weights["sha256"]:
         raise ManifestError(
-            f"{wpath}: sha256 {digest} does not match the manifest's {weights['sha256']} "
+            f"{wpath}: sha256 {digest} does not match {weights['sha256']} in {path.name} "
             "(the weights file does not belong to this manifest)"
         )
     try:

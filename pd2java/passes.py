@@ -160,6 +160,9 @@ def validate(graph: Graph, *, allow_nonfinite: bool = False) -> None:
         raise UserError(f"node names must be unique; repeated: {dupes}")
     if not graph.nodes:
         raise UserError("the graph has no nodes (is the model an identity?)")
+    for node in graph.nodes:  # form and parameter shapes first: errors name the first bad node
+        _check_node_form(node, _spec(node))
+        _check_params(node, graph.tensors)
     recomputed = infer_shapes(graph)
     for given, node in zip(graph.nodes, recomputed.nodes):
         if tuple(given.output_shape) != node.output_shape:
@@ -167,7 +170,6 @@ def validate(graph: Graph, *, allow_nonfinite: bool = False) -> None:
                 f"{where(node)}: output_shape {list(given.output_shape)} does not match "
                 f"{list(node.output_shape)} computed from the inputs and attrs"
             )
-        _check_params(node, graph.tensors)
     if graph.output == graph.input.name or graph.producer_of(graph.output) is None:
         raise UserError(f"graph output {graph.output!r} is produced by no node")
     out_shape = recomputed.value_shape(graph.output)
