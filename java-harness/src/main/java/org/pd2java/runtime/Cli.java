@@ -9,6 +9,7 @@ import java.util.Random;
  *
  * <ul>
  *   <li>{@code check MANIFEST [--no-self-test]}: load, validate and self-test; print a summary.
+ *   <li>{@code --reference} (either command): use only the reference kernels.
  *   <li>{@code bench MANIFEST [--warmup N] [--iters N]}: single-thread latency per image on
  *       seeded uniform [0, 1) inputs (median and 99th percentile, milliseconds) and load time.
  * </ul>
@@ -36,15 +37,18 @@ public final class Cli {
   public static int run(String[] args) {
     if (args.length < 2 || !(args[0].equals("check") || args[0].equals("bench"))) {
       System.err.println(
-          "usage: check MANIFEST [--no-self-test] | bench MANIFEST [--warmup N] [--iters N]");
+          "usage: check MANIFEST [--no-self-test] [--reference]"
+              + " | bench MANIFEST [--warmup N] [--iters N] [--reference]");
       return 64;
     }
     boolean selfTest = true;
+    boolean reference = false;
     int warmup = 200;
     int iters = 500;
     for (int i = 2; i < args.length; i++) {
       switch (args[i]) {
         case "--no-self-test" -> selfTest = false;
+        case "--reference" -> reference = true;
         case "--warmup" -> warmup = Integer.parseInt(args[++i]);
         case "--iters" -> iters = Integer.parseInt(args[++i]);
         default -> {
@@ -55,13 +59,16 @@ public final class Cli {
     }
     try {
       long t0 = System.nanoTime();
-      Model m = Model.load(Path.of(args[1]), LoadOptions.defaults().withSelfTest(selfTest));
+      LoadOptions options =
+          LoadOptions.defaults().withSelfTest(selfTest).withReferenceKernels(reference);
+      Model m = Model.load(Path.of(args[1]), options);
       double loadMs = (System.nanoTime() - t0) / 1e6;
       if (args[0].equals("check")) {
         System.out.println("ok " + m);
         System.out.println("classes: " + m.classes());
         System.out.println("nodes: " + String.join(" ", m.nodeNames()));
-        System.out.printf("self-test: %s; load: %.1f ms%n", selfTest ? "passed" : "skipped", loadMs);
+        System.out.printf(
+            "self-test: %s; load: %.1f ms%n", selfTest ? "passed" : "skipped", loadMs);
         return 0;
       }
       float[] x = new float[Model.product(m.inputShape())];
@@ -80,9 +87,14 @@ public final class Cli {
       }
       Arrays.sort(ms);
       System.out.printf(
-          "{\"model\": \"%s\", \"load_ms\": %.3f, \"median_ms\": %.4f, \"p99_ms\": %.4f,"
+          "{\"model\": \"%s\", \"kernels\": \"%s\", \"load_ms\": %.3f,"
+              + " \"median_ms\": %.4f, \"p99_ms\": %.4f,"
               + " \"iters\": %d, \"warmup\": %d}%n",
-          m.name(), loadMs, ms[iters / 2], ms[Math.min(iters - 1, (int) Math.ceil(iters * 0.99) - 1)],
+          m.name(),
+          reference ? "reference" : "default",
+          loadMs,
+          ms[iters / 2],
+          ms[Math.min(iters - 1, (int) Math.ceil(iters * 0.99) - 1)],
           iters, warmup);
       return 0;
     } catch (Pd2JavaException e) {

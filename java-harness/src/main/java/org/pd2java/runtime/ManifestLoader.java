@@ -28,7 +28,7 @@ import java.util.regex.Pattern;
 final class ManifestLoader {
   static final String FORMAT = "pd2java.manifest";
   static final int FORMAT_VERSION = 1;
-  /** Largest value (activation) a model may declare, in floats, so predict cannot run out of memory. */
+  /** Largest value (activation) a model may declare, in floats: predict cannot exhaust memory. */
   static final long MAX_VALUE_ELEMENTS = 1L << 28;
 
   private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
@@ -82,7 +82,8 @@ final class ManifestLoader {
     if (!(version instanceof Long)) {
       throw new Pd2JavaException(
           ErrorCode.UNSUPPORTED_FORMAT_VERSION, file, null,
-          "'format_version' is " + (version == null ? "missing" : version) + ", expected an integer");
+          "'format_version' is " + (version == null ? "missing" : version)
+              + ", expected an integer");
     }
     long v = (Long) version;
     if (v > FORMAT_VERSION) {
@@ -321,7 +322,8 @@ final class ManifestLoader {
       bytes = Files.readAllBytes(path);
     } catch (IOException e) {
       throw new Pd2JavaException(
-          ErrorCode.IO_ERROR, wf, null, "cannot read the weights file named by " + file + ": " + e, e);
+          ErrorCode.IO_ERROR, wf, null,
+          "cannot read the weights file named by " + file + ": " + e, e);
     }
     if (bytes.length != expectedBytes) {
       throw new Pd2JavaException(
@@ -396,7 +398,8 @@ final class ManifestLoader {
     }
     // Attributes: exactly the op's, of the right kinds; nothing defaulted.
     if (!(m.get("attrs") instanceof Map)) {
-      throw new Pd2JavaException(ErrorCode.INVALID_MANIFEST, file, name, "'attrs' must be an object");
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_MANIFEST, file, name, "'attrs' must be an object");
     }
     Map<String, Object> rawAttrs = Model.asMap(m.get("attrs"));
     Map<String, Object> attrs = new LinkedHashMap<>();
@@ -421,7 +424,8 @@ final class ManifestLoader {
     }
     // Parameter slots: exactly the op's; null only for optional ones.
     if (!(m.get("params") instanceof Map)) {
-      throw new Pd2JavaException(ErrorCode.INVALID_MANIFEST, file, name, "'params' must be an object");
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_MANIFEST, file, name, "'params' must be an object");
     }
     Map<String, Object> rawParams = Model.asMap(m.get("params"));
     Map<String, String> params = new LinkedHashMap<>();

@@ -17,7 +17,8 @@ final class MaxPool2dKernel implements Kernel {
       if (p[i] > ((k[i] - 1) * d[i] + 1) / 2) {
         throw n.error(
             ErrorCode.INVALID_ATTRIBUTE,
-            "padding " + p[i] + " exceeds half the effective kernel size " + ((k[i] - 1) * d[i] + 1));
+            "padding " + p[i] + " exceeds half the effective kernel size "
+                + ((k[i] - 1) * d[i] + 1));
       }
     }
     int[] x = n.input(in, 0, 3);

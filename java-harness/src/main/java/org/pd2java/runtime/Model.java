@@ -148,7 +148,8 @@ public final class Model {
     checkInput(nchw, n);
     float[] out = new float[n * outputSize];
     for (int s = 0; s < n; s++) {
-      System.arraycopy(execute(nchw, s * inputSize, null)[outputSlot], 0, out, s * outputSize, outputSize);
+      float[] one = execute(nchw, s * inputSize, null)[outputSlot];
+      System.arraycopy(one, 0, out, s * outputSize, outputSize);
     }
     return out;
   }

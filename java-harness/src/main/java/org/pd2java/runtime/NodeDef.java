@@ -18,7 +18,12 @@ final class NodeDef {
   /** Use only the clear reference kernels (no fast paths). */
   final boolean referenceKernels;
 
-  NodeDef(String file, String name, OpSpec op, Map<String, Object> attrs, Map<String, Tensor> params,
+  NodeDef(
+      String file,
+      String name,
+      OpSpec op,
+      Map<String, Object> attrs,
+      Map<String, Tensor> params,
       boolean referenceKernels) {
     this.referenceKernels = referenceKernels;
     this.file = file;
@@ -35,7 +40,8 @@ final class NodeDef {
   int intAttr(String attr, int min) {
     int v = (Integer) attrs.get(attr);
     if (v < min) {
-      throw error(ErrorCode.INVALID_ATTRIBUTE, "attribute '" + attr + "' is " + v + ", must be >= " + min);
+      throw error(
+          ErrorCode.INVALID_ATTRIBUTE, "attribute '" + attr + "' is " + v + ", must be >= " + min);
     }
     return v;
   }

@@ -43,7 +43,8 @@ public final class OpRegistry {
                 new ParamSpec("running_var", false),
                 new ParamSpec("weight", true),
                 new ParamSpec("bias", true)),
-            List.of(new AttrSpec("num_features", AttrKind.INT), new AttrSpec("eps", AttrKind.FLOAT)),
+            List.of(
+                new AttrSpec("num_features", AttrKind.INT), new AttrSpec("eps", AttrKind.FLOAT)),
             BatchNorm2dKernel::compile));
     add(m, new OpSpec("relu", 1, 1, List.of(), List.of(), ReluKernel::compile));
     add(m, new OpSpec("relu6", 1, 1, List.of(), List.of(), Relu6Kernel::compile));
@@ -54,7 +55,9 @@ public final class OpRegistry {
             List.of(new AttrSpec("negative_slope", AttrKind.FLOAT)),
             LeakyReluKernel::compile));
     add(m, new OpSpec("sigmoid", 1, 1, List.of(), List.of(), SigmoidKernel::compile));
-    add(m, new OpSpec("max_pool2d", 1, 1, List.of(), List.of(K, S, P, D), MaxPool2dKernel::compile));
+    add(
+        m,
+        new OpSpec("max_pool2d", 1, 1, List.of(), List.of(K, S, P, D), MaxPool2dKernel::compile));
     add(
         m,
         new OpSpec(
@@ -74,7 +77,8 @@ public final class OpRegistry {
             "linear", 1, 1,
             List.of(new ParamSpec("weight", false), new ParamSpec("bias", true)),
             List.of(
-                new AttrSpec("in_features", AttrKind.INT), new AttrSpec("out_features", AttrKind.INT)),
+                new AttrSpec("in_features", AttrKind.INT),
+                new AttrSpec("out_features", AttrKind.INT)),
             LinearKernel::compile));
     add(
         m,

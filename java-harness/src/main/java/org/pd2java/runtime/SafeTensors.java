@@ -87,7 +87,9 @@ final class SafeTensors {
     try {
       header =
           Json.parse(
-              headerBytes, file + " (safetensors header)", new Json.Limits(MAX_HEADER, 64, 100, 1 << 20));
+              headerBytes,
+              file + " (safetensors header)",
+              new Json.Limits(MAX_HEADER, 64, 100, 1 << 20));
     } catch (Pd2JavaException e) {
       throw new Pd2JavaException(
           ErrorCode.INVALID_SAFETENSORS, file, null, "header: " + e.getMessage(), e);
@@ -181,7 +183,8 @@ final class SafeTensors {
     for (int i = 0; i < shape.length; i++) {
       Object d = shapeList.get(i);
       if (!(d instanceof Long) || (Long) d < 0) {
-        throw bad(file, "tensor '" + name + "' shape entry " + i + " is not a non-negative integer");
+        throw bad(
+            file, "tensor '" + name + "' shape entry " + i + " is not a non-negative integer");
       }
       shape[i] = (Long) d;
       try {
@@ -234,7 +237,10 @@ final class SafeTensors {
     Entry e = entries.get(name);
     if (e == null) {
       throw new Pd2JavaException(
-          ErrorCode.MISSING_TENSOR, file, node, what + " tensor '" + name + "' is not in the weights file");
+          ErrorCode.MISSING_TENSOR,
+          file,
+          node,
+          what + " tensor '" + name + "' is not in the weights file");
     }
     int[] shape = new int[e.shape().length];
     for (int i = 0; i < shape.length; i++) {

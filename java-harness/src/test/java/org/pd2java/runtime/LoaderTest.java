@@ -66,7 +66,8 @@ class LoaderTest {
     Path p = Fixture.write(d, manifest, weights);
     Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> Model.load(p));
     assertEquals(code, e.code(), e.getMessage());
-    assertTrue(e.getMessage().contains("m.manifest.json") || e.getMessage().contains(".safetensors"),
+    String msg = e.getMessage();
+    assertTrue(msg.contains("m.manifest.json") || msg.contains(".safetensors"),
         "message names the file: " + e.getMessage());
     for (String s : mustMention) {
       assertTrue(e.getMessage().contains(s), "'" + s + "' not in: " + e.getMessage());
