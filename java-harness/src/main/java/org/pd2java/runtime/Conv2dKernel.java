@@ -45,7 +45,9 @@ final class Conv2dKernel implements Kernel {
     float[] bias = n.param("bias", cout);
     int ho = n.windowOut("height", x[1], k[0], s[0], p[0], d[0]);
     int wo = n.windowOut("width", x[2], k[1], s[1], p[1], d[1]);
-    if (groups == 1 && !n.referenceKernels) {
+    // The fast path's im2col scratch must stay a reasonable Java array; else use the reference.
+    long scratch = (long) cin * k[0] * k[1] * ho * wo;
+    if (groups == 1 && !n.referenceKernels && scratch <= ManifestLoader.MAX_VALUE_ELEMENTS) {
       return new Conv2dGemmKernel(x, cout, k, s, p, d, ho, wo, weight, bias);
     }
     return new Conv2dKernel(x, cout, k, s, p, d, groups, ho, wo, weight, bias);

@@ -100,6 +100,10 @@ final class NodeDef {
           ErrorCode.SHAPE_MISMATCH,
           "window of " + span + " does not fit the " + axis + " extent " + in + " padded by " + p);
     }
-    return (int) (num / s + 1);
+    long out = num / s + 1;
+    if (out > ManifestLoader.MAX_VALUE_ELEMENTS) {
+      throw error(ErrorCode.SHAPE_MISMATCH, axis + " output extent " + out + " is too large");
+    }
+    return (int) out;
   }
 }

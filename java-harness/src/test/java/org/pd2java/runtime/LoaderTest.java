@@ -187,6 +187,18 @@ class LoaderTest {
   }
 
   @Test
+  void hugeActivationsRefusedAtLoadNotAtPredict() throws IOException {
+    Map<String, Object> m = small().manifest();
+    int big = 1 << 20;
+    sub(node(m, "conv"), "attrs").put("padding", new int[] {big, big});
+    node(m, "conv").put("output_shape", new int[] {2, 2 * big + 2, 2 * big + 2});
+    fails(ErrorCode.SHAPE_MISMATCH, m, "node 'conv'", "exceeds");
+    m = small().manifest();
+    sub(node(m, "conv"), "attrs").put("padding", new int[] {1 << 30, 1});
+    fails(ErrorCode.SHAPE_MISMATCH, m, "node 'conv'", "too large");
+  }
+
+  @Test
   void graphWiring() throws IOException {
     Map<String, Object> m = small().manifest();
     node(m, "pool").put("inputs", List.of("nowhere"));
