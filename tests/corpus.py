@@ -175,6 +175,25 @@ class CalledTwice(nn.Module):
         return torch.flatten(x, 1)
 
 
+class ViewForms(nn.Module):
+    """Reshape and clamp spellings: x.reshape(x.shape[0], -1), x.flatten(1), padding='same',
+    F.hardtanh(x, 0, 6), torch.clamp(x, min=0), x.relu(), x.softmax(-1), a forward flag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding="same")
+        self.conv2 = nn.Conv2d(3, 3, 5, padding="same", dilation=1, bias=False)
+        self.fc = nn.Linear(3 * 4 * 5, 4)
+
+    def forward(self, x: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        x = F.hardtanh(self.conv(x), 0.0, 6.0)
+        y = torch.clamp(self.conv2(x), min=0) + x.relu()
+        a = y.reshape(y.shape[0], -1)
+        b = y.flatten(1)
+        z = self.fc(a + b)
+        return z if logits else z.softmax(-1)
+
+
 def _pools() -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(2, 3, 3),
@@ -299,6 +318,7 @@ CORPUS: list[tuple[str, Callable[[], nn.Module], Shape]] = [
     ("functional_forms", _seeded(Functional, 14), (2, 6, 7)),
     ("mean_forms", _seeded(MeanForms, 15), (3, 5, 4)),
     ("called_twice", _seeded(CalledTwice, 16), (3, 4, 5)),
+    ("view_forms", _seeded(ViewForms, 19), (2, 4, 5)),
     ("zoo_lenet", _seeded(zoo_lenet, 17), (1, 60, 120)),
     ("zoo_light", _seeded(zoo_light, 18), (1, 60, 120)),
 ]

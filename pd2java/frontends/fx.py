@@ -16,6 +16,7 @@ written. Shapes come from the op shape rules and are cross-checked against torch
 from __future__ import annotations
 
 import copy
+import inspect
 import linecache
 import operator
 import re
@@ -286,6 +287,17 @@ class _Capture:
         def is_method(*names: str) -> bool:
             return kind == "call_method" and target in names
 
+        # --- guards fx adds for arguments fixed to their defaults (see _extra_args) ---
+        def is_constant(v: Any) -> bool:
+            got = self.values.get(v) if isinstance(v, fx.Node) else None
+            return isinstance(got, tuple) and got[:1] == ("constant",)
+
+        if is_fn(operator.eq) and is_constant(node.args[0]):
+            return ("constant", node.name)
+        if kind == "call_function" and fn_name in ("_assert", "_assert_is_none") and all(
+            is_constant(a) or not isinstance(a, fx.Node) for a in node.args
+        ):
+            return None
         # --- shape plumbing: x.size(0), x.shape, x.shape[0] ---
         if is_method("size"):
             x = self.tensor_arg(node.args[0])
@@ -452,12 +464,33 @@ def _user_frame(exc: BaseException) -> str:
     return found
 
 
+def _extra_args(model: nn.Module) -> dict[str, Any] | None:
+    """forward(x, flag=default, ...): trace with every argument after x fixed to its default."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return None
+    if not params:
+        raise UserError(f"{type(model).__name__}.forward() takes no input tensor")
+    extra: dict[str, Any] = {}
+    for p in params[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is p.empty:
+            raise UserError(
+                f"{type(model).__name__}.forward() needs argument {p.name!r} besides the input; "
+                "pd2java exports models with exactly one input tensor"
+            )
+        extra[p.name] = p.default
+    return extra or None
+
+
 def trace(model: nn.Module) -> fx.GraphModule:
     """Symbolically trace ``model`` (already a private eval-mode copy)."""
     tracer = fx.Tracer()
     tracer.record_stack_traces = True
     try:
-        graph = tracer.trace(model)
+        graph = tracer.trace(model, concrete_args=_extra_args(model))
     except Exception as exc:  # noqa: BLE001 - fx raises TraceError, TypeError, ... on user code
         where = _user_frame(exc)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -504,9 +537,12 @@ def capture(
     for node in gm.graph.nodes:
         try:
             if node.op == "placeholder":
-                if any(isinstance(v, _Tensor) for v in cap.values.values()):
-                    raise _Refused("forward() must take exactly one tensor input")
-                cap.values[node] = _Tensor(INPUT_NAME, shape3)
+                if any(isinstance(v, _Tensor) and v.name == INPUT_NAME
+                       for v in cap.values.values()):
+                    # an argument fixed to its default by _extra_args: a constant, not an input
+                    cap.values[node] = ("constant", node.target)
+                else:
+                    cap.values[node] = _Tensor(INPUT_NAME, shape3)
             elif node.op == "get_attr":
                 cap.values[node] = ("get_attr", node.target)
             elif node.op == "call_module":
