@@ -7,7 +7,7 @@ over seeds), trainable parameters, checkpoint size and training time on this mac
 markdown table. Each finished run is appended to ``OUT/runs.jsonl`` as it completes, so a long
 run can be inspected (and a killed one still leaves its results).
 
-    python benchmarks/bench_train.py --seeds 0 1 2 -o bench-out
+    python benchmarks/bench_train.py --seeds 0 1 2 --threads 1 -o bench-out
 
 Speed figures depend on the machine and its load; they are measured here, never asserted.
 """
@@ -103,6 +103,13 @@ def main() -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("-o", "--out", type=Path, default=Path("bench-train-out"))
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1 by default: on a shared 2-core machine two OpenMP threads per "
+        "process oversubscribe the cores and run up to 10x slower)",
+    )
+    parser.add_argument(
         "--table-only", action="store_true", help="print the table of OUT/runs.jsonl and exit"
     )
     args = parser.parse_args()
@@ -110,6 +117,7 @@ def main() -> None:
         rows = [json.loads(x) for x in (args.out / "runs.jsonl").read_text().splitlines() if x]
         print(table(rows))
         return
+    torch.set_num_threads(args.threads)
     run(args.seeds, args.archs, args.out, args.epochs, args.preset)
 
 

@@ -245,7 +245,7 @@ def _read(path: Path) -> Any:
                 "PyTorch could not read its zip archive); write it again"
             ) from None
         raise UserError(f"cannot read checkpoint {path}: {text[:300]}") from None
-    except (KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - garbage makes the unpickler fail in many ways
         raise UserError(
             f"{path} is not a PyTorch checkpoint file ({type(exc).__name__}: {exc})"
         ) from None
