@@ -1,7 +1,10 @@
 package org.pd2java.runtime;
 
 import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,8 +19,12 @@ import java.util.Map;
  *
  * <p><b>Threads.</b> A {@code Model} is immutable after load and safe to call from any number of
  * threads at once. Weights are read-only {@code float[]}s shared by all calls. <b>Scratch
- * memory is per call</b>: each call allocates the intermediate values it needs (and lets the
- * garbage collector reclaim them), so calls share nothing mutable.
+ * memory is per call</b>: each call allocates its own buffers and lets the garbage collector
+ * reclaim them, so calls share nothing mutable. The buffers follow a plan made at load: a value
+ * whose last reader has run hands its buffer to a later value of the same size, so a call
+ * allocates {@link #scratchFloats()} floats (plus the im2col matrix of each dense convolution),
+ * and {@link #predictBatch} reuses one set of buffers for all its samples. {@link #runLayers}
+ * keeps every value and so allocates one array per node.
  *
  * <p><b>Inputs.</b> One sample is C x H x W float32 values, row-major (layout CHW). A wrong length
  * throws {@link ErrorCode#INVALID_INPUT}. NaN or infinite inputs are <b>refused</b> with {@link
@@ -38,6 +45,9 @@ public final class Model {
   private final Step[] steps;
   private final int valueCount;
   private final int outputSlot;
+  // Buffer plan for predict: value slot -> buffer, and each buffer's size (see planBuffers).
+  private final int[] bufferOf;
+  private final int[] bufferSizes;
 
   Model(
       String name,
@@ -58,6 +68,13 @@ public final class Model {
     this.steps = steps.toArray(new Step[0]);
     this.valueCount = valueCount;
     this.outputSlot = outputSlot;
+    int[] slotSizes = new int[valueCount];
+    slotSizes[0] = inputSize;
+    for (Step st : this.steps) {
+      slotSizes[st.outputSlot()] = st.size();
+    }
+    this.bufferOf = new int[valueCount];
+    this.bufferSizes = planBuffers(this.steps, slotSizes, outputSlot, bufferOf);
   }
 
   static int product(int[] shape) {
@@ -130,7 +147,7 @@ public final class Model {
    */
   public float[] predict(float[] chw) {
     checkInput(chw, 1);
-    return execute(chw, 0, null)[outputSlot];
+    return executePlanned(chw, 0, allocate());
   }
 
   /**
@@ -147,8 +164,9 @@ public final class Model {
     }
     checkInput(nchw, n);
     float[] out = new float[n * outputSize];
+    float[][] buffers = n == 0 ? null : allocate(); // reused by every sample of this call
     for (int s = 0; s < n; s++) {
-      float[] one = execute(nchw, s * inputSize, null)[outputSlot];
+      float[] one = executePlanned(nchw, s * inputSize, buffers);
       System.arraycopy(one, 0, out, s * outputSize, outputSize);
     }
     return out;
@@ -190,6 +208,78 @@ public final class Model {
     return Arrays.stream(steps).map(Step::node).toList();
   }
 
+  /**
+   * Assigns each value slot a buffer so that a value whose last reader has run hands its buffer
+   * to a later value of the same size. A step's output never shares a buffer with its inputs
+   * (the output is assigned before the inputs are released). Returns the buffer sizes.
+   */
+  private static int[] planBuffers(Step[] steps, int[] slotSizes, int outSlot, int[] bufferOf) {
+    int[] lastUse = new int[slotSizes.length];
+    Arrays.fill(lastUse, -1);
+    for (int i = 0; i < steps.length; i++) {
+      for (int in : steps[i].inputSlots()) {
+        lastUse[in] = i;
+      }
+    }
+    lastUse[outSlot] = Integer.MAX_VALUE;
+    List<Integer> sizes = new ArrayList<>();
+    Map<Integer, ArrayDeque<Integer>> free = new HashMap<>();
+    bufferOf[0] = 0;
+    sizes.add(slotSizes[0]);
+    for (int i = 0; i < steps.length; i++) {
+      int slot = steps[i].outputSlot();
+      ArrayDeque<Integer> pool = free.get(slotSizes[slot]);
+      if (pool != null && !pool.isEmpty()) {
+        bufferOf[slot] = pool.pop();
+      } else {
+        bufferOf[slot] = sizes.size();
+        sizes.add(slotSizes[slot]);
+      }
+      for (int in : steps[i].inputSlots()) {
+        if (lastUse[in] == i) {
+          lastUse[in] = -2; // released once, even when a step reads the same value twice
+          free.computeIfAbsent(slotSizes[in], k -> new ArrayDeque<>()).push(bufferOf[in]);
+        }
+      }
+      if (lastUse[slot] == -1) { // an output nobody reads
+        free.computeIfAbsent(slotSizes[slot], k -> new ArrayDeque<>()).push(bufferOf[slot]);
+      }
+    }
+    return sizes.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  private float[][] allocate() {
+    float[][] buffers = new float[bufferSizes.length][];
+    for (int i = 0; i < buffers.length; i++) {
+      buffers[i] = new float[bufferSizes[i]];
+    }
+    return buffers;
+  }
+
+  /** Runs one sample in the planned buffers; returns the output buffer (owned by the caller). */
+  private float[] executePlanned(float[] src, int offset, float[][] buffers) {
+    System.arraycopy(src, offset, buffers[bufferOf[0]], 0, inputSize);
+    for (Step step : steps) {
+      int[] slots = step.inputSlots();
+      float[][] ins = new float[slots.length][];
+      for (int i = 0; i < ins.length; i++) {
+        ins[i] = buffers[bufferOf[slots[i]]];
+      }
+      step.kernel().run(ins, buffers[bufferOf[step.outputSlot()]]);
+    }
+    return buffers[bufferOf[outputSlot]];
+  }
+
+  /** @return floats of scratch one {@link #predict} call allocates (its buffer plan) */
+  public long scratchFloats() {
+    long total = 0;
+    for (int n : bufferSizes) {
+      total += n;
+    }
+    return total;
+  }
+
+  /** Runs one sample keeping every value (for {@link #runLayers}). */
   private float[][] execute(float[] src, int offset, Map<String, float[]> layers) {
     float[][] values = new float[valueCount][];
     values[0] = Arrays.copyOfRange(src, offset, offset + inputSize);

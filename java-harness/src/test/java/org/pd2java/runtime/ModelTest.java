@@ -104,6 +104,12 @@ class ModelTest {
         "prob"), new ArrayList<>(layers.keySet()));
     assertArrayEquals(pa, layers.get("prob"), 0f);
     assertEquals(4 * 8 * 10, layers.get("c1").length);
+    // predict reuses buffers of dead values: less scratch than keeping every value.
+    long all = 80;
+    for (float[] v : layers.values()) {
+      all += v.length;
+    }
+    assertTrue(m.scratchFloats() < all, m.scratchFloats() + " vs " + all);
     // The caller's input is never modified.
     float[] copy = a.clone();
     m.predict(a);
