@@ -230,3 +230,21 @@ def test_functional_misuse(tmp_path: Path) -> None:
     assert "reshape to" in _refused(Reshape(), tmp_path / "o")
     assert "softmax of a rank-4" in _refused(Softmax2d(), tmp_path / "o")
     assert "add of a constant" in _refused(AddConst(), tmp_path / "o")
+
+
+def test_unsupported_onnx_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Tanh", ["x"], ["t"], name="squash"),
+         helper.make_node("Flatten", ["t"], ["y"], axis=1)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 16])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "tanh.onnx"
+    onnx.save(model, str(path))
+    err = _cli_refuses(path, tmp_path / "out", capsys)
+    assert "Tanh" in err
