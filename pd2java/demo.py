@@ -45,6 +45,7 @@ class DemoSettings:
     verify_samples: int = 16
     latency_warmup: int = 100
     latency_iters: int = 300
+    latency_loads: int = 3
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def run_demo(
             f"{settings.latency_warmup} warm-up)")
         timing = bridge.java_bench(manifest, x_test[: min(len(x_test), 64)],
                                    warmup=settings.latency_warmup, iters=settings.latency_iters,
-                                   loads=3)
+                                   loads=settings.latency_loads)
         weights = json.loads(Path(manifest).read_text(encoding="utf-8"))["weights"]
         rows.append(ModelRow(
             model=arch,
@@ -242,6 +243,7 @@ def _run(args: argparse.Namespace) -> int:
         verify_samples=args.samples,
         latency_warmup=args.latency_warmup,
         latency_iters=args.latency_iters,
+        latency_loads=args.latency_loads,
     )
     summary = run_demo(settings)
     print(summary.table())
@@ -276,5 +278,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-warmup", type=int, default=DemoSettings.latency_warmup,
                    help=argparse.SUPPRESS)
     p.add_argument("--latency-iters", type=int, default=DemoSettings.latency_iters,
+                   help=argparse.SUPPRESS)
+    p.add_argument("--latency-loads", type=int, default=DemoSettings.latency_loads,
                    help=argparse.SUPPRESS)
     p.set_defaults(func=_run)
