@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 from pathlib import Path
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@functools.lru_cache(maxsize=1)  # one JVM start for every test of this module
 def _java_registry() -> dict[str, dict]:
     out = subprocess.run(
         ["java", "-cp", str(build_runtime()), "org.pd2java.runtime.OpRegistry", "--json"],
