@@ -238,3 +238,14 @@ def test_reference_does_not_import_torch() -> None:
         "implemented(); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_top_level_export_stays_callable(tmp_path: Path) -> None:
+    import pd2java
+    import pd2java.export as module  # binds the module as the package attribute
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()).eval()
+    first = pd2java.export(model, tmp_path / "a", input_shape=(1, 4, 4), onnx=False)
+    second = pd2java.export(model, tmp_path / "b", input_shape=(1, 4, 4), onnx=False)
+    assert first.name == second.name == "Sequential.manifest.json"
+    assert module.export_checkpoint is not None
