@@ -235,3 +235,17 @@ def test_cli_bad_inputs_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str
                  str(tmp_path / "x.pt")]) == 1
     assert "unknown architecture 'vgg'" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_train_from_a_dataset_folder(tiny: Dataset, tmp_path: Path) -> None:
+    from pd2java.data import save_dataset
+
+    folder = save_dataset(tiny, tmp_path / "ds", preview=False)
+    model = tmp_path / "lenet.pt"
+    assert main(["train", str(folder), "--arch", "lenet", "-o", str(model), "--epochs", "1",
+                 "--preset", "seed-lenet", "-q"]) == 0
+    ckpt = load_checkpoint(model)
+    assert ckpt.classes == tiny.classes and ckpt.recipe["data"] == str(folder)
+    assert ckpt.recipe["name"] == "seed-lenet" and ckpt.recipe["batch_size"] == 64
+    report = evaluate(model, folder)
+    assert report.n == len(tiny)
