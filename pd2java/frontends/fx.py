@@ -36,6 +36,7 @@ from pd2java.ops import activation, conv, linear, norm, pool, shape
 from pd2java.ops.lowering import IDENTITY, Lowered, Unsupported
 from pd2java.ops.registry import ShapeError, impl
 from pd2java.ops.table import supported_ops
+from pd2java.passes import prune_tensors
 
 INPUT_NAME = "input"
 
@@ -575,7 +576,7 @@ def capture(
             kept.append(n)
             live.update(n.inputs)
     nodes = tuple(reversed(kept))
-    return Graph(
+    return prune_tensors(Graph(
         name=name,
         input=ValueSpec(INPUT_NAME, shape3),
         output=output.name,
@@ -588,4 +589,4 @@ def capture(
                          "source": f"torch.fx:{type(model).__name__}"},
             **(meta or {}),
         },
-    )
+    ))

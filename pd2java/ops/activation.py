@@ -55,6 +55,8 @@ def lower_softmax(dim: object, rank: int) -> Lowered:
     """Softmax over the class axis of a (N, K) value; dim may be 1 or -1."""
     if rank != 2:
         raise Unsupported(f"softmax of a rank-{rank} tensor (only (N, K) is supported)")
+    if dim is None:  # PyTorch's implicit choice for a 2-D input is dim 1
+        dim = 1
     if dim not in (1, -1):
         raise Unsupported(f"softmax over dim={dim!r} (only the class axis, dim=1, is supported)")
     return Lowered("softmax", {"dim": 1})
