@@ -176,13 +176,13 @@ class CalledTwice(nn.Module):
 
 
 class ViewForms(nn.Module):
-    """Reshape and clamp spellings: x.reshape(x.shape[0], -1), x.flatten(1), padding='same',
-    F.hardtanh(x, 0, 6), torch.clamp(x, min=0), x.relu(), x.softmax(-1), a forward flag."""
+    """Reshape and clamp spellings: x.reshape(x.shape[0], -1), x.flatten(1), F.hardtanh(x, 0, 6),
+    torch.clamp(x, min=0), x.relu(), x.softmax(-1), a forward flag."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(2, 3, 3, padding="same")
-        self.conv2 = nn.Conv2d(3, 3, 5, padding="same", dilation=1, bias=False)
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+        self.conv2 = nn.Conv2d(3, 3, 5, padding=2, bias=False)
         self.fc = nn.Linear(3 * 4 * 5, 4)
 
     def forward(self, x: torch.Tensor, logits: bool = False) -> torch.Tensor:

@@ -26,6 +26,7 @@ from helpers import assert_close
 from torch import nn
 
 from pd2java import reference
+from pd2java.errors import UserError
 from pd2java.export import export, write_graph
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.manifest import TOP_KEYS, schema
@@ -249,3 +250,21 @@ def test_top_level_export_stays_callable(tmp_path: Path) -> None:
     second = pd2java.export(model, tmp_path / "b", input_shape=(1, 4, 4), onnx=False)
     assert first.name == second.name == "Sequential.manifest.json"
     assert module.export_checkpoint is not None
+
+
+def test_same_and_valid_padding_become_explicit(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding="same"), nn.Conv2d(2, 2, 3, padding="same", dilation=2),
+        nn.Conv2d(2, 2, 3, padding="valid"), nn.Flatten(),
+    ).eval()
+    manifest = export(model, tmp_path, input_shape=(1, 6, 7), name="m", onnx=False)
+    loaded = reference.load(manifest)
+    assert [n.attrs["padding"] for n in loaded.graph.nodes[:3]] == [(1, 1), (2, 2), (0, 0)]
+    x = np.random.default_rng(0).random((2, 1, 6, 7), dtype=np.float32)
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    assert_close(reference.run(manifest, x), want)
+    even = nn.Sequential(nn.Conv2d(1, 1, 2, padding="same"), nn.Flatten()).eval()
+    with pytest.raises(UserError, match="asymmetric"):
+        export(even, tmp_path / "even", input_shape=(1, 4, 4), onnx=False)
