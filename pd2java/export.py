@@ -5,7 +5,7 @@ Public API::
     export(model, out_dir, *, input_shape, classes=None, name=None, fold_bn=False, onnx=True)
     export_checkpoint(path, out_dir, *, name=None, fold_bn=False, onnx=True)
     export_onnx(path, out_dir, *, name=None, fold_bn=False, onnx=True)
-    write_graph(graph, out_dir, *, onnx=True, golden_inputs=None, golden_outputs=None)
+    write_graph(graph, out_dir, *, onnx=True, inputs=None, outputs=None)
 
 each returning the manifest's path. The pipeline: front end (torch.fx or ONNX) -> IR ->
 ``validate`` -> optional ``fold_bn`` -> golden vectors -> every file's bytes built in memory and
@@ -159,8 +159,8 @@ def write_graph(
     out_dir: str | os.PathLike[str],
     *,
     onnx: bool = True,
-    golden_inputs_: np.ndarray | None = None,
-    golden_outputs: np.ndarray | None = None,
+    inputs: np.ndarray | None = None,
+    outputs: np.ndarray | None = None,
 ) -> Path:
     """Validate ``graph`` and write ``<name>.safetensors``, ``<name>.onnx`` (unless onnx=False)
     and ``<name>.manifest.json`` into ``out_dir`` atomically; returns the manifest path.
@@ -170,9 +170,9 @@ def write_graph(
     """
     out = check_out_dir(out_dir)
     validate(graph)
-    inputs = golden_inputs(graph.input.shape) if golden_inputs_ is None else golden_inputs_
+    inputs = golden_inputs(graph.input.shape) if inputs is None else inputs
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
-    expected = run_graph(graph, inputs) if golden_outputs is None else golden_outputs
+    expected = run_graph(graph, inputs) if outputs is None else outputs
     expected = np.ascontiguousarray(expected, dtype=np.float32).reshape(inputs.shape[0], -1)
     if expected.shape[1:] != tuple(graph.output_shape):
         raise ValueError(f"golden outputs {expected.shape} do not match {graph.output_shape}")
@@ -275,7 +275,7 @@ def export(
     with torch.no_grad():
         expected = private(torch.from_numpy(inputs.copy())).detach().cpu().numpy()
     expected = np.ascontiguousarray(expected, dtype=np.float32).reshape(inputs.shape[0], -1)
-    return write_graph(graph, out, onnx=onnx, golden_inputs_=inputs, golden_outputs=expected)
+    return write_graph(graph, out, onnx=onnx, inputs=inputs, outputs=expected)
 
 
 def export_checkpoint(
