@@ -101,9 +101,10 @@ def test_one_jvm_is_reused_and_a_reexport_is_picked_up(tmp_path):
 
 def test_java_errors_come_back_typed(tmp_path):
     manifest = export(_tiny(3), tmp_path, input_shape=(1, 6, 8), name="bad", onnx=False)
+    java_predict(manifest, np.zeros((1, 1, 6, 8), np.float32))  # loads and caches the model
     weights = tmp_path / "bad.safetensors"
     data = bytearray(weights.read_bytes())
-    data[-1] ^= 0x01  # one flipped bit in the last weight
+    data[-1] ^= 0x01  # one flipped bit in the last weight; the cache must notice the change
     weights.write_bytes(bytes(data))
     with pytest.raises(JavaError) as info:
         java_predict(manifest, np.zeros((1, 1, 6, 8), np.float32))

@@ -7,6 +7,7 @@ import java.nio.file.Paths;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import org.pd2java.runtime.LoadOptions;
 import org.pd2java.runtime.Model;
 import org.pd2java.runtime.Pd2JavaException;
@@ -15,15 +16,16 @@ import org.pd2java.runtime.Pd2JavaException;
  * The py4j entry point for parity tests: loads models with the pd2java runtime and runs them on
  * tensors passed as little-endian float32 {@code byte[]}.
  *
- * <p>Loaded models are cached by absolute manifest path, self-test flag, and the manifest's
- * modification time and size, so a re-export at the same path is picked up and an unchanged
- * model is loaded once per JVM. This class lives beside the runtime, never inside its jar: the
+ * <p>Loaded models are cached by absolute manifest path and self-test flag, and reused while the
+ * manifest's modification time and size (and those of the conventional weights file beside it,
+ * {@code <name>.safetensors}) are unchanged, so a re-export at the same path is picked up and an
+ * unchanged model is loaded once per JVM. This class lives beside the runtime, never inside its jar: the
  * runtime has no py4j dependency.
  */
 public final class Gateway {
   private record Key(String path, boolean selfTest) {}
 
-  private record Entry(long mtimeNanos, long size, Model model) {}
+  private record Entry(String stamp, Model model) {}
 
   private final ConcurrentHashMap<Key, Entry> cache = new ConcurrentHashMap<>();
 
@@ -41,16 +43,29 @@ public final class Gateway {
    */
   public Model model(String manifest, boolean selfTest) throws IOException {
     Path path = Paths.get(manifest).toAbsolutePath().normalize();
-    BasicFileAttributes attrs = Files.readAttributes(path, BasicFileAttributes.class);
-    long mtime = attrs.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS);
+    String stamp = stamp(path);
+    String file = path.getFileName().toString();
+    if (file.endsWith(".manifest.json")) {
+      Path weights =
+          path.resolveSibling(file.substring(0, file.length() - ".manifest.json".length())
+              + ".safetensors");
+      if (Files.isRegularFile(weights)) {
+        stamp += "|" + stamp(weights);
+      }
+    }
     Key key = new Key(path.toString(), selfTest);
     Entry hit = cache.get(key);
-    if (hit != null && hit.mtimeNanos() == mtime && hit.size() == attrs.size()) {
+    if (hit != null && hit.stamp().equals(stamp)) {
       return hit.model();
     }
     Model model = Model.load(path, LoadOptions.defaults().withSelfTest(selfTest));
-    cache.put(key, new Entry(mtime, attrs.size(), model));
+    cache.put(key, new Entry(stamp, model));
     return model;
+  }
+
+  private static String stamp(Path file) throws IOException {
+    BasicFileAttributes attrs = Files.readAttributes(file, BasicFileAttributes.class);
+    return attrs.lastModifiedTime().to(TimeUnit.NANOSECONDS) + ":" + attrs.size();
   }
 
   /**
