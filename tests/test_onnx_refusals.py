@@ -255,3 +255,17 @@ def test_external_data_control_case_loads(tmp_path: Path) -> None:
     path = _external(tmp_path, "m.bin")
     graph = onnx_to_graph(path)
     np.testing.assert_array_equal(graph.tensors["w"], W)
+
+
+def test_cli_export_of_a_refused_model_exits_1_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pd2java.cli import main
+
+    path = tmp_path / "tanh.onnx"
+    onnx.save(one("Tanh"), str(path))
+    out = tmp_path / "out"
+    assert main(["export", str(path), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "ONNX node 'bad' (Tanh): unsupported ONNX op 'Tanh'" in err
+    assert not out.exists() or not any(out.iterdir())

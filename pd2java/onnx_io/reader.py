@@ -356,7 +356,7 @@ class _Importer:
                     f"unsupported ONNX op {node.op_type!r}"
                     + (f" (domain {node.domain!r})" if node.domain else "")
                     + f"; supported: {', '.join(SUPPORTED_ONNX_OPS)} (and, folded when their "
-                    f"inputs are constant shapes: {', '.join(FOLDED_SHAPE_OPS)})"
+                    f"inputs are constants: {', '.join(FOLDED_SHAPE_OPS)})"
                 )
             handler(self, node)
         self.node = None
