@@ -88,6 +88,13 @@ def declared_output_mismatch() -> onnx.ModelProto:
     return m
 
 
+def value_info_mismatch() -> onnx.ModelProto:
+    m = one("Relu")
+    m.graph.value_info.append(helper.make_tensor_value_info("t", TensorProto.FLOAT,
+                                                            ["N", 3, 9, 9]))
+    return m
+
+
 def dropout_training() -> onnx.ModelProto:
     return one("Dropout", ["x", "", "on"], [init("on", np.array(True))])
 
@@ -117,6 +124,8 @@ CASES: dict[str, tuple[Callable[[], onnx.ModelProto], str]] = {
                                    in_type=TensorProto.INT64), r"must be float32, got INT64"),
     "output-shape": (declared_output_mismatch, (r"declared with shape \['N', 7\], but its nodes "
                      r"compute \(N, 192\)")),
+    "value-info-shape": (value_info_mismatch, (r"value 't' has shape \['N', 3, 9, 9\] \(declared, "
+                         r"or by ONNX shape inference\), but pd2java computes \(N, 3, 8, 8\)")),
     "identity-only": (lambda: model_of([helper.make_node("Identity", ["x"], ["y"])]),
                       r"computes nothing"),
     # op forms

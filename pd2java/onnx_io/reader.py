@@ -233,6 +233,12 @@ def _int_list(value: Any) -> list[int]:
     return [int(v) for v in value]
 
 
+def _disagree(dims: list[int | str | None], shape: tuple[int, ...]) -> bool:
+    """True if ONNX dims (batch first) contradict a per-sample shape; unknown dims agree."""
+    return len(dims) != len(shape) + 1 or any(
+        isinstance(d, int) and d != s for d, s in zip(dims[1:], shape))
+
+
 class _Importer:
     def __init__(self, model: onnx.ModelProto, opset: int, path: Path) -> None:
         self.model = model
@@ -422,14 +428,12 @@ class _Importer:
         if not self.nodes or value.name == graph_input.name:
             raise UserError(f"{self.path}: the graph computes nothing (its output is its input)")
         declared = _onnx_dims(output_info)
-        if declared is not None:
-            mismatch = len(declared) != len(value.shape) + 1 or any(
-                isinstance(d, int) and d != s for d, s in zip(declared[1:], value.shape))
-            if mismatch:
-                raise UserError(
-                    f"{self.path}: graph output {output_info.name!r} is declared with shape "
-                    f"{declared}, but its nodes compute (N, {', '.join(map(str, value.shape))})"
-                )
+        if declared is not None and _disagree(declared, value.shape):
+            raise UserError(
+                f"{self.path}: graph output {output_info.name!r} is declared with shape "
+                f"{declared}, but its nodes compute (N, {', '.join(map(str, value.shape))})"
+            )
+        self._check_inferred_shapes()
         nodes, out_name = self._rename_output(value.name, output_info.name, graph_input.name)
         last = next(n for n in nodes if out_name in n.outputs)
         kind = "probabilities" if last.op in ("softmax", "sigmoid") else "logits"
@@ -451,6 +455,23 @@ class _Importer:
                     p for p in (self.model.producer_name, self.model.producer_version) if p),
             },
         )
+
+    def _check_inferred_shapes(self) -> None:
+        """Cross-check the shapes computed here with ONNX's own shape inference (and any declared
+        value_info): a disagreement means pd2java would read an op differently from ONNX."""
+        try:
+            inferred = onnx.shape_inference.infer_shapes(self.model)
+        except (onnx.shape_inference.InferenceError, ValueError):
+            return  # ONNX cannot infer this model; the declared output was checked already
+        for info in inferred.graph.value_info:
+            value = self.env.get(info.name)
+            dims = _onnx_dims(info)
+            if isinstance(value, _Runtime) and dims is not None and _disagree(dims, value.shape):
+                raise UserError(
+                    f"{self.path}: value {info.name!r} has shape {dims} (declared, or by ONNX "
+                    f"shape inference), but pd2java computes "
+                    f"(N, {', '.join(map(str, value.shape))}); refusing rather than misreading"
+                )
 
     def _rename_output(self, current: str, onnx_name: str, input_name: str
                        ) -> tuple[list[Node], str]:
