@@ -46,6 +46,9 @@ class DemoSettings:
     latency_warmup: int = 100
     latency_iters: int = 300
     latency_loads: int = 3
+    # One torch thread: on this shared 2-core machine OpenMP spin-waiting made two threads up to
+    # 8x slower for the light model's depthwise convolutions (measured, see docs/PARITY.md).
+    torch_threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,17 @@ def run_demo(
     say: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
 ) -> DemoSummary:
     """Run the demo; returns its summary (``summary.passed`` tells whether parity held)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, settings.torch_threads))
+    try:
+        return _run_demo(settings, say)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoSummary:
     import torch
 
     from pd2java.data import synthesize
@@ -244,6 +258,7 @@ def _run(args: argparse.Namespace) -> int:
         latency_warmup=args.latency_warmup,
         latency_iters=args.latency_iters,
         latency_loads=args.latency_loads,
+        torch_threads=args.torch_threads,
     )
     summary = run_demo(settings)
     print(summary.table())
@@ -279,6 +294,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help=argparse.SUPPRESS)
     p.add_argument("--latency-iters", type=int, default=DemoSettings.latency_iters,
                    help=argparse.SUPPRESS)
+    p.add_argument("--torch-threads", type=int, default=DemoSettings.torch_threads,
+                   help="PyTorch threads for training (default 1: fastest on a shared machine)")
     p.add_argument("--latency-loads", type=int, default=DemoSettings.latency_loads,
                    help=argparse.SUPPRESS)
     p.set_defaults(func=_run)
