@@ -11,7 +11,8 @@ import java.util.Random;
  *   <li>{@code check MANIFEST [--no-self-test]}: load, validate and self-test; print a summary.
  *   <li>{@code --reference} (either command): use only the reference kernels.
  *   <li>{@code bench MANIFEST [--warmup N] [--iters N]}: single-thread latency per image on
- *       seeded uniform [0, 1) inputs (median and 99th percentile, milliseconds) and load time.
+ *       seeded uniform [0, 1) inputs (median and 99th percentile, milliseconds) and load time;
+ *       {@code --per-node} also prints the mean time of every node.
  * </ul>
  *
  * Exit status: 0 ok, 1 a {@link Pd2JavaException} (its message on stderr), 64 usage error.
@@ -38,17 +39,19 @@ public final class Cli {
     if (args.length < 2 || !(args[0].equals("check") || args[0].equals("bench"))) {
       System.err.println(
           "usage: check MANIFEST [--no-self-test] [--reference]"
-              + " | bench MANIFEST [--warmup N] [--iters N] [--reference]");
+              + " | bench MANIFEST [--warmup N] [--iters N] [--reference] [--per-node]");
       return 64;
     }
     boolean selfTest = true;
     boolean reference = false;
+    boolean perNode = false;
     int warmup = 200;
     int iters = 500;
     for (int i = 2; i < args.length; i++) {
       switch (args[i]) {
         case "--no-self-test" -> selfTest = false;
         case "--reference" -> reference = true;
+        case "--per-node" -> perNode = true;
         case "--warmup" -> warmup = Integer.parseInt(args[++i]);
         case "--iters" -> iters = Integer.parseInt(args[++i]);
         default -> {
@@ -87,6 +90,11 @@ public final class Cli {
         ms[i] = (System.nanoTime() - s) / 1e6;
       }
       Arrays.sort(ms);
+      if (perNode) {
+        for (var e : m.profile(x, iters).entrySet()) {
+          System.out.printf("%10.4f ms  %s%n", e.getValue() / 1e6 / iters, e.getKey());
+        }
+      }
       System.out.printf(
           "{\"model\": \"%s\", \"kernels\": \"%s\", \"load_ms\": %.3f,"
               + " \"median_ms\": %.4f, \"p99_ms\": %.4f,"

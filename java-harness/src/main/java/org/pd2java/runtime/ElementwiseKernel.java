@@ -1,6 +1,10 @@
 package org.pd2java.runtime;
 
-/** Base of the one-input elementwise ops: output shape = input shape. */
+/**
+ * Base of the one-input elementwise ops: output shape = input shape. Each subclass writes its own
+ * loop in {@code run} (a per-element virtual call shared by several subclasses would be
+ * megamorphic: not inlined, not vectorised).
+ */
 abstract class ElementwiseKernel implements Kernel {
   private final int[] shape;
 
@@ -12,14 +16,4 @@ abstract class ElementwiseKernel implements Kernel {
   public final int[] outputShape() {
     return shape.clone();
   }
-
-  @Override
-  public final void run(float[][] inputs, float[] out) {
-    float[] x = inputs[0];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = apply(x[i]);
-    }
-  }
-
-  abstract float apply(float x);
 }

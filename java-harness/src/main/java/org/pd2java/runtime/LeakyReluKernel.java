@@ -14,7 +14,11 @@ final class LeakyReluKernel extends ElementwiseKernel {
   }
 
   @Override
-  float apply(float x) {
-    return x >= 0f ? x : slope * x;
+  public void run(float[][] inputs, float[] out) {
+    float[] in = inputs[0];
+    for (int i = 0; i < out.length; i++) {
+      float x = in[i];
+      out[i] = x >= 0f ? x : slope * x;
+    }
   }
 }

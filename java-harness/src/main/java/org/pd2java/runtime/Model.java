@@ -270,6 +270,36 @@ public final class Model {
     return buffers[bufferOf[outputSlot]];
   }
 
+  /**
+   * Times every node over {@code iters} runs of one sample (single thread, after the caller's
+   * warm-up), for the CLI's {@code bench --per-node}.
+   *
+   * @return node name to total nanoseconds, in execution order
+   */
+  LinkedHashMap<String, Long> profile(float[] chw, int iters) {
+    checkInput(chw, 1);
+    LinkedHashMap<String, Long> ns = new LinkedHashMap<>();
+    for (Step step : steps) {
+      ns.put(step.node() + " (" + step.kernel().getClass().getSimpleName() + ")", 0L);
+    }
+    float[][] buffers = allocate();
+    for (int it = 0; it < iters; it++) {
+      System.arraycopy(chw, 0, buffers[bufferOf[0]], 0, inputSize);
+      for (Step step : steps) {
+        int[] slots = step.inputSlots();
+        float[][] ins = new float[slots.length][];
+        for (int i = 0; i < ins.length; i++) {
+          ins[i] = buffers[bufferOf[slots[i]]];
+        }
+        long t0 = System.nanoTime();
+        step.kernel().run(ins, buffers[bufferOf[step.outputSlot()]]);
+        ns.merge(step.node() + " (" + step.kernel().getClass().getSimpleName() + ")",
+            System.nanoTime() - t0, Long::sum);
+      }
+    }
+    return ns;
+  }
+
   /** @return floats of scratch one {@link #predict} call allocates (its buffer plan) */
   public long scratchFloats() {
     long total = 0;

@@ -11,7 +11,11 @@ final class Relu6Kernel extends ElementwiseKernel {
   }
 
   @Override
-  float apply(float x) {
-    return x > 0f ? (x < 6f ? x : 6f) : 0f;
+  public void run(float[][] inputs, float[] out) {
+    float[] in = inputs[0];
+    for (int i = 0; i < out.length; i++) {
+      float x = in[i];
+      out[i] = x > 0f ? (x < 6f ? x : 6f) : 0f;
+    }
   }
 }

@@ -11,7 +11,11 @@ final class SigmoidKernel extends ElementwiseKernel {
   }
 
   @Override
-  float apply(float x) {
-    return (float) (1.0 / (1.0 + Math.exp(-(double) x)));
+  public void run(float[][] inputs, float[] out) {
+    float[] in = inputs[0];
+    for (int i = 0; i < out.length; i++) {
+      float x = in[i];
+      out[i] = (float) (1.0 / (1.0 + Math.exp(-(double) x)));
+    }
   }
 }
