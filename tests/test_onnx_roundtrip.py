@@ -27,7 +27,7 @@ from pd2java.export import export, export_onnx
 from pd2java.frontends.fx import capture
 from pd2java.ir import Graph
 from pd2java.onnx_io import graph_to_onnx, onnx_to_graph, write_onnx
-from pd2java.passes import validate
+from pd2java.passes import fold_bn, validate
 
 NAMES = [name for name, _, _ in CORPUS]
 # Models with batch norm: exported once more with constant folding off, so the ONNX file keeps
@@ -164,3 +164,14 @@ def test_zoo_export_writes_onnx_that_matches_torch(tmp_path: Path, name: str) ->
     assert_close(reference.run(again, x.numpy()), expected, what=f"{name}: ONNX -> manifest")
     # classes travel in the ONNX metadata
     assert list(onnx_to_graph(onnx_path).classes or []) == list(getattr(model, "classes", []))
+
+
+@pytest.mark.parametrize("name", ["residual_net", "zoo_light"])
+def test_bn_folded_graph_to_onnx(tmp_path: Path, name: str) -> None:
+    """After the fold_bn pass (new tensors, no batch_norm2d left) the ONNX file still runs like
+    torch."""
+    model, x = model_and_input(name)
+    graph = fold_bn(capture(model, tuple(x.shape[1:]), name="m", classes=None))
+    assert not any(n.op == "batch_norm2d" for n in graph.nodes)
+    path = write_onnx(graph, tmp_path / "m.onnx")
+    assert_close(ort_run(path, x), torch_out(model, x), what=f"{name} folded: onnxruntime")
