@@ -15,7 +15,8 @@ file order with an environment mapping each ONNX value to one of
 - ``_PartialMean``: a ``ReduceMean`` over H or W alone, valid only as the input of a second
   ``ReduceMean`` that completes the mean over H and W (``x.mean(3).mean(2)``).
 Output shapes are computed here from the op semantics and checked against the model's declared
-output shape. External data is checked (inside the model's folder) before a byte of it is read.
+output shape, its declared value_info and ONNX's shape inference. External data is checked
+(inside the model's folder) before a byte of it is read.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ SUPPORTED_ONNX_OPS: tuple[str, ...] = (
 # Constant arithmetic exporters emit: shape computations around Reshape, and Transpose of a weight
 # (a bias-free Linear exported without constant folding). Folded when every input is constant or a
 # Shape of a runtime value, never mapped onto an IR op.
-FOLDED_SHAPE_OPS: tuple[str, ...] = (
+FOLDED_CONSTANT_OPS: tuple[str, ...] = (
     "Cast", "Concat", "Gather", "Shape", "Squeeze", "Transpose", "Unsqueeze",
 )
 
@@ -362,7 +363,7 @@ class _Importer:
                     f"unsupported ONNX op {node.op_type!r}"
                     + (f" (domain {node.domain!r})" if node.domain else "")
                     + f"; supported: {', '.join(SUPPORTED_ONNX_OPS)} (and, folded when their "
-                    f"inputs are constants: {', '.join(FOLDED_SHAPE_OPS)})"
+                    f"inputs are constants: {', '.join(FOLDED_CONSTANT_OPS)})"
                 )
             handler(self, node)
         self.node = None
