@@ -163,6 +163,10 @@ public final class Model {
       throw new Pd2JavaException(ErrorCode.INVALID_INPUT, null, null, "batch size " + n + " < 0");
     }
     checkInput(nchw, n);
+    if ((long) n * outputSize > Integer.MAX_VALUE - 8) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_INPUT, null, null, "batch of " + n + " gives too large an output");
+    }
     float[] out = new float[n * outputSize];
     float[][] buffers = n == 0 ? null : allocate(); // reused by every sample of this call
     for (int s = 0; s < n; s++) {
