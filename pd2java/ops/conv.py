@@ -15,7 +15,6 @@ from pd2java.ops.registry import (
     register,
     want_rank,
     window_out,
-    windows,
 )
 
 
@@ -88,20 +87,45 @@ def conv2d_nchw(
     dilation: tuple[int, int],
     groups: int,
 ) -> np.ndarray:
-    """Grouped 2-D cross-correlation, accumulated in float64, as one batched matmul per group."""
+    """Grouped 2-D cross-correlation on (N, C, H, W), accumulated in float64.
+
+    Depthwise convs (one input channel per group) accumulate kernel taps elementwise; all others
+    build im2col columns in (group, N*Ho*Wo, kh*kw*Cg) order, tap by tap, and do one batched
+    matmul per group.
+    """
     n = x.shape[0]
     cout, cg, kh, kw = weight.shape
-    ph, pw = padding
+    (ph, pw), (sh, sw), (dh, dw) = padding, stride, dilation
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    win = windows(xp, (kh, kw), stride, dilation)  # (N, C, Ho, Wo, kh, kw)
-    ho, wo = win.shape[2], win.shape[3]
+    hp, wp = xp.shape[2], xp.shape[3]
+    ho = (hp - dh * (kh - 1) - 1) // sh + 1
+    wo = (wp - dw * (kw - 1) - 1) // sw + 1
     og = cout // groups
-    # (G, N*Ho*Wo, Cg*kh*kw) @ (G, Cg*kh*kw, Og): groups are the matmul batch axis.
-    cols = win.reshape(n, groups, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
-    cols = cols.reshape(groups, n * ho * wo, cg * kh * kw)
-    w = weight.astype(np.float64).reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
-    out = np.matmul(cols, w)  # (G, N*Ho*Wo, Og)
-    out = out.reshape(groups, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, cout, ho, wo)
+    w64 = weight.astype(np.float64)
+
+    def tap(src: np.ndarray, i: int, j: int) -> np.ndarray:  # (..., Ho, Wo) seen by tap (i, j)
+        return src[..., i * dh : i * dh + sh * (ho - 1) + 1 : sh,
+                   j * dw : j * dw + sw * (wo - 1) + 1 : sw]
+
+    if cg == 1 and groups > 1:  # depthwise: a few elementwise passes beat im2col
+        xg = xp.reshape(n, groups, 1, hp, wp)
+        wg = w64.reshape(1, groups, og, kh, kw)
+        out = np.zeros((n, groups, og, ho, wo))
+        for i in range(kh):
+            for j in range(kw):
+                out += tap(xg, i, j) * wg[:, :, :, i, j, None, None]
+        out = out.reshape(n, cout, ho, wo)
+    else:
+        xg = xp.reshape(n, groups, cg, hp, wp).transpose(1, 0, 3, 4, 2)  # G, N, Hp, Wp, Cg
+        cols = np.empty((groups, n, ho, wo, kh, kw, cg))
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, :, :, i, j, :] = xg[:, :, i * dh : i * dh + sh * (ho - 1) + 1 : sh,
+                                               j * dw : j * dw + sw * (wo - 1) + 1 : sw, :]
+        wmat = w64.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1)
+        out = np.matmul(cols.reshape(groups, n * ho * wo, kh * kw * cg),
+                        wmat.reshape(groups, kh * kw * cg, og))
+        out = out.reshape(groups, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, cout, ho, wo)
     if bias is not None:
         out = out + bias.astype(np.float64).reshape(1, cout, 1, 1)
     return out.astype(np.float32)
