@@ -323,7 +323,8 @@ class _Capture:
         if is_fn(F.relu6):
             return self.emit(node, Lowered("relu6"), [self.tensor_arg(node.args[0])])
         if is_fn(F.hardtanh):
-            b = _bind(node, ["min_val", "max_val"], {"min_val": -1.0, "max_val": 1.0})
+            b = _bind(node, ["min_val", "max_val", "inplace"],
+                      {"min_val": -1.0, "max_val": 1.0, "inplace": False})
             return self.emit(node, _lower(activation.lower_clamp, b["min_val"], b["max_val"]),
                              [self.tensor_arg(node.args[0])])
         if is_fn(torch.clamp, torch.clip) or is_method("clamp", "clip"):
@@ -331,7 +332,8 @@ class _Capture:
             return self.emit(node, _lower(activation.lower_clamp, b["min"], b["max"]),
                              [self.tensor_arg(node.args[0])])
         if is_fn(F.leaky_relu):
-            b = _bind(node, ["negative_slope"], {"negative_slope": 0.01})
+            b = _bind(node, ["negative_slope", "inplace"],
+                      {"negative_slope": 0.01, "inplace": False})
             return self.emit(node, _lower(activation.lower_leaky_relu_call, b["negative_slope"]),
                              [self.tensor_arg(node.args[0])])
         if is_fn(torch.sigmoid, F.sigmoid) or is_method("sigmoid"):
