@@ -333,8 +333,14 @@ def export_onnx(
     if not src.is_file():
         raise UserError(f"ONNX file {src} does not exist or is not a file")
     check_out_dir(out_dir)
+    final_name = _check_name(name) if name is not None else model_name(src.stem)
+    if onnx and (Path(out_dir) / f"{final_name}.onnx").resolve() == src.resolve():
+        raise UserError(
+            f"exporting {src} would overwrite it with the re-written ONNX model; choose another "
+            "output folder or --name, or pass --no-onnx"
+        )
     graph = onnx_to_graph(src)
-    graph = graph.with_(name=_check_name(name) if name is not None else model_name(src.stem))
+    graph = graph.with_(name=final_name)
     validate(graph)
     if fold_bn:
         graph = fold_bn_pass(graph)

@@ -248,3 +248,15 @@ def test_unsupported_onnx_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
     onnx.save(model, str(path))
     err = _cli_refuses(path, tmp_path / "out", capsys)
     assert "Tanh" in err
+
+
+def test_onnx_export_never_overwrites_its_source(tmp_path: Path) -> None:
+    from pd2java.export import export_onnx
+
+    export(_small(), tmp_path, input_shape=(1, 6, 6), name="m")  # writes m.onnx
+    source = (tmp_path / "m.onnx").read_bytes()
+    with pytest.raises(UserError, match="overwrite"):
+        export_onnx(tmp_path / "m.onnx", tmp_path)
+    assert (tmp_path / "m.onnx").read_bytes() == source
+    export_onnx(tmp_path / "m.onnx", tmp_path, onnx=False, name="again")
+    assert (tmp_path / "again.manifest.json").is_file()
