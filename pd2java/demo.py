@@ -40,7 +40,7 @@ class DemoSettings:
     per_class: int = 40
     test_per_class: int = 30
     epochs_lenet: int = 8
-    epochs_light: int = 8
+    epochs_light: int = 14
     seed: int = 0
     verify_samples: int = 16
     latency_warmup: int = 100
