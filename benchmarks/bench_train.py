@@ -47,7 +47,12 @@ def run(seeds: list[int], archs: list[str], out: Path, epochs: int | None, prese
             path = out / f"{arch}-seed{seed}.pt"
             started = time.perf_counter()
             ckpt = train(
-                train_set, arch=arch, out=path, seed=seed, epochs=epochs, preset=preset,
+                train_set,
+                arch=arch,
+                out=path,
+                seed=seed,
+                epochs=epochs,
+                preset=preset,
                 progress=False,
             )
             seconds = time.perf_counter() - started

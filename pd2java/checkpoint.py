@@ -46,6 +46,7 @@ from pd2java.models import INPUT_SHAPE, build_model, canonical_arch
 FORMAT = "pd2java.checkpoint"
 FORMAT_VERSION = 1
 
+
 def default_input_spec() -> dict[str, Any]:
     """The input description of every zoo model: one PRPD image, (1, 60, 120) float32 CHW."""
     return {
@@ -257,9 +258,7 @@ def _field(raw: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path
     value = raw[key]
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise UserError(
-            f"checkpoint {path}: {key!r} must be a {names}, got {type(value).__name__}"
-        )
+        raise UserError(f"checkpoint {path}: {key!r} must be a {names}, got {type(value).__name__}")
     return value
 
 

@@ -59,7 +59,8 @@ class Report:
         for i, name in enumerate(self.classes):
             cells = "".join(f"{v:>6}" for v in self.confusion[i])
             lines.append(
-                f"p{i:<2} {name:<{width}}" + cells
+                f"p{i:<2} {name:<{width}}"
+                + cells
                 + f"{pct(self.recall[i]):>9}{pct(self.precision[i]):>11}"
             )
         return "\n".join(lines)
@@ -82,9 +83,7 @@ class Report:
         }
 
 
-def scores(
-    true: np.ndarray, pred: np.ndarray, classes: Sequence[str], **where: str
-) -> Report:
+def scores(true: np.ndarray, pred: np.ndarray, classes: Sequence[str], **where: str) -> Report:
     """A Report from true and predicted class indices."""
     k = len(classes)
     confusion = np.zeros((k, k), dtype=np.int64)

@@ -205,9 +205,7 @@ def stratified_split(
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
 
 
-def augment_batch(
-    x: torch.Tensor, generator: torch.Generator, recipe: Recipe
-) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, generator: torch.Generator, recipe: Recipe) -> torch.Tensor:
     """Physically plausible variations of a batch (N, 1, 60, 120) of PRPD images.
 
     Phase jitter: a circular shift by at most ``recipe.phase_shift_bins`` bins (phase is
@@ -268,9 +266,7 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(
-            model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
-        )
+        return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     raise UserError(f"unknown optimizer {recipe.optimizer!r} in recipe {recipe.name!r}")
 
 

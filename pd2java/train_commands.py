@@ -85,11 +85,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--val-fraction", type=float, default=0.2, help="share of each class held out (0.2)"
     )
     p.add_argument(
-        "--head", default="softmax", choices=("softmax", "sigmoid"),
+        "--head",
+        default="softmax",
+        choices=("softmax", "sigmoid"),
         help="probability head of the exported model (the seed baseline used sigmoid)",
     )
     p.add_argument(
-        "--augment", action=argparse.BooleanOptionalAction, default=None,
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="phase jitter (<= 18 deg) and amplitude gain; on in the default preset",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

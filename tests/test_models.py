@@ -53,8 +53,10 @@ def test_parameter_count_follows_the_number_of_classes() -> None:
 
 def _stage_shapes(model: nn.Module, modules: list[nn.Module], x: torch.Tensor) -> list[tuple]:
     shapes: list[tuple] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, o: shapes.append(tuple(o.shape[1:])))
-             for m in modules]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, o: shapes.append(tuple(o.shape[1:])))
+        for m in modules
+    ]
     try:
         with torch.no_grad():
             model.eval()(x)

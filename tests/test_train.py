@@ -56,8 +56,9 @@ def test_same_seed_gives_identical_weights(tiny: Dataset, trained) -> None:
     for a, b in zip(first.history, again.history):
         assert a["train_loss"] == b["train_loss"] and a["val_accuracy"] == b["val_accuracy"]
     other = train(tiny, arch="light", epochs=2, batch_size=8, seed=12, progress=False)
-    assert not torch.equal(other.state_dict["classifier.weight"],
-                           first.state_dict["classifier.weight"])
+    assert not torch.equal(
+        other.state_dict["classifier.weight"], first.state_dict["classifier.weight"]
+    )
     # Training must not leave the process in deterministic mode.
     assert not torch.are_deterministic_algorithms_enabled()
 
@@ -83,8 +84,16 @@ def test_checkpoint_records_the_run(tiny: Dataset, trained) -> None:
 
 
 def test_lenet_trains_and_uses_the_sigmoid_head(tiny: Dataset) -> None:
-    ckpt = train(tiny, arch="PDModel", epochs=1, batch_size=16, val_fraction=0.0,
-                 head="sigmoid", seed=0, progress=False)
+    ckpt = train(
+        tiny,
+        arch="PDModel",
+        epochs=1,
+        batch_size=16,
+        val_fraction=0.0,
+        head="sigmoid",
+        seed=0,
+        progress=False,
+    )
     assert ckpt.arch == "lenet" and ckpt.config["head"] == "sigmoid"
     assert ckpt.metrics["val_accuracy"] is None and ckpt.metrics["n_train"] == len(tiny)
     out = ckpt.build_model()(torch.rand(2, 1, 60, 120))
@@ -111,17 +120,18 @@ def test_augmentation_is_small_phase_jitter_and_amplitude_gain() -> None:
     out = augment_batch(x, torch.Generator().manual_seed(1), recipe)
     assert out.shape == x.shape
     assert torch.all(out[3] == 0)
-    assert torch.allclose(out.flatten(1)[[i for i in range(16) if i != 3]].amax(1),
-                          torch.ones(15))
+    assert torch.allclose(out.flatten(1)[[i for i in range(16) if i != 3]].amax(1), torch.ones(15))
     # Without gain, each image is its original rolled in phase by at most 6 bins (18 degrees).
     no_gain = type(recipe)(**{**recipe.__dict__, "gain_range": (1.0, 1.0)})
     rolled = augment_batch(x, torch.Generator().manual_seed(2), no_gain)
     for i in range(16):
         if i == 3:
             continue
-        matches = [s for s in range(-6, 7)
-                   if torch.allclose(rolled[i], torch.roll(x[i], s, dims=2) / x[i].max(),
-                                     atol=1e-5)]
+        matches = [
+            s
+            for s in range(-6, 7)
+            if torch.allclose(rolled[i], torch.roll(x[i], s, dims=2) / x[i].max(), atol=1e-5)
+        ]
         assert len(matches) == 1, i
     # A gain above 1 moves a pulse to a higher amplitude bin; phase is untouched.
     dot = torch.zeros(1, 1, 60, 120)
@@ -201,8 +211,9 @@ def test_evaluate_writes_report_and_png(tiny: Dataset, trained, tmp_path: Path) 
         assert png.format == "PNG" and png.size[0] > 200
     # Classes in another order are matched by name, not by index.
     order = np.array([6, 5, 4, 3, 2, 1, 0])
-    shuffled = Dataset(tiny.images, order[tiny.labels].astype(np.int64),
-                       tuple(tiny.classes[i] for i in order))
+    shuffled = Dataset(
+        tiny.images, order[tiny.labels].astype(np.int64), tuple(tiny.classes[i] for i in order)
+    )
     assert evaluate(path, shuffled).confusion == report.confusion
 
 
@@ -215,8 +226,25 @@ def test_evaluate_refuses_unknown_classes(tiny: Dataset, trained) -> None:
 def test_cli_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = tmp_path / "m.pt"
     data = "synth:gis?per_class=3&seed=1"
-    code = main(["train", data, "--arch", "light", "-o", str(model), "--epochs", "1",
-                 "--batch-size", "8", "--seed", "4", "--val-fraction", "0.34", "-q"])
+    code = main(
+        [
+            "train",
+            data,
+            "--arch",
+            "light",
+            "-o",
+            str(model),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--seed",
+            "4",
+            "--val-fraction",
+            "0.34",
+            "-q",
+        ]
+    )
     assert code == 0 and model.is_file()
     assert "wrote" in capsys.readouterr().out
     assert load_checkpoint(model).recipe["val_fraction"] == 0.34
@@ -231,8 +259,9 @@ def test_cli_bad_inputs_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str
     junk.write_bytes(b"\x00" * 100)
     assert main(["evaluate", str(junk), "synth:gis?per_class=1"]) == 1
     assert "junk.pt" in capsys.readouterr().err
-    assert main(["train", "synth:gis?per_class=2", "--arch", "vgg", "-o",
-                 str(tmp_path / "x.pt")]) == 1
+    assert (
+        main(["train", "synth:gis?per_class=2", "--arch", "vgg", "-o", str(tmp_path / "x.pt")]) == 1
+    )
     assert "unknown architecture 'vgg'" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
 
@@ -242,8 +271,24 @@ def test_train_from_a_dataset_folder(tiny: Dataset, tmp_path: Path) -> None:
 
     folder = save_dataset(tiny, tmp_path / "ds", preview=False)
     model = tmp_path / "lenet.pt"
-    assert main(["train", str(folder), "--arch", "lenet", "-o", str(model), "--epochs", "1",
-                 "--preset", "seed-lenet", "-q"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(folder),
+                "--arch",
+                "lenet",
+                "-o",
+                str(model),
+                "--epochs",
+                "1",
+                "--preset",
+                "seed-lenet",
+                "-q",
+            ]
+        )
+        == 0
+    )
     ckpt = load_checkpoint(model)
     assert ckpt.classes == tiny.classes and ckpt.recipe["data"] == str(folder)
     assert ckpt.recipe["name"] == "seed-lenet" and ckpt.recipe["batch_size"] == 64
