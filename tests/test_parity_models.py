@@ -9,6 +9,10 @@ itself: one JVM reused across calls, the model cache following a re-export, type
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -107,6 +111,49 @@ def test_one_jvm_is_reused_and_a_reexport_is_picked_up(tmp_path):
     with torch.no_grad():
         assert_close(b, second_model(torch.from_numpy(x)).numpy(), what="after re-export")
     assert np.abs(a - b).max() > 1e-3
+
+
+def test_a_dead_jvm_is_replaced_on_the_next_call(tmp_path):
+    manifest = export(_tiny(5), tmp_path, input_shape=(1, 6, 8), name="m", onnx=False)
+    x = np.zeros((1, 1, 6, 8), np.float32)
+    before = java_predict(manifest, x)
+    jvm = bridge._get_jvm()
+    jvm.proc.kill()  # the JVM this test process started (by its Popen handle, not by name)
+    jvm.proc.wait(timeout=10)
+    after = java_predict(manifest, x)
+    assert bridge._get_jvm().proc.pid != jvm.proc.pid
+    assert_close(after, before, what="after a JVM restart")
+
+
+def test_the_jvm_dies_with_the_python_process(tmp_path):
+    manifest = export(_tiny(6), tmp_path, input_shape=(1, 6, 8), name="m", onnx=False)
+    script = (
+        "import numpy as np, sys\n"
+        "from pd2java.java import bridge\n"
+        f"bridge.java_predict({str(manifest)!r}, np.zeros((1, 1, 6, 8), np.float32))\n"
+        "print(bridge._get_jvm().proc.pid, flush=True)\n"
+        "import os; os._exit(0)  # no atexit: the JVM must still notice and exit\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True)
+    pid = int(out.stdout.strip().splitlines()[-1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    assert not _alive(pid), f"JVM {pid} outlived its Python process"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only, nothing is sent
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) counts as dead.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_java_errors_come_back_typed(tmp_path):

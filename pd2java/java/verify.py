@@ -244,7 +244,7 @@ def recorded_checkpoint(manifest: Path, data: dict[str, Any]) -> Path | None:
             if not p.is_absolute():
                 p = manifest.parent / p
             if p.is_file():
-                return p
+                return p.resolve()
     return None
 
 
