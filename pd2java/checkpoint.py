@@ -192,20 +192,40 @@ def _check_state_dict(model: nn.Module, state: Mapping[str, Any], *, where: str)
         )
 
 
-def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Path:
-    """Write ``checkpoint`` to ``path`` atomically (temp file in the same folder, then rename)."""
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Refuse, before any work is done, a checkpoint path that cannot be written."""
     target = Path(path)
     if target.is_dir():
         raise UserError(f"cannot write checkpoint {target}: it is a directory")
+    folder = target.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write checkpoint {target}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write checkpoint {target}: folder {existing} is not writable")
+    return target
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    target = check_writable(path)
     payload = checkpoint.to_dict()  # converts and checks before anything touches the disk
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write checkpoint {target}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"cannot write checkpoint {target}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -197,10 +197,13 @@ def evaluate(
     probs = predict(ckpt.build_model(), dataset.images, batch_size)
     report = scores(labels, probs.argmax(axis=1), ckpt.classes, checkpoint=ckpt_name, data=source)
     if out_dir is not None:
-        out.mkdir(parents=True, exist_ok=True)
         text = report.table() + "\n"
         blob = json.dumps(report.to_dict(), indent=2) + "\n"
-        _write_atomic(out / "report.txt", lambda tmp: Path(tmp).write_text(text))
-        _write_atomic(out / "report.json", lambda tmp: Path(tmp).write_text(blob))
-        plot_confusion(report, out / "confusion.png")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            _write_atomic(out / "report.txt", lambda tmp: Path(tmp).write_text(text))
+            _write_atomic(out / "report.json", lambda tmp: Path(tmp).write_text(blob))
+            plot_confusion(report, out / "confusion.png")
+        except OSError as exc:
+            raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     return report

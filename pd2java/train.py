@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from pd2java.checkpoint import Checkpoint, save_checkpoint
+from pd2java.checkpoint import Checkpoint, check_writable, save_checkpoint
 from pd2java.errors import UserError
 from pd2java.models import build_model, canonical_arch, count_parameters
 
@@ -304,6 +304,8 @@ def train(
     recipe = resolve_recipe(
         arch, preset, epochs=epochs, batch_size=batch_size, lr=lr, augment=augment
     )
+    if out is not None:
+        check_writable(out)  # fail now, not after minutes of training
     dataset, source = resolve_data(data)
     counts = np.bincount(dataset.labels, minlength=len(dataset.classes))
     if (counts == 0).any():

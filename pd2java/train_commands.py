@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pd2java.errors import UserError
-
 DATA_HELP = (
     "dataset folder, or synth:gis / synth:transformer to synthesise on the fly "
     "(options: synth:gis?per_class=80&seed=0&difficulty=0.6)"
@@ -22,8 +20,6 @@ def _train(args: argparse.Namespace) -> int:
     from pd2java.checkpoint import file_size_mb
     from pd2java.train import train
 
-    if args.out.exists() and args.out.is_dir():
-        raise UserError(f"-o {args.out} is a folder; give a checkpoint file name like model.pt")
     ckpt = train(
         args.data,
         arch=args.arch,

@@ -294,3 +294,15 @@ def test_train_from_a_dataset_folder(tiny: Dataset, tmp_path: Path) -> None:
     assert ckpt.recipe["name"] == "seed-lenet" and ckpt.recipe["batch_size"] == 64
     report = evaluate(model, folder)
     assert report.n == len(tiny)
+
+
+def test_unwritable_outputs_fail_before_any_work(tiny: Dataset, trained, tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(UserError, match="is not a folder"):
+        train(tiny, arch="light", out=blocker / "m.pt", epochs=1, progress=False)
+    with pytest.raises(UserError, match="it is a directory"):
+        train(tiny, arch="light", out=tmp_path, epochs=1, progress=False)
+    with pytest.raises(UserError, match="exists and is not a folder"):
+        evaluate(trained[0], tiny, out_dir=blocker)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
