@@ -236,15 +236,22 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, recipe: Recipe) -
 
 
 @contextmanager
-def deterministic(seed: int) -> Iterator[None]:
-    """Seed torch and turn on deterministic algorithms, restoring the previous mode after."""
+def deterministic(seed: int, threads: int | None = None) -> Iterator[None]:
+    """Seed torch, turn on deterministic algorithms and optionally set the number of torch
+    threads; the previous mode and thread count are restored after."""
     previous = torch.are_deterministic_algorithms_enabled()
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(seed)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous)
+        torch.set_num_threads(previous_threads)
 
 
 def _evaluate_split(
@@ -292,6 +299,7 @@ def train(
     head: str = "softmax",
     augment: bool | None = None,
     progress: bool = True,
+    threads: int | None = None,
 ) -> Checkpoint:
     """Train a zoo model and return (and, with ``out``, save) its checkpoint.
 
@@ -299,6 +307,8 @@ def train(
     ``preset`` picks a recipe (``default``, ``seed-lenet``, ``seed-light``); ``epochs``,
     ``batch_size``, ``lr`` and ``augment`` override it. ``val_fraction`` of each class is held
     out; the weights of the best validation epoch are kept (with ``val_fraction=0``, the last).
+    ``threads`` sets torch's thread count for the run (1 is much faster on a busy shared machine;
+    results are reproducible for a given seed and thread count).
     """
     arch = canonical_arch(arch)
     recipe = resolve_recipe(
@@ -317,7 +327,7 @@ def train(
     x_train, y_train = x_all[train_idx], y_all[train_idx]
     x_val, y_val = x_all[val_idx], y_all[val_idx]
 
-    with deterministic(seed):
+    with deterministic(seed, threads):
         model = build_model(arch, dataset.classes, head=head)
         optimizer = _optimizer(model, recipe)
         steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
@@ -392,6 +402,7 @@ def train(
             bar.set_postfix(postfix)
         bar.close()
         train_seconds = time.perf_counter() - started
+        used_threads = torch.get_num_threads()
 
     model.load_state_dict(best_state)
     model.eval()
@@ -406,7 +417,7 @@ def train(
         "class_counts": {c: int(n) for c, n in zip(dataset.classes, counts)},
         "parameters": count_parameters(model),
         "train_seconds": train_seconds,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": used_threads,
     }
     recipe_record = asdict(recipe)
     recipe_record.update({"data": source, "seed": seed, "val_fraction": val_fraction})

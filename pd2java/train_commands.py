@@ -33,6 +33,7 @@ def _train(args: argparse.Namespace) -> int:
         head=args.head,
         augment=args.augment,
         progress=not args.quiet,
+        threads=args.threads,
     )
     m = ckpt.metrics
     val = m.get("val_accuracy")
@@ -91,6 +92,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="phase jitter (<= 18 deg) and amplitude gain; on in the default preset",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for training (default: torch's); 1 is fastest on a busy machine",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)

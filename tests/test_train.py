@@ -242,12 +242,16 @@ def test_cli_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[st
             "4",
             "--val-fraction",
             "0.34",
+            "--threads",
+            "2",
             "-q",
         ]
     )
     assert code == 0 and model.is_file()
     assert "wrote" in capsys.readouterr().out
-    assert load_checkpoint(model).recipe["val_fraction"] == 0.34
+    ckpt = load_checkpoint(model)
+    assert ckpt.recipe["val_fraction"] == 0.34 and ckpt.metrics["torch_threads"] == 2
+    assert torch.get_num_threads() == 1  # the module's setting is restored after the run
     code = main(["evaluate", str(model), data, "-o", str(tmp_path / "rep")])
     out = capsys.readouterr().out
     assert code == 0 and "accuracy" in out and "protrusion_conductor" in out
