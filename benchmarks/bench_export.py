@@ -64,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     per_class = -(-args.images // len(classes))
     images = synthesize("gis", per_class=per_class, seed=123).images[: args.images]
     images = np.ascontiguousarray(images[:, None], dtype=np.float32)
-    print(f"# pd2java export benchmark ({platform.machine()}, {torch.get_num_threads()} torch "
-          f"threads, torch {torch.__version__}, {len(images)} synthetic GIS PRPD images)\n")
+    print(
+        f"# pd2java export benchmark ({platform.machine()}, {torch.get_num_threads()} torch "
+        f"threads, torch {torch.__version__}, {len(images)} synthetic GIS PRPD images)\n"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -87,18 +89,28 @@ def main(argv: list[str] | None = None) -> int:
             for fold in (False, True):
                 out = root / f"{arch}-{'fold' if fold else 'plain'}"
                 t = time.perf_counter()
-                manifest = export(model, out, input_shape=(1, 60, 120), classes=classes,
-                                  name=arch, fold_bn=fold)
+                manifest = export(
+                    model, out, input_shape=(1, 60, 120), classes=classes, name=arch, fold_bn=fold
+                )
                 seconds = time.perf_counter() - t
                 err, ref_s = _max_err(manifest, model, images)
-                rows.append((
-                    f"{arch}{' --fold-bn' if fold else ''}", source, f"{seconds:.2f}",
-                    _kb(ckpt_path), _kb(manifest), _kb(out / f"{arch}.safetensors"),
-                    _kb(out / f"{arch}.onnx"), f"{err:.2e}",
-                    f"{1000 * ref_s / len(images):.2f}",
-                ))
-    print("| model | weights | export s | checkpoint KB | manifest KB | safetensors KB | "
-          "onnx KB | max abs err (ref vs torch) | reference ms/image |")
+                rows.append(
+                    (
+                        f"{arch}{' --fold-bn' if fold else ''}",
+                        source,
+                        f"{seconds:.2f}",
+                        _kb(ckpt_path),
+                        _kb(manifest),
+                        _kb(out / f"{arch}.safetensors"),
+                        _kb(out / f"{arch}.onnx"),
+                        f"{err:.2e}",
+                        f"{1000 * ref_s / len(images):.2f}",
+                    )
+                )
+    print(
+        "| model | weights | export s | checkpoint KB | manifest KB | safetensors KB | "
+        "onnx KB | max abs err (ref vs torch) | reference ms/image |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

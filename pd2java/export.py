@@ -262,8 +262,7 @@ def export(
     meta: dict[str, Any] = {"image_convention": image_convention}
     graph = capture(model, input_shape, name=final_name, classes=classes, meta=meta)
     if producer:
-        graph = graph.with_(meta={**graph.meta,
-                                  "producer": {**graph.meta["producer"], **producer}})
+        graph = graph.with_(meta={**graph.meta, "producer": {**graph.meta["producer"], **producer}})
     validate(graph)
     if fold_bn:
         graph = fold_bn_pass(graph)

@@ -63,7 +63,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("src", help="pd2java checkpoint (.pt) or ONNX model (.onnx)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--name", help="model name (default: the source file's stem)")
-    p.add_argument("--fold-bn", action="store_true",
-                   help="fold each conv + batch norm pair into one conv")
+    p.add_argument(
+        "--fold-bn", action="store_true", help="fold each conv + batch norm pair into one conv"
+    )
     p.add_argument("--no-onnx", action="store_true", help="do not write NAME.onnx")
     p.set_defaults(func=run_export)

@@ -38,8 +38,17 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 GOLDEN_ATOL = 1e-5
 GOLDEN_RTOL = 1e-4
 TOP_KEYS = (
-    "format", "format_version", "producer", "name", "classes", "input", "output", "transforms",
-    "weights", "nodes", "golden",
+    "format",
+    "format_version",
+    "producer",
+    "name",
+    "classes",
+    "input",
+    "output",
+    "transforms",
+    "weights",
+    "nodes",
+    "golden",
 )
 
 
@@ -181,7 +190,8 @@ def parse_manifest_bytes(data: bytes, where: str) -> dict[str, Any]:
         raise ManifestError(f"{where}: {len(data)} bytes exceeds the {MAX_MANIFEST_BYTES} cap")
     try:
         obj = json.loads(
-            data.decode("utf-8"), object_pairs_hook=_no_duplicates,
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
         )
     except RecursionError:
@@ -259,8 +269,13 @@ def _graph_from_manifest(obj: Mapping[str, Any], tensors: dict[str, np.ndarray])
         }
         nodes.append(
             Node(
-                name=n["name"], op=n["op"], version=n["version"], inputs=tuple(n["inputs"]),
-                outputs=tuple(n["outputs"]), attrs=attrs, params=dict(n["params"]),
+                name=n["name"],
+                op=n["op"],
+                version=n["version"],
+                inputs=tuple(n["inputs"]),
+                outputs=tuple(n["outputs"]),
+                attrs=attrs,
+                params=dict(n["params"]),
                 output_shape=tuple(n["output_shape"]),
             )
         )

@@ -65,9 +65,7 @@ def _spec(node: Node) -> OpSpec:
 
 def _check_node_form(node: Node, spec: OpSpec) -> None:
     if len(node.inputs) != spec.num_inputs:
-        raise UserError(
-            f"{where(node)}: takes {spec.num_inputs} input(s), got {len(node.inputs)}"
-        )
+        raise UserError(f"{where(node)}: takes {spec.num_inputs} input(s), got {len(node.inputs)}")
     if len(node.outputs) != 1:
         raise UserError(f"{where(node)}: must have exactly one output, got {len(node.outputs)}")
     want_attrs = {a.name: a for a in spec.attrs}
@@ -101,7 +99,9 @@ def _check_params(node: Node, tensors: Mapping[str, np.ndarray]) -> None:
         if tname is None:
             continue
         if tname not in tensors:
-            raise UserError(f"{where(node)}: param {slot!r} names tensor {tname!r}, which is absent")
+            raise UserError(
+                f"{where(node)}: param {slot!r} names tensor {tname!r}, which is absent"
+            )
         arr = tensors[tname]
         if tuple(arr.shape) != shapes[slot]:
             raise UserError(

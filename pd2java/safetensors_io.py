@@ -21,10 +21,21 @@ _U64 = 2**64 - 1
 
 # Every dtype of the safetensors spec, with its byte size (so sizes of any file can be checked).
 DTYPE_SIZES: dict[str, int] = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
 }
 # The dtypes this reader can turn into arrays (version 1 weights are F32).
 _NUMPY = {"F32": "<f4"}
@@ -76,9 +87,7 @@ def parse_header(data: bytes, path: str | Path) -> tuple[dict[str, dict], dict[s
     raw = data[8 : 8 + n]
     try:
         text = raw.decode("utf-8")
-        header = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant
-        )
+        header = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise SafetensorsError(f"{where}: header is not valid UTF-8 JSON: {exc}") from None
     body = text.rstrip(" ")
@@ -114,7 +123,9 @@ def parse_header(data: bytes, path: str | Path) -> tuple[dict[str, dict], dict[s
             or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
             or not 0 <= offsets[0] <= offsets[1]
         ):
-            raise SafetensorsError(f"{tw}: data_offsets {offsets!r} must be [begin, end], begin<=end")
+            raise SafetensorsError(
+                f"{tw}: data_offsets {offsets!r} must be [begin, end], begin<=end"
+            )
         nbytes = _checked_product(shape, tw) * DTYPE_SIZES[dtype]
         if nbytes > _U64:
             raise SafetensorsError(f"{tw}: byte size of shape {shape} overflows 64 bits")
@@ -140,9 +151,7 @@ def parse_header(data: bytes, path: str | Path) -> tuple[dict[str, dict], dict[s
                 f"{where}: tensors end at buffer offset {pos} but the buffer is only "
                 f"{buffer_len} bytes (truncated file?)"
             )
-        raise SafetensorsError(
-            f"{where}: {buffer_len - pos} trailing bytes after the last tensor"
-        )
+        raise SafetensorsError(f"{where}: {buffer_len - pos} trailing bytes after the last tensor")
     return header, metadata, start
 
 

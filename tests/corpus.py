@@ -51,8 +51,14 @@ def _seeded(factory: Callable[[], nn.Module], seed: int = 0) -> Callable[[], nn.
 
 
 def _conv_case(
-    cin: int, cout: int, k: int | tuple[int, int], s: int, p: int | tuple[int, int], d: int,
-    g: int, bias: bool,
+    cin: int,
+    cout: int,
+    k: int | tuple[int, int],
+    s: int,
+    p: int | tuple[int, int],
+    d: int,
+    g: int,
+    bias: bool,
 ) -> Callable[[], nn.Module]:
     return lambda: nn.Sequential(
         nn.Conv2d(cin, cout, k, stride=s, padding=p, dilation=d, groups=g, bias=bias),
@@ -65,13 +71,13 @@ _CONV_SWEEP = [
     (1, 4, 3, 1, 1, 1, 1, True, (1, 8, 10)),
     (3, 5, 3, 2, 1, 1, 1, True, (3, 9, 11)),
     (3, 6, 3, 2, 0, 1, 3, False, (3, 10, 8)),
-    (4, 4, 3, 1, 1, 1, 4, False, (4, 7, 9)),      # depthwise
-    (4, 8, 3, 2, 1, 1, 4, True, (4, 9, 9)),       # depthwise with multiplier 2
+    (4, 4, 3, 1, 1, 1, 4, False, (4, 7, 9)),  # depthwise
+    (4, 8, 3, 2, 1, 1, 4, True, (4, 9, 9)),  # depthwise with multiplier 2
     (2, 3, 5, 1, 2, 1, 1, True, (2, 11, 12)),
-    (2, 4, 3, 1, 2, 2, 2, True, (2, 9, 10)),      # dilation
+    (2, 4, 3, 1, 2, 2, 2, True, (2, 9, 10)),  # dilation
     (3, 3, (1, 3), 1, (0, 1), 1, 1, True, (3, 6, 7)),  # non-square kernel
-    (2, 2, 1, 3, 0, 1, 1, False, (2, 10, 11)),    # 1x1 strided
-    (6, 4, 2, 2, 0, 1, 2, True, (6, 8, 8)),       # even kernel, grouped
+    (2, 2, 1, 3, 0, 1, 1, False, (2, 10, 11)),  # 1x1 strided
+    (6, 4, 2, 2, 0, 1, 2, True, (6, 8, 8)),  # even kernel, grouped
 ]
 
 
@@ -238,8 +244,13 @@ class _LocalPDModel(nn.Module):
             cin = cout
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(256 * 3 * 7, 64), nn.ReLU(), nn.Linear(64, 32),
-            nn.Dropout(0.5), nn.ReLU(), nn.Linear(32, len(classes)),
+            nn.Flatten(),
+            nn.Linear(256 * 3 * 7, 64),
+            nn.ReLU(),
+            nn.Linear(64, 32),
+            nn.Dropout(0.5),
+            nn.ReLU(),
+            nn.Linear(32, len(classes)),
         )
         self.head = nn.Softmax(dim=1)
 
@@ -253,12 +264,17 @@ class _InvertedResidual(nn.Module):
         hidden = cin * expansion
         layers: list[nn.Module] = []
         if expansion > 1:
-            layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden),
-                       nn.LeakyReLU(0.2)]
+            layers += [
+                nn.Conv2d(cin, hidden, 1, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.LeakyReLU(0.2),
+            ]
         layers += [
             nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden), nn.LeakyReLU(0.2),
-            nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout),
+            nn.BatchNorm2d(hidden),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
         ]
         self.block = nn.Sequential(*layers)
         self.use_res = stride == 1 and cin == cout
@@ -272,13 +288,24 @@ class _LocalPDLightModel(nn.Module):
 
     def __init__(self, classes: list[str]) -> None:
         super().__init__()
-        cfg = [(32, 16, 1, 1), (16, 24, 2, 6), (24, 24, 1, 6), (24, 32, 2, 6), (32, 32, 1, 6),
-               (32, 32, 1, 6), (32, 64, 2, 6), (64, 64, 1, 6), (64, 64, 1, 6)]
-        self.stem = nn.Sequential(nn.Conv2d(1, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32),
-                                  nn.LeakyReLU(0.2))
+        cfg = [
+            (32, 16, 1, 1),
+            (16, 24, 2, 6),
+            (24, 24, 1, 6),
+            (24, 32, 2, 6),
+            (32, 32, 1, 6),
+            (32, 32, 1, 6),
+            (32, 64, 2, 6),
+            (64, 64, 1, 6),
+            (64, 64, 1, 6),
+        ]
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.LeakyReLU(0.2)
+        )
         self.blocks = nn.Sequential(*[_InvertedResidual(*c) for c in cfg])
-        self.last = nn.Sequential(nn.Conv2d(64, 256, 1, bias=False), nn.BatchNorm2d(256),
-                                  nn.LeakyReLU(0.2))
+        self.last = nn.Sequential(
+            nn.Conv2d(64, 256, 1, bias=False), nn.BatchNorm2d(256), nn.LeakyReLU(0.2)
+        )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(256, len(classes))
         self.head = nn.Softmax(dim=1)
@@ -310,8 +337,10 @@ def zoo_light() -> nn.Module:
 
 
 CORPUS: list[tuple[str, Callable[[], nn.Module], Shape]] = [
-    *[(_conv_name(row), _seeded(_conv_case(*row[:8]), i), row[8])
-      for i, row in enumerate(_CONV_SWEEP)],
+    *[
+        (_conv_name(row), _seeded(_conv_case(*row[:8]), i), row[8])
+        for i, row in enumerate(_CONV_SWEEP)
+    ],
     ("activations_bn", _seeded(_activations, 11), (1, 5, 6)),
     ("pools", _seeded(_pools, 12), (2, 11, 13)),
     ("residual_net", _seeded(ResidualNet, 13), (2, 6, 7)),

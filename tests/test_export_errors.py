@@ -237,8 +237,10 @@ def test_unsupported_onnx_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("Tanh", ["x"], ["t"], name="squash"),
-         helper.make_node("Flatten", ["t"], ["y"], axis=1)],
+        [
+            helper.make_node("Tanh", ["x"], ["t"], name="squash"),
+            helper.make_node("Flatten", ["t"], ["y"], axis=1),
+        ],
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 16])],

@@ -49,31 +49,81 @@ def tiny_graph() -> Graph:
         return (rng.integers(-64, 64, size=shape) / 64).astype(np.float32)
 
     tensors = {
-        "conv.weight": t(2, 1, 3, 3), "conv.bias": t(2),
-        "bn.running_mean": t(2), "bn.running_var": (np.abs(t(2)) + 0.5).astype(np.float32),
-        "bn.weight": t(2), "bn.bias": t(2),
-        "fc.weight": t(3, 8), "fc.bias": t(3),
+        "conv.weight": t(2, 1, 3, 3),
+        "conv.bias": t(2),
+        "bn.running_mean": t(2),
+        "bn.running_var": (np.abs(t(2)) + 0.5).astype(np.float32),
+        "bn.weight": t(2),
+        "bn.bias": t(2),
+        "fc.weight": t(3, 8),
+        "fc.bias": t(3),
     }
     nodes = [
-        Node("conv", "conv2d", 1, ("input",), ("conv",),
-             {"in_channels": 1, "out_channels": 2, "kernel_size": (3, 3), "stride": (1, 1),
-              "padding": (1, 1), "dilation": (1, 1), "groups": 1},
-             {"weight": "conv.weight", "bias": "conv.bias"}, (2, 4, 4)),
-        Node("bn", "batch_norm2d", 1, ("conv",), ("bn",), {"num_features": 2, "eps": 1e-5},
-             {"running_mean": "bn.running_mean", "running_var": "bn.running_var",
-              "weight": "bn.weight", "bias": "bn.bias"}, (2, 4, 4)),
+        Node(
+            "conv",
+            "conv2d",
+            1,
+            ("input",),
+            ("conv",),
+            {
+                "in_channels": 1,
+                "out_channels": 2,
+                "kernel_size": (3, 3),
+                "stride": (1, 1),
+                "padding": (1, 1),
+                "dilation": (1, 1),
+                "groups": 1,
+            },
+            {"weight": "conv.weight", "bias": "conv.bias"},
+            (2, 4, 4),
+        ),
+        Node(
+            "bn",
+            "batch_norm2d",
+            1,
+            ("conv",),
+            ("bn",),
+            {"num_features": 2, "eps": 1e-5},
+            {
+                "running_mean": "bn.running_mean",
+                "running_var": "bn.running_var",
+                "weight": "bn.weight",
+                "bias": "bn.bias",
+            },
+            (2, 4, 4),
+        ),
         Node("act", "leaky_relu", 1, ("bn",), ("act",), {"negative_slope": 0.2}, {}, (2, 4, 4)),
-        Node("pool", "max_pool2d", 1, ("act",), ("pool",),
-             {"kernel_size": (2, 2), "stride": (2, 2), "padding": (0, 0), "dilation": (1, 1)},
-             {}, (2, 2, 2)),
+        Node(
+            "pool",
+            "max_pool2d",
+            1,
+            ("act",),
+            ("pool",),
+            {"kernel_size": (2, 2), "stride": (2, 2), "padding": (0, 0), "dilation": (1, 1)},
+            {},
+            (2, 2, 2),
+        ),
         Node("flat", "flatten", 1, ("pool",), ("flat",), {}, {}, (8,)),
-        Node("fc", "linear", 1, ("flat",), ("fc",), {"in_features": 8, "out_features": 3},
-             {"weight": "fc.weight", "bias": None}, (3,)),
+        Node(
+            "fc",
+            "linear",
+            1,
+            ("flat",),
+            ("fc",),
+            {"in_features": 8, "out_features": 3},
+            {"weight": "fc.weight", "bias": None},
+            (3,),
+        ),
         Node("prob", "softmax", 1, ("fc",), ("prob",), {"dim": 1}, {}, (3,)),
     ]
     return Graph(
-        name="tiny", input=ValueSpec("input", (1, 4, 4)), output="prob", nodes=tuple(nodes),
-        tensors=tensors, classes=("a", "b", "c"), output_kind="probabilities",
+        name="tiny",
+        input=ValueSpec("input", (1, 4, 4)),
+        output="prob",
+        nodes=tuple(nodes),
+        tensors=tensors,
+        classes=("a", "b", "c"),
+        output_kind="probabilities",
     )
 
 
@@ -97,8 +147,9 @@ def test_golden_manifest_matches_hand_computation() -> None:
     x = torch.from_numpy(tensors["golden.input"])
     w = {k: torch.from_numpy(v) for k, v in g.tensors.items()}
     y = torch.nn.functional.conv2d(x, w["conv.weight"], w["conv.bias"], padding=1)
-    y = torch.nn.functional.batch_norm(y, w["bn.running_mean"], w["bn.running_var"],
-                                       w["bn.weight"], w["bn.bias"], eps=1e-5)
+    y = torch.nn.functional.batch_norm(
+        y, w["bn.running_mean"], w["bn.running_var"], w["bn.weight"], w["bn.bias"], eps=1e-5
+    )
     y = torch.nn.functional.max_pool2d(torch.nn.functional.leaky_relu(y, 0.2), 2)
     y = torch.softmax(torch.flatten(y, 1) @ w["fc.weight"].T, dim=1)
     assert_close(tensors["golden.output"], y.numpy(), what="golden.output")
@@ -118,8 +169,13 @@ def test_manifest_validates_against_schema_and_has_every_key(tmp_path: Path) -> 
         assert list(node["params"]) == [p.name for p in spec.params]
         assert node["outputs"] == [node["name"]]
     assert obj["output"]["kind"] == "probabilities"
-    assert obj["golden"] == {"input": "golden.input", "output": "golden.output", "count": 3,
-                             "atol": 1e-5, "rtol": 1e-4}
+    assert obj["golden"] == {
+        "input": "golden.input",
+        "output": "golden.output",
+        "count": 3,
+        "atol": 1e-5,
+        "rtol": 1e-4,
+    }
     assert obj["weights"]["bytes"] == (tmp_path / "res.safetensors").stat().st_size
     # an invalid manifest is caught by the schema (an attr removed)
     broken = json.loads(manifest.read_text())
@@ -140,7 +196,9 @@ def test_deterministic_bytes(tmp_path: Path) -> None:
     export(factory(), tmp_path / "a", input_shape=shape, name="m")
     assert a.read_bytes() == b.read_bytes()
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        "m.manifest.json", "m.onnx", "m.safetensors"
+        "m.manifest.json",
+        "m.onnx",
+        "m.safetensors",
     ]
 
 
@@ -161,15 +219,35 @@ def test_functional_forms_lower_to_table_ops(tmp_path: Path) -> None:
     factory, shape = CORPUS_BY_NAME["functional_forms"]
     loaded = reference.load(export(factory(), tmp_path, input_shape=shape, name="m", onnx=False))
     ops = [n.op for n in loaded.graph.nodes]
-    assert ops == ["conv2d", "relu", "relu6", "add", "leaky_relu", "conv2d", "relu6",
-                   "max_pool2d", "avg_pool2d", "sigmoid", "add", "flatten", "linear", "sigmoid"]
+    assert ops == [
+        "conv2d",
+        "relu",
+        "relu6",
+        "add",
+        "leaky_relu",
+        "conv2d",
+        "relu6",
+        "max_pool2d",
+        "avg_pool2d",
+        "sigmoid",
+        "add",
+        "flatten",
+        "linear",
+        "sigmoid",
+    ]
     leaky = next(n for n in loaded.graph.nodes if n.op == "leaky_relu")
     assert leaky.attrs["negative_slope"] == 0.3
     avg = next(n for n in loaded.graph.nodes if n.op == "avg_pool2d")
     assert avg.attrs["count_include_pad"] is False
-    mean = reference.load(export(CORPUS_BY_NAME["mean_forms"][0](), tmp_path / "mean",
-                                 input_shape=CORPUS_BY_NAME["mean_forms"][1], name="m",
-                                 onnx=False))
+    mean = reference.load(
+        export(
+            CORPUS_BY_NAME["mean_forms"][0](),
+            tmp_path / "mean",
+            input_shape=CORPUS_BY_NAME["mean_forms"][1],
+            name="m",
+            onnx=False,
+        )
+    )
     gaps = [n for n in mean.graph.nodes if n.op == "global_avg_pool"]
     assert [n.attrs["keepdims"] for n in gaps] == [False, False, True]
 
@@ -179,8 +257,14 @@ def test_names_from_state_dict(tmp_path: Path) -> None:
     model.eval()
     loaded = reference.load(export(model, tmp_path, input_shape=(1, 5, 5), name="m", onnx=False))
     params = {p for n in loaded.graph.nodes for p in n.params.values() if p}
-    assert params == {"0.0.weight", "0.0.bias", "0.1.running_mean", "0.1.running_var",
-                      "0.1.weight", "0.1.bias"}
+    assert params == {
+        "0.0.weight",
+        "0.0.bias",
+        "0.1.running_mean",
+        "0.1.running_var",
+        "0.1.weight",
+        "0.1.bias",
+    }
     assert set(params) <= set(model.state_dict())
 
 
@@ -216,8 +300,20 @@ def test_cli_exports_checkpoint_and_onnx(tmp_path: Path) -> None:
     assert obj["producer"]["checkpoint"] == "../lenet.pt"
     assert reference.self_test(manifest) <= 1e-5
     # the written ONNX file goes back through `pd2java export X.onnx` to an equivalent model
-    assert main(["export", str(tmp_path / "out" / "lenet.onnx"), "-o", str(tmp_path / "back"),
-                 "--no-onnx", "--name", "again"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "out" / "lenet.onnx"),
+                "-o",
+                str(tmp_path / "back"),
+                "--no-onnx",
+                "--name",
+                "again",
+            ]
+        )
+        == 0
+    )
     back = tmp_path / "back" / "again.manifest.json"
     assert not (tmp_path / "back" / "again.onnx").exists()
     x = np.random.default_rng(0).random((2, 1, 60, 120), dtype=np.float32)
@@ -255,8 +351,10 @@ def test_top_level_export_stays_callable(tmp_path: Path) -> None:
 def test_same_and_valid_padding_become_explicit(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(1, 2, 3, padding="same"), nn.Conv2d(2, 2, 3, padding="same", dilation=2),
-        nn.Conv2d(2, 2, 3, padding="valid"), nn.Flatten(),
+        nn.Conv2d(1, 2, 3, padding="same"),
+        nn.Conv2d(2, 2, 3, padding="same", dilation=2),
+        nn.Conv2d(2, 2, 3, padding="valid"),
+        nn.Flatten(),
     ).eval()
     manifest = export(model, tmp_path, input_shape=(1, 6, 7), name="m", onnx=False)
     loaded = reference.load(manifest)

@@ -48,8 +48,9 @@ def test_fold_bn_matches_unfolded(name: str, tmp_path: Path) -> None:
     factory, shape = CORPUS_BY_NAME[name]
     model = factory()
     plain = export(model, tmp_path / "plain", input_shape=shape, name="m", onnx=False)
-    folded = export(model, tmp_path / "folded", input_shape=shape, name="m", fold_bn=True,
-                    onnx=False)
+    folded = export(
+        model, tmp_path / "folded", input_shape=shape, name="m", fold_bn=True, onnx=False
+    )
     x = _inputs(shape, seed=1)
     got_plain = reference.run(plain, x)
     got_folded = reference.run(folded, x)

@@ -132,8 +132,9 @@ def test_manifest_rules(tiny: Path, change: Callable[[dict], None], fragments: t
     ],
 )
 def test_hostile_json(tiny: Path, text: str, fragment: str) -> None:
-    tiny.write_bytes(text.encode("utf-8", errors="surrogateescape") if text != "\xff\xfe"
-                     else b"\xff\xfe")
+    tiny.write_bytes(
+        text.encode("utf-8", errors="surrogateescape") if text != "\xff\xfe" else b"\xff\xfe"
+    )
     _refused(tiny, fragment)
 
 
@@ -158,8 +159,9 @@ def _weights_case(name: str) -> bytes:
     if name == "overlap":
         return _raw({**good, "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}, f32)
     if name == "overflow":
-        return _raw({"a": {"dtype": "F32", "shape": [2**32, 2**32, 2**8], "data_offsets": [0, 16]}},
-                    f32)
+        return _raw(
+            {"a": {"dtype": "F32", "shape": [2**32, 2**32, 2**8], "data_offsets": [0, 16]}}, f32
+        )
     if name == "size_mismatch":
         return _raw({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 16]}}, f32)
     if name == "header_past_end":

@@ -144,9 +144,7 @@ def _unsupported(node: fx.Node, gm: fx.GraphModule, reason: str) -> UserError:
 # --- argument binding ----------------------------------------------------------------------------
 
 
-def _bind(
-    node: fx.Node, names: Sequence[str], defaults: dict[str, Any]
-) -> dict[str, Any]:
+def _bind(node: fx.Node, names: Sequence[str], defaults: dict[str, Any]) -> dict[str, Any]:
     """Bind ``node.args[1:]`` / kwargs to ``names`` (the parameters after the tensor input)."""
     values: dict[str, Any] = dict(defaults)
     rest = node.args[1:]
@@ -219,15 +217,23 @@ class _Capture:
         return candidate
 
     def emit(
-        self, fx_node: fx.Node, lowered: Lowered, inputs: list[_Tensor],
+        self,
+        fx_node: fx.Node,
+        lowered: Lowered,
+        inputs: list[_Tensor],
         params: dict[str, str | None] | None = None,
     ) -> _Tensor:
         if lowered.op is None:
             return inputs[0]
         name = self.unique(fx_node.name)
         node = Node(
-            name=name, op=lowered.op, version=1, inputs=tuple(t.name for t in inputs),
-            outputs=(name,), attrs=dict(lowered.attrs), params=dict(params or {}),
+            name=name,
+            op=lowered.op,
+            version=1,
+            inputs=tuple(t.name for t in inputs),
+            outputs=(name,),
+            attrs=dict(lowered.attrs),
+            params=dict(params or {}),
             origin=origin_of(fx_node),
         )
         try:
@@ -256,8 +262,9 @@ class _Capture:
         mod = self.gm.get_submodule(node.target)
         if type(mod) is nn.Flatten:
             x = self.tensor_arg(node.args[0])
-            return self.emit(node, _lower(shape.lower_flatten_module, mod, rank=len(x.shape) + 1),
-                             [x])
+            return self.emit(
+                node, _lower(shape.lower_flatten_module, mod, rank=len(x.shape) + 1), [x]
+            )
         if type(mod) is nn.Softmax:
             x = self.tensor_arg(node.args[0])
             return self.emit(node, _lower(activation.lower_softmax, mod.dim, len(x.shape) + 1), [x])
@@ -295,8 +302,10 @@ class _Capture:
 
         if is_fn(operator.eq) and is_constant(node.args[0]):
             return ("constant", node.name)
-        if kind == "call_function" and fn_name in ("_assert", "_assert_is_none") and all(
-            is_constant(a) or not isinstance(a, fx.Node) for a in node.args
+        if (
+            kind == "call_function"
+            and fn_name in ("_assert", "_assert_is_none")
+            and all(is_constant(a) or not isinstance(a, fx.Node) for a in node.args)
         ):
             return None
         # --- shape plumbing: x.size(0), x.shape, x.shape[0] ---
@@ -323,19 +332,32 @@ class _Capture:
         if is_fn(F.relu6):
             return self.emit(node, Lowered("relu6"), [self.tensor_arg(node.args[0])])
         if is_fn(F.hardtanh):
-            b = _bind(node, ["min_val", "max_val", "inplace"],
-                      {"min_val": -1.0, "max_val": 1.0, "inplace": False})
-            return self.emit(node, _lower(activation.lower_clamp, b["min_val"], b["max_val"]),
-                             [self.tensor_arg(node.args[0])])
+            b = _bind(
+                node,
+                ["min_val", "max_val", "inplace"],
+                {"min_val": -1.0, "max_val": 1.0, "inplace": False},
+            )
+            return self.emit(
+                node,
+                _lower(activation.lower_clamp, b["min_val"], b["max_val"]),
+                [self.tensor_arg(node.args[0])],
+            )
         if is_fn(torch.clamp, torch.clip) or is_method("clamp", "clip"):
             b = _bind(node, ["min", "max"], {"min": None, "max": None})
-            return self.emit(node, _lower(activation.lower_clamp, b["min"], b["max"]),
-                             [self.tensor_arg(node.args[0])])
+            return self.emit(
+                node,
+                _lower(activation.lower_clamp, b["min"], b["max"]),
+                [self.tensor_arg(node.args[0])],
+            )
         if is_fn(F.leaky_relu):
-            b = _bind(node, ["negative_slope", "inplace"],
-                      {"negative_slope": 0.01, "inplace": False})
-            return self.emit(node, _lower(activation.lower_leaky_relu_call, b["negative_slope"]),
-                             [self.tensor_arg(node.args[0])])
+            b = _bind(
+                node, ["negative_slope", "inplace"], {"negative_slope": 0.01, "inplace": False}
+            )
+            return self.emit(
+                node,
+                _lower(activation.lower_leaky_relu_call, b["negative_slope"]),
+                [self.tensor_arg(node.args[0])],
+            )
         if is_fn(torch.sigmoid, F.sigmoid) or is_method("sigmoid"):
             return self.emit(node, Lowered("sigmoid"), [self.tensor_arg(node.args[0])])
         if is_fn(F.softmax, torch.softmax) or is_method("softmax"):
@@ -343,30 +365,59 @@ class _Capture:
             b = _bind(node, ["dim", "dtype"], {"dim": None, "dtype": None})
             if b["dtype"] is not None:
                 raise _Refused(f"softmax with dtype={b['dtype']}")
-            return self.emit(node, _lower(activation.lower_softmax, b["dim"], len(x.shape) + 1),
-                             [x])
+            return self.emit(
+                node, _lower(activation.lower_softmax, b["dim"], len(x.shape) + 1), [x]
+            )
         # --- pools ---
         # F.max_pool2d is a boolean_dispatch wrapper: match it by identity or by its name.
         if kind == "call_function" and (
             target is F.max_pool2d or fn_name in ("max_pool2d", "_max_pool2d")
         ):
-            names = ["kernel_size", "stride", "padding", "dilation", "ceil_mode",
-                     "return_indices"]
-            b = _bind(node, names, {"stride": None, "padding": 0, "dilation": 1,
-                                    "ceil_mode": False, "return_indices": False})
-            return self.emit(node, _lower(pool.lower_max_pool2d_call, **b),
-                             [self.tensor_arg(node.args[0])])
+            names = ["kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
+            b = _bind(
+                node,
+                names,
+                {
+                    "stride": None,
+                    "padding": 0,
+                    "dilation": 1,
+                    "ceil_mode": False,
+                    "return_indices": False,
+                },
+            )
+            return self.emit(
+                node, _lower(pool.lower_max_pool2d_call, **b), [self.tensor_arg(node.args[0])]
+            )
         if is_fn(F.avg_pool2d):
-            names = ["kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
-                     "divisor_override"]
-            b = _bind(node, names, {"stride": None, "padding": 0, "ceil_mode": False,
-                                    "count_include_pad": True, "divisor_override": None})
-            return self.emit(node, _lower(pool.lower_avg_pool2d_call, **b),
-                             [self.tensor_arg(node.args[0])])
+            names = [
+                "kernel_size",
+                "stride",
+                "padding",
+                "ceil_mode",
+                "count_include_pad",
+                "divisor_override",
+            ]
+            b = _bind(
+                node,
+                names,
+                {
+                    "stride": None,
+                    "padding": 0,
+                    "ceil_mode": False,
+                    "count_include_pad": True,
+                    "divisor_override": None,
+                },
+            )
+            return self.emit(
+                node, _lower(pool.lower_avg_pool2d_call, **b), [self.tensor_arg(node.args[0])]
+            )
         if is_fn(F.adaptive_avg_pool2d):
             b = _bind(node, ["output_size"], {})
-            return self.emit(node, _lower(pool.lower_adaptive_avg_pool2d_call, b["output_size"]),
-                             [self.tensor_arg(node.args[0])])
+            return self.emit(
+                node,
+                _lower(pool.lower_adaptive_avg_pool2d_call, b["output_size"]),
+                [self.tensor_arg(node.args[0])],
+            )
         if is_fn(torch.mean) or is_method("mean"):
             return self.mean(node)
         # --- flatten / view ---
@@ -375,16 +426,19 @@ class _Capture:
             b = _bind(node, ["start_dim", "end_dim"], {"start_dim": 0, "end_dim": -1})
             return self.emit(
                 node,
-                _lower(shape.lower_flatten_call, b["start_dim"], b["end_dim"],
-                       rank=len(x.shape) + 1),
+                _lower(
+                    shape.lower_flatten_call, b["start_dim"], b["end_dim"], rank=len(x.shape) + 1
+                ),
                 [x],
             )
         if is_method("view", "reshape") or is_fn(torch.reshape):
             return self.reshape(node)
         # --- add ---
         if is_fn(operator.add, operator.iadd, torch.add) or is_method("add"):
-            if not isinstance(node.args[0], fx.Node) or len(node.args) < 2 or not isinstance(
-                node.args[1], fx.Node
+            if (
+                not isinstance(node.args[0], fx.Node)
+                or len(node.args) < 2
+                or not isinstance(node.args[1], fx.Node)
             ):
                 raise _Refused("add of a constant (only the sum of two tensor values is supported)")
             a = self.tensor_arg(node.args[0])
@@ -418,8 +472,10 @@ class _Capture:
         x = self.tensor_arg(node.args[0])
         rank = len(x.shape) + 1
         if rank != 4 or None in dims:
-            raise _Refused(f"mean over {b['dim']!r} of a rank-{rank} tensor "
-                           "(only over H and W of (N, C, H, W))")
+            raise _Refused(
+                f"mean over {b['dim']!r} of a rank-{rank} tensor "
+                "(only over H and W of (N, C, H, W))"
+            )
         norm_dims = {d + rank if d < 0 else d for d in dims}
         if norm_dims == {2, 3}:
             return self.emit(node, Lowered("global_avg_pool", {"keepdims": keep}), [x])
@@ -540,8 +596,9 @@ def capture(
     for node in gm.graph.nodes:
         try:
             if node.op == "placeholder":
-                if any(isinstance(v, _Tensor) and v.name == INPUT_NAME
-                       for v in cap.values.values()):
+                if any(
+                    isinstance(v, _Tensor) and v.name == INPUT_NAME for v in cap.values.values()
+                ):
                     # an argument fixed to its default by _extra_args: a constant, not an input
                     cap.values[node] = ("constant", node.target)
                 else:
@@ -578,17 +635,22 @@ def capture(
             kept.append(n)
             live.update(n.inputs)
     nodes = tuple(reversed(kept))
-    return prune_tensors(Graph(
-        name=name,
-        input=ValueSpec(INPUT_NAME, shape3),
-        output=output.name,
-        nodes=nodes,
-        tensors=cap.tensors,
-        classes=None if classes is None else tuple(str(c) for c in classes),
-        output_kind=kind,
-        meta={
-            "producer": {"torch": torch.__version__.split("+")[0], "numpy": np.__version__,
-                         "source": f"torch.fx:{type(model).__name__}"},
-            **(meta or {}),
-        },
-    ))
+    return prune_tensors(
+        Graph(
+            name=name,
+            input=ValueSpec(INPUT_NAME, shape3),
+            output=output.name,
+            nodes=nodes,
+            tensors=cap.tensors,
+            classes=None if classes is None else tuple(str(c) for c in classes),
+            output_kind=kind,
+            meta={
+                "producer": {
+                    "torch": torch.__version__.split("+")[0],
+                    "numpy": np.__version__,
+                    "source": f"torch.fx:{type(model).__name__}",
+                },
+                **(meta or {}),
+            },
+        )
+    )

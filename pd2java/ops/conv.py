@@ -54,9 +54,7 @@ def _conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:
     kh, kw = pair(attrs["kernel_size"], "kernel_size")
     cin, cout, groups = int(attrs["in_channels"]), int(attrs["out_channels"]), int(attrs["groups"])
     if groups < 1 or cin % groups or cout % groups:
-        raise ShapeError(
-            f"groups={groups} must divide in_channels={cin} and out_channels={cout}"
-        )
+        raise ShapeError(f"groups={groups} must divide in_channels={cin} and out_channels={cout}")
     return {"weight": (cout, cin // groups, kh, kw), "bias": (cout,)}
 
 
@@ -104,8 +102,9 @@ def conv2d_nchw(
     w64 = weight.astype(np.float64)
 
     def tap(src: np.ndarray, i: int, j: int) -> np.ndarray:  # (..., Ho, Wo) seen by tap (i, j)
-        return src[..., i * dh : i * dh + sh * (ho - 1) + 1 : sh,
-                   j * dw : j * dw + sw * (wo - 1) + 1 : sw]
+        return src[
+            ..., i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw
+        ]
 
     if cg == 1 and groups > 1:  # depthwise: a few elementwise passes beat im2col
         xg = xp.reshape(n, groups, 1, hp, wp)
@@ -120,11 +119,17 @@ def conv2d_nchw(
         cols = np.empty((groups, n, ho, wo, kh, kw, cg))
         for i in range(kh):
             for j in range(kw):
-                cols[:, :, :, :, i, j, :] = xg[:, :, i * dh : i * dh + sh * (ho - 1) + 1 : sh,
-                                               j * dw : j * dw + sw * (wo - 1) + 1 : sw, :]
+                cols[:, :, :, :, i, j, :] = xg[
+                    :,
+                    :,
+                    i * dh : i * dh + sh * (ho - 1) + 1 : sh,
+                    j * dw : j * dw + sw * (wo - 1) + 1 : sw,
+                    :,
+                ]
         wmat = w64.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1)
-        out = np.matmul(cols.reshape(groups, n * ho * wo, kh * kw * cg),
-                        wmat.reshape(groups, kh * kw * cg, og))
+        out = np.matmul(
+            cols.reshape(groups, n * ho * wo, kh * kw * cg), wmat.reshape(groups, kh * kw * cg, og)
+        )
         out = out.reshape(groups, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, cout, ho, wo)
     if bias is not None:
         out = out + bias.astype(np.float64).reshape(1, cout, 1, 1)

@@ -77,8 +77,17 @@ def generate_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": [
-            "format", "format_version", "producer", "name", "classes", "input", "output",
-            "transforms", "weights", "nodes", "golden",
+            "format",
+            "format_version",
+            "producer",
+            "name",
+            "classes",
+            "input",
+            "output",
+            "transforms",
+            "weights",
+            "nodes",
+            "golden",
         ],
         "properties": {
             "format": {"const": "pd2java.manifest"},
@@ -141,13 +150,22 @@ def generate_schema() -> dict[str, Any]:
         },
         "$defs": {
             "int2": {
-                "type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2,
+                "type": "array",
+                "items": {"type": "integer"},
+                "minItems": 2,
+                "maxItems": 2,
             },
             "node": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": [
-                    "name", "op", "version", "inputs", "outputs", "attrs", "params",
+                    "name",
+                    "op",
+                    "version",
+                    "inputs",
+                    "outputs",
+                    "attrs",
+                    "params",
                     "output_shape",
                 ],
                 "properties": {
@@ -156,7 +174,9 @@ def generate_schema() -> dict[str, Any]:
                     "version": {"type": "integer", "minimum": 1},
                     "inputs": {"type": "array", "items": {"type": "string"}},
                     "outputs": {
-                        "type": "array", "items": {"type": "string"}, "minItems": 1,
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
                         "maxItems": 1,
                     },
                     "attrs": {"type": "object"},
@@ -216,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
     args = parser.parse_args(argv)
     outputs = {SCHEMA_PATH: schema_text(), OPS_MD_PATH: generate_ops_md()}
-    stale = [p for p, text in outputs.items()
-             if not p.exists() or p.read_text(encoding="utf-8") != text]
+    stale = [
+        p for p, text in outputs.items() if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
     if args.check:
         for p in stale:
             print(f"stale: {p} (run python -m pd2java.ops.docs)", file=sys.stderr)

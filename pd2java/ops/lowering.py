@@ -37,8 +37,10 @@ def as_pair(value: object, what: str) -> tuple[int, int]:
         raise Unsupported(f"{what}={value!r} is not an int or pair of ints")
     if isinstance(value, int):
         return (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         return (int(value[0]), int(value[1]))
     if isinstance(value, (tuple, list)) and len(value) == 1 and isinstance(value[0], int):

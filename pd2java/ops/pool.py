@@ -36,14 +36,20 @@ def lower_max_pool2d_call(
     if return_indices:
         raise Unsupported("max pool with return_indices=True")
     kernel = as_pair(kernel_size, "kernel_size")
-    strides = kernel if stride is None or stride == [] or stride == () else as_pair(stride, "stride")
+    strides = (
+        kernel if stride is None or stride == [] or stride == () else as_pair(stride, "stride")
+    )
     pads = as_pair(padding, "padding")
     if pads[0] * 2 > kernel[0] or pads[1] * 2 > kernel[1]:
         raise Unsupported(f"max pool padding {pads} larger than half the kernel {kernel}")
     return Lowered(
         "max_pool2d",
-        {"kernel_size": kernel, "stride": strides, "padding": pads,
-         "dilation": as_pair(dilation, "dilation")},
+        {
+            "kernel_size": kernel,
+            "stride": strides,
+            "padding": pads,
+            "dilation": as_pair(dilation, "dilation"),
+        },
     )
 
 
@@ -67,20 +73,30 @@ def lower_avg_pool2d_call(
     if divisor_override is not None:
         raise Unsupported(f"avg pool with divisor_override={divisor_override!r}")
     kernel = as_pair(kernel_size, "kernel_size")
-    strides = kernel if stride is None or stride == [] or stride == () else as_pair(stride, "stride")
+    strides = (
+        kernel if stride is None or stride == [] or stride == () else as_pair(stride, "stride")
+    )
     pads = as_pair(padding, "padding")
     if pads[0] * 2 > kernel[0] or pads[1] * 2 > kernel[1]:
         raise Unsupported(f"avg pool padding {pads} larger than half the kernel {kernel}")
     return Lowered(
         "avg_pool2d",
-        {"kernel_size": kernel, "stride": strides, "padding": pads,
-         "count_include_pad": bool(count_include_pad)},
+        {
+            "kernel_size": kernel,
+            "stride": strides,
+            "padding": pads,
+            "count_include_pad": bool(count_include_pad),
+        },
     )
 
 
 def lower_avg_pool2d_module(mod: object) -> Lowered:
     return lower_avg_pool2d_call(
-        mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode, mod.count_include_pad,
+        mod.kernel_size,
+        mod.stride,
+        mod.padding,
+        mod.ceil_mode,
+        mod.count_include_pad,
         mod.divisor_override,
     )
 
@@ -121,8 +137,12 @@ def _taps(
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     for i in range(kh):
         for j in range(kw):
-            yield xp[:, :, i * dh : i * dh + sh * (ho - 1) + 1 : sh,
-                     j * dw : j * dw + sw * (wo - 1) + 1 : sw]
+            yield xp[
+                :,
+                :,
+                i * dh : i * dh + sh * (ho - 1) + 1 : sh,
+                j * dw : j * dw + sw * (wo - 1) + 1 : sw,
+            ]
 
 
 @register("max_pool2d", 1, infer=_max_infer)
@@ -132,8 +152,13 @@ def max_pool2d_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -
     x = inputs[0]
     _, ho, wo = _max_infer(attrs, [tuple(x.shape[1:])])
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
-    taps = _taps(xp, pair(attrs["kernel_size"], "kernel_size"), pair(attrs["stride"], "stride"),
-                 pair(attrs["dilation"], "dilation"), (ho, wo))
+    taps = _taps(
+        xp,
+        pair(attrs["kernel_size"], "kernel_size"),
+        pair(attrs["stride"], "stride"),
+        pair(attrs["dilation"], "dilation"),
+        (ho, wo),
+    )
     out = next(taps).copy()
     for tap in taps:
         np.maximum(out, tap, out=out)

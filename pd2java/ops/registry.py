@@ -106,7 +106,12 @@ def pair(value: object, what: str) -> tuple[int, int]:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ShapeError(f"{what} must be a pair of ints, got {value!r}")
     a, b = value
-    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, int) or not isinstance(b, int):
+    if (
+        isinstance(a, bool)
+        or isinstance(b, bool)
+        or not isinstance(a, int)
+        or not isinstance(b, int)
+    ):
         raise ShapeError(f"{what} must be a pair of ints, got {value!r}")
     return int(a), int(b)
 
