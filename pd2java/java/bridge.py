@@ -92,14 +92,23 @@ class _Jvm:
         return self.proc.poll() is None
 
     def close(self) -> None:
-        # The JVM may already be gone; closing is best effort.
+        # Close the Python side without a round trip (a "shutdown" command to a JVM that exits
+        # while answering makes py4j log connection errors), then close the JVM's stdin: it was
+        # started with --die-on-broken-pipe, so it exits by itself.
         with contextlib.suppress(Exception):
-            self.gateway.shutdown()
+            self.gateway.close()
+        with contextlib.suppress(Exception):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
 
     def stderr_tail(self, lines: int = 20) -> str:
         # The deque is filled with appendleft, newest first.
@@ -114,7 +123,8 @@ def _get_jvm() -> _Jvm:
     global _jvm
     with _lock:
         if _jvm is not None and not _jvm.alive():
-            _jvm = None  # it died (killed, crashed): start a fresh one
+            _jvm.close()  # it died (killed, crashed): drop its connections, start a fresh one
+            _jvm = None
         if _jvm is None:
             try:
                 _jvm = _Jvm()
