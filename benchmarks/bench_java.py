@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> dict:
         "command": "python benchmarks/bench_java.py " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), "
-                   f"{platform.python_implementation()} {platform.python_version()}",
+        f"{platform.python_implementation()} {platform.python_version()}",
         "torch": torch.__version__,
         "onnxruntime": ort.__version__,
         "images": len(images),
@@ -115,13 +115,23 @@ def run(args: argparse.Namespace) -> dict:
         for arch, model, fold_bn, source in build_models(Path(args.checkpoints)):
             print(f"== {arch} ({source})", file=sys.stderr)
             t0 = time.perf_counter()
-            manifest = export(model, Path(tmp) / arch, input_shape=(1, 60, 120),
-                              classes=list(getattr(model, "classes", [])) or None,
-                              name=f"gis_{arch}", fold_bn=fold_bn, onnx=True)
+            manifest = export(
+                model,
+                Path(tmp) / arch,
+                input_shape=(1, 60, 120),
+                classes=list(getattr(model, "classes", [])) or None,
+                name=f"gis_{arch}",
+                fold_bn=fold_bn,
+                onnx=True,
+            )
             export_s = time.perf_counter() - t0
             with torch.no_grad():
-                torch_out = torch.cat([model(torch.from_numpy(images[i:i + 100]))
-                                       for i in range(0, len(images), 100)]).numpy()
+                torch_out = torch.cat(
+                    [
+                        model(torch.from_numpy(images[i : i + 100]))
+                        for i in range(0, len(images), 100)
+                    ]
+                ).numpy()
             t0 = time.perf_counter()
             java_out = bridge.java_predict(manifest, images)
             java_batch_s = time.perf_counter() - t0
@@ -131,13 +141,14 @@ def run(args: argparse.Namespace) -> dict:
             agree = float(np.mean(np.argmax(java_out, 1) == np.argmax(torch_out, 1)))
 
             print("   Java latency (in the JVM)", file=sys.stderr)
-            jb = bridge.java_bench(manifest, images[:200], warmup=args.warmup, iters=args.iters,
-                                   loads=args.loads)
+            jb = bridge.java_bench(
+                manifest, images[:200], warmup=args.warmup, iters=args.iters, loads=args.loads
+            )
             print("   PyTorch latency", file=sys.stderr)
             with torch.no_grad():
                 pt_med, pt_p99 = time_per_image(
-                    lambda x, m=model: m(torch.from_numpy(x)), images[:200], args.warmup,
-                    args.iters)
+                    lambda x, m=model: m(torch.from_numpy(x)), images[:200], args.warmup, args.iters
+                )
             print("   onnxruntime latency", file=sys.stderr)
             so = ort.SessionOptions()
             so.intra_op_num_threads = 1
@@ -146,38 +157,45 @@ def run(args: argparse.Namespace) -> dict:
             sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
             in_name = sess.get_inputs()[0].name
             ort_med, ort_p99 = time_per_image(
-                lambda x, s=sess, n=in_name: s.run(None, {n: x}), images[:200], args.warmup,
-                args.iters)
+                lambda x, s=sess, n=in_name: s.run(None, {n: x}),
+                images[:200],
+                args.warmup,
+                args.iters,
+            )
             weights = json.loads(manifest.read_text())["weights"]["bytes"]
-            results["models"].append({
-                "model": arch,
-                "fold_bn": fold_bn,
-                "source": source,
-                "parameters": int(sum(p.numel() for p in model.parameters())),
-                "weights_bytes": int(weights),
-                "export_seconds": export_s,
-                "max_abs_java_vs_torch": float(err_torch.max()),
-                "max_abs_java_vs_reference": float(err_ref.max()),
-                "argmax_agreement": agree,
-                "java_batch_seconds_over_py4j": java_batch_s,
-                "java_median_ms": jb.median_ms,
-                "java_p99_ms": jb.p99_ms,
-                "java_load_ms": jb.load_ms,
-                "java_load_ms_no_self_test": jb.load_ms_no_self_test,
-                "torch_median_ms": pt_med,
-                "torch_p99_ms": pt_p99,
-                "onnxruntime_median_ms": ort_med,
-                "onnxruntime_p99_ms": ort_p99,
-                "java_version": jb.java_version,
-            })
+            results["models"].append(
+                {
+                    "model": arch,
+                    "fold_bn": fold_bn,
+                    "source": source,
+                    "parameters": int(sum(p.numel() for p in model.parameters())),
+                    "weights_bytes": int(weights),
+                    "export_seconds": export_s,
+                    "max_abs_java_vs_torch": float(err_torch.max()),
+                    "max_abs_java_vs_reference": float(err_ref.max()),
+                    "argmax_agreement": agree,
+                    "java_batch_seconds_over_py4j": java_batch_s,
+                    "java_median_ms": jb.median_ms,
+                    "java_p99_ms": jb.p99_ms,
+                    "java_load_ms": jb.load_ms,
+                    "java_load_ms_no_self_test": jb.load_ms_no_self_test,
+                    "torch_median_ms": pt_med,
+                    "torch_p99_ms": pt_p99,
+                    "onnxruntime_median_ms": ort_med,
+                    "onnxruntime_p99_ms": ort_p99,
+                    "java_version": jb.java_version,
+                }
+            )
     return results
 
 
 def markdown(r: dict) -> str:
     lines = [
         BEGIN,
-        (f"Measured {r['date']} on {r['machine']}; torch {r['torch']}, onnxruntime "
-        f"{r['onnxruntime']}, Java {r['models'][0]['java_version']}. Command: `{r['command']}`."),
+        (
+            f"Measured {r['date']} on {r['machine']}; torch {r['torch']}, onnxruntime "
+            f"{r['onnxruntime']}, Java {r['models'][0]['java_version']}. Command: `{r['command']}`."
+        ),
         "",
         f"Parity on {r['images']} synthetic GIS PRPD images (seeded, never used in training):",
         "",
@@ -194,8 +212,10 @@ def markdown(r: dict) -> str:
         "",
         "Single-thread latency per image (one image per call, after warm-up; ms):",
         "",
-        ("| model | Java median | Java p99 | PyTorch median | PyTorch p99 | onnxruntime median "
-        "| onnxruntime p99 | Java load (self-test on / off) |"),
+        (
+            "| model | Java median | Java p99 | PyTorch median | PyTorch p99 | onnxruntime median "
+            "| onnxruntime p99 | Java load (self-test on / off) |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for m in r["models"]:
@@ -207,8 +227,10 @@ def markdown(r: dict) -> str:
         )
     lines += [
         "",
-        (f"Runtime jar: {r['runtime_jar_bytes']:,} bytes ({r['runtime_jar_bytes'] / 1024:.1f} KiB), "
-        "no third-party classes."),
+        (
+            f"Runtime jar: {r['runtime_jar_bytes']:,} bytes "
+            f"({r['runtime_jar_bytes'] / 1024:.1f} KiB), no third-party classes."
+        ),
         END,
     ]
     return "\n".join(lines)
@@ -232,8 +254,11 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--loads", type=int, default=5, help="Model.load repetitions")
     p.add_argument("--seed", type=int, default=2024)
-    p.add_argument("--checkpoints", default="pd2java-demo",
-                   help="folder with gis_lenet.pt / gis_light.pt (from pd2java demo)")
+    p.add_argument(
+        "--checkpoints",
+        default="pd2java-demo",
+        help="folder with gis_lenet.pt / gis_light.pt (from pd2java demo)",
+    )
     p.add_argument("--write-docs", action="store_true", help="update docs/PARITY.md")
     p.add_argument("--json", help="also write the raw results here")
     args = p.parse_args()

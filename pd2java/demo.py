@@ -107,10 +107,14 @@ class DemoSummary:
             )
         lines += [
             "",
-            (f"data: synthetic GIS PRPD, {self.train_images} training images (20% held out for "
-             f"validation), {self.test_images} test images from another seed"),
-            (f"Java runtime jar: {self.runtime_jar_bytes / 1e3:.1f} KB, no dependencies; "
-             "latency: one image at a time on one thread, median and p99 after warm-up"),
+            (
+                f"data: synthetic GIS PRPD, {self.train_images} training images (20% held out for "
+                f"validation), {self.test_images} test images from another seed"
+            ),
+            (
+                f"Java runtime jar: {self.runtime_jar_bytes / 1e3:.1f} KB, no dependencies; "
+                "latency: one image at a time on one thread, median and p99 after warm-up"
+            ),
             f"outputs: {self.out_dir}  ({self.seconds:.0f} s in all)",
         ]
         return "\n".join(lines)
@@ -160,15 +164,18 @@ def _run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoSummary
 
     started = time.perf_counter()
     if settings.per_class < 2:
-        raise UserError(f"--per-class must be at least 2 (train and validation), got "
-                        f"{settings.per_class}")
+        raise UserError(
+            f"--per-class must be at least 2 (train and validation), got {settings.per_class}"
+        )
     out = Path(settings.out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
 
-    say(f"[1/6] synthesizing GIS PRPD data: {settings.per_class} training and "
-        f"{settings.test_per_class} test images per class")
+    say(
+        f"[1/6] synthesizing GIS PRPD data: {settings.per_class} training and "
+        f"{settings.test_per_class} test images per class"
+    )
     train_set = synthesize("gis", per_class=settings.per_class, seed=settings.seed)
     # A different seed: test images are never seen in training or validation.
     test_set = synthesize("gis", per_class=settings.test_per_class, seed=settings.seed + 1000)
@@ -184,8 +191,9 @@ def _run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoSummary
         name = f"gis_{arch}"
         ckpt_path = out / f"{name}.pt"
         say(f"[3/6] training {arch} ({epochs} epochs) -> {ckpt_path}")
-        checkpoint = train(train_set, arch=arch, out=ckpt_path, epochs=epochs,
-                           seed=settings.seed, progress=True)
+        checkpoint = train(
+            train_set, arch=arch, out=ckpt_path, epochs=epochs, seed=settings.seed, progress=True
+        )
         model = checkpoint.build_model().eval()
         with torch.no_grad():
             torch_probs = model(torch.from_numpy(x_test)).numpy()
@@ -196,38 +204,47 @@ def _run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoSummary
         generate_java(manifest, export_dir / "java", package="org.pd2java.demo")
 
         say(f"[5/6] verifying {name} in Java against PyTorch and the NumPy reference")
-        report = verify(manifest, samples=settings.verify_samples, checkpoint=ckpt_path,
-                        seed=settings.seed)
+        report = verify(
+            manifest, samples=settings.verify_samples, checkpoint=ckpt_path, seed=settings.seed
+        )
         java_probs = bridge.java_predict(manifest, x_test)
         max_abs_test = float(np.abs(java_probs.astype(np.float64) - torch_probs).max())
         parity = "ok" if report.passed else "FAIL"
         (export_dir / "verify.txt").write_text(report.table() + "\n", encoding="utf-8")
 
-        say(f"[6/6] timing {name} in the JVM ({settings.latency_iters} images after "
-            f"{settings.latency_warmup} warm-up)")
-        timing = bridge.java_bench(manifest, x_test[: min(len(x_test), 64)],
-                                   warmup=settings.latency_warmup, iters=settings.latency_iters,
-                                   loads=settings.latency_loads)
+        say(
+            f"[6/6] timing {name} in the JVM ({settings.latency_iters} images after "
+            f"{settings.latency_warmup} warm-up)"
+        )
+        timing = bridge.java_bench(
+            manifest,
+            x_test[: min(len(x_test), 64)],
+            warmup=settings.latency_warmup,
+            iters=settings.latency_iters,
+            loads=settings.latency_loads,
+        )
         weights = json.loads(Path(manifest).read_text(encoding="utf-8"))["weights"]
-        rows.append(ModelRow(
-            model=arch,
-            arch=checkpoint.arch,
-            fold_bn=fold_bn,
-            parameters=int(sum(p.numel() for p in model.parameters())),
-            train_seconds=float(checkpoint.metrics.get("train_seconds") or 0.0),
-            val_accuracy=checkpoint.metrics.get("val_accuracy"),
-            test_accuracy_torch=_accuracy(torch_probs, y_test),
-            test_accuracy_java=_accuracy(java_probs, y_test),
-            checkpoint_bytes=ckpt_path.stat().st_size,
-            weights_bytes=int(weights["bytes"]),
-            manifest_bytes=Path(manifest).stat().st_size,
-            max_abs_java_vs_torch=max(max_abs_test, report.max_abs_vs_pytorch or 0.0),
-            parity=parity,
-            java_median_ms=timing.median_ms,
-            java_p99_ms=timing.p99_ms,
-            java_load_ms=timing.load_ms,
-            manifest=str(manifest),
-        ))
+        rows.append(
+            ModelRow(
+                model=arch,
+                arch=checkpoint.arch,
+                fold_bn=fold_bn,
+                parameters=int(sum(p.numel() for p in model.parameters())),
+                train_seconds=float(checkpoint.metrics.get("train_seconds") or 0.0),
+                val_accuracy=checkpoint.metrics.get("val_accuracy"),
+                test_accuracy_torch=_accuracy(torch_probs, y_test),
+                test_accuracy_java=_accuracy(java_probs, y_test),
+                checkpoint_bytes=ckpt_path.stat().st_size,
+                weights_bytes=int(weights["bytes"]),
+                manifest_bytes=Path(manifest).stat().st_size,
+                max_abs_java_vs_torch=max(max_abs_test, report.max_abs_vs_pytorch or 0.0),
+                parity=parity,
+                java_median_ms=timing.median_ms,
+                java_p99_ms=timing.p99_ms,
+                java_load_ms=timing.load_ms,
+                manifest=str(manifest),
+            )
+        )
 
     summary = DemoSummary(
         out_dir=str(out.resolve()),
@@ -264,7 +281,9 @@ def _run(args: argparse.Namespace) -> int:
     print(summary.table())
     if not summary.passed:
         bad = ", ".join(r.model for r in summary.rows if r.parity != "ok")
-        raise ParityError(f"Java and PyTorch disagree for {bad}; see {summary.out_dir}/*/verify.txt")
+        raise ParityError(
+            f"Java and PyTorch disagree for {bad}; see {summary.out_dir}/*/verify.txt"
+        )
     return 0
 
 
@@ -280,22 +299,35 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "the max Java-vs-PyTorch error and Java latency. A few minutes on 2 CPU cores."
         ),
     )
-    p.add_argument("-o", "--output", default=DEFAULT_OUT,
-                   help=f"folder for everything the demo writes (default ./{DEFAULT_OUT})")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=DEFAULT_OUT,
+        help=f"folder for everything the demo writes (default ./{DEFAULT_OUT})",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for data and training (default 0)")
     # Hidden knobs: the test suite shrinks the demo with them.
     p.add_argument("--per-class", type=int, default=DemoSettings.per_class, help=argparse.SUPPRESS)
-    p.add_argument("--test-per-class", type=int, default=DemoSettings.test_per_class,
-                   help=argparse.SUPPRESS)
+    p.add_argument(
+        "--test-per-class", type=int, default=DemoSettings.test_per_class, help=argparse.SUPPRESS
+    )
     p.add_argument("--epochs", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--samples", type=int, default=DemoSettings.verify_samples,
-                   help=argparse.SUPPRESS)
-    p.add_argument("--latency-warmup", type=int, default=DemoSettings.latency_warmup,
-                   help=argparse.SUPPRESS)
-    p.add_argument("--latency-iters", type=int, default=DemoSettings.latency_iters,
-                   help=argparse.SUPPRESS)
-    p.add_argument("--torch-threads", type=int, default=DemoSettings.torch_threads,
-                   help="PyTorch threads for training (default 1: fastest on a shared machine)")
-    p.add_argument("--latency-loads", type=int, default=DemoSettings.latency_loads,
-                   help=argparse.SUPPRESS)
+    p.add_argument(
+        "--samples", type=int, default=DemoSettings.verify_samples, help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--latency-warmup", type=int, default=DemoSettings.latency_warmup, help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--latency-iters", type=int, default=DemoSettings.latency_iters, help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=DemoSettings.torch_threads,
+        help="PyTorch threads for training (default 1: fastest on a shared machine)",
+    )
+    p.add_argument(
+        "--latency-loads", type=int, default=DemoSettings.latency_loads, help=argparse.SUPPRESS
+    )
     p.set_defaults(func=_run)

@@ -28,8 +28,11 @@ CLASSES = ["protrusion_conductor", "free particle", "Void-Cavity", "class", "3rd
 def _model(seed: int, k: int = len(CLASSES)) -> torch.nn.Module:
     torch.manual_seed(seed)
     return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 3, 3, stride=2, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-        torch.nn.Linear(3 * 3 * 4, k), torch.nn.Softmax(dim=1),
+        torch.nn.Conv2d(1, 3, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(3 * 3 * 4, k),
+        torch.nn.Softmax(dim=1),
     ).eval()
 
 
@@ -41,29 +44,64 @@ def _compile_and_test(sources: list[Path], work: Path, package: str) -> tuple[in
     classes.mkdir()
     cp = f"{runtime}:{launcher}"
     javac = subprocess.run(
-        ["javac", "--release", "17", "-Xlint:all", "-Werror", "-cp", cp, "-d", str(classes),
-         *map(str, sources)],
-        capture_output=True, text=True, check=False,
+        [
+            "javac",
+            "--release",
+            "17",
+            "-Xlint:all",
+            "-Werror",
+            "-cp",
+            cp,
+            "-d",
+            str(classes),
+            *map(str, sources),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert javac.returncode == 0, javac.stdout + javac.stderr
     run = subprocess.run(
-        ["java", "-jar", str(launcher), "--disable-banner", "--details=tree",
-         "-cp", f"{classes}:{runtime}", "--select-package", package],
-        capture_output=True, text=True, check=False, timeout=300,
+        [
+            "java",
+            "-jar",
+            str(launcher),
+            "--disable-banner",
+            "--details=tree",
+            "-cp",
+            f"{classes}:{runtime}",
+            "--select-package",
+            package,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     return run.returncode, run.stdout + run.stderr
 
 
 def test_generated_sources_compile_and_their_junit_test_passes(tmp_path):
-    manifest = export(_model(0), tmp_path / "export", input_shape=(1, 6, 8), classes=CLASSES,
-                      name="gis_tiny", onnx=False)
+    manifest = export(
+        _model(0),
+        tmp_path / "export",
+        input_shape=(1, 6, 8),
+        classes=CLASSES,
+        name="gis_tiny",
+        onnx=False,
+    )
     paths = generate_java(manifest, tmp_path / "java", package="com.example.pd")
     main_src, test_src = paths
     assert main_src == tmp_path / "java/src/main/java/com/example/pd/GisTiny.java"
     assert test_src == tmp_path / "java/src/test/java/com/example/pd/GisTinyTest.java"
     text = main_src.read_text()
-    for const in ("PROTRUSION_CONDUCTOR(", "FREE_PARTICLE(", "VOID_CAVITY(", "CLASS(",
-                  "C_3RD_KIND("):
+    for const in (
+        "PROTRUSION_CONDUCTOR(",
+        "FREE_PARTICLE(",
+        "VOID_CAVITY(",
+        "CLASS(",
+        "C_3RD_KIND(",
+    ):
         assert const in text
     # No weights in generated code: small files, no numeric array literals.
     assert main_src.stat().st_size < 12_000 and test_src.stat().st_size < 12_000
@@ -77,8 +115,7 @@ def test_generated_sources_compile_and_their_junit_test_passes(tmp_path):
 
 def test_generated_test_fails_for_a_different_model(tmp_path):
     out = tmp_path / "export"
-    manifest = export(_model(0), out, input_shape=(1, 6, 8), classes=CLASSES, name="m",
-                      onnx=False)
+    manifest = export(_model(0), out, input_shape=(1, 6, 8), classes=CLASSES, name="m", onnx=False)
     paths = generate_java(manifest, tmp_path / "java", package="p", class_name="Wrapped")
     # Re-export another model with other class names at the same path, without regenerating.
     other = ["a", "b", "c", "d", "e"]
@@ -90,8 +127,9 @@ def test_generated_test_fails_for_a_different_model(tmp_path):
 
 
 def test_generation_is_deterministic_and_atomic(tmp_path):
-    manifest = export(_model(0), tmp_path / "e", input_shape=(1, 6, 8), classes=CLASSES,
-                      name="m", onnx=False)
+    manifest = export(
+        _model(0), tmp_path / "e", input_shape=(1, 6, 8), classes=CLASSES, name="m", onnx=False
+    )
     first = [p.read_bytes() for p in generate_java(manifest, tmp_path / "j")]
     second = [p.read_bytes() for p in generate_java(manifest, tmp_path / "j")]
     assert first == second
@@ -100,8 +138,9 @@ def test_generation_is_deterministic_and_atomic(tmp_path):
 
 
 def test_bad_names_and_manifests_are_refused_without_writing(tmp_path):
-    manifest = export(_model(0), tmp_path / "e", input_shape=(1, 6, 8), classes=CLASSES,
-                      name="m", onnx=False)
+    manifest = export(
+        _model(0), tmp_path / "e", input_shape=(1, 6, 8), classes=CLASSES, name="m", onnx=False
+    )
     out = tmp_path / "j"
     with pytest.raises(UserError, match="package 'com.class.x'"):
         generate_java(manifest, out, package="com.class.x")
@@ -130,7 +169,13 @@ def test_identifier_and_literal_helpers():
 
 
 def test_duplicate_constants_are_numbered(tmp_path):
-    manifest = export(_model(0, 3), tmp_path / "e", input_shape=(1, 6, 8),
-                      classes=["a-b", "a_b", "A B"], name="m", onnx=False)
+    manifest = export(
+        _model(0, 3),
+        tmp_path / "e",
+        input_shape=(1, 6, 8),
+        classes=["a-b", "a_b", "A B"],
+        name="m",
+        onnx=False,
+    )
     view = build_view(manifest)
     assert [c.constant for c in view.classes] == ["A_B", "A_B_2", "A_B_3"]

@@ -10,10 +10,27 @@ from pd2java.cli import main
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main([
-        "demo", "-o", str(out), "--per-class", "3", "--test-per-class", "1", "--epochs", "1",
-        "--samples", "2", "--latency-warmup", "2", "--latency-iters", "5", "--latency-loads", "1",
-    ])
+    code = main(
+        [
+            "demo",
+            "-o",
+            str(out),
+            "--per-class",
+            "3",
+            "--test-per-class",
+            "1",
+            "--epochs",
+            "1",
+            "--samples",
+            "2",
+            "--latency-warmup",
+            "2",
+            "--latency-iters",
+            "5",
+            "--latency-loads",
+            "1",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0, text
     lines = text.splitlines()

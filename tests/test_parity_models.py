@@ -58,8 +58,15 @@ def inputs() -> np.ndarray:
 def test_zoo_model_java_matches_torch_and_reference(tmp_path, inputs, arch, fold_bn):
     torch.manual_seed(11)
     model = randomize_bn(build_model(arch, GIS), seed=12).eval()
-    manifest = export(model, tmp_path, input_shape=(1, 60, 120), classes=GIS,
-                      name=f"zoo_{arch}", fold_bn=fold_bn, onnx=False)
+    manifest = export(
+        model,
+        tmp_path,
+        input_shape=(1, 60, 120),
+        classes=GIS,
+        name=f"zoo_{arch}",
+        fold_bn=fold_bn,
+        onnx=False,
+    )
     transforms = json.loads(manifest.read_text())["transforms"]
     assert ("fold_bn" in transforms) == fold_bn
     with torch.no_grad():
@@ -67,8 +74,11 @@ def test_zoo_model_java_matches_torch_and_reference(tmp_path, inputs, arch, fold
     got = java_predict(manifest, inputs)
     assert got.shape == (len(inputs), len(GIS))
     assert_close(got, expected, what=f"{arch} fold_bn={fold_bn}: Java vs PyTorch")
-    assert_close(got, reference.run(manifest, inputs),
-                 what=f"{arch} fold_bn={fold_bn}: Java vs NumPy reference")
+    assert_close(
+        got,
+        reference.run(manifest, inputs),
+        what=f"{arch} fold_bn={fold_bn}: Java vs NumPy reference",
+    )
     # The typed model info the gateway reports matches the manifest.
     info = bridge.model_info(manifest)
     assert info.classes == tuple(GIS)
@@ -79,8 +89,12 @@ def test_zoo_model_java_matches_torch_and_reference(tmp_path, inputs, arch, fold
 def _tiny(seed: int, classes: int = 3) -> torch.nn.Module:
     torch.manual_seed(seed)
     return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, classes),
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, classes),
         torch.nn.Softmax(dim=1),
     ).eval()
 
@@ -134,8 +148,9 @@ def test_the_jvm_dies_with_the_python_process(tmp_path):
         "print(bridge._get_jvm().proc.pid, flush=True)\n"
         "import os; os._exit(0)  # no atexit: the JVM must still notice and exit\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
     pid = int(out.stdout.strip().splitlines()[-1])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and _alive(pid):

@@ -57,8 +57,12 @@ def small_export(tmp_path):
     src.write_text(MODULE_SRC.replace("SEED", "7"))
     torch.manual_seed(7)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.LeakyReLU(0.2),
-        torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(4 * 3 * 4, 3),
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.LeakyReLU(0.2),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 3 * 4, 3),
         torch.nn.Softmax(dim=1),
     ).eval()
     out = tmp_path / "export"
@@ -71,10 +75,16 @@ def test_verify_passes_and_prints_the_table(small_export, capsys):
     code = main(["verify", str(out), "--samples", "5", "--module", f"{src}:build"])
     text = capsys.readouterr().out
     assert code == 0, text
-    for inputs, oracle in [("golden", "export"), ("golden", "numpy"), ("golden", "pytorch"),
-                           ("random", "numpy"), ("random", "pytorch")]:
-        row = next(line for line in text.splitlines()
-                   if line.startswith(inputs) and f" {oracle} " in line)
+    for inputs, oracle in [
+        ("golden", "export"),
+        ("golden", "numpy"),
+        ("golden", "pytorch"),
+        ("random", "numpy"),
+        ("random", "pytorch"),
+    ]:
+        row = next(
+            line for line in text.splitlines() if line.startswith(inputs) and f" {oracle} " in line
+        )
         assert row.rstrip().endswith("ok"), row
     assert " 5/5 " in text
     assert "not a PRPD image: prpd set skipped" in text
@@ -146,8 +156,9 @@ def test_verify_uses_the_checkpoint_recorded_by_the_export(tmp_path, capsys):
     assert code == 0, text
     assert f"PyTorch model: {ckpt.resolve()}" in text or "light.pt" in text
     for inputs in ("golden", "random", "prpd"):
-        row = next(line for line in text.splitlines()
-                   if line.startswith(inputs) and " pytorch " in line)
+        row = next(
+            line for line in text.splitlines() if line.startswith(inputs) and " pytorch " in line
+        )
         assert row.rstrip().endswith("ok"), row
 
 

@@ -156,7 +156,8 @@ def _call(jvm: _Jvm, method: str, *args: Any) -> Any:
         code = jvm.gateway_class.errorCode(throwable)
         message = jvm.gateway_class.describe(throwable)
         raise JavaError(
-            str(message), code=None if code is None else str(code),
+            str(message),
+            code=None if code is None else str(code),
             java_class=str(throwable.getClass().getName()),
         ) from None
     except (Py4JNetworkError, Py4JError) as exc:
@@ -220,8 +221,10 @@ def java_predict(
         outs.append(np.frombuffer(bytes(raw), dtype="<f4").reshape(chunk.shape[0], per_out))
     if not outs:
         return np.zeros((0, per_out), dtype=np.float32)
-    return np.concatenate(outs).astype(np.float32, copy=False).reshape(
-        (arr.shape[0], *info.output_shape)
+    return (
+        np.concatenate(outs)
+        .astype(np.float32, copy=False)
+        .reshape((arr.shape[0], *info.output_shape))
     )
 
 
@@ -292,13 +295,26 @@ def java_bench(
     if arr.ndim != 4 or arr.shape[0] == 0:
         raise UserError(f"java_bench: expected a non-empty (N, C, H, W) batch, got {arr.shape}")
     classpath = os.pathsep.join([str(build.build_runtime()), str(build.build_gateway())])
-    java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get(
-        "JAVA_HOME") else "java"
+    java = (
+        str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
+        if os.environ.get("JAVA_HOME")
+        else "java"
+    )
     with tempfile.TemporaryDirectory(prefix="pd2java-bench-") as tmp:
         inputs = Path(tmp) / "inputs.f32"
         inputs.write_bytes(arr.tobytes())
-        cmd = [java, "-cp", classpath, "org.pd2java.gateway.Bench", manifest, str(inputs),
-               str(arr.shape[0]), str(warmup), str(iters), str(loads)]
+        cmd = [
+            java,
+            "-cp",
+            classpath,
+            "org.pd2java.gateway.Bench",
+            manifest,
+            str(inputs),
+            str(arr.shape[0]),
+            str(warmup),
+            str(iters),
+            str(loads),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
         raise JavaBridgeError(f"Java benchmark failed ({proc.returncode}): {proc.stderr.strip()}")

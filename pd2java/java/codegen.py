@@ -220,9 +220,7 @@ def _safetensors_header(path: Path) -> tuple[dict[str, Any], int, int]:
     return header, 8 + n, size
 
 
-def _golden_offset(
-    header: dict[str, Any], tensor: str, shape: tuple[int, ...], path: Path
-) -> int:
+def _golden_offset(header: dict[str, Any], tensor: str, shape: tuple[int, ...], path: Path) -> int:
     """Offset (in the data buffer) of a golden tensor, after checking its dtype and shape."""
     entry = header.get(tensor)
     if not isinstance(entry, dict):
@@ -280,9 +278,7 @@ def build_view(
             const = f"{base}_{n}"
             n += 1
         used.add(const)
-        constants.append(
-            ClassConstant(const, label, java_string(label), javadoc_text(label), i)
-        )
+        constants.append(ClassConstant(const, label, java_string(label), javadoc_text(label), i))
     enum_name = "DefectClass" if class_name != "DefectClass" else "Label"
 
     golden = data["golden"]
@@ -296,9 +292,7 @@ def build_view(
             raise UserError(f"{path}: malformed golden entry ({exc!r})") from None
         weights_path = path.parent / Path(weights_file).name
         header, data_start, weights_bytes = _safetensors_header(weights_path)
-        g_in_off = data_start + _golden_offset(
-            header, g_in, (count, *input_shape), weights_path
-        )
+        g_in_off = data_start + _golden_offset(header, g_in, (count, *input_shape), weights_path)
         g_out_off = data_start + _golden_offset(header, g_out, (count, k), weights_path)
     else:
         count, atol, rtol = 0, "0.0", "0.0"

@@ -41,17 +41,30 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("outdir", help="export folder (with one *.manifest.json) or a manifest path")
-    p.add_argument("--samples", "-n", type=int, default=16,
-                   help="random inputs and synthetic PRPD images each (default 16)")
-    p.add_argument("--per-layer", action="store_true",
-                   help="compare every node's output and name the first that diverges")
+    p.add_argument(
+        "--samples",
+        "-n",
+        type=int,
+        default=16,
+        help="random inputs and synthetic PRPD images each (default 16)",
+    )
+    p.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="compare every node's output and name the first that diverges",
+    )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", metavar="PT",
-                     help="pd2java checkpoint to compare with (default: the one the export "
-                          "recorded, if it still exists)")
-    src.add_argument("--module", metavar="FILE.py:NAME",
-                     help="an nn.Module, or a function returning one, as FILE.py:NAME or "
-                          "package.module:NAME")
+    src.add_argument(
+        "--checkpoint",
+        metavar="PT",
+        help="pd2java checkpoint to compare with (default: the one the export "
+        "recorded, if it still exists)",
+    )
+    src.add_argument(
+        "--module",
+        metavar="FILE.py:NAME",
+        help="an nn.Module, or a function returning one, as FILE.py:NAME or package.module:NAME",
+    )
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=argparse.SUPPRESS)
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help="seed of the random and PRPD inputs")

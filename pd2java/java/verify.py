@@ -105,8 +105,10 @@ class VerifyReport:
             f"PyTorch model: {self.torch_source or 'none (NumPy reference and golden only)'}",
         ]
         lines += [f"note: {n}" for n in self.notes]
-        header = f"{'inputs':<8} {'oracle':<8} {'n':>5} {'max abs':>10} {'max rel':>10} " \
-                 f"{'argmax':>9}  result"
+        header = (
+            f"{'inputs':<8} {'oracle':<8} {'n':>5} {'max abs':>10} {'max rel':>10} "
+            f"{'argmax':>9}  result"
+        )
         lines += ["", header, "-" * len(header)]
         for c in self.comparisons:
             lines.append(
@@ -123,8 +125,9 @@ class VerifyReport:
                     f"{'ok' if row.passed else 'DIVERGES'}"
                 )
             if self.first_divergent is not None:
-                lines.append(f"first diverging node: {self.first_divergent.node} "
-                             f"({self.first_divergent.op})")
+                lines.append(
+                    f"first diverging node: {self.first_divergent.node} ({self.first_divergent.op})"
+                )
             else:
                 lines.append("no node diverges")
         lines += ["", "PASS" if self.passed else "FAIL"]
@@ -256,8 +259,16 @@ def compare(
 ) -> Comparison:
     """Java output ``got`` against an oracle's ``ref`` (both (N, K))."""
     if got.shape != ref.shape:
-        return Comparison(inputs, oracle, int(ref.shape[0]) if ref.ndim else 0, float("inf"),
-                          float("inf"), 0, False, f"shape {got.shape} != {ref.shape}")
+        return Comparison(
+            inputs,
+            oracle,
+            int(ref.shape[0]) if ref.ndim else 0,
+            float("inf"),
+            float("inf"),
+            0,
+            False,
+            f"shape {got.shape} != {ref.shape}",
+        )
     g = got.astype(np.float64).reshape(got.shape[0], -1)
     r = ref.astype(np.float64).reshape(ref.shape[0], -1)
     n = g.shape[0]
@@ -265,8 +276,16 @@ def compare(
         return Comparison(inputs, oracle, 0, 0.0, 0.0, 0, True, "")
     if not np.all(np.isfinite(g)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
-        return Comparison(inputs, oracle, n, float("inf"), float("inf"), 0, False,
-                          f"non-finite Java output at {bad}")
+        return Comparison(
+            inputs,
+            oracle,
+            n,
+            float("inf"),
+            float("inf"),
+            0,
+            False,
+            f"non-finite Java output at {bad}",
+        )
     err = np.abs(g - r)
     allowed = atol + rtol * np.abs(r)
     rel = err / np.maximum(np.abs(r), 1e-6)
@@ -288,13 +307,21 @@ def compare(
             first_flip = f"sample {row}: Java says class {gi[row]}, {oracle} says {ri[row]}"
     worst = ""
     if not values_ok:
-        worst = (f"sample {wi[0]} output {wi[1]}: java {g[wi]:.8g} vs {oracle} {r[wi]:.8g}, "
-                 f"error {err[wi]:.3e} > allowed {allowed[wi]:.3e}")
+        worst = (
+            f"sample {wi[0]} output {wi[1]}: java {g[wi]:.8g} vs {oracle} {r[wi]:.8g}, "
+            f"error {err[wi]:.3e} > allowed {allowed[wi]:.3e}"
+        )
     if first_flip:
         worst = f"{worst}; {first_flip}" if worst else first_flip
     return Comparison(
-        inputs, oracle, n, float(err.max()), float(rel.max()), agree,
-        values_ok and agree == n, worst,
+        inputs,
+        oracle,
+        n,
+        float(err.max()),
+        float(rel.max()),
+        agree,
+        values_ok and agree == n,
+        worst,
     )
 
 
@@ -314,9 +341,7 @@ def prpd_images(n: int, seed: int, classes: list[str] | None) -> np.ndarray:
     for name, names in PRODUCTS.items():
         if classes is not None and list(names) == list(classes):
             product = name
-    ds = synthesize(
-        product=product, per_class=max(1, -(-n // len(PRODUCTS[product]))), seed=seed
-    )
+    ds = synthesize(product=product, per_class=max(1, -(-n // len(PRODUCTS[product]))), seed=seed)
     images = np.asarray(ds.images, dtype=np.float32)
     rng = np.random.default_rng(seed)
     pick = rng.permutation(images.shape[0])[:n]
@@ -441,8 +466,9 @@ def verify(
         sets.append(("golden", golden[0], golden[1]))
     rng = np.random.default_rng(seed)
     if samples:
-        sets.append(("random", rng.uniform(-1, 1, (samples, *input_shape)).astype(np.float32),
-                     None))
+        sets.append(
+            ("random", rng.uniform(-1, 1, (samples, *input_shape)).astype(np.float32), None)
+        )
         if input_shape == PRPD_SHAPE:
             sets.append(("prpd", prpd_images(samples, seed, data.get("classes")), None))
         else:
@@ -452,8 +478,9 @@ def verify(
         say(f"running {name} inputs ({x.shape[0]})")
         got = bridge.java_predict(manifest, x, self_test=False).reshape(x.shape[0], -1)
         if expected is not None:
-            comparisons.append(compare(got, expected.reshape(x.shape[0], -1), name, "export",
-                                       atol, rtol))
+            comparisons.append(
+                compare(got, expected.reshape(x.shape[0], -1), name, "export", atol, rtol)
+            )
         comparisons.append(compare(got, _reference_run(manifest, x), name, "numpy", atol, rtol))
         if model is not None:
             comparisons.append(compare(got, _torch_predict(model, x), name, "pytorch", atol, rtol))
@@ -462,8 +489,11 @@ def verify(
     first: LayerRow | None = None
     layer_sample = ""
     if per_layer:
-        name, x, _ = sets[-1] if sets else ("random", rng.uniform(
-            -1, 1, (1, *input_shape)).astype(np.float32), None)
+        name, x, _ = (
+            sets[-1]
+            if sets
+            else ("random", rng.uniform(-1, 1, (1, *input_shape)).astype(np.float32), None)
+        )
         say("comparing layer by layer")
         layers, first = compare_layers(manifest, list(data.get("nodes") or []), x[:1], atol, rtol)
         layer_sample = f"first {name} sample"
@@ -489,9 +519,9 @@ def check(report: VerifyReport) -> None:
     problems = []
     if not report.self_test.startswith("ok"):
         problems.append(f"Java self-test: {report.self_test}")
-    problems += [f"{c.inputs} vs {c.oracle}: {c.worst}" for c in report.comparisons
-                 if not c.passed]
+    problems += [f"{c.inputs} vs {c.oracle}: {c.worst}" for c in report.comparisons if not c.passed]
     if report.first_divergent is not None:
-        problems.append(f"first diverging node: {report.first_divergent.node} "
-                        f"({report.first_divergent.op})")
+        problems.append(
+            f"first diverging node: {report.first_divergent.node} ({report.first_divergent.op})"
+        )
     raise ParityError(f"{report.manifest}: " + "; ".join(problems))
