@@ -145,12 +145,11 @@ public final class Gateway {
    * @return the code's name for a {@link Pd2JavaException} (also when it is the cause), else null
    */
   public static String errorCode(Throwable t) {
-    for (Throwable c = t; c != null; c = c.getCause()) {
+    // Bounded walk: a cause chain can, in principle, be cyclic.
+    Throwable c = t;
+    for (int depth = 0; c != null && depth < 32; depth++, c = c.getCause()) {
       if (c instanceof Pd2JavaException p) {
         return String.valueOf(p.code());
-      }
-      if (c.getCause() == c) {
-        break;
       }
     }
     return null;
