@@ -339,7 +339,8 @@ def export_onnx(
             "output folder or --name, or pass --no-onnx"
         )
     graph = onnx_to_graph(src)
-    graph = graph.with_(name=final_name)
+    producer = {**dict(graph.meta.get("producer", {})), "source": f"onnx:{src.name}"}
+    graph = graph.with_(name=final_name, meta={**graph.meta, "producer": producer})
     validate(graph)
     if fold_bn:
         graph = fold_bn_pass(graph)
