@@ -173,7 +173,7 @@ def _checkpoint(tmp_path: Path) -> Path:
 
 
 def _cli_refuses(src: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(["export", str(src), "-o", str(out), "--no-onnx"]) == 1
+    assert main(["export", str(src), "-o", str(out), "--no-onnx", "--no-java"]) == 1
     assert not out.exists()
     return capsys.readouterr().err
 

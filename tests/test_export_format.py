@@ -292,8 +292,25 @@ def test_cli_exports_checkpoint_and_onnx(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     ckpt = save_checkpoint(Checkpoint.from_model(PDModel(["x", "y", "z"])), tmp_path / "lenet.pt")
-    assert main(["export", str(ckpt), "-o", str(tmp_path / "out"), "--fold-bn"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(ckpt),
+                "-o",
+                str(tmp_path / "out"),
+                "--fold-bn",
+                "--java-package",
+                "com.example.pd",
+                "--java-class",
+                "GisModel",
+            ]
+        )
+        == 0
+    )
     manifest = tmp_path / "out" / "lenet.manifest.json"
+    java = tmp_path / "out" / "src" / "main" / "java" / "com" / "example" / "pd" / "GisModel.java"
+    assert java.is_file() and "class GisModel" in java.read_text()
     obj = json.loads(manifest.read_text())
     assert obj["classes"] == ["x", "y", "z"]
     assert obj["input"]["image_convention"] is not None  # from the checkpoint's input spec
@@ -316,6 +333,10 @@ def test_cli_exports_checkpoint_and_onnx(tmp_path: Path) -> None:
     )
     back = tmp_path / "back" / "again.manifest.json"
     assert not (tmp_path / "back" / "again.onnx").exists()
+    assert (tmp_path / "back" / "src").is_dir()  # Java sources by default
+    # a bad Java name is refused before anything is written
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "bad"), "--java-class", "1x"]) == 1
+    assert not (tmp_path / "bad").exists()
     x = np.random.default_rng(0).random((2, 1, 60, 120), dtype=np.float32)
     assert_close(reference.run(back, x), reference.run(manifest, x), what="onnx round trip")
 
