@@ -27,7 +27,7 @@ from corpus import randomize_bn
 from pd2java import reference
 from pd2java.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from pd2java.data import PRODUCTS, synthesize
-from pd2java.export import export
+from pd2java.exporter import export
 from pd2java.models import build_model
 
 

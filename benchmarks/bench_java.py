@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from pd2java import reference
     from pd2java.data import synthesize
-    from pd2java.export import export
+    from pd2java.exporter import export
     from pd2java.java import bridge, build
 
     torch.set_num_threads(1)

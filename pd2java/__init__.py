@@ -13,11 +13,11 @@ __version__ = "0.1.0"
 
 # public name -> "module:attribute"
 _LAZY = {
-    "export": "pd2java.export:export",
+    "export": "pd2java.exporter:export",
     "java_predict": "pd2java.java.bridge:java_predict",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", "export", "java_predict"]
 
 
 def __getattr__(name: str) -> Any:

@@ -156,7 +156,7 @@ def _run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoSummary
     import torch
 
     from pd2java.data import synthesize
-    from pd2java.export import export_checkpoint
+    from pd2java.exporter import export_checkpoint
     from pd2java.java import bridge, build
     from pd2java.java.codegen import generate_java
     from pd2java.java.verify import verify

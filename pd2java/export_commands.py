@@ -25,7 +25,7 @@ def _size(n: int) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pd2java.export import export_checkpoint, export_onnx
+    from pd2java.exporter import export_checkpoint, export_onnx
 
     src = Path(args.src)
     suffix = src.suffix.lower()

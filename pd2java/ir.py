@@ -16,9 +16,10 @@ Conventions
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class Node:
     def key(self) -> str:
         return f"{self.op}@{self.version}"
 
-    def with_(self, **changes: Any) -> "Node":
+    def with_(self, **changes: Any) -> Node:
         return replace(self, **changes)
 
 
@@ -86,7 +87,7 @@ class Graph:
         object.__setattr__(self, "tensors", _freeze(self.tensors))
         object.__setattr__(self, "meta", _freeze(self.meta))
 
-    def with_(self, **changes: Any) -> "Graph":
+    def with_(self, **changes: Any) -> Graph:
         return replace(self, **changes)
 
     def producer_of(self, value: str) -> Node | None:

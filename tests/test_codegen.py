@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pd2java.errors import UserError
-from pd2java.export import export
+from pd2java.exporter import export
 from pd2java.java import build
 from pd2java.java.codegen import (
     build_view,

@@ -13,7 +13,7 @@ from torch import nn
 
 from pd2java.cli import main
 from pd2java.errors import UserError
-from pd2java.export import export, export_checkpoint
+from pd2java.exporter import export, export_checkpoint
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -253,7 +253,7 @@ def test_unsupported_onnx_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_onnx_export_never_overwrites_its_source(tmp_path: Path) -> None:
-    from pd2java.export import export_onnx
+    from pd2java.exporter import export_onnx
 
     export(_small(), tmp_path, input_shape=(1, 6, 6), name="m")  # writes m.onnx
     source = (tmp_path / "m.onnx").read_bytes()

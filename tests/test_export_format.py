@@ -27,7 +27,7 @@ from torch import nn
 
 from pd2java import reference
 from pd2java.errors import UserError
-from pd2java.export import export, write_graph
+from pd2java.exporter import export, write_graph
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.manifest import TOP_KEYS, schema
 from pd2java.ops import docs
@@ -360,7 +360,7 @@ def test_reference_does_not_import_torch() -> None:
 
 def test_top_level_export_stays_callable(tmp_path: Path) -> None:
     import pd2java
-    import pd2java.export as module  # binds the module as the package attribute
+    import pd2java.exporter as module  # importing the implementation must not shadow the function
 
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()).eval()
     first = pd2java.export(model, tmp_path / "a", input_shape=(1, 4, 4), onnx=False)

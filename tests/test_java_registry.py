@@ -82,8 +82,8 @@ def _every_op_module() -> nn.Module:  # torch is imported lazily
 def test_exported_model_loads_and_self_tests_in_java(tmp_path: Path) -> None:
     """A real export (every attribute written by pd2java.export) passes the Java loader and its
     golden self-test, i.e. Java reproduces PyTorch's outputs within the golden tolerance."""
-    pytest.importorskip("pd2java.export")
-    from pd2java.export import export
+    pytest.importorskip("pd2java.exporter")
+    from pd2java.exporter import export
     from pd2java.java.commands import check_manifest
 
     manifest = export(

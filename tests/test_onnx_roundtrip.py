@@ -5,7 +5,7 @@
   and ``graph_to_onnx`` + onnxruntime, both against torch;
 - torch -> torch.fx capture -> ``graph_to_onnx`` -> onnxruntime against torch, and back through
   ``onnx_to_graph`` to the very same IR;
-- ``pd2java.export.export_onnx`` of an ONNX file: the written manifest runs in the reference.
+- ``pd2java.exporter.export_onnx`` of an ONNX file: the written manifest runs in the reference.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from corpus import CORPUS, CORPUS_BY_NAME
 from helpers import assert_close
 
 from pd2java import reference
-from pd2java.export import export, export_onnx
+from pd2java.exporter import export, export_onnx
 from pd2java.frontends.fx import capture
 from pd2java.ir import Graph
 from pd2java.onnx_io import graph_to_onnx, onnx_to_graph, write_onnx

@@ -17,7 +17,7 @@ from corpus import CORPUS
 from helpers import assert_close
 
 from pd2java import reference
-from pd2java.export import export
+from pd2java.exporter import export
 from pd2java.java.bridge import java_predict
 
 SMALL = [(name, factory, shape) for name, factory, shape in CORPUS if not name.startswith("zoo_")]

@@ -23,7 +23,7 @@ from helpers import assert_close
 from pd2java import reference
 from pd2java.data import PRODUCTS, synthesize
 from pd2java.errors import UserError
-from pd2java.export import export
+from pd2java.exporter import export
 from pd2java.java import bridge
 from pd2java.java.bridge import JavaError, java_layers, java_predict
 from pd2java.models import build_model

@@ -18,7 +18,7 @@ from pd2java import reference
 from pd2java.checkpoint import Checkpoint, save_checkpoint
 from pd2java.cli import main
 from pd2java.data import PRODUCTS
-from pd2java.export import export, export_checkpoint
+from pd2java.exporter import export, export_checkpoint
 from pd2java.java.bridge import java_layers
 from pd2java.java.verify import LayerRow, compare, layer_rows, verify
 

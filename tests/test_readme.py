@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return re.findall(r"```bash\n(.*?)\n```", text, flags=re.S)
+    return re.findall(r"```bash\n(.*?)\n```", text, flags=re.DOTALL)
 
 
 def test_readme_has_two_setup_commands_and_ci_runs_the_test_one() -> None:
@@ -31,8 +31,8 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one() -> None:
 
 def test_every_readme_verb_is_a_real_command() -> None:
     parser = build_parser()
-    verbs = set(parser._subparsers._group_actions[0].choices)  # noqa: SLF001 - argparse has no API
+    verbs = set(parser._subparsers._group_actions[0].choices)
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    listed = set(re.findall(r"^\| `pd2java (\w[\w-]*)", text, flags=re.M))
+    listed = set(re.findall(r"^\| `pd2java (\w[\w-]*)", text, flags=re.MULTILINE))
     assert listed, "README lists no commands"
     assert listed <= verbs, f"README lists verbs the CLI lacks: {sorted(listed - verbs)}"

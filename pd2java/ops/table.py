@@ -45,12 +45,16 @@ class OpSpec:
 
 _K = AttrSpec("kernel_size", "int2", "window [kh, kw]")
 _S = AttrSpec("stride", "int2", "step [sh, sw]")
-_P = AttrSpec("padding", "int2", "implicit zero (conv, avg) or -inf (max) padding [ph, pw] per side")
+_P = AttrSpec(
+    "padding", "int2", "implicit zero (conv, avg) or -inf (max) padding [ph, pw] per side"
+)
 _D = AttrSpec("dilation", "int2", "spacing between kernel taps [dh, dw]")
 
 OP_LIST: tuple[OpSpec, ...] = (
     OpSpec(
-        "conv2d", 1, 1,
+        "conv2d",
+        1,
+        1,
         (
             ParamSpec("weight", False, "float (out_channels, in_channels/groups, kh, kw)"),
             ParamSpec("bias", True, "float (out_channels)"),
@@ -58,13 +62,18 @@ OP_LIST: tuple[OpSpec, ...] = (
         (
             AttrSpec("in_channels", "int", "input channels"),
             AttrSpec("out_channels", "int", "output channels"),
-            _K, _S, _P, _D,
+            _K,
+            _S,
+            _P,
+            _D,
             AttrSpec("groups", "int", "channel groups; groups == in_channels is depthwise"),
         ),
         "2-D cross-correlation with zero padding, as torch.nn.Conv2d(padding_mode='zeros').",
     ),
     OpSpec(
-        "batch_norm2d", 1, 1,
+        "batch_norm2d",
+        1,
+        1,
         (
             ParamSpec("running_mean", False, "float (C)"),
             ParamSpec("running_var", False, "float (C)"),
@@ -80,28 +89,54 @@ OP_LIST: tuple[OpSpec, ...] = (
     OpSpec("relu", 1, 1, (), (), "max(x, 0)."),
     OpSpec("relu6", 1, 1, (), (), "min(max(x, 0), 6)."),
     OpSpec(
-        "leaky_relu", 1, 1, (),
-        (AttrSpec("negative_slope", "float", "slope for x < 0 (PyTorch default 0.01, never assumed)"),),
+        "leaky_relu",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "negative_slope", "float", "slope for x < 0 (PyTorch default 0.01, never assumed)"
+            ),
+        ),
         "x if x >= 0 else negative_slope * x.",
     ),
     OpSpec("sigmoid", 1, 1, (), (), "1 / (1 + exp(-x))."),
     OpSpec(
-        "max_pool2d", 1, 1, (), (_K, _S, _P, _D),
+        "max_pool2d",
+        1,
+        1,
+        (),
+        (_K, _S, _P, _D),
         "Max over windows; padded cells never win (treated as -inf); floor output size (no ceil_mode).",
     ),
     OpSpec(
-        "avg_pool2d", 1, 1, (),
-        (_K, _S, _P, AttrSpec("count_include_pad", "bool", "divide by the full window including padding")),
+        "avg_pool2d",
+        1,
+        1,
+        (),
+        (
+            _K,
+            _S,
+            _P,
+            AttrSpec("count_include_pad", "bool", "divide by the full window including padding"),
+        ),
         "Mean over windows; floor output size (no ceil_mode).",
     ),
     OpSpec(
-        "global_avg_pool", 1, 1, (),
+        "global_avg_pool",
+        1,
+        1,
+        (),
         (AttrSpec("keepdims", "bool", "true: (C,1,1) output; false: (C)"),),
         "Mean over H and W of a (C, H, W) value.",
     ),
-    OpSpec("flatten", 1, 1, (), (), "Flatten a per-sample value to 1-D in C, H, W (row-major) order."),
     OpSpec(
-        "linear", 1, 1,
+        "flatten", 1, 1, (), (), "Flatten a per-sample value to 1-D in C, H, W (row-major) order."
+    ),
+    OpSpec(
+        "linear",
+        1,
+        1,
         (
             ParamSpec("weight", False, "float (out_features, in_features)"),
             ParamSpec("bias", True, "float (out_features)"),
@@ -113,11 +148,16 @@ OP_LIST: tuple[OpSpec, ...] = (
         "y = W x + b on a 1-D per-sample value.",
     ),
     OpSpec(
-        "softmax", 1, 1, (),
+        "softmax",
+        1,
+        1,
+        (),
         (AttrSpec("dim", "int", "axis counted with the batch axis, as in PyTorch (1 for (N, K))"),),
         "exp(x - max) / sum(exp(x - max)) along dim.",
     ),
-    OpSpec("add", 1, 2, (), (), "Elementwise sum of two values of the same shape (no broadcasting)."),
+    OpSpec(
+        "add", 1, 2, (), (), "Elementwise sum of two values of the same shape (no broadcasting)."
+    ),
 )
 
 OPS: dict[str, OpSpec] = {}

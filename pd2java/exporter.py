@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 import tempfile
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -346,16 +344,3 @@ def export_onnx(
         graph = fold_bn_pass(graph)
         validate(graph)
     return write_graph(graph, out_dir, onnx=onnx)
-
-
-class _CallableModule(types.ModuleType):
-    """``pd2java.export`` is both this module and, through pd2java's lazy attribute, the
-    ``export`` function. Importing any ``pd2java.export`` name binds the *module* as the package
-    attribute, so the module itself must be callable for ``pd2java.export(model, ...)`` to keep
-    working after that."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Path:
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
