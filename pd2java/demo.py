@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -28,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from pd2java.errors import ParityError, UserError
+from pd2java.fsutil import write_text_atomic
 
 DEFAULT_OUT = "pd2java-demo"
 
@@ -118,18 +117,6 @@ class DemoSummary:
             f"outputs: {self.out_dir}  ({self.seconds:.0f} s in all)",
         ]
         return "\n".join(lines)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -255,8 +242,8 @@ def _run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoSummary
         seconds=time.perf_counter() - started,
         settings=settings,
     )
-    _write_text_atomic(out / "summary.txt", summary.table() + "\n")
-    _write_text_atomic(
+    write_text_atomic(out / "summary.txt", summary.table() + "\n")
+    write_text_atomic(
         out / "summary.json",
         json.dumps({**asdict(summary), "passed": summary.passed}, indent=2) + "\n",
     )

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 
 from pd2java.checkpoint import Checkpoint, load_checkpoint
 from pd2java.errors import UserError
+from pd2java.fsutil import atomic_path, write_text_atomic
 from pd2java.train import resolve_data
 
 
@@ -120,17 +120,6 @@ def _labels_in_model_order(dataset: Any, classes: tuple[str, ...], source: str) 
     return lookup[dataset.labels]
 
 
-def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def plot_confusion(report: Report, path: str | os.PathLike[str]) -> Path:
     """Save the confusion matrix as a PNG (row-normalised colours, counts written in cells)."""
     import matplotlib
@@ -156,7 +145,8 @@ def plot_confusion(report: Report, path: str | os.PathLike[str]) -> Path:
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=color)
     fig.tight_layout()
     try:
-        _write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
     return path
@@ -201,8 +191,8 @@ def evaluate(
         blob = json.dumps(report.to_dict(), indent=2) + "\n"
         try:
             out.mkdir(parents=True, exist_ok=True)
-            _write_atomic(out / "report.txt", lambda tmp: Path(tmp).write_text(text))
-            _write_atomic(out / "report.json", lambda tmp: Path(tmp).write_text(blob))
+            write_text_atomic(out / "report.txt", text)
+            write_text_atomic(out / "report.json", blob)
             plot_confusion(report, out / "confusion.png")
         except OSError as exc:
             raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pd2java.models import PDLightModel, PDModel
+
 Shape = tuple[int, int, int]
 
 
@@ -232,107 +234,16 @@ def _activations() -> nn.Module:
 # --- zoo models ------------------------------------------------------------------------------
 
 
-class _LocalPDModel(nn.Module):
-    """PRPD.md section 4 baseline (used only when pd2java.models is not importable)."""
-
-    def __init__(self, classes: list[str]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        cin = 1
-        for cout in (32, 64, 128, 256):
-            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-            cin = cout
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(256 * 3 * 7, 64),
-            nn.ReLU(),
-            nn.Linear(64, 32),
-            nn.Dropout(0.5),
-            nn.ReLU(),
-            nn.Linear(32, len(classes)),
-        )
-        self.head = nn.Softmax(dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.classifier(self.features(x)))
-
-
-class _InvertedResidual(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
-        super().__init__()
-        hidden = cin * expansion
-        layers: list[nn.Module] = []
-        if expansion > 1:
-            layers += [
-                nn.Conv2d(cin, hidden, 1, bias=False),
-                nn.BatchNorm2d(hidden),
-                nn.LeakyReLU(0.2),
-            ]
-        layers += [
-            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(hidden, cout, 1, bias=False),
-            nn.BatchNorm2d(cout),
-        ]
-        self.block = nn.Sequential(*layers)
-        self.use_res = stride == 1 and cin == cout
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x) if self.use_res else self.block(x)
-
-
-class _LocalPDLightModel(nn.Module):
-    """PRPD.md section 4 MobileNetV2-style model (local copy)."""
-
-    def __init__(self, classes: list[str]) -> None:
-        super().__init__()
-        cfg = [
-            (32, 16, 1, 1),
-            (16, 24, 2, 6),
-            (24, 24, 1, 6),
-            (24, 32, 2, 6),
-            (32, 32, 1, 6),
-            (32, 32, 1, 6),
-            (32, 64, 2, 6),
-            (64, 64, 1, 6),
-            (64, 64, 1, 6),
-        ]
-        self.stem = nn.Sequential(
-            nn.Conv2d(1, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.LeakyReLU(0.2)
-        )
-        self.blocks = nn.Sequential(*[_InvertedResidual(*c) for c in cfg])
-        self.last = nn.Sequential(
-            nn.Conv2d(64, 256, 1, bias=False), nn.BatchNorm2d(256), nn.LeakyReLU(0.2)
-        )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(256, len(classes))
-        self.head = nn.Softmax(dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.last(self.blocks(self.stem(x))))
-        return self.head(self.fc(torch.flatten(x, 1)))
-
-
 ZOO_CLASSES = ["corona", "surface", "void", "floating", "particle", "noise"]
 
 
 def zoo_lenet() -> nn.Module:
-    """PDModel with 6 classes (pd2java.models when available)."""
-    try:
-        from pd2java.models import PDModel
-    except ImportError:
-        return _LocalPDModel(ZOO_CLASSES)
+    """PDModel with 6 classes."""
     return PDModel(list(ZOO_CLASSES))
 
 
 def zoo_light() -> nn.Module:
-    """PDLightModel with 6 classes (pd2java.models when available)."""
-    try:
-        from pd2java.models import PDLightModel
-    except ImportError:
-        return _LocalPDLightModel(ZOO_CLASSES)
+    """PDLightModel with 6 classes."""
     return PDLightModel(list(ZOO_CLASSES))
 
 

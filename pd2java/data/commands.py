@@ -27,6 +27,7 @@ from pd2java.data.io import (
 from pd2java.data.prps import prps_to_prpd
 from pd2java.data.synth import DEFAULT_DIFFICULTY, synthesize
 from pd2java.errors import UserError
+from pd2java.fsutil import atomic_path
 
 PRPS_MARKER = "prps_source.json"
 _PRPS_SUFFIXES = (".npy", ".csv")
@@ -41,14 +42,8 @@ def _convert_one(path: Path, amplitude_max: float | None) -> np.ndarray:
 
 
 def _save_npy_atomic(array: np.ndarray, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
 
 
 def convert_prps(
@@ -154,14 +149,8 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else Path(args.dataset) / "preview.png"
     if out.is_dir():
         raise UserError(f"{out}: is a folder; give a .png file name")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_path(out, suffix=".png") as tmp:
         render_preview(ds, tmp, per_class=args.per_class, title=str(args.dataset))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     counts = ", ".join(f"{k}={v}" for k, v in ds.counts().items())
     print(f"{len(ds)} images: {counts}\npreview: {out}")
     return 0

@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pd2java.errors import UserError
+from pd2java.fsutil import write_text_atomic
 
 DEFAULT_PACKAGE = "org.pd2java.generated"
 
@@ -351,19 +351,6 @@ def render(view: WrapperView) -> dict[str, str]:
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def generate_java(
     manifest_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -386,8 +373,10 @@ def generate_java(
     main = out / "src" / "main" / "java" / rel / f"{view.class_name}.java"
     test = out / "src" / "test" / "java" / rel / f"{view.class_name}Test.java"
     try:
-        _write_atomic(main, sources["main"])
-        _write_atomic(test, sources["test"])
+        main.parent.mkdir(parents=True, exist_ok=True)
+        test.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(main, sources["main"])
+        write_text_atomic(test, sources["test"])
     except OSError as exc:
         raise UserError(f"{out}: cannot write the Java sources ({exc})") from None
     return [main, test]

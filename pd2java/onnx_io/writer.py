@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from pd2java import __version__
 from pd2java.errors import UserError
+from pd2java.fsutil import write_bytes_atomic
 from pd2java.ir import Graph, Node
 from pd2java.ops.table import lookup, supported_ops
 
@@ -96,10 +96,17 @@ class _Emitter:
     def value_info(self, name: str, shape: tuple[int, ...]) -> None:
         self.value_infos.append(_tensor_info(name, shape))
 
-    def add(self, op_type: str, inputs: Iterable[str], outputs: Iterable[str], name: str,
-            **attrs: object) -> None:
-        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), name=name,
-                                           **attrs))
+    def add(
+        self,
+        op_type: str,
+        inputs: Iterable[str],
+        outputs: Iterable[str],
+        name: str,
+        **attrs: object,
+    ) -> None:
+        self.nodes.append(
+            helper.make_node(op_type, list(inputs), list(outputs), name=name, **attrs)
+        )
 
 
 def _tensor_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
@@ -108,10 +115,13 @@ def _tensor_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
 
 def _pair(node: Node, attr: str) -> list[int]:
     value = node.attrs[attr]
-    if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int)
-                                                                 for v in value)):
-        raise UserError(f"node {node.name!r} ({node.key}): attribute {attr!r} must be a pair of "
-                        f"ints, got {value!r}")
+    if not (
+        isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)
+    ):
+        raise UserError(
+            f"node {node.name!r} ({node.key}): attribute {attr!r} must be a pair of "
+            f"ints, got {value!r}"
+        )
     return [int(v) for v in value]
 
 
@@ -147,24 +157,42 @@ def _emit_conv2d(e: _Emitter, node: Node) -> None:
     inputs = [node.inputs[0], e.tensor(str(node.params["weight"]), node)]
     if node.params.get("bias") is not None:
         inputs.append(e.tensor(str(node.params["bias"]), node))
-    e.add("Conv", inputs, node.outputs, node.name,
-          kernel_shape=_pair(node, "kernel_size"), strides=_pair(node, "stride"),
-          pads=[ph, pw, ph, pw], dilations=_pair(node, "dilation"),
-          group=int(node.attrs["groups"]))
+    e.add(
+        "Conv",
+        inputs,
+        node.outputs,
+        node.name,
+        kernel_shape=_pair(node, "kernel_size"),
+        strides=_pair(node, "stride"),
+        pads=[ph, pw, ph, pw],
+        dilations=_pair(node, "dilation"),
+        group=int(node.attrs["groups"]),
+    )
 
 
 def _emit_batch_norm2d(e: _Emitter, node: Node) -> None:
     channels = int(node.attrs["num_features"])
     weight, bias = node.params.get("weight"), node.params.get("bias")
     # ONNX's BatchNormalization always takes scale and bias: affine=False is scale 1, bias 0.
-    scale = (e.tensor(weight, node) if weight is not None
-             else e.constant(f"{node.name}.ones", np.ones(channels, np.float32)))
-    shift = (e.tensor(bias, node) if bias is not None
-             else e.constant(f"{node.name}.zeros", np.zeros(channels, np.float32)))
+    scale = (
+        e.tensor(weight, node)
+        if weight is not None
+        else e.constant(f"{node.name}.ones", np.ones(channels, np.float32))
+    )
+    shift = (
+        e.tensor(bias, node)
+        if bias is not None
+        else e.constant(f"{node.name}.zeros", np.zeros(channels, np.float32))
+    )
     mean = e.tensor(str(node.params["running_mean"]), node)
     var = e.tensor(str(node.params["running_var"]), node)
-    e.add("BatchNormalization", [node.inputs[0], scale, shift, mean, var], node.outputs,
-          node.name, epsilon=float(node.attrs["eps"]))
+    e.add(
+        "BatchNormalization",
+        [node.inputs[0], scale, shift, mean, var],
+        node.outputs,
+        node.name,
+        epsilon=float(node.attrs["eps"]),
+    )
 
 
 def _emit_relu6(e: _Emitter, node: Node) -> None:
@@ -175,17 +203,32 @@ def _emit_relu6(e: _Emitter, node: Node) -> None:
 
 def _emit_max_pool2d(e: _Emitter, node: Node) -> None:
     ph, pw = _pair(node, "padding")
-    e.add("MaxPool", node.inputs, node.outputs, node.name,
-          kernel_shape=_pair(node, "kernel_size"), strides=_pair(node, "stride"),
-          pads=[ph, pw, ph, pw], dilations=_pair(node, "dilation"), ceil_mode=0)
+    e.add(
+        "MaxPool",
+        node.inputs,
+        node.outputs,
+        node.name,
+        kernel_shape=_pair(node, "kernel_size"),
+        strides=_pair(node, "stride"),
+        pads=[ph, pw, ph, pw],
+        dilations=_pair(node, "dilation"),
+        ceil_mode=0,
+    )
 
 
 def _emit_avg_pool2d(e: _Emitter, node: Node) -> None:
     ph, pw = _pair(node, "padding")
-    e.add("AveragePool", node.inputs, node.outputs, node.name,
-          kernel_shape=_pair(node, "kernel_size"), strides=_pair(node, "stride"),
-          pads=[ph, pw, ph, pw], ceil_mode=0,
-          count_include_pad=int(bool(node.attrs["count_include_pad"])))
+    e.add(
+        "AveragePool",
+        node.inputs,
+        node.outputs,
+        node.name,
+        kernel_shape=_pair(node, "kernel_size"),
+        strides=_pair(node, "stride"),
+        pads=[ph, pw, ph, pw],
+        ceil_mode=0,
+        count_include_pad=int(bool(node.attrs["count_include_pad"])),
+    )
 
 
 def _emit_global_avg_pool(e: _Emitter, node: Node) -> None:
@@ -219,16 +262,18 @@ _EMITTERS: dict[str, Callable[[_Emitter, Node], None]] = {
     "batch_norm2d@1": _emit_batch_norm2d,
     "relu@1": _simple("Relu"),
     "relu6@1": _emit_relu6,
-    "leaky_relu@1": lambda e, n: e.add("LeakyRelu", n.inputs, n.outputs, n.name,
-                                       alpha=float(n.attrs["negative_slope"])),
+    "leaky_relu@1": lambda e, n: e.add(
+        "LeakyRelu", n.inputs, n.outputs, n.name, alpha=float(n.attrs["negative_slope"])
+    ),
     "sigmoid@1": _simple("Sigmoid"),
     "max_pool2d@1": _emit_max_pool2d,
     "avg_pool2d@1": _emit_avg_pool2d,
     "global_avg_pool@1": _emit_global_avg_pool,
     "flatten@1": _simple("Flatten", axis=1),
     "linear@1": _emit_linear,
-    "softmax@1": lambda e, n: e.add("Softmax", n.inputs, n.outputs, n.name,
-                                    axis=int(n.attrs["dim"])),
+    "softmax@1": lambda e, n: e.add(
+        "Softmax", n.inputs, n.outputs, n.name, axis=int(n.attrs["dim"])
+    ),
     "add@1": _simple("Add"),
 }
 
@@ -246,8 +291,10 @@ def graph_to_onnx(graph: Graph) -> onnx.ModelProto:
         _check_node(node)
         emit = _EMITTERS.get(node.key)
         if emit is None:  # the table grew an op this back end has not learnt yet
-            raise UserError(f"node {node.name!r}: no ONNX mapping for {node.key}; "
-                            f"mapped: {', '.join(sorted(_EMITTERS))} (table: {supported_ops()})")
+            raise UserError(
+                f"node {node.name!r}: no ONNX mapping for {node.key}; "
+                f"mapped: {', '.join(sorted(_EMITTERS))} (table: {supported_ops()})"
+            )
         emit(e, node)
         if node.outputs[0] != graph.output:
             e.value_info(node.outputs[0], node.output_shape)
@@ -287,13 +334,5 @@ def write_onnx(graph: Graph, path: str | os.PathLike[str]) -> Path:
         # The IR disagrees with ONNX's own shape rules: a bug in a front end or pass, not the user.
         raise RuntimeError(f"graph {graph.name!r} maps to an invalid ONNX model: {exc}") from exc
     data = model.SerializeToString(deterministic=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(target, data)
     return target
