@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pd2java.manifest import TOP_KEYS
 from pd2java.ops.table import OP_LIST, AttrSpec
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -76,19 +77,7 @@ def generate_schema() -> dict[str, Any]:
         "title": "pd2java manifest, format_version 1 (generated from pd2java/ops/table.py)",
         "type": "object",
         "additionalProperties": False,
-        "required": [
-            "format",
-            "format_version",
-            "producer",
-            "name",
-            "classes",
-            "input",
-            "output",
-            "transforms",
-            "weights",
-            "nodes",
-            "golden",
-        ],
+        "required": list(TOP_KEYS),
         "properties": {
             "format": {"const": "pd2java.manifest"},
             "format_version": {"const": 1},
