@@ -235,6 +235,11 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Pat
 _GLOBAL_RE = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
+def _looks_like_zip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
 def _read(path: Path) -> Any:
     if not path.exists():
         raise UserError(f"checkpoint {path} does not exist")
@@ -267,6 +272,12 @@ def _read(path: Path) -> Any:
             ) from None
         raise UserError(f"cannot read checkpoint {path}: {text[:300]}") from None
     except Exception as exc:  # noqa: BLE001 - garbage makes the unpickler fail in many ways
+        if _looks_like_zip(path):
+            # torch checkpoints are zip archives; a cut-off one fails with assorted OSErrors.
+            raise UserError(
+                f"checkpoint {path} is truncated or corrupt ({path.stat().st_size} bytes; "
+                "it starts like PyTorch's zip format but cannot be read); write it again"
+            ) from None
         raise UserError(
             f"{path} is not a PyTorch checkpoint file ({type(exc).__name__}: {exc})"
         ) from None

@@ -132,7 +132,8 @@ def test_plain_pickle_is_refused(tmp_path: Path) -> None:
 
 def test_truncated_checkpoint(saved: tuple[Path, PDLightModel], tmp_path: Path) -> None:
     data = saved[0].read_bytes()
-    for cut in (len(data) // 2, len(data) - 10, 0):
+    # 5000 bytes: only the zip header and part of the first entry (a different torch error path)
+    for cut in (len(data) // 2, len(data) - 10, 5000, 0):
         path = tmp_path / f"cut{cut}.pt"
         path.write_bytes(data[:cut])
         with pytest.raises(UserError, match="truncated or corrupt"):
