@@ -40,7 +40,12 @@ def _attr_schema(attrs: tuple[AttrSpec, ...]) -> dict[str, Any]:
 
 
 def generate_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a version-1 manifest."""
+    """The JSON Schema (draft 2020-12) of a version-1 manifest.
+
+    Unknown keys are allowed everywhere except in ``attrs`` and ``params``: FORMAT.md section 6 lets
+    a later writer add an optional key without a version bump, and readers must then ignore it (the
+    Java runtime does); attributes and parameter slots, by contrast, must match the op table exactly.
+    """
     nullable_string = {"type": ["string", "null"]}
     per_op = []
     known = []
@@ -76,7 +81,6 @@ def generate_schema() -> dict[str, Any]:
         "$id": "https://pd2java.invalid/schema/manifest-1.json",
         "title": "pd2java manifest, format_version 1 (generated from pd2java/ops/table.py)",
         "type": "object",
-        "additionalProperties": False,
         "required": list(TOP_KEYS),
         "properties": {
             "format": {"const": "pd2java.manifest"},
@@ -86,7 +90,6 @@ def generate_schema() -> dict[str, Any]:
             "classes": {"type": ["array", "null"], "items": {"type": "string"}},
             "input": {
                 "type": "object",
-                "additionalProperties": False,
                 "required": ["name", "shape", "dtype", "layout", "image_convention"],
                 "properties": {
                     "name": {"type": "string", "minLength": 1},
@@ -98,7 +101,6 @@ def generate_schema() -> dict[str, Any]:
             },
             "output": {
                 "type": "object",
-                "additionalProperties": False,
                 "required": ["name", "shape", "dtype", "kind"],
                 "properties": {
                     "name": {"type": "string", "minLength": 1},
@@ -110,7 +112,6 @@ def generate_schema() -> dict[str, Any]:
             "transforms": {"type": "array", "items": {"type": "string"}},
             "weights": {
                 "type": "object",
-                "additionalProperties": False,
                 "required": ["file", "bytes", "sha256"],
                 "properties": {
                     "file": {"type": "string", "minLength": 1},
@@ -124,7 +125,6 @@ def generate_schema() -> dict[str, Any]:
                     {"type": "null"},
                     {
                         "type": "object",
-                        "additionalProperties": False,
                         "required": ["input", "output", "count", "atol", "rtol"],
                         "properties": {
                             "input": {"type": "string"},
@@ -146,7 +146,6 @@ def generate_schema() -> dict[str, Any]:
             },
             "node": {
                 "type": "object",
-                "additionalProperties": False,
                 "required": [
                     "name",
                     "op",
