@@ -11,7 +11,10 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The fast dense-conv kernel matches the reference kernel on a sweep of geometries. */
+/**
+ * The fast convolution kernels match the reference kernel on sweeps of geometries (every other
+ * case without bias).
+ */
 class FastKernelTest {
   @TempDir Path dir;
 
@@ -36,6 +39,15 @@ class FastKernelTest {
       {4, 2, 5, 5, 3, 1, 2, 2, 1, 1, 10, 10},
       {6, 7, 3, 3, 1, 1, 0, 0, 2, 2, 9, 9},
       {5, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4, 3},
+      // Several column tiles (Conv2dGemmKernel.TILE = 256 output positions), row segments that
+      // straddle tiles, out_channels not a multiple of 4, odd in_channels*kh*kw.
+      {3, 7, 3, 3, 1, 1, 1, 1, 1, 1, 20, 33},
+      {5, 9, 1, 1, 1, 1, 0, 0, 1, 1, 17, 31},
+      {2, 6, 3, 5, 2, 3, 1, 2, 2, 1, 40, 50},
+      {1, 4, 3, 3, 1, 1, 1, 1, 1, 1, 16, 16}, // exactly one full tile
+      {1, 5, 3, 3, 1, 1, 1, 1, 1, 1, 16, 17}, // one full tile + 17 positions
+      {4, 1, 2, 2, 1, 1, 0, 0, 1, 1, 30, 30},
+      {6, 10, 3, 3, 1, 1, 2, 2, 2, 2, 19, 23},
     };
     int checked = 0;
     for (int[] c : cases) {
@@ -47,7 +59,9 @@ class FastKernelTest {
           .node("c", "conv2d", map("in_channels", c[0], "out_channels", c[1],
               "kernel_size", new int[] {c[2], c[3]}, "stride", new int[] {c[4], c[5]},
               "padding", new int[] {c[6], c[7]}, "dilation", new int[] {c[8], c[9]},
-              "groups", 1), map("weight", "w", "bias", "b"), new int[] {c[1], ho, wo});
+              "groups", 1),
+              map("weight", "w", "bias", checked % 2 == 0 ? "b" : null),
+              new int[] {c[1], ho, wo});
       Path d = Files.createTempDirectory(dir, "c");
       Path p = Fixture.write(d, f.manifest(), f.weights());
       Model fast = Model.load(p);
