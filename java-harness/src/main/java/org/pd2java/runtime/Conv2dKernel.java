@@ -11,8 +11,9 @@ import java.util.Arrays;
  * fixed weight, which the JIT vectorises when the stride is 1. Accumulation is float32.
  *
  * <p>This is the reference kernel: it runs grouped and depthwise convolutions, and every
- * convolution when {@link LoadOptions#withReferenceKernels(boolean)} is set; dense convolutions
- * otherwise use {@link Conv2dGemmKernel}, which JUnit tests against this one.
+ * convolution when {@link LoadOptions#withReferenceKernels(boolean)} is set; otherwise dense
+ * convolutions use {@link Conv2dGemmKernel} and depthwise ones (groups == in_channels) {@link
+ * DepthwiseConv2dKernel}, which JUnit tests against this one.
  */
 final class Conv2dKernel implements Kernel {
   private final int cin, h, w, cout, kh, kw, sh, sw, ph, pw, dh, dw, groups, ho, wo;
@@ -49,6 +50,11 @@ final class Conv2dKernel implements Kernel {
     long scratch = (long) cin * k[0] * k[1] * ho * wo;
     if (groups == 1 && !n.referenceKernels && scratch <= ManifestLoader.MAX_VALUE_ELEMENTS) {
       return new Conv2dGemmKernel(x, cout, k, s, p, d, ho, wo, weight, bias);
+    }
+    long taps = (long) k[0] * k[1] * ho * wo; // the depthwise path's per-call tap planes
+    if (groups == cin && groups > 1 && !n.referenceKernels
+        && taps <= ManifestLoader.MAX_VALUE_ELEMENTS) {
+      return new DepthwiseConv2dKernel(x, cout, k, s, p, d, ho, wo, weight, bias);
     }
     return new Conv2dKernel(x, cout, k, s, p, d, groups, ho, wo, weight, bias);
   }

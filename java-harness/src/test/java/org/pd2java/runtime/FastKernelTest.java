@@ -1,5 +1,6 @@
 package org.pd2java.runtime;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.pd2java.runtime.Fixture.map;
@@ -67,6 +68,8 @@ class FastKernelTest {
       Model fast = Model.load(p);
       Model ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true));
       float[] x = random(r, c[0] * c[10] * c[11]);
+      assertKernel(fast, x, "Conv2dGemmKernel");
+      assertKernel(ref, x, "Conv2dKernel");
       float[] a = fast.runLayers(x).get("c");
       float[] b = ref.runLayers(x).get("c");
       assertEquals(b.length, a.length);
@@ -77,5 +80,107 @@ class FastKernelTest {
       checked++;
     }
     assertEquals(cases.length, checked);
+  }
+  /** The model's only node runs on the kernel class {@code simpleName}. */
+  private static void assertKernel(Model m, float[] x, String simpleName) {
+    String node = m.profile(x, 1).keySet().iterator().next();
+    assertEquals("c (" + simpleName + ")", node);
+  }
+
+  @Test
+  void depthwiseConvMatchesReference() throws IOException {
+    Random r = new Random(5);
+    // cin, multiplier, kh, kw, sh, sw, ph, pw, dh, dw, h, w
+    int[][] cases = {
+      {32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 30, 60}, // PDLightModel's shapes
+      {96, 1, 3, 3, 2, 2, 1, 1, 1, 1, 30, 60},
+      {4, 1, 3, 3, 2, 2, 1, 1, 1, 1, 15, 30}, // odd output height (8 rows)
+      {3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 7, 9}, // channel multiplier 2
+      {2, 3, 5, 5, 1, 2, 2, 2, 1, 1, 9, 11}, // 25 taps, not a multiple of 3
+      {5, 1, 3, 2, 2, 1, 2, 0, 2, 1, 9, 7},
+      {3, 1, 1, 1, 1, 1, 0, 0, 1, 1, 4, 5}, // one tap
+      {2, 1, 2, 2, 3, 3, 1, 1, 2, 2, 10, 10},
+      {6, 1, 3, 3, 1, 1, 0, 0, 2, 2, 9, 9},
+      {2, 1, 4, 4, 1, 1, 2, 2, 1, 1, 3, 3}, // kernel wider than the input, padded
+    };
+    int checked = 0;
+    for (int[] c : cases) {
+      int cin = c[0];
+      int cout = c[0] * c[1];
+      int ho = (c[10] + 2 * c[6] - c[8] * (c[2] - 1) - 1) / c[4] + 1;
+      int wo = (c[11] + 2 * c[7] - c[9] * (c[3] - 1) - 1) / c[5] + 1;
+      Fixture f = new Fixture(cin, c[10], c[11])
+          .tensor("w", new int[] {cout, 1, c[2], c[3]}, random(r, cout * c[2] * c[3]))
+          .tensor("b", new int[] {cout}, random(r, cout))
+          .node("c", "conv2d", map("in_channels", cin, "out_channels", cout,
+              "kernel_size", new int[] {c[2], c[3]}, "stride", new int[] {c[4], c[5]},
+              "padding", new int[] {c[6], c[7]}, "dilation", new int[] {c[8], c[9]},
+              "groups", cin),
+              map("weight", "w", "bias", checked % 2 == 0 ? "b" : null),
+              new int[] {cout, ho, wo});
+      Path d = Files.createTempDirectory(dir, "d");
+      Path p = Fixture.write(d, f.manifest(), f.weights());
+      Model fast = Model.load(p);
+      Model ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true));
+      float[] x = random(r, cin * c[10] * c[11]);
+      assertKernel(fast, x, "DepthwiseConv2dKernel");
+      assertKernel(ref, x, "Conv2dKernel");
+      // Twice: the second call reuses nothing from the first (per-call scratch).
+      for (int rep = 0; rep < 2; rep++) {
+        float[] a = fast.runLayers(x).get("c");
+        float[] b = ref.runLayers(x).get("c");
+        assertEquals(b.length, a.length);
+        for (int i = 0; i < a.length; i++) {
+          assertTrue(Math.abs(a[i] - b[i]) <= 1e-5 + 1e-4 * Math.abs(b[i]),
+              "case " + java.util.Arrays.toString(c) + " index " + i + ": " + a[i] + " vs " + b[i]);
+        }
+        x = random(r, cin * c[10] * c[11]);
+      }
+      checked++;
+    }
+    assertEquals(cases.length, checked);
+  }
+
+  @Test
+  void groupedNonDepthwiseConvKeepsTheReferenceKernel() throws IOException {
+    Random r = new Random(9);
+    Fixture f = new Fixture(4, 5, 6)
+        .tensor("w", new int[] {6, 2, 3, 3}, random(r, 6 * 2 * 9))
+        .node("c", "conv2d", map("in_channels", 4, "out_channels", 6,
+            "kernel_size", new int[] {3, 3}, "stride", new int[] {1, 1},
+            "padding", new int[] {1, 1}, "dilation", new int[] {1, 1}, "groups", 2),
+            map("weight", "w", "bias", null), new int[] {6, 5, 6});
+    Path p = Fixture.write(dir, f.manifest(), f.weights());
+    assertKernel(Model.load(p), random(r, 4 * 5 * 6), "Conv2dKernel");
+  }
+  @Test
+  void unpaddedMaxPoolMatchesReferenceExactly() throws IOException {
+    Random r = new Random(11);
+    // c, kh, kw, sh, sw, ph, pw, dh, dw, h, w, expected fast kernel
+    int[][] cases = {
+      {3, 2, 2, 2, 2, 0, 0, 1, 1, 60, 120, 1}, // the PRPD CNN's pools
+      {2, 2, 2, 2, 2, 0, 0, 1, 1, 15, 31, 1}, // odd sizes: last row/column dropped (floor)
+      {2, 2, 2, 1, 1, 0, 0, 2, 2, 7, 8, 1},
+      {2, 3, 3, 2, 2, 0, 0, 1, 1, 9, 10, 1},
+      {1, 3, 2, 1, 3, 0, 0, 2, 1, 9, 10, 1},
+      {2, 3, 3, 2, 2, 1, 1, 1, 1, 9, 10, 0}, // padded: stays on the reference
+    };
+    for (int[] c : cases) {
+      int ho = (c[9] + 2 * c[5] - c[7] * (c[1] - 1) - 1) / c[3] + 1;
+      int wo = (c[10] + 2 * c[6] - c[8] * (c[2] - 1) - 1) / c[4] + 1;
+      Fixture f = new Fixture(c[0], c[9], c[10])
+          .node("c", "max_pool2d", map("kernel_size", new int[] {c[1], c[2]},
+              "stride", new int[] {c[3], c[4]}, "padding", new int[] {c[5], c[6]},
+              "dilation", new int[] {c[7], c[8]}), map(), new int[] {c[0], ho, wo});
+      Path d = Files.createTempDirectory(dir, "p");
+      Path p = Fixture.write(d, f.manifest(), f.weights());
+      Model fast = Model.load(p);
+      Model ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true));
+      float[] x = random(r, c[0] * c[9] * c[10]);
+      assertKernel(fast, x, c[11] == 1 ? "FastMaxPool2dKernel" : "MaxPool2dKernel");
+      assertKernel(ref, x, "MaxPool2dKernel");
+      assertArrayEquals(ref.runLayers(x).get("c"), fast.runLayers(x).get("c"),
+          java.util.Arrays.toString(c));
+    }
   }
 }

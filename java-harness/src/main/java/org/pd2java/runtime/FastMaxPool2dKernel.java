@@ -1,0 +1,82 @@
+package org.pd2java.runtime;
+
+/**
+ * max_pool2d@1, fast path for unpadded pooling (padding 0, any kernel, stride and dilation):
+ * with no padding and floor output size every window lies inside the input, so the reference's
+ * per-cell bounds checks go; 2x2 windows (the PRPD CNN's pools) get a straight-line body. Same
+ * comparison as {@link MaxPool2dKernel} (start at -infinity, keep {@code v > m}), so results
+ * are bit-identical, NaN handling included; JUnit tests it against the reference.
+ */
+final class FastMaxPool2dKernel implements Kernel {
+  private final int c, h, w, kh, kw, sh, sw, dh, dw, ho, wo;
+
+  FastMaxPool2dKernel(int[] x, int[] k, int[] s, int[] d, int ho, int wo) {
+    c = x[0];
+    h = x[1];
+    w = x[2];
+    kh = k[0];
+    kw = k[1];
+    sh = s[0];
+    sw = s[1];
+    dh = d[0];
+    dw = d[1];
+    this.ho = ho;
+    this.wo = wo;
+  }
+
+  @Override
+  public int[] outputShape() {
+    return new int[] {c, ho, wo};
+  }
+
+  @Override
+  public void run(float[][] inputs, float[] out) {
+    float[] x = inputs[0];
+    int o = 0;
+    boolean two = kh == 2 && kw == 2;
+    for (int ch = 0; ch < c; ch++) {
+      int base = ch * h * w;
+      for (int oy = 0; oy < ho; oy++) {
+        int row = base + oy * sh * w;
+        if (two) {
+          int row2 = row + dh * w;
+          for (int ox = 0; ox < wo; ox++) {
+            int i = ox * sw;
+            float m = Float.NEGATIVE_INFINITY;
+            float v = x[row + i];
+            if (v > m) {
+              m = v;
+            }
+            v = x[row + i + dw];
+            if (v > m) {
+              m = v;
+            }
+            v = x[row2 + i];
+            if (v > m) {
+              m = v;
+            }
+            v = x[row2 + i + dw];
+            if (v > m) {
+              m = v;
+            }
+            out[o++] = m;
+          }
+        } else {
+          for (int ox = 0; ox < wo; ox++) {
+            float m = Float.NEGATIVE_INFINITY;
+            for (int ky = 0; ky < kh; ky++) {
+              int r = row + ky * dh * w + ox * sw;
+              for (int kx = 0; kx < kw; kx++) {
+                float v = x[r + kx * dw];
+                if (v > m) {
+                  m = v;
+                }
+              }
+            }
+            out[o++] = m;
+          }
+        }
+      }
+    }
+  }
+}
