@@ -5,7 +5,10 @@ final class LeakyReluKernel extends ElementwiseKernel {
   private final float slope;
 
   static Kernel compile(NodeDef n, int[][] in) {
-    return new LeakyReluKernel(in[0], (float) n.floatAttr("negative_slope"));
+    float slope = (float) n.floatAttr("negative_slope");
+    return n.referenceKernels
+        ? new LeakyReluKernel(in[0], slope)
+        : new FastLeakyReluKernel(in[0], slope);
   }
 
   private LeakyReluKernel(int[] shape, float slope) {

@@ -3,7 +3,7 @@ package org.pd2java.runtime;
 /** relu@1: {@code max(x, 0)}. */
 final class ReluKernel extends ElementwiseKernel {
   static Kernel compile(NodeDef n, int[][] in) {
-    return new ReluKernel(in[0]);
+    return n.referenceKernels ? new ReluKernel(in[0]) : new FastReluKernel(in[0]);
   }
 
   private ReluKernel(int[] shape) {

@@ -183,4 +183,34 @@ class FastKernelTest {
           java.util.Arrays.toString(c));
     }
   }
+  @Test
+  void branchFreeActivationsMatchReferenceExactly() throws IOException {
+    Random r = new Random(13);
+    Object[][] cases = {
+      {"relu", map(), "FastReluKernel", "ReluKernel"},
+      {"leaky_relu", map("negative_slope", 0.2), "FastLeakyReluKernel", "LeakyReluKernel"},
+      {"leaky_relu", map("negative_slope", -1.5), "FastLeakyReluKernel", "LeakyReluKernel"},
+    };
+    for (Object[] c : cases) {
+      @SuppressWarnings("unchecked")
+      java.util.Map<String, Object> attrs = (java.util.Map<String, Object>) c[1];
+      Fixture f = new Fixture(3, 7, 13).node("c", (String) c[0], attrs, map(),
+          new int[] {3, 7, 13});
+      Path d = Files.createTempDirectory(dir, "a");
+      Path p = Fixture.write(d, f.manifest(), f.weights());
+      Model fast = Model.load(p);
+      Model ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true));
+      float[] x = random(r, 3 * 7 * 13);
+      x[0] = 0f;
+      x[1] = Float.MAX_VALUE;
+      x[2] = -Float.MAX_VALUE;
+      x[3] = Float.MIN_VALUE;
+      x[4] = -Float.MIN_VALUE;
+      assertKernel(fast, x, (String) c[2]);
+      assertKernel(ref, x, (String) c[3]);
+      // Delta 0: equal values, but a -0.0 may come out as +0.0 (documented on the fast kernel).
+      assertArrayEquals(ref.runLayers(x).get("c"), fast.runLayers(x).get("c"), 0f,
+          (String) c[0]);
+    }
+  }
 }
