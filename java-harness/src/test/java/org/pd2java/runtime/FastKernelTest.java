@@ -154,7 +154,7 @@ class FastKernelTest {
     assertKernel(Model.load(p), random(r, 4 * 5 * 6), "Conv2dKernel");
   }
   @Test
-  void unpaddedMaxPoolMatchesReferenceExactly() throws IOException {
+  void unpaddedMaxPoolMatchesReference() throws IOException {
     Random r = new Random(11);
     // c, kh, kw, sh, sw, ph, pw, dh, dw, h, w, expected fast kernel
     int[][] cases = {
@@ -179,7 +179,7 @@ class FastKernelTest {
       float[] x = random(r, c[0] * c[9] * c[10]);
       assertKernel(fast, x, c[11] == 1 ? "FastMaxPool2dKernel" : "MaxPool2dKernel");
       assertKernel(ref, x, "MaxPool2dKernel");
-      assertArrayEquals(ref.runLayers(x).get("c"), fast.runLayers(x).get("c"),
+      assertArrayEquals(ref.runLayers(x).get("c"), fast.runLayers(x).get("c"), 0f,
           java.util.Arrays.toString(c));
     }
   }
