@@ -51,9 +51,11 @@ final class Conv2dKernel implements Kernel {
     if (groups == 1 && !n.referenceKernels && scratch <= ManifestLoader.MAX_VALUE_ELEMENTS) {
       return new Conv2dGemmKernel(x, cout, k, s, p, d, ho, wo, weight, bias);
     }
-    long taps = (long) k[0] * k[1] * ho * wo; // the depthwise path's per-call tap planes
+    // The depthwise path's per-call scratch: tap planes, or one zero-padded input plane.
+    long taps = (long) k[0] * k[1] * ho * wo;
+    long padded = (x[1] + 2L * p[0]) * (x[2] + 2L * p[1]);
     if (groups == cin && groups > 1 && !n.referenceKernels
-        && taps <= ManifestLoader.MAX_VALUE_ELEMENTS) {
+        && Math.max(taps, padded) <= ManifestLoader.MAX_VALUE_ELEMENTS) {
       return new DepthwiseConv2dKernel(x, cout, k, s, p, d, ho, wo, weight, bias);
     }
     return new Conv2dKernel(x, cout, k, s, p, d, groups, ho, wo, weight, bias);

@@ -102,6 +102,11 @@ class FastKernelTest {
       {2, 1, 2, 2, 3, 3, 1, 1, 2, 2, 10, 10},
       {6, 1, 3, 3, 1, 1, 0, 0, 2, 2, 9, 9},
       {2, 1, 4, 4, 1, 1, 2, 2, 1, 1, 3, 3}, // kernel wider than the input, padded
+      // Stride 1 with more than DIRECT_MAX_PLANE outputs: the tap-plane path (the cases above
+      // with stride > 1 or small planes take the direct path).
+      {3, 2, 3, 3, 1, 1, 1, 1, 2, 2, 12, 14},
+      {2, 1, 5, 5, 1, 1, 2, 2, 1, 1, 9, 11},
+      {5, 1, 3, 2, 1, 1, 2, 0, 2, 1, 12, 9},
     };
     int checked = 0;
     for (int[] c : cases) {
