@@ -22,7 +22,9 @@ import java.util.Map;
  * memory is per call</b>: each call allocates its own buffers and lets the garbage collector
  * reclaim them, so calls share nothing mutable. The buffers follow a plan made at load: a value
  * whose last reader has run hands its buffer to a later value of the same size, so a call
- * allocates {@link #scratchFloats()} floats (plus the im2col matrix of each dense convolution),
+ * allocates {@link #scratchFloats()} floats (plus, per call, the fast kernels' own scratch: a
+ * dense convolution's im2col tile and four 256-float accumulators, a depthwise convolution's tap
+ * planes or padded plane),
  * and {@link #predictBatch} reuses one set of buffers for all its samples. {@link #runLayers}
  * keeps every value and so allocates one array per node.
  *
