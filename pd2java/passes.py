@@ -245,6 +245,8 @@ def fold_bn(graph: Graph) -> Graph:
         nodes=tuple(out_nodes),
         tensors=tensors,
         output=output,
-        transforms=(*graph.transforms, "fold_bn"),
+        # Recorded only when a pair was folded: the manifest says what was done to it, not what
+        # was asked (a LeNet without batch norm comes out unchanged).
+        transforms=(*graph.transforms, "fold_bn") if skip else graph.transforms,
     )
     return infer_shapes(prune_tensors(folded))
