@@ -48,21 +48,9 @@ final class Conv2dGemmKernel implements Kernel {
     this.wo = wo;
     this.weight = weight;
     this.bias = bias;
-    this.owLo = new int[kw];
-    this.owHi = new int[kw];
-    for (int kx = 0; kx < kw; kx++) {
-      int off = kx * dw - pw;
-      int lo = 0;
-      while (lo < wo && lo * sw + off < 0) {
-        lo++;
-      }
-      int hi = wo;
-      while (hi > lo && (hi - 1) * sw + off >= w) {
-        hi--;
-      }
-      owLo[kx] = lo;
-      owHi[kx] = hi;
-    }
+    int[][] range = Conv2dKernel.validOutputRange(kw, dw, pw, sw, wo, w);
+    this.owLo = range[0];
+    this.owHi = range[1];
   }
 
   @Override

@@ -81,21 +81,33 @@ final class Conv2dKernel implements Kernel {
     this.wo = wo;
     this.weight = weight;
     this.bias = bias;
-    this.owLo = new int[kw];
-    this.owHi = new int[kw];
+    int[][] range = validOutputRange(kw, dw, pw, sw, wo, w);
+    this.owLo = range[0];
+    this.owHi = range[1];
+  }
+
+  /**
+   * For each kernel column {@code kx}, the output columns {@code [lo, hi)} whose input column
+   * {@code ox * sw + kx * dw - pw} lies inside {@code [0, w)}: the taps outside are zero padding
+   * and are skipped. Shared by every conv kernel so they agree on the padding border.
+   */
+  static int[][] validOutputRange(int kw, int dw, int pw, int sw, int wo, int w) {
+    int[] lo = new int[kw];
+    int[] hi = new int[kw];
     for (int kx = 0; kx < kw; kx++) {
-      int off = kx * dw - pw; // input column = ow * sw + off
-      int lo = 0;
-      while (lo < wo && lo * sw + off < 0) {
-        lo++;
+      int off = kx * dw - pw; // input column = ox * sw + off
+      int l = 0;
+      while (l < wo && l * sw + off < 0) {
+        l++;
       }
-      int hi = wo;
-      while (hi > lo && (hi - 1) * sw + off >= w) {
-        hi--;
+      int h = wo;
+      while (h > l && (h - 1) * sw + off >= w) {
+        h--;
       }
-      owLo[kx] = lo;
-      owHi[kx] = hi;
+      lo[kx] = l;
+      hi[kx] = h;
     }
+    return new int[][] {lo, hi};
   }
 
   @Override
