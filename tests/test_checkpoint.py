@@ -22,16 +22,6 @@ from pd2java.models import PDLightModel, PDModel
 CLASSES = ["corona", "surface", "void", "floating", "particle", "noise"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: the suite shares 2 cores with other processes, where two OpenMP threads
-    per process oversubscribe them (measured: about 10x slower). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _light_with_statistics() -> PDLightModel:
     torch.manual_seed(3)
     model = PDLightModel(CLASSES, head="sigmoid")

@@ -21,16 +21,6 @@ from pd2java.models import (
 SIX = ["corona", "surface", "void", "floating", "particle", "noise"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: the suite shares 2 cores with other processes, where two OpenMP threads
-    per process oversubscribe them (measured: about 10x slower). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_exact_parameter_counts_with_six_classes() -> None:
     assert count_parameters(PDModel(SIX)) == 734_246
     assert count_parameters(PDLightModel(SIX)) == 202_950

@@ -23,16 +23,6 @@ from pd2java.java.bridge import java_predict
 SMALL = [(name, factory, shape) for name, factory, shape in CORPUS if not name.startswith("zoo_")]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core CI machine two OpenMP threads spin-wait and run the
-    light model's depthwise convolutions several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize(("name", "factory", "shape"), SMALL, ids=[c[0] for c in SMALL])
 def test_corpus_module_java_matches_torch_and_reference(tmp_path, name, factory, shape):
     model = factory()

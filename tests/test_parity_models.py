@@ -31,16 +31,6 @@ from pd2java.models import build_model
 GIS = list(PRODUCTS["gis"])
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core CI machine two OpenMP threads spin-wait and run the
-    light model's depthwise convolutions several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _inputs() -> np.ndarray:
     ds = synthesize("gis", per_class=1, seed=3)
     prpd = ds.images[[0, 2, 3, 4, 6], None, :, :]

@@ -40,16 +40,6 @@ MODULE_SRC = textwrap.dedent(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core CI machine two OpenMP threads spin-wait and run the
-    light model's depthwise convolutions several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture()
 def small_export(tmp_path):
     """An export of a small module plus the source file that rebuilds it (seed 7)."""

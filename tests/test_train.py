@@ -25,16 +25,6 @@ from pd2java.train import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Train on one thread: the suite shares 2 cores with other processes, and two OpenMP threads
-    per process then oversubscribe them (measured: about 10x slower). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny() -> Dataset:
     return synthesize("gis", per_class=4, seed=5)
