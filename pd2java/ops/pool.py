@@ -22,6 +22,21 @@ from pd2java.ops.registry import (
 )
 
 
+def _window(
+    kernel_size: object, stride: object, padding: object, what: str
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """Kernel, stride (PyTorch's default: the kernel) and padding of a pool as int pairs; padding
+    beyond half the kernel is refused, as PyTorch itself does."""
+    kernel = as_pair(kernel_size, "kernel_size")
+    strides = (
+        kernel if stride is None or stride == [] or stride == () else as_pair(stride, "stride")
+    )
+    pads = as_pair(padding, "padding")
+    if pads[0] * 2 > kernel[0] or pads[1] * 2 > kernel[1]:
+        raise Unsupported(f"{what} padding {pads} larger than half the kernel {kernel}")
+    return kernel, strides, pads
+
+
 def lower_max_pool2d_call(
     kernel_size: object,
     stride: object = None,
@@ -35,13 +50,7 @@ def lower_max_pool2d_call(
         raise Unsupported("max pool with ceil_mode=True (only floor output sizes are supported)")
     if return_indices:
         raise Unsupported("max pool with return_indices=True")
-    kernel = as_pair(kernel_size, "kernel_size")
-    strides = (
-        kernel if stride is None or stride == [] or stride == () else as_pair(stride, "stride")
-    )
-    pads = as_pair(padding, "padding")
-    if pads[0] * 2 > kernel[0] or pads[1] * 2 > kernel[1]:
-        raise Unsupported(f"max pool padding {pads} larger than half the kernel {kernel}")
+    kernel, strides, pads = _window(kernel_size, stride, padding, "max pool")
     return Lowered(
         "max_pool2d",
         {
@@ -72,13 +81,7 @@ def lower_avg_pool2d_call(
         raise Unsupported("avg pool with ceil_mode=True (only floor output sizes are supported)")
     if divisor_override is not None:
         raise Unsupported(f"avg pool with divisor_override={divisor_override!r}")
-    kernel = as_pair(kernel_size, "kernel_size")
-    strides = (
-        kernel if stride is None or stride == [] or stride == () else as_pair(stride, "stride")
-    )
-    pads = as_pair(padding, "padding")
-    if pads[0] * 2 > kernel[0] or pads[1] * 2 > kernel[1]:
-        raise Unsupported(f"avg pool padding {pads} larger than half the kernel {kernel}")
+    kernel, strides, pads = _window(kernel_size, stride, padding, "avg pool")
     return Lowered(
         "avg_pool2d",
         {
