@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from corpus import randomize_bn
 
-from pd2java import reference
-from pd2java.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from pd2java.data import PRODUCTS, synthesize
+from pd2java.backends import reference
 from pd2java.exporter import export
-from pd2java.models import build_model
+from pd2java.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from pd2java.training.data import PRODUCTS, synthesize
+from pd2java.training.models import build_model
 
 
 def _kb(path: Path) -> str:

@@ -64,9 +64,9 @@ def time_per_image(fn, images: np.ndarray, warmup: int, iters: int) -> tuple[flo
 
 def build_models(checkpoints: Path) -> list[tuple[str, torch.nn.Module, bool, str]]:
     """(name, model, fold_bn, where it came from) for both zoo models."""
-    from pd2java.checkpoint import load_checkpoint
-    from pd2java.data import PRODUCTS
-    from pd2java.models import build_model
+    from pd2java.training.checkpoint import load_checkpoint
+    from pd2java.training.data import PRODUCTS
+    from pd2java.training.models import build_model
 
     sys.path.insert(0, str(ROOT / "tests"))
     from corpus import randomize_bn  # the tests' deterministic BN randomiser
@@ -88,10 +88,10 @@ def build_models(checkpoints: Path) -> list[tuple[str, torch.nn.Module, bool, st
 def run(args: argparse.Namespace) -> dict:
     import onnxruntime as ort
 
-    from pd2java import reference
-    from pd2java.data import synthesize
+    from pd2java.backends import reference
+    from pd2java.backends.java import bridge, build
     from pd2java.exporter import export
-    from pd2java.java import bridge, build
+    from pd2java.training.data import synthesize
 
     torch.set_num_threads(1)
     per_class = -(-args.images // 7)

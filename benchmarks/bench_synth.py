@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from pd2java.data import DEFAULT_DIFFICULTY, PRODUCTS, synthesize
-from pd2java.data.synth import synthesize_counts
+from pd2java.training.data import DEFAULT_DIFFICULTY, PRODUCTS, synthesize
+from pd2java.training.data.synth import synthesize_counts
 
 
 def timed(product: str, per_class: int, difficulty: float, repeats: int) -> tuple[int, float]:

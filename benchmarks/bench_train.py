@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pd2java.data import synthesize
-from pd2java.models import count_parameters
-from pd2java.train import train
+from pd2java.training.data import synthesize
+from pd2java.training.models import count_parameters
+from pd2java.training.train import train
 
 
 def test_accuracy(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray) -> float:

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 # public name -> "module:attribute"
 _LAZY = {
     "export": "pd2java.exporter:export",
-    "java_predict": "pd2java.java.bridge:java_predict",
+    "java_predict": "pd2java.backends.java.bridge:java_predict",
 }
 
 __all__ = ["__version__", "export", "java_predict"]

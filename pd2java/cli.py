@@ -17,11 +17,11 @@ from pd2java.errors import ParityError, UserError
 # Modules that contribute verbs. Each defines add_commands(subparsers); every parser it adds sets
 # `func` (args -> int exit code) with set_defaults.
 _COMMAND_MODULES = (
-    "pd2java.data.commands",
-    "pd2java.train_commands",
+    "pd2java.training.data.commands",
+    "pd2java.training.commands",
     "pd2java.export_commands",
-    "pd2java.java.commands",
-    "pd2java.java.parity_commands",
+    "pd2java.backends.java.commands",
+    "pd2java.backends.java.parity_commands",
     "pd2java.demo",
 )
 

@@ -142,12 +142,12 @@ def run_demo(
 def _run_demo(settings: DemoSettings, say: Callable[[str], None]) -> DemoSummary:
     import torch
 
-    from pd2java.data import synthesize
+    from pd2java.backends.java import bridge, build
+    from pd2java.backends.java.codegen import generate_java
+    from pd2java.backends.java.verify import verify
     from pd2java.exporter import export_checkpoint
-    from pd2java.java import bridge, build
-    from pd2java.java.codegen import generate_java
-    from pd2java.java.verify import verify
-    from pd2java.train import train
+    from pd2java.training.data import synthesize
+    from pd2java.training.train import train
 
     started = time.perf_counter()
     if settings.per_class < 2:

@@ -4,7 +4,7 @@
                    [--java-package PKG] [--java-class NAME] [--no-java]
 
 SRC is a pd2java checkpoint (.pt) or an ONNX model (.onnx). Unless --no-java, the Java sources for
-the export (a typed wrapper and its JUnit 5 golden-vector test, pd2java.java.codegen) are written
+the export (a typed wrapper and its JUnit 5 golden-vector test, pd2java.backends.java.codegen) are written
 under OUTDIR/src/. Prints every file written with its size.
 """
 
@@ -31,7 +31,7 @@ def run_export(args: argparse.Namespace) -> int:
     suffix = src.suffix.lower()
     java = not args.no_java
     if java:  # check the Java names before anything is written
-        from pd2java.java.codegen import DEFAULT_PACKAGE, check_class_name, check_package
+        from pd2java.backends.java.codegen import DEFAULT_PACKAGE, check_class_name, check_package
 
         check_package(args.java_package or DEFAULT_PACKAGE)
         if args.java_class:
@@ -55,7 +55,7 @@ def run_export(args: argparse.Namespace) -> int:
         written.append(manifest.parent / f"{stem}.onnx")
     written.append(manifest)
     if java:
-        from pd2java.java.codegen import DEFAULT_PACKAGE, generate_java
+        from pd2java.backends.java.codegen import DEFAULT_PACKAGE, generate_java
 
         written += generate_java(
             manifest,

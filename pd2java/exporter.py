@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pd2java.backends.manifest import build_manifest, encode_manifest, load_bytes
+from pd2java.backends.reference import run_graph, self_test
+from pd2java.backends.safetensors_io import encode_safetensors
 from pd2java.errors import ParityError, UserError
 from pd2java.ir import Graph
-from pd2java.manifest import build_manifest, encode_manifest, load_bytes
-from pd2java.passes import fold_bn as fold_bn_pass
-from pd2java.passes import validate
-from pd2java.reference import run_graph, self_test
-from pd2java.safetensors_io import encode_safetensors
+from pd2java.ir.passes import fold_bn as fold_bn_pass
+from pd2java.ir.passes import validate
 
 if TYPE_CHECKING:  # torch is imported lazily: write_graph serves ONNX imports without it
     from torch import nn
@@ -138,8 +138,8 @@ def golden_inputs(input_shape: Sequence[int], count: int = GOLDEN_COUNT) -> np.n
     shape = tuple(int(d) for d in input_shape)
     if shape == (1, 60, 120):
         try:
-            from pd2java.data import synthesize
-        except ImportError:  # pragma: no cover - pd2java.data ships with the package
+            from pd2java.training.data import synthesize
+        except ImportError:  # pragma: no cover - pd2java.training.data ships with the package
             synthesize = None
         if synthesize is not None:
             ds = synthesize("gis", per_class=1, seed=0)
@@ -211,7 +211,7 @@ def write_graph(
 
 def _onnx_bytes(graph: Graph) -> bytes:
     try:
-        from pd2java.onnx_io import graph_to_onnx
+        from pd2java.backends.onnx import graph_to_onnx
     except ImportError as exc:  # pragma: no cover - guards a partial install
         raise UserError(
             f"the ONNX writer is not available ({exc}); export with onnx=False / --no-onnx"
@@ -284,7 +284,7 @@ def export_checkpoint(
     onnx: bool = True,
 ) -> Path:
     """Export a pd2java checkpoint (.pt): its model, classes and input image convention."""
-    from pd2java.checkpoint import load_checkpoint
+    from pd2java.training.checkpoint import load_checkpoint
 
     src = Path(path)
     if not src.is_file():
@@ -323,7 +323,7 @@ def export_onnx(
 ) -> Path:
     """Map an ONNX model onto the IR and write it with the same passes and writer."""
     try:
-        from pd2java.onnx_io import onnx_to_graph
+        from pd2java.frontends.onnx import onnx_to_graph
     except ImportError as exc:  # pragma: no cover - guards a partial install
         raise UserError(f"the ONNX importer is not available ({exc})") from None
     src = Path(path)

@@ -9,7 +9,7 @@ format describes a 1-D per-sample output.
 Covered: conv sweeps (channels x groups x kernel x stride x padding x dilation x odd/even sizes,
 with and without bias), batch norm with and without affine, every activation and pool, every
 functional form the fx front end accepts, residual blocks, a module called twice, dropout and
-identity (removed at export), and both zoo models (pd2java.models when present, else a local copy
+identity (removed at export), and both zoo models (pd2java.training.models when present, else a local copy
 built exactly as PRPD.md section 4).
 """
 
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pd2java.models import PDLightModel, PDModel
+from pd2java.training.models import PDLightModel, PDModel
 
 Shape = tuple[int, int, int]
 

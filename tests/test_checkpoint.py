@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from pd2java.checkpoint import (
+from pd2java.errors import UserError
+from pd2java.training.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
     Checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from pd2java.errors import UserError
-from pd2java.models import PDLightModel, PDModel
+from pd2java.training.models import PDLightModel, PDModel
 
 CLASSES = ["corona", "surface", "void", "floating", "particle", "noise"]
 
@@ -102,7 +102,7 @@ def test_whole_pickled_module_is_refused_without_fallback(tmp_path: Path) -> Non
     with pytest.raises(UserError) as err:
         load_checkpoint(path)
     text = str(err.value)
-    assert "refusing to load" in text and "pd2java.models.PDModel" in text
+    assert "refusing to load" in text and "pd2java.training.models.PDModel" in text
     assert "weights_only=True" in text and "never falls back" in text
 
 

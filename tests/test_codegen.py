@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pd2java.errors import UserError
-from pd2java.exporter import export
-from pd2java.java import build
-from pd2java.java.codegen import (
+from pd2java.backends.java import build
+from pd2java.backends.java.codegen import (
     build_view,
     camel_class_name,
     enum_constant,
@@ -21,6 +19,8 @@ from pd2java.java.codegen import (
     java_string,
     javadoc_text,
 )
+from pd2java.errors import UserError
+from pd2java.exporter import export
 
 CLASSES = ["protrusion_conductor", "free particle", "Void-Cavity", "class", "3rd kind"]
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pd2java.data import Dataset, load_dataset, load_image, normalize_counts, save_dataset
-from pd2java.data.io import write_png
 from pd2java.errors import UserError
+from pd2java.training.data import Dataset, load_dataset, load_image, normalize_counts, save_dataset
+from pd2java.training.data.io import write_png
 
 
 def ramp_image() -> np.ndarray:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from pd2java.cli import main
-from pd2java.data import PRODUCTS, load_dataset, normalize_counts, prps_to_prpd, synthesize
-from pd2java.data.prps import phase_overlap, prps_counts
 from pd2java.errors import UserError
+from pd2java.training.data import PRODUCTS, load_dataset, normalize_counts, prps_to_prpd, synthesize
+from pd2java.training.data.prps import phase_overlap, prps_counts
 
 
 def corona_prps(cycles: int = 3600, windows: int = 128, seed: int = 0) -> np.ndarray:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pd2java.data import DEFAULT_DIFFICULTY, PRODUCTS, normalize_counts, synthesize
-from pd2java.data.synth import histogram, synthesize_counts
 from pd2java.errors import UserError
+from pd2java.training.data import DEFAULT_DIFFICULTY, PRODUCTS, normalize_counts, synthesize
+from pd2java.training.data.synth import histogram, synthesize_counts
 
 PHASE_DEG = (np.arange(120) + 0.5) * 3.0  # centre of each phase bin
 AMP = (np.arange(60) + 0.5) / 60.0  # centre of each amplitude bin

@@ -165,8 +165,8 @@ def test_bad_shapes_and_names(tmp_path: Path) -> None:
 
 
 def _checkpoint(tmp_path: Path) -> Path:
-    from pd2java.checkpoint import Checkpoint, save_checkpoint
-    from pd2java.models import PDModel
+    from pd2java.training.checkpoint import Checkpoint, save_checkpoint
+    from pd2java.training.models import PDModel
 
     torch.manual_seed(0)
     return save_checkpoint(Checkpoint.from_model(PDModel(["a", "b"])), tmp_path / "good.pt")
@@ -201,8 +201,8 @@ def test_truncated_and_non_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_state_dict_not_fitting_arch(tmp_path: Path) -> None:
-    from pd2java.checkpoint import Checkpoint
-    from pd2java.models import PDModel
+    from pd2java.training.checkpoint import Checkpoint
+    from pd2java.training.models import PDModel
 
     raw = Checkpoint.from_model(PDModel(["a", "b"])).to_dict()
     raw["arch"] = "light"  # lenet weights under the light architecture

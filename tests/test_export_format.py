@@ -25,15 +25,15 @@ from corpus import CORPUS_BY_NAME
 from helpers import assert_close
 from torch import nn
 
-from pd2java import reference
+from pd2java.backends import reference
+from pd2java.backends.manifest import TOP_KEYS, schema
+from pd2java.backends.safetensors_io import read_safetensors
 from pd2java.errors import UserError
 from pd2java.exporter import export, write_graph
 from pd2java.ir import Graph, Node, ValueSpec
-from pd2java.manifest import TOP_KEYS, schema
 from pd2java.ops import docs
 from pd2java.ops.registry import check_complete
 from pd2java.ops.table import OPS
-from pd2java.safetensors_io import read_safetensors
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
@@ -286,9 +286,9 @@ def test_onnx_written_and_matches_torch(tmp_path: Path) -> None:
 
 
 def test_cli_exports_checkpoint_and_onnx(tmp_path: Path) -> None:
-    from pd2java.checkpoint import Checkpoint, save_checkpoint
     from pd2java.cli import main
-    from pd2java.models import PDModel
+    from pd2java.training.checkpoint import Checkpoint, save_checkpoint
+    from pd2java.training.models import PDModel
 
     torch.manual_seed(0)
     ckpt = save_checkpoint(Checkpoint.from_model(PDModel(["x", "y", "z"])), tmp_path / "lenet.pt")
@@ -351,8 +351,8 @@ def test_op_table_and_kernels_agree() -> None:
 
 def test_reference_does_not_import_torch() -> None:
     code = (
-        "import sys, pd2java.reference, pd2java.manifest, pd2java.safetensors_io, "
-        "pd2java.passes, pd2java.ops.registry; from pd2java.ops.registry import implemented; "
+        "import sys, pd2java.backends.reference, pd2java.backends.manifest, pd2java.backends.safetensors_io, "
+        "pd2java.ir.passes, pd2java.ops.registry; from pd2java.ops.registry import implemented; "
         "implemented(); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -11,7 +11,7 @@ import torch
 from corpus import CORPUS, CORPUS_BY_NAME
 from helpers import assert_close
 
-from pd2java import reference
+from pd2java.backends import reference
 from pd2java.exporter import export, golden_inputs
 
 NAMES = [name for name, _, _ in CORPUS]

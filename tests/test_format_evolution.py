@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pd2java import reference
+from pd2java.backends import reference
+from pd2java.backends.java.bridge import java_predict
 from pd2java.errors import UserError
-from pd2java.java.bridge import java_predict
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pd2java import cli
-from pd2java.java import build
+from pd2java.backends.java import build
 from pd2java.resources import java_harness_dir
 
 
@@ -74,7 +74,9 @@ def test_changed_source_rebuilds_and_concurrent_builds_agree(
     assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".build")]
     out = subprocess.run(
         ["java", "-cp", str(results[0]), "org.pd2java.runtime.OpRegistry"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "conv2d@1" in out.split()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pd2java.java.build import run_junit
+from pd2java.backends.java.build import run_junit
 
 
 def test_junit_suite_passes() -> None:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pd2java.backends.java.build import build_runtime
 from pd2java.errors import UserError
-from pd2java.java.build import build_runtime
 from pd2java.ops.table import OPS
 
 if TYPE_CHECKING:
@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 def _java_registry() -> dict[str, dict]:
     out = subprocess.run(
         ["java", "-cp", str(build_runtime()), "org.pd2java.runtime.OpRegistry", "--json"],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout
     return {f"{op['name']}@{op['version']}": op for op in json.loads(out)}
 
@@ -83,19 +86,35 @@ def test_exported_model_loads_and_self_tests_in_java(tmp_path: Path) -> None:
     """A real export (every attribute written by pd2java.export) passes the Java loader and its
     golden self-test, i.e. Java reproduces PyTorch's outputs within the golden tolerance."""
     pytest.importorskip("pd2java.exporter")
+    from pd2java.backends.java.commands import check_manifest
     from pd2java.exporter import export
-    from pd2java.java.commands import check_manifest
 
     manifest = export(
-        _every_op_module(), tmp_path / "out", input_shape=(1, 12, 16), classes=["x", "y", "z"],
-        name="every_op", onnx=False,
+        _every_op_module(),
+        tmp_path / "out",
+        input_shape=(1, 12, 16),
+        classes=["x", "y", "z"],
+        name="every_op",
+        onnx=False,
     )
     summary = check_manifest(str(manifest))
     assert "self-test: passed" in summary
     assert "classes: [x, y, z]" in summary
     ops = {n["op"] for n in json.loads(manifest.read_text())["nodes"]}
-    assert {"conv2d", "batch_norm2d", "leaky_relu", "max_pool2d", "avg_pool2d", "add",
-            "sigmoid", "relu6", "relu", "global_avg_pool", "linear", "softmax"} <= ops
+    assert {
+        "conv2d",
+        "batch_norm2d",
+        "leaky_relu",
+        "max_pool2d",
+        "avg_pool2d",
+        "add",
+        "sigmoid",
+        "relu6",
+        "relu",
+        "global_avg_pool",
+        "linear",
+        "softmax",
+    } <= ops
 
     # Tampering with the export is caught by the Java loader with its typed message.
     weights = manifest.with_name("every_op.safetensors")

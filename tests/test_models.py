@@ -8,7 +8,7 @@ import torch.fx
 from torch import nn
 
 from pd2java.errors import UserError
-from pd2java.models import (
+from pd2java.training.models import (
     ARCHS,
     PDLightModel,
     PDModel,

@@ -2,7 +2,7 @@
 
 Each model is written to a real file, read with ``onnx_to_graph``, and the IR is run two ways,
 both compared with onnxruntime running the original file: the NumPy reference interpreter
-(``pd2java.reference.run_graph``) and ``graph_to_onnx`` + onnxruntime. The IR's nodes, attributes
+(``pd2java.backends.reference.run_graph``) and ``graph_to_onnx`` + onnxruntime. The IR's nodes, attributes
 and tensors are checked where the mapping makes a choice (transposed weights, fused biases,
 removed nodes, explicit defaults).
 """
@@ -18,10 +18,11 @@ import pytest
 from helpers import assert_close
 from onnx import TensorProto, helper, numpy_helper
 
-from pd2java import reference
+from pd2java.backends import reference
+from pd2java.backends.onnx import graph_to_onnx
+from pd2java.frontends.onnx import onnx_to_graph
 from pd2java.ir import Graph
-from pd2java.onnx_io import graph_to_onnx, onnx_to_graph
-from pd2java.passes import validate
+from pd2java.ir.passes import validate
 
 RNG = np.random.default_rng(0)
 
@@ -35,15 +36,27 @@ def init(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.array(array, order="C"), name)
 
 
-def make(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto],
-         in_shape: tuple = ("N", 3, 8, 8), out_shape: tuple | None = None, opset: int = 17,
-         out_name: str = "y", in_name: str = "x", meta: dict[str, str] | None = None
-         ) -> onnx.ModelProto:
+def make(
+    nodes: list[onnx.NodeProto],
+    inits: list[onnx.TensorProto],
+    in_shape: tuple = ("N", 3, 8, 8),
+    out_shape: tuple | None = None,
+    opset: int = 17,
+    out_name: str = "y",
+    in_name: str = "x",
+    meta: dict[str, str] | None = None,
+) -> onnx.ModelProto:
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, list(in_shape))],
-        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT,
-                                       None if out_shape is None else list(out_shape))],
-        initializer=inits)
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, list(in_shape))],
+        [
+            helper.make_tensor_value_info(
+                out_name, TensorProto.FLOAT, None if out_shape is None else list(out_shape)
+            )
+        ],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     if meta:
@@ -83,24 +96,43 @@ def ops(graph: Graph) -> list[str]:
     return [n.op for n in graph.nodes]
 
 
-def conv_node(inp: str = "x", out: str = "c", w: str = "w", b: str | None = "b", **attrs: object
-              ) -> onnx.NodeProto:
-    return helper.make_node("Conv", [inp, w] + ([b] if b else []), [out], name=f"conv_{out}",
-                            **attrs)
+def conv_node(
+    inp: str = "x", out: str = "c", w: str = "w", b: str | None = "b", **attrs: object
+) -> onnx.NodeProto:
+    return helper.make_node(
+        "Conv", [inp, w] + ([b] if b else []), [out], name=f"conv_{out}", **attrs
+    )
 
 
 def test_conv_bn_activations_pool_gemm_softmax(tmp_path: Path) -> None:
     nodes = [
-        conv_node(kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 1], dilations=[1, 1],
-                  group=1),
-        helper.make_node("BatchNormalization", ["c", "g", "be", "mu", "var"], ["bn"], name="bn",
-                         epsilon=1e-3),
+        conv_node(
+            kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 1], dilations=[1, 1], group=1
+        ),
+        helper.make_node(
+            "BatchNormalization", ["c", "g", "be", "mu", "var"], ["bn"], name="bn", epsilon=1e-3
+        ),
         helper.make_node("LeakyRelu", ["bn"], ["lr"], name="lr"),  # ONNX default alpha 0.01
         helper.make_node("Clip", ["lr", "zero", "six"], ["r6"], name="clip"),
-        helper.make_node("MaxPool", ["r6"], ["mp"], name="mp", kernel_shape=[2, 3],
-                         strides=[1, 2], pads=[1, 1, 1, 1], dilations=[2, 1]),
-        helper.make_node("AveragePool", ["mp"], ["ap"], name="ap", kernel_shape=[3, 3],
-                         pads=[1, 1, 1, 1], count_include_pad=1),
+        helper.make_node(
+            "MaxPool",
+            ["r6"],
+            ["mp"],
+            name="mp",
+            kernel_shape=[2, 3],
+            strides=[1, 2],
+            pads=[1, 1, 1, 1],
+            dilations=[2, 1],
+        ),
+        helper.make_node(
+            "AveragePool",
+            ["mp"],
+            ["ap"],
+            name="ap",
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+            count_include_pad=1,
+        ),
         helper.make_node("Relu", ["ap"], ["re"], name="re"),
         helper.make_node("Sigmoid", ["re"], ["sg"], name="sg"),
         helper.make_node("GlobalAveragePool", ["sg"], ["gp"], name="gp"),
@@ -108,26 +140,59 @@ def test_conv_bn_activations_pool_gemm_softmax(tmp_path: Path) -> None:
         helper.make_node("Gemm", ["fl", "fw", "fb"], ["lin"], name="fc", transB=1),
         helper.make_node("Softmax", ["lin"], ["y"], name="sm"),
     ]
-    inits = [init("w", rand(4, 3, 3, 3)), init("b", rand(4)), init("g", rand(4)),
-             init("be", rand(4)), init("mu", rand(4)), init("var", rand(4, positive=True)),
-             init("zero", np.array(0, np.float32)), init("six", np.array(6, np.float32)),
-             init("fw", rand(5, 4)), init("fb", rand(5))]
+    inits = [
+        init("w", rand(4, 3, 3, 3)),
+        init("b", rand(4)),
+        init("g", rand(4)),
+        init("be", rand(4)),
+        init("mu", rand(4)),
+        init("var", rand(4, positive=True)),
+        init("zero", np.array(0, np.float32)),
+        init("six", np.array(6, np.float32)),
+        init("fw", rand(5, 4)),
+        init("fb", rand(5)),
+    ]
     graph = check(make(nodes, inits, out_shape=("N", 5)), tmp_path)
-    assert ops(graph) == ["conv2d", "batch_norm2d", "leaky_relu", "relu6", "max_pool2d",
-                          "avg_pool2d", "relu", "sigmoid", "global_avg_pool", "flatten",
-                          "linear", "softmax"]
+    assert ops(graph) == [
+        "conv2d",
+        "batch_norm2d",
+        "leaky_relu",
+        "relu6",
+        "max_pool2d",
+        "avg_pool2d",
+        "relu",
+        "sigmoid",
+        "global_avg_pool",
+        "flatten",
+        "linear",
+        "softmax",
+    ]
     conv = graph.nodes[0]
-    assert dict(conv.attrs) == {"in_channels": 3, "out_channels": 4, "kernel_size": (3, 3),
-                                "stride": (2, 1), "padding": (1, 1), "dilation": (1, 1),
-                                "groups": 1}
+    assert dict(conv.attrs) == {
+        "in_channels": 3,
+        "out_channels": 4,
+        "kernel_size": (3, 3),
+        "stride": (2, 1),
+        "padding": (1, 1),
+        "dilation": (1, 1),
+        "groups": 1,
+    }
     assert dict(conv.params) == {"weight": "w", "bias": "b"}
     assert conv.output_shape == (4, 4, 8)
-    assert dict(graph.nodes[1].params) == {"weight": "g", "bias": "be", "running_mean": "mu",
-                                           "running_var": "var"}
+    assert dict(graph.nodes[1].params) == {
+        "weight": "g",
+        "bias": "be",
+        "running_mean": "mu",
+        "running_var": "var",
+    }
     assert graph.nodes[1].attrs["eps"] == pytest.approx(1e-3)
     assert graph.nodes[2].attrs["negative_slope"] == pytest.approx(0.01)
-    assert dict(graph.nodes[4].attrs) == {"kernel_size": (2, 3), "stride": (1, 2),
-                                          "padding": (1, 1), "dilation": (2, 1)}
+    assert dict(graph.nodes[4].attrs) == {
+        "kernel_size": (2, 3),
+        "stride": (1, 2),
+        "padding": (1, 1),
+        "dilation": (2, 1),
+    }
     assert graph.nodes[5].attrs["count_include_pad"] is True
     assert graph.nodes[8].attrs["keepdims"] is True
     assert graph.nodes[-1].attrs["dim"] == 1
@@ -137,10 +202,13 @@ def test_conv_bn_activations_pool_gemm_softmax(tmp_path: Path) -> None:
 
 
 def test_conv_valid_autopad_grouped_no_kernel_shape(tmp_path: Path) -> None:
-    nodes = [conv_node(b=None, auto_pad="VALID", group=3),
-             helper.make_node("Flatten", ["c"], ["y"], axis=-3)]  # -3 of rank 4 is axis 1
-    graph = check(make(nodes, [init("w", rand(6, 1, 2, 3))], in_shape=(1, 3, 6, 7)), tmp_path,
-                  batch=1)
+    nodes = [
+        conv_node(b=None, auto_pad="VALID", group=3),
+        helper.make_node("Flatten", ["c"], ["y"], axis=-3),
+    ]  # -3 of rank 4 is axis 1
+    graph = check(
+        make(nodes, [init("w", rand(6, 1, 2, 3))], in_shape=(1, 3, 6, 7)), tmp_path, batch=1
+    )
     assert graph.nodes[0].attrs["groups"] == 3 and graph.nodes[0].params["bias"] is None
     assert graph.nodes[0].output_shape == (6, 5, 5)
     assert graph.output_kind == "logits"
@@ -148,8 +216,9 @@ def test_conv_valid_autopad_grouped_no_kernel_shape(tmp_path: Path) -> None:
 
 def test_leaky_relu_alpha_and_clip_forms(tmp_path: Path) -> None:
     nodes = [
-        helper.make_node("Constant", [], ["lo"], value=numpy_helper.from_array(
-            np.array(0.0, np.float32))),
+        helper.make_node(
+            "Constant", [], ["lo"], value=numpy_helper.from_array(np.array(0.0, np.float32))
+        ),
         helper.make_node("Constant", [], ["hi"], value_float=6.0),
         helper.make_node("Clip", ["x", "lo", "hi"], ["a"], name="relu6_const"),
         helper.make_node("Clip", ["a", "lo"], ["b"], name="relu_clip"),  # no max: relu
@@ -171,24 +240,26 @@ def test_reduce_mean_over_h_and_w(tmp_path: Path, opset: int, keepdims: int) -> 
         inits.append(init("axes", np.array([-2, -1], np.int64)))
         nodes.append(helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=keepdims))
     else:
-        nodes.append(helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3],
-                                      keepdims=keepdims))
-    nodes.append(helper.make_node("Flatten", ["m"], ["y"]) if keepdims else
-                 helper.make_node("Identity", ["m"], ["y"]))
+        nodes.append(helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=keepdims))
+    nodes.append(
+        helper.make_node("Flatten", ["m"], ["y"])
+        if keepdims
+        else helper.make_node("Identity", ["m"], ["y"])
+    )
     graph = check(make(nodes, inits, opset=opset), tmp_path)
     assert ops(graph) == ["global_avg_pool"] + (["flatten"] if keepdims else [])
     assert graph.nodes[0].attrs["keepdims"] is bool(keepdims)
     assert graph.output == "y"  # named after the ONNX output even behind an Identity
 
 
-@pytest.mark.parametrize(("first", "second", "keepdims"),
-                         [(3, 2, 0), (2, 2, 0), (-1, -1, 0), (3, 2, 1), (2, 3, 1)])
+@pytest.mark.parametrize(
+    ("first", "second", "keepdims"), [(3, 2, 0), (2, 2, 0), (-1, -1, 0), (3, 2, 1), (2, 3, 1)]
+)
 def test_reduce_mean_chains(tmp_path: Path, first: int, second: int, keepdims: int) -> None:
     """x.mean(3).mean(2) and its variants become one global_avg_pool."""
     nodes = [
         helper.make_node("ReduceMean", ["x"], ["m1"], axes=[first], keepdims=keepdims, name="r1"),
-        helper.make_node("ReduceMean", ["m1"], ["m2"], axes=[second], keepdims=keepdims,
-                         name="r2"),
+        helper.make_node("ReduceMean", ["m1"], ["m2"], axes=[second], keepdims=keepdims, name="r2"),
         helper.make_node("Flatten", ["m2"], ["y"]),
     ]
     graph = check(make(nodes, [], opset=17), tmp_path)
@@ -203,16 +274,21 @@ def test_reshape_forms_and_folded_shape_arithmetic(tmp_path: Path) -> None:
         helper.make_node("Relu", ["a"], ["a2"]),
         helper.make_node("Reshape", ["a2", "s1"], ["b"], name="minus1_k", allowzero=0),
         helper.make_node("Shape", ["b"], ["shape"]),
-        helper.make_node("Constant", [], ["i0"], value=numpy_helper.from_array(
-            np.array(0, np.int64))),
+        helper.make_node(
+            "Constant", [], ["i0"], value=numpy_helper.from_array(np.array(0, np.int64))
+        ),
         helper.make_node("Gather", ["shape", "i0"], ["n"], axis=0),
         helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
         helper.make_node("Concat", ["n1", "m1"], ["target"], axis=0),
         helper.make_node("Cast", ["target"], ["target64"], to=TensorProto.INT64),
         helper.make_node("Reshape", ["b", "target64"], ["y"], name="n_minus1"),
     ]
-    inits = [init("s0", np.array([0, -1], np.int64)), init("s1", np.array([-1, 192], np.int64)),
-             init("ax0", np.array([0], np.int64)), init("m1", np.array([-1], np.int64))]
+    inits = [
+        init("s0", np.array([0, -1], np.int64)),
+        init("s1", np.array([-1, 192], np.int64)),
+        init("ax0", np.array([0], np.int64)),
+        init("m1", np.array([-1], np.int64)),
+    ]
     graph = check(make(nodes, inits), tmp_path)
     assert ops(graph) == ["flatten", "relu", "flatten", "flatten"]
     assert graph.output_shape == (192,)
@@ -220,8 +296,11 @@ def test_reshape_forms_and_folded_shape_arithmetic(tmp_path: Path) -> None:
 
 def test_reshape_to_batch_one_when_batch_is_fixed(tmp_path: Path) -> None:
     nodes = [helper.make_node("Reshape", ["x", "s"], ["y"])]
-    graph = check(make(nodes, [init("s", np.array([1, -1], np.int64))], in_shape=(1, 2, 3, 4)),
-                  tmp_path, batch=1)
+    graph = check(
+        make(nodes, [init("s", np.array([1, -1], np.int64))], in_shape=(1, 2, 3, 4)),
+        tmp_path,
+        batch=1,
+    )
     assert ops(graph) == ["flatten"]
 
 
@@ -234,8 +313,10 @@ def test_gemm_forms(tmp_path: Path, trans_b: int, bias_shape: tuple | None) -> N
     if bias_shape is not None:
         inits.append(init("b", rand(*bias_shape)))
         inputs.append("b")
-    nodes = [helper.make_node("Flatten", ["x"], ["f"]),
-             helper.make_node("Gemm", inputs, ["y"], transB=trans_b, alpha=1.0, beta=1.0)]
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["f"]),
+        helper.make_node("Gemm", inputs, ["y"], transB=trans_b, alpha=1.0, beta=1.0),
+    ]
     graph = check(make(nodes, inits), tmp_path)
     linear = graph.nodes[1]
     np.testing.assert_array_equal(graph.tensors[linear.params["weight"]], w)
@@ -249,9 +330,11 @@ def test_gemm_forms(tmp_path: Path, trans_b: int, bias_shape: tuple | None) -> N
 def test_matmul_add_becomes_one_linear(tmp_path: Path, bias_first: bool) -> None:
     w, b = rand(192, 4), rand(4)
     add_inputs = ["b", "mm"] if bias_first else ["mm", "b"]
-    nodes = [helper.make_node("Flatten", ["x"], ["f"]),
-             helper.make_node("MatMul", ["f", "w"], ["mm"], name="matmul"),
-             helper.make_node("Add", add_inputs, ["y"], name="bias_add")]
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["f"]),
+        helper.make_node("MatMul", ["f", "w"], ["mm"], name="matmul"),
+        helper.make_node("Add", add_inputs, ["y"], name="bias_add"),
+    ]
     graph = check(make(nodes, [init("w", w), init("b", b)]), tmp_path)
     assert ops(graph) == ["flatten", "linear"]
     linear = graph.nodes[1]
@@ -261,10 +344,12 @@ def test_matmul_add_becomes_one_linear(tmp_path: Path, bias_first: bool) -> None
 
 
 def test_matmul_without_bias_and_residual_add(tmp_path: Path) -> None:
-    nodes = [helper.make_node("Flatten", ["x"], ["f"]),
-             helper.make_node("MatMul", ["f", "w"], ["mm"]),
-             helper.make_node("Sigmoid", ["mm"], ["s"]),
-             helper.make_node("Add", ["s", "mm"], ["y"])]
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["f"]),
+        helper.make_node("MatMul", ["f", "w"], ["mm"]),
+        helper.make_node("Sigmoid", ["mm"], ["s"]),
+        helper.make_node("Add", ["s", "mm"], ["y"]),
+    ]
     graph = check(make(nodes, [init("w", rand(192, 6))]), tmp_path)
     assert ops(graph) == ["flatten", "linear", "sigmoid", "add"]
     assert graph.nodes[1].params["bias"] is None
@@ -280,8 +365,11 @@ def test_dropout_identity_and_shared_initializer(tmp_path: Path) -> None:
         helper.make_node("Identity", ["c2"], ["i"]),
         helper.make_node("Flatten", ["i"], ["y"]),
     ]
-    inits = [init("w", rand(3, 3, 3, 3)), init("b", rand(3)),
-             init("ratio", np.array(0.5, np.float32))]
+    inits = [
+        init("w", rand(3, 3, 3, 3)),
+        init("b", rand(3)),
+        init("ratio", np.array(0.5, np.float32)),
+    ]
     graph = check(make(nodes, inits), tmp_path)
     assert ops(graph) == ["conv2d", "conv2d", "flatten"]
     assert graph.nodes[1].inputs == graph.nodes[0].outputs
@@ -292,12 +380,14 @@ def test_dropout_identity_and_shared_initializer(tmp_path: Path) -> None:
 def test_names_are_sanitised_and_unique(tmp_path: Path) -> None:
     nodes = [
         helper.make_node("Relu", ["input.1"], ["/features/Relu_output_0"], name="/features/Relu"),
-        helper.make_node("Conv", ["/features/Relu_output_0", "onnx::Conv_7"], ["/c/Conv"],
-                         name="features_Relu"),  # the same name once sanitised
+        helper.make_node(
+            "Conv", ["/features/Relu_output_0", "onnx::Conv_7"], ["/c/Conv"], name="features_Relu"
+        ),  # the same name once sanitised
         helper.make_node("Flatten", ["/c/Conv"], ["output"], name=""),
     ]
-    model = make(nodes, [init("onnx::Conv_7", rand(2, 3, 1, 1))], in_name="input.1",
-                 out_name="output")
+    model = make(
+        nodes, [init("onnx::Conv_7", rand(2, 3, 1, 1))], in_name="input.1", out_name="output"
+    )
     graph = check(model, tmp_path, name="3-odd name")
     assert graph.name == "m_3_odd_name"
     assert graph.input.name == "input.1"
@@ -309,10 +399,15 @@ def test_names_are_sanitised_and_unique(tmp_path: Path) -> None:
 
 def test_classes_metadata_and_initializers_listed_as_inputs(tmp_path: Path) -> None:
     """Old exporters list initializers among the graph inputs too; only the real one counts."""
-    model = make([conv_node(b=None), helper.make_node("Flatten", ["c"], ["f"]),
-                  helper.make_node("Softmax", ["f"], ["y"], axis=1)],
-                 [init("w", rand(2, 3, 8, 8))],
-                 meta={"pd2java.classes": '["void", "noise"]'})
+    model = make(
+        [
+            conv_node(b=None),
+            helper.make_node("Flatten", ["c"], ["f"]),
+            helper.make_node("Softmax", ["f"], ["y"], axis=1),
+        ],
+        [init("w", rand(2, 3, 8, 8))],
+        meta={"pd2java.classes": '["void", "noise"]'},
+    )
     model.graph.input.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, [2, 3, 8, 8]))
     graph = check(model, tmp_path)
     assert graph.classes == ("void", "noise")
@@ -321,22 +416,34 @@ def test_classes_metadata_and_initializers_listed_as_inputs(tmp_path: Path) -> N
 
 def test_external_data_inside_the_folder_loads(tmp_path: Path) -> None:
     w = rand(8, 3, 3, 3)
-    model = make([conv_node(), helper.make_node("Flatten", ["c"], ["y"])],
-                 [init("w", w), init("b", rand(8))])
+    model = make(
+        [conv_node(), helper.make_node("Flatten", ["c"], ["y"])], [init("w", w), init("b", rand(8))]
+    )
     path = tmp_path / "ext.onnx"
     (tmp_path / "weights").mkdir()
-    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location="weights/ext.bin", size_threshold=0)
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights/ext.bin",
+        size_threshold=0,
+    )
     assert (tmp_path / "weights" / "ext.bin").is_file()
     graph = onnx_to_graph(path)
     np.testing.assert_array_equal(graph.tensors["w"], w)
 
 
 def test_same_file_same_graph_same_bytes(tmp_path: Path) -> None:
-    model = make([conv_node(pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
-                  helper.make_node("GlobalAveragePool", ["r"], ["g"]),
-                  helper.make_node("Flatten", ["g"], ["y"])],
-                 [init("w", rand(4, 3, 3, 3)), init("b", rand(4))])
+    model = make(
+        [
+            conv_node(pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["c"], ["r"]),
+            helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+            helper.make_node("Flatten", ["g"], ["y"]),
+        ],
+        [init("w", rand(4, 3, 3, 3)), init("b", rand(4))],
+    )
     path = tmp_path / "m.onnx"
     onnx.save(model, str(path))
     a, b = onnx_to_graph(path), onnx_to_graph(path)

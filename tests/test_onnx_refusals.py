@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from pd2java.errors import UserError
-from pd2java.onnx_io import SUPPORTED_ONNX_OPS, onnx_to_graph
+from pd2java.frontends.onnx import SUPPORTED_ONNX_OPS, onnx_to_graph
 
 W = np.full((2, 3, 3, 3), 0.1, np.float32)
 
@@ -22,25 +22,41 @@ def init(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.array(array, order="C"), name)
 
 
-def model_of(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto] = (),
-             in_shape: list | None = None, opset: int = 17, out_shape: list | None = None,
-             in_type: int = TensorProto.FLOAT) -> onnx.ModelProto:
+def model_of(
+    nodes: list[onnx.NodeProto],
+    inits: list[onnx.TensorProto] = (),
+    in_shape: list | None = None,
+    opset: int = 17,
+    out_shape: list | None = None,
+    in_type: int = TensorProto.FLOAT,
+) -> onnx.ModelProto:
     graph = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info("x", in_type, ["N", 3, 8, 8] if in_shape is None
-                                       else in_shape)],
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info(
+                "x", in_type, ["N", 3, 8, 8] if in_shape is None else in_shape
+            )
+        ],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape or ["N", "K"])],
-        initializer=list(inits))
+        initializer=list(inits),
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     return model
 
 
-def one(op: str, inputs: list[str] | None = None, inits: list[onnx.TensorProto] = (),
-        **attrs: object) -> onnx.ModelProto:
+def one(
+    op: str, inputs: list[str] | None = None, inits: list[onnx.TensorProto] = (), **attrs: object
+) -> onnx.ModelProto:
     """x -> op -> Flatten -> y, the op named 'bad'."""
-    return model_of([helper.make_node(op, inputs or ["x"], ["t"], name="bad", **attrs),
-                     helper.make_node("Flatten", ["t"], ["y"], name="flat")], inits)
+    return model_of(
+        [
+            helper.make_node(op, inputs or ["x"], ["t"], name="bad", **attrs),
+            helper.make_node("Flatten", ["t"], ["y"], name="flat"),
+        ],
+        inits,
+    )
 
 
 def conv(**attrs: object) -> onnx.ModelProto:
@@ -60,22 +76,29 @@ def two_outputs() -> onnx.ModelProto:
 
 
 def partial_mean_output() -> onnx.ModelProto:
-    return model_of([helper.make_node("ReduceMean", ["x"], ["y"], axes=[3], keepdims=0,
-                                      name="bad")])
+    return model_of(
+        [helper.make_node("ReduceMean", ["x"], ["y"], axes=[3], keepdims=0, name="bad")]
+    )
 
 
 def mean_then_mean_mixed() -> onnx.ModelProto:
-    return model_of([
-        helper.make_node("ReduceMean", ["x"], ["m"], axes=[3], keepdims=1, name="first"),
-        helper.make_node("ReduceMean", ["m"], ["r"], axes=[2], keepdims=0, name="bad"),
-        helper.make_node("Flatten", ["r"], ["y"])])
+    return model_of(
+        [
+            helper.make_node("ReduceMean", ["x"], ["m"], axes=[3], keepdims=1, name="first"),
+            helper.make_node("ReduceMean", ["m"], ["r"], axes=[2], keepdims=0, name="bad"),
+            helper.make_node("Flatten", ["r"], ["y"]),
+        ]
+    )
 
 
 def computed_weight() -> onnx.ModelProto:
-    return model_of([
-        helper.make_node("Relu", ["x"], ["r"]),
-        helper.make_node("Conv", ["x", "r"], ["t"], name="bad"),
-        helper.make_node("Flatten", ["t"], ["y"])])
+    return model_of(
+        [
+            helper.make_node("Relu", ["x"], ["r"]),
+            helper.make_node("Conv", ["x", "r"], ["t"], name="bad"),
+            helper.make_node("Flatten", ["t"], ["y"]),
+        ]
+    )
 
 
 def add_constant() -> onnx.ModelProto:
@@ -90,8 +113,7 @@ def declared_output_mismatch() -> onnx.ModelProto:
 
 def value_info_mismatch() -> onnx.ModelProto:
     m = one("Relu")
-    m.graph.value_info.append(helper.make_tensor_value_info("t", TensorProto.FLOAT,
-                                                            ["N", 3, 9, 9]))
+    m.graph.value_info.append(helper.make_tensor_value_info("t", TensorProto.FLOAT, ["N", 3, 9, 9]))
     return m
 
 
@@ -101,79 +123,157 @@ def dropout_training() -> onnx.ModelProto:
 
 CASES: dict[str, tuple[Callable[[], onnx.ModelProto], str]] = {
     # op set
-    "unsupported-op": (lambda: one("Tanh"), (r"ONNX node 'bad' \(Tanh\): unsupported ONNX op "
-                       r"'Tanh'; supported: Add, AveragePool, .*Softmax")),
-    "foreign-domain": (lambda: _foreign_domain(),
-                       r"'bad' \(Relu\): unsupported ONNX op 'Relu' \(domain 'com.example'\)"),
-    "opset-12": (lambda: model_of([helper.make_node("Flatten", ["x"], ["y"])], opset=12),
-                 r"opset 12 is older than 13.*opset_version=17"),
+    "unsupported-op": (
+        lambda: one("Tanh"),
+        (
+            r"ONNX node 'bad' \(Tanh\): unsupported ONNX op "
+            r"'Tanh'; supported: Add, AveragePool, .*Softmax"
+        ),
+    ),
+    "foreign-domain": (
+        lambda: _foreign_domain(),
+        r"'bad' \(Relu\): unsupported ONNX op 'Relu' \(domain 'com.example'\)",
+    ),
+    "opset-12": (
+        lambda: model_of([helper.make_node("Flatten", ["x"], ["y"])], opset=12),
+        r"opset 12 is older than 13.*opset_version=17",
+    ),
     # graph interface
     "two-inputs": (two_inputs, r"2 inputs \(\['x', 'x2'\]\); pd2java models take exactly one"),
     "two-outputs": (two_outputs, r"2 outputs"),
-    "dynamic-height": (lambda: model_of([helper.make_node("Flatten", ["x"], ["y"])],
-                                        in_shape=["N", 3, "H", 8]),
-                       (r"graph input 'x' has shape \['N', 3, 'H', 8\]: only the batch dimension "
-                       r"may be dynamic")),
+    "dynamic-height": (
+        lambda: model_of([helper.make_node("Flatten", ["x"], ["y"])], in_shape=["N", 3, "H", 8]),
+        (
+            r"graph input 'x' has shape \['N', 3, 'H', 8\]: only the batch dimension "
+            r"may be dynamic"
+        ),
+    ),
     "unknown-shape": (lambda: _no_shape(), r"graph input 'x' has no shape"),
-    "batch-4": (lambda: model_of([helper.make_node("Flatten", ["x"], ["y"])],
-                                 in_shape=[4, 3, 8, 8]),
-                r"batch dimension is fixed at 4; it must be 1 or symbolic"),
-    "rank-2-input": (lambda: model_of([helper.make_node("Relu", ["x"], ["y"])],
-                                      in_shape=["N", 10]), r"\(N, C, H, W\) images"),
-    "int-input": (lambda: model_of([helper.make_node("Flatten", ["x"], ["y"])],
-                                   in_type=TensorProto.INT64), r"must be float32, got INT64"),
-    "output-shape": (declared_output_mismatch, (r"declared with shape \['N', 7\], but its nodes "
-                     r"compute \(N, 192\)")),
-    "value-info-shape": (value_info_mismatch, (r"value 't' has shape \['N', 3, 9, 9\] \(declared, "
-                         r"or by ONNX shape inference\), but pd2java computes \(N, 3, 8, 8\)")),
-    "identity-only": (lambda: model_of([helper.make_node("Identity", ["x"], ["y"])]),
-                      r"computes nothing"),
+    "batch-4": (
+        lambda: model_of([helper.make_node("Flatten", ["x"], ["y"])], in_shape=[4, 3, 8, 8]),
+        r"batch dimension is fixed at 4; it must be 1 or symbolic",
+    ),
+    "rank-2-input": (
+        lambda: model_of([helper.make_node("Relu", ["x"], ["y"])], in_shape=["N", 10]),
+        r"\(N, C, H, W\) images",
+    ),
+    "int-input": (
+        lambda: model_of([helper.make_node("Flatten", ["x"], ["y"])], in_type=TensorProto.INT64),
+        r"must be float32, got INT64",
+    ),
+    "output-shape": (
+        declared_output_mismatch,
+        (
+            r"declared with shape \['N', 7\], but its nodes "
+            r"compute \(N, 192\)"
+        ),
+    ),
+    "value-info-shape": (
+        value_info_mismatch,
+        (
+            r"value 't' has shape \['N', 3, 9, 9\] \(declared, "
+            r"or by ONNX shape inference\), but pd2java computes \(N, 3, 8, 8\)"
+        ),
+    ),
+    "identity-only": (
+        lambda: model_of([helper.make_node("Identity", ["x"], ["y"])]),
+        r"computes nothing",
+    ),
     # op forms
-    "ceil-mode": (lambda: one("MaxPool", kernel_shape=[2, 2], ceil_mode=1),
-                  r"'bad' \(MaxPool\): ceil_mode=1 is not supported"),
-    "same-upper": (lambda: conv(auto_pad="SAME_UPPER"),
-                   r"'bad' \(Conv\): auto_pad='SAME_UPPER' is not supported"),
+    "ceil-mode": (
+        lambda: one("MaxPool", kernel_shape=[2, 2], ceil_mode=1),
+        r"'bad' \(MaxPool\): ceil_mode=1 is not supported",
+    ),
+    "same-upper": (
+        lambda: conv(auto_pad="SAME_UPPER"),
+        r"'bad' \(Conv\): auto_pad='SAME_UPPER' is not supported",
+    ),
     "asymmetric-pads": (lambda: conv(pads=[0, 0, 1, 1]), r"pads \[0, 0, 1, 1\] are asymmetric"),
-    "pool-pad-too-big": (lambda: one("AveragePool", kernel_shape=[2, 2], pads=[2, 2, 2, 2]),
-                         r"exceed half the kernel"),
-    "conv-1d": (lambda: model_of([helper.make_node("Conv", ["x", "w"], ["y"], name="bad")],
-                                 [init("w", np.ones((2, 3, 3), np.float32))],
-                                 in_shape=["N", 3, 8]), r"\(N, C, H, W\) images"),
-    "clip-0-5": (lambda: one("Clip", ["x", "lo", "hi"], [init("lo", np.array(0, np.float32)),
-                                                         init("hi", np.array(5, np.float32))]),
-                 r"'bad' \(Clip\): Clip\(min=0.0, max=5.0\) is not supported"),
-    "gemm-alpha": (lambda: model_of([helper.make_node("Flatten", ["x"], ["f"]),
-                                     helper.make_node("Gemm", ["f", "w"], ["y"], name="bad",
-                                                      alpha=2.0, transB=1)],
-                                    [init("w", np.ones((4, 192), np.float32))]),
-                   r"'bad' \(Gemm\): Gemm\(alpha=2.0"),
-    "gemm-on-image": (lambda: one("Gemm", ["x", "w"], [init("w", np.ones((8, 4), np.float32))]),
-                      r"per-sample shape \[3, 8, 8\]; a linear layer needs a flat"),
-    "reshape-3d": (lambda: one("Reshape", ["x", "s"], [init("s", np.array([0, 3, -1]))]),
-                   r"'bad' \(Reshape\): Reshape to \[0, 3, -1\] is not supported"),
-    "reshape-batch-1-dynamic": (lambda: one("Reshape", ["x", "s"], [init("s", np.array([1, -1]))]),
-                                r"\[1, \.\.\.\] only when the input batch is fixed at 1"),
+    "pool-pad-too-big": (
+        lambda: one("AveragePool", kernel_shape=[2, 2], pads=[2, 2, 2, 2]),
+        r"exceed half the kernel",
+    ),
+    "conv-1d": (
+        lambda: model_of(
+            [helper.make_node("Conv", ["x", "w"], ["y"], name="bad")],
+            [init("w", np.ones((2, 3, 3), np.float32))],
+            in_shape=["N", 3, 8],
+        ),
+        r"\(N, C, H, W\) images",
+    ),
+    "clip-0-5": (
+        lambda: one(
+            "Clip",
+            ["x", "lo", "hi"],
+            [init("lo", np.array(0, np.float32)), init("hi", np.array(5, np.float32))],
+        ),
+        r"'bad' \(Clip\): Clip\(min=0.0, max=5.0\) is not supported",
+    ),
+    "gemm-alpha": (
+        lambda: model_of(
+            [
+                helper.make_node("Flatten", ["x"], ["f"]),
+                helper.make_node("Gemm", ["f", "w"], ["y"], name="bad", alpha=2.0, transB=1),
+            ],
+            [init("w", np.ones((4, 192), np.float32))],
+        ),
+        r"'bad' \(Gemm\): Gemm\(alpha=2.0",
+    ),
+    "gemm-on-image": (
+        lambda: one("Gemm", ["x", "w"], [init("w", np.ones((8, 4), np.float32))]),
+        r"per-sample shape \[3, 8, 8\]; a linear layer needs a flat",
+    ),
+    "reshape-3d": (
+        lambda: one("Reshape", ["x", "s"], [init("s", np.array([0, 3, -1]))]),
+        r"'bad' \(Reshape\): Reshape to \[0, 3, -1\] is not supported",
+    ),
+    "reshape-batch-1-dynamic": (
+        lambda: one("Reshape", ["x", "s"], [init("s", np.array([1, -1]))]),
+        r"\[1, \.\.\.\] only when the input batch is fixed at 1",
+    ),
     "flatten-axis-2": (lambda: one("Flatten", axis=2), r"Flatten\(axis=2\) is not supported"),
-    "reduce-channels": (lambda: one("ReduceMean", axes=[1, 2, 3]),
-                        r"ReduceMean over axes \[1, 2, 3\] of \(N, C, H, W\) is not supported"),
+    "reduce-channels": (
+        lambda: one("ReduceMean", axes=[1, 2, 3]),
+        r"ReduceMean over axes \[1, 2, 3\] of \(N, C, H, W\) is not supported",
+    ),
     "reduce-all": (lambda: one("ReduceMean"), r"would average over the batch"),
     "reduce-w-only": (partial_mean_output, r"ReduceMean over axes \[3\] only"),
-    "reduce-mixed-keepdims": (mean_then_mean_mixed, (r"'bad' \(ReduceMean\): chained ReduceMeans "
-                              r"mix keepdims")),
+    "reduce-mixed-keepdims": (
+        mean_then_mean_mixed,
+        (
+            r"'bad' \(ReduceMean\): chained ReduceMeans "
+            r"mix keepdims"
+        ),
+    ),
     "softmax-batch": (lambda: one("Softmax", axis=0), r"Softmax over the batch axis"),
-    "add-broadcast": (add_constant, (r"'bad' \(Add\): Add with a constant operand is supported "
-                      r"only as the bias after a MatMul")),
+    "add-broadcast": (
+        add_constant,
+        (
+            r"'bad' \(Add\): Add with a constant operand is supported "
+            r"only as the bias after a MatMul"
+        ),
+    ),
     "computed-weight": (computed_weight, r"'bad' \(Conv\): its weight 'r' must be a constant"),
-    "bn-training": (lambda: one("BatchNormalization", ["x", "s", "s", "s", "s"],
-                                [init("s", np.ones(3, np.float32))], training_mode=1),
-                    r"'bad' \(BatchNormalization\): training_mode=1"),
+    "bn-training": (
+        lambda: one(
+            "BatchNormalization",
+            ["x", "s", "s", "s", "s"],
+            [init("s", np.ones(3, np.float32))],
+            training_mode=1,
+        ),
+        r"'bad' \(BatchNormalization\): training_mode=1",
+    ),
     "dropout-training": (dropout_training, r"'bad' \(Dropout\): Dropout in training mode"),
 }
 
 
 def _foreign_domain() -> onnx.ModelProto:
-    m = model_of([helper.make_node("Relu", ["x"], ["t"], name="bad", domain="com.example"),
-                  helper.make_node("Flatten", ["t"], ["y"])])
+    m = model_of(
+        [
+            helper.make_node("Relu", ["x"], ["t"], name="bad", domain="com.example"),
+            helper.make_node("Flatten", ["t"], ["y"]),
+        ]
+    )
     m.opset_import.append(helper.make_opsetid("com.example", 1))
     return m
 
@@ -225,8 +325,9 @@ def _external(tmp_path: Path, location: str) -> Path:
     folder = tmp_path / "model"
     folder.mkdir()
     path = folder / "m.onnx"
-    onnx.save_model(model, str(path), save_as_external_data=True, location="m.bin",
-                    size_threshold=0)
+    onnx.save_model(
+        model, str(path), save_as_external_data=True, location="m.bin", size_threshold=0
+    )
     saved = onnx.load(str(path), load_external_data=False)
     for entry in saved.graph.initializer[0].external_data:
         if entry.key == "location":

@@ -22,12 +22,13 @@ import torch
 from corpus import CORPUS, CORPUS_BY_NAME
 from helpers import assert_close
 
-from pd2java import reference
+from pd2java.backends import reference
+from pd2java.backends.onnx import graph_to_onnx, write_onnx
 from pd2java.exporter import export, export_onnx
 from pd2java.frontends.fx import capture
+from pd2java.frontends.onnx import onnx_to_graph
 from pd2java.ir import Graph
-from pd2java.onnx_io import graph_to_onnx, onnx_to_graph, write_onnx
-from pd2java.passes import fold_bn, validate
+from pd2java.ir.passes import fold_bn, validate
 
 NAMES = [name for name, _, _ in CORPUS]
 # Models with batch norm: exported once more with constant folding off, so the ONNX file keeps
@@ -49,13 +50,22 @@ def torch_out(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
         return model(x).numpy()
 
 
-def legacy_export(model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int = 17,
-                  fold: bool = True) -> Path:
+def legacy_export(
+    model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int = 17, fold: bool = True
+) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
-        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset,
-                          do_constant_folding=fold, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+        torch.onnx.export(
+            model,
+            (x,),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            do_constant_folding=fold,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
+        )
     return path
 
 
@@ -101,14 +111,16 @@ def test_torch_export_based_exporter_imports(tmp_path: Path, name: str) -> None:
     model, x = model_and_input(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (x,), dynamo=True, verbose=False,
-                                    dynamic_shapes=({0: torch.export.Dim("N")},))
+        program = torch.onnx.export(
+            model, (x,), dynamo=True, verbose=False, dynamic_shapes=({0: torch.export.Dim("N")},)
+        )
     path = tmp_path / f"{name}.onnx"
     program.save(str(path))
     opset = next(o.version for o in onnx.load(str(path)).opset_import if o.domain == "")
     assert opset >= 18
-    check_graph(onnx_to_graph(path), x, torch_out(model, x), f"{name} (torch.export, opset "
-                f"{opset})")
+    check_graph(
+        onnx_to_graph(path), x, torch_out(model, x), f"{name} (torch.export, opset {opset})"
+    )
 
 
 def _structure(graph: Graph, as_onnx_writes_it: bool = False) -> list[tuple]:
@@ -118,10 +130,10 @@ def _structure(graph: Graph, as_onnx_writes_it: bool = False) -> list[tuple]:
     for n in graph.nodes:
         if as_onnx_writes_it and n.op == "global_avg_pool" and not n.attrs["keepdims"]:
             pooled = f"{n.outputs[0]}.pooled"
-            rows.append((n.name, n.op, n.inputs, (pooled,), {"keepdims": True},
-                         (*n.output_shape, 1, 1)))
-            rows.append((f"{n.name}.flatten", "flatten", (pooled,), n.outputs, {},
-                         n.output_shape))
+            rows.append(
+                (n.name, n.op, n.inputs, (pooled,), {"keepdims": True}, (*n.output_shape, 1, 1))
+            )
+            rows.append((f"{n.name}.flatten", "flatten", (pooled,), n.outputs, {}, n.output_shape))
         else:
             rows.append((n.name, n.op, n.inputs, n.outputs, dict(n.attrs), n.output_shape))
     return rows
@@ -138,8 +150,9 @@ def test_fx_graph_to_onnx_and_back(tmp_path: Path, name: str) -> None:
     assert back.input == graph.input and back.output == graph.output
     assert back.output_kind == graph.output_kind
     assert _structure(back) == _structure(graph, as_onnx_writes_it=True)
-    pairs = zip((n for n in back.nodes if n.op != "flatten"),
-                (n for n in graph.nodes if n.op != "flatten"))
+    pairs = zip(
+        (n for n in back.nodes if n.op != "flatten"), (n for n in graph.nodes if n.op != "flatten")
+    )
     for mine, theirs in pairs:
         for slot, key in theirs.params.items():
             if key is None:

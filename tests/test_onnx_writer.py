@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from helpers import assert_close
 
+from pd2java.backends.onnx import OPSET, graph_to_onnx, write_onnx
 from pd2java.errors import UserError
 from pd2java.ir import Graph, Node, ValueSpec
-from pd2java.onnx_io import OPSET, graph_to_onnx, write_onnx
 from pd2java.ops.table import OPS
 
 
@@ -37,12 +37,21 @@ class Chain:
         self.tensors: dict[str, np.ndarray] = {}
 
     def rand(self, *shape: int, positive: bool = False) -> np.ndarray:
-        t = torch.rand(*shape, generator=self.gen) + 0.5 if positive else torch.randn(
-            *shape, generator=self.gen)
+        t = (
+            torch.rand(*shape, generator=self.gen) + 0.5
+            if positive
+            else torch.randn(*shape, generator=self.gen)
+        )
         return t.numpy().astype(np.float32)
 
-    def step(self, op: str, inputs: list[str], attrs: dict, params: dict[str, np.ndarray | str |
-             None], fn: Callable[..., torch.Tensor]) -> str:
+    def step(
+        self,
+        op: str,
+        inputs: list[str],
+        attrs: dict,
+        params: dict[str, np.ndarray | str | None],
+        fn: Callable[..., torch.Tensor],
+    ) -> str:
         name = f"{op}_{len(self.nodes)}"
         keys: dict[str, str | None] = {}
         for slot, value in params.items():
@@ -51,18 +60,28 @@ class Chain:
             else:
                 keys[slot] = f"{name}.{slot}"
                 self.tensors[f"{name}.{slot}"] = value
-        tensors = {slot: (None if key is None else torch.from_numpy(self.tensors[key]))
-                   for slot, key in keys.items()}
+        tensors = {
+            slot: (None if key is None else torch.from_numpy(self.tensors[key]))
+            for slot, key in keys.items()
+        }
         out = fn(*[self.values[v] for v in inputs], **tensors)
         self.values[name] = out
-        self.nodes.append(Node(name, op, 1, tuple(inputs), (name,), attrs, keys,
-                               tuple(out.shape[1:])))
+        self.nodes.append(
+            Node(name, op, 1, tuple(inputs), (name,), attrs, keys, tuple(out.shape[1:]))
+        )
         return name
 
     def graph(self, kind: str = "logits", classes: tuple[str, ...] | None = None) -> Graph:
         out = self.nodes[-1].outputs[0]
-        return Graph("chain", self.input, out, tuple(self.nodes), dict(self.tensors),
-                     classes=classes, output_kind=kind)
+        return Graph(
+            "chain",
+            self.input,
+            out,
+            tuple(self.nodes),
+            dict(self.tensors),
+            classes=classes,
+            output_kind=kind,
+        )
 
     @property
     def expected(self) -> torch.Tensor:
@@ -74,12 +93,30 @@ def run_ort(model: onnx.ModelProto, x: torch.Tensor) -> np.ndarray:
     return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
 
 
-def conv(c: Chain, src: str, cin: int, cout: int, k: tuple[int, int], stride=(1, 1),
-         padding=(0, 0), dilation=(1, 1), groups: int = 1, bias: bool = True) -> str:
+def conv(
+    c: Chain,
+    src: str,
+    cin: int,
+    cout: int,
+    k: tuple[int, int],
+    stride=(1, 1),
+    padding=(0, 0),
+    dilation=(1, 1),
+    groups: int = 1,
+    bias: bool = True,
+) -> str:
     return c.step(
-        "conv2d", [src],
-        {"in_channels": cin, "out_channels": cout, "kernel_size": k, "stride": stride,
-         "padding": padding, "dilation": dilation, "groups": groups},
+        "conv2d",
+        [src],
+        {
+            "in_channels": cin,
+            "out_channels": cout,
+            "kernel_size": k,
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "groups": groups,
+        },
         {"weight": c.rand(cout, cin // groups, *k), "bias": c.rand(cout) if bias else None},
         lambda x, weight, bias: F.conv2d(x, weight, bias, stride, padding, dilation, groups),
     )
@@ -87,25 +124,40 @@ def conv(c: Chain, src: str, cin: int, cout: int, k: tuple[int, int], stride=(1,
 
 def bn(c: Chain, src: str, ch: int, affine: bool, eps: float = 1e-3) -> str:
     return c.step(
-        "batch_norm2d", [src], {"num_features": ch, "eps": eps},
-        {"running_mean": c.rand(ch), "running_var": c.rand(ch, positive=True),
-         "weight": c.rand(ch) if affine else None, "bias": c.rand(ch) if affine else None},
+        "batch_norm2d",
+        [src],
+        {"num_features": ch, "eps": eps},
+        {
+            "running_mean": c.rand(ch),
+            "running_var": c.rand(ch, positive=True),
+            "weight": c.rand(ch) if affine else None,
+            "bias": c.rand(ch) if affine else None,
+        },
         lambda x, running_mean, running_var, weight, bias: F.batch_norm(
-            x, running_mean, running_var, weight, bias, False, 0.0, eps),
+            x, running_mean, running_var, weight, bias, False, 0.0, eps
+        ),
     )
 
 
 def unary(c: Chain, op: str, src: str, attrs: dict | None = None) -> str:
-    fns = {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid,
-           "leaky_relu": lambda x: F.leaky_relu(x, (attrs or {}).get("negative_slope", 0.0)),
-           "flatten": lambda x: torch.flatten(x, 1)}
+    fns = {
+        "relu": F.relu,
+        "relu6": F.relu6,
+        "sigmoid": torch.sigmoid,
+        "leaky_relu": lambda x: F.leaky_relu(x, (attrs or {}).get("negative_slope", 0.0)),
+        "flatten": lambda x: torch.flatten(x, 1),
+    }
     return c.step(op, [src], attrs or {}, {}, fns[op])
 
 
 def linear(c: Chain, src: str, fin: int, fout: int, bias: bool = True) -> str:
-    return c.step("linear", [src], {"in_features": fin, "out_features": fout},
-                  {"weight": c.rand(fout, fin), "bias": c.rand(fout) if bias else None},
-                  lambda x, weight, bias: F.linear(x, weight, bias))
+    return c.step(
+        "linear",
+        [src],
+        {"in_features": fin, "out_features": fout},
+        {"weight": c.rand(fout, fin), "bias": c.rand(fout) if bias else None},
+        lambda x, weight, bias: F.linear(x, weight, bias),
+    )
 
 
 def graph_all_pools() -> tuple[Graph, torch.Tensor, torch.Tensor]:
@@ -113,15 +165,27 @@ def graph_all_pools() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     v = conv(c, "input", 4, 6, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2)
     v = bn(c, v, 6, affine=True)
     v = unary(c, "relu", v)
-    v = c.step("max_pool2d", [v], {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 1),
-                                   "dilation": (1, 2)}, {},
-               lambda x: F.max_pool2d(x, (3, 2), (2, 1), (1, 1), (1, 2)))
-    a = c.step("avg_pool2d", [v], {"kernel_size": (3, 3), "stride": (1, 1), "padding": (1, 1),
-                                   "count_include_pad": True}, {},
-               lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=True))
-    b = c.step("avg_pool2d", [v], {"kernel_size": (3, 3), "stride": (1, 1), "padding": (1, 1),
-                                   "count_include_pad": False}, {},
-               lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+    v = c.step(
+        "max_pool2d",
+        [v],
+        {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 1), "dilation": (1, 2)},
+        {},
+        lambda x: F.max_pool2d(x, (3, 2), (2, 1), (1, 1), (1, 2)),
+    )
+    a = c.step(
+        "avg_pool2d",
+        [v],
+        {"kernel_size": (3, 3), "stride": (1, 1), "padding": (1, 1), "count_include_pad": True},
+        {},
+        lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=True),
+    )
+    b = c.step(
+        "avg_pool2d",
+        [v],
+        {"kernel_size": (3, 3), "stride": (1, 1), "padding": (1, 1), "count_include_pad": False},
+        {},
+        lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
+    )
     v = c.step("add", [a, b], {}, {}, torch.add)
     v = c.step("global_avg_pool", [v], {"keepdims": False}, {}, lambda x: x.mean((2, 3)))
     v = linear(c, v, 6, 5)
@@ -137,8 +201,9 @@ def graph_all_activations() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     v = unary(c, "leaky_relu", r, {"negative_slope": 0.2})
     v = unary(c, "sigmoid", v)
     v = c.step("add", [v, r], {}, {}, torch.add)
-    v = c.step("global_avg_pool", [v], {"keepdims": True}, {},
-               lambda x: x.mean((2, 3), keepdim=True))
+    v = c.step(
+        "global_avg_pool", [v], {"keepdims": True}, {}, lambda x: x.mean((2, 3), keepdim=True)
+    )
     v = unary(c, "flatten", v)
     linear(c, v, 4, 3, bias=False)
     return c.graph("logits"), c.x, c.expected
@@ -149,14 +214,22 @@ def graph_shared_weights() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     first = conv(c, "input", 2, 2, (3, 3), padding=(1, 1))
     key_w, key_b = f"{first}.weight", f"{first}.bias"
     v = unary(c, "relu", first)
-    v = c.step("conv2d", [v], dict(c.nodes[0].attrs), {"weight": key_w, "bias": key_b},
-               lambda x, weight, bias: F.conv2d(x, weight, bias, 1, 1))
+    v = c.step(
+        "conv2d",
+        [v],
+        dict(c.nodes[0].attrs),
+        {"weight": key_w, "bias": key_b},
+        lambda x, weight, bias: F.conv2d(x, weight, bias, 1, 1),
+    )
     unary(c, "flatten", v)
     return c.graph(), c.x, c.expected
 
 
-GRAPHS = {"pools": graph_all_pools, "activations": graph_all_activations,
-          "shared": graph_shared_weights}
+GRAPHS = {
+    "pools": graph_all_pools,
+    "activations": graph_all_activations,
+    "shared": graph_shared_weights,
+}
 
 
 @pytest.mark.parametrize("name", sorted(GRAPHS))
@@ -187,8 +260,9 @@ def test_node_names_and_initializers() -> None:
     inits = [t.name for t in model.graph.initializer]
     # The conv called twice: its weight and bias are stored once.
     assert inits == ["conv2d_0.weight", "conv2d_0.bias"]
-    np.testing.assert_array_equal(onnx.numpy_helper.to_array(model.graph.initializer[0]),
-                                  graph.tensors["conv2d_0.weight"])
+    np.testing.assert_array_equal(
+        onnx.numpy_helper.to_array(model.graph.initializer[0]), graph.tensors["conv2d_0.weight"]
+    )
 
 
 def test_affine_free_batch_norm_gets_ones_and_zeros() -> None:
@@ -212,8 +286,10 @@ def test_deterministic_bytes() -> None:
 def test_metadata_carries_classes_and_kind() -> None:
     model = graph_to_onnx(graph_all_pools()[0])
     props = {p.key: p.value for p in model.metadata_props}
-    assert props == {"pd2java.classes": '["a", "b", "c", "d", "e"]',
-                     "pd2java.output_kind": "probabilities"}
+    assert props == {
+        "pd2java.classes": '["a", "b", "c", "d", "e"]',
+        "pd2java.output_kind": "probabilities",
+    }
 
 
 def test_write_onnx_is_atomic_and_checked(tmp_path: Path) -> None:
@@ -241,8 +317,10 @@ def _mutate(graph: Graph, index: int, **changes: object) -> Graph:
         (lambda g: _mutate(g, 1, op="tanh"), r"unsupported op tanh@1 at node 'batch_norm2d_1'"),
         (lambda g: _mutate(g, 0, attrs={"in_channels": 3}), r"'conv2d_0'.*attributes"),
         (lambda g: _mutate(g, 0, params={"bias": None}), r"'conv2d_0'.*'weight' is required"),
-        (lambda g: _mutate(g, 0, params={"weight": "nope", "bias": None}),
-         r"'conv2d_0'.*tensor 'nope'"),
+        (
+            lambda g: _mutate(g, 0, params={"weight": "nope", "bias": None}),
+            r"'conv2d_0'.*tensor 'nope'",
+        ),
         (lambda g: g.with_(output="input"), r"produced by no node"),
     ],
     ids=["unknown-op", "missing-attr", "missing-param", "missing-tensor", "no-output-node"],

@@ -16,9 +16,9 @@ import torch
 from corpus import CORPUS
 from helpers import assert_close
 
-from pd2java import reference
+from pd2java.backends import reference
+from pd2java.backends.java.bridge import java_predict
 from pd2java.exporter import export
-from pd2java.java.bridge import java_predict
 
 SMALL = [(name, factory, shape) for name, factory, shape in CORPUS if not name.startswith("zoo_")]
 

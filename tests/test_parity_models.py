@@ -20,13 +20,13 @@ import torch
 from corpus import randomize_bn
 from helpers import assert_close
 
-from pd2java import reference
-from pd2java.data import PRODUCTS, synthesize
+from pd2java.backends import reference
+from pd2java.backends.java import bridge
+from pd2java.backends.java.bridge import JavaError, java_layers, java_predict
 from pd2java.errors import UserError
 from pd2java.exporter import export
-from pd2java.java import bridge
-from pd2java.java.bridge import JavaError, java_layers, java_predict
-from pd2java.models import build_model
+from pd2java.training.data import PRODUCTS, synthesize
+from pd2java.training.models import build_model
 
 GIS = list(PRODUCTS["gis"])
 
@@ -134,7 +134,7 @@ def test_the_jvm_dies_with_the_python_process(tmp_path):
     manifest = export(_tiny(6), tmp_path, input_shape=(1, 6, 8), name="m", onnx=False)
     script = (
         "import numpy as np, sys\n"
-        "from pd2java.java import bridge\n"
+        "from pd2java.backends.java import bridge\n"
         f"bridge.java_predict({str(manifest)!r}, np.zeros((1, 1, 6, 8), np.float32))\n"
         "print(bridge._get_jvm().proc.pid, flush=True)\n"
         "import os; os._exit(0)  # no atexit: the JVM must still notice and exit\n"

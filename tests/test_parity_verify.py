@@ -14,13 +14,13 @@ import pytest
 import torch
 from corpus import randomize_bn
 
-from pd2java import reference
-from pd2java.checkpoint import Checkpoint, save_checkpoint
+from pd2java.backends import reference
+from pd2java.backends.java.bridge import java_layers
+from pd2java.backends.java.verify import LayerRow, compare, layer_rows, verify
 from pd2java.cli import main
-from pd2java.data import PRODUCTS
 from pd2java.exporter import export, export_checkpoint
-from pd2java.java.bridge import java_layers
-from pd2java.java.verify import LayerRow, compare, layer_rows, verify
+from pd2java.training.checkpoint import Checkpoint, save_checkpoint
+from pd2java.training.data import PRODUCTS
 
 MODULE_SRC = textwrap.dedent(
     """
@@ -134,7 +134,7 @@ def test_compare_counts_ties_as_agreeing_but_not_clear_flips():
 
 
 def test_verify_uses_the_checkpoint_recorded_by_the_export(tmp_path, capsys):
-    from pd2java.models import build_model
+    from pd2java.training.models import build_model
 
     torch.manual_seed(0)
     model = randomize_bn(build_model("light", list(PRODUCTS["gis"])), seed=1).eval()

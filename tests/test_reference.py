@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pd2java import reference
+from pd2java.backends import reference
+from pd2java.backends.safetensors_io import SafetensorsError, encode_safetensors, read_safetensors
 from pd2java.errors import ParityError, UserError
-from pd2java.safetensors_io import SafetensorsError, encode_safetensors, read_safetensors
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from pd2java.checkpoint import load_checkpoint
 from pd2java.cli import main
-from pd2java.data import Dataset, synthesize
 from pd2java.errors import UserError
-from pd2java.evaluate import Report, evaluate, scores
-from pd2java.train import (
+from pd2java.training.checkpoint import load_checkpoint
+from pd2java.training.data import Dataset, synthesize
+from pd2java.training.evaluate import Report, evaluate, scores
+from pd2java.training.train import (
     PRESETS,
     augment_batch,
     resolve_data,
@@ -148,7 +148,7 @@ def test_recipes_and_overrides() -> None:
 
 
 def test_seed_light_steps_the_learning_rate() -> None:
-    from pd2java.train import _step_lr
+    from pd2java.training.train import _step_lr
 
     recipe = PRESETS["seed-light"]
     assert _step_lr(recipe, 35) == pytest.approx(1e-4)
@@ -261,7 +261,7 @@ def test_cli_bad_inputs_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_train_from_a_dataset_folder(tiny: Dataset, tmp_path: Path) -> None:
-    from pd2java.data import save_dataset
+    from pd2java.training.data import save_dataset
 
     folder = save_dataset(tiny, tmp_path / "ds", preview=False)
     model = tmp_path / "lenet.pt"

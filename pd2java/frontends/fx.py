@@ -32,11 +32,11 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from pd2java.errors import UserError
 from pd2java.ir import Graph, Node, ValueSpec
+from pd2java.ir.passes import prune_tensors
 from pd2java.ops import activation, conv, linear, norm, pool, shape
 from pd2java.ops.lowering import IDENTITY, Lowered, Unsupported
 from pd2java.ops.registry import ShapeError, impl
 from pd2java.ops.table import supported_ops
-from pd2java.passes import prune_tensors
 
 INPUT_NAME = "input"
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pd2java.manifest import TOP_KEYS
+from pd2java.backends.manifest import TOP_KEYS
 from pd2java.ops.table import OP_LIST, AttrSpec
 
 _PACKAGE = Path(__file__).resolve().parent.parent

@@ -29,8 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pd2java.data.convention import IMAGE_CONVENTION, IMAGE_SHAPE, Dataset, normalize_counts
 from pd2java.errors import UserError
+from pd2java.training.data.convention import (
+    IMAGE_CONVENTION,
+    IMAGE_SHAPE,
+    Dataset,
+    normalize_counts,
+)
 
 IMAGE_SUFFIXES = (".npy", ".csv", ".png")
 CLASSES_FILE = "classes.json"
@@ -298,7 +303,7 @@ def save_dataset(
         }
         (tmp / CLASSES_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         if preview and len(ds):
-            from pd2java.data.preview import render_preview
+            from pd2java.training.data.preview import render_preview
 
             render_preview(ds, tmp / PREVIEW_FILE, title=str((meta or {}).get("title", "")) or None)
         publish_dir(tmp, out)

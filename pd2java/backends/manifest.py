@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from pd2java import __version__
+from pd2java.backends.safetensors_io import SafetensorsError, read_safetensors
 from pd2java.errors import UserError
 from pd2java.ir import Graph, Node, ValueSpec
+from pd2java.ir.passes import validate
 from pd2java.ops.table import OPS
-from pd2java.passes import validate
-from pd2java.safetensors_io import SafetensorsError, read_safetensors
 
 FORMAT = "pd2java.manifest"
 FORMAT_VERSION = 1

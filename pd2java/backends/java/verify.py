@@ -1,11 +1,11 @@
 """``pd2java verify``: hold the Java runtime to PyTorch and to the NumPy reference.
 
-For one export it runs three input sets through Java (over py4j, :mod:`pd2java.java.bridge`):
+For one export it runs three input sets through Java (over py4j, :mod:`pd2java.backends.java.bridge`):
 
 - ``golden``: the golden vectors embedded in the export, compared with their expected outputs
   (what PyTorch produced at export time);
 - ``random``: N inputs uniform in [-1, 1] (seeded);
-- ``prpd``: N synthetic PRPD images (``pd2java.data.synthesize``) when the model takes (1, 60, 120);
+- ``prpd``: N synthetic PRPD images (``pd2java.training.data.synthesize``) when the model takes (1, 60, 120);
 
 and compares each with the NumPy reference interpreter and, when a model is at hand (a checkpoint
 recorded by the export or given explicitly, or a ``--module`` factory), with live PyTorch.
@@ -335,7 +335,7 @@ def _torch_predict(model: Any, x: np.ndarray) -> np.ndarray:
 
 def prpd_images(n: int, seed: int, classes: list[str] | None) -> np.ndarray:
     """``n`` synthetic PRPD images (N, 1, 60, 120), the product picked from the class names."""
-    from pd2java.data import PRODUCTS, synthesize
+    from pd2java.training.data import PRODUCTS, synthesize
 
     product = "gis"
     for name, names in PRODUCTS.items():
@@ -349,7 +349,7 @@ def prpd_images(n: int, seed: int, classes: list[str] | None) -> np.ndarray:
 
 
 def _reference_run(manifest: Path, x: np.ndarray) -> np.ndarray:
-    from pd2java import reference
+    from pd2java.backends import reference
 
     out = np.asarray(reference.run(manifest, x), dtype=np.float32)
     return out.reshape(x.shape[0], -1)
@@ -391,8 +391,8 @@ def compare_layers(
     manifest: Path, nodes: list[dict[str, Any]], x: np.ndarray, atol: float, rtol: float
 ) -> tuple[list[LayerRow], LayerRow | None]:
     """Java runLayers vs reference run_layers on one sample; rows in node order."""
-    from pd2java import reference
-    from pd2java.java.bridge import java_layers
+    from pd2java.backends import reference
+    from pd2java.backends.java.bridge import java_layers
 
     java = java_layers(manifest, x, self_test=False)
     ref = {k: v[0] for k, v in reference.run_layers(manifest, x).items()}
@@ -418,7 +418,7 @@ def verify(
     side; without either, the checkpoint recorded by the export is used if it still exists.
     Never raises for a parity failure: check ``report.passed`` (the CLI turns it into exit 2).
     """
-    from pd2java.java import bridge
+    from pd2java.backends.java import bridge
 
     say = progress or (lambda _msg: None)
     manifest = find_manifest(path).resolve()
@@ -438,7 +438,7 @@ def verify(
     else:
         ckpt = Path(checkpoint) if checkpoint is not None else recorded_checkpoint(manifest, data)
         if ckpt is not None:
-            from pd2java.checkpoint import load_checkpoint
+            from pd2java.training.checkpoint import load_checkpoint
 
             model = load_checkpoint(ckpt).build_model()
             torch_source = str(ckpt)

@@ -5,7 +5,7 @@ and None, so ``torch.load(path, weights_only=True)`` reads it. Keys::
 
     format          "pd2java.checkpoint"
     format_version  1 (readers refuse newer versions)
-    arch            "lenet" | "light"  (pd2java.models.ARCHS)
+    arch            "lenet" | "light"  (pd2java.training.models.ARCHS)
     config          constructor keywords besides classes, e.g. {"head": "softmax"}
     classes         class names in output order
     input_spec      {"shape": [1, 60, 120], "dtype": "float32", "layout": "CHW",
@@ -39,9 +39,9 @@ import torch
 from torch import nn
 
 from pd2java import __version__
-from pd2java.data.convention import IMAGE_CONVENTION
 from pd2java.errors import UserError
-from pd2java.models import INPUT_SHAPE, build_model, canonical_arch
+from pd2java.training.data.convention import IMAGE_CONVENTION
+from pd2java.training.models import INPUT_SHAPE, build_model, canonical_arch
 
 FORMAT = "pd2java.checkpoint"
 FORMAT_VERSION = 1
@@ -53,7 +53,7 @@ def default_input_spec() -> dict[str, Any]:
         "shape": list(INPUT_SHAPE),
         "dtype": "float32",
         "layout": "CHW",
-        # pd2java.data's machine-readable convention, so checkpoint and manifest agree.
+        # pd2java.training.data's machine-readable convention, so checkpoint and manifest agree.
         "image_convention": _plain(IMAGE_CONVENTION, "image_convention"),
     }
 
@@ -260,7 +260,7 @@ def _read(path: Path) -> Any:
                 "loads checkpoints with torch.load(weights_only=True), which cannot run code from "
                 "the file, and never falls back. A whole module saved with torch.save(model) is "
                 "such a file: from trusted code, load it yourself and re-save it with "
-                "pd2java.checkpoint.save_checkpoint(Checkpoint.from_model(model), path)"
+                "pd2java.training.checkpoint.save_checkpoint(Checkpoint.from_model(model), path)"
             ) from None
         raise UserError(f"{path} is not a PyTorch checkpoint file ({text[:200]})") from None
     except (EOFError, RuntimeError) as exc:

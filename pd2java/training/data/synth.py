@@ -20,7 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pd2java.data.convention import (
+from pd2java.errors import UserError
+from pd2java.training.data.convention import (
     AMPLITUDE_BINS,
     DEGREES_PER_PHASE_BIN,
     PHASE_BINS,
@@ -28,7 +29,6 @@ from pd2java.data.convention import (
     Dataset,
     normalize_counts,
 )
-from pd2java.errors import UserError
 
 # Chosen so that the task is real: a LeNet-style CNN (the PDModel layout, Adam 1e-3, 12 epochs)
 # trained on 80 images per class (seed 10) scored 95.1% on 100 per class from another seed (100),

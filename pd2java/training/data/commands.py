@@ -1,6 +1,6 @@
 """``pd2java data ...`` verbs: ``synth``, ``from-prps`` and ``preview``.
 
-Each verb is a thin wrapper over a public function of ``pd2java.data``; errors the user can fix
+Each verb is a thin wrapper over a public function of ``pd2java.training.data``; errors the user can fix
 are raised as ``UserError`` (exit 1) by those functions.
 """
 
@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pd2java.data.convention import PRODUCTS
-from pd2java.data.io import (
+from pd2java.errors import UserError
+from pd2java.fsutil import atomic_path
+from pd2java.training.data.convention import PRODUCTS
+from pd2java.training.data.io import (
     CLASSES_FILE,
     load_dataset,
     prepare_output_dir,
@@ -24,10 +26,8 @@ from pd2java.data.io import (
     read_array,
     save_dataset,
 )
-from pd2java.data.prps import prps_to_prpd
-from pd2java.data.synth import DEFAULT_DIFFICULTY, synthesize
-from pd2java.errors import UserError
-from pd2java.fsutil import atomic_path
+from pd2java.training.data.prps import prps_to_prpd
+from pd2java.training.data.synth import DEFAULT_DIFFICULTY, synthesize
 
 PRPS_MARKER = "prps_source.json"
 _PRPS_SUFFIXES = (".npy", ".csv")
@@ -124,7 +124,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "difficulty": args.difficulty,
         "per_class": args.per_class,
-        "generator": "pd2java.data.synthesize",
+        "generator": "pd2java.training.data.synthesize",
     }
     out = save_dataset(ds, args.output, preview=not args.no_preview, meta=meta)
     print(f"wrote {len(ds)} images ({len(ds.classes)} classes x {args.per_class}) to {out}")
@@ -143,7 +143,7 @@ def _cmd_from_prps(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from pd2java.data.preview import render_preview
+    from pd2java.training.data.preview import render_preview
 
     ds = load_dataset(args.dataset)
     out = Path(args.output) if args.output else Path(args.dataset) / "preview.png"

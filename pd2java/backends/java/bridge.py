@@ -67,7 +67,7 @@ class _Jvm:
     def __init__(self) -> None:
         from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
 
-        from pd2java.java import build
+        from pd2java.backends.java import build
 
         runtime_jar = Path(build.build_runtime())
         gateway_jar = Path(build.build_gateway())
@@ -288,7 +288,7 @@ def java_bench(
     """
     import tempfile
 
-    from pd2java.java import build
+    from pd2java.backends.java import build
 
     manifest = _manifest_arg(manifest_path)
     arr = np.ascontiguousarray(np.asarray(x), dtype="<f4")

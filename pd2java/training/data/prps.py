@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pd2java.data.convention import AMPLITUDE_BINS, PHASE_BINS, normalize_counts
 from pd2java.errors import UserError
+from pd2java.training.data.convention import AMPLITUDE_BINS, PHASE_BINS, normalize_counts
 
 
 def phase_overlap(windows: int, bins: int = PHASE_BINS) -> np.ndarray:

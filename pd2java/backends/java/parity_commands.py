@@ -1,15 +1,15 @@
-"""CLI verb ``pd2java verify``: a thin wrapper over :func:`pd2java.java.verify.verify`."""
+"""CLI verb ``pd2java verify``: a thin wrapper over :func:`pd2java.backends.java.verify.verify`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from pd2java.java.verify import DEFAULT_ATOL, DEFAULT_RTOL
+from pd2java.backends.java.verify import DEFAULT_ATOL, DEFAULT_RTOL
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pd2java.java.verify import check, verify
+    from pd2java.backends.java.verify import check, verify
 
     report = verify(
         args.outdir,

@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from pd2java.checkpoint import Checkpoint, check_writable, save_checkpoint
 from pd2java.errors import UserError
-from pd2java.models import build_model, canonical_arch, count_parameters
+from pd2java.training.checkpoint import Checkpoint, check_writable, save_checkpoint
+from pd2java.training.models import build_model, canonical_arch, count_parameters
 
 #: Largest phase jitter, in phase bins (3 degrees each): 6 bins = 18 degrees, within PRPD.md's
 #: +-20 degrees; more would start to blur conductor vs enclosure protrusion.
@@ -141,12 +141,12 @@ def resolve_recipe(
 def resolve_data(data: Any) -> tuple[Any, str]:
     """A ``Dataset`` from a Dataset, a dataset folder, or ``synth:PRODUCT?key=value&...``.
 
-    ``synth:`` synthesises on the fly with ``pd2java.data.synthesize``; the keys are
+    ``synth:`` synthesises on the fly with ``pd2java.training.data.synthesize``; the keys are
     ``per_class``, ``seed`` and ``difficulty``, e.g. ``synth:gis?per_class=80&seed=0``.
     Returns the dataset and a short description of where it came from.
     """
-    # Imported here: pd2java.data is only needed when data is actually read.
-    from pd2java.data import PRODUCTS, Dataset, synthesize
+    # Imported here: pd2java.training.data is only needed when data is actually read.
+    from pd2java.training.data import PRODUCTS, Dataset, synthesize
 
     if isinstance(data, Dataset):
         return data, "in-memory dataset"
@@ -174,7 +174,7 @@ def resolve_data(data: Any) -> tuple[Any, str]:
         raise UserError(
             f"dataset {text!r} not found: give a dataset folder or synth:gis / synth:transformer"
         )
-    from pd2java.data import load_dataset
+    from pd2java.training.data import load_dataset
 
     return load_dataset(path), str(path)
 
@@ -303,7 +303,7 @@ def train(
 ) -> Checkpoint:
     """Train a zoo model and return (and, with ``out``, save) its checkpoint.
 
-    ``data`` is a ``pd2java.data.Dataset``, a dataset folder or ``synth:gis?per_class=80&seed=0``.
+    ``data`` is a ``pd2java.training.data.Dataset``, a dataset folder or ``synth:gis?per_class=80&seed=0``.
     ``preset`` picks a recipe (``default``, ``seed-lenet``, ``seed-light``); ``epochs``,
     ``batch_size``, ``lr`` and ``augment`` override it. ``val_fraction`` of each class is held
     out; the weights of the best validation epoch are kept (with ``val_fraction=0``, the last).

@@ -1,5 +1,5 @@
-"""CLI verbs ``pd2java train`` and ``pd2java evaluate``: thin wrappers over ``pd2java.train.train``
-and ``pd2java.evaluate.evaluate``.
+"""CLI verbs ``pd2java train`` and ``pd2java evaluate``: thin wrappers over ``pd2java.training.train.train``
+and ``pd2java.training.evaluate.evaluate``.
 
 DATA is a dataset folder or ``synth:gis`` / ``synth:transformer`` with optional
 ``?per_class=80&seed=0&difficulty=0.6`` (synthesised on the fly).
@@ -17,8 +17,8 @@ DATA_HELP = (
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pd2java.checkpoint import file_size_mb
-    from pd2java.train import train
+    from pd2java.training.checkpoint import file_size_mb
+    from pd2java.training.train import train
 
     ckpt = train(
         args.data,
@@ -48,7 +48,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from pd2java.evaluate import evaluate
+    from pd2java.training.evaluate import evaluate
 
     report = evaluate(args.checkpoint, args.data, out_dir=args.out)
     print(report.table())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pd2java.data.convention import Dataset
+from pd2java.training.data.convention import Dataset
 
 
 def render_preview(

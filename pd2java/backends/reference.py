@@ -1,6 +1,6 @@
 """The NumPy reference interpreter: the second oracle the Java runtime is held to.
 
-``run(manifest_path, x)`` loads a manifest strictly (pd2java.manifest.load: format, version,
+``run(manifest_path, x)`` loads a manifest strictly (pd2java.backends.manifest.load: format, version,
 schema, weights layout, size, sha256, shapes, finiteness) and runs a float32 (N, C, H, W) batch
 through it with the op kernels in ``pd2java.ops``. It never imports torch: everything comes from
 the two files on disk.
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pd2java.backends.manifest import LoadedModel, load
 from pd2java.errors import ParityError, UserError
 from pd2java.ir import Graph
-from pd2java.manifest import LoadedModel, load
 from pd2java.ops.registry import impl
 
 __all__ = ["check_input", "load", "run", "run_graph", "run_layers", "self_test"]

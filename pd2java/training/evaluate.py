@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from pd2java.checkpoint import Checkpoint, load_checkpoint
 from pd2java.errors import UserError
 from pd2java.fsutil import atomic_path, write_text_atomic
-from pd2java.train import resolve_data
+from pd2java.training.checkpoint import Checkpoint, load_checkpoint
+from pd2java.training.train import resolve_data
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,16 @@ bin of 3 degrees (0 = positive-going zero crossing), value log1p(count) / max (P
 
 from __future__ import annotations
 
-from pd2java.data.convention import (
+from pd2java.training.data.convention import (
     IMAGE_CONVENTION,
     IMAGE_SHAPE,
     PRODUCTS,
     Dataset,
     normalize_counts,
 )
-from pd2java.data.io import load_dataset, load_image, save_dataset
-from pd2java.data.prps import prps_to_prpd
-from pd2java.data.synth import DEFAULT_DIFFICULTY, synthesize
+from pd2java.training.data.io import load_dataset, load_image, save_dataset
+from pd2java.training.data.prps import prps_to_prpd
+from pd2java.training.data.synth import DEFAULT_DIFFICULTY, synthesize
 
 __all__ = [
     "DEFAULT_DIFFICULTY",

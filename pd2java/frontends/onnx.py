@@ -35,23 +35,45 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
+from pd2java.backends.onnx import META_CLASSES
 from pd2java.errors import UserError
 from pd2java.ir import Graph, Node, ValueSpec
-from pd2java.onnx_io.writer import META_CLASSES
 
 MIN_OPSET = 13
 
 # ONNX ops mapped onto the IR (Dropout/Identity are removed, Constant is folded).
 SUPPORTED_ONNX_OPS: tuple[str, ...] = (
-    "Add", "AveragePool", "BatchNormalization", "Clip", "Constant", "Conv", "Dropout", "Flatten",
-    "Gemm", "GlobalAveragePool", "Identity", "LeakyRelu", "MatMul", "MaxPool", "ReduceMean",
-    "Relu", "Reshape", "Sigmoid", "Softmax",
+    "Add",
+    "AveragePool",
+    "BatchNormalization",
+    "Clip",
+    "Constant",
+    "Conv",
+    "Dropout",
+    "Flatten",
+    "Gemm",
+    "GlobalAveragePool",
+    "Identity",
+    "LeakyRelu",
+    "MatMul",
+    "MaxPool",
+    "ReduceMean",
+    "Relu",
+    "Reshape",
+    "Sigmoid",
+    "Softmax",
 )
 # Constant arithmetic exporters emit: shape computations around Reshape, and Transpose of a weight
 # (a bias-free Linear exported without constant folding). Folded when every input is constant or a
 # Shape of a runtime value, never mapped onto an IR op.
 FOLDED_CONSTANT_OPS: tuple[str, ...] = (
-    "Cast", "Concat", "Gather", "Shape", "Squeeze", "Transpose", "Unsqueeze",
+    "Cast",
+    "Concat",
+    "Gather",
+    "Shape",
+    "Squeeze",
+    "Transpose",
+    "Unsqueeze",
 )
 
 
@@ -165,8 +187,13 @@ def _check_external_data(model: onnx.ModelProto, path: Path) -> bool:
         location = entries.get("location", "")
         where = f"{path}: initializer {tensor.name!r} stores its data externally at {location!r}"
         parts = re.split(r"[\\/]", location)
-        if (not location or os.path.isabs(location) or location.startswith(("/", "\\"))
-                or re.match(r"^[A-Za-z]:", location) or ".." in parts):
+        if (
+            not location
+            or os.path.isabs(location)
+            or location.startswith(("/", "\\"))
+            or re.match(r"^[A-Za-z]:", location)
+            or ".." in parts
+        ):
             raise UserError(
                 f"{where}: external data must be a relative path inside the model's folder "
                 f"{folder} (no absolute path, drive or '..'); nothing was read"
@@ -237,7 +264,8 @@ def _int_list(value: Any) -> list[int]:
 def _disagree(dims: list[int | str | None], shape: tuple[int, ...]) -> bool:
     """True if ONNX dims (batch first) contradict a per-sample shape; unknown dims agree."""
     return len(dims) != len(shape) + 1 or any(
-        isinstance(d, int) and d != s for d, s in zip(dims[1:], shape))
+        isinstance(d, int) and d != s for d, s in zip(dims[1:], shape)
+    )
 
 
 class _Importer:
@@ -272,8 +300,10 @@ class _Importer:
 
     def get(self, name: str) -> _Value:
         if name not in self.env:
-            raise self.fail(f"input {name!r} is not defined before this node "
-                            "(nodes must be in topological order)")
+            raise self.fail(
+                f"input {name!r} is not defined before this node "
+                "(nodes must be in topological order)"
+            )
         return self.env[name]
 
     def runtime(self, name: str, what: str = "input") -> _Runtime:
@@ -285,22 +315,28 @@ class _Importer:
                 "(axes [2, 3]) as global average pooling"
             )
         if isinstance(value, _Const):
-            raise self.fail(f"its {what} {name!r} is a constant; pd2java needs it to be computed "
-                            "from the model input")
+            raise self.fail(
+                f"its {what} {name!r} is a constant; pd2java needs it to be computed "
+                "from the model input"
+            )
         return value
 
     def const(self, name: str, what: str) -> _Const:
         value = self.get(name)
         if not isinstance(value, _Const):
-            raise self.fail(f"its {what} {name!r} must be a constant (an initializer or a "
-                            "Constant node), not a value computed from the model input")
+            raise self.fail(
+                f"its {what} {name!r} must be a constant (an initializer or a "
+                "Constant node), not a value computed from the model input"
+            )
         return value
 
     def param(self, const: _Const, array: np.ndarray, tag: str, what: str) -> str:
         """The IR tensor key for ``array`` derived from ``const`` (``tag`` names the change)."""
         if const.array.dtype == object or not np.issubdtype(array.dtype, np.floating):
-            raise self.fail(f"{what} {const.source!r} has dtype {const.array.dtype}; "
-                            "pd2java weights are floating point")
+            raise self.fail(
+                f"{what} {const.source!r} has dtype {const.array.dtype}; "
+                "pd2java weights are floating point"
+            )
         key = (const.source, tag)
         if key not in self._tensor_keys:
             name = self.tensor_names.claim(_clean(const.source, "tensor"))
@@ -311,29 +347,44 @@ class _Importer:
     def scalar(self, name: str, what: str) -> float:
         const = self.const(name, what)
         if const.array.size != 1 or const.array.dtype == object:
-            raise self.fail(f"its {what} {name!r} must be a scalar, got shape "
-                            f"{list(const.array.shape)}")
+            raise self.fail(
+                f"its {what} {name!r} must be a scalar, got shape {list(const.array.shape)}"
+            )
         return float(const.array.reshape(()))
 
-    def emit(self, op: str, inputs: list[_Runtime], output: str, shape: tuple[int, ...],
-             attrs: dict[str, Any] | None = None, params: dict[str, str | None] | None = None,
-             node_name: str | None = None) -> int:
+    def emit(
+        self,
+        op: str,
+        inputs: list[_Runtime],
+        output: str,
+        shape: tuple[int, ...],
+        attrs: dict[str, Any] | None = None,
+        params: dict[str, str | None] | None = None,
+        node_name: str | None = None,
+    ) -> int:
         """Append an IR node writing ONNX value ``output``; return its index."""
         assert self.node is not None
         if any(d <= 0 for d in shape):
-            raise self.fail(f"the output shape {list(shape)} per sample is empty; the input is "
-                            "too small for this kernel, stride and padding")
+            raise self.fail(
+                f"the output shape {list(shape)} per sample is empty; the input is "
+                "too small for this kernel, stride and padding"
+            )
         raw = node_name if node_name is not None else self.node.name
         fallback = f"{self.node.op_type}_{len(self.nodes)}"
         value = self.value_names.claim(_clean(output, fallback))
-        self.nodes.append(Node(
-            name=self.node_names.claim(_clean(raw, fallback) if raw else fallback),
-            op=op, version=1,
-            inputs=tuple(v.name for v in inputs), outputs=(value,),
-            attrs=attrs or {}, params=params or {},
-            output_shape=tuple(int(d) for d in shape),
-            origin=f"ONNX node {self.node.name!r} ({self.node.op_type})",
-        ))
+        self.nodes.append(
+            Node(
+                name=self.node_names.claim(_clean(raw, fallback) if raw else fallback),
+                op=op,
+                version=1,
+                inputs=tuple(v.name for v in inputs),
+                outputs=(value,),
+                attrs=attrs or {},
+                params=params or {},
+                output_shape=tuple(int(d) for d in shape),
+                origin=f"ONNX node {self.node.name!r} ({self.node.op_type})",
+            )
+        )
         self.env[output] = _Runtime(value, tuple(int(d) for d in shape))
         return len(self.nodes) - 1
 
@@ -344,11 +395,15 @@ class _Importer:
         initializer_names = {t.name for t in g.initializer}
         inputs = [i for i in g.input if i.name not in initializer_names]
         if len(inputs) != 1:
-            raise UserError(f"{self.path}: the graph has {len(inputs)} inputs "
-                            f"({[i.name for i in inputs]}); pd2java models take exactly one")
+            raise UserError(
+                f"{self.path}: the graph has {len(inputs)} inputs "
+                f"({[i.name for i in inputs]}); pd2java models take exactly one"
+            )
         if len(g.output) != 1:
-            raise UserError(f"{self.path}: the graph has {len(g.output)} outputs "
-                            f"({[o.name for o in g.output]}); pd2java models give exactly one")
+            raise UserError(
+                f"{self.path}: the graph has {len(g.output)} outputs "
+                f"({[o.name for o in g.output]}); pd2java models give exactly one"
+            )
         graph_input = self._read_input(inputs[0])
         # After the interface checks, whose messages are clearer than the checker's.
         _check(self.model, self.path)
@@ -373,14 +428,15 @@ class _Importer:
         try:
             return numpy_helper.to_array(tensor)
         except (ValueError, TypeError) as exc:
-            raise UserError(
-                f"{self.path}: tensor {tensor.name!r} cannot be read: {exc}") from None
+            raise UserError(f"{self.path}: tensor {tensor.name!r} cannot be read: {exc}") from None
 
     def _read_input(self, info: onnx.ValueInfoProto) -> ValueSpec:
         where = f"{self.path}: graph input {info.name!r}"
         if info.type.tensor_type.elem_type != TensorProto.FLOAT:
-            raise UserError(f"{where} must be float32, got "
-                            f"{TensorProto.DataType.Name(info.type.tensor_type.elem_type)}")
+            raise UserError(
+                f"{where} must be float32, got "
+                f"{TensorProto.DataType.Name(info.type.tensor_type.elem_type)}"
+            )
         dims = _onnx_dims(info)
         if dims is None:
             raise UserError(f"{where} has no shape; pd2java needs a static (N, C, H, W) shape")
@@ -388,12 +444,16 @@ class _Importer:
             raise UserError(f"{where} has shape {dims}; pd2java models take (N, C, H, W) images")
         batch = dims[0]
         if isinstance(batch, int) and batch != 1:
-            raise UserError(f"{where}: batch dimension is fixed at {batch}; it must be 1 or "
-                            "symbolic (e.g. 'N'), so the model runs on any batch")
+            raise UserError(
+                f"{where}: batch dimension is fixed at {batch}; it must be 1 or "
+                "symbolic (e.g. 'N'), so the model runs on any batch"
+            )
         self.batch_static = batch == 1
         if not all(isinstance(d, int) and d > 0 for d in dims[1:]):
-            raise UserError(f"{where} has shape {dims}: only the batch dimension may be "
-                            "dynamic; C, H and W must be fixed positive sizes")
+            raise UserError(
+                f"{where} has shape {dims}: only the batch dimension may be "
+                "dynamic; C, H and W must be fixed positive sizes"
+            )
         shape = tuple(int(d) for d in dims[1:])  # type: ignore[arg-type]
         name = self.value_names.claim(_clean(info.name, "input"))
         self.env[info.name] = _Runtime(name, shape)
@@ -418,14 +478,17 @@ class _Importer:
     def _finish(self, graph_input: ValueSpec, output_info: onnx.ValueInfoProto) -> Graph:
         value = self.env.get(output_info.name)
         if value is None:
-            raise UserError(f"{self.path}: graph output {output_info.name!r} is produced by no "
-                            "node")
+            raise UserError(
+                f"{self.path}: graph output {output_info.name!r} is produced by no node"
+            )
         if isinstance(value, _Const):
             raise UserError(f"{self.path}: graph output {output_info.name!r} is a constant")
         if isinstance(value, _PartialMean):
-            raise UserError(f"{self.path}: graph output {output_info.name!r} is a ReduceMean "
-                            f"over axes {sorted(value.axes)} only; pd2java supports a mean over "
-                            "H and W together")
+            raise UserError(
+                f"{self.path}: graph output {output_info.name!r} is a ReduceMean "
+                f"over axes {sorted(value.axes)} only; pd2java supports a mean over "
+                "H and W together"
+            )
         if not self.nodes or value.name == graph_input.name:
             raise UserError(f"{self.path}: the graph computes nothing (its output is its input)")
         declared = _onnx_dims(output_info)
@@ -453,7 +516,8 @@ class _Importer:
                 "source": "onnx",
                 "onnx_opset": self.opset,
                 "onnx_producer": " ".join(
-                    p for p in (self.model.producer_name, self.model.producer_version) if p),
+                    p for p in (self.model.producer_name, self.model.producer_version) if p
+                ),
             },
         )
 
@@ -474,8 +538,9 @@ class _Importer:
                     f"(N, {', '.join(map(str, value.shape))}); refusing rather than misreading"
                 )
 
-    def _rename_output(self, current: str, onnx_name: str, input_name: str
-                       ) -> tuple[list[Node], str]:
+    def _rename_output(
+        self, current: str, onnx_name: str, input_name: str
+    ) -> tuple[list[Node], str]:
         """Name the IR output after the ONNX output when a removed node (Identity, Dropout, the
         Add of a MatMul bias) left it under an inner value's name."""
         wanted = _clean(onnx_name, current)
@@ -496,8 +561,10 @@ class _Importer:
         except json.JSONDecodeError:
             classes = None
         if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
-            raise UserError(f"{self.path}: metadata {META_CLASSES!r} must be a JSON list of "
-                            f"strings, got {raw[:80]!r}")
+            raise UserError(
+                f"{self.path}: metadata {META_CLASSES!r} must be a JSON list of "
+                f"strings, got {raw[:80]!r}"
+            )
         return tuple(classes)
 
 
@@ -524,28 +591,36 @@ def _only_first_output(im: _Importer, node: onnx.NodeProto, why: str) -> None:
             raise im.fail(f"its output {extra!r} is used; {why}")
 
 
-def _spatial(im: _Importer, node: onnx.NodeProto, attrs: dict[str, Any],
-             kernel: list[int]) -> tuple[list[int], list[int], list[int]]:
+def _spatial(
+    im: _Importer, node: onnx.NodeProto, attrs: dict[str, Any], kernel: list[int]
+) -> tuple[list[int], list[int], list[int]]:
     """strides, symmetric pads [ph, pw] and dilations of a 2-D Conv/pool node."""
     if len(kernel) != 2:
         raise im.fail(f"kernel {kernel} is not 2-D; pd2java supports 2-D kernels only")
     auto_pad = attrs.get("auto_pad", b"NOTSET")
     auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
     if auto_pad not in ("NOTSET", "VALID"):
-        raise im.fail(f"auto_pad={auto_pad!r} is not supported (only NOTSET with explicit pads, "
-                      "or VALID); re-export with explicit padding")
+        raise im.fail(
+            f"auto_pad={auto_pad!r} is not supported (only NOTSET with explicit pads, "
+            "or VALID); re-export with explicit padding"
+        )
     strides = _int_list(attrs.get("strides", [1, 1]))
     dilations = _int_list(attrs.get("dilations", [1, 1]))
     pads = _int_list(attrs.get("pads", [0, 0, 0, 0])) if auto_pad == "NOTSET" else [0, 0, 0, 0]
     if len(strides) != 2 or len(dilations) != 2 or len(pads) != 4:
-        raise im.fail(f"strides {strides}, dilations {dilations}, pads {pads} do not describe a "
-                      "2-D window")
+        raise im.fail(
+            f"strides {strides}, dilations {dilations}, pads {pads} do not describe a 2-D window"
+        )
     if pads[0] != pads[2] or pads[1] != pads[3]:
-        raise im.fail(f"pads {pads} are asymmetric; pd2java supports the same padding on both "
-                      "sides ([ph, pw, ph, pw])")
+        raise im.fail(
+            f"pads {pads} are asymmetric; pd2java supports the same padding on both "
+            "sides ([ph, pw, ph, pw])"
+        )
     if min(strides) < 1 or min(dilations) < 1 or min(pads) < 0:
-        raise im.fail(f"strides {strides}, dilations {dilations} and pads {pads} must be "
-                      "positive (pads non-negative)")
+        raise im.fail(
+            f"strides {strides}, dilations {dilations} and pads {pads} must be "
+            "positive (pads non-negative)"
+        )
     return strides, pads[:2], dilations
 
 
@@ -556,8 +631,10 @@ def _window_out(size: int, k: int, s: int, p: int, d: int) -> int:
 def _image(im: _Importer, name: str) -> _Runtime:
     value = im.runtime(name)
     if len(value.shape) != 3:
-        raise im.fail(f"its input {name!r} has per-sample shape {list(value.shape)}; this op "
-                      "needs a (C, H, W) image")
+        raise im.fail(
+            f"its input {name!r} has per-sample shape {list(value.shape)}; this op "
+            "needs a (C, H, W) image"
+        )
     return value
 
 
@@ -567,8 +644,10 @@ def _conv(im: _Importer, node: onnx.NodeProto) -> None:
     x = _image(im, node.input[0])
     w = im.const(node.input[1], "weight")
     if w.array.ndim != 4:
-        raise im.fail(f"weight {node.input[1]!r} has shape {list(w.array.shape)}; pd2java "
-                      "supports 2-D convolution (a 4-D weight)")
+        raise im.fail(
+            f"weight {node.input[1]!r} has shape {list(w.array.shape)}; pd2java "
+            "supports 2-D convolution (a 4-D weight)"
+        )
     out_c, per_group, kh, kw = (int(v) for v in w.array.shape)
     kernel = _int_list(attrs.get("kernel_shape", [kh, kw]))
     if kernel != [kh, kw]:
@@ -577,31 +656,48 @@ def _conv(im: _Importer, node: onnx.NodeProto) -> None:
     groups = int(attrs.get("group", 1))
     c, h, width = x.shape
     if groups < 1 or c % groups or out_c % groups or per_group * groups != c:
-        raise im.fail(f"weight shape {list(w.array.shape)} with group={groups} does not fit "
-                      f"{c} input channels")
+        raise im.fail(
+            f"weight shape {list(w.array.shape)} with group={groups} does not fit "
+            f"{c} input channels"
+        )
     params: dict[str, str | None] = {"weight": im.param(w, w.array, "", "weight"), "bias": None}
     if len(node.input) > 2 and node.input[2]:
         b = im.const(node.input[2], "bias")
         if b.array.shape != (out_c,):
-            raise im.fail(f"bias {node.input[2]!r} has shape {list(b.array.shape)}, expected "
-                          f"[{out_c}]")
+            raise im.fail(
+                f"bias {node.input[2]!r} has shape {list(b.array.shape)}, expected [{out_c}]"
+            )
         params["bias"] = im.param(b, b.array, "", "bias")
-    shape = (out_c,
-             _window_out(h, kh, strides[0], pads[0], dilations[0]),
-             _window_out(width, kw, strides[1], pads[1], dilations[1]))
-    im.emit("conv2d", [x], node.output[0], shape, attrs={
-        "in_channels": c, "out_channels": out_c, "kernel_size": (kh, kw),
-        "stride": tuple(strides), "padding": tuple(pads), "dilation": tuple(dilations),
-        "groups": groups,
-    }, params=params)
+    shape = (
+        out_c,
+        _window_out(h, kh, strides[0], pads[0], dilations[0]),
+        _window_out(width, kw, strides[1], pads[1], dilations[1]),
+    )
+    im.emit(
+        "conv2d",
+        [x],
+        node.output[0],
+        shape,
+        attrs={
+            "in_channels": c,
+            "out_channels": out_c,
+            "kernel_size": (kh, kw),
+            "stride": tuple(strides),
+            "padding": tuple(pads),
+            "dilation": tuple(dilations),
+            "groups": groups,
+        },
+        params=params,
+    )
 
 
 @_handles("BatchNormalization")
 def _batch_norm(im: _Importer, node: onnx.NodeProto) -> None:
     attrs = _attrs(node)
     if int(attrs.get("training_mode", 0)):
-        raise im.fail("training_mode=1; pd2java exports inference batch norm (running "
-                      "statistics) only")
+        raise im.fail(
+            "training_mode=1; pd2java exports inference batch norm (running statistics) only"
+        )
     _only_first_output(im, node, "the running-statistics outputs exist only in training mode")
     x = _image(im, node.input[0])
     c = x.shape[0]
@@ -609,12 +705,19 @@ def _batch_norm(im: _Importer, node: onnx.NodeProto) -> None:
     for slot, index in (("weight", 1), ("bias", 2), ("running_mean", 3), ("running_var", 4)):
         value = im.const(node.input[index], slot)
         if value.array.shape != (c,):
-            raise im.fail(f"{slot} {node.input[index]!r} has shape {list(value.array.shape)}, "
-                          f"expected [{c}]")
+            raise im.fail(
+                f"{slot} {node.input[index]!r} has shape {list(value.array.shape)}, expected [{c}]"
+            )
         params[slot] = im.param(value, value.array, "", slot)
     eps = _float_attr(attrs.get("epsilon", 1e-5))
-    im.emit("batch_norm2d", [x], node.output[0], x.shape,
-            attrs={"num_features": c, "eps": eps}, params=params)
+    im.emit(
+        "batch_norm2d",
+        [x],
+        node.output[0],
+        x.shape,
+        attrs={"num_features": c, "eps": eps},
+        params=params,
+    )
 
 
 @_handles("Relu", "Sigmoid")
@@ -641,23 +744,30 @@ def _clip(im: _Importer, node: onnx.NodeProto) -> None:
     elif low == 0.0 and high is None:
         im.emit("relu", [x], node.output[0], x.shape)
     else:
-        raise im.fail(f"Clip(min={low}, max={high}) is not supported; pd2java maps Clip(0, 6) "
-                      "to relu6 and Clip(0) to relu")
+        raise im.fail(
+            f"Clip(min={low}, max={high}) is not supported; pd2java maps Clip(0, 6) "
+            "to relu6 and Clip(0) to relu"
+        )
 
 
-def _pool_window(im: _Importer, node: onnx.NodeProto, attrs: dict[str, Any]
-                 ) -> tuple[_Runtime, list[int], list[int], list[int], list[int]]:
+def _pool_window(
+    im: _Importer, node: onnx.NodeProto, attrs: dict[str, Any]
+) -> tuple[_Runtime, list[int], list[int], list[int], list[int]]:
     x = _image(im, node.input[0])
     if int(attrs.get("ceil_mode", 0)):
-        raise im.fail("ceil_mode=1 is not supported; pd2java pools use floor output sizes "
-                      "(re-export with ceil_mode=False)")
+        raise im.fail(
+            "ceil_mode=1 is not supported; pd2java pools use floor output sizes "
+            "(re-export with ceil_mode=False)"
+        )
     if "kernel_shape" not in attrs:
         raise im.fail("kernel_shape is missing")
     kernel = _int_list(attrs["kernel_shape"])
     strides, pads, dilations = _spatial(im, node, attrs, kernel)
     if any(p > k // 2 for p, k in zip(pads, kernel)):
-        raise im.fail(f"pads {pads} exceed half the kernel {kernel}; pd2java's pools follow "
-                      "PyTorch, which allows at most kernel // 2")
+        raise im.fail(
+            f"pads {pads} exceed half the kernel {kernel}; pd2java's pools follow "
+            "PyTorch, which allows at most kernel // 2"
+        )
     return x, kernel, strides, pads, dilations
 
 
@@ -667,11 +777,23 @@ def _max_pool(im: _Importer, node: onnx.NodeProto) -> None:
     _only_first_output(im, node, "pd2java's max_pool2d does not return indices")
     x, kernel, strides, pads, dilations = _pool_window(im, node, attrs)
     c, h, w = x.shape
-    shape = (c, _window_out(h, kernel[0], strides[0], pads[0], dilations[0]),
-             _window_out(w, kernel[1], strides[1], pads[1], dilations[1]))
-    im.emit("max_pool2d", [x], node.output[0], shape, attrs={
-        "kernel_size": tuple(kernel), "stride": tuple(strides), "padding": tuple(pads),
-        "dilation": tuple(dilations)})
+    shape = (
+        c,
+        _window_out(h, kernel[0], strides[0], pads[0], dilations[0]),
+        _window_out(w, kernel[1], strides[1], pads[1], dilations[1]),
+    )
+    im.emit(
+        "max_pool2d",
+        [x],
+        node.output[0],
+        shape,
+        attrs={
+            "kernel_size": tuple(kernel),
+            "stride": tuple(strides),
+            "padding": tuple(pads),
+            "dilation": tuple(dilations),
+        },
+    )
 
 
 @_handles("AveragePool")
@@ -681,11 +803,23 @@ def _avg_pool(im: _Importer, node: onnx.NodeProto) -> None:
     if dilations != [1, 1]:
         raise im.fail(f"dilations {dilations} are not supported for average pooling")
     c, h, w = x.shape
-    shape = (c, _window_out(h, kernel[0], strides[0], pads[0], 1),
-             _window_out(w, kernel[1], strides[1], pads[1], 1))
-    im.emit("avg_pool2d", [x], node.output[0], shape, attrs={
-        "kernel_size": tuple(kernel), "stride": tuple(strides), "padding": tuple(pads),
-        "count_include_pad": bool(int(attrs.get("count_include_pad", 0)))})
+    shape = (
+        c,
+        _window_out(h, kernel[0], strides[0], pads[0], 1),
+        _window_out(w, kernel[1], strides[1], pads[1], 1),
+    )
+    im.emit(
+        "avg_pool2d",
+        [x],
+        node.output[0],
+        shape,
+        attrs={
+            "kernel_size": tuple(kernel),
+            "stride": tuple(strides),
+            "padding": tuple(pads),
+            "count_include_pad": bool(int(attrs.get("count_include_pad", 0))),
+        },
+    )
 
 
 @_handles("GlobalAveragePool")
@@ -700,26 +834,35 @@ def _reduce_mean(im: _Importer, node: onnx.NodeProto) -> None:
     keepdims = bool(int(attrs.get("keepdims", 1)))
     if im.opset >= 18:
         axes_input = node.input[1] if len(node.input) > 1 and node.input[1] else None
-        axes = (None if axes_input is None
-                else _int_list(im.const(axes_input, "axes").array.reshape(-1)))
+        axes = (
+            None
+            if axes_input is None
+            else _int_list(im.const(axes_input, "axes").array.reshape(-1))
+        )
         if axes is None and int(attrs.get("noop_with_empty_axes", 0)):
-            raise im.fail("ReduceMean with no axes and noop_with_empty_axes=1 is an identity; "
-                          "remove it")
+            raise im.fail(
+                "ReduceMean with no axes and noop_with_empty_axes=1 is an identity; remove it"
+            )
     else:
         axes = _int_list(attrs["axes"]) if "axes" in attrs else None
     if not axes:
-        raise im.fail("ReduceMean over every axis (no axes given) would average over the batch; "
-                      "pd2java supports a mean over H and W (axes [2, 3])")
+        raise im.fail(
+            "ReduceMean over every axis (no axes given) would average over the batch; "
+            "pd2java supports a mean over H and W (axes [2, 3])"
+        )
     value = im.get(node.input[0])
     if isinstance(value, _PartialMean):
         if not im.consumers.get(node.input[0], 0) == 1:
-            raise im.fail("a ReduceMean over H or W alone is used twice; pd2java supports a "
-                          "mean over H and W together")
-        source, done, rank = value.source, value.axes, 4 if value.keepdims else 4 - len(
-            value.axes)
+            raise im.fail(
+                "a ReduceMean over H or W alone is used twice; pd2java supports a "
+                "mean over H and W together"
+            )
+        source, done, rank = value.source, value.axes, 4 if value.keepdims else 4 - len(value.axes)
         if value.keepdims != keepdims:
-            raise im.fail("chained ReduceMeans mix keepdims=0 and keepdims=1; pd2java supports "
-                          "a mean over H and W giving (C) or (C, 1, 1)")
+            raise im.fail(
+                "chained ReduceMeans mix keepdims=0 and keepdims=1; pd2java supports "
+                "a mean over H and W giving (C) or (C, 1, 1)"
+            )
         first = value.node_name
     else:
         source = _image(im, node.input[0])
@@ -733,14 +876,22 @@ def _reduce_mean(im: _Importer, node: onnx.NodeProto) -> None:
         original.add(remaining[axis % rank])
     total = frozenset(done | original)
     if not total <= {2, 3} or original & done:
-        raise im.fail(f"ReduceMean over axes {sorted(total)} of (N, C, H, W) is not supported; "
-                      "pd2java supports a mean over H and W (axes [2, 3]) only")
+        raise im.fail(
+            f"ReduceMean over axes {sorted(total)} of (N, C, H, W) is not supported; "
+            "pd2java supports a mean over H and W (axes [2, 3]) only"
+        )
     if total != {2, 3}:
         im.env[node.output[0]] = _PartialMean(source, total, keepdims, first)
         return
     c = source.shape[0]
-    im.emit("global_avg_pool", [source], node.output[0], (c, 1, 1) if keepdims else (c,),
-            attrs={"keepdims": keepdims}, node_name=first)
+    im.emit(
+        "global_avg_pool",
+        [source],
+        node.output[0],
+        (c, 1, 1) if keepdims else (c,),
+        attrs={"keepdims": keepdims},
+        node_name=first,
+    )
 
 
 @_handles("Flatten")
@@ -751,8 +902,9 @@ def _flatten(im: _Importer, node: onnx.NodeProto) -> None:
     if axis < 0:
         axis += rank
     if axis != 1:
-        raise im.fail(f"Flatten(axis={axis}) is not supported; pd2java flattens each sample "
-                      "(axis=1)")
+        raise im.fail(
+            f"Flatten(axis={axis}) is not supported; pd2java flattens each sample (axis=1)"
+        )
     im.emit("flatten", [x], node.output[0], (math.prod(x.shape),))
 
 
@@ -765,8 +917,12 @@ def _reshape(im: _Importer, node: onnx.NodeProto) -> None:
     ok = False
     if len(target) == 2:
         first, second = target
-        batch_ok = (first is BATCH or (first == 0 and not allowzero)
-                    or (first == 1 and im.batch_static) or (first == -1 and second == size))
+        batch_ok = (
+            first is BATCH
+            or (first == 0 and not allowzero)
+            or (first == 1 and im.batch_static)
+            or (first == -1 and second == size)
+        )
         ok = batch_ok and second in (-1, size)
     if not ok:
         raise im.fail(
@@ -777,18 +933,33 @@ def _reshape(im: _Importer, node: onnx.NodeProto) -> None:
     im.emit("flatten", [x], node.output[0], (size,))
 
 
-def _linear(im: _Importer, node: onnx.NodeProto, x: _Runtime, weight: _Const,
-            weight_array: np.ndarray, tag: str, bias: _Const | None) -> int:
+def _linear(
+    im: _Importer,
+    node: onnx.NodeProto,
+    x: _Runtime,
+    weight: _Const,
+    weight_array: np.ndarray,
+    tag: str,
+    bias: _Const | None,
+) -> int:
     out_f, in_f = (int(v) for v in weight_array.shape)
-    params: dict[str, str | None] = {"weight": im.param(weight, weight_array, tag, "weight"),
-                                     "bias": None}
+    params: dict[str, str | None] = {
+        "weight": im.param(weight, weight_array, tag, "weight"),
+        "bias": None,
+    }
     if bias is not None:
         vector = _bias_vector(im, bias, out_f)
         # Reuse the tensor as is when no reshaping was needed (the usual [out_features] bias).
         tag = "" if bias.array.shape == (out_f,) else "bias"
         params["bias"] = im.param(bias, vector, tag, "bias")
-    return im.emit("linear", [x], node.output[0], (out_f,),
-                   attrs={"in_features": in_f, "out_features": out_f}, params=params)
+    return im.emit(
+        "linear",
+        [x],
+        node.output[0],
+        (out_f,),
+        attrs={"in_features": in_f, "out_features": out_f},
+        params=params,
+    )
 
 
 def _bias_vector(im: _Importer, bias: _Const, out_f: int) -> np.ndarray:
@@ -797,15 +968,18 @@ def _bias_vector(im: _Importer, bias: _Const, out_f: int) -> np.ndarray:
         return array.reshape(out_f)
     if array.size == 1:  # a broadcast scalar
         return np.full(out_f, array.reshape(()), dtype=np.float32)
-    raise im.fail(f"bias {bias.source!r} has shape {list(array.shape)}; expected [{out_f}] "
-                  f"or [1, {out_f}]")
+    raise im.fail(
+        f"bias {bias.source!r} has shape {list(array.shape)}; expected [{out_f}] or [1, {out_f}]"
+    )
 
 
 def _vector_input(im: _Importer, name: str) -> _Runtime:
     x = im.runtime(name)
     if len(x.shape) != 1:
-        raise im.fail(f"its input {name!r} has per-sample shape {list(x.shape)}; a linear layer "
-                      "needs a flat (N, K) input (Flatten first)")
+        raise im.fail(
+            f"its input {name!r} has per-sample shape {list(x.shape)}; a linear layer "
+            "needs a flat (N, K) input (Flatten first)"
+        )
     return x
 
 
@@ -815,16 +989,20 @@ def _gemm(im: _Importer, node: onnx.NodeProto) -> None:
     alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
     trans_a, trans_b = int(attrs.get("transA", 0)), int(attrs.get("transB", 0))
     if alpha != 1.0 or beta != 1.0 or trans_a:
-        raise im.fail(f"Gemm(alpha={alpha}, beta={beta}, transA={trans_a}) is not a linear "
-                      "layer; pd2java supports alpha=1, beta=1, transA=0")
+        raise im.fail(
+            f"Gemm(alpha={alpha}, beta={beta}, transA={trans_a}) is not a linear "
+            "layer; pd2java supports alpha=1, beta=1, transA=0"
+        )
     x = _vector_input(im, node.input[0])
     w = im.const(node.input[1], "weight")
     if w.array.ndim != 2:
         raise im.fail(f"weight {node.input[1]!r} has shape {list(w.array.shape)}; expected 2-D")
     weight = w.array if trans_b else w.array.T
     if weight.shape[1] != x.shape[0]:
-        raise im.fail(f"weight {node.input[1]!r} (transB={trans_b}) has shape "
-                      f"{list(w.array.shape)}, which does not take {x.shape[0]} inputs")
+        raise im.fail(
+            f"weight {node.input[1]!r} (transB={trans_b}) has shape "
+            f"{list(w.array.shape)}, which does not take {x.shape[0]} inputs"
+        )
     bias = im.const(node.input[2], "bias") if len(node.input) > 2 and node.input[2] else None
     _linear(im, node, x, w, weight, "" if trans_b else "T", bias)
 
@@ -834,8 +1012,10 @@ def _matmul(im: _Importer, node: onnx.NodeProto) -> None:
     x = _vector_input(im, node.input[0])
     w = im.const(node.input[1], "weight (the second MatMul input)")
     if w.array.ndim != 2 or w.array.shape[0] != x.shape[0]:
-        raise im.fail(f"weight {node.input[1]!r} has shape {list(w.array.shape)}; expected "
-                      f"[{x.shape[0]}, out_features]")
+        raise im.fail(
+            f"weight {node.input[1]!r} has shape {list(w.array.shape)}; expected "
+            f"[{x.shape[0]}, out_features]"
+        )
     index = _linear(im, node, x, w, w.array.T, "T", None)
     im.linear_from_matmul[im.nodes[index].outputs[0]] = index
 
@@ -847,11 +1027,13 @@ def _add(im: _Importer, node: onnx.NodeProto) -> None:
         a, b = b, a
     if isinstance(b, _Const):
         # MatMul + Add(constant) is a linear layer with a bias: fold the bias into it.
-        producer = (im.linear_from_matmul.get(a.name) if isinstance(a, _Runtime) else None)
+        producer = im.linear_from_matmul.get(a.name) if isinstance(a, _Runtime) else None
         source = node.input[0] if isinstance(im.get(node.input[0]), _Runtime) else node.input[1]
         if producer is None or im.consumers.get(source, 0) != 1:
-            raise im.fail("Add with a constant operand is supported only as the bias after a "
-                          "MatMul (a linear layer)")
+            raise im.fail(
+                "Add with a constant operand is supported only as the bias after a "
+                "MatMul (a linear layer)"
+            )
         linear = im.nodes[producer]
         out_f = int(linear.attrs["out_features"])
         bias_key = im.param(b, _bias_vector(im, b, out_f), "bias", "bias")
@@ -861,8 +1043,10 @@ def _add(im: _Importer, node: onnx.NodeProto) -> None:
         return
     x, y = im.runtime(node.input[0]), im.runtime(node.input[1])
     if x.shape != y.shape:
-        raise im.fail(f"adds per-sample shapes {list(x.shape)} and {list(y.shape)}; pd2java's add "
-                      "needs equal shapes (no broadcasting)")
+        raise im.fail(
+            f"adds per-sample shapes {list(x.shape)} and {list(y.shape)}; pd2java's add "
+            "needs equal shapes (no broadcasting)"
+        )
     im.emit("add", [x, y], node.output[0], x.shape)
 
 
@@ -886,8 +1070,10 @@ def _passthrough(im: _Importer, node: onnx.NodeProto) -> None:
         if len(node.input) > 2 and node.input[2]:
             mode = im.get(node.input[2])
             if not (isinstance(mode, _Const) and not bool(mode.array.reshape(-1)[0])):
-                raise im.fail("Dropout in training mode is random; pd2java exports inference "
-                              "models (training_mode must be a constant false)")
+                raise im.fail(
+                    "Dropout in training mode is random; pd2java exports inference "
+                    "models (training_mode must be a constant false)"
+                )
     value = im.get(node.input[0])
     im.env[node.output[0]] = value
 
@@ -921,7 +1107,7 @@ def _shape(im: _Importer, node: onnx.NodeProto) -> None:
     dims: list[Any] = [BATCH, *x.shape]
     attrs = _attrs(node)
     start, end = int(attrs.get("start", 0)), attrs.get("end")
-    dims = dims[start:] if end is None else dims[start:int(end)]
+    dims = dims[start:] if end is None else dims[start : int(end)]
     _const_output(im, node, np.array(dims, dtype=object))
 
 
@@ -940,8 +1126,10 @@ def _gather(im: _Importer, node: onnx.NodeProto) -> None:
 @_handles("Unsqueeze")
 def _unsqueeze(im: _Importer, node: onnx.NodeProto) -> None:
     data = _folded_input(im, node, 0)
-    axes = sorted(int(a) % (data.ndim + len(_folded_input(im, node, 1).reshape(-1)))
-                  for a in _folded_input(im, node, 1).reshape(-1))
+    axes = sorted(
+        int(a) % (data.ndim + len(_folded_input(im, node, 1).reshape(-1)))
+        for a in _folded_input(im, node, 1).reshape(-1)
+    )
     for axis in axes:
         data = np.expand_dims(data, axis)
     _const_output(im, node, data)

@@ -17,7 +17,7 @@ from pd2java.errors import UserError
 
 
 def _build(args: argparse.Namespace) -> int:
-    from pd2java.java.build import build_gateway, build_runtime
+    from pd2java.backends.java.build import build_gateway, build_runtime
 
     runtime = build_runtime()
     print(f"runtime jar: {runtime} ({runtime.stat().st_size} bytes)")
@@ -28,7 +28,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from pd2java.java.build import run_junit
+    from pd2java.backends.java.build import run_junit
 
     ok, output = run_junit()
     print(output)
@@ -39,7 +39,7 @@ def _test(args: argparse.Namespace) -> int:
 
 def check_manifest(manifest: str, *, self_test: bool = True) -> str:
     """Load ``manifest`` in the Java runtime; return its summary or raise UserError."""
-    from pd2java.java.build import _tool, build_runtime
+    from pd2java.backends.java.build import _tool, build_runtime
 
     cmd = [_tool("java"), "-jar", str(build_runtime()), "check", manifest]
     if not self_test:
