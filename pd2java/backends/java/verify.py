@@ -39,9 +39,10 @@ from typing import Any
 import numpy as np
 
 from pd2java.errors import ParityError, UserError
+from pd2java.format_rules import ATOL, RTOL
 
-DEFAULT_ATOL = 1e-5
-DEFAULT_RTOL = 1e-4
+DEFAULT_ATOL = ATOL
+DEFAULT_RTOL = RTOL
 PRPD_SHAPE = (1, 60, 120)
 
 

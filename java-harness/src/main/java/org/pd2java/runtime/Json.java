@@ -58,7 +58,7 @@ final class Json {
   static Object parse(byte[] bytes, String file, Limits limits) {
     if (bytes.length > limits.maxBytes()) {
       throw new Pd2JavaException(
-          ErrorCode.JSON_LIMIT_EXCEEDED,
+          ErrorCode.LIMIT_EXCEEDED,
           file,
           null,
           "JSON document is " + bytes.length + " bytes; the limit is " + limits.maxBytes());
@@ -102,7 +102,7 @@ final class Json {
 
   private Pd2JavaException limit(String rule) {
     return new Pd2JavaException(
-        ErrorCode.JSON_LIMIT_EXCEEDED, file, null, rule + " (at character " + pos + ")");
+        ErrorCode.LIMIT_EXCEEDED, file, null, rule + " (at character " + pos + ")");
   }
 
   private void skipWs() {

@@ -274,7 +274,7 @@ final class ManifestLoader {
       long size = Files.size(manifest);
       if (size > Json.Limits.MANIFEST.maxBytes()) {
         throw new Pd2JavaException(
-            ErrorCode.JSON_LIMIT_EXCEEDED, file, null,
+            ErrorCode.LIMIT_EXCEEDED, file, null,
             "manifest is " + size + " bytes; the limit is " + Json.Limits.MANIFEST.maxBytes());
       }
       bytes = Files.readAllBytes(manifest);
@@ -298,7 +298,7 @@ final class ManifestLoader {
         || weightsFile.equals("..")
         || weightsFile.indexOf('\0') >= 0) {
       throw new Pd2JavaException(
-          ErrorCode.UNSAFE_WEIGHTS_PATH, file, null,
+          ErrorCode.UNSAFE_PATH, file, null,
           "weights.file " + quote(weightsFile)
               + " must be a bare file name in the manifest's folder (no '/', '\\', '..', drive or"
               + " absolute path)");

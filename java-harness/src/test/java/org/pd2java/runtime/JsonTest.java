@@ -64,14 +64,14 @@ class JsonTest {
 
   @Test
   void enforcesLimits() {
-    refuse(ErrorCode.JSON_LIMIT_EXCEEDED, "[".repeat(65) + "]".repeat(65), "nesting");
+    refuse(ErrorCode.LIMIT_EXCEEDED, "[".repeat(65) + "]".repeat(65), "nesting");
     assertEquals(1, ((List<?>) parse("[".repeat(64) + "]".repeat(64))).size());
-    refuse(ErrorCode.JSON_LIMIT_EXCEEDED, "1" + "0".repeat(100), "number longer");
-    refuse(ErrorCode.JSON_LIMIT_EXCEEDED, "0." + "1".repeat(99), "number longer");
+    refuse(ErrorCode.LIMIT_EXCEEDED, "1" + "0".repeat(100), "number longer");
+    refuse(ErrorCode.LIMIT_EXCEEDED, "0." + "1".repeat(99), "number longer");
     Json.Limits tiny = new Json.Limits(10, 64, 100, 4);
     Pd2JavaException e = assertThrows(Pd2JavaException.class,
         () -> Json.parse("\"abcdefgh\"".getBytes(StandardCharsets.UTF_8), "t.json", tiny));
-    assertEquals(ErrorCode.JSON_LIMIT_EXCEEDED, e.code());
+    assertEquals(ErrorCode.LIMIT_EXCEEDED, e.code());
     e = assertThrows(Pd2JavaException.class,
         () -> Json.parse("[1,2,3,4,5,6]".getBytes(StandardCharsets.UTF_8), "t.json", tiny));
     assertTrue(e.getMessage().contains("bytes"), e.getMessage());

@@ -307,7 +307,7 @@ class LoaderTest {
       sub(m, "weights").put("file", bad);
       sub(m, "weights").put("bytes", 1);
       sub(m, "weights").put("sha256", "0".repeat(64));
-      fails(ErrorCode.UNSAFE_WEIGHTS_PATH, m, "bare file name");
+      fails(ErrorCode.UNSAFE_PATH, m, "bare file name");
     }
   }
 
@@ -354,7 +354,7 @@ class LoaderTest {
     Files.writeString(p, "{\"format\":\"pd2java.manifest\",\"format_version\":1,\"x\":" + deep
         + "}");
     Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> Model.load(p));
-    assertEquals(ErrorCode.JSON_LIMIT_EXCEEDED, e.code());
+    assertEquals(ErrorCode.LIMIT_EXCEEDED, e.code());
     assertTrue(e.getMessage().contains("nesting"), e.getMessage());
   }
 
@@ -364,7 +364,7 @@ class LoaderTest {
     Files.writeString(p, "{\"format\":\"pd2java.manifest\",\"format_version\":"
         + "9".repeat(1_000_000) + "}");
     Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> Model.load(p));
-    assertEquals(ErrorCode.JSON_LIMIT_EXCEEDED, e.code());
+    assertEquals(ErrorCode.LIMIT_EXCEEDED, e.code());
     assertTrue(e.getMessage().contains("number longer"), e.getMessage());
   }
 

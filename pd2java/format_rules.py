@@ -1,0 +1,92 @@
+"""The model format's rules that both readers share, defined once (docs/FORMAT.md).
+
+The Python reader (``pd2java.backends.manifest``) imports these; the Java runtime's
+``FormatRules.java`` and ``ErrorCode.java`` are generated from this module and
+``pd2java.errors.ErrorCode`` (``python -m pd2java.backends.java.generate``; a test fails when the
+generated files are stale), and the limits table of docs/FORMAT.md is generated from ``LIMITS``.
+No torch, no NumPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FORMAT = "pd2java.manifest"
+FORMAT_VERSION = 1
+
+# Every top-level manifest key, in the order writers emit them (readers require all of them).
+TOP_KEYS = (
+    "format",
+    "format_version",
+    "producer",
+    "name",
+    "classes",
+    "input",
+    "output",
+    "transforms",
+    "weights",
+    "nodes",
+    "golden",
+)
+# Every key of a node.
+NODE_KEYS = ("name", "op", "version", "inputs", "outputs", "attrs", "params", "output_shape")
+GOLDEN_KEYS = ("input", "output", "count", "atol", "rtol")
+
+# The model name; node, value and tensor names need only be non-empty strings.
+NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
+
+# Dtypes a weight tensor (a param slot or a golden vector) may have. Other safetensors dtypes are
+# allowed in unreferenced tensors only.
+WEIGHT_DTYPES = ("F32",)
+
+# The one tolerance: golden vectors written by the exporter, and Java vs reference parity.
+# |got - expected| <= ATOL + RTOL * |expected|, element by element.
+ATOL = 1e-5
+RTOL = 1e-4
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One reader limit: checked before anything of that size is allocated."""
+
+    name: str
+    value: int
+    doc: str
+
+
+LIMITS: tuple[Limit, ...] = (
+    Limit("MAX_MANIFEST_BYTES", 16 * 1024 * 1024, "manifest file size, bytes"),
+    Limit(
+        "MAX_HEADER_BYTES",
+        16 * 1024 * 1024,
+        "safetensors header length n, bytes (safetensors itself allows 100,000,000)",
+    ),
+    Limit("MAX_WEIGHTS_BYTES", 1024 * 1024 * 1024, "weights file size, bytes"),
+    Limit("MAX_JSON_DEPTH", 64, "nesting depth of arrays and objects in any JSON document"),
+    Limit("MAX_JSON_NUMBER_CHARS", 100, "characters of one JSON number"),
+    Limit("MAX_JSON_STRING_CHARS", 1024 * 1024, "characters of one JSON string"),
+    Limit("MAX_TENSORS", 100_000, "tensors in a safetensors header"),
+    Limit("MAX_NODES", 100_000, "nodes in a manifest"),
+    Limit(
+        "MAX_VALUE_ELEMENTS", 1 << 24, "elements of one value (input or node output), per sample"
+    ),
+    Limit(
+        "MAX_PLAN_ELEMENTS",
+        1 << 26,
+        "elements of all values of the plan together (activation scratch), per sample",
+    ),
+    Limit("MAX_GOLDEN_COUNT", 4096, "golden samples (golden.count)"),
+)
+LIMIT = {lim.name: lim.value for lim in LIMITS}
+
+MAX_MANIFEST_BYTES = LIMIT["MAX_MANIFEST_BYTES"]
+MAX_HEADER_BYTES = LIMIT["MAX_HEADER_BYTES"]
+MAX_WEIGHTS_BYTES = LIMIT["MAX_WEIGHTS_BYTES"]
+MAX_JSON_DEPTH = LIMIT["MAX_JSON_DEPTH"]
+MAX_JSON_NUMBER_CHARS = LIMIT["MAX_JSON_NUMBER_CHARS"]
+MAX_JSON_STRING_CHARS = LIMIT["MAX_JSON_STRING_CHARS"]
+MAX_TENSORS = LIMIT["MAX_TENSORS"]
+MAX_NODES = LIMIT["MAX_NODES"]
+MAX_VALUE_ELEMENTS = LIMIT["MAX_VALUE_ELEMENTS"]
+MAX_PLAN_ELEMENTS = LIMIT["MAX_PLAN_ELEMENTS"]
+MAX_GOLDEN_COUNT = LIMIT["MAX_GOLDEN_COUNT"]
