@@ -1,4 +1,4 @@
-"""Java runtime benchmark (issue 4): parity on 1,000 PRPD images and single-thread latency.
+"""Java runtime benchmark: parity on 1,000 PRPD images and single-thread latency.
 
 For both zoo models (PDModel as ``lenet``, fp32; PDLightModel as ``light``, BN folded, as the demo
 deploys it) this script measures, in one run:

@@ -1,4 +1,4 @@
-"""Benchmark: how long the synthetic PRPD generator takes (issue 2: >= 500 images well under 10 s).
+"""Benchmark: how long the synthetic PRPD generator takes (the target: >= 500 images well under 10 s).
 
 Times ``synthesize`` for 560 and 5600 images (GIS: 7 classes x 80 / x 800) and the transformer
 product, at the default difficulty and at the extremes, single process, on whatever load the

@@ -1,4 +1,4 @@
-"""Benchmark: the default GIS synthetic task for both zoo models, over several seeds (issue 2).
+"""Benchmark: the default GIS synthetic task for both zoo models, over several seeds.
 
 For each seed s: train on ``synthesize("gis", per_class=80, seed=s)`` with the default recipe
 (stratified 20% validation split, best-validation weights kept), test on

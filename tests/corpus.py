@@ -10,7 +10,7 @@ Covered: conv sweeps (channels x groups x kernel x stride x padding x dilation x
 with and without bias), batch norm with and without affine, every activation and pool, every
 functional form the fx front end accepts, residual blocks, a module called twice, dropout and
 identity (removed at export), and both zoo models (pd2java.training.models when present, else a local copy
-built exactly as PRPD.md section 4).
+built exactly as docs/PRPD.md section 4).
 """
 
 from __future__ import annotations

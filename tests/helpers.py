@@ -1,6 +1,6 @@
 """Shared comparison helper for every backend (torch, NumPy reference, Java).
 
-DESIGN.md section 5: check shape and dtype, then values, then argmax; on failure report the worst
+Check shape and dtype, then values, then argmax; on failure report the worst
 element so a reader sees at once where and by how much two backends disagree.
 """
 

@@ -128,7 +128,7 @@ def test_histogram_bins_wraps_and_saturates() -> None:
     assert h[59, 33] == 2  # at and above full scale: clipped into the top bin
 
 
-# --- class signatures (PRPD.md section 3) -------------------------------------------------------
+# --- class signatures (docs/PRPD.md section 3) -------------------------------------------------------
 
 
 def test_conductor_protrusion_negative_cluster_in_220_310() -> None:

@@ -37,7 +37,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert lines[0].split()[:4] == ["model", "params", "test", "acc"]
     lenet = next(line for line in lines if line.startswith("lenet "))
     light = next(line for line in lines if line.startswith("light "))
-    assert "734,279" in lenet  # 7 GIS classes: PRPD.md's 734,246 is for 6
+    assert "734,279" in lenet  # 7 GIS classes: docs/PRPD.md's 734,246 is for 6
     assert lenet.rstrip().endswith("ok") and light.rstrip().endswith("ok")
 
     summary = json.loads((out / "summary.json").read_text())

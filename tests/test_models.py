@@ -1,4 +1,4 @@
-"""The model zoo: exact sizes and shapes of PRPD.md section 4, heads, fx tracing, the registry."""
+"""The model zoo: exact sizes and shapes of docs/PRPD.md section 4, heads, fx tracing, the registry."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_exact_parameter_counts_with_six_classes() -> None:
 
 def test_light_model_buffer_values() -> None:
     light = PDLightModel(SIX)
-    # PRPD.md's 8,284 = running_mean + running_var (8,256) + one counter per BN layer (28).
+    # docs/PRPD.md's 8,284 = running_mean + running_var (8,256) + one counter per BN layer (28).
     assert count_buffers(light) == 8_284
     assert count_buffers(light, statistics_only=True) == 8_256
     assert count_buffers(PDModel(SIX)) == 0

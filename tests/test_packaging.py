@@ -1,6 +1,6 @@
 """A plain (non-editable) install carries templates/ and java-harness/ and finds them.
 
-DESIGN.md: both folders live at the top level but must ship inside the wheel, found through
+Both folders live at the top level but must ship inside the wheel, found through
 importlib.resources. This builds the real wheel, installs it into a scratch folder and looks.
 """
 

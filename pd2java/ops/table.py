@@ -1,4 +1,4 @@
-"""The one op table (DESIGN.md section 2): every op pd2java can export, declared once.
+"""The one op table (see docs/CONTRIBUTING.md): every op pd2java can export, declared once.
 
 Everything else (manifest JSON Schema, docs/OPS.md, the fx and ONNX front ends, the NumPy
 reference, the check against the Java kernel registry) is derived from or checked against this

@@ -9,7 +9,7 @@ and None, so ``torch.load(path, weights_only=True)`` reads it. Keys::
     config          constructor keywords besides classes, e.g. {"head": "softmax"}
     classes         class names in output order
     input_spec      {"shape": [1, 60, 120], "dtype": "float32", "layout": "CHW",
-                     "image_convention": {...}}   (PRPD.md section 1)
+                     "image_convention": {...}}   (docs/PRPD.md section 1)
     state_dict      parameter and buffer tensors, by module path
     metrics         final figures of the training run (validation accuracy, ...)
     history         one dict per epoch (loss, accuracy, learning rate, seconds)

@@ -1,4 +1,4 @@
-"""The PD model zoo: the two seed architectures of PRPD.md section 4, and a registry by name.
+"""The PD model zoo: the two seed architectures of docs/PRPD.md section 4, and a registry by name.
 
 Both models take a batch of PRPD images ``(N, 1, 60, 120)`` and have two entry points:
 
@@ -34,7 +34,7 @@ INPUT_SHAPE: tuple[int, int, int] = (1, 60, 120)
 HEADS = ("softmax", "sigmoid")
 
 # (input channels, output channels, stride, expansion) of PDLightModel's inverted residual blocks,
-# exactly as PRPD.md section 4 lists them.
+# exactly as docs/PRPD.md section 4 lists them.
 LIGHT_BLOCKS: tuple[tuple[int, int, int, int], ...] = (
     (32, 16, 1, 1),
     (16, 24, 2, 6),
@@ -68,7 +68,7 @@ def _make_head(head: str) -> nn.Module:
 
 
 class PDModel(nn.Module):
-    """The seed baseline, LeNet-5 style (PRPD.md section 4).
+    """The seed baseline, LeNet-5 style (docs/PRPD.md section 4).
 
     4 x [conv 3x3 pad 1 -> ReLU -> maxpool 2] with 32, 64, 128, 256 channels
     (60x120 -> 30x60 -> 15x30 -> 7x15 -> 3x7), flatten 5376, linear 5376->64, ReLU,
@@ -145,7 +145,7 @@ class InvertedResidual(nn.Module):
 
 
 class PDLightModel(nn.Module):
-    """The seed light model, MobileNetV2 style (PRPD.md section 4).
+    """The seed light model, MobileNetV2 style (docs/PRPD.md section 4).
 
     Stem conv 3x3 stride 2 (1->32, BN, LeakyReLU 0.2), nine inverted residual blocks
     (``LIGHT_BLOCKS``), conv 1x1 64->256 + BN + LeakyReLU, global average pool, linear
@@ -219,7 +219,7 @@ def count_parameters(model: nn.Module) -> int:
 
 def count_buffers(model: nn.Module, *, statistics_only: bool = False) -> int:
     """Number of buffer values: BN running_mean/var plus one ``num_batches_tracked`` counter per
-    BN layer (PRPD.md's 8,284 for PDLightModel with 6 classes counts both: 8,256 + 28).
+    BN layer (docs/PRPD.md's 8,284 for PDLightModel with 6 classes counts both: 8,256 + 28).
     ``statistics_only`` leaves the counters out (they are not exported)."""
     return sum(
         b.numel()

@@ -41,7 +41,7 @@ from pd2java.errors import UserError
 from pd2java.training.checkpoint import Checkpoint, check_writable, save_checkpoint
 from pd2java.training.models import build_model, canonical_arch, count_parameters
 
-#: Largest phase jitter, in phase bins (3 degrees each): 6 bins = 18 degrees, within PRPD.md's
+#: Largest phase jitter, in phase bins (3 degrees each): 6 bins = 18 degrees, within docs/PRPD.md's
 #: +-20 degrees; more would start to blur conductor vs enclosure protrusion.
 MAX_PHASE_SHIFT_BINS = 6
 
@@ -69,7 +69,7 @@ class Recipe:
 
 
 PRESETS: dict[str, Recipe] = {
-    # The seed team's recipes, for fidelity (PRPD.md section 4).
+    # The seed team's recipes, for fidelity (docs/PRPD.md section 4).
     "seed-lenet": Recipe("seed-lenet", epochs=80, batch_size=64, lr=1e-3, optimizer="adam"),
     "seed-light": Recipe(
         "seed-light",

@@ -1,6 +1,6 @@
 """Build the Java runtime, the py4j gateway and the JUnit tests with the JDK's ``javac``/``jar``.
 
-No Maven or Gradle (DESIGN.md section 4): the sources under ``java-harness/`` are compiled with
+No Maven or Gradle: the sources under ``java-harness/`` are compiled with
 ``javac --release 17 -Xlint`` and packed with ``jar``. Every artefact is cached under
 ``pd2java.resources.cache_dir()`` in a name keyed by a hash of its sources, the compiler version
 and its dependencies, so a rebuild happens only when something changed. Builds happen in a

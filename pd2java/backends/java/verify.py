@@ -10,7 +10,7 @@ For one export it runs three input sets through Java (over py4j, :mod:`pd2java.b
 and compares each with the NumPy reference interpreter and, when a model is at hand (a checkpoint
 recorded by the export or given explicitly, or a ``--module`` factory), with live PyTorch.
 
-Pass rule (the default tolerance, DESIGN.md section 5): every output element within
+Pass rule (the one tolerance, pd2java.format_rules): every output element within
 ``|java - ref| <= atol + rtol * |ref|`` with atol 1e-5 and rtol 1e-4, and 100% argmax agreement,
 where a row whose reference top-two scores are themselves within that tolerance (a tie) counts as
 agreeing. The Java runtime's own load-time self-test must also pass.

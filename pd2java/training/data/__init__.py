@@ -5,7 +5,7 @@ Public API::
     PRODUCTS, Dataset, synthesize, load_dataset, save_dataset, prps_to_prpd, normalize_counts
 
 An image is a (60, 120) float32 array in [0, 1]: axis 0 amplitude bin (0 = lowest), axis 1 phase
-bin of 3 degrees (0 = positive-going zero crossing), value log1p(count) / max (PRPD.md section 1).
+bin of 3 degrees (0 = positive-going zero crossing), value log1p(count) / max (docs/PRPD.md section 1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The PRPD image convention (PRPD.md section 1), the class sets, and the ``Dataset`` container.
+"""The PRPD image convention (docs/PRPD.md section 1), the class sets, and the ``Dataset`` container.
 
 Every image in pd2java is a (60, 120) float32 array: axis 0 is the amplitude bin (0 = lowest,
 59 = full scale), axis 1 the phase bin of 3 degrees (0 = 0..3 deg after the positive-going zero

@@ -1,4 +1,4 @@
-"""Synthetic PRPD images from partial-discharge physics (PRPD.md section 3).
+"""Synthetic PRPD images from partial-discharge physics (docs/PRPD.md section 3).
 
 Each defect class is a pulse process: it emits pulses (phase in degrees, amplitude as a fraction
 of full scale) over a number of AC cycles. The pulses of one record are then disturbed by the

@@ -19,7 +19,7 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Every bad input of issue 4 gets a clear typed error at load (never a hang, crash or OOM). */
+/** Every bad input gets a clear typed error at load (never a hang, crash or OOM). */
 class LoaderTest {
   @TempDir Path dir;
 
