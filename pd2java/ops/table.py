@@ -27,6 +27,8 @@ class ParamSpec:
     name: str
     optional: bool
     doc: str
+    # Every element must be >= 0 (a batch norm's running variance); both readers refuse others.
+    nonnegative: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ OP_LIST: tuple[OpSpec, ...] = (
         1,
         (
             ParamSpec("running_mean", False, "float (C)"),
-            ParamSpec("running_var", False, "float (C)"),
+            ParamSpec("running_var", False, "float (C), every element >= 0", nonnegative=True),
             ParamSpec("weight", True, "float (C), gamma; absent when affine=False"),
             ParamSpec("bias", True, "float (C), beta; absent when affine=False"),
         ),

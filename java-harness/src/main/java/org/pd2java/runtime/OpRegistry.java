@@ -40,7 +40,7 @@ public final class OpRegistry {
             "batch_norm2d", 1, 1,
             List.of(
                 new ParamSpec("running_mean", false),
-                new ParamSpec("running_var", false),
+                new ParamSpec("running_var", false, true),
                 new ParamSpec("weight", true),
                 new ParamSpec("bias", true)),
             List.of(
