@@ -27,7 +27,6 @@ import os
 import pickle
 import platform
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from torch import nn
 
 from pd2java import __version__
 from pd2java.errors import UserError
+from pd2java.fsutil import atomic_path
 from pd2java.training.data.convention import IMAGE_CONVENTION
 from pd2java.training.models import INPUT_SHAPE, build_model, canonical_arch
 
@@ -214,21 +214,12 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Pat
     payload = checkpoint.to_dict()  # converts and checks before anything touches the disk
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise UserError(f"cannot write checkpoint {target}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_path(target) as tmp, open(tmp, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise UserError(f"cannot write checkpoint {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
 
 
