@@ -1,34 +1,63 @@
-"""The Python op table and the Java kernel registry agree; real exports load in Java."""
+"""The Python op table and the Java kernel registry agree; real exports load in Java.
+
+Java's op table (``OpTable.java``) is generated from the Python one; these tests check what the
+built JVM actually uses (``OpRegistry --json`` on the real runtime jar) against the Python table,
+and that the runtime refuses to start when a table op and its kernel factory do not pair up.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from pd2java.backends.java import generate as java_generate
 from pd2java.backends.java.build import build_runtime
 from pd2java.errors import UserError
-from pd2java.ops.table import OPS
+from pd2java.ops.table import OPS, AttrSpec, OpSpec
+from pd2java.resources import java_harness_dir
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
 
-@functools.lru_cache(maxsize=1)  # one JVM start for every test of this module
-def _java_registry() -> dict[str, dict]:
-    out = subprocess.run(
-        ["java", "-cp", str(build_runtime()), "org.pd2java.runtime.OpRegistry", "--json"],
+def _registry_dump(jar: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["java", "-cp", str(jar), "org.pd2java.runtime.OpRegistry", "--json"],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         timeout=120,
-    ).stdout
-    return {f"{op['name']}@{op['version']}": op for op in json.loads(out)}
+    )
+
+
+@functools.lru_cache(maxsize=1)  # one JVM start for every test of this module
+def _java_registry() -> dict[str, dict]:
+    proc = _registry_dump(build_runtime())
+    assert proc.returncode == 0, proc.stderr
+    return {f"{op['name']}@{op['version']}": op for op in json.loads(proc.stdout)}
+
+
+def _python_view(spec: OpSpec) -> dict:
+    """An op of the Python table in the shape of the Java dump (every field, docs aside)."""
+    return {
+        "name": spec.name,
+        "version": spec.version,
+        "num_inputs": spec.num_inputs,
+        "params": [
+            {"name": p.name, "optional": p.optional, "nonnegative": p.nonnegative}
+            for p in spec.params
+        ],
+        "attrs": [{"name": a.name, "kind": a.kind} for a in spec.attrs],
+    }
 
 
 def test_same_ops_in_both_directions() -> None:
@@ -37,17 +66,64 @@ def test_same_ops_in_both_directions() -> None:
     missing_in_python = sorted(set(java) - set(OPS))
     assert not missing_in_java, f"ops in the Python table without a Java kernel: {missing_in_java}"
     assert not missing_in_python, f"Java kernels not in the Python table: {missing_in_python}"
+    assert list(java) == list(OPS), "Java lists the ops in another order than the Python table"
 
 
 @pytest.mark.parametrize("key", sorted(OPS))
 def test_same_signature(key: str) -> None:
-    spec = OPS[key]
-    java = _java_registry()[key]
-    assert java["num_inputs"] == spec.num_inputs
-    assert [(a["name"], a["kind"]) for a in java["attrs"]] == [(a.name, a.kind) for a in spec.attrs]
-    assert [(p["name"], p["optional"]) for p in java["params"]] == [
-        (p.name, p.optional) for p in spec.params
-    ]
+    """Inputs, parameter slots (optional, nonnegative) and attributes with their kinds."""
+    assert _java_registry()[key] == _python_view(OPS[key])
+
+
+def test_registry_holds_no_hand_typed_op_specs() -> None:
+    """OpRegistry.java maps ops to kernel factories only; every slot and attribute comes from the
+    generated OpTable.java."""
+    src = (java_harness_dir() / java_generate.PACKAGE_DIR / "OpRegistry.java").read_text("utf-8")
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", "", src, flags=re.DOTALL)
+    for typed in ("new ParamSpec(", "new AttrSpec(", "AttrKind.", "new OpTable.Op("):
+        assert typed not in code, f"OpRegistry.java types an op spec by hand ({typed!r})"
+
+
+def _runtime_with_table(tmp_path: Path, ops: list[OpSpec]) -> Path:
+    """The runtime jar built from a copy of java-harness whose generated OpTable.java lists
+    ``ops`` instead of the Python table, with the hand-written kernel factories unchanged."""
+    harness = tmp_path / "java-harness"
+    shutil.copytree(java_harness_dir() / "src" / "main", harness / "src" / "main")
+    table = harness / java_generate.PACKAGE_DIR / "OpTable.java"
+    table.write_text(java_generate.render_op_table(ops), encoding="utf-8")
+    return build_runtime(harness)
+
+
+def test_table_op_without_kernel_factory_fails_at_class_init(tmp_path: Path) -> None:
+    """An op added to the Python table and regenerated, but with no Java kernel yet."""
+    elu = OpSpec("elu", 1, 1, (), (AttrSpec("alpha", "float", "scale for x < 0"),), "ELU.")
+    proc = _registry_dump(_runtime_with_table(tmp_path, [*OPS.values(), elu]))
+    assert proc.returncode != 0
+    assert "IllegalStateException" in proc.stderr
+    assert "op elu@1 is in the op table" in proc.stderr
+    assert "OpRegistry.factories()" in proc.stderr
+
+
+def test_kernel_factory_without_table_op_fails_at_class_init(tmp_path: Path) -> None:
+    """A kernel factory whose op was removed from (or never added to) the Python table."""
+    proc = _registry_dump(
+        _runtime_with_table(tmp_path, [s for k, s in OPS.items() if k != "add@1"])
+    )
+    assert proc.returncode != 0
+    assert "IllegalStateException" in proc.stderr
+    assert "not in the op table" in proc.stderr
+    assert "[add@1]" in proc.stderr
+
+
+def test_renamed_table_attribute_reaches_the_jvm(tmp_path: Path) -> None:
+    """The JVM reads its op specs from the generated file, not from a copy typed elsewhere."""
+    relu6 = OPS["relu6@1"]
+    changed = dataclasses.replace(relu6, attrs=(AttrSpec("cap", "float", "upper bound"),))
+    ops = [changed if s is relu6 else s for s in OPS.values()]
+    proc = _registry_dump(_runtime_with_table(tmp_path, ops))
+    assert proc.returncode == 0, proc.stderr
+    java = {f"{op['name']}@{op['version']}": op for op in json.loads(proc.stdout)}
+    assert java["relu6@1"] == _python_view(changed)
 
 
 def _every_op_module() -> nn.Module:  # torch is imported lazily

@@ -2,7 +2,11 @@
 
 - ``ErrorCode.java`` from :class:`pd2java.errors.ErrorCode` and its docs;
 - ``FormatRules.java`` from :mod:`pd2java.format_rules` (format name and version, limits,
-  tolerance, weight dtypes, key lists).
+  tolerance, weight dtypes, key lists);
+- ``OpTable.java`` from :mod:`pd2java.ops.table`: every op's name, version, input count,
+  parameter slots and attributes, as data. ``OpRegistry.java`` (hand-written) only maps each
+  ``name@version`` to its kernel factory and refuses, at class init, a table op without a factory
+  or a factory without a table op.
 
 Rendered by ``python -m pd2java.generate`` with the other derived files; ``--check`` (run by the
 tests) fails when a committed file differs from what this module renders.
@@ -11,10 +15,14 @@ tests) fails when a committed file differs from what this module renders.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import get_args
 
 from pd2java import format_rules
 from pd2java.errors import ERROR_CODE_DOCS, ErrorCode
+from pd2java.ops import table
 
 PACKAGE_DIR = Path("src/main/java/org/pd2java/runtime")
 HEADER = (
@@ -80,10 +88,101 @@ def render_format_rules() -> str:
     return "\n".join(lines)
 
 
+def _comment(text: str) -> str:
+    """``text`` as the body of a ``//`` comment: one line, and no ``\\u`` that javac would read
+    as a Unicode escape (a doubled backslash is never one)."""
+    return re.sub(r"\s+", " ", text).strip().replace("\\", "\\\\")
+
+
+def _attr_kind(kind: str, where: str) -> str:
+    """The ``AttrKind`` constant of a table kind; an unknown kind is an error here, not in javac."""
+    if kind not in get_args(table.AttrKind):
+        raise ValueError(
+            f"{where}: attribute kind {kind!r} is not one of {get_args(table.AttrKind)}"
+        )
+    return f"AttrKind.{kind.upper()}"
+
+
+def _jbool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def render_op_table(ops: Iterable[table.OpSpec] | None = None) -> str:
+    """``OpTable.java``: the op table as Java data, in table order.
+
+    ``ops`` defaults to every op of :data:`pd2java.ops.table.OPS`; tests pass a changed list to
+    build a runtime whose table and kernel factories disagree.
+    """
+    ops = list(table.OPS.values() if ops is None else ops)
+    lines = [
+        HEADER.format(source="pd2java/ops/table.py"),
+        "package org.pd2java.runtime;",
+        "",
+        "import java.util.List;",
+        "",
+        "/**",
+        " * The op table: every op's name, version, number of inputs, parameter slots and",
+        " * attributes, in the order of pd2java.ops.table. Data only: {@link OpRegistry} joins each",
+        " * entry with its hand-written kernel factory by {@code name@version}.",
+        " */",
+        "final class OpTable {",
+        "  /**",
+        "   * One op of the table, without its kernel.",
+        "   *",
+        "   * @param name op name",
+        "   * @param version op version",
+        "   * @param numInputs number of value inputs",
+        "   * @param params parameter slots, in table order",
+        "   * @param attrs attributes, in table order",
+        "   */",
+        "  record Op(",
+        "      String name, int version, int numInputs, List<ParamSpec> params, List<AttrSpec> attrs) {",
+        "    /** @return {@code name@version} */",
+        "    String key() {",
+        '      return name + "@" + version;',
+        "    }",
+        "  }",
+        "",
+        "  /** Every op, in table order. */",
+        "  static final List<Op> OPS =",
+        "      List.of(",
+    ]
+    for i, op in enumerate(ops):
+        lines.append(f"          // {op.key}: {_comment(op.doc)}")
+        lines.append(f"          new Op({_jstr(op.name)}, {op.version}, {op.num_inputs},")
+        params = [
+            (
+                p.doc,
+                f"new ParamSpec({_jstr(p.name)}, {_jbool(p.optional)}, {_jbool(p.nonnegative)})",
+            )
+            for p in op.params
+        ]
+        attrs = [
+            (a.doc, f"new AttrSpec({_jstr(a.name)}, {_attr_kind(a.kind, f'{op.key} {a.name}')})")
+            for a in op.attrs
+        ]
+        for j, items in enumerate((params, attrs)):
+            close = "," if j == 0 else ")" + ("," if i < len(ops) - 1 else ");")
+            if not items:
+                lines.append(f"              List.of(){close}")
+                continue
+            lines.append("              List.of(")
+            for k, (doc, expr) in enumerate(items):
+                lines.append(f"                  // {_comment(doc)}")
+                lines.append(
+                    f"                  {expr}{',' if k < len(items) - 1 else ')' + close}"
+                )
+    if not ops:
+        lines[-1] = "      List.of();"
+    lines += ["", "  private OpTable() {}", "}", ""]
+    return "\n".join(lines)
+
+
 def render(harness: Path) -> dict[Path, str]:
     """Every generated Java file under ``harness`` (the java-harness folder), with its text."""
     pkg = harness / PACKAGE_DIR
     return {
         pkg / "ErrorCode.java": render_error_code(),
         pkg / "FormatRules.java": render_format_rules(),
+        pkg / "OpTable.java": render_op_table(),
     }

@@ -1,7 +1,7 @@
 package org.pd2java.runtime;
 
 /**
- * One attribute of an op.
+ * One attribute of an op, as listed by the generated {@link OpTable}.
  *
  * @param name attribute name (PyTorch's)
  * @param kind its kind

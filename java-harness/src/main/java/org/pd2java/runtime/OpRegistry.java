@@ -6,95 +6,85 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Every op this runtime implements, keyed by {@code name@version}; the Java mirror of
- * pd2java.ops.table (a pytest test checks that both agree in both directions, through {@code
- * java -cp runtime.jar org.pd2java.runtime.OpRegistry --json}).
+ * Every op this runtime implements, keyed by {@code name@version}.
  *
- * <p>To add an op: write one kernel class with a static {@code compile(NodeDef, int[][])} and
- * register it here with its slots and attributes, exactly as in the Python table.
+ * <p>The ops themselves (name, version, inputs, parameter slots, attributes) are not typed here:
+ * they come from {@link OpTable}, generated from pd2java.ops.table by {@code python -m
+ * pd2java.generate}. This class holds only the hand-written part, each op's kernel factory, and
+ * joins the two at class init, failing with an {@link IllegalStateException} naming the op if a
+ * table op has no factory or a factory has no table op. A pytest test compares the joined registry
+ * with the Python table through {@code java -cp runtime.jar org.pd2java.runtime.OpRegistry
+ * --json}.
+ *
+ * <p>To add an op: add it to the Python table, run {@code python -m pd2java.generate}, write one
+ * kernel class with a static {@code compile(NodeDef, int[][])} and add it to {@link #factories()}.
  */
 public final class OpRegistry {
-  private static final AttrSpec K = new AttrSpec("kernel_size", AttrKind.INT2);
-  private static final AttrSpec S = new AttrSpec("stride", AttrKind.INT2);
-  private static final AttrSpec P = new AttrSpec("padding", AttrKind.INT2);
-  private static final AttrSpec D = new AttrSpec("dilation", AttrKind.INT2);
-
-  private static final Map<String, OpSpec> OPS;
-
-  static {
-    LinkedHashMap<String, OpSpec> m = new LinkedHashMap<>();
-    add(
-        m,
-        new OpSpec(
-            "conv2d", 1, 1,
-            List.of(new ParamSpec("weight", false), new ParamSpec("bias", true)),
-            List.of(
-                new AttrSpec("in_channels", AttrKind.INT),
-                new AttrSpec("out_channels", AttrKind.INT),
-                K, S, P, D,
-                new AttrSpec("groups", AttrKind.INT)),
-            Conv2dKernel::compile));
-    add(
-        m,
-        new OpSpec(
-            "batch_norm2d", 1, 1,
-            List.of(
-                new ParamSpec("running_mean", false),
-                new ParamSpec("running_var", false, true),
-                new ParamSpec("weight", true),
-                new ParamSpec("bias", true)),
-            List.of(
-                new AttrSpec("num_features", AttrKind.INT), new AttrSpec("eps", AttrKind.FLOAT)),
-            BatchNorm2dKernel::compile));
-    add(m, new OpSpec("relu", 1, 1, List.of(), List.of(), ReluKernel::compile));
-    add(m, new OpSpec("relu6", 1, 1, List.of(), List.of(), Relu6Kernel::compile));
-    add(
-        m,
-        new OpSpec(
-            "leaky_relu", 1, 1, List.of(),
-            List.of(new AttrSpec("negative_slope", AttrKind.FLOAT)),
-            LeakyReluKernel::compile));
-    add(m, new OpSpec("sigmoid", 1, 1, List.of(), List.of(), SigmoidKernel::compile));
-    add(
-        m,
-        new OpSpec("max_pool2d", 1, 1, List.of(), List.of(K, S, P, D), MaxPool2dKernel::compile));
-    add(
-        m,
-        new OpSpec(
-            "avg_pool2d", 1, 1, List.of(),
-            List.of(K, S, P, new AttrSpec("count_include_pad", AttrKind.BOOL)),
-            AvgPool2dKernel::compile));
-    add(
-        m,
-        new OpSpec(
-            "global_avg_pool", 1, 1, List.of(),
-            List.of(new AttrSpec("keepdims", AttrKind.BOOL)),
-            GlobalAvgPoolKernel::compile));
-    add(m, new OpSpec("flatten", 1, 1, List.of(), List.of(), FlattenKernel::compile));
-    add(
-        m,
-        new OpSpec(
-            "linear", 1, 1,
-            List.of(new ParamSpec("weight", false), new ParamSpec("bias", true)),
-            List.of(
-                new AttrSpec("in_features", AttrKind.INT),
-                new AttrSpec("out_features", AttrKind.INT)),
-            LinearKernel::compile));
-    add(
-        m,
-        new OpSpec(
-            "softmax", 1, 1, List.of(), List.of(new AttrSpec("dim", AttrKind.INT)),
-            SoftmaxKernel::compile));
-    add(m, new OpSpec("add", 1, 2, List.of(), List.of(), AddKernel::compile));
-    OPS = Collections.unmodifiableMap(m);
-  }
+  private static final Map<String, OpSpec> OPS = join(OpTable.OPS, factories());
 
   private OpRegistry() {}
 
-  private static void add(Map<String, OpSpec> m, OpSpec spec) {
-    if (m.put(spec.key(), spec) != null) {
-      throw new IllegalStateException("duplicate op " + spec.key());
+  /**
+   * The hand-written half of the registry: each op's kernel factory, by {@code name@version}.
+   *
+   * @return a new map, in no particular order
+   */
+  static Map<String, KernelFactory> factories() {
+    Map<String, KernelFactory> f = new LinkedHashMap<>();
+    factory(f, "conv2d@1", Conv2dKernel::compile);
+    factory(f, "batch_norm2d@1", BatchNorm2dKernel::compile);
+    factory(f, "relu@1", ReluKernel::compile);
+    factory(f, "relu6@1", Relu6Kernel::compile);
+    factory(f, "leaky_relu@1", LeakyReluKernel::compile);
+    factory(f, "sigmoid@1", SigmoidKernel::compile);
+    factory(f, "max_pool2d@1", MaxPool2dKernel::compile);
+    factory(f, "avg_pool2d@1", AvgPool2dKernel::compile);
+    factory(f, "global_avg_pool@1", GlobalAvgPoolKernel::compile);
+    factory(f, "flatten@1", FlattenKernel::compile);
+    factory(f, "linear@1", LinearKernel::compile);
+    factory(f, "softmax@1", SoftmaxKernel::compile);
+    factory(f, "add@1", AddKernel::compile);
+    return f;
+  }
+
+  private static void factory(Map<String, KernelFactory> f, String key, KernelFactory k) {
+    if (f.put(key, k) != null) {
+      throw new IllegalStateException("OpRegistry: two kernel factories for " + key);
     }
+  }
+
+  /**
+   * Joins the op table with the kernel factories.
+   *
+   * @param table the ops, in table order
+   * @param factories kernel factory per {@code name@version}
+   * @return every op with its factory, keyed by {@code name@version}, in table order (read-only)
+   * @throws IllegalStateException naming the op, when an op is listed twice, a table op has no
+   *     factory or a factory has no table op
+   */
+  static Map<String, OpSpec> join(List<OpTable.Op> table, Map<String, KernelFactory> factories) {
+    Map<String, KernelFactory> unused = new LinkedHashMap<>(factories);
+    LinkedHashMap<String, OpSpec> m = new LinkedHashMap<>();
+    for (OpTable.Op op : table) {
+      String key = op.key();
+      if (m.containsKey(key)) {
+        throw new IllegalStateException("op table: " + key + " is listed twice");
+      }
+      KernelFactory f = unused.remove(key);
+      if (f == null) {
+        throw new IllegalStateException(
+            "op " + key + " is in the op table (OpTable, generated from pd2java/ops/table.py) but"
+                + " has no kernel factory: add one to OpRegistry.factories()");
+      }
+      m.put(key, new OpSpec(op.name(), op.version(), op.numInputs(), op.params(), op.attrs(), f));
+    }
+    if (!unused.isEmpty()) {
+      throw new IllegalStateException(
+          "OpRegistry.factories() has kernel factories for ops not in the op table (OpTable,"
+              + " generated from pd2java/ops/table.py): " + unused.keySet()
+              + "; add them to the Python table and run python -m pd2java.generate");
+    }
+    return Collections.unmodifiableMap(m);
   }
 
   /** @return every op, keyed by {@code name@version}, in registration order (read-only) */
@@ -130,7 +120,8 @@ public final class OpRegistry {
       for (int i = 0; i < op.params().size(); i++) {
         ParamSpec p = op.params().get(i);
         sb.append(i == 0 ? "" : ", ").append("{\"name\": \"").append(p.name());
-        sb.append("\", \"optional\": ").append(p.optional()).append('}');
+        sb.append("\", \"optional\": ").append(p.optional());
+        sb.append(", \"nonnegative\": ").append(p.nonnegative()).append('}');
       }
       sb.append("], \"attrs\": [");
       for (int i = 0; i < op.attrs().size(); i++) {

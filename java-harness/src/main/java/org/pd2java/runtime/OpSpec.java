@@ -3,8 +3,9 @@ package org.pd2java.runtime;
 import java.util.List;
 
 /**
- * The Java side of one entry of pd2java's op table: name, version, number of inputs, parameter
- * slots and attributes, plus the factory that compiles a node of this op into a {@link Kernel}.
+ * One op of the runtime: an entry of pd2java's op table (name, version, number of inputs,
+ * parameter slots and attributes, from the generated {@link OpTable}) joined by {@link OpRegistry}
+ * with the factory that compiles a node of this op into a {@link Kernel}.
  */
 public final class OpSpec {
   private final String name;
