@@ -74,7 +74,7 @@ class FastKernelTest {
       float[] b = ref.runLayers(x).get("c");
       assertEquals(b.length, a.length);
       for (int i = 0; i < a.length; i++) {
-        assertTrue(Math.abs(a[i] - b[i]) <= 1e-5 + 1e-4 * Math.abs(b[i]),
+        assertTrue(Math.abs(a[i] - b[i]) <= FormatRules.ATOL + FormatRules.RTOL * Math.abs(b[i]),
             "case " + java.util.Arrays.toString(c) + " index " + i + ": " + a[i] + " vs " + b[i]);
       }
       checked++;
@@ -136,7 +136,7 @@ class FastKernelTest {
         float[] b = ref.runLayers(x).get("c");
         assertEquals(b.length, a.length);
         for (int i = 0; i < a.length; i++) {
-          assertTrue(Math.abs(a[i] - b[i]) <= 1e-5 + 1e-4 * Math.abs(b[i]),
+          assertTrue(Math.abs(a[i] - b[i]) <= FormatRules.ATOL + FormatRules.RTOL * Math.abs(b[i]),
               "case " + java.util.Arrays.toString(c) + " index " + i + ": " + a[i] + " vs " + b[i]);
         }
         x = random(r, cin * c[10] * c[11]);

@@ -37,7 +37,8 @@ class KernelTest {
     // Every hand-checked case also runs on the reference kernels only (no fast path).
     float[] ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true))
         .runLayers(x).get(node);
-    assertArrayEquals(ref, fast, 1e-5f, "fast path differs from the reference kernel");
+    assertArrayEquals(
+        ref, fast, (float) FormatRules.ATOL, "fast path differs from the reference kernel");
     return fast;
   }
 
