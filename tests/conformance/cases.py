@@ -1,0 +1,1077 @@
+"""The conformance corpus: edge-case exports and the verdict both readers must give (FORMAT.md).
+
+``CASES`` is the one table: (name, build function, expected ``ErrorCode`` name or None for
+accept). Each build function writes one export into an empty folder and returns its manifest
+path. Every case starts from ``tests/golden/tiny.*`` (or a small hand-built graph) and carries
+exactly one defect, so the expected code does not depend on the order in which a reader checks.
+
+``INFERENCE_CASES`` lists inputs to run through an accepted model: (name, model builder, input
+array, expected code).
+
+The generator depends only on the standard library and NumPy (never on the readers under test).
+Run ``python tests/conformance/cases.py OUTDIR`` to write the corpus to a folder and print the
+table (``name<TAB>expected<TAB>manifest``), e.g. to check the Java runtime by hand.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+STEM = "m"
+MIB = 1024 * 1024
+
+# Byte sizes of the safetensors dtypes used here.
+_SIZES = {"F32": 4, "F16": 2, "F64": 8, "I8": 1, "U8": 1, "BF16": 2, "I32": 4}
+
+
+@dataclass
+class T:
+    """One safetensors entry: dtype, shape and raw little-endian bytes."""
+
+    dtype: str
+    shape: list[int]
+    raw: bytes
+
+
+def f32(arr: Any) -> T:
+    a = np.ascontiguousarray(np.asarray(arr, dtype="<f4"))
+    return T("F32", [int(d) for d in a.shape], a.tobytes())
+
+
+def _read_tiny() -> tuple[dict[str, Any], dict[str, T]]:
+    manifest = json.loads((GOLDEN / "tiny.manifest.json").read_text("utf-8"))
+    data = (GOLDEN / "tiny.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    header.pop("__metadata__", None)
+    tensors = {}
+    for name, e in header.items():
+        b, end = e["data_offsets"]
+        tensors[name] = T(e["dtype"], list(e["shape"]), data[8 + n + b : 8 + n + end])
+    return manifest, tensors
+
+
+def tiny() -> tuple[dict[str, Any], dict[str, T]]:
+    """A fresh, mutable copy of the tiny export: (manifest object, tensors by name)."""
+    manifest, tensors = _read_tiny()
+    return copy.deepcopy(manifest), {
+        k: T(v.dtype, list(v.shape), v.raw) for k, v in tensors.items()
+    }
+
+
+def encode_st(
+    tensors: dict[str, T],
+    *,
+    order: list[str] | None = None,
+    header_hook: Callable[[dict[str, Any]], Any] | None = None,
+    header_text: bytes | None = None,
+    lead: bytes = b"",
+    pad: bytes = b" ",
+    pad_to: int = 8,
+    trailing: bytes = b"",
+    metadata: dict[str, Any] | None = None,
+) -> bytes:
+    """Safetensors bytes; ``order`` sets the buffer order (default sorted), ``header_hook`` may
+    edit the header object, ``header_text`` replaces the JSON text, ``lead``/``pad`` are bytes
+    before the JSON and the padding byte."""
+    names = order if order is not None else sorted(tensors)
+    header: dict[str, Any] = {}
+    pos = 0
+    chunks = []
+    for name in names:
+        t = tensors[name]
+        header[name] = {"dtype": t.dtype, "shape": t.shape, "data_offsets": [pos, pos + len(t.raw)]}
+        chunks.append(t.raw)
+        pos += len(t.raw)
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    if header_hook is not None:
+        header = header_hook(header) or header
+    text = (
+        header_text
+        if header_text is not None
+        else json.dumps(header, separators=(",", ":")).encode("utf-8")
+    )
+    text = lead + text
+    text += pad * (-len(text) % pad_to if pad_to else 0)
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks) + trailing
+
+
+def write_export(
+    d: Path,
+    manifest: dict[str, Any] | None,
+    weights: bytes | dict[str, T] | None,
+    *,
+    manifest_bytes: bytes | None = None,
+    fix_weights: bool = True,
+    weights_name: str | None = None,
+) -> Path:
+    """Write ``weights`` (bytes or tensors) and the manifest into ``d``; with ``fix_weights`` the
+    manifest's weights.file/bytes/sha256 are set to describe the written file."""
+    d.mkdir(parents=True, exist_ok=True)
+    name = weights_name if weights_name is not None else f"{STEM}.safetensors"
+    if weights is not None:
+        data = weights if isinstance(weights, bytes) else encode_st(weights)
+        (d / name).write_bytes(data)
+        if manifest is not None and fix_weights:
+            manifest["weights"] = {
+                "file": name,
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+    path = d / f"{STEM}.manifest.json"
+    if manifest_bytes is None:
+        manifest_bytes = json.dumps(manifest, indent=1).encode("utf-8")
+    path.write_bytes(manifest_bytes)
+    return path
+
+
+def mutate(change: Callable[[dict[str, Any]], Any]) -> Callable[[Path], Path]:
+    """A case: the tiny export with the manifest object edited by ``change``."""
+
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        change(m)
+        return write_export(d, m, t)
+
+    return build
+
+
+def mutate_tensors(change: Callable[[dict[str, Any], dict[str, T]], Any]) -> Callable[[Path], Path]:
+    """A case: the tiny export with manifest and tensors edited by ``change``."""
+
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        change(m, t)
+        return write_export(d, m, t)
+
+    return build
+
+
+def mutate_text(change: Callable[[str], str]) -> Callable[[Path], Path]:
+    """A case: the tiny export's manifest text (weights fields fixed first) edited by ``change``."""
+
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        data = encode_st(t)
+        (d / f"{STEM}.safetensors").parent.mkdir(parents=True, exist_ok=True)
+        write_export(d, m, data)
+        text = json.dumps(m, indent=1)
+        return write_export(d, None, None, manifest_bytes=change(text).encode("utf-8"))
+
+    return build
+
+
+def mutate_st(**kwargs: Any) -> Callable[[Path], Path]:
+    """A case: the tiny export with the safetensors file encoded with ``encode_st(**kwargs)``."""
+
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        return write_export(d, m, encode_st(t, **kwargs))
+
+    return build
+
+
+def node(m: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(n for n in m["nodes"] if n["name"] == name)
+
+
+def setp(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Set ``a/b/c`` (node names select nodes under ``nodes``) to ``value``."""
+
+    def change(m: dict[str, Any]) -> None:
+        keys = path.split("/")
+        obj: Any = m
+        for k in keys[:-1]:
+            obj = node(m, k) if obj is m["nodes"] else obj[k]
+        obj[keys[-1]] = value
+
+    return change
+
+
+def delp(path: str) -> Callable[[dict[str, Any]], None]:
+    def change(m: dict[str, Any]) -> None:
+        keys = path.split("/")
+        obj: Any = m
+        for k in keys[:-1]:
+            obj = node(m, k) if obj is m["nodes"] else obj[k]
+        del obj[keys[-1]]
+
+    return change
+
+
+# --- hand-built graphs -----------------------------------------------------------------------
+
+
+def _n(name: str, op: str, inputs: list[str], attrs=None, params=None, out=None, shape=None):
+    return {
+        "name": name,
+        "op": op,
+        "version": 1,
+        "inputs": inputs,
+        "outputs": [out or name],
+        "attrs": attrs or {},
+        "params": params or {},
+        "output_shape": shape,
+    }
+
+
+def graph_manifest(
+    input_shape: list[int], nodes: list[dict[str, Any]], *, output: str, k: int
+) -> dict[str, Any]:
+    """A manifest around hand-written nodes, no classes, no golden vectors."""
+    m, _ = tiny()
+    m["name"] = "hand"
+    m["classes"] = None
+    m["input"]["shape"] = input_shape
+    m["output"] = {"name": output, "shape": [k], "dtype": "float32", "kind": "logits"}
+    m["nodes"] = nodes
+    m["golden"] = None
+    return m
+
+
+def hand(
+    input_shape: list[int],
+    nodes: list[dict[str, Any]],
+    *,
+    output: str,
+    k: int,
+    tensors: dict[str, T] | None = None,
+) -> Callable[[Path], Path]:
+    def build(d: Path) -> Path:
+        m = graph_manifest(input_shape, copy.deepcopy(nodes), output=output, k=k)
+        t = dict(tensors or {})
+        t.setdefault("unused", f32([0.0]))  # a safetensors file needs no tensor, but keep one
+        return write_export(d, m, t)
+
+    return build
+
+
+def relu_chain(c: int, h: int, w: int, n_relu: int) -> Callable[[Path], Path]:
+    """input (c, h, w) -> n relus -> global_avg_pool(keepdims false) -> (c)."""
+    nodes = []
+    prev = "input"
+    for i in range(n_relu):
+        nodes.append(_n(f"r{i}", "relu", [prev], shape=[c, h, w]))
+        prev = f"r{i}"
+    nodes.append(_n("gap", "global_avg_pool", [prev], {"keepdims": False}, shape=[c]))
+    return hand([c, h, w], nodes, output="gap", k=c)
+
+
+def many_nodes(n: int) -> Callable[[Path], Path]:
+    """A chain of ``n`` relu nodes on a (1, 1, 1) input, written compactly."""
+
+    def build(d: Path) -> Path:
+        nodes = [
+            _n(f"n{i}", "relu", [f"n{i - 1}" if i else "input"], shape=[1, 1, 1]) for i in range(n)
+        ]
+        nodes.append(_n("flat", "flatten", [f"n{n - 1}"], shape=[1]))
+        m = graph_manifest([1, 1, 1], nodes, output="flat", k=1)
+        data = encode_st({"unused": f32([0.0])})
+        write_export(d, m, data)
+        return write_export(
+            d, None, None, manifest_bytes=json.dumps(m, separators=(",", ":")).encode()
+        )
+
+    return build
+
+
+def overflow_model() -> Callable[[Path], Path]:
+    """input (1, 1, 2) -> flatten -> linear [[1, 1], [1, -1]] -> softmax: finite weights whose
+    output overflows to inf/NaN for inputs near float32's maximum."""
+    nodes = [
+        _n("flat", "flatten", ["input"], shape=[2]),
+        _n(
+            "fc",
+            "linear",
+            ["flat"],
+            {"in_features": 2, "out_features": 2},
+            {"weight": "fc.weight", "bias": None},
+            shape=[2],
+        ),
+        _n("prob", "softmax", ["fc"], {"dim": 1}, shape=[2]),
+    ]
+    return hand([1, 1, 2], nodes, output="prob", k=2, tensors={"fc.weight": f32([[1, 1], [1, -1]])})
+
+
+# --- special files ---------------------------------------------------------------------------
+
+
+def weights_replaced(make: Callable[[Path, bytes], None], *, name: str = f"{STEM}.safetensors"):
+    """The tiny manifest (describing the real weights) with the weights path made by ``make``
+    (given the path and the real bytes)."""
+
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        data = encode_st(t)
+        d.mkdir(parents=True, exist_ok=True)
+        m["weights"] = {
+            "file": name,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        make(d / name, data)
+        return write_export(d, m, None)
+
+    return build
+
+
+def _symlink_outside(p: Path, data: bytes) -> None:
+    outside = p.parent.parent / f"outside-{p.parent.name}.safetensors"
+    outside.write_bytes(data)
+    p.symlink_to(outside)
+
+
+def _symlink_inside(p: Path, data: bytes) -> None:
+    real = p.parent / "real.safetensors"
+    real.write_bytes(data)
+    p.symlink_to(real.name)
+
+
+def _fifo(p: Path, data: bytes) -> None:
+    os.mkfifo(p)
+
+
+def _dev_zero(p: Path, data: bytes) -> None:
+    p.symlink_to("/dev/zero")
+
+
+def _directory(p: Path, data: bytes) -> None:
+    p.mkdir()
+
+
+def _missing(p: Path, data: bytes) -> None:
+    pass
+
+
+def _sparse_over_limit(p: Path, data: bytes) -> None:
+    with open(p, "wb") as f:
+        f.write(data)
+        f.truncate(1024 * MIB + 1)
+
+
+def manifest_special(make: Callable[[Path], None]) -> Callable[[Path], Path]:
+    """A valid weights file beside a manifest path made special by ``make``."""
+
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        write_export(d, m, t)
+        path = d / f"{STEM}.manifest.json"
+        path.unlink()
+        make(path)
+        return path
+
+    return build
+
+
+def sparse_weights_over_limit(d: Path) -> Path:
+    m, t = tiny()
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f"{STEM}.safetensors"
+    _sparse_over_limit(p, encode_st(t))
+    m["weights"] = {"file": p.name, "bytes": 1024 * MIB + 1, "sha256": "0" * 64}
+    return write_export(d, m, None)
+
+
+def manifest_over_limit(d: Path) -> Path:
+    m, t = tiny()
+    write_export(d, m, t)
+    text = json.dumps(m, indent=1).encode()
+    return write_export(d, None, None, manifest_bytes=text + b" " * (16 * MIB + 1 - len(text)))
+
+
+def tiny_with(**over: Any) -> Callable[[Path], Path]:
+    """Tiny with tensors replaced (name -> T or None to delete)."""
+
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        for k, v in over.items():
+            k = k.replace("__", ".")
+            if v is None:
+                t.pop(k)
+            else:
+                t[k] = v(t[k]) if callable(v) else v
+        return write_export(d, m, t)
+
+    return build
+
+
+def _arr(t: T) -> np.ndarray:
+    return np.frombuffer(t.raw, dtype="<f4").reshape(t.shape).copy()
+
+
+def poke(index: tuple[int, ...], value: float) -> Callable[[T], T]:
+    def change(t: T) -> T:
+        a = _arr(t)
+        a[index] = value
+        return f32(a)
+
+    return change
+
+
+def as_f16(t: T) -> T:
+    a = _arr(t).astype("<f2")
+    return T("F16", list(a.shape), a.tobytes())
+
+
+def as_f64(t: T) -> T:
+    a = _arr(t).astype("<f8")
+    return T("F64", list(a.shape), a.tobytes())
+
+
+def hdr(change: Callable[[dict[str, Any]], Any]) -> Callable[[Path], Path]:
+    return mutate_st(header_hook=change)
+
+
+def _entry(name: str, **kv: Any) -> Callable[[dict[str, Any]], None]:
+    def change(h: dict[str, Any]) -> None:
+        h[name].update(kv)
+
+    return change
+
+
+def _shift_last(delta: int) -> Callable[[dict[str, Any]], None]:
+    def change(h: dict[str, Any]) -> None:
+        e = h["golden.output"]
+        e["data_offsets"] = [e["data_offsets"][0] + delta, e["data_offsets"][1] + delta]
+
+    return change
+
+
+def _many_tensors(d: Path) -> Path:
+    m, t = tiny()
+    data = encode_st(
+        t,
+        header_hook=lambda h: h.update(
+            {
+                f"z{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}
+                for i in range(100_001)
+            }
+        ),
+    )
+    return write_export(d, m, data)
+
+
+def deep_json(depth: int) -> Callable[[Path], Path]:
+    return mutate_text(
+        lambda s: s.replace('"format": ', f'"x_deep": {"[" * depth}{"]" * depth}, "format": ', 1)
+    )
+
+
+def bn_var_negative(m: dict[str, Any], t: dict[str, T]) -> None:
+    t["bn.running_var"] = poke((0,), -1.0)(t["bn.running_var"])
+
+
+def _add_unreferenced(name: str, tensor: T) -> Callable[[dict[str, Any], dict[str, T]], None]:
+    def change(m: dict[str, Any], t: dict[str, T]) -> None:
+        t[name] = tensor
+
+    return change
+
+
+def _golden_wrong(m: dict[str, Any], t: dict[str, T]) -> None:
+    a = _arr(t["golden.output"])
+    a[0, 0] += 0.25
+    t["golden.output"] = f32(a)
+
+
+def _bn_overflow(m: dict[str, Any], t: dict[str, T]) -> None:
+    t["bn.weight"] = f32([3e38, 3e38])
+
+
+def _swap_param(m: dict[str, Any], t: dict[str, T]) -> None:
+    node(m, "fc")["params"]["weight"] = "conv.bias"
+
+
+def _dup_nodes(m: dict[str, Any]) -> None:
+    node(m, "act")["name"] = "bn"
+
+
+def _dup_values(m: dict[str, Any]) -> None:
+    node(m, "act")["outputs"] = ["bn"]
+    node(m, "pool")["inputs"] = ["bn"]
+
+
+def _unreferenced_i8(m: dict[str, Any], t: dict[str, T]) -> None:
+    t["extra.int8"] = T("I8", [3], bytes([1, 2, 255]))
+
+
+def _unknown_keys(m: dict[str, Any]) -> None:
+    m["x_top"] = {"anything": [1, 2.5, None]}
+    m["input"]["x_in"] = 1
+    m["output"]["x_out"] = "y"
+    m["weights"]["x_w"] = True
+    m["golden"]["x_g"] = []
+    m["nodes"][0]["x_node"] = {"k": 1}
+    m["producer"]["x_prod"] = "z"
+
+
+def _str(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def text_sub(old: str, new: str) -> Callable[[Path], Path]:
+    return mutate_text(lambda s: _str(s, old, new))
+
+
+def _order_reversed(d: Path) -> Path:
+    m, t = tiny()
+    return write_export(d, m, encode_st(t, order=sorted(t, reverse=True)))
+
+
+def _header_lead_space(d: Path) -> Path:
+    return mutate_st(lead=b" ")(d)
+
+
+def _bad_header_len(n: int) -> Callable[[Path], Path]:
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        data = bytearray(encode_st(t))
+        data[:8] = struct.pack("<Q", n)
+        return write_export(d, m, bytes(data))
+
+    return build
+
+
+def _header_over_limit(d: Path) -> Path:
+    m, t = tiny()
+    data = encode_st(t, pad=b" ", pad_to=0)
+    (n,) = struct.unpack("<Q", data[:8])
+    extra = 16 * MIB + 8 - n
+    header = data[8 : 8 + n] + b" " * extra
+    return write_export(d, m, struct.pack("<Q", len(header)) + header + data[8 + n :])
+
+
+def _flip_data_byte(d: Path) -> Path:
+    m, t = tiny()
+    data = bytearray(encode_st(t))
+    write_export(d, m, bytes(data))
+    data[-1] ^= 0x01  # last byte of golden.output: same size, other hash
+    (d / f"{STEM}.safetensors").write_bytes(bytes(data))
+    return d / f"{STEM}.manifest.json"
+
+
+def _append_byte(d: Path) -> Path:
+    m, t = tiny()
+    data = encode_st(t)
+    write_export(d, m, data)
+    (d / f"{STEM}.safetensors").write_bytes(data + b"\0")
+    return d / f"{STEM}.manifest.json"
+
+
+def _short_file(d: Path) -> Path:
+    m, _ = tiny()
+    return write_export(d, m, b"\x10\0\0")
+
+
+def maxpool(
+    attrs: dict[str, Any], out_hw: list[int], hw: list[int] | None = None
+) -> Callable[[Path], Path]:
+    h, w = hw or [4, 4]
+    nodes = [
+        _n("pool", "max_pool2d", ["input"], attrs, shape=[1, *out_hw]),
+        _n("flat", "flatten", ["pool"], shape=[out_hw[0] * out_hw[1]]),
+    ]
+    return hand([1, h, w], nodes, output="flat", k=out_hw[0] * out_hw[1])
+
+
+def _mp(k=(2, 2), s=(2, 2), p=(0, 0), d=(1, 1)) -> dict[str, Any]:
+    return {"kernel_size": list(k), "stride": list(s), "padding": list(p), "dilation": list(d)}
+
+
+def avgpool(attrs: dict[str, Any], out_hw: list[int]) -> Callable[[Path], Path]:
+    nodes = [
+        _n("pool", "avg_pool2d", ["input"], attrs, shape=[1, *out_hw]),
+        _n("flat", "flatten", ["pool"], shape=[out_hw[0] * out_hw[1]]),
+    ]
+    return hand([1, 4, 4], nodes, output="flat", k=out_hw[0] * out_hw[1])
+
+
+def _add_graph() -> Callable[[Path], Path]:
+    nodes = [
+        _n("a", "relu", ["input"], shape=[1, 2, 2]),
+        _n("b", "global_avg_pool", ["input"], {"keepdims": True}, shape=[1, 1, 1]),
+        _n("s", "add", ["a", "b"], shape=[1, 2, 2]),
+        _n("flat", "flatten", ["s"], shape=[4]),
+    ]
+    return hand([1, 2, 2], nodes, output="flat", k=4)
+
+
+def _leaky_int_slope() -> Callable[[Path], Path]:
+    nodes = [
+        _n("act", "leaky_relu", ["input"], {"negative_slope": 1}, shape=[1, 2, 2]),
+        _n("flat", "flatten", ["act"], shape=[4]),
+    ]
+    return hand([1, 2, 2], nodes, output="flat", k=4)
+
+
+def _avg_bool_as_int() -> Callable[[Path], Path]:
+    attrs = {"kernel_size": [2, 2], "stride": [2, 2], "padding": [0, 0], "count_include_pad": 1}
+    return avgpool(attrs, [2, 2])
+
+
+def _relu_two_inputs(m: dict[str, Any]) -> None:
+    node(m, "act")["inputs"] = ["bn", "bn"]
+
+
+def _golden_count(n: int) -> Callable[[dict[str, Any]], None]:
+    return setp("golden/count", n)
+
+
+def _input_channels(m: dict[str, Any]) -> None:
+    m["input"]["shape"] = [2, 4, 4]
+    m["golden"] = None
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    build: Callable[[Path], Path]
+    expected: str | None  # an ErrorCode name, or None: the reader must accept the export
+    note: str = ""
+
+
+C = Case
+N = "nodes/"
+
+CASES: tuple[Case, ...] = (
+    # --- accepted --------------------------------------------------------------------------------
+    C("accept_tiny", mutate(lambda m: None), None),
+    C("accept_unknown_keys_everywhere", mutate(_unknown_keys), None),
+    C("accept_weights_name_tilde", mutate_tensors(lambda m, t: None), None, "see build"),
+    C("accept_symlink_weights_inside_folder", weights_replaced(_symlink_inside), None),
+    C("accept_unreferenced_i8_tensor", mutate_tensors(_unreferenced_i8), None),
+    C(
+        "accept_unreferenced_f64_tensor",
+        mutate_tensors(_add_unreferenced("x64", T("F64", [1], b"\0" * 8))),
+        None,
+    ),
+    C("accept_nan_in_unreferenced_tensor", tiny_with(fc__bias=f32([np.nan, 1, 2])), None),
+    C("accept_unsorted_contiguous_offsets", _order_reversed, None),
+    C("accept_metadata_strings", mutate_st(metadata={"format": "pt", "k": "v"}), None),
+    C("accept_header_extra_space_padding", mutate_st(pad_to=256), None),
+    C("accept_golden_null", mutate(setp("golden", None)), None),
+    C("accept_classes_null", mutate(setp("classes", None)), None),
+    C("accept_atol_huge_finite", mutate(setp("golden/atol", 1e308)), None),
+    C("accept_float_attr_written_as_integer", _leaky_int_slope(), None),
+    C(
+        "accept_float_written_with_exponent",
+        text_sub('"negative_slope": 0.2', '"negative_slope": 2E-1'),
+        None,
+    ),
+    C("accept_manifest_leading_whitespace", mutate_text(lambda s: " \n\t" + s), None),
+    C("accept_shared_param_tensor", mutate_tensors(lambda m, t: None), None),
+    # --- JSON ------------------------------------------------------------------------------------
+    C("json_truncated", mutate_text(lambda s: s[: len(s) // 2]), "INVALID_JSON"),
+    C("json_trailing_garbage", mutate_text(lambda s: s + "x"), "INVALID_JSON"),
+    C(
+        "json_duplicate_top_key",
+        text_sub('"name": "tiny"', '"name": "tiny", "name": "tiny"'),
+        "INVALID_JSON",
+    ),
+    C(
+        "json_duplicate_node_key",
+        text_sub('"op": "flatten"', '"op": "flatten", "op": "flatten"'),
+        "INVALID_JSON",
+    ),
+    C("json_nan_literal", text_sub('"atol": 1e-05', '"atol": NaN'), "INVALID_JSON"),
+    C("json_infinity_literal", text_sub('"rtol": 0.0001', '"rtol": Infinity'), "INVALID_JSON"),
+    C("json_number_overflows_double", text_sub('"atol": 1e-05', '"atol": 1e400'), "INVALID_JSON"),
+    C("json_invalid_utf8", mutate_text(lambda s: s), "INVALID_JSON", "see build"),
+    C("json_single_quotes", text_sub('"name": "tiny"', "'name': \"tiny\""), "INVALID_JSON"),
+    C("json_depth_200", deep_json(200), "LIMIT_EXCEEDED"),
+    C("json_depth_100000", deep_json(100_000), "LIMIT_EXCEEDED"),
+    C(
+        "json_number_150_chars",
+        text_sub('"format": ', '"x_num": 1' + "0" * 149 + ', "format": '),
+        "LIMIT_EXCEEDED",
+    ),
+    C(
+        "json_string_over_1mi_chars",
+        text_sub('"format": ', '"x_str": "' + "a" * (MIB + 1) + '", "format": '),
+        "LIMIT_EXCEEDED",
+    ),
+    C("manifest_over_16mib", manifest_over_limit, "LIMIT_EXCEEDED"),
+    # --- manifest path -----------------------------------------------------------------------------
+    C("manifest_fifo", manifest_special(lambda p: os.mkfifo(p)), "UNSAFE_PATH"),
+    C(
+        "manifest_dev_zero_symlink",
+        manifest_special(lambda p: p.symlink_to("/dev/zero")),
+        "UNSAFE_PATH",
+    ),
+    C("manifest_is_directory", manifest_special(lambda p: p.mkdir()), "UNSAFE_PATH"),
+    # --- format, version ---------------------------------------------------------------------------
+    C("format_missing", mutate(delp("format")), "UNSUPPORTED_FORMAT"),
+    C("format_wrong", mutate(setp("format", "onnx")), "UNSUPPORTED_FORMAT"),
+    C("format_version_2", mutate(setp("format_version", 2)), "UNSUPPORTED_FORMAT_VERSION"),
+    C("format_version_float", mutate(setp("format_version", 1.0)), "UNSUPPORTED_FORMAT_VERSION"),
+    C("format_version_string", mutate(setp("format_version", "1")), "UNSUPPORTED_FORMAT_VERSION"),
+    C("format_version_bool", mutate(setp("format_version", True)), "UNSUPPORTED_FORMAT_VERSION"),
+    C("format_version_missing", mutate(delp("format_version")), "UNSUPPORTED_FORMAT_VERSION"),
+    # --- top-level structure -------------------------------------------------------------------------
+    C("top_classes_missing", mutate(delp("classes")), "INVALID_MANIFEST"),
+    C("top_nodes_missing", mutate(delp("nodes")), "INVALID_MANIFEST"),
+    C("top_golden_missing", mutate(delp("golden")), "INVALID_MANIFEST"),
+    C("top_producer_not_object", mutate(setp("producer", "pd2java")), "INVALID_MANIFEST"),
+    C("top_name_bad_pattern", mutate(setp("name", "1 tiny")), "INVALID_MANIFEST"),
+    C("top_classes_not_strings", mutate(setp("classes", ["a", 2, "c"])), "INVALID_MANIFEST"),
+    C("top_classes_wrong_length", mutate(setp("classes", ["a", "b"])), "INVALID_MANIFEST"),
+    C("top_transforms_not_array", mutate(setp("transforms", "fold_bn")), "INVALID_MANIFEST"),
+    C("top_weights_not_object", mutate_text(lambda s: s), "INVALID_MANIFEST", "see build"),
+    C("input_shape_float", mutate(setp("input/shape", [1.0, 4, 4])), "INVALID_MANIFEST"),
+    C("input_shape_two_dims", mutate(setp("input/shape", [4, 4])), "INVALID_MANIFEST"),
+    C("input_shape_zero", mutate(setp("input/shape", [0, 4, 4])), "INVALID_MANIFEST"),
+    C("input_dtype_float64", mutate(setp("input/dtype", "float64")), "INVALID_MANIFEST"),
+    C("input_layout_missing", mutate(delp("input/layout")), "INVALID_MANIFEST"),
+    C("output_kind_unknown", mutate(setp("output/kind", "scores")), "INVALID_MANIFEST"),
+    C(
+        "output_shape_exponent",
+        text_sub('"shape": [\n   3\n  ]', '"shape": [\n   3e0\n  ]'),
+        "INVALID_MANIFEST",
+    ),
+    C("weights_bytes_float", mutate_tensors(lambda m, t: None), "INVALID_MANIFEST", "see build"),
+    C("weights_bytes_string", mutate_tensors(lambda m, t: None), "INVALID_MANIFEST", "see build"),
+    C("weights_sha256_missing", mutate_tensors(lambda m, t: None), "INVALID_MANIFEST", "see build"),
+    # --- golden -------------------------------------------------------------------------------------------
+    C("golden_count_float", mutate(_golden_count(3.0)), "INVALID_MANIFEST"),
+    C("golden_count_zero", mutate(_golden_count(0)), "INVALID_MANIFEST"),
+    C("golden_count_over_limit", mutate(_golden_count(4097)), "INVALID_MANIFEST"),
+    C("golden_atol_negative", mutate(setp("golden/atol", -1e-5)), "INVALID_MANIFEST"),
+    C("golden_rtol_string", mutate(setp("golden/rtol", "0.0001")), "INVALID_MANIFEST"),
+    C("golden_rtol_missing", mutate(delp("golden/rtol")), "INVALID_MANIFEST"),
+    C("golden_input_not_string", mutate(setp("golden/input", 3)), "INVALID_MANIFEST"),
+    C("golden_count_disagrees_with_tensors", mutate(_golden_count(2)), "SHAPE_MISMATCH"),
+    C("golden_output_wrong_values", mutate_tensors(_golden_wrong), "SELF_TEST_FAILED"),
+    C("golden_output_nan", tiny_with(golden__output=poke((1, 2), np.nan)), "NON_FINITE_WEIGHT"),
+    C("golden_input_inf", tiny_with(golden__input=poke((0, 0, 1, 1), np.inf)), "NON_FINITE_WEIGHT"),
+    C("golden_output_missing_tensor", tiny_with(golden__output=None), "MISSING_TENSOR"),
+    C("golden_input_f64", tiny_with(golden__input=as_f64), "UNSUPPORTED_DTYPE"),
+    C("selftest_output_overflows_to_nan", mutate_tensors(_bn_overflow), "SELF_TEST_FAILED"),
+    # --- nodes: structure --------------------------------------------------------------------------------
+    C("nodes_empty", mutate(setp("nodes", [])), "INVALID_GRAPH"),
+    C("nodes_over_limit", many_nodes(100_001), "LIMIT_EXCEEDED"),
+    C("node_output_shape_missing", mutate(delp(N + "act/output_shape")), "INVALID_MANIFEST"),
+    C("node_version_float", mutate(setp(N + "act/version", 1.0)), "INVALID_MANIFEST"),
+    C("node_version_string", mutate(setp(N + "act/version", "1")), "INVALID_MANIFEST"),
+    C("node_version_bool", mutate(setp(N + "act/version", True)), "INVALID_MANIFEST"),
+    C("node_inputs_not_array", mutate(setp(N + "act/inputs", "bn")), "INVALID_MANIFEST"),
+    C("node_attrs_not_object", mutate(setp(N + "flat/attrs", [])), "INVALID_MANIFEST"),
+    C("node_output_shape_float", mutate(setp(N + "flat/output_shape", [8.0])), "INVALID_MANIFEST"),
+    C("node_op_unknown", mutate(setp(N + "act/op", "gelu")), "UNKNOWN_OP"),
+    C("node_op_version_2", mutate(setp(N + "act/version", 2)), "UNKNOWN_OP"),
+    # --- attrs ----------------------------------------------------------------------------------------
+    C("attr_missing", mutate(delp(N + "conv/attrs/groups")), "INVALID_ATTRIBUTE"),
+    C("attr_extra", mutate(setp(N + "conv/attrs/bias", True)), "INVALID_ATTRIBUTE"),
+    C("attr_int_as_float", mutate(setp(N + "conv/attrs/in_channels", 1.0)), "INVALID_ATTRIBUTE"),
+    C("attr_int_as_exponent", text_sub('"groups": 1', '"groups": 1e0'), "INVALID_ATTRIBUTE"),
+    C("attr_int_as_bool", mutate(setp(N + "conv/attrs/groups", True)), "INVALID_ATTRIBUTE"),
+    C(
+        "attr_int2_three_items",
+        mutate(setp(N + "conv/attrs/stride", [1, 1, 1])),
+        "INVALID_ATTRIBUTE",
+    ),
+    C("attr_int2_float_item", mutate(setp(N + "conv/attrs/stride", [1, 1.5])), "INVALID_ATTRIBUTE"),
+    C(
+        "attr_float_as_string",
+        mutate(setp(N + "act/attrs/negative_slope", "0.2")),
+        "INVALID_ATTRIBUTE",
+    ),
+    C(
+        "attr_float_as_bool",
+        mutate(setp(N + "act/attrs/negative_slope", False)),
+        "INVALID_ATTRIBUTE",
+    ),
+    C("attr_bool_as_int", _avg_bool_as_int(), "INVALID_ATTRIBUTE"),
+    C("bn_eps_zero", mutate(setp(N + "bn/attrs/eps", 0.0)), "INVALID_ATTRIBUTE"),
+    C("bn_eps_negative", mutate(setp(N + "bn/attrs/eps", -1e-5)), "INVALID_ATTRIBUTE"),
+    C("softmax_dim_minus_1", mutate(setp(N + "prob/attrs/dim", -1)), "INVALID_ATTRIBUTE"),
+    C("softmax_dim_past_rank", mutate(setp(N + "prob/attrs/dim", 2)), "INVALID_ATTRIBUTE"),
+    C("softmax_dim_zero", mutate(setp(N + "prob/attrs/dim", 0)), "INVALID_ATTRIBUTE"),
+    C(
+        "maxpool_dilation2_padding_over_half_kernel",
+        maxpool(_mp(k=(2, 2), s=(1, 1), p=(2, 2), d=(2, 2)), [6, 6]),
+        "INVALID_ATTRIBUTE",
+    ),
+    C("maxpool_kernel_zero", maxpool(_mp(k=(0, 2)), [2, 2]), "INVALID_ATTRIBUTE"),
+    C("maxpool_stride_zero", maxpool(_mp(s=(0, 2)), [2, 2]), "INVALID_ATTRIBUTE"),
+    C("maxpool_dilation_zero", maxpool(_mp(d=(1, 0)), [2, 2]), "INVALID_ATTRIBUTE"),
+    C("maxpool_padding_negative", maxpool(_mp(p=(-1, 0)), [1, 2]), "INVALID_ATTRIBUTE"),
+    C(
+        "avgpool_padding_over_half_kernel",
+        avgpool(
+            {"kernel_size": [2, 2], "stride": [2, 2], "padding": [2, 0], "count_include_pad": True},
+            [4, 2],
+        ),
+        "INVALID_ATTRIBUTE",
+    ),
+    C(
+        "accept_maxpool_padding_half_kernel",
+        maxpool(_mp(k=(3, 3), s=(1, 1), p=(1, 1), d=(2, 2)), [2, 2]),
+        None,
+    ),
+    # --- params -----------------------------------------------------------------------------------------
+    C("param_slot_missing", mutate(delp(N + "conv/params/bias")), "INVALID_PARAMETER"),
+    C("param_slot_extra", mutate(setp(N + "fc/params/scale", "fc.bias")), "INVALID_PARAMETER"),
+    C("param_required_null", mutate(setp(N + "conv/params/weight", None)), "INVALID_PARAMETER"),
+    C("param_not_string", mutate(setp(N + "conv/params/bias", 7)), "INVALID_PARAMETER"),
+    C("param_tensor_missing", mutate(setp(N + "conv/params/bias", "no.such")), "MISSING_TENSOR"),
+    C("param_tensor_wrong_shape", mutate_tensors(_swap_param), "INVALID_PARAMETER"),
+    C("param_running_var_negative", mutate_tensors(bn_var_negative), "INVALID_PARAMETER"),
+    C("param_f16_referenced", tiny_with(conv__bias=as_f16), "UNSUPPORTED_DTYPE"),
+    C(
+        "param_i8_referenced",
+        tiny_with(bn__bias=lambda t: T("I8", [2], b"\1\2")),
+        "UNSUPPORTED_DTYPE",
+    ),
+    C("param_nan_weight", tiny_with(conv__weight=poke((1, 0, 2, 2), np.nan)), "NON_FINITE_WEIGHT"),
+    C("param_inf_weight", tiny_with(fc__weight=poke((0, 0), -np.inf)), "NON_FINITE_WEIGHT"),
+    # --- graph ---------------------------------------------------------------------------------------
+    C("graph_empty_node_name", mutate(setp(N + "act/name", "")), "INVALID_GRAPH"),
+    C("graph_empty_output_value", mutate_text(lambda s: s), "INVALID_GRAPH", "see build"),
+    C("graph_empty_input_name", mutate_text(lambda s: s), "INVALID_GRAPH", "see build"),
+    C("graph_empty_output_name", mutate(setp("output/name", "")), "INVALID_GRAPH"),
+    C("graph_duplicate_node_names", mutate(_dup_nodes), "INVALID_GRAPH"),
+    C("graph_duplicate_value_names", mutate(_dup_values), "INVALID_GRAPH"),
+    C("graph_wrong_input_count", mutate(_relu_two_inputs), "INVALID_GRAPH"),
+    C("graph_unknown_input_value", mutate(setp(N + "act/inputs", ["nope"])), "INVALID_GRAPH"),
+    C("graph_forward_reference", mutate(setp(N + "act/inputs", ["pool"])), "INVALID_GRAPH"),
+    C("graph_output_not_produced", mutate(setp("output/name", "nope")), "INVALID_GRAPH"),
+    # --- shapes -------------------------------------------------------------------------------------
+    C(
+        "shape_declared_output_shape_wrong",
+        mutate(setp(N + "pool/output_shape", [2, 3, 3])),
+        "SHAPE_MISMATCH",
+    ),
+    C("shape_output_shape_wrong", mutate(setp("output/shape", [4])), "SHAPE_MISMATCH"),
+    C("shape_input_channels_disagree", mutate(_input_channels), "SHAPE_MISMATCH"),
+    C(
+        "shape_window_does_not_fit",
+        maxpool(_mp(k=(3, 3), s=(1, 1)), [1, 1], hw=[2, 2]),
+        "SHAPE_MISMATCH",
+    ),
+    C("shape_add_unequal", _add_graph(), "SHAPE_MISMATCH"),
+    C("plan_value_over_limit", relu_chain(1, 4100, 4100, 1), "LIMIT_EXCEEDED"),
+    C("plan_sum_over_limit", relu_chain(1, 4000, 4000, 4), "LIMIT_EXCEEDED"),
+    C("accept_plan_just_fits", relu_chain(1, 2000, 2000, 2), None),
+    # --- weights path ---------------------------------------------------------------------------------
+    C("weights_name_slash", mutate(setp("weights/file", "sub/m.safetensors")), "UNSAFE_PATH"),
+    C("weights_name_absolute", mutate(setp("weights/file", "/etc/passwd")), "UNSAFE_PATH"),
+    C("weights_name_dotdot", mutate(setp("weights/file", "..")), "UNSAFE_PATH"),
+    C("weights_name_dot", mutate(setp("weights/file", ".")), "UNSAFE_PATH"),
+    C("weights_name_backslash", mutate(setp("weights/file", "..\\m.safetensors")), "UNSAFE_PATH"),
+    C("weights_name_colon", mutate(setp("weights/file", "C:m.safetensors")), "UNSAFE_PATH"),
+    C("weights_name_nul", mutate(setp("weights/file", "m.safetensors\0")), "UNSAFE_PATH"),
+    C("weights_name_empty", mutate(setp("weights/file", "")), "UNSAFE_PATH"),
+    C("weights_symlink_outside_folder", weights_replaced(_symlink_outside), "UNSAFE_PATH"),
+    C("weights_symlink_dev_zero", weights_replaced(_dev_zero), "UNSAFE_PATH"),
+    C("weights_fifo", weights_replaced(_fifo), "UNSAFE_PATH"),
+    C("weights_is_directory", weights_replaced(_directory), "UNSAFE_PATH"),
+    C("weights_missing", weights_replaced(_missing), "IO_ERROR"),
+    C("weights_over_1gib_sparse", sparse_weights_over_limit, "LIMIT_EXCEEDED"),
+    C("weights_size_mismatch", _append_byte, "WEIGHTS_SIZE_MISMATCH"),
+    C("weights_checksum_mismatch", _flip_data_byte, "WEIGHTS_CHECKSUM_MISMATCH"),
+    # --- safetensors ------------------------------------------------------------------------------------
+    C("st_file_shorter_than_8_bytes", _short_file, "INVALID_SAFETENSORS"),
+    C("st_header_length_past_eof", _bad_header_len(5000), "INVALID_SAFETENSORS"),
+    C("st_header_length_huge", _bad_header_len(2**63), "LIMIT_EXCEEDED"),
+    C("st_header_padded_over_16mib", _header_over_limit, "LIMIT_EXCEEDED"),
+    C("st_header_leading_space", _header_lead_space, "INVALID_SAFETENSORS"),
+    C("st_header_tab_padding", mutate_st(pad=b"\t", pad_to=16), "INVALID_SAFETENSORS"),
+    C("st_header_newline_padding", mutate_st(pad=b"\n", pad_to=16), "INVALID_SAFETENSORS"),
+    C("st_header_nul_padding", mutate_st(pad=b"\0", pad_to=16), "INVALID_SAFETENSORS"),
+    C("st_header_not_object", mutate_st(header_text=b"[]"), "INVALID_SAFETENSORS"),
+    C("st_header_invalid_json", mutate_st(header_text=b'{"a":}'), "INVALID_JSON"),
+    C(
+        "st_header_duplicate_key",
+        mutate_st(header_hook=lambda h: None),
+        "INVALID_JSON",
+        "see build",
+    ),
+    C("st_too_many_tensors", _many_tensors, "LIMIT_EXCEEDED"),
+    C("st_entry_extra_key", hdr(_entry("fc.bias", extra=1)), "INVALID_SAFETENSORS"),
+    C(
+        "st_entry_missing_offsets",
+        hdr(lambda h: h["fc.bias"].pop("data_offsets")),
+        "INVALID_SAFETENSORS",
+    ),
+    C("st_dtype_object", hdr(_entry("fc.weight", dtype={"F32": 1})), "INVALID_SAFETENSORS"),
+    C("st_dtype_list", hdr(_entry("fc.weight", dtype=["F32"])), "INVALID_SAFETENSORS"),
+    C("st_dtype_unknown", hdr(_entry("fc.bias", dtype="F33")), "INVALID_SAFETENSORS"),
+    C("st_shape_negative", hdr(_entry("fc.bias", shape=[-3])), "INVALID_SAFETENSORS"),
+    C("st_shape_float", hdr(_entry("fc.bias", shape=[3.0])), "INVALID_SAFETENSORS"),
+    C(
+        "st_shape_overflow",
+        hdr(_entry("fc.bias", shape=[2**62, 2**62, 0, 4])),
+        "INVALID_SAFETENSORS",
+        "product is 0 only after the overflow",
+    ),
+    C("st_shape_span_disagree", hdr(_entry("fc.bias", shape=[4])), "INVALID_SAFETENSORS"),
+    C("st_offsets_float", hdr(_entry("bn.bias", data_offsets=[0, 8.0])), "INVALID_SAFETENSORS"),
+    C("st_offsets_gap", hdr(_shift_last(4)), "INVALID_SAFETENSORS"),
+    C("st_offsets_overlap", hdr(_shift_last(-4)), "INVALID_SAFETENSORS"),
+    C("st_trailing_bytes", mutate_st(trailing=b"\0\0\0\0"), "INVALID_SAFETENSORS"),
+    C("st_metadata_not_string", mutate_st(metadata={"k": 1}), "INVALID_SAFETENSORS"),
+)
+
+# Builders whose edit is more than one line (marked "see build" above).
+
+
+def _tilde(d: Path) -> Path:
+    m, t = tiny()
+    return write_export(d, m, t, weights_name="~m.safetensors")
+
+
+def _invalid_utf8(d: Path) -> Path:
+    m, t = tiny()
+    write_export(d, m, t)
+    text = json.dumps(m, indent=1).encode()
+    return write_export(d, None, None, manifest_bytes=text.replace(b'"tiny"', b'"ti\xffny"', 1))
+
+
+def _weights_not_object(d: Path) -> Path:
+    m, t = tiny()
+    write_export(d, m, t)
+    m["weights"] = m["weights"]["file"]
+    return write_export(d, None, None, manifest_bytes=json.dumps(m).encode())
+
+
+def _weights_field(key: str, value: Callable[[Any], Any] | None) -> Callable[[Path], Path]:
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        write_export(d, m, t)
+        if value is None:
+            del m["weights"][key]
+        else:
+            m["weights"][key] = value(m["weights"][key])
+        return write_export(d, None, None, manifest_bytes=json.dumps(m).encode())
+
+    return build
+
+
+def _shared_tensor(d: Path) -> Path:
+    m, t = tiny()
+    # conv.bias and bn.bias both have shape [2]: let the batch norm reuse the conv's bias tensor,
+    # and recompute nothing: the golden outputs then no longer match, so drop them.
+    node(m, "bn")["params"]["bias"] = "conv.bias"
+    m["golden"] = None
+    return write_export(d, m, t)
+
+
+def _empty_output_value(d: Path) -> Path:
+    m, t = tiny()
+    node(m, "act")["outputs"] = [""]
+    node(m, "pool")["inputs"] = [""]
+    return write_export(d, m, t)
+
+
+def _empty_input_name(d: Path) -> Path:
+    m, t = tiny()
+    m["input"]["name"] = ""
+    node(m, "conv")["inputs"] = [""]
+    return write_export(d, m, t)
+
+
+def _st_duplicate_key(d: Path) -> Path:
+    m, t = tiny()
+    data = encode_st(t)
+    (n,) = struct.unpack("<Q", data[:8])
+    header = data[8 : 8 + n].rstrip(b" ")
+    dup = header[:-1] + b',"fc.bias":{"dtype":"F32","shape":[3],"data_offsets":[112,124]}}'
+    dup += b" " * (-len(dup) % 8)
+    return write_export(d, m, struct.pack("<Q", len(dup)) + dup + data[8 + n :])
+
+
+_SPECIAL: dict[str, Callable[[Path], Path]] = {
+    "accept_weights_name_tilde": _tilde,
+    "json_invalid_utf8": _invalid_utf8,
+    "top_weights_not_object": _weights_not_object,
+    "weights_bytes_float": _weights_field("bytes", lambda v: float(v)),
+    "weights_bytes_string": _weights_field("bytes", lambda v: str(v)),
+    "weights_sha256_missing": _weights_field("sha256", None),
+    "accept_shared_param_tensor": _shared_tensor,
+    "graph_empty_output_value": _empty_output_value,
+    "graph_empty_input_name": _empty_input_name,
+    "st_header_duplicate_key": _st_duplicate_key,
+}
+CASES = tuple(Case(c.name, _SPECIAL.get(c.name, c.build), c.expected, c.note) for c in CASES)
+assert len({c.name for c in CASES}) == len(CASES), "case names must be unique"
+
+
+@dataclass(frozen=True)
+class InferenceCase:
+    name: str
+    model: str  # "tiny" or "overflow"
+    x: Callable[[], np.ndarray]
+    expected: str | None
+
+
+def _tiny_x(value: float = 0.5, n: int = 2) -> np.ndarray:
+    return np.full((n, 1, 4, 4), value, dtype=np.float32)
+
+
+def _with(arr: np.ndarray, index: tuple[int, ...], value: float) -> np.ndarray:
+    arr = arr.copy()
+    arr[index] = value
+    return arr
+
+
+INFERENCE_MODELS: dict[str, Callable[[Path], Path]] = {
+    "tiny": mutate(lambda m: None),
+    "overflow": overflow_model(),
+}
+
+INFERENCE_CASES: tuple[InferenceCase, ...] = (
+    InferenceCase("tiny_ok", "tiny", lambda: _tiny_x(), None),
+    InferenceCase(
+        "tiny_nan_input", "tiny", lambda: _with(_tiny_x(), (1, 0, 2, 3), np.nan), "INVALID_INPUT"
+    ),
+    InferenceCase(
+        "tiny_inf_input", "tiny", lambda: _with(_tiny_x(), (0, 0, 0, 0), np.inf), "INVALID_INPUT"
+    ),
+    InferenceCase("tiny_empty_batch", "tiny", lambda: _tiny_x(n=0), "INVALID_INPUT"),
+    InferenceCase(
+        "tiny_wrong_length", "tiny", lambda: np.zeros((1, 1, 4, 3), np.float32), "INVALID_INPUT"
+    ),
+    InferenceCase("overflow_ok", "overflow", lambda: np.ones((1, 1, 1, 2), np.float32), None),
+    InferenceCase(
+        "overflow_extreme_input",
+        "overflow",
+        lambda: np.full((1, 1, 1, 2), 3e38, np.float32),
+        "NON_FINITE_OUTPUT",
+    ),
+)
+
+
+def generate(root: Path) -> dict[str, tuple[Path, str | None]]:
+    """Write every case into ``root/<name>/``; returns name -> (manifest path, expected code)."""
+    root.mkdir(parents=True, exist_ok=True)
+    out: dict[str, tuple[Path, str | None]] = {}
+    for case in CASES:
+        folder = root / case.name
+        folder.mkdir()
+        out[case.name] = (case.build(folder), case.expected)
+    return out
+
+
+def generate_models(root: Path) -> dict[str, Path]:
+    """Write the models of the inference cases; returns model name -> manifest path."""
+    return {name: build(root / f"model_{name}") for name, build in INFERENCE_MODELS.items()}
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "conformance-corpus")
+    for name, (path, expected) in generate(target).items():
+        print(f"{name}\t{expected or 'ACCEPT'}\t{path}")
