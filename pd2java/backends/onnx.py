@@ -10,13 +10,15 @@ Design choices, and why:
   nodes reference it (a module called twice). Helper constants the mapping needs (the ones/zeros
   of an affine-free batch norm, the 0 and 6 of relu6) are added beside them with fresh names.
 - No timestamps, no paths, no dict iteration order anywhere: the same graph gives the same bytes.
+- How each op is written is registered by its op family (``onnx_export`` in
+  ``pd2java.ops.<family>``); this module walks the graph and gives those emitters the ``Emitter``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -27,19 +29,29 @@ from pd2java import __version__
 from pd2java.errors import UserError
 from pd2java.fsutil import write_bytes_atomic
 from pd2java.ir import Graph, Node
+from pd2java.ops.frontend_registry import onnx_exports
+from pd2java.ops.onnx_conventions import (
+    BATCH_DIM,
+    IR_VERSION,
+    META_CLASSES,
+    META_OUTPUT_KIND,
+    OPSET,
+)
 from pd2java.ops.table import lookup, supported_ops
 
-OPSET = 17
-# IR version 8 is the one that goes with opset 17; newer IR versions gain nothing here and are
-# refused by older onnxruntime builds.
-IR_VERSION = 8
-BATCH_DIM = "N"
-# Metadata keys carried through a round trip (onnx_to_graph reads them back).
-META_CLASSES = "pd2java.classes"
-META_OUTPUT_KIND = "pd2java.output_kind"
+__all__ = [
+    "BATCH_DIM",
+    "IR_VERSION",
+    "META_CLASSES",
+    "META_OUTPUT_KIND",
+    "OPSET",
+    "Emitter",
+    "graph_to_onnx",
+    "write_onnx",
+]
 
 
-class _Emitter:
+class Emitter:
     """Accumulates ONNX nodes, initializers and value infos while walking the IR in order."""
 
     def __init__(self, graph: Graph) -> None:
@@ -108,6 +120,10 @@ class _Emitter:
             helper.make_node(op_type, list(inputs), list(outputs), name=name, **attrs)
         )
 
+    def pair(self, node: Node, attr: str) -> list[int]:
+        """Int-pair attribute ``attr`` of ``node`` as an ONNX int list, checked."""
+        return _pair(node, attr)
+
 
 def _tensor_info(name: str, shape: tuple[int, ...]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH_DIM, *shape])
@@ -152,132 +168,6 @@ def _check_node(node: Node) -> None:
         )
 
 
-def _emit_conv2d(e: _Emitter, node: Node) -> None:
-    ph, pw = _pair(node, "padding")
-    inputs = [node.inputs[0], e.tensor(str(node.params["weight"]), node)]
-    if node.params.get("bias") is not None:
-        inputs.append(e.tensor(str(node.params["bias"]), node))
-    e.add(
-        "Conv",
-        inputs,
-        node.outputs,
-        node.name,
-        kernel_shape=_pair(node, "kernel_size"),
-        strides=_pair(node, "stride"),
-        pads=[ph, pw, ph, pw],
-        dilations=_pair(node, "dilation"),
-        group=int(node.attrs["groups"]),
-    )
-
-
-def _emit_batch_norm2d(e: _Emitter, node: Node) -> None:
-    channels = int(node.attrs["num_features"])
-    weight, bias = node.params.get("weight"), node.params.get("bias")
-    # ONNX's BatchNormalization always takes scale and bias: affine=False is scale 1, bias 0.
-    scale = (
-        e.tensor(weight, node)
-        if weight is not None
-        else e.constant(f"{node.name}.ones", np.ones(channels, np.float32))
-    )
-    shift = (
-        e.tensor(bias, node)
-        if bias is not None
-        else e.constant(f"{node.name}.zeros", np.zeros(channels, np.float32))
-    )
-    mean = e.tensor(str(node.params["running_mean"]), node)
-    var = e.tensor(str(node.params["running_var"]), node)
-    e.add(
-        "BatchNormalization",
-        [node.inputs[0], scale, shift, mean, var],
-        node.outputs,
-        node.name,
-        epsilon=float(node.attrs["eps"]),
-    )
-
-
-def _emit_relu6(e: _Emitter, node: Node) -> None:
-    low = e.constant("relu6.min", np.array(0.0, np.float32))
-    high = e.constant("relu6.max", np.array(6.0, np.float32))
-    e.add("Clip", [node.inputs[0], low, high], node.outputs, node.name)
-
-
-def _emit_max_pool2d(e: _Emitter, node: Node) -> None:
-    ph, pw = _pair(node, "padding")
-    e.add(
-        "MaxPool",
-        node.inputs,
-        node.outputs,
-        node.name,
-        kernel_shape=_pair(node, "kernel_size"),
-        strides=_pair(node, "stride"),
-        pads=[ph, pw, ph, pw],
-        dilations=_pair(node, "dilation"),
-        ceil_mode=0,
-    )
-
-
-def _emit_avg_pool2d(e: _Emitter, node: Node) -> None:
-    ph, pw = _pair(node, "padding")
-    e.add(
-        "AveragePool",
-        node.inputs,
-        node.outputs,
-        node.name,
-        kernel_shape=_pair(node, "kernel_size"),
-        strides=_pair(node, "stride"),
-        pads=[ph, pw, ph, pw],
-        ceil_mode=0,
-        count_include_pad=int(bool(node.attrs["count_include_pad"])),
-    )
-
-
-def _emit_global_avg_pool(e: _Emitter, node: Node) -> None:
-    if node.attrs["keepdims"]:
-        e.add("GlobalAveragePool", node.inputs, node.outputs, node.name)
-        return
-    # GlobalAveragePool keeps (N, C, 1, 1); the IR's keepdims=False value is (N, C).
-    pooled = e.fresh(f"{node.outputs[0]}.pooled")
-    channels = e.graph.value_shape(node.inputs[0])[0]
-    e.value_info(pooled, (channels, 1, 1))
-    e.add("GlobalAveragePool", node.inputs, [pooled], node.name)
-    e.add("Flatten", [pooled], node.outputs, e.fresh(f"{node.name}.flatten"), axis=1)
-
-
-def _emit_linear(e: _Emitter, node: Node) -> None:
-    inputs = [node.inputs[0], e.tensor(str(node.params["weight"]), node)]
-    if node.params.get("bias") is not None:
-        inputs.append(e.tensor(str(node.params["bias"]), node))
-    e.add("Gemm", inputs, node.outputs, node.name, alpha=1.0, beta=1.0, transA=0, transB=1)
-
-
-def _simple(op_type: str, **attrs: object) -> Callable[[_Emitter, Node], None]:
-    def emit(e: _Emitter, node: Node) -> None:
-        e.add(op_type, node.inputs, node.outputs, node.name, **attrs)
-
-    return emit
-
-
-_EMITTERS: dict[str, Callable[[_Emitter, Node], None]] = {
-    "conv2d@1": _emit_conv2d,
-    "batch_norm2d@1": _emit_batch_norm2d,
-    "relu@1": _simple("Relu"),
-    "relu6@1": _emit_relu6,
-    "leaky_relu@1": lambda e, n: e.add(
-        "LeakyRelu", n.inputs, n.outputs, n.name, alpha=float(n.attrs["negative_slope"])
-    ),
-    "sigmoid@1": _simple("Sigmoid"),
-    "max_pool2d@1": _emit_max_pool2d,
-    "avg_pool2d@1": _emit_avg_pool2d,
-    "global_avg_pool@1": _emit_global_avg_pool,
-    "flatten@1": _simple("Flatten", axis=1),
-    "linear@1": _emit_linear,
-    "softmax@1": lambda e, n: e.add(
-        "Softmax", n.inputs, n.outputs, n.name, axis=int(n.attrs["dim"])
-    ),
-    "add@1": _simple("Add"),
-}
-
-
 def graph_to_onnx(graph: Graph) -> onnx.ModelProto:
     """The ONNX model (opset 17, batch dimension ``"N"``) computing the same function as ``graph``.
 
@@ -286,16 +176,17 @@ def graph_to_onnx(graph: Graph) -> onnx.ModelProto:
     """
     if not graph.nodes or graph.producer_of(graph.output) is None:
         raise UserError(f"graph {graph.name!r}: output {graph.output!r} is produced by no node")
-    e = _Emitter(graph)
+    e = Emitter(graph)
+    exports = onnx_exports()
     for node in graph.nodes:
         _check_node(node)
-        emit = _EMITTERS.get(node.key)
-        if emit is None:  # the table grew an op this back end has not learnt yet
+        mapping = exports.get(node.key)
+        if mapping is None:  # the table grew an op no family maps to ONNX yet
             raise UserError(
                 f"node {node.name!r}: no ONNX mapping for {node.key}; "
-                f"mapped: {', '.join(sorted(_EMITTERS))} (table: {supported_ops()})"
+                f"mapped: {', '.join(sorted(exports))} (table: {supported_ops()})"
             )
-        emit(e, node)
+        mapping.emit(e, node)
         if node.outputs[0] != graph.output:
             e.value_info(node.outputs[0], node.output_shape)
     onnx_graph = helper.make_graph(

@@ -4,78 +4,94 @@ The module is deep-copied, put in eval mode and traced symbolically; standard ``
 are leaves (``call_module``), everything else (nested Sequentials, custom blocks) is traced through.
 Each fx node is then matched on its kind and target, never on a layer name:
 
-- ``call_module``: by module type, through the lowering functions of the op families;
-- ``call_function`` / ``call_method``: the functional forms (F.relu, torch.add, ``a + b``,
-  x.view(x.size(0), -1), x.mean((2, 3)), x.mean(3).mean(2), torch.clamp(x, 0, 6), ...).
+- ``call_module``: by exact module type;
+- ``call_function`` / ``call_method``: by function object or method name;
 
-Dropout and Identity (module or functional) are dropped: their output is their input. Anything
-else raises one UserError naming the fx node, its source line and the supported ops; nothing is
-written. Shapes come from the op shape rules and are cross-checked against torch.fx ShapeProp.
+each through the lowering an op family registered (``pd2java.ops.frontend_registry``; the
+families name torch objects by qualified name, resolved here). This module keeps only the graph
+walking and the shape plumbing around reshapes (``x.size(0)``, ``x.shape[0]``). Dropout and
+Identity (module or functional) are dropped: their output is their input. Anything else raises one
+UserError naming the fx node, its source line and the supported ops; nothing is written. Shapes
+come from the op shape rules and are cross-checked against torch.fx ShapeProp.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import linecache
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from pd2java.errors import UserError
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.ir.passes import prune_tensors
-from pd2java.ops import activation, conv, linear, norm, pool, shape
-from pd2java.ops.lowering import IDENTITY, Lowered, Unsupported
+from pd2java.ops.frontend_registry import TorchForm, output_kind, supported_torch, torch_forms
+from pd2java.ops.lowering import (
+    BATCH,
+    Call,
+    Lowered,
+    Opaque,
+    Pending,
+    Unsupported,
+    Value,
+    as_tensor,
+)
 from pd2java.ops.registry import ShapeError, impl
-from pd2java.ops.table import supported_ops
+from pd2java.ops.table import current_version, supported_ops
 
 INPUT_NAME = "input"
 
-# Module type -> lowering. Exact types: a subclass may override forward, so it is traced through.
-_MODULES: dict[type, Callable[..., Lowered]] = {
-    nn.Conv2d: conv.lower_conv2d_module,
-    nn.BatchNorm2d: norm.lower_batch_norm2d_module,
-    nn.ReLU: activation.lower_relu_module,
-    nn.ReLU6: activation.lower_relu6_module,
-    nn.LeakyReLU: activation.lower_leaky_relu_module,
-    nn.Sigmoid: activation.lower_sigmoid_module,
-    nn.Hardtanh: activation.lower_hardtanh_module,
-    nn.MaxPool2d: pool.lower_max_pool2d_module,
-    nn.AvgPool2d: pool.lower_avg_pool2d_module,
-    nn.AdaptiveAvgPool2d: pool.lower_adaptive_avg_pool2d_module,
-    nn.Linear: linear.lower_linear_module,
-    nn.Dropout: lambda mod: IDENTITY,
-    nn.Dropout2d: lambda mod: IDENTITY,
-    nn.Identity: lambda mod: IDENTITY,
-}
 
-SUPPORTED_TORCH = (
-    "modules: Conv2d, BatchNorm2d, ReLU, ReLU6, LeakyReLU, Sigmoid, Hardtanh(0, 6), MaxPool2d, "
-    "AvgPool2d, AdaptiveAvgPool2d(1), Flatten, Linear, Softmax, Dropout, Identity; functions: "
-    "F.relu, F.relu6, F.leaky_relu, torch.sigmoid, F.max_pool2d, F.avg_pool2d, "
-    "F.adaptive_avg_pool2d(x, 1), torch.flatten(x, 1), x.view(x.size(0), -1), x.mean((2, 3)), "
-    "x.mean(3).mean(2), torch.add, a + b, torch.clamp(x, 0, 6), F.softmax(x, 1), F.dropout"
-)
+def _resolve(form: TorchForm) -> Any:
+    """The torch object a registered qualified name denotes; None for a missing unlisted alias."""
+    module, _, attr = form.target.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        if not form.listed:
+            return None
+        raise RuntimeError(f"registered torch {form.kind} {form.target} does not exist") from None
+    return found
+
+
+def _tables() -> tuple[dict[type, TorchForm], dict[Any, TorchForm], dict[str, TorchForm]]:
+    modules: dict[type, TorchForm] = {}
+    functions: dict[Any, TorchForm] = {}
+    methods: dict[str, TorchForm] = {}
+    for form in torch_forms():
+        if form.kind == "method":
+            methods[form.target] = form
+            continue
+        obj = _resolve(form)
+        if obj is None:
+            continue
+        if form.kind == "module":
+            modules[obj] = form
+        elif obj not in functions:  # two names of one function (an alias): the first wins
+            functions[obj] = form
+    return modules, functions, methods
+
+
+# Exact module types, function objects and method names -> the family's registered lowering.
+_MODULES, _FUNCTIONS, _METHODS = _tables()
+
+SUPPORTED_TORCH = supported_torch()
 
 
 # --- values tracked while walking the fx graph ------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Tensor:
-    """An IR value: its name and per-sample shape."""
-
-    name: str
-    shape: tuple[int, ...]
+_Tensor = Value  # an IR value: its name and per-sample shape
 
 
 @dataclass(frozen=True)
@@ -88,14 +104,6 @@ class _ShapeOf:
     """``x.shape`` / ``x.size()``: only indexable at 0."""
 
     tensor: _Tensor
-
-
-@dataclass(frozen=True)
-class _HalfMean:
-    """``x.mean(3)`` (over W) awaiting ``.mean(2)`` (over H) to become a global average pool."""
-
-    tensor: _Tensor
-    keepdim: bool
 
 
 # --- where a node came from --------------------------------------------------------------------
@@ -141,42 +149,6 @@ def _unsupported(node: fx.Node, gm: fx.GraphModule, reason: str) -> UserError:
     )
 
 
-# --- argument binding ----------------------------------------------------------------------------
-
-
-def _bind(node: fx.Node, names: Sequence[str], defaults: dict[str, Any]) -> dict[str, Any]:
-    """Bind ``node.args[1:]`` / kwargs to ``names`` (the parameters after the tensor input)."""
-    values: dict[str, Any] = dict(defaults)
-    rest = node.args[1:]
-    if len(rest) > len(names):
-        raise _Refused(f"too many arguments {list(rest)}")
-    for name, value in zip(names, rest):
-        values[name] = value
-    for key, value in node.kwargs.items():
-        if key in ("input", "inplace", "_stacklevel"):
-            continue
-        if key not in names:
-            raise _Refused(f"unsupported keyword argument {key}={value!r}")
-        values[key] = value
-    missing = [n for n in names if n not in values]
-    if missing:
-        raise _Refused(f"missing argument(s) {missing}")
-    for key, value in values.items():
-        if _contains_node(value):
-            raise _Refused(f"argument {key} depends on the input at run time; it must be constant")
-    return values
-
-
-def _contains_node(value: Any) -> bool:
-    if isinstance(value, fx.Node):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_contains_node(v) for v in value)
-    if isinstance(value, dict):
-        return any(_contains_node(v) for v in value.values())
-    return False
-
-
 # --- the capture ------------------------------------------------------------------------------
 
 
@@ -192,18 +164,35 @@ class _Capture:
         self.fx_shapes: dict[str, tuple[int, ...]] = {}
 
     # helpers ----------------------------------------------------------------------------------
-    def tensor_arg(self, value: Any) -> _Tensor:
+    def resolve(self, value: Any) -> Any:
+        """An fx argument as a lowering sees it: run-time values as ``Value``, ``Pending``,
+        ``BATCH`` or ``Opaque``; constants unchanged."""
         if isinstance(value, fx.Node):
             got = self.values.get(value)
-            if isinstance(got, _Tensor):
+            if isinstance(got, (Value, Pending)):
                 return got
-            if isinstance(got, _HalfMean):
-                raise _Refused(
-                    "x.mean(3) is only supported when followed directly by .mean(2) (global "
-                    "average pool)"
-                )
-            raise _Refused(f"argument {value.name!r} is not a tensor value")
-        raise _Refused(f"constant {value!r} where a tensor value is needed")
+            if isinstance(got, _BatchSize):
+                return BATCH
+            return Opaque(value.name)
+        if isinstance(value, (list, tuple)):
+            items = [self.resolve(v) for v in value]
+            return items if isinstance(value, list) else tuple(items)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        return value
+
+    def call_of(self, node: fx.Node) -> Call:
+        """The node's arguments as a ``Call``, run-time values resolved."""
+        return Call(
+            tuple(self.resolve(a) for a in node.args),
+            {k: self.resolve(v) for k, v in node.kwargs.items()},
+        )
+
+    def tensor_arg(self, value: Any) -> _Tensor:
+        try:
+            return as_tensor(self.resolve(value))
+        except Unsupported as exc:
+            raise _Refused(str(exc)) from None
 
     def unique(self, base: str) -> str:
         name = re.sub(r"[^A-Za-z0-9_]", "_", base) or "node"
@@ -229,7 +218,7 @@ class _Capture:
         node = Node(
             name=name,
             op=lowered.op,
-            version=1,
+            version=current_version(lowered.op),
             inputs=tuple(t.name for t in inputs),
             outputs=(name,),
             attrs=dict(lowered.attrs),
@@ -260,21 +249,15 @@ class _Capture:
     # node kinds -------------------------------------------------------------------------------
     def call_module(self, node: fx.Node) -> Any:
         mod = self.gm.get_submodule(node.target)
-        if type(mod) is nn.Flatten:
-            x = self.tensor_arg(node.args[0])
-            return self.emit(
-                node, _lower(shape.lower_flatten_module, mod, rank=len(x.shape) + 1), [x]
-            )
-        if type(mod) is nn.Softmax:
-            x = self.tensor_arg(node.args[0])
-            return self.emit(node, _lower(activation.lower_softmax, mod.dim, len(x.shape) + 1), [x])
-        lowering = _MODULES.get(type(mod))
-        if lowering is None:
+        form = _MODULES.get(type(mod))
+        if form is None:
             raise _Refused(f"module type {type(mod).__name__} is not supported")
         if len(node.args) != 1 or node.kwargs:
             raise _Refused("a supported module must be called with exactly one tensor")
         x = self.tensor_arg(node.args[0])
-        lowered = _lower(lowering, mod)
+        lowered = _lower(form, mod, x)
+        if not isinstance(lowered, Lowered):  # pragma: no cover - a family registration bug
+            raise TypeError(f"the lowering of {form.target} returned {lowered!r}")
         params: dict[str, str | None] = {}
         for slot, attr in lowered.params.items():
             if attr is None:
@@ -282,7 +265,7 @@ class _Capture:
                 continue
             tensor = getattr(mod, attr)
             params[slot] = self.add_param(f"{node.target}.{attr}", tensor)
-        return self.emit(node, lowered, [x], params)
+        return self.emit(node, lowered, list(lowered.inputs) or [x], params)
 
     def call(self, node: fx.Node) -> Any:
         target = node.target
@@ -311,7 +294,7 @@ class _Capture:
         # --- shape plumbing: x.size(0), x.shape, x.shape[0] ---
         if is_method("size"):
             x = self.tensor_arg(node.args[0])
-            b = _bind(node, ["dim"], {"dim": None})
+            b = self.call_of(node).bind(["dim"], {"dim": None})
             if b["dim"] is None:
                 return _ShapeOf(x)
             if b["dim"] == 0:
@@ -323,189 +306,39 @@ class _Capture:
             if node.args[1] == 0:
                 return _BatchSize()
             raise _Refused(f"x.shape[{node.args[1]!r}] (only x.shape[0] is supported)")
-        # --- no-ops ---
-        if is_fn(F.dropout, F.dropout2d, torch.dropout) or is_method("contiguous"):
-            return self.tensor_arg(node.args[0])
-        # --- activations ---
-        if is_fn(F.relu, torch.relu) or is_method("relu"):
-            return self.emit(node, Lowered("relu"), [self.tensor_arg(node.args[0])])
-        if is_fn(F.relu6):
-            return self.emit(node, Lowered("relu6"), [self.tensor_arg(node.args[0])])
-        if is_fn(F.hardtanh):
-            b = _bind(
-                node,
-                ["min_val", "max_val", "inplace"],
-                {"min_val": -1.0, "max_val": 1.0, "inplace": False},
-            )
-            return self.emit(
-                node,
-                _lower(activation.lower_clamp, b["min_val"], b["max_val"]),
-                [self.tensor_arg(node.args[0])],
-            )
-        if is_fn(torch.clamp, torch.clip) or is_method("clamp", "clip"):
-            b = _bind(node, ["min", "max"], {"min": None, "max": None})
-            return self.emit(
-                node,
-                _lower(activation.lower_clamp, b["min"], b["max"]),
-                [self.tensor_arg(node.args[0])],
-            )
-        if is_fn(F.leaky_relu):
-            b = _bind(
-                node, ["negative_slope", "inplace"], {"negative_slope": 0.01, "inplace": False}
-            )
-            return self.emit(
-                node,
-                _lower(activation.lower_leaky_relu_call, b["negative_slope"]),
-                [self.tensor_arg(node.args[0])],
-            )
-        if is_fn(torch.sigmoid, F.sigmoid) or is_method("sigmoid"):
-            return self.emit(node, Lowered("sigmoid"), [self.tensor_arg(node.args[0])])
-        if is_fn(F.softmax, torch.softmax) or is_method("softmax"):
-            x = self.tensor_arg(node.args[0])
-            b = _bind(node, ["dim", "dtype"], {"dim": None, "dtype": None})
-            if b["dtype"] is not None:
-                raise _Refused(f"softmax with dtype={b['dtype']}")
-            return self.emit(
-                node, _lower(activation.lower_softmax, b["dim"], len(x.shape) + 1), [x]
-            )
-        # --- pools ---
-        # F.max_pool2d is a boolean_dispatch wrapper: match it by identity or by its name.
-        if kind == "call_function" and (
-            target is F.max_pool2d or fn_name in ("max_pool2d", "_max_pool2d")
-        ):
-            names = ["kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
-            b = _bind(
-                node,
-                names,
-                {
-                    "stride": None,
-                    "padding": 0,
-                    "dilation": 1,
-                    "ceil_mode": False,
-                    "return_indices": False,
-                },
-            )
-            return self.emit(
-                node, _lower(pool.lower_max_pool2d_call, **b), [self.tensor_arg(node.args[0])]
-            )
-        if is_fn(F.avg_pool2d):
-            names = [
-                "kernel_size",
-                "stride",
-                "padding",
-                "ceil_mode",
-                "count_include_pad",
-                "divisor_override",
-            ]
-            b = _bind(
-                node,
-                names,
-                {
-                    "stride": None,
-                    "padding": 0,
-                    "ceil_mode": False,
-                    "count_include_pad": True,
-                    "divisor_override": None,
-                },
-            )
-            return self.emit(
-                node, _lower(pool.lower_avg_pool2d_call, **b), [self.tensor_arg(node.args[0])]
-            )
-        if is_fn(F.adaptive_avg_pool2d):
-            b = _bind(node, ["output_size"], {})
-            return self.emit(
-                node,
-                _lower(pool.lower_adaptive_avg_pool2d_call, b["output_size"]),
-                [self.tensor_arg(node.args[0])],
-            )
-        if is_fn(torch.mean) or is_method("mean"):
-            return self.mean(node)
-        # --- flatten / view ---
-        if is_fn(torch.flatten) or is_method("flatten"):
-            x = self.tensor_arg(node.args[0])
-            b = _bind(node, ["start_dim", "end_dim"], {"start_dim": 0, "end_dim": -1})
-            return self.emit(
-                node,
-                _lower(
-                    shape.lower_flatten_call, b["start_dim"], b["end_dim"], rank=len(x.shape) + 1
-                ),
-                [x],
-            )
-        if is_method("view", "reshape") or is_fn(torch.reshape):
-            return self.reshape(node)
-        # --- add ---
-        if is_fn(operator.add, operator.iadd, torch.add) or is_method("add"):
-            if (
-                not isinstance(node.args[0], fx.Node)
-                or len(node.args) < 2
-                or not isinstance(node.args[1], fx.Node)
-            ):
-                raise _Refused("add of a constant (only the sum of two tensor values is supported)")
-            a = self.tensor_arg(node.args[0])
-            b_val = self.tensor_arg(node.args[1])
-            alpha = node.kwargs.get("alpha", 1)
-            extra = set(node.kwargs) - {"alpha"}
-            if alpha != 1 or extra or len(node.args) > 2:
-                raise _Refused("torch.add with alpha or extra arguments")
-            if a.shape != b_val.shape:
-                raise _Refused(
-                    f"add of shapes {list(a.shape)} and {list(b_val.shape)} (no broadcasting)"
-                )
-            return self.emit(node, Lowered("add"), [a, b_val])
-        raise _Refused(f"{kind} {fn_name!r} is not supported")
-
-    def mean(self, node: fx.Node) -> Any:
-        src = self.values.get(node.args[0]) if isinstance(node.args[0], fx.Node) else None
-        b = _bind(node, ["dim", "keepdim"], {"dim": None, "keepdim": False, "dtype": None})
-        if b.get("dtype") is not None:
-            raise _Refused("mean with dtype")
-        dims = b["dim"]
-        dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
-        keep = bool(b["keepdim"])
-        if isinstance(src, _HalfMean):
-            # second half of x.mean(3).mean(2): over H of a (N, C, H[, 1]) value
-            rank = 4 if src.keepdim else 3
-            norm_dims = {d + rank if isinstance(d, int) and d < 0 else d for d in dims}
-            if norm_dims != {2} or keep != src.keepdim:
-                raise _Refused("x.mean(3) must be followed by .mean(2) with the same keepdim")
-            return self.emit(node, Lowered("global_avg_pool", {"keepdims": keep}), [src.tensor])
-        x = self.tensor_arg(node.args[0])
-        rank = len(x.shape) + 1
-        if rank != 4 or None in dims:
-            raise _Refused(
-                f"mean over {b['dim']!r} of a rank-{rank} tensor "
-                "(only over H and W of (N, C, H, W))"
-            )
-        norm_dims = {d + rank if d < 0 else d for d in dims}
-        if norm_dims == {2, 3}:
-            return self.emit(node, Lowered("global_avg_pool", {"keepdims": keep}), [x])
-        if norm_dims == {3}:
-            return _HalfMean(x, keep)
-        raise _Refused(f"mean over dims {sorted(norm_dims)} (only (2, 3), or 3 then 2)")
-
-    def reshape(self, node: fx.Node) -> Any:
-        x = self.tensor_arg(node.args[0])
-        dims = list(node.args[1:])
-        if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
-            dims = list(dims[0])
-        if "shape" in node.kwargs or "size" in node.kwargs:
-            dims = list(node.kwargs.get("shape", node.kwargs.get("size")))
-        numel = int(np.prod(x.shape))
-        if len(dims) == 2:
-            first = self.values.get(dims[0]) if isinstance(dims[0], fx.Node) else dims[0]
-            second = dims[1]
-            batch_ok = isinstance(first, _BatchSize) or (first == -1 and second == numel)
-            if batch_ok and second in (-1, numel):
-                return self.emit(node, Lowered("flatten"), [x])
-        shown = ["x.size(0)" if isinstance(d, fx.Node) else d for d in dims]
-        raise _Refused(f"reshape to {shown} (only flattening to (N, -1) is supported)")
+        # --- everything else: the op families' registered lowerings ---
+        try:
+            form = _METHODS.get(target) if kind == "call_method" else _FUNCTIONS.get(target)
+        except TypeError:  # an unhashable target
+            form = None
+        if form is None:
+            raise _Refused(f"{kind} {fn_name!r} is not supported")
+        lowered = _lower(form, self.call_of(node))
+        if isinstance(lowered, Pending):
+            return lowered
+        inputs = list(lowered.inputs)
+        if not inputs:
+            inputs = [self.tensor_arg(node.args[0])] if node.args else []
+        return self.emit(node, lowered, inputs)
 
 
-def _lower(fn: Callable[..., Lowered], *args: Any, **kwargs: Any) -> Lowered:
+def _lower(form: TorchForm, *args: Any) -> Lowered | Pending:
+    """Run a registered lowering; Unsupported becomes a refusal at the current node."""
     try:
-        return fn(*args, **kwargs)
+        result = form.lower(*args)
     except Unsupported as exc:
         raise _Refused(str(exc)) from None
+    if isinstance(result, Lowered) and (result.op is not None) != bool(form.ops):
+        raise RuntimeError(  # pragma: no cover - a family registration bug
+            f"the lowering of torch {form.kind} {form.target} gave op {result.op!r}, "
+            f"registered as giving {form.ops}"
+        )
+    if isinstance(result, Lowered) and result.op is not None and result.op not in form.ops:
+        raise RuntimeError(  # pragma: no cover - a family registration bug
+            f"the lowering of torch {form.kind} {form.target} gave op {result.op!r}, "
+            f"registered as giving only {form.ops}"
+        )
+    return result
 
 
 def _user_frame(exc: BaseException) -> str:
@@ -626,7 +459,7 @@ def capture(
                 f"torch computed {list(want)}"
             )
     last = next(n for n in cap.nodes if n.outputs[0] == output.name)
-    kind = "probabilities" if last.op in ("softmax", "sigmoid") else "logits"
+    kind = output_kind(last.op)
     # Drop nodes whose value never reaches the output (e.g. an unused branch).
     live = {output.name}
     kept: list[Node] = []

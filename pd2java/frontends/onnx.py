@@ -14,19 +14,19 @@ file order with an environment mapping each ONNX value to one of
   the symbolic batch size is the ``BATCH`` marker inside such arrays),
 - ``_PartialMean``: a ``ReduceMean`` over H or W alone, valid only as the input of a second
   ``ReduceMean`` that completes the mean over H and W (``x.mean(3).mean(2)``).
-Output shapes are computed here from the op semantics and checked against the model's declared
-output shape, its declared value_info and ONNX's shape inference. External data is checked
-(inside the model's folder) before a byte of it is read.
+Each op type is mapped by the handler its op family registered (``onnx_import`` in
+``pd2java.ops.<family>``); this module keeps the walk, the importer API those handlers use, the
+structural ops (Identity, Dropout, Constant and constant folding) and the checks. Output shapes come
+from the op shape rules and are checked against the model's declared output shape, its declared
+value_info and ONNX's shape inference. External data is checked (inside the model's folder) before
+a byte of it is read.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,79 +35,23 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
-from pd2java.backends.onnx import META_CLASSES
 from pd2java.errors import UserError
 from pd2java.ir import Graph, Node, ValueSpec
-
-MIN_OPSET = 13
-
-# ONNX ops mapped onto the IR (Dropout/Identity are removed, Constant is folded).
-SUPPORTED_ONNX_OPS: tuple[str, ...] = (
-    "Add",
-    "AveragePool",
-    "BatchNormalization",
-    "Clip",
-    "Constant",
-    "Conv",
-    "Dropout",
-    "Flatten",
-    "Gemm",
-    "GlobalAveragePool",
-    "Identity",
-    "LeakyRelu",
-    "MatMul",
-    "MaxPool",
-    "ReduceMean",
-    "Relu",
-    "Reshape",
-    "Sigmoid",
-    "Softmax",
+from pd2java.ops.frontend_registry import ONNX_IMPORTS, onnx_import, onnx_imports, output_kind
+from pd2java.ops.onnx_conventions import (
+    BATCH,
+    META_CLASSES,
+    MIN_OPSET,
+    Const,
+    OnnxValue,
+    PartialMean,
+    Runtime,
+    int_list,
 )
-# Constant arithmetic exporters emit: shape computations around Reshape, and Transpose of a weight
-# (a bias-free Linear exported without constant folding). Folded when every input is constant or a
-# Shape of a runtime value, never mapped onto an IR op.
-FOLDED_CONSTANT_OPS: tuple[str, ...] = (
-    "Cast",
-    "Concat",
-    "Gather",
-    "Shape",
-    "Squeeze",
-    "Transpose",
-    "Unsqueeze",
-)
+from pd2java.ops.registry import ShapeError, impl
+from pd2java.ops.table import current_version
 
-
-class _BatchMarker:
-    """The symbolic batch size inside a folded shape vector."""
-
-    def __repr__(self) -> str:
-        return "N"
-
-
-BATCH = _BatchMarker()
-
-
-@dataclass(frozen=True)
-class _Runtime:
-    name: str  # IR value name
-    shape: tuple[int, ...]  # per sample
-
-
-@dataclass(frozen=True)
-class _Const:
-    array: np.ndarray
-    source: str  # ONNX value it came from: the dedup key for IR tensors
-
-
-@dataclass(frozen=True)
-class _PartialMean:
-    source: _Runtime  # the (C, H, W) value being averaged
-    axes: frozenset[int]  # axes of the full (N, C, H, W) tensor averaged so far
-    keepdims: bool
-    node_name: str  # the first ReduceMean's name, used for the IR node
-
-
-_Value = _Runtime | _Const | _PartialMean
+_Runtime, _Const, _PartialMean, _Value = Runtime, Const, PartialMean, OnnxValue
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]*")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_.]+")
@@ -251,14 +195,7 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _float_attr(value: Any) -> float:
-    """An ONNX float attribute (stored as float32) as the shortest decimal that rounds to it:
-    PyTorch's eps=1e-5 comes back as 1e-05, not 9.999999747378752e-06, and is the same float32."""
-    return float(str(np.float32(value)))
-
-
-def _int_list(value: Any) -> list[int]:
-    return [int(v) for v in value]
+_int_list = int_list
 
 
 def _disagree(dims: list[int | str | None], shape: tuple[int, ...]) -> bool:
@@ -268,7 +205,9 @@ def _disagree(dims: list[int | str | None], shape: tuple[int, ...]) -> bool:
     )
 
 
-class _Importer:
+class Importer:
+    """The reader's state while walking one model; the API the families' ONNX handlers use."""
+
     def __init__(self, model: onnx.ModelProto, opset: int, path: Path) -> None:
         self.model = model
         self.opset = opset
@@ -357,13 +296,19 @@ class _Importer:
         op: str,
         inputs: list[_Runtime],
         output: str,
-        shape: tuple[int, ...],
         attrs: dict[str, Any] | None = None,
         params: dict[str, str | None] | None = None,
         node_name: str | None = None,
     ) -> int:
-        """Append an IR node writing ONNX value ``output``; return its index."""
+        """Append an IR node writing ONNX value ``output``; return its index. Its output shape
+        comes from the op's shape rule; a refusal of that rule is a refusal of this ONNX node."""
         assert self.node is not None
+        attrs = attrs or {}
+        version = current_version(op)
+        try:
+            shape = impl(f"{op}@{version}").infer(attrs, [v.shape for v in inputs])
+        except ShapeError as exc:
+            raise self.fail(str(exc)) from None
         if any(d <= 0 for d in shape):
             raise self.fail(
                 f"the output shape {list(shape)} per sample is empty; the input is "
@@ -376,10 +321,10 @@ class _Importer:
             Node(
                 name=self.node_names.claim(_clean(raw, fallback) if raw else fallback),
                 op=op,
-                version=1,
+                version=version,
                 inputs=tuple(v.name for v in inputs),
                 outputs=(value,),
-                attrs=attrs or {},
+                attrs=attrs,
                 params=params or {},
                 output_shape=tuple(int(d) for d in shape),
                 origin=f"ONNX node {self.node.name!r} ({self.node.op_type})",
@@ -387,6 +332,61 @@ class _Importer:
         )
         self.env[output] = _Runtime(value, tuple(int(d) for d in shape))
         return len(self.nodes) - 1
+
+    # --- helpers for the handlers -------------------------------------------------------------
+
+    def attrs(self, node: onnx.NodeProto) -> dict[str, Any]:
+        """The node's attributes, decoded."""
+        return _attrs(node)
+
+    def image(self, name: str) -> _Runtime:
+        """Input ``name`` as a computed (C, H, W) value."""
+        value = self.runtime(name)
+        if len(value.shape) != 3:
+            raise self.fail(
+                f"its input {name!r} has per-sample shape {list(value.shape)}; this op "
+                "needs a (C, H, W) image"
+            )
+        return value
+
+    def only_first_output(self, node: onnx.NodeProto, why: str) -> None:
+        """Refuse a node whose second and later outputs are used."""
+        for extra in node.output[1:]:
+            if extra and self.consumers.get(extra, 0):
+                raise self.fail(f"its output {extra!r} is used; {why}")
+
+    def spatial(
+        self, node: onnx.NodeProto, attrs: dict[str, Any], kernel: list[int]
+    ) -> tuple[list[int], list[int], list[int]]:
+        """strides, symmetric pads [ph, pw] and dilations of a 2-D Conv/pool node."""
+        if len(kernel) != 2:
+            raise self.fail(f"kernel {kernel} is not 2-D; pd2java supports 2-D kernels only")
+        auto_pad = attrs.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+        if auto_pad not in ("NOTSET", "VALID"):
+            raise self.fail(
+                f"auto_pad={auto_pad!r} is not supported (only NOTSET with explicit pads, "
+                "or VALID); re-export with explicit padding"
+            )
+        strides = int_list(attrs.get("strides", [1, 1]))
+        dilations = int_list(attrs.get("dilations", [1, 1]))
+        pads = int_list(attrs.get("pads", [0, 0, 0, 0])) if auto_pad == "NOTSET" else [0, 0, 0, 0]
+        if len(strides) != 2 or len(dilations) != 2 or len(pads) != 4:
+            raise self.fail(
+                f"strides {strides}, dilations {dilations}, pads {pads} do not describe a 2-D "
+                "window"
+            )
+        if pads[0] != pads[2] or pads[1] != pads[3]:
+            raise self.fail(
+                f"pads {pads} are asymmetric; pd2java supports the same padding on both "
+                "sides ([ph, pw, ph, pw])"
+            )
+        if min(strides) < 1 or min(dilations) < 1 or min(pads) < 0:
+            raise self.fail(
+                f"strides {strides}, dilations {dilations} and pads {pads} must be "
+                "positive (pads non-negative)"
+            )
+        return strides, pads[:2], dilations
 
     # --- the walk -----------------------------------------------------------------------------
 
@@ -412,15 +412,15 @@ class _Importer:
         live = self._live_nodes(g.output[0].name)
         for node in live:
             self.node = node
-            handler = _HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
-            if handler is None:
+            mapping = ONNX_IMPORTS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+            if mapping is None:
                 raise self.fail(
                     f"unsupported ONNX op {node.op_type!r}"
                     + (f" (domain {node.domain!r})" if node.domain else "")
                     + f"; supported: {', '.join(SUPPORTED_ONNX_OPS)} (and, folded when their "
                     f"inputs are constants: {', '.join(FOLDED_CONSTANT_OPS)})"
                 )
-            handler(self, node)
+            mapping.handler(self, node)
         self.node = None
         return self._finish(graph_input, g.output[0])
 
@@ -500,7 +500,7 @@ class _Importer:
         self._check_inferred_shapes()
         nodes, out_name = self._rename_output(value.name, output_info.name, graph_input.name)
         last = next(n for n in nodes if out_name in n.outputs)
-        kind = "probabilities" if last.op in ("softmax", "sigmoid") else "logits"
+        kind = output_kind(last.op)
         props = {p.key: p.value for p in self.model.metadata_props}
         classes = self._classes(props.get(META_CLASSES))
         used = {key for node in nodes for key in node.params.values() if key is not None}
@@ -568,505 +568,19 @@ class _Importer:
         return tuple(classes)
 
 
-# --- handlers: one per ONNX op ------------------------------------------------------------------
-
-_Handler = Callable[[_Importer, onnx.NodeProto], None]
-_HANDLERS: dict[str, _Handler] = {}
+# --- structural ops: removed or folded, never an IR op of their own --------------------------
 
 
-def _handles(*op_types: str) -> Callable[[_Handler], _Handler]:
-    def register(fn: _Handler) -> _Handler:
-        for op_type in op_types:
-            if op_type in _HANDLERS:  # pragma: no cover - guards edits to this module
-                raise RuntimeError(f"duplicate ONNX handler for {op_type}")
-            _HANDLERS[op_type] = fn
-        return fn
-
-    return register
-
-
-def _only_first_output(im: _Importer, node: onnx.NodeProto, why: str) -> None:
-    for extra in node.output[1:]:
-        if extra and im.consumers.get(extra, 0):
-            raise im.fail(f"its output {extra!r} is used; {why}")
-
-
-def _spatial(
-    im: _Importer, node: onnx.NodeProto, attrs: dict[str, Any], kernel: list[int]
-) -> tuple[list[int], list[int], list[int]]:
-    """strides, symmetric pads [ph, pw] and dilations of a 2-D Conv/pool node."""
-    if len(kernel) != 2:
-        raise im.fail(f"kernel {kernel} is not 2-D; pd2java supports 2-D kernels only")
-    auto_pad = attrs.get("auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
-    if auto_pad not in ("NOTSET", "VALID"):
-        raise im.fail(
-            f"auto_pad={auto_pad!r} is not supported (only NOTSET with explicit pads, "
-            "or VALID); re-export with explicit padding"
-        )
-    strides = _int_list(attrs.get("strides", [1, 1]))
-    dilations = _int_list(attrs.get("dilations", [1, 1]))
-    pads = _int_list(attrs.get("pads", [0, 0, 0, 0])) if auto_pad == "NOTSET" else [0, 0, 0, 0]
-    if len(strides) != 2 or len(dilations) != 2 or len(pads) != 4:
-        raise im.fail(
-            f"strides {strides}, dilations {dilations}, pads {pads} do not describe a 2-D window"
-        )
-    if pads[0] != pads[2] or pads[1] != pads[3]:
-        raise im.fail(
-            f"pads {pads} are asymmetric; pd2java supports the same padding on both "
-            "sides ([ph, pw, ph, pw])"
-        )
-    if min(strides) < 1 or min(dilations) < 1 or min(pads) < 0:
-        raise im.fail(
-            f"strides {strides}, dilations {dilations} and pads {pads} must be "
-            "positive (pads non-negative)"
-        )
-    return strides, pads[:2], dilations
-
-
-def _window_out(size: int, k: int, s: int, p: int, d: int) -> int:
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-def _image(im: _Importer, name: str) -> _Runtime:
-    value = im.runtime(name)
-    if len(value.shape) != 3:
-        raise im.fail(
-            f"its input {name!r} has per-sample shape {list(value.shape)}; this op "
-            "needs a (C, H, W) image"
-        )
-    return value
-
-
-@_handles("Conv")
-def _conv(im: _Importer, node: onnx.NodeProto) -> None:
-    attrs = _attrs(node)
-    x = _image(im, node.input[0])
-    w = im.const(node.input[1], "weight")
-    if w.array.ndim != 4:
-        raise im.fail(
-            f"weight {node.input[1]!r} has shape {list(w.array.shape)}; pd2java "
-            "supports 2-D convolution (a 4-D weight)"
-        )
-    out_c, per_group, kh, kw = (int(v) for v in w.array.shape)
-    kernel = _int_list(attrs.get("kernel_shape", [kh, kw]))
-    if kernel != [kh, kw]:
-        raise im.fail(f"kernel_shape {kernel} does not match the weight's {[kh, kw]}")
-    strides, pads, dilations = _spatial(im, node, attrs, kernel)
-    groups = int(attrs.get("group", 1))
-    c, h, width = x.shape
-    if groups < 1 or c % groups or out_c % groups or per_group * groups != c:
-        raise im.fail(
-            f"weight shape {list(w.array.shape)} with group={groups} does not fit "
-            f"{c} input channels"
-        )
-    params: dict[str, str | None] = {"weight": im.param(w, w.array, "", "weight"), "bias": None}
-    if len(node.input) > 2 and node.input[2]:
-        b = im.const(node.input[2], "bias")
-        if b.array.shape != (out_c,):
-            raise im.fail(
-                f"bias {node.input[2]!r} has shape {list(b.array.shape)}, expected [{out_c}]"
-            )
-        params["bias"] = im.param(b, b.array, "", "bias")
-    shape = (
-        out_c,
-        _window_out(h, kh, strides[0], pads[0], dilations[0]),
-        _window_out(width, kw, strides[1], pads[1], dilations[1]),
-    )
-    im.emit(
-        "conv2d",
-        [x],
-        node.output[0],
-        shape,
-        attrs={
-            "in_channels": c,
-            "out_channels": out_c,
-            "kernel_size": (kh, kw),
-            "stride": tuple(strides),
-            "padding": tuple(pads),
-            "dilation": tuple(dilations),
-            "groups": groups,
-        },
-        params=params,
-    )
-
-
-@_handles("BatchNormalization")
-def _batch_norm(im: _Importer, node: onnx.NodeProto) -> None:
-    attrs = _attrs(node)
-    if int(attrs.get("training_mode", 0)):
-        raise im.fail(
-            "training_mode=1; pd2java exports inference batch norm (running statistics) only"
-        )
-    _only_first_output(im, node, "the running-statistics outputs exist only in training mode")
-    x = _image(im, node.input[0])
-    c = x.shape[0]
-    params: dict[str, str | None] = {}
-    for slot, index in (("weight", 1), ("bias", 2), ("running_mean", 3), ("running_var", 4)):
-        value = im.const(node.input[index], slot)
-        if value.array.shape != (c,):
-            raise im.fail(
-                f"{slot} {node.input[index]!r} has shape {list(value.array.shape)}, expected [{c}]"
-            )
-        params[slot] = im.param(value, value.array, "", slot)
-    eps = _float_attr(attrs.get("epsilon", 1e-5))
-    im.emit(
-        "batch_norm2d",
-        [x],
-        node.output[0],
-        x.shape,
-        attrs={"num_features": c, "eps": eps},
-        params=params,
-    )
-
-
-@_handles("Relu", "Sigmoid")
-def _elementwise(im: _Importer, node: onnx.NodeProto) -> None:
-    x = im.runtime(node.input[0])
-    im.emit(node.op_type.lower(), [x], node.output[0], x.shape)
-
-
-@_handles("LeakyRelu")
-def _leaky_relu(im: _Importer, node: onnx.NodeProto) -> None:
-    x = im.runtime(node.input[0])
-    # 0.01 is ONNX's own documented default for alpha, so reading it is exact, not an assumption.
-    slope = _float_attr(_attrs(node).get("alpha", 0.01))
-    im.emit("leaky_relu", [x], node.output[0], x.shape, attrs={"negative_slope": slope})
-
-
-@_handles("Clip")
-def _clip(im: _Importer, node: onnx.NodeProto) -> None:
-    x = im.runtime(node.input[0])
-    low = im.scalar(node.input[1], "min") if len(node.input) > 1 and node.input[1] else None
-    high = im.scalar(node.input[2], "max") if len(node.input) > 2 and node.input[2] else None
-    if low == 0.0 and high == 6.0:
-        im.emit("relu6", [x], node.output[0], x.shape)
-    elif low == 0.0 and high is None:
-        im.emit("relu", [x], node.output[0], x.shape)
-    else:
-        raise im.fail(
-            f"Clip(min={low}, max={high}) is not supported; pd2java maps Clip(0, 6) "
-            "to relu6 and Clip(0) to relu"
-        )
-
-
-def _pool_window(
-    im: _Importer, node: onnx.NodeProto, attrs: dict[str, Any]
-) -> tuple[_Runtime, list[int], list[int], list[int], list[int]]:
-    x = _image(im, node.input[0])
-    if int(attrs.get("ceil_mode", 0)):
-        raise im.fail(
-            "ceil_mode=1 is not supported; pd2java pools use floor output sizes "
-            "(re-export with ceil_mode=False)"
-        )
-    if "kernel_shape" not in attrs:
-        raise im.fail("kernel_shape is missing")
-    kernel = _int_list(attrs["kernel_shape"])
-    strides, pads, dilations = _spatial(im, node, attrs, kernel)
-    if any(p > k // 2 for p, k in zip(pads, kernel)):
-        raise im.fail(
-            f"pads {pads} exceed half the kernel {kernel}; pd2java's pools follow "
-            "PyTorch, which allows at most kernel // 2"
-        )
-    return x, kernel, strides, pads, dilations
-
-
-@_handles("MaxPool")
-def _max_pool(im: _Importer, node: onnx.NodeProto) -> None:
-    attrs = _attrs(node)
-    _only_first_output(im, node, "pd2java's max_pool2d does not return indices")
-    x, kernel, strides, pads, dilations = _pool_window(im, node, attrs)
-    c, h, w = x.shape
-    shape = (
-        c,
-        _window_out(h, kernel[0], strides[0], pads[0], dilations[0]),
-        _window_out(w, kernel[1], strides[1], pads[1], dilations[1]),
-    )
-    im.emit(
-        "max_pool2d",
-        [x],
-        node.output[0],
-        shape,
-        attrs={
-            "kernel_size": tuple(kernel),
-            "stride": tuple(strides),
-            "padding": tuple(pads),
-            "dilation": tuple(dilations),
-        },
-    )
-
-
-@_handles("AveragePool")
-def _avg_pool(im: _Importer, node: onnx.NodeProto) -> None:
-    attrs = _attrs(node)
-    x, kernel, strides, pads, dilations = _pool_window(im, node, attrs)
-    if dilations != [1, 1]:
-        raise im.fail(f"dilations {dilations} are not supported for average pooling")
-    c, h, w = x.shape
-    shape = (
-        c,
-        _window_out(h, kernel[0], strides[0], pads[0], 1),
-        _window_out(w, kernel[1], strides[1], pads[1], 1),
-    )
-    im.emit(
-        "avg_pool2d",
-        [x],
-        node.output[0],
-        shape,
-        attrs={
-            "kernel_size": tuple(kernel),
-            "stride": tuple(strides),
-            "padding": tuple(pads),
-            "count_include_pad": bool(int(attrs.get("count_include_pad", 0))),
-        },
-    )
-
-
-@_handles("GlobalAveragePool")
-def _global_avg_pool(im: _Importer, node: onnx.NodeProto) -> None:
-    x = _image(im, node.input[0])
-    im.emit("global_avg_pool", [x], node.output[0], (x.shape[0], 1, 1), attrs={"keepdims": True})
-
-
-@_handles("ReduceMean")
-def _reduce_mean(im: _Importer, node: onnx.NodeProto) -> None:
-    attrs = _attrs(node)
-    keepdims = bool(int(attrs.get("keepdims", 1)))
-    if im.opset >= 18:
-        axes_input = node.input[1] if len(node.input) > 1 and node.input[1] else None
-        axes = (
-            None
-            if axes_input is None
-            else _int_list(im.const(axes_input, "axes").array.reshape(-1))
-        )
-        if axes is None and int(attrs.get("noop_with_empty_axes", 0)):
-            raise im.fail(
-                "ReduceMean with no axes and noop_with_empty_axes=1 is an identity; remove it"
-            )
-    else:
-        axes = _int_list(attrs["axes"]) if "axes" in attrs else None
-    if not axes:
-        raise im.fail(
-            "ReduceMean over every axis (no axes given) would average over the batch; "
-            "pd2java supports a mean over H and W (axes [2, 3])"
-        )
-    value = im.get(node.input[0])
-    if isinstance(value, _PartialMean):
-        if not im.consumers.get(node.input[0], 0) == 1:
-            raise im.fail(
-                "a ReduceMean over H or W alone is used twice; pd2java supports a "
-                "mean over H and W together"
-            )
-        source, done, rank = value.source, value.axes, 4 if value.keepdims else 4 - len(value.axes)
-        if value.keepdims != keepdims:
-            raise im.fail(
-                "chained ReduceMeans mix keepdims=0 and keepdims=1; pd2java supports "
-                "a mean over H and W giving (C) or (C, 1, 1)"
-            )
-        first = value.node_name
-    else:
-        source = _image(im, node.input[0])
-        done, rank, first = frozenset(), 4, node.name
-    # Map this node's axes (of a rank-`rank` tensor) back to axes of the original (N, C, H, W).
-    remaining = [a for a in range(4) if a not in done] if rank < 4 else list(range(4))
-    original: set[int] = set()
-    for axis in axes:
-        if not -rank <= axis < rank:
-            raise im.fail(f"axis {axis} is out of range for a rank-{rank} tensor")
-        original.add(remaining[axis % rank])
-    total = frozenset(done | original)
-    if not total <= {2, 3} or original & done:
-        raise im.fail(
-            f"ReduceMean over axes {sorted(total)} of (N, C, H, W) is not supported; "
-            "pd2java supports a mean over H and W (axes [2, 3]) only"
-        )
-    if total != {2, 3}:
-        im.env[node.output[0]] = _PartialMean(source, total, keepdims, first)
-        return
-    c = source.shape[0]
-    im.emit(
-        "global_avg_pool",
-        [source],
-        node.output[0],
-        (c, 1, 1) if keepdims else (c,),
-        attrs={"keepdims": keepdims},
-        node_name=first,
-    )
-
-
-@_handles("Flatten")
-def _flatten(im: _Importer, node: onnx.NodeProto) -> None:
-    x = im.runtime(node.input[0])
-    rank = len(x.shape) + 1
-    axis = int(_attrs(node).get("axis", 1))
-    if axis < 0:
-        axis += rank
-    if axis != 1:
-        raise im.fail(
-            f"Flatten(axis={axis}) is not supported; pd2java flattens each sample (axis=1)"
-        )
-    im.emit("flatten", [x], node.output[0], (math.prod(x.shape),))
-
-
-@_handles("Reshape")
-def _reshape(im: _Importer, node: onnx.NodeProto) -> None:
-    x = im.runtime(node.input[0])
-    target = im.const(node.input[1], "shape").array.reshape(-1).tolist()
-    allowzero = int(_attrs(node).get("allowzero", 0))
-    size = math.prod(x.shape)
-    ok = False
-    if len(target) == 2:
-        first, second = target
-        batch_ok = (
-            first is BATCH
-            or (first == 0 and not allowzero)
-            or (first == 1 and im.batch_static)
-            or (first == -1 and second == size)
-        )
-        ok = batch_ok and second in (-1, size)
-    if not ok:
-        raise im.fail(
-            f"Reshape to {target} is not supported; pd2java supports flattening each sample: a "
-            f"constant shape [N, -1], [0, -1] or [-1, {size}] (allowzero=0 for 0)"
-            + ("" if im.batch_static else "; [1, ...] only when the input batch is fixed at 1")
-        )
-    im.emit("flatten", [x], node.output[0], (size,))
-
-
-def _linear(
-    im: _Importer,
-    node: onnx.NodeProto,
-    x: _Runtime,
-    weight: _Const,
-    weight_array: np.ndarray,
-    tag: str,
-    bias: _Const | None,
-) -> int:
-    out_f, in_f = (int(v) for v in weight_array.shape)
-    params: dict[str, str | None] = {
-        "weight": im.param(weight, weight_array, tag, "weight"),
-        "bias": None,
-    }
-    if bias is not None:
-        vector = _bias_vector(im, bias, out_f)
-        # Reuse the tensor as is when no reshaping was needed (the usual [out_features] bias).
-        tag = "" if bias.array.shape == (out_f,) else "bias"
-        params["bias"] = im.param(bias, vector, tag, "bias")
-    return im.emit(
-        "linear",
-        [x],
-        node.output[0],
-        (out_f,),
-        attrs={"in_features": in_f, "out_features": out_f},
-        params=params,
-    )
-
-
-def _bias_vector(im: _Importer, bias: _Const, out_f: int) -> np.ndarray:
-    array = bias.array
-    if array.shape in ((out_f,), (1, out_f)):
-        return array.reshape(out_f)
-    if array.size == 1:  # a broadcast scalar
-        return np.full(out_f, array.reshape(()), dtype=np.float32)
-    raise im.fail(
-        f"bias {bias.source!r} has shape {list(array.shape)}; expected [{out_f}] or [1, {out_f}]"
-    )
-
-
-def _vector_input(im: _Importer, name: str) -> _Runtime:
-    x = im.runtime(name)
-    if len(x.shape) != 1:
-        raise im.fail(
-            f"its input {name!r} has per-sample shape {list(x.shape)}; a linear layer "
-            "needs a flat (N, K) input (Flatten first)"
-        )
-    return x
-
-
-@_handles("Gemm")
-def _gemm(im: _Importer, node: onnx.NodeProto) -> None:
-    attrs = _attrs(node)
-    alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
-    trans_a, trans_b = int(attrs.get("transA", 0)), int(attrs.get("transB", 0))
-    if alpha != 1.0 or beta != 1.0 or trans_a:
-        raise im.fail(
-            f"Gemm(alpha={alpha}, beta={beta}, transA={trans_a}) is not a linear "
-            "layer; pd2java supports alpha=1, beta=1, transA=0"
-        )
-    x = _vector_input(im, node.input[0])
-    w = im.const(node.input[1], "weight")
-    if w.array.ndim != 2:
-        raise im.fail(f"weight {node.input[1]!r} has shape {list(w.array.shape)}; expected 2-D")
-    weight = w.array if trans_b else w.array.T
-    if weight.shape[1] != x.shape[0]:
-        raise im.fail(
-            f"weight {node.input[1]!r} (transB={trans_b}) has shape "
-            f"{list(w.array.shape)}, which does not take {x.shape[0]} inputs"
-        )
-    bias = im.const(node.input[2], "bias") if len(node.input) > 2 and node.input[2] else None
-    _linear(im, node, x, w, weight, "" if trans_b else "T", bias)
-
-
-@_handles("MatMul")
-def _matmul(im: _Importer, node: onnx.NodeProto) -> None:
-    x = _vector_input(im, node.input[0])
-    w = im.const(node.input[1], "weight (the second MatMul input)")
-    if w.array.ndim != 2 or w.array.shape[0] != x.shape[0]:
-        raise im.fail(
-            f"weight {node.input[1]!r} has shape {list(w.array.shape)}; expected "
-            f"[{x.shape[0]}, out_features]"
-        )
-    index = _linear(im, node, x, w, w.array.T, "T", None)
-    im.linear_from_matmul[im.nodes[index].outputs[0]] = index
-
-
-@_handles("Add")
-def _add(im: _Importer, node: onnx.NodeProto) -> None:
-    a, b = (im.get(name) for name in node.input[:2])
-    if isinstance(a, _Const) and not isinstance(b, _Const):
-        a, b = b, a
-    if isinstance(b, _Const):
-        # MatMul + Add(constant) is a linear layer with a bias: fold the bias into it.
-        producer = im.linear_from_matmul.get(a.name) if isinstance(a, _Runtime) else None
-        source = node.input[0] if isinstance(im.get(node.input[0]), _Runtime) else node.input[1]
-        if producer is None or im.consumers.get(source, 0) != 1:
-            raise im.fail(
-                "Add with a constant operand is supported only as the bias after a "
-                "MatMul (a linear layer)"
-            )
-        linear = im.nodes[producer]
-        out_f = int(linear.attrs["out_features"])
-        bias_key = im.param(b, _bias_vector(im, b, out_f), "bias", "bias")
-        im.nodes[producer] = linear.with_(params={**linear.params, "bias": bias_key})
-        del im.linear_from_matmul[a.name]  # type: ignore[union-attr]
-        im.env[node.output[0]] = a
-        return
-    x, y = im.runtime(node.input[0]), im.runtime(node.input[1])
-    if x.shape != y.shape:
-        raise im.fail(
-            f"adds per-sample shapes {list(x.shape)} and {list(y.shape)}; pd2java's add "
-            "needs equal shapes (no broadcasting)"
-        )
-    im.emit("add", [x, y], node.output[0], x.shape)
-
-
-@_handles("Softmax")
-def _softmax(im: _Importer, node: onnx.NodeProto) -> None:
-    x = im.runtime(node.input[0])
-    rank = len(x.shape) + 1
-    axis = int(_attrs(node).get("axis", -1))
-    if not -rank <= axis < rank:
-        raise im.fail(f"axis {axis} is out of range for a rank-{rank} tensor")
-    axis %= rank
-    if axis == 0:
-        raise im.fail("Softmax over the batch axis (0) is not supported")
-    im.emit("softmax", [x], node.output[0], x.shape, attrs={"dim": axis})
-
-
-@_handles("Identity", "Dropout")
-def _passthrough(im: _Importer, node: onnx.NodeProto) -> None:
+@onnx_import(
+    "Dropout",
+    "Identity",
+    role="removed",
+    ir="removed",
+    form="Dropout's mask unused and `training_mode` absent or a constant false",
+)
+def _passthrough(im: Importer, node: onnx.NodeProto) -> None:
     if node.op_type == "Dropout":
-        _only_first_output(im, node, "the dropout mask is not available at inference")
+        im.only_first_output(node, "the dropout mask is not available at inference")
         if len(node.input) > 2 and node.input[2]:
             mode = im.get(node.input[2])
             if not (isinstance(mode, _Const) and not bool(mode.array.reshape(-1)[0])):
@@ -1081,12 +595,31 @@ def _passthrough(im: _Importer, node: onnx.NodeProto) -> None:
 # --- constant folding -------------------------------------------------------------------------
 
 
-def _const_output(im: _Importer, node: onnx.NodeProto, array: np.ndarray) -> None:
+# Constant arithmetic exporters emit: shape computations around Reshape, and Transpose of a weight
+# (a bias-free Linear exported without constant folding). Folded when every input is constant or a
+# Shape of a runtime value, never mapped onto an IR op.
+_FOLDERS: dict[str, Any] = {}
+
+
+def _folds(op_type: str) -> Any:
+    def register(fn: Any) -> Any:
+        _FOLDERS[op_type] = fn
+        return fn
+
+    return register
+
+
+def _const_output(im: Importer, node: onnx.NodeProto, array: np.ndarray) -> None:
     im.env[node.output[0]] = _Const(np.asarray(array), node.output[0])
 
 
-@_handles("Constant")
-def _constant(im: _Importer, node: onnx.NodeProto) -> None:
+@onnx_import(
+    "Constant",
+    role="constant",
+    ir="folded",
+    form="`value`, `value_float(s)`, `value_int(s)`",
+)
+def _constant(im: Importer, node: onnx.NodeProto) -> None:
     attr = node.attribute[0] if len(node.attribute) == 1 else None
     if attr is None:
         raise im.fail("a Constant must have exactly one value attribute")
@@ -1101,8 +634,8 @@ def _constant(im: _Importer, node: onnx.NodeProto) -> None:
     _const_output(im, node, array)
 
 
-@_handles("Shape")
-def _shape(im: _Importer, node: onnx.NodeProto) -> None:
+@_folds("Shape")
+def _shape(im: Importer, node: onnx.NodeProto) -> None:
     x = im.runtime(node.input[0])
     dims: list[Any] = [BATCH, *x.shape]
     attrs = _attrs(node)
@@ -1111,20 +644,20 @@ def _shape(im: _Importer, node: onnx.NodeProto) -> None:
     _const_output(im, node, np.array(dims, dtype=object))
 
 
-def _folded_input(im: _Importer, node: onnx.NodeProto, index: int) -> np.ndarray:
+def _folded_input(im: Importer, node: onnx.NodeProto, index: int) -> np.ndarray:
     return im.const(node.input[index], f"input {index}").array
 
 
-@_handles("Gather")
-def _gather(im: _Importer, node: onnx.NodeProto) -> None:
+@_folds("Gather")
+def _gather(im: Importer, node: onnx.NodeProto) -> None:
     data = _folded_input(im, node, 0)
     indices = _folded_input(im, node, 1)
     axis = int(_attrs(node).get("axis", 0))
     _const_output(im, node, np.take(data, indices.astype(np.int64), axis=axis))
 
 
-@_handles("Unsqueeze")
-def _unsqueeze(im: _Importer, node: onnx.NodeProto) -> None:
+@_folds("Unsqueeze")
+def _unsqueeze(im: Importer, node: onnx.NodeProto) -> None:
     data = _folded_input(im, node, 0)
     axes = sorted(
         int(a) % (data.ndim + len(_folded_input(im, node, 1).reshape(-1)))
@@ -1135,8 +668,8 @@ def _unsqueeze(im: _Importer, node: onnx.NodeProto) -> None:
     _const_output(im, node, data)
 
 
-@_handles("Squeeze")
-def _squeeze(im: _Importer, node: onnx.NodeProto) -> None:
+@_folds("Squeeze")
+def _squeeze(im: Importer, node: onnx.NodeProto) -> None:
     data = _folded_input(im, node, 0)
     if len(node.input) > 1 and node.input[1]:
         axes = tuple(int(a) for a in _folded_input(im, node, 1).reshape(-1))
@@ -1145,27 +678,55 @@ def _squeeze(im: _Importer, node: onnx.NodeProto) -> None:
         _const_output(im, node, np.squeeze(data))
 
 
-@_handles("Concat")
-def _concat(im: _Importer, node: onnx.NodeProto) -> None:
+@_folds("Concat")
+def _concat(im: Importer, node: onnx.NodeProto) -> None:
     parts = [_folded_input(im, node, i) for i in range(len(node.input))]
     if any(p.dtype == object for p in parts):
         parts = [p.astype(object) for p in parts]
     _const_output(im, node, np.concatenate(parts, axis=int(_attrs(node)["axis"])))
 
 
-@_handles("Cast")
-def _cast(im: _Importer, node: onnx.NodeProto) -> None:
+@_folds("Cast")
+def _cast(im: Importer, node: onnx.NodeProto) -> None:
     data = _folded_input(im, node, 0)
     to = helper.tensor_dtype_to_np_dtype(int(_attrs(node)["to"]))
     # A shape vector holding the batch marker stays symbolic; its integers are already ints.
     _const_output(im, node, data if data.dtype == object else data.astype(to))
 
 
-@_handles("Transpose")
-def _transpose(im: _Importer, node: onnx.NodeProto) -> None:
+@_folds("Transpose")
+def _transpose(im: Importer, node: onnx.NodeProto) -> None:
     data = _folded_input(im, node, 0)
     perm = _attrs(node).get("perm")
     _const_output(im, node, np.transpose(data, None if perm is None else _int_list(perm)))
+
+
+@onnx_import(
+    "Shape",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Concat",
+    "Cast",
+    "Transpose",
+    role="folded",
+    ir="folded",
+    form="only on constants (and `Shape` of a computed value, whose batch entry stays symbolic): "
+    "the legacy exporter's `x.view(x.size(0), -1)` and the weight `Transpose` of a bias-free "
+    "Linear exported without constant folding",
+)
+def _fold(im: Importer, node: onnx.NodeProto) -> None:
+    _FOLDERS[node.op_type](im, node)
+
+
+# ONNX ops mapped onto the IR (Dropout/Identity are removed, Constant is folded), and the constant
+# arithmetic folded only when its inputs are constant; both derived from the registrations.
+SUPPORTED_ONNX_OPS: tuple[str, ...] = tuple(
+    sorted(t for m in onnx_imports() if m.role != "folded" for t in m.op_types)
+)
+FOLDED_CONSTANT_OPS: tuple[str, ...] = tuple(
+    sorted(t for m in onnx_imports() if m.role == "folded" for t in m.op_types)
+)
 
 
 def onnx_to_graph(path: str | os.PathLike[str]) -> Graph:
@@ -1177,4 +738,4 @@ def onnx_to_graph(path: str | os.PathLike[str]) -> Graph:
     """
     model_path = Path(path)
     model, opset = _load(model_path)
-    return _Importer(model, opset, model_path).run()
+    return Importer(model, opset, model_path).run()

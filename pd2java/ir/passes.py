@@ -21,7 +21,7 @@ import numpy as np
 
 from pd2java.errors import UserError
 from pd2java.ir import Graph, Node
-from pd2java.ops.conv import _conv_param_shapes
+from pd2java.ops.conv import conv_param_shapes
 from pd2java.ops.norm import bn_scale_shift
 from pd2java.ops.registry import ShapeError, impl
 from pd2java.ops.table import OPS, OpSpec, supported_ops
@@ -224,7 +224,7 @@ def fold_bn(graph: Graph) -> Graph:
             w = tensors[node.params["weight"]].astype(np.float64)  # type: ignore[index]
             b_name = node.params["bias"]
             b = tensors[b_name].astype(np.float64) if b_name is not None else 0.0
-            expected = _conv_param_shapes(node.attrs)["weight"]
+            expected = conv_param_shapes(node.attrs)["weight"]
             if tuple(w.shape) != expected or scale.shape != (w.shape[0],):
                 raise UserError(f"{where(node)}: cannot fold {where(bn)}: channel counts differ")
             wname = f"{node.name}.folded.weight"

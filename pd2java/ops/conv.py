@@ -1,12 +1,15 @@
-"""conv2d: torch lowering (nn.Conv2d), shape rule and NumPy reference kernel."""
+"""conv2d: torch lowering (nn.Conv2d), shape rule, NumPy reference kernel and ONNX mappings."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pd2java.ops.lowering import Lowered, Unsupported, as_pair
+from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_module
+from pd2java.ops.lowering import Lowered, Unsupported, Value, as_pair
+from pd2java.ops.onnx_conventions import int_list
 from pd2java.ops.registry import (
     Attrs,
     Shape,
@@ -17,8 +20,21 @@ from pd2java.ops.registry import (
     window_out,
 )
 
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
-def lower_conv2d_module(mod: object) -> Lowered:
+    from pd2java.backends.onnx import Emitter
+    from pd2java.frontends.onnx import Importer
+    from pd2java.ir import Node
+
+
+@torch_module(
+    "torch.nn.Conv2d",
+    ops=("conv2d",),
+    note="any groups, stride, dilation, zero padding incl. `'same'`/`'valid'`, "
+    "with or without bias",
+)
+def lower_conv2d_module(mod: object, x: Value) -> Lowered:
     """nn.Conv2d -> conv2d. Only zero padding; 'same'/'valid' strings become explicit pads."""
     padding_mode = getattr(mod, "padding_mode", "zeros")
     if padding_mode != "zeros":
@@ -50,7 +66,7 @@ def lower_conv2d_module(mod: object) -> Lowered:
     )
 
 
-def _conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:
+def conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:
     kh, kw = pair(attrs["kernel_size"], "kernel_size")
     cin, cout, groups = int(attrs["in_channels"]), int(attrs["out_channels"]), int(attrs["groups"])
     if groups < 1 or cin % groups or cout % groups:
@@ -64,7 +80,7 @@ def _conv_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
     c, h, w = shape
     if c != attrs["in_channels"]:
         raise ShapeError(f"input has {c} channels but in_channels={attrs['in_channels']}")
-    _conv_param_shapes(attrs)
+    conv_param_shapes(attrs)
     kh, kw = pair(attrs["kernel_size"], "kernel_size")
     sh, sw = pair(attrs["stride"], "stride")
     ph, pw = pair(attrs["padding"], "padding")
@@ -136,7 +152,7 @@ def conv2d_nchw(
     return out.astype(np.float32)
 
 
-@register("conv2d", 1, infer=_conv_infer, param_shapes=_conv_param_shapes)
+@register("conv2d", 1, infer=_conv_infer, param_shapes=conv_param_shapes)
 def conv2d_kernel(
     attrs: Attrs, inputs: list[np.ndarray], params: Mapping[str, np.ndarray | None]
 ) -> np.ndarray:
@@ -149,4 +165,83 @@ def conv2d_kernel(
         pair(attrs["padding"], "padding"),
         pair(attrs["dilation"], "dilation"),
         int(attrs["groups"]),
+    )
+
+
+# --- ONNX -----------------------------------------------------------------------------------
+
+
+@onnx_import(
+    "Conv",
+    ops=("conv2d",),
+    form="2-D; constant weight (and bias); `auto_pad` NOTSET or VALID; symmetric `pads`; any "
+    "`group`, `strides`, `dilations`",
+)
+def _conv_from_onnx(im: Importer, node: NodeProto) -> None:
+    attrs = im.attrs(node)
+    x = im.image(node.input[0])
+    w = im.const(node.input[1], "weight")
+    if w.array.ndim != 4:
+        raise im.fail(
+            f"weight {node.input[1]!r} has shape {list(w.array.shape)}; pd2java "
+            "supports 2-D convolution (a 4-D weight)"
+        )
+    out_c, per_group, kh, kw = (int(v) for v in w.array.shape)
+    kernel = int_list(attrs.get("kernel_shape", [kh, kw]))
+    if kernel != [kh, kw]:
+        raise im.fail(f"kernel_shape {kernel} does not match the weight's {[kh, kw]}")
+    strides, pads, dilations = im.spatial(node, attrs, kernel)
+    groups = int(attrs.get("group", 1))
+    c = x.shape[0]
+    if groups < 1 or c % groups or out_c % groups or per_group * groups != c:
+        raise im.fail(
+            f"weight shape {list(w.array.shape)} with group={groups} does not fit "
+            f"{c} input channels"
+        )
+    params: dict[str, str | None] = {"weight": im.param(w, w.array, "", "weight"), "bias": None}
+    if len(node.input) > 2 and node.input[2]:
+        b = im.const(node.input[2], "bias")
+        if b.array.shape != (out_c,):
+            raise im.fail(
+                f"bias {node.input[2]!r} has shape {list(b.array.shape)}, expected [{out_c}]"
+            )
+        params["bias"] = im.param(b, b.array, "", "bias")
+    im.emit(
+        "conv2d",
+        [x],
+        node.output[0],
+        attrs={
+            "in_channels": c,
+            "out_channels": out_c,
+            "kernel_size": (kh, kw),
+            "stride": tuple(strides),
+            "padding": tuple(pads),
+            "dilation": tuple(dilations),
+            "groups": groups,
+        },
+        params=params,
+    )
+
+
+@onnx_export(
+    "conv2d",
+    1,
+    doc="`Conv` (`kernel_shape`, `strides`, `pads` = `[ph, pw, ph, pw]`, `dilations`, `group`); "
+    "bias input only when present",
+)
+def _conv_to_onnx(e: Emitter, node: Node) -> None:
+    ph, pw = e.pair(node, "padding")
+    inputs = [node.inputs[0], e.tensor(str(node.params["weight"]), node)]
+    if node.params.get("bias") is not None:
+        inputs.append(e.tensor(str(node.params["bias"]), node))
+    e.add(
+        "Conv",
+        inputs,
+        node.outputs,
+        node.name,
+        kernel_shape=e.pair(node, "kernel_size"),
+        strides=e.pair(node, "stride"),
+        pads=[ph, pw, ph, pw],
+        dilations=e.pair(node, "dilation"),
+        group=int(node.attrs["groups"]),
     )

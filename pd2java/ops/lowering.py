@@ -1,14 +1,15 @@
-"""What a torch lowering returns, shared by the op families and the fx front end.
+"""What a torch lowering sees and returns, shared by the op families and the fx front end.
 
-A lowering turns one torch module (or functional call, with its constant arguments already
-resolved) into an op of the table with every attribute explicit. It never imports torch: it only
-reads attributes of the module object it is given.
+A lowering turns one torch module (or functional / method call, with its arguments already
+resolved by the front end) into an op of the table with every attribute explicit. It never
+imports torch: it only reads attributes of the module object it is given, or the ``Call``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pd2java.ir import AttrValue
 
@@ -18,17 +19,129 @@ class Unsupported(Exception):
 
 
 @dataclass(frozen=True)
+class Value:
+    """A per-sample tensor value as a lowering sees it: its IR name and per-sample shape."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def rank(self) -> int:
+        """Rank of the torch tensor, batch axis included."""
+        return len(self.shape) + 1
+
+
+@dataclass(frozen=True)
 class Lowered:
     """An op with its attrs. ``params`` maps a slot to the module's tensor attribute name
     (``"weight"``, ``"running_mean"``) or None for an absent optional slot. ``op`` None means
-    "no op" (Dropout, Identity): the input passes through."""
+    "no op" (Dropout, Identity): the input passes through. ``inputs`` are the op's tensor inputs;
+    empty means the call's first argument."""
 
     op: str | None
     attrs: Mapping[str, AttrValue] = field(default_factory=dict)
     params: Mapping[str, str | None] = field(default_factory=dict)
+    inputs: tuple[Value, ...] = ()
 
 
 IDENTITY = Lowered(None)
+
+
+class Pending:
+    """A partial result only a later call may consume (``x.mean(3)`` awaiting ``.mean(2)``).
+
+    A lowering returns it instead of a ``Lowered``; the front end keeps it as the call's value and
+    hands it back as an argument of later calls. ``misuse`` says why it cannot be used elsewhere.
+    """
+
+    misuse = "this partial result can only be consumed by the call that completes it"
+
+
+class _BatchSize:
+    def __repr__(self) -> str:
+        return "x.size(0)"
+
+
+# ``x.size(0)`` / ``x.shape[0]`` as an argument: only meaningful as the batch entry of a reshape.
+BATCH = _BatchSize()
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A run-time value that is neither a tensor nor the batch size (``x.shape``, a placeholder
+    fixed to its default)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """A functional or method call: every argument, run-time ones resolved by the front end to
+    ``Value``, ``Pending``, ``BATCH`` or ``Opaque``; constants as they are."""
+
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+
+    def tensor(self, index: int = 0) -> Value:
+        """Positional argument ``index`` as a tensor value; Unsupported otherwise."""
+        if index >= len(self.args):
+            raise Unsupported(f"missing tensor argument {index}")
+        return as_tensor(self.args[index])
+
+    def bind(
+        self,
+        names: Sequence[str],
+        defaults: Mapping[str, Any],
+        *,
+        ignored: Sequence[str] = ("input", "inplace", "_stacklevel"),
+    ) -> dict[str, Any]:
+        """``args[1:]`` and kwargs bound to ``names`` (the parameters after the tensor input);
+        every bound value must be a constant."""
+        values: dict[str, Any] = dict(defaults)
+        rest = self.args[1:]
+        if len(rest) > len(names):
+            raise Unsupported(f"too many arguments {list(rest)}")
+        for name, value in zip(names, rest):
+            values[name] = value
+        for key, value in self.kwargs.items():
+            if key in ignored:
+                continue
+            if key not in names:
+                raise Unsupported(f"unsupported keyword argument {key}={value!r}")
+            values[key] = value
+        missing = [n for n in names if n not in values]
+        if missing:
+            raise Unsupported(f"missing argument(s) {missing}")
+        for key, value in values.items():
+            if is_runtime(value):
+                raise Unsupported(
+                    f"argument {key} depends on the input at run time; it must be constant"
+                )
+        return values
+
+
+def as_tensor(value: Any) -> Value:
+    """``value`` as a tensor value; Unsupported naming what it is otherwise."""
+    if isinstance(value, Value):
+        return value
+    if isinstance(value, Pending):
+        raise Unsupported(value.misuse)
+    if isinstance(value, Opaque):
+        raise Unsupported(f"argument {value.name!r} is not a tensor value")
+    if value is BATCH:
+        raise Unsupported("argument x.size(0) is not a tensor value")
+    raise Unsupported(f"constant {value!r} where a tensor value is needed")
+
+
+def is_runtime(value: Any) -> bool:
+    """True if ``value`` is (or holds) a value known only at run time."""
+    if isinstance(value, (Value, Pending, Opaque)) or value is BATCH:
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(is_runtime(v) for v in value)
+    if isinstance(value, dict):
+        return any(is_runtime(v) for v in value.values())
+    return False
 
 
 def as_pair(value: object, what: str) -> tuple[int, int]:

@@ -1,16 +1,28 @@
-"""batch_norm2d: torch lowering (nn.BatchNorm2d in eval mode), shape rule, NumPy kernel."""
+"""batch_norm2d: torch lowering (nn.BatchNorm2d in eval mode), shape rule, NumPy kernel and ONNX
+mappings."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pd2java.ops.lowering import Lowered, Unsupported
+from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_module
+from pd2java.ops.lowering import Lowered, Unsupported, Value
+from pd2java.ops.onnx_conventions import float_attr
 from pd2java.ops.registry import Attrs, Shape, ShapeError, register, want_rank
 
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
-def lower_batch_norm2d_module(mod: object) -> Lowered:
+    from pd2java.backends.onnx import Emitter
+    from pd2java.frontends.onnx import Importer
+    from pd2java.ir import Node
+
+
+@torch_module("torch.nn.BatchNorm2d", ops=("batch_norm2d",), note="eval statistics, affine or not")
+def lower_batch_norm2d_module(mod: object, x: Value) -> Lowered:
     """nn.BatchNorm2d -> batch_norm2d using its running statistics (eval semantics)."""
     if not getattr(mod, "track_running_stats", True) or mod.running_mean is None:
         raise Unsupported("BatchNorm2d(track_running_stats=False) has no statistics to export")
@@ -73,3 +85,65 @@ def batch_norm2d_kernel(
     if params["bias"] is not None:
         y = y + params["bias"].astype(np.float64)[None, :, None, None]
     return y.astype(np.float32)
+
+
+# --- ONNX -----------------------------------------------------------------------------------
+
+
+@onnx_import(
+    "BatchNormalization",
+    ops=("batch_norm2d",),
+    form="constant scale, bias, mean, var of shape `[C]`; `training_mode` 0",
+)
+def _batch_norm_from_onnx(im: Importer, node: NodeProto) -> None:
+    attrs = im.attrs(node)
+    if int(attrs.get("training_mode", 0)):
+        raise im.fail(
+            "training_mode=1; pd2java exports inference batch norm (running statistics) only"
+        )
+    im.only_first_output(node, "the running-statistics outputs exist only in training mode")
+    x = im.image(node.input[0])
+    c = x.shape[0]
+    params: dict[str, str | None] = {}
+    for slot, index in (("weight", 1), ("bias", 2), ("running_mean", 3), ("running_var", 4)):
+        value = im.const(node.input[index], slot)
+        if value.array.shape != (c,):
+            raise im.fail(
+                f"{slot} {node.input[index]!r} has shape {list(value.array.shape)}, expected [{c}]"
+            )
+        params[slot] = im.param(value, value.array, "", slot)
+    eps = float_attr(attrs.get("epsilon", 1e-5))
+    im.emit(
+        "batch_norm2d", [x], node.output[0], attrs={"num_features": c, "eps": eps}, params=params
+    )
+
+
+@onnx_export(
+    "batch_norm2d",
+    1,
+    doc="`BatchNormalization` (`epsilon`); affine-free BN gets a ones scale and a zeros bias "
+    "initializer (`<node>.ones`, `<node>.zeros`)",
+)
+def _batch_norm_to_onnx(e: Emitter, node: Node) -> None:
+    channels = int(node.attrs["num_features"])
+    weight, bias = node.params.get("weight"), node.params.get("bias")
+    # ONNX's BatchNormalization always takes scale and bias: affine=False is scale 1, bias 0.
+    scale = (
+        e.tensor(weight, node)
+        if weight is not None
+        else e.constant(f"{node.name}.ones", np.ones(channels, np.float32))
+    )
+    shift = (
+        e.tensor(bias, node)
+        if bias is not None
+        else e.constant(f"{node.name}.zeros", np.zeros(channels, np.float32))
+    )
+    mean = e.tensor(str(node.params["running_mean"]), node)
+    var = e.tensor(str(node.params["running_var"]), node)
+    e.add(
+        "BatchNormalization",
+        [node.inputs[0], scale, shift, mean, var],
+        node.outputs,
+        node.name,
+        epsilon=float(node.attrs["eps"]),
+    )

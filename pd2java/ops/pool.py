@@ -1,4 +1,5 @@
-"""Pools (max_pool2d, avg_pool2d, global_avg_pool): torch lowerings, shape rules, NumPy kernels.
+"""Pools (max_pool2d, avg_pool2d, global_avg_pool): torch lowerings, shape rules, NumPy kernels
+and ONNX mappings.
 
 Only floor output sizes exist in v1: ``ceil_mode=True`` is refused at lowering. nn.AdaptiveAvgPool2d
 is supported for output size 1 only (global average pool); x.mean((2, 3)) lowers to the same op.
@@ -7,34 +8,42 @@ is supported for output size 1 only (global average pool); x.mean((2, 3)) lowers
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pd2java.ops.lowering import Lowered, Unsupported, as_pair
+from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
+from pd2java.ops.lowering import Call, Lowered, Pending, Unsupported, Value, as_pair
+from pd2java.ops.onnx_conventions import PartialMean, Runtime, int_list
 from pd2java.ops.registry import (
     Attrs,
     Shape,
     ShapeError,
+    check_pool_padding,
     pair,
     register,
     want_rank,
     window_out,
 )
 
+if TYPE_CHECKING:
+    from onnx import NodeProto
+
+    from pd2java.backends.onnx import Emitter
+    from pd2java.frontends.onnx import Importer
+    from pd2java.ir import Node
+
 
 def _window(
-    kernel_size: object, stride: object, padding: object, what: str
+    kernel_size: object, stride: object, padding: object
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
-    """Kernel, stride (PyTorch's default: the kernel) and padding of a pool as int pairs; padding
-    beyond half the kernel is refused, as PyTorch itself does."""
+    """Kernel, stride (PyTorch's default: the kernel) and padding of a pool as int pairs. The
+    padding limit is the shape rule's (``check_pool_padding``), checked when the node is made."""
     kernel = as_pair(kernel_size, "kernel_size")
     strides = (
         kernel if stride is None or stride == [] or stride == () else as_pair(stride, "stride")
     )
-    pads = as_pair(padding, "padding")
-    if pads[0] * 2 > kernel[0] or pads[1] * 2 > kernel[1]:
-        raise Unsupported(f"{what} padding {pads} larger than half the kernel {kernel}")
-    return kernel, strides, pads
+    return kernel, strides, as_pair(padding, "padding")
 
 
 def lower_max_pool2d_call(
@@ -50,7 +59,7 @@ def lower_max_pool2d_call(
         raise Unsupported("max pool with ceil_mode=True (only floor output sizes are supported)")
     if return_indices:
         raise Unsupported("max pool with return_indices=True")
-    kernel, strides, pads = _window(kernel_size, stride, padding, "max pool")
+    kernel, strides, pads = _window(kernel_size, stride, padding)
     return Lowered(
         "max_pool2d",
         {
@@ -62,10 +71,26 @@ def lower_max_pool2d_call(
     )
 
 
-def lower_max_pool2d_module(mod: object) -> Lowered:
+@torch_module("torch.nn.MaxPool2d", ops=("max_pool2d",))
+def _max_pool2d_module(mod: object, x: Value) -> Lowered:
     return lower_max_pool2d_call(
         mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, mod.return_indices
     )
+
+
+# F.max_pool2d is a boolean_dispatch wrapper: its two branches are matched too, unlisted.
+@torch_function(
+    "torch.nn.functional.max_pool2d",
+    ops=("max_pool2d",),
+    aliases=("torch.nn.functional._max_pool2d", "torch.max_pool2d"),
+)
+def _max_pool2d_call(call: Call) -> Lowered:
+    names = ["kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
+    b = call.bind(
+        names,
+        {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "return_indices": False},
+    )
+    return lower_max_pool2d_call(**b)
 
 
 def lower_avg_pool2d_call(
@@ -81,7 +106,7 @@ def lower_avg_pool2d_call(
         raise Unsupported("avg pool with ceil_mode=True (only floor output sizes are supported)")
     if divisor_override is not None:
         raise Unsupported(f"avg pool with divisor_override={divisor_override!r}")
-    kernel, strides, pads = _window(kernel_size, stride, padding, "avg pool")
+    kernel, strides, pads = _window(kernel_size, stride, padding)
     return Lowered(
         "avg_pool2d",
         {
@@ -93,7 +118,11 @@ def lower_avg_pool2d_call(
     )
 
 
-def lower_avg_pool2d_module(mod: object) -> Lowered:
+_AVG_NOTE = "`count_include_pad` written explicitly"
+
+
+@torch_module("torch.nn.AvgPool2d", ops=("avg_pool2d",), note=_AVG_NOTE)
+def _avg_pool2d_module(mod: object, x: Value) -> Lowered:
     return lower_avg_pool2d_call(
         mod.kernel_size,
         mod.stride,
@@ -104,6 +133,29 @@ def lower_avg_pool2d_module(mod: object) -> Lowered:
     )
 
 
+@torch_function("torch.nn.functional.avg_pool2d", ops=("avg_pool2d",), note=_AVG_NOTE)
+def _avg_pool2d_call(call: Call) -> Lowered:
+    names = [
+        "kernel_size",
+        "stride",
+        "padding",
+        "ceil_mode",
+        "count_include_pad",
+        "divisor_override",
+    ]
+    b = call.bind(
+        names,
+        {
+            "stride": None,
+            "padding": 0,
+            "ceil_mode": False,
+            "count_include_pad": True,
+            "divisor_override": None,
+        },
+    )
+    return lower_avg_pool2d_call(**b)
+
+
 def lower_adaptive_avg_pool2d_call(output_size: object) -> Lowered:
     """Adaptive average pool to 1x1 is a global average pool keeping (C, 1, 1)."""
     if output_size not in (1, (1, 1), [1, 1]):
@@ -111,8 +163,71 @@ def lower_adaptive_avg_pool2d_call(output_size: object) -> Lowered:
     return Lowered("global_avg_pool", {"keepdims": True})
 
 
-def lower_adaptive_avg_pool2d_module(mod: object) -> Lowered:
+_GAP_NOTE = "keepdim either way for the means"
+
+
+@torch_module(
+    "torch.nn.AdaptiveAvgPool2d",
+    ops=("global_avg_pool",),
+    shown="AdaptiveAvgPool2d(1)",
+    note=_GAP_NOTE,
+)
+def _adaptive_avg_pool2d_module(mod: object, x: Value) -> Lowered:
     return lower_adaptive_avg_pool2d_call(mod.output_size)
+
+
+@torch_function(
+    "torch.nn.functional.adaptive_avg_pool2d",
+    ops=("global_avg_pool",),
+    shown={"torch.nn.functional.adaptive_avg_pool2d": "F.adaptive_avg_pool2d(x, 1)"},
+    note=_GAP_NOTE,
+)
+def _adaptive_avg_pool2d_call(call: Call) -> Lowered:
+    b = call.bind(["output_size"], {})
+    return lower_adaptive_avg_pool2d_call(b["output_size"])
+
+
+class HalfMean(Pending):
+    """``x.mean(3)`` (over W) awaiting ``.mean(2)`` (over H) to become a global average pool."""
+
+    misuse = "x.mean(3) is only supported when followed directly by .mean(2) (global average pool)"
+
+    def __init__(self, tensor: Value, keepdim: bool) -> None:
+        self.tensor = tensor
+        self.keepdim = keepdim
+
+
+@torch_function(
+    "torch.mean",
+    methods=("mean",),
+    ops=("global_avg_pool",),
+    shown={"torch.mean": "torch.mean(x, (2, 3))", "mean": "x.mean((2, 3)), x.mean(3).mean(2)"},
+    note=_GAP_NOTE,
+)
+def _mean_call(call: Call) -> Lowered | HalfMean:
+    src = call.args[0] if call.args else None
+    b = call.bind(["dim", "keepdim"], {"dim": None, "keepdim": False})
+    dims = b["dim"]
+    dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
+    keep = bool(b["keepdim"])
+    if isinstance(src, HalfMean):
+        # second half of x.mean(3).mean(2): over H of a (N, C, H[, 1]) value
+        rank = 4 if src.keepdim else 3
+        norm_dims = {d + rank if isinstance(d, int) and d < 0 else d for d in dims}
+        if norm_dims != {2} or keep != src.keepdim:
+            raise Unsupported("x.mean(3) must be followed by .mean(2) with the same keepdim")
+        return Lowered("global_avg_pool", {"keepdims": keep}, inputs=(src.tensor,))
+    x = call.tensor(0)
+    if x.rank != 4 or None in dims:
+        raise Unsupported(
+            f"mean over {b['dim']!r} of a rank-{x.rank} tensor (only over H and W of (N, C, H, W))"
+        )
+    norm_dims = {d + x.rank if d < 0 else d for d in dims}
+    if norm_dims == {2, 3}:
+        return Lowered("global_avg_pool", {"keepdims": keep})
+    if norm_dims == {3}:
+        return HalfMean(x, keep)
+    raise Unsupported(f"mean over dims {sorted(norm_dims)} (only (2, 3), or 3 then 2)")
 
 
 def _max_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
@@ -123,8 +238,7 @@ def _max_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
     sh, sw = pair(attrs["stride"], "stride")
     ph, pw = pair(attrs["padding"], "padding")
     dh, dw = pair(attrs["dilation"], "dilation")
-    if 2 * ph > kh or 2 * pw > kw:
-        raise ShapeError(f"padding {[ph, pw]} must be at most half the kernel {[kh, kw]}")
+    check_pool_padding((kh, kw), (ph, pw))
     return (c, window_out(h, kh, sh, ph, dh, "height"), window_out(w, kw, sw, pw, dw, "width"))
 
 
@@ -175,8 +289,7 @@ def _avg_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
     kh, kw = pair(attrs["kernel_size"], "kernel_size")
     sh, sw = pair(attrs["stride"], "stride")
     ph, pw = pair(attrs["padding"], "padding")
-    if 2 * ph > kh or 2 * pw > kw:
-        raise ShapeError(f"padding {[ph, pw]} must be at most half the kernel {[kh, kw]}")
+    check_pool_padding((kh, kw), (ph, pw))
     if not isinstance(attrs["count_include_pad"], bool):
         raise ShapeError("count_include_pad must be a bool")
     return (c, window_out(h, kh, sh, ph, 1, "height"), window_out(w, kw, sw, pw, 1, "width"))
@@ -216,3 +329,200 @@ def global_avg_pool_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mappi
     """Mean over H and W."""
     mean = inputs[0].astype(np.float64).mean(axis=(2, 3), keepdims=bool(attrs["keepdims"]))
     return mean.astype(np.float32)
+
+
+# --- ONNX -----------------------------------------------------------------------------------
+
+
+def _pool_window(
+    im: Importer, node: NodeProto, attrs: dict[str, Any]
+) -> tuple[Runtime, list[int], list[int], list[int], list[int]]:
+    x = im.image(node.input[0])
+    if int(attrs.get("ceil_mode", 0)):
+        raise im.fail(
+            "ceil_mode=1 is not supported; pd2java pools use floor output sizes "
+            "(re-export with ceil_mode=False)"
+        )
+    if "kernel_shape" not in attrs:
+        raise im.fail("kernel_shape is missing")
+    kernel = int_list(attrs["kernel_shape"])
+    strides, pads, dilations = im.spatial(node, attrs, kernel)
+    return x, kernel, strides, pads, dilations
+
+
+@onnx_import(
+    "MaxPool",
+    ops=("max_pool2d",),
+    form="2-D, `ceil_mode` 0, symmetric pads at most kernel // 2, the `Indices` output unused",
+)
+def _max_pool_from_onnx(im: Importer, node: NodeProto) -> None:
+    attrs = im.attrs(node)
+    im.only_first_output(node, "pd2java's max_pool2d does not return indices")
+    x, kernel, strides, pads, dilations = _pool_window(im, node, attrs)
+    im.emit(
+        "max_pool2d",
+        [x],
+        node.output[0],
+        attrs={
+            "kernel_size": tuple(kernel),
+            "stride": tuple(strides),
+            "padding": tuple(pads),
+            "dilation": tuple(dilations),
+        },
+    )
+
+
+@onnx_import(
+    "AveragePool",
+    ops=("avg_pool2d",),
+    form="2-D, `ceil_mode` 0, symmetric pads at most kernel // 2, no dilation; "
+    "`count_include_pad` carried",
+)
+def _avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
+    attrs = im.attrs(node)
+    x, kernel, strides, pads, dilations = _pool_window(im, node, attrs)
+    if dilations != [1, 1]:
+        raise im.fail(f"dilations {dilations} are not supported for average pooling")
+    im.emit(
+        "avg_pool2d",
+        [x],
+        node.output[0],
+        attrs={
+            "kernel_size": tuple(kernel),
+            "stride": tuple(strides),
+            "padding": tuple(pads),
+            "count_include_pad": bool(int(attrs.get("count_include_pad", 0))),
+        },
+    )
+
+
+@onnx_import("GlobalAveragePool", ops=("global_avg_pool",), ir="global_avg_pool(keepdims=true)")
+def _global_avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
+    x = im.image(node.input[0])
+    im.emit("global_avg_pool", [x], node.output[0], attrs={"keepdims": True})
+
+
+@onnx_import(
+    "ReduceMean",
+    ops=("global_avg_pool",),
+    form="axes {2, 3} (negative axes too), as an attribute (opset < 18) or a constant input "
+    "(opset >= 18), `keepdims` 0 or 1; also two chained single-axis means with the same "
+    "`keepdims` (`x.mean(3).mean(2)`)",
+)
+def _reduce_mean_from_onnx(im: Importer, node: NodeProto) -> None:
+    attrs = im.attrs(node)
+    keepdims = bool(int(attrs.get("keepdims", 1)))
+    if im.opset >= 18:
+        axes_input = node.input[1] if len(node.input) > 1 and node.input[1] else None
+        axes = (
+            None if axes_input is None else int_list(im.const(axes_input, "axes").array.reshape(-1))
+        )
+        if axes is None and int(attrs.get("noop_with_empty_axes", 0)):
+            raise im.fail(
+                "ReduceMean with no axes and noop_with_empty_axes=1 is an identity; remove it"
+            )
+    else:
+        axes = int_list(attrs["axes"]) if "axes" in attrs else None
+    if not axes:
+        raise im.fail(
+            "ReduceMean over every axis (no axes given) would average over the batch; "
+            "pd2java supports a mean over H and W (axes [2, 3])"
+        )
+    value = im.get(node.input[0])
+    if isinstance(value, PartialMean):
+        if not im.consumers.get(node.input[0], 0) == 1:
+            raise im.fail(
+                "a ReduceMean over H or W alone is used twice; pd2java supports a "
+                "mean over H and W together"
+            )
+        source, done, rank = value.source, value.axes, 4 if value.keepdims else 4 - len(value.axes)
+        if value.keepdims != keepdims:
+            raise im.fail(
+                "chained ReduceMeans mix keepdims=0 and keepdims=1; pd2java supports "
+                "a mean over H and W giving (C) or (C, 1, 1)"
+            )
+        first = value.node_name
+    else:
+        source = im.image(node.input[0])
+        done, rank, first = frozenset(), 4, node.name
+    # Map this node's axes (of a rank-`rank` tensor) back to axes of the original (N, C, H, W).
+    remaining = [a for a in range(4) if a not in done] if rank < 4 else list(range(4))
+    original: set[int] = set()
+    for axis in axes:
+        if not -rank <= axis < rank:
+            raise im.fail(f"axis {axis} is out of range for a rank-{rank} tensor")
+        original.add(remaining[axis % rank])
+    total = frozenset(done | original)
+    if not total <= {2, 3} or original & done:
+        raise im.fail(
+            f"ReduceMean over axes {sorted(total)} of (N, C, H, W) is not supported; "
+            "pd2java supports a mean over H and W (axes [2, 3]) only"
+        )
+    if total != {2, 3}:
+        im.env[node.output[0]] = PartialMean(source, total, keepdims, first)
+        return
+    im.emit(
+        "global_avg_pool",
+        [source],
+        node.output[0],
+        attrs={"keepdims": keepdims},
+        node_name=first,
+    )
+
+
+@onnx_export(
+    "max_pool2d",
+    1,
+    doc="`MaxPool` (`kernel_shape`, `strides`, `pads`, `dilations`, `ceil_mode` = 0)",
+)
+def _max_pool_to_onnx(e: Emitter, node: Node) -> None:
+    ph, pw = e.pair(node, "padding")
+    e.add(
+        "MaxPool",
+        node.inputs,
+        node.outputs,
+        node.name,
+        kernel_shape=e.pair(node, "kernel_size"),
+        strides=e.pair(node, "stride"),
+        pads=[ph, pw, ph, pw],
+        dilations=e.pair(node, "dilation"),
+        ceil_mode=0,
+    )
+
+
+@onnx_export(
+    "avg_pool2d",
+    1,
+    doc="`AveragePool` (`kernel_shape`, `strides`, `pads`, `count_include_pad`, `ceil_mode` = 0)",
+)
+def _avg_pool_to_onnx(e: Emitter, node: Node) -> None:
+    ph, pw = e.pair(node, "padding")
+    e.add(
+        "AveragePool",
+        node.inputs,
+        node.outputs,
+        node.name,
+        kernel_shape=e.pair(node, "kernel_size"),
+        strides=e.pair(node, "stride"),
+        pads=[ph, pw, ph, pw],
+        ceil_mode=0,
+        count_include_pad=int(bool(node.attrs["count_include_pad"])),
+    )
+
+
+@onnx_export(
+    "global_avg_pool",
+    1,
+    doc="`GlobalAveragePool`; with `keepdims` false followed by `Flatten(axis=1)` named "
+    "`<node>.flatten`, through the value `<output>.pooled`",
+)
+def _global_avg_pool_to_onnx(e: Emitter, node: Node) -> None:
+    if node.attrs["keepdims"]:
+        e.add("GlobalAveragePool", node.inputs, node.outputs, node.name)
+        return
+    # GlobalAveragePool keeps (N, C, 1, 1); the IR's keepdims=False value is (N, C).
+    pooled = e.fresh(f"{node.outputs[0]}.pooled")
+    channels = e.graph.value_shape(node.inputs[0])[0]
+    e.value_info(pooled, (channels, 1, 1))
+    e.add("GlobalAveragePool", node.inputs, [pooled], node.name)
+    e.add("Flatten", [pooled], node.outputs, e.fresh(f"{node.name}.flatten"), axis=1)

@@ -134,6 +134,15 @@ def window_out(size: int, k: int, s: int, p: int, d: int, axis: str) -> int:
     return n
 
 
+def check_pool_padding(kernel: tuple[int, int], padding: tuple[int, int]) -> None:
+    """The pools' padding rule (PyTorch's): at most half the kernel on each axis."""
+    if 2 * padding[0] > kernel[0] or 2 * padding[1] > kernel[1]:
+        raise ShapeError(
+            f"padding {list(padding)} must not exceed half the kernel {list(kernel)} "
+            "(at most kernel // 2, as in PyTorch)"
+        )
+
+
 def windows(
     x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
 ) -> np.ndarray:

@@ -174,6 +174,14 @@ def supported_ops() -> str:
     return ", ".join(sorted(OPS))
 
 
+def current_version(name: str) -> int:
+    """The newest version of op ``name``: what front ends write. KeyError listing what exists."""
+    versions = [spec.version for spec in OP_LIST if spec.name == name]
+    if not versions:
+        raise KeyError(f"unsupported op {name}; supported: {supported_ops()}")
+    return max(versions)
+
+
 def lookup(name: str, version: int = 1, *, where: str = "") -> OpSpec:
     """The spec of ``name@version``; an error naming ``where`` and listing what exists otherwise."""
     spec = OPS.get(f"{name}@{version}")

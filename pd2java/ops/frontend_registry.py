@@ -1,0 +1,269 @@
+"""Where each op family registers how it is read and written outside pd2java's own format.
+
+Next to its shape rule and NumPy kernel (``pd2java.ops.registry.register``), an op family module
+registers here:
+
+- ``torch_module("torch.nn.ReLU", ops=("relu",))``: the lowering of a module type,
+  ``fn(mod, x: Value) -> Lowered``;
+- ``torch_function("torch.nn.functional.relu", "torch.relu", methods=("relu",), ops=("relu",))``:
+  the lowering of functional and method forms, ``fn(call: Call) -> Lowered | Pending``;
+- ``onnx_import("Relu", ops=("relu",), form="...")``: the mapping of an ONNX op type onto the IR,
+  ``fn(im, node)`` with the reader's importer (``pd2java.frontends.onnx``);
+- ``onnx_export("relu", 1, doc="`Relu`")``: how the ONNX writer emits the op,
+  ``fn(e, node)`` with the writer's emitter (``pd2java.backends.onnx``).
+
+Torch targets are qualified-name strings, resolved to objects only by the fx front end, so this
+module and the families import neither torch nor onnx (the NumPy reference loads the families).
+The front ends and the ONNX writer are generic walkers dispatching through these tables; the
+supported-forms lists in their error messages, docs/EXPORT.md and docs/ONNX.md are derived from
+them (``python -m pd2java.generate``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pd2java.ops.registry import implemented
+from pd2java.ops.table import OP_LIST, current_version, lookup
+
+TorchKind = Literal["module", "function", "method"]
+
+# Ops that have no mapping on one side, with the reason (shown in docs; checked by the tests).
+# Every op of the table must either be listed here or be registered on that side.
+NO_TORCH_LOWERING: dict[str, str] = {}
+NO_ONNX_IMPORT: dict[str, str] = {}
+NO_ONNX_EXPORT: dict[str, str] = {}
+
+# A graph whose last op is one of these gives probabilities; any other ends in logits.
+PROBABILITY_OPS: tuple[str, ...] = ("softmax", "sigmoid")
+
+
+def output_kind(last_op: str) -> str:
+    """``"probabilities"`` for a graph ending in softmax or sigmoid, else ``"logits"``."""
+    return "probabilities" if last_op in PROBABILITY_OPS else "logits"
+
+
+def _load() -> None:
+    """Import every module that registers here: the op families and the pass-through forms."""
+    implemented()
+    importlib.import_module("pd2java.ops.passthrough")
+
+
+def _check_ops(ops: tuple[str, ...], where: str) -> None:
+    for op in ops:
+        lookup(op, current_version(op), where=where)
+
+
+# --- torch ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TorchForm:
+    """One torch construct a family lowers.
+
+    ``target``: a qualified name (``"torch.nn.Conv2d"``, ``"torch.nn.functional.relu"``,
+    ``"operator.add"``) or, for ``kind == "method"``, the method name (``"relu"``). ``shown`` is
+    how docs and error messages write it; ``listed`` False keeps an alias out of those lists.
+    ``ops`` are the table ops the lowering may produce (empty: the input passes through).
+    """
+
+    kind: TorchKind
+    target: str
+    shown: str
+    ops: tuple[str, ...]
+    lower: Callable[..., Any]
+    note: str = ""
+    listed: bool = True
+
+
+TORCH_FORMS: list[TorchForm] = []
+
+
+def _shown(kind: TorchKind, target: str) -> str:
+    if kind == "method":
+        return f"x.{target}()"
+    if kind == "module":
+        return target.rsplit(".", 1)[-1]
+    if target.startswith("torch.nn.functional."):
+        return "F." + target.rsplit(".", 1)[-1]
+    return target
+
+
+def _add_torch(form: TorchForm) -> None:
+    for old in TORCH_FORMS:
+        if (old.kind, old.target) == (form.kind, form.target):
+            raise RuntimeError(f"torch {form.kind} {form.target} registered twice")
+    _check_ops(form.ops, f"torch {form.kind} {form.target}")
+    TORCH_FORMS.append(form)
+
+
+def torch_module(
+    target: str, *, ops: tuple[str, ...], shown: str | None = None, note: str = ""
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``fn(mod, x: Value) -> Lowered`` for modules of exactly the type ``target``
+    (a subclass may override forward, so it is traced through instead)."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _add_torch(TorchForm("module", target, shown or _shown("module", target), ops, fn, note))
+        return fn
+
+    return deco
+
+
+def torch_function(
+    *targets: str,
+    methods: tuple[str, ...] = (),
+    ops: tuple[str, ...],
+    shown: dict[str, str] | None = None,
+    note: str = "",
+    aliases: tuple[str, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``fn(call: Call) -> Lowered | Pending`` for the functions ``targets``
+    (qualified names), the tensor methods ``methods`` and unlisted ``aliases`` (functions
+    matched but not shown). ``shown`` overrides how a target or method is written in docs."""
+    shown = shown or {}
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for t in targets:
+            _add_torch(
+                TorchForm("function", t, shown.get(t) or _shown("function", t), ops, fn, note)
+            )
+        for m in methods:
+            _add_torch(TorchForm("method", m, shown.get(m) or _shown("method", m), ops, fn, note))
+        for a in aliases:
+            _add_torch(TorchForm("function", a, a, ops, fn, note, listed=False))
+        return fn
+
+    return deco
+
+
+def torch_forms() -> list[TorchForm]:
+    """Every registered torch form, in family order."""
+    _load()
+    return list(TORCH_FORMS)
+
+
+def supported_torch() -> str:
+    """The one-line list of supported torch forms used in error messages."""
+    forms = [f for f in torch_forms() if f.listed]
+    modules = ", ".join(f.shown for f in forms if f.kind == "module")
+    calls = ", ".join(f.shown for f in forms if f.kind != "module")
+    return f"modules: {modules}; functions and methods: {calls}"
+
+
+# --- ONNX -----------------------------------------------------------------------------------
+
+OnnxRole = Literal["op", "removed", "folded", "constant"]
+
+
+@dataclass(frozen=True)
+class OnnxImport:
+    """The mapping of ONNX op types onto the IR.
+
+    ``role``: ``"op"`` maps onto table ``ops``; ``"removed"`` passes its input through;
+    ``"constant"`` is folded into a constant; ``"folded"`` is constant arithmetic accepted only
+    when every input is constant (listed apart in error messages). ``form`` documents what is
+    accepted; ``shown`` overrides how the op types are written in docs.
+    """
+
+    op_types: tuple[str, ...]
+    role: OnnxRole
+    ops: tuple[str, ...]
+    form: str
+    handler: Callable[..., None]
+    ir: str = ""
+    shown: str = ""
+
+
+ONNX_IMPORTS: dict[str, OnnxImport] = {}
+_ONNX_IMPORT_ORDER: list[OnnxImport] = []
+
+
+def onnx_import(
+    *op_types: str,
+    ops: tuple[str, ...] = (),
+    form: str = "",
+    role: OnnxRole = "op",
+    ir: str = "",
+    shown: str = "",
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``fn(im, node)`` as the reader of ONNX ``op_types``."""
+    if role == "op" and not ops:
+        raise RuntimeError(f"ONNX {op_types} maps onto no op")
+    _check_ops(ops, f"ONNX {'/'.join(op_types)}")
+
+    def deco(fn: Callable[..., None]) -> Callable[..., None]:
+        entry = OnnxImport(tuple(op_types), role, tuple(ops), form, fn, ir, shown)
+        for op_type in op_types:
+            if op_type in ONNX_IMPORTS:
+                raise RuntimeError(f"ONNX op {op_type} registered twice")
+            ONNX_IMPORTS[op_type] = entry
+        _ONNX_IMPORT_ORDER.append(entry)
+        return fn
+
+    return deco
+
+
+def onnx_imports() -> list[OnnxImport]:
+    """Every ONNX import mapping, in registration order (families first)."""
+    _load()
+    return list(_ONNX_IMPORT_ORDER)
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """How the ONNX writer emits one ``name@version``; ``doc`` describes the ONNX it writes."""
+
+    key: str
+    doc: str
+    emit: Callable[..., None]
+
+
+ONNX_EXPORTS: dict[str, OnnxExport] = {}
+
+
+def onnx_export(
+    name: str, version: int, *, doc: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``fn(e, node)`` as the ONNX writer of ``name@version``."""
+    spec = lookup(name, version)
+
+    def deco(fn: Callable[..., None]) -> Callable[..., None]:
+        if spec.key in ONNX_EXPORTS:
+            raise RuntimeError(f"ONNX export of {spec.key} registered twice")
+        ONNX_EXPORTS[spec.key] = OnnxExport(spec.key, doc, fn)
+        return fn
+
+    return deco
+
+
+def onnx_exports() -> dict[str, OnnxExport]:
+    """Every ONNX export mapping, by op key."""
+    _load()
+    return dict(ONNX_EXPORTS)
+
+
+# --- completeness ---------------------------------------------------------------------------
+
+
+def coverage_gaps() -> list[str]:
+    """Each op of the table lacking a torch lowering, an ONNX import or an ONNX export without
+    being listed as such (with a reason) above; and each such listing that is stale."""
+    lowered = {op for f in torch_forms() for op in f.ops}
+    imported = {op for m in onnx_imports() for op in m.ops}
+    exported = {key.split("@")[0] for key in onnx_exports()}
+    gaps = []
+    for side, have, exempt in (
+        ("torch lowering", lowered, NO_TORCH_LOWERING),
+        ("ONNX import", imported, NO_ONNX_IMPORT),
+        ("ONNX export", exported, NO_ONNX_EXPORT),
+    ):
+        for spec in OP_LIST:
+            if spec.name in have and spec.name in exempt:
+                gaps.append(f"{spec.name}: has a {side} but is listed as lacking one")
+            elif spec.name not in have and spec.name not in exempt:
+                gaps.append(f"{spec.name}: no {side} (register one, or list it with a reason)")
+    return gaps
