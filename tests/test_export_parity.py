@@ -12,7 +12,8 @@ from corpus import CORPUS, CORPUS_BY_NAME
 from helpers import assert_close
 
 from pd2java.backends import reference
-from pd2java.exporter import export, golden_inputs
+from pd2java.backends.golden import golden_inputs
+from pd2java.exporter import export
 
 NAMES = [name for name, _, _ in CORPUS]
 BN_MODELS = ["activations_bn", "residual_net", "zoo_light"]
