@@ -1,25 +1,29 @@
 """Generate Java sources for one export: a typed wrapper and a JUnit 5 parity test.
 
-``generate_java(manifest, out_dir, package=..., class_name=...)`` reads the manifest (JSON only,
-never the weights: generated code holds wiring, not weights, so no 64 KB method limit can bite),
-builds small view-model objects whose names are already valid Java identifiers, and renders the
-jinja2 templates in ``templates/``:
+``generate_java(manifest, out_dir, package=..., class_name=...)`` reads the export through the
+strict reader (:func:`pd2java.backends.manifest.load`), builds small view-model objects whose names
+are already valid Java identifiers, and renders the jinja2 templates in ``templates/java``.
+Generated code holds wiring, never weights, so no 64 KB method limit can bite:
 
-- ``out_dir/src/main/java/<package>/<Class>.java``: an enum of the classes, ``load(Path)`` and
-  ``diagnose(float[])`` returning the top class with all probabilities;
-- ``out_dir/src/test/java/<package>/<Class>Test.java``: loads the manifest with the runtime's
-  golden-vector self-test, re-checks every golden vector element by element, and checks the
-  wrapper's behaviour, so a Java developer has a parity test in their own build without Python.
+- ``out_dir/src/main/java/<package>/<Class>.java``: an enum of the classes, ``load(Path)``,
+  ``wrap(Model, Path)`` (refuses a model whose input shape, output size or classes differ from
+  the ones generated for), and ``diagnose`` over ``Model.classify`` for a flat or a shaped sample
+  (a wrongly shaped one is refused with the runtime's ``Pd2JavaException``, ``INVALID_INPUT``);
+- ``out_dir/src/test/java/<package>/<Class>Test.java``: finds the export (a per-model system
+  property ``pd2java.manifest.<package>.<Class>``, else the classpath resource
+  ``/<name>.manifest.json``, else the manifest's path relative to ``out_dir`` taken from the
+  working directory, which Maven and Gradle set to the project root), checks it is the model it was
+  generated for (model name and weights SHA-256), re-checks every golden vector element by
+  element, and checks the wrapper, so a Java developer has a parity test without Python.
 
-The Maven/Gradle source layout means the two files drop straight into an existing build. Files are
-written atomically (temporary name in the same folder, then rename) and are deterministic for a
-given manifest and options, except for the manifest's absolute path used as the test's default
-location (override with ``-Dpd2java.manifest=...``).
+With ``out_dir`` the export folder (what ``pd2java export`` does) the export folder is the Maven
+project root and the test finds ``<name>.manifest.json`` beside ``src/``; the generated files hold
+no absolute path, so the folder can be moved or checked out anywhere. Files are written
+atomically and are deterministic for a given export, options and relative location.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import unicodedata
@@ -27,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pd2java.backends.manifest import load
+from pd2java.backends.safetensors_io import parse_header
 from pd2java.errors import UserError
 from pd2java.fsutil import write_text_atomic
 
@@ -65,7 +71,11 @@ class WrapperView:
     model_name_doc: str
     manifest_file_literal: str
     manifest_file_doc: str
-    manifest_default_literal: str
+    # Where the test looks when neither its property nor the classpath names the export: the
+    # manifest relative to the generated project's root (the working directory under Maven).
+    manifest_relative_literal: str
+    manifest_relative_doc: str
+    weights_sha256_literal: str
     classes: tuple[ClassConstant, ...]
     classes_from_manifest: bool
     input_shape: tuple[int, ...]
@@ -77,10 +87,13 @@ class WrapperView:
     golden_atol: str
     golden_rtol: str
     weights_file_literal: str
-    weights_bytes: int
     # Absolute byte offsets of the golden tensors in the weights file (metadata, not weights).
     golden_input_offset: int
     golden_output_offset: int
+
+    @property
+    def input_rank(self) -> int:
+        return len(self.input_shape)
 
 
 def java_string(value: str) -> str:
@@ -173,70 +186,30 @@ def check_class_name(class_name: str) -> str:
     return class_name
 
 
-def _read_manifest(manifest_path: Path) -> dict[str, Any]:
+def _golden_offsets(loaded: Any, where: Path) -> tuple[int, int]:
+    """Absolute byte offsets of the golden input and output tensors in the weights file."""
+    weights = where.parent / str(loaded.manifest["weights"]["file"])
     try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{manifest_path}: no such manifest file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{manifest_path}: not a readable JSON manifest ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != "pd2java.manifest":
-        raise UserError(f"{manifest_path}: not a pd2java manifest (format is not pd2java.manifest)")
-    if data.get("format_version") != 1:
+        data = weights.read_bytes()
+    except OSError as exc:
         raise UserError(
-            f"{manifest_path}: format_version {data.get('format_version')!r} is not supported by "
-            "this pd2java's Java generator (it knows version 1)"
-        )
-    for key in ("name", "input", "output", "weights", "golden", "classes"):
-        if key not in data:
-            raise UserError(f"{manifest_path}: manifest key {key!r} is missing")
-    return data
+            f"{weights}: cannot read the weights file ({exc.strerror or exc})"
+        ) from None
+    header, _, start = parse_header(data, weights)
+    golden = loaded.manifest["golden"]
+    return (
+        start + int(header[str(golden["input"])]["data_offsets"][0]),
+        start + int(header[str(golden["output"])]["data_offsets"][0]),
+    )
 
 
-def _float_literal(value: Any, what: str, manifest: Path) -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-        raise UserError(f"{manifest}: {what} must be a non-negative number, got {value!r}")
-    return repr(float(value))
-
-
-def _safetensors_header(path: Path) -> tuple[dict[str, Any], int, int]:
-    """The header of a safetensors file, where its data starts, and the file's size."""
+def _relative_manifest(manifest: Path, out_dir: Path) -> str:
+    """The manifest's path relative to ``out_dir``, with ``/`` separators."""
     try:
-        with path.open("rb") as fh:
-            head = fh.read(8)
-            if len(head) != 8:
-                raise UserError(f"{path}: weights file shorter than its 8-byte header length")
-            n = int.from_bytes(head, "little")
-            size = path.stat().st_size
-            if n > 100_000_000 or 8 + n > size:
-                raise UserError(f"{path}: header length {n} does not fit in a {size}-byte file")
-            header = json.loads(fh.read(n).decode("utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: weights file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: unreadable safetensors header ({exc})") from None
-    if not isinstance(header, dict):
-        raise UserError(f"{path}: safetensors header is not a JSON object")
-    return header, 8 + n, size
-
-
-def _golden_offset(header: dict[str, Any], tensor: str, shape: tuple[int, ...], path: Path) -> int:
-    """Offset (in the data buffer) of a golden tensor, after checking its dtype and shape."""
-    entry = header.get(tensor)
-    if not isinstance(entry, dict):
-        raise UserError(f"{path}: golden tensor {tensor!r} is not in the weights file")
-    if entry.get("dtype") != "F32" or tuple(entry.get("shape", ())) != shape:
-        raise UserError(
-            f"{path}: golden tensor {tensor!r} is {entry.get('dtype')} {entry.get('shape')}, "
-            f"expected F32 {list(shape)}"
-        )
-    begin, end = entry["data_offsets"]
-    count = 1
-    for d in shape:
-        count *= d
-    if end - begin != 4 * count:
-        raise UserError(f"{path}: golden tensor {tensor!r} has {end - begin} bytes for {shape}")
-    return int(begin)
+        rel = os.path.relpath(manifest, out_dir.resolve())
+    except ValueError:  # another drive on Windows: only the file name is portable
+        return manifest.name
+    return rel.replace(os.sep, "/")
 
 
 def build_view(
@@ -244,30 +217,25 @@ def build_view(
     *,
     package: str = DEFAULT_PACKAGE,
     class_name: str | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> WrapperView:
-    """The view model for one manifest (validated enough to render compilable Java)."""
+    """The view model for one export, read and validated by the strict reader.
+
+    ``out_dir`` is where the sources go (the generated project's root); it defaults to the
+    manifest's folder.
+    """
     path = Path(manifest_path).resolve()
-    data = _read_manifest(path)
-    name = str(data["name"])
+    loaded = load(path)
+    graph = loaded.graph
+    name = graph.name
     class_name = check_class_name(class_name or camel_class_name(name))
     package = check_package(package)
-    try:
-        input_shape = tuple(int(v) for v in data["input"]["shape"])
-        output_shape = tuple(int(v) for v in data["output"]["shape"])
-        output_kind = str(data["output"]["kind"])
-        weights_file = str(data["weights"]["file"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{path}: malformed input/output/weights entry ({exc!r})") from None
+    input_shape = tuple(int(v) for v in graph.input.shape)
+    output_shape = tuple(int(v) for v in graph.output_shape)
     if len(output_shape) != 1:
         raise UserError(f"{path}: output shape {list(output_shape)} is not 1-D (K classes)")
     k = output_shape[0]
-    raw_classes = data["classes"]
-    if raw_classes is None:
-        labels = [f"class_{i}" for i in range(k)]
-    else:
-        labels = [str(c) for c in raw_classes]
-        if len(labels) != k:
-            raise UserError(f"{path}: {len(labels)} classes for an output of {k} values")
+    labels = [f"class_{i}" for i in range(k)] if graph.classes is None else list(graph.classes)
     constants: list[ClassConstant] = []
     used: set[str] = set()
     for i, label in enumerate(labels):
@@ -281,26 +249,19 @@ def build_view(
         constants.append(ClassConstant(const, label, java_string(label), javadoc_text(label), i))
     enum_name = "DefectClass" if class_name != "DefectClass" else "Label"
 
-    golden = data["golden"]
+    golden = loaded.golden
     if golden is not None:
-        try:
-            count = int(golden["count"])
-            atol = _float_literal(golden["atol"], "golden.atol", path)
-            rtol = _float_literal(golden["rtol"], "golden.rtol", path)
-            g_in, g_out = str(golden["input"]), str(golden["output"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{path}: malformed golden entry ({exc!r})") from None
-        weights_path = path.parent / Path(weights_file).name
-        header, data_start, weights_bytes = _safetensors_header(weights_path)
-        g_in_off = data_start + _golden_offset(header, g_in, (count, *input_shape), weights_path)
-        g_out_off = data_start + _golden_offset(header, g_out, (count, k), weights_path)
+        count = int(golden.input.shape[0])
+        atol, rtol = repr(float(golden.atol)), repr(float(golden.rtol))
+        g_in_off, g_out_off = _golden_offsets(loaded, path)
     else:
         count, atol, rtol = 0, "0.0", "0.0"
-        g_in_off = g_out_off = weights_bytes = 0
+        g_in_off = g_out_off = 0
 
     length = 1
     for v in input_shape:
         length *= v
+    relative = _relative_manifest(path, Path(out_dir) if out_dir is not None else path.parent)
     return WrapperView(
         package=package,
         class_name=class_name,
@@ -309,19 +270,20 @@ def build_view(
         model_name_doc=javadoc_text(name),
         manifest_file_literal=java_string(path.name),
         manifest_file_doc=javadoc_text(path.name),
-        manifest_default_literal=java_string(str(path)),
+        manifest_relative_literal=java_string(relative),
+        manifest_relative_doc=javadoc_text(relative),
+        weights_sha256_literal=java_string(str(loaded.manifest["weights"]["sha256"])),
         classes=tuple(constants),
-        classes_from_manifest=raw_classes is not None,
+        classes_from_manifest=graph.classes is not None,
         input_shape=input_shape,
         input_length=length,
         output_length=k,
-        output_kind=output_kind,
+        output_kind=graph.output_kind,
         has_golden=golden is not None,
         golden_count=count,
         golden_atol=atol,
         golden_rtol=rtol,
-        weights_file_literal=java_string(weights_file),
-        weights_bytes=weights_bytes,
+        weights_file_literal=java_string(str(loaded.manifest["weights"]["file"])),
         golden_input_offset=g_in_off,
         golden_output_offset=g_out_off,
     )
@@ -362,13 +324,16 @@ def generate_java(
 
     Returns the written paths: ``[<out>/src/main/java/.../<Class>.java,
     <out>/src/test/java/.../<Class>Test.java]``. ``class_name`` defaults to the manifest's name in
-    CamelCase. Raises UserError for a bad manifest or a package/class name that is not Java.
+    CamelCase. ``out_dir`` is the root of the Maven/Gradle project the sources belong to; the
+    export folder itself is the usual choice (the test then finds ``<name>.manifest.json`` in the
+    working directory). Raises UserError for a bad export or a package/class name that is not
+    Java.
     """
-    view = build_view(manifest_path, package=package, class_name=class_name)
-    sources = render(view)  # render both before writing either: a template error writes nothing
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: output folder for Java sources is a file")
+    view = build_view(manifest_path, package=package, class_name=class_name, out_dir=out)
+    sources = render(view)  # render both before writing either: a template error writes nothing
     rel = Path(*view.package.split("."))
     main = out / "src" / "main" / "java" / rel / f"{view.class_name}.java"
     test = out / "src" / "test" / "java" / rel / f"{view.class_name}Test.java"
