@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,42 +153,6 @@ def find_manifest(path: str | os.PathLike[str]) -> Path:
     raise UserError(f"{p}: no such file or folder")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not a readable JSON manifest ({exc})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: manifest is not a JSON object")
-    return data
-
-
-def read_golden(manifest: Path, data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    """The golden (inputs, expected outputs) of an export, read straight from its weights file."""
-    golden = data.get("golden")
-    if golden is None:
-        return None
-    weights = manifest.parent / Path(str(data["weights"]["file"])).name
-    try:
-        raw = weights.read_bytes()
-    except OSError as exc:
-        raise UserError(f"{weights}: cannot read the weights file ({exc})") from None
-    n = int.from_bytes(raw[:8], "little")
-    if len(raw) < 8 or 8 + n > len(raw):
-        raise UserError(f"{weights}: safetensors header length {n} exceeds the file")
-    header = json.loads(raw[8 : 8 + n].decode("utf-8"))
-    arrays = []
-    for key in ("input", "output"):
-        name = str(golden[key])
-        entry = header.get(name)
-        if not isinstance(entry, dict) or entry.get("dtype") != "F32":
-            raise UserError(f"{weights}: golden tensor {name!r} missing or not F32")
-        begin, end = entry["data_offsets"]
-        arr = np.frombuffer(raw[8 + n + begin : 8 + n + end], dtype="<f4")
-        arrays.append(arr.reshape(entry["shape"]).astype(np.float32))
-    return arrays[0], arrays[1]
-
-
 def load_module_factory(spec: str) -> Any:
     """``file.py:name`` or ``package.module:name``; ``name`` is an nn.Module or a callable
     returning one (called with no arguments)."""
@@ -227,7 +190,7 @@ def load_module_factory(spec: str) -> Any:
     return obj
 
 
-def recorded_checkpoint(manifest: Path, data: dict[str, Any]) -> Path | None:
+def recorded_checkpoint(manifest: Path, data: Mapping[str, Any]) -> Path | None:
     """The checkpoint the export was made from, when the manifest records one that still exists.
 
     The exporter records provenance under ``producer`` (``source``/``checkpoint``); a relative
@@ -334,7 +297,7 @@ def _torch_predict(model: Any, x: np.ndarray) -> np.ndarray:
     return out.detach().cpu().numpy().astype(np.float32).reshape(x.shape[0], -1)
 
 
-def prpd_images(n: int, seed: int, classes: list[str] | None) -> np.ndarray:
+def prpd_images(n: int, seed: int, classes: Sequence[str] | None) -> np.ndarray:
     """``n`` synthetic PRPD images (N, 1, 60, 120), the product picked from the class names."""
     from pd2java.training.data import PRODUCTS, synthesize
 
@@ -400,6 +363,12 @@ def compare_layers(
     return layer_rows(java, ref, nodes, atol, rtol)
 
 
+def _checkpoint_model(path: Path) -> tuple[Any, str]:
+    from pd2java.training.checkpoint import load_checkpoint
+
+    return load_checkpoint(path).build_model(), str(path)
+
+
 def verify(
     path: str | os.PathLike[str],
     *,
@@ -420,15 +389,15 @@ def verify(
     Never raises for a parity failure: check ``report.passed`` (the CLI turns it into exit 2).
     """
     from pd2java.backends.java import bridge
+    from pd2java.backends.manifest import load
 
     say = progress or (lambda _msg: None)
     manifest = find_manifest(path).resolve()
-    data = _read_json(manifest)
     if samples < 0:
         raise UserError(f"--samples must be >= 0, got {samples}")
     notes: list[str] = []
 
-    # The PyTorch side, if any.
+    # The PyTorch side given explicitly (checked before anything runs).
     model = None
     torch_source: str | None = None
     if module is not None and checkpoint is not None:
@@ -436,42 +405,46 @@ def verify(
     if module is not None:
         model = load_module_factory(module) if isinstance(module, str) else module
         torch_source = module if isinstance(module, str) else type(module).__name__
-    else:
-        ckpt = Path(checkpoint) if checkpoint is not None else recorded_checkpoint(manifest, data)
-        if ckpt is not None:
-            from pd2java.training.checkpoint import load_checkpoint
+    elif checkpoint is not None:
+        model, torch_source = _checkpoint_model(Path(checkpoint))
 
-            model = load_checkpoint(ckpt).build_model()
-            torch_source = str(ckpt)
-        elif checkpoint is None:
-            notes.append("no checkpoint recorded in the export or given: PyTorch not compared")
-    if model is not None:
-        model = model.eval()
-
-    # The Java runtime's own load-time self-test.
+    # The Java runtime's own load-time self-test. It runs before the Python reader, so a model
+    # the runtime refuses is reported with the runtime's error code.
     say("loading the model in Java")
     try:
         bridge.model_info(manifest, self_test=True)
-        self_test = "ok" if data.get("golden") is not None else "ok (no golden vectors)"
+        self_test = "ok"
     except bridge.JavaError as exc:
         if exc.code != "SELF_TEST_FAILED":
             raise  # the runtime refuses the model outright: a user error, not a parity result
         self_test = str(exc)
     info = bridge.model_info(manifest, self_test=False)
     input_shape = tuple(info.input_shape)
+    loaded = load(manifest)  # the strict reader: golden vectors, classes, nodes, provenance
+    if loaded.golden is None and self_test == "ok":
+        self_test = "ok (no golden vectors)"
+
+    # Otherwise the checkpoint the export recorded, if it still exists.
+    if model is None and checkpoint is None:
+        recorded = recorded_checkpoint(manifest, loaded.manifest)
+        if recorded is not None:
+            model, torch_source = _checkpoint_model(recorded)
+        else:
+            notes.append("no checkpoint recorded in the export or given: PyTorch not compared")
+    if model is not None:
+        model = model.eval()
 
     comparisons: list[Comparison] = []
     sets: list[tuple[str, np.ndarray, np.ndarray | None]] = []
-    golden = read_golden(manifest, data)
-    if golden is not None:
-        sets.append(("golden", golden[0], golden[1]))
+    if loaded.golden is not None:
+        sets.append(("golden", loaded.golden.input, loaded.golden.output))
     rng = np.random.default_rng(seed)
     if samples:
         sets.append(
             ("random", rng.uniform(-1, 1, (samples, *input_shape)).astype(np.float32), None)
         )
         if input_shape == PRPD_SHAPE:
-            sets.append(("prpd", prpd_images(samples, seed, data.get("classes")), None))
+            sets.append(("prpd", prpd_images(samples, seed, loaded.graph.classes), None))
         else:
             notes.append(f"input shape {list(input_shape)} is not a PRPD image: prpd set skipped")
 
@@ -496,7 +469,7 @@ def verify(
             else ("random", rng.uniform(-1, 1, (1, *input_shape)).astype(np.float32), None)
         )
         say("comparing layer by layer")
-        layers, first = compare_layers(manifest, list(data.get("nodes") or []), x[:1], atol, rtol)
+        layers, first = compare_layers(manifest, list(loaded.manifest["nodes"]), x[:1], atol, rtol)
         layer_sample = f"first {name} sample"
 
     return VerifyReport(
