@@ -2,8 +2,9 @@ package org.pd2java.runtime;
 
 /**
  * max_pool2d@1: maximum over each window; padded cells never win (they count as -infinity);
- * floor output size. As in PyTorch, padding may be at most half the effective (dilated) kernel,
- * which guarantees every window holds at least one real cell.
+ * floor output size. Padding may be at most half the undilated kernel ({@code p <= k / 2}), as
+ * PyTorch and the Python reader require whatever the dilation; so every window holds at least
+ * one real cell.
  */
 final class MaxPool2dKernel implements Kernel {
   private final int c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo;
@@ -14,11 +15,10 @@ final class MaxPool2dKernel implements Kernel {
     int[] p = n.int2Attr("padding", 0);
     int[] d = n.int2Attr("dilation", 1);
     for (int i = 0; i < 2; i++) {
-      if (p[i] > ((k[i] - 1) * d[i] + 1) / 2) {
+      if (p[i] > k[i] / 2) {
         throw n.error(
             ErrorCode.INVALID_ATTRIBUTE,
-            "padding " + p[i] + " exceeds half the effective kernel size "
-                + ((k[i] - 1) * d[i] + 1));
+            "padding " + p[i] + " exceeds half the kernel size " + k[i]);
       }
     }
     int[] x = n.input(in, 0, 3);

@@ -3,11 +3,13 @@ package org.pd2java.runtime;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.pd2java.runtime.Fixture.map;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -211,6 +213,63 @@ class KernelTest {
     Fixture f = new Fixture(1, 4, 4)
         .node("p", "max_pool2d", pool(s(2, 2), s(1, 1), s(2, 2), s(1, 1)), s(1, 7, 7));
     Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> run(f, seq(16, 1), "p"));
+    assertEquals(ErrorCode.INVALID_ATTRIBUTE, e.code());
+  }
+
+  /** A max pool on a (1, 5, 5) input, stride 1; out is the (correct) output side. */
+  private static Fixture dilatedPool(int k, int d, int p, int out) {
+    return new Fixture(1, 5, 5)
+        .node("p", "max_pool2d", pool(s(k, k), s(1, 1), s(p, p), s(d, d)), s(1, out, out));
+  }
+
+  @Test
+  void maxPoolPaddingIsBoundedByTheUndilatedKernel() throws IOException {
+    // As PyTorch and the Python reader: p <= k / 2 whatever the dilation. Both refused cases
+    // are within half the dilated span (5 and 4), which must not widen the bound.
+    for (int[] c : new int[][] {{3, 2, 2, 5}, {2, 3, 2, 6}}) {
+      Fixture f = dilatedPool(c[0], c[1], c[2], c[3]);
+      Pd2JavaException e =
+          assertThrows(Pd2JavaException.class, () -> run(f, seq(25, 1), "p"), Arrays.toString(c));
+      assertEquals(ErrorCode.INVALID_ATTRIBUTE, e.code(), e.getMessage());
+      assertEquals("p", e.node());
+      assertTrue(e.getMessage().contains("padding 2 exceeds half the kernel size " + c[0]),
+          e.getMessage());
+    }
+    // k=3, d=2, p=1: rows (and columns) oy-1, oy+1, oy+3 of 0..4; the padded -1 never wins.
+    float[] got = run(dilatedPool(3, 2, 1, 3), seq(25, 1), "p");
+    assertArrayEquals(new float[] {19, 20, 19, 24, 25, 24, 19, 20, 19}, got, 0f);
+  }
+
+  @Test
+  void avgPoolRefusesPaddingOverHalfKernel() throws IOException {
+    Fixture f = new Fixture(1, 5, 5).node("p", "avg_pool2d", map("kernel_size", s(3, 3),
+        "stride", s(1, 1), "padding", s(1, 2), "count_include_pad", true), s(1, 5, 7));
+    Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> run(f, seq(25, 1), "p"));
+    assertEquals(ErrorCode.INVALID_ATTRIBUTE, e.code());
+    assertEquals("p", e.node());
+  }
+
+  @Test
+  void poolWindowThatDoesNotFitIsAShapeMismatch() throws IOException {
+    // Span d*(k-1)+1 = 7 > 5 + 2*0: no window fits.
+    Fixture f = new Fixture(1, 5, 5)
+        .node("p", "max_pool2d", pool(s(3, 3), s(1, 1), s(0, 0), s(3, 3)), s(1, 1, 1));
+    Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> run(f, seq(25, 1), "p"));
+    assertEquals(ErrorCode.SHAPE_MISMATCH, e.code());
+    assertEquals("p", e.node());
+    assertTrue(e.getMessage().contains("window of 7 does not fit the height extent 5"),
+        e.getMessage());
+  }
+
+  @Test
+  void poolRefusesStrideAndDilationBelowOne() throws IOException {
+    Fixture stride = new Fixture(1, 4, 4)
+        .node("p", "max_pool2d", pool(s(2, 2), s(0, 1), s(0, 0), s(1, 1)), s(1, 3, 3));
+    Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> run(stride, seq(16, 1), "p"));
+    assertEquals(ErrorCode.INVALID_ATTRIBUTE, e.code());
+    Fixture dil = new Fixture(1, 4, 4)
+        .node("p", "max_pool2d", pool(s(2, 2), s(1, 1), s(0, 0), s(1, 0)), s(1, 3, 3));
+    e = assertThrows(Pd2JavaException.class, () -> run(dil, seq(16, 1), "p"));
     assertEquals(ErrorCode.INVALID_ATTRIBUTE, e.code());
   }
 
