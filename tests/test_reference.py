@@ -3,6 +3,7 @@ is refused with an error naming the file and the rule; golden vectors are self-t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -16,7 +17,7 @@ import pytest
 
 from pd2java.backends import reference
 from pd2java.backends.safetensors_io import SafetensorsError, encode_safetensors, read_safetensors
-from pd2java.errors import ParityError, UserError
+from pd2java.errors import ErrorCode, FormatError, ParityError, UserError
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -50,9 +51,10 @@ def _raw(header: dict[str, Any], buffer: bytes, pad: bytes = b"") -> bytes:
     return struct.pack("<Q", len(h)) + h + buffer
 
 
-def _refused(manifest: Path, *fragments: str) -> str:
-    with pytest.raises(UserError) as info:
+def _refused(manifest: Path, code: ErrorCode, *fragments: str) -> str:
+    with pytest.raises(FormatError) as info:
         reference.run(manifest, np.zeros((1, 1, 4, 4), np.float32))
+    assert info.value.code == code, str(info.value)
     msg = str(info.value)
     for fragment in fragments:
         assert fragment in msg, msg
@@ -79,74 +81,156 @@ def test_bad_input_arrays(tiny: Path) -> None:
         reference.run(tiny, np.array([["a"]]))
 
 
+@pytest.mark.parametrize(
+    ("x", "fragment"),
+    [
+        (np.zeros((0, 1, 4, 4), np.float32), "empty"),
+        (np.full((2, 1, 4, 4), np.nan, np.float32), "NaN/Inf"),
+        (np.full((1, 1, 4, 4), np.inf, np.float32), "NaN/Inf"),
+        (np.full((1, 1, 4, 4), 1e300), "NaN/Inf"),  # finite float64, infinite as float32
+        (np.zeros((2, 1, 4, 5), np.float32), "shape"),
+    ],
+)
+def test_invalid_inputs_have_a_code(tiny: Path, x: np.ndarray, fragment: str) -> None:
+    with pytest.raises(FormatError, match=fragment) as info:
+        reference.run(tiny, x)
+    assert info.value.code == ErrorCode.INVALID_INPUT
+
+
+def test_non_finite_output_is_refused(tiny: Path) -> None:
+    tensors, _ = read_safetensors(tiny.parent / "tiny.safetensors")
+    tensors["fc.weight"] = np.full_like(tensors["fc.weight"], 3e38)
+    tensors.pop("golden.input")
+    tensors.pop("golden.output")
+    _set_weights(tiny, encode_safetensors(tensors))
+    _edit(tiny, lambda o: o.update(golden=None))
+    with pytest.raises(FormatError, match="NaN/Inf") as info:
+        reference.run(tiny, np.full((1, 1, 4, 4), 1e30, np.float32))
+    assert info.value.code == ErrorCode.NON_FINITE_OUTPUT
+
+
 def test_golden_mismatch_is_a_parity_error(tiny: Path) -> None:
     tensors, _ = read_safetensors(tiny.parent / "tiny.safetensors")
     tensors["golden.output"] = tensors["golden.output"] + np.float32(0.01)
     _set_weights(tiny, encode_safetensors(tensors))
-    with pytest.raises(ParityError, match="golden self-test failed"):
+    with pytest.raises(ParityError, match="golden self-test failed") as info:
         reference.self_test(tiny)
+    assert isinstance(info.value, FormatError)
+    assert info.value.code == ErrorCode.SELF_TEST_FAILED
+
+
+def test_nan_golden_output_never_passes_the_self_test(tiny: Path) -> None:
+    # Loaded from disk, a NaN golden vector is refused outright; built in memory it must still
+    # fail the comparison (NaN <= tolerance is false), never pass it.
+    model = reference.load(tiny)
+    out = model.golden.output.copy()
+    out[0, 0] = np.nan
+    nan_model = dataclasses.replace(model, golden=dataclasses.replace(model.golden, output=out))
+    with pytest.raises(FormatError) as info:
+        reference.self_test(nan_model)
+    assert info.value.code == ErrorCode.SELF_TEST_FAILED
 
 
 @pytest.mark.parametrize(
-    ("change", "fragments"),
+    ("change", "code", "fragments"),
     [
-        (lambda o: o.update(format_version=2), ("newer pd2java", "upgrade")),
-        (lambda o: o.update(format="onnx"), ("not a pd2java manifest",)),
-        (lambda o: o.pop("golden"), ("schema violation", "golden")),
-        (lambda o: o["nodes"][0].update(op="gelu"), ("nodes/0", "unknown op/version", "conv2d@1")),
-        (lambda o: o["nodes"][0].update(version=2), ("unknown op/version",)),
-        (lambda o: o["nodes"][0]["attrs"].pop("groups"), ("nodes/0", "groups")),
-        (lambda o: o["nodes"][2]["attrs"].update(alpha=1.0), ("nodes/2", "alpha")),
-        (lambda o: o["nodes"][0]["attrs"].update(stride=[1]), ("nodes/0/attrs/stride",)),
-        (lambda o: o["nodes"][3].update(output_shape=[2, 3, 3]), ("'pool'", "output_shape")),
-        (lambda o: o["nodes"][0]["attrs"].update(out_channels=3), ("'conv'",)),
-        (lambda o: o["nodes"][0]["params"].update(weight="nope"), ("'nope'",)),
-        (lambda o: o["nodes"][0]["params"].update(weight="fc.weight"), ("'conv'", "shape")),
-        (lambda o: o["nodes"][1]["params"].update(running_mean=None), ("running_mean",)),
-        (lambda o: o["nodes"][4].update(inputs=["later"]), ("'flat'", "'later'")),
-        (lambda o: o["output"].update(shape=[4]), ("output",)),
-        (lambda o: o["weights"].update(file="../tiny.safetensors"), ("bare file name",)),
-        (lambda o: o["weights"].update(file="/etc/passwd"), ("bare file name",)),
-        (lambda o: o["weights"].update(file="sub\\tiny.safetensors"), ("bare file name",)),
-        (lambda o: o["weights"].update(file="C:tiny.safetensors"), ("bare file name",)),
-        (lambda o: o["weights"].update(sha256="0" * 64), ("sha256",)),
-        (lambda o: o["weights"].update(bytes=o["weights"]["bytes"] + 1), ("bytes",)),
-        (lambda o: o["golden"].update(count=2), ("golden input shape",)),
-        (lambda o: o["golden"].update(output="fc.weight"), ("golden output shape",)),
+        (lambda o: o.update(format_version=2), "UNSUPPORTED_FORMAT_VERSION", ("newer pd2java",)),
+        (lambda o: o.update(format="onnx"), "UNSUPPORTED_FORMAT", ("not a pd2java manifest",)),
+        (lambda o: o.pop("golden"), "INVALID_MANIFEST", ("missing key golden",)),
+        (lambda o: o["nodes"][0].update(op="gelu"), "UNKNOWN_OP", ("'conv'", "gelu@1", "conv2d@1")),
+        (lambda o: o["nodes"][0].update(version=2), "UNKNOWN_OP", ("unknown op conv2d@2",)),
+        (lambda o: o["nodes"][0].update(version=1.0), "INVALID_MANIFEST", ("version",)),
+        (lambda o: o["nodes"][0]["attrs"].pop("groups"), "INVALID_ATTRIBUTE", ("'conv'", "groups")),
+        (
+            lambda o: o["nodes"][2]["attrs"].update(alpha=1.0),
+            "INVALID_ATTRIBUTE",
+            ("'act'", "alpha"),
+        ),
+        (lambda o: o["nodes"][0]["attrs"].update(stride=[1]), "INVALID_ATTRIBUTE", ("'stride'",)),
+        (lambda o: o["nodes"][1]["attrs"].update(eps=0), "INVALID_ATTRIBUTE", ("'bn'", "eps")),
+        (lambda o: o["nodes"][6]["attrs"].update(dim=-1), "INVALID_ATTRIBUTE", ("'prob'", "dim")),
+        (lambda o: o["nodes"][3].update(output_shape=[2, 3, 3]), "SHAPE_MISMATCH", ("'pool'",)),
+        (lambda o: o["nodes"][0]["attrs"].update(out_channels=3), "INVALID_PARAMETER", ("'conv'",)),
+        (lambda o: o["nodes"][0]["params"].update(weight="nope"), "MISSING_TENSOR", ("'nope'",)),
+        (
+            lambda o: o["nodes"][0]["params"].update(weight="fc.weight"),
+            "INVALID_PARAMETER",
+            ("shape",),
+        ),
+        (
+            lambda o: o["nodes"][1]["params"].update(running_mean=None),
+            "INVALID_PARAMETER",
+            ("running_mean",),
+        ),
+        (lambda o: o["nodes"][4].update(inputs=["later"]), "INVALID_GRAPH", ("'flat'", "'later'")),
+        (lambda o: o["output"].update(shape=[4]), "SHAPE_MISMATCH", ("output",)),
+        (
+            lambda o: o["weights"].update(file="../tiny.safetensors"),
+            "UNSAFE_PATH",
+            ("bare file name",),
+        ),
+        (lambda o: o["weights"].update(file="/etc/passwd"), "UNSAFE_PATH", ("bare file name",)),
+        (
+            lambda o: o["weights"].update(file="sub\\tiny.safetensors"),
+            "UNSAFE_PATH",
+            ("bare file",),
+        ),
+        (
+            lambda o: o["weights"].update(file="C:tiny.safetensors"),
+            "UNSAFE_PATH",
+            ("bare file name",),
+        ),
+        (lambda o: o["weights"].update(sha256="0" * 64), "WEIGHTS_CHECKSUM_MISMATCH", ("sha256",)),
+        (
+            lambda o: o["weights"].update(bytes=o["weights"]["bytes"] + 1),
+            "WEIGHTS_SIZE_MISMATCH",
+            ("bytes",),
+        ),
+        (lambda o: o["golden"].update(count=2), "SHAPE_MISMATCH", ("golden input",)),
+        (lambda o: o["golden"].update(count=2.0), "INVALID_MANIFEST", ("golden/count",)),
+        (lambda o: o["golden"].update(output="fc.weight"), "SHAPE_MISMATCH", ("golden output",)),
     ],
 )
-def test_manifest_rules(tiny: Path, change: Callable[[dict], None], fragments: tuple) -> None:
+def test_manifest_rules(
+    tiny: Path, change: Callable[[dict], None], code: str, fragments: tuple
+) -> None:
     _edit(tiny, change)
-    _refused(tiny, str(tiny.name), *fragments)
+    _refused(tiny, ErrorCode(code), str(tiny.name), *fragments)
 
 
 @pytest.mark.parametrize(
-    ("text", "fragment"),
+    ("text", "code", "fragment"),
     [
-        ('{"format": "pd2java.manifest", "format": "x"}', "duplicate key"),
-        ('{"format": "pd2java.manifest", "format_version": NaN}', "NaN"),
-        ("[" * 10_000 + "]" * 10_000, "nested too deeply"),
-        ('{"format": "pd2java.manifest", "format_version": ' + "9" * 1_000_000 + "}", "JSON"),
-        ("\xff\xfe", "UTF-8"),
-        ("[1, 2]", "JSON object"),
+        ('{"format": "pd2java.manifest", "format": "x"}', "INVALID_JSON", "duplicate key"),
+        ('{"format": "pd2java.manifest", "format_version": NaN}', "INVALID_JSON", "NaN"),
+        ('{"format": "pd2java.manifest", "format_version": 1e400}', "INVALID_JSON", "overflows"),
+        ("[" * 10_000 + "]" * 10_000, "LIMIT_EXCEEDED", "nested 10000 deep"),
+        ("[" * 10_000_000, "LIMIT_EXCEEDED", "nested"),
+        (
+            '{"format": "pd2java.manifest", "format_version": ' + "9" * 1_000_000 + "}",
+            "LIMIT_EXCEEDED",
+            "JSON number",
+        ),
+        ("\xff\xfe", "INVALID_JSON", "UTF-8"),
+        ("[1, 2]", "UNSUPPORTED_FORMAT", "not a pd2java manifest"),
     ],
 )
-def test_hostile_json(tiny: Path, text: str, fragment: str) -> None:
+def test_hostile_json(tiny: Path, text: str, code: str, fragment: str) -> None:
     tiny.write_bytes(
         text.encode("utf-8", errors="surrogateescape") if text != "\xff\xfe" else b"\xff\xfe"
     )
-    _refused(tiny, fragment)
+    _refused(tiny, ErrorCode(code), fragment)
 
 
 def test_weights_truncated_or_missing(tiny: Path) -> None:
     w = tiny.parent / "tiny.safetensors"
     data = w.read_bytes()
     w.write_bytes(data[:-1])  # one byte short, manifest unchanged
-    _refused(tiny, "tiny.safetensors", "bytes")
+    _refused(tiny, ErrorCode.WEIGHTS_SIZE_MISMATCH, "tiny.safetensors", "bytes")
     _set_weights(tiny, data[:-1])  # one byte short, manifest updated: the layout rule catches it
-    _refused(tiny, "truncated")
+    _refused(tiny, ErrorCode.INVALID_SAFETENSORS, "truncated")
     w.unlink()
-    _refused(tiny, "cannot read weights file")
+    _refused(tiny, ErrorCode.IO_ERROR, "cannot read")
 
 
 def _weights_case(name: str) -> bytes:
@@ -188,9 +272,9 @@ def _weights_case(name: str) -> bytes:
         ("overflow", "overflows 64 bits"),
         ("size_mismatch", "data_offsets span"),
         ("header_past_end", "runs past the end"),
-        ("header_cap", "cap"),
+        ("header_cap", "limit"),
         ("bad_padding", "spaces"),
-        ("unknown_dtype", "unknown dtype"),
+        ("unknown_dtype", "not a safetensors dtype"),
         ("negative_dim", "non-negative"),
         ("f16", "'a' has dtype F16"),
     ],
@@ -206,14 +290,14 @@ def test_safetensors_rules(tmp_path: Path, case: str, fragment: str) -> None:
 def test_safetensors_rule_through_manifest(tiny: Path) -> None:
     data = (tiny.parent / "tiny.safetensors").read_bytes()
     _set_weights(tiny, data + b"\0\0\0\0")
-    _refused(tiny, "trailing bytes")
+    _refused(tiny, ErrorCode.INVALID_SAFETENSORS, "trailing bytes")
 
 
 def test_nan_weight_in_file_refused(tiny: Path) -> None:
     tensors, _ = read_safetensors(tiny.parent / "tiny.safetensors")
     tensors["fc.weight"][1, 2] = np.nan
     _set_weights(tiny, encode_safetensors(tensors))
-    _refused(tiny, "'fc.weight'", "NaN/Inf")
+    _refused(tiny, ErrorCode.NON_FINITE_WEIGHT, "'fc.weight'", "NaN/Inf")
 
 
 def test_writer_is_deterministic_and_padded() -> None:

@@ -13,24 +13,61 @@ from pathlib import Path
 import numpy as np
 
 from pd2java.backends.manifest import LoadedModel, load
-from pd2java.errors import ParityError, UserError
+from pd2java.errors import ErrorCode, FormatError, ParityError, UserError
 from pd2java.ir import Graph
 from pd2java.ops.registry import impl
 
-__all__ = ["check_input", "load", "run", "run_graph", "run_layers", "self_test"]
+__all__ = ["SelfTestError", "check_input", "load", "run", "run_graph", "run_layers", "self_test"]
+
+
+class SelfTestError(FormatError, ParityError):
+    """The golden self-test failed (SELF_TEST_FAILED); also a ParityError, as it always was."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.SELF_TEST_FAILED, message)
 
 
 def check_input(graph: Graph, x: object) -> np.ndarray:
-    """``x`` as a C-contiguous float32 (N, C, H, W) array matching the model, or UserError."""
-    arr = np.asarray(x)
+    """``x`` as a C-contiguous float32 (N, C, H, W) array matching the model, or
+    FormatError(INVALID_INPUT): empty batch, wrong shape, non-numeric dtype, NaN or infinity."""
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise FormatError(ErrorCode.INVALID_INPUT, f"input is not an array: {exc}") from None
     if arr.dtype.kind not in "fiu":
-        raise UserError(f"input must be a float32 array, got dtype {arr.dtype}")
+        raise FormatError(
+            ErrorCode.INVALID_INPUT, f"input must be a float32 array, got dtype {arr.dtype}"
+        )
     want = tuple(graph.input.shape)
     if arr.ndim != 4 or tuple(arr.shape[1:]) != want:
-        raise UserError(
-            f"input must have shape (N, {', '.join(map(str, want))}), got {tuple(arr.shape)}"
+        raise FormatError(
+            ErrorCode.INVALID_INPUT,
+            f"input must have shape (N, {', '.join(map(str, want))}), got {tuple(arr.shape)}",
         )
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.shape[0] == 0:
+        raise FormatError(ErrorCode.INVALID_INPUT, "input batch is empty (N = 0)")
+    with np.errstate(over="ignore", invalid="ignore"):  # too large for float32 -> inf, refused
+        out = np.ascontiguousarray(arr, dtype=np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise FormatError(
+            ErrorCode.INVALID_INPUT,
+            f"input holds {int(bad.sum())} NaN/Inf value(s) (as float32), first at {idx}",
+        )
+    return out
+
+
+def _finite_output(out: np.ndarray) -> np.ndarray:
+    bad = ~np.isfinite(out)
+    if bad.any():
+        rows = sorted({int(i) for i in np.argwhere(bad)[:, 0]})
+        raise FormatError(
+            ErrorCode.NON_FINITE_OUTPUT,
+            f"the model produced NaN/Inf for sample(s) {rows[:10]} (extreme input values?); "
+            "no result is given",
+        )
+    return out
 
 
 def _execute(graph: Graph, x: np.ndarray, keep_all: bool) -> dict[str, np.ndarray]:
@@ -45,7 +82,9 @@ def _execute(graph: Graph, x: np.ndarray, keep_all: bool) -> dict[str, np.ndarra
             slot: (None if name is None else graph.tensors[name])
             for slot, name in node.params.items()
         }
-        result = impl(node.key).kernel(node.attrs, [values[v] for v in node.inputs], params)
+        # Overflow to inf/NaN is reported by the callers (NON_FINITE_OUTPUT, SELF_TEST_FAILED).
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = impl(node.key).kernel(node.attrs, [values[v] for v in node.inputs], params)
         want = (x.shape[0], *node.output_shape)
         if result.shape != want or result.dtype != np.float32:  # guards the kernels themselves
             raise RuntimeError(
@@ -68,7 +107,7 @@ def _execute(graph: Graph, x: np.ndarray, keep_all: bool) -> dict[str, np.ndarra
 def run_graph(graph: Graph, x: object) -> np.ndarray:
     """Run an in-memory (validated) IR graph on a batch; (N, K) float32."""
     arr = check_input(graph, x)
-    return _execute(graph, arr, keep_all=False)[graph.output]
+    return _finite_output(_execute(graph, arr, keep_all=False)[graph.output])
 
 
 def run(manifest_path: str | Path, x: object) -> np.ndarray:
@@ -85,17 +124,24 @@ def run_layers(manifest_path: str | Path, x: object) -> dict[str, np.ndarray]:
 
 
 def self_test(model: LoadedModel | str | Path) -> float:
-    """Check the golden vectors; returns the max abs error, ParityError when out of tolerance."""
+    """Check the golden vectors; returns the max abs error. SelfTestError (a FormatError with
+    code SELF_TEST_FAILED, also a ParityError) when an output is NaN/Inf or out of tolerance:
+    ``not (|got - expected| <= atol + rtol * |expected|)``, so NaN never passes."""
     loaded = model if isinstance(model, LoadedModel) else load(model)
     if loaded.golden is None:
         raise UserError(f"{loaded.path}: the manifest has no golden vectors")
     g = loaded.golden
-    got = run_graph(loaded.graph, g.input)
-    err = np.abs(got.astype(np.float64) - g.output.astype(np.float64))
-    allowed = g.atol + g.rtol * np.abs(g.output.astype(np.float64))
-    if np.any(err > allowed):
-        idx = np.unravel_index(int(np.argmax(err - allowed)), err.shape)
-        raise ParityError(
+    got = _execute(loaded.graph, np.ascontiguousarray(g.input, np.float32), keep_all=False)[
+        loaded.graph.output
+    ]
+    expected = g.output.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        err = np.abs(got.astype(np.float64) - expected)
+        allowed = g.atol + g.rtol * np.abs(expected)
+        ok = err <= allowed  # False for NaN
+    if not ok.all():
+        idx = np.unravel_index(int(np.argmin(ok)), err.shape)
+        raise SelfTestError(
             f"{loaded.path}: golden self-test failed at {tuple(int(i) for i in idx)}: got "
             f"{got[idx]!r}, expected {g.output[idx]!r} (atol {g.atol}, rtol {g.rtol})"
         )

@@ -8,15 +8,28 @@ NumPy only.
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
+import stat
 import struct
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pd2java.errors import UserError
+from pd2java.errors import ErrorCode, FormatError
+from pd2java.format_rules import (
+    MAX_HEADER_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_JSON_NUMBER_CHARS,
+    MAX_JSON_STRING_CHARS,
+    MAX_TENSORS,
+    WEIGHT_DTYPES,
+)
 
-MAX_HEADER = 100_000_000
+MAX_HEADER = MAX_HEADER_BYTES  # kept for callers of the old name
 _U64 = 2**64 - 1
 
 # Every dtype of the safetensors spec, with its byte size (so sizes of any file can be checked).
@@ -37,29 +50,97 @@ DTYPE_SIZES: dict[str, int] = {
     "U64": 8,
     "F64": 8,
 }
-# The dtypes this reader can turn into arrays (version 1 weights are F32).
+# The dtypes a referenced tensor may have (format_rules.WEIGHT_DTYPES), as NumPy dtypes.
 _NUMPY = {"F32": "<f4"}
+assert set(_NUMPY) == set(WEIGHT_DTYPES)
 
 
-class SafetensorsError(UserError):
-    """A weights file that breaks a rule of FORMAT.md section 2."""
+class SafetensorsError(FormatError):
+    """A weights file that breaks a rule of FORMAT.md section 2 (code INVALID_SAFETENSORS unless
+    given)."""
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.INVALID_SAFETENSORS) -> None:
+        super().__init__(code, message)
 
 
-def _checked_product(shape: list[int], where: str) -> int:
-    total = 1
-    for dim in shape:
-        total *= dim
-        if total > _U64:
-            raise SafetensorsError(f"{where}: element count of shape {shape} overflows 64 bits")
-    return total
+# --- files -------------------------------------------------------------------------------------
+
+
+def read_regular_file(
+    path: str | Path, limit: int, where: str, *, expect_size: int | None = None
+) -> bytes:
+    """The bytes of ``path``, checked with ``os.stat`` before it is opened (FORMAT.md section 1).
+
+    Not a regular file (FIFO, device, directory) -> UNSAFE_PATH; larger than ``limit`` ->
+    LIMIT_EXCEEDED; ``expect_size`` given and different -> WEIGHTS_SIZE_MISMATCH; missing or
+    unreadable -> IO_ERROR. At most ``limit + 1`` bytes are ever read.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise FormatError(
+            ErrorCode.IO_ERROR, f"{where}: cannot read {path}: {exc.strerror or exc}"
+        ) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a directory"
+            if stat.S_ISDIR(st.st_mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device or special file"
+        )
+        raise FormatError(ErrorCode.UNSAFE_PATH, f"{where}: {path} is {kind}, not a regular file")
+    if st.st_size > limit:
+        raise FormatError(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"{where}: {path} is {st.st_size} bytes, over the {limit}-byte limit",
+        )
+    if expect_size is not None and st.st_size != expect_size:
+        raise FormatError(
+            ErrorCode.WEIGHTS_SIZE_MISMATCH,
+            f"{where}: {path} is {st.st_size} bytes but the manifest says {expect_size} "
+            "(truncated or replaced weights file?)",
+        )
+    try:
+        # O_NONBLOCK: should the path have become a FIFO since the stat, open does not hang.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise FormatError(ErrorCode.UNSAFE_PATH, f"{where}: {path} is not a regular file")
+            # One byte more than stat reported, to notice a file that grew (never over limit + 1).
+            data = f.read(st.st_size + 1)
+    except OSError as exc:
+        raise FormatError(
+            ErrorCode.IO_ERROR, f"{where}: cannot read {path}: {exc.strerror or exc}"
+        ) from None
+    if len(data) != st.st_size:
+        raise FormatError(ErrorCode.IO_ERROR, f"{where}: {path} changed while it was read")
+    return data
+
+
+# --- strict JSON --------------------------------------------------------------------------------
+
+# A JSON string token (escapes included); everything outside them is structure, numbers, literals.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_LONG_NUMBER = re.compile(rf"[-+0-9.eE]{{{MAX_JSON_NUMBER_CHARS + 1},}}")
+_OPEN = np.zeros(256, dtype=np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out: dict[str, object] = {}
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} overflows a double")
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
             raise ValueError(f"duplicate key {key!r}")
@@ -67,42 +148,113 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return out
 
 
+def loads_strict(data: bytes, where: str) -> Any:
+    """Parse one strict JSON document (FORMAT.md: JSON rules) from UTF-8 bytes.
+
+    Invalid UTF-8 or JSON, a duplicate key, NaN/Infinity literals or a number overflowing a
+    double -> INVALID_JSON. Nesting deeper than MAX_JSON_DEPTH, a number longer than
+    MAX_JSON_NUMBER_CHARS, a string longer than MAX_JSON_STRING_CHARS -> LIMIT_EXCEEDED, found by a
+    linear scan before the parser runs (so the parser never recurses deeper than the limit).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(
+            ErrorCode.INVALID_JSON,
+            f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})",
+        ) from None
+    long_strings: list[int] = []
+
+    def blank(m: re.Match[str]) -> str:
+        if m.end() - m.start() - 2 > MAX_JSON_STRING_CHARS:
+            try:
+                n = len(json.loads(m.group()))
+            except ValueError:
+                n = m.end() - m.start() - 2
+            if n > MAX_JSON_STRING_CHARS:
+                long_strings.append(n)
+        return '""'
+
+    skeleton = _STRING.sub(blank, text)
+    if long_strings:
+        raise FormatError(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"{where}: a JSON string of {long_strings[0]} characters exceeds the "
+            f"{MAX_JSON_STRING_CHARS}-character limit",
+        )
+    raw = np.frombuffer(skeleton.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    if raw.size:
+        depth = int(np.cumsum(_OPEN[raw], dtype=np.int64).max())
+        if depth > MAX_JSON_DEPTH:
+            raise FormatError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"{where}: JSON nested {depth} deep exceeds the depth limit {MAX_JSON_DEPTH}",
+            )
+    long_number = _LONG_NUMBER.search(skeleton)
+    if long_number:
+        raise FormatError(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"{where}: a JSON number of {len(long_number.group())} characters exceeds the "
+            f"{MAX_JSON_NUMBER_CHARS}-character limit",
+        )
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
+    except (ValueError, RecursionError) as exc:
+        raise FormatError(ErrorCode.INVALID_JSON, f"{where}: not valid JSON: {exc}") from None
+    except MemoryError:
+        raise FormatError(ErrorCode.LIMIT_EXCEEDED, f"{where}: JSON too large to parse") from None
+
+
+# --- safetensors ----------------------------------------------------------------------------------
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
 def parse_header(data: bytes, path: str | Path) -> tuple[dict[str, dict], dict[str, str], int]:
     """Validate the layout of a whole safetensors file held in ``data``.
 
-    Returns (tensor entries by name, metadata, buffer start). Raises SafetensorsError naming
-    ``path`` and the rule broken.
+    Returns (tensor entries by name, metadata, buffer start). Raises FormatError naming ``path``
+    and the rule broken (INVALID_SAFETENSORS unless a limit, JSON or dtype rule says otherwise).
     """
     where = str(path)
     if len(data) < 8:
         raise SafetensorsError(f"{where}: {len(data)} bytes is too short for a safetensors file")
     (n,) = struct.unpack("<Q", data[:8])
-    if n > MAX_HEADER:
-        raise SafetensorsError(f"{where}: header length {n} exceeds the {MAX_HEADER} byte cap")
+    if n > MAX_HEADER_BYTES:
+        raise SafetensorsError(
+            f"{where}: header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit",
+            ErrorCode.LIMIT_EXCEEDED,
+        )
     if 8 + n > len(data):
         raise SafetensorsError(
             f"{where}: header length {n} runs past the end of the {len(data)}-byte file "
             "(truncated file?)"
         )
     raw = data[8 : 8 + n]
-    try:
-        text = raw.decode("utf-8")
-        header = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise SafetensorsError(f"{where}: header is not valid UTF-8 JSON: {exc}") from None
-    body = text.rstrip(" ")
-    if not (body.startswith("{") and body.endswith("}")):
+    body = raw.rstrip(b" ")
+    if not (body.startswith(b"{") and body.endswith(b"}")):
         raise SafetensorsError(
-            f"{where}: header must be a JSON object starting with '{{', padded at the end with "
-            "spaces (0x20) only"
+            f"{where}: the header must be a JSON object starting with '{{' at its first byte, "
+            "padded at the end with spaces (0x20) only"
         )
+    header = loads_strict(body, f"{where} (safetensors header)")
     if not isinstance(header, dict):
         raise SafetensorsError(f"{where}: header is not a JSON object")
     metadata = header.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-    ):
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise SafetensorsError(f"{where}: __metadata__ must map strings to strings")
+    if len(header) > MAX_TENSORS:
+        raise SafetensorsError(
+            f"{where}: {len(header)} tensors exceed the limit of {MAX_TENSORS}",
+            ErrorCode.LIMIT_EXCEEDED,
+        )
     start = 8 + n
     buffer_len = len(data) - start
     spans: list[tuple[int, int, str]] = []
@@ -111,24 +263,25 @@ def parse_header(data: bytes, path: str | Path) -> tuple[dict[str, dict], dict[s
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
             raise SafetensorsError(f"{tw}: entry must have exactly dtype, shape, data_offsets")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in DTYPE_SIZES:
-            raise SafetensorsError(f"{tw}: unknown dtype {dtype!r}")
-        if not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-        ):
-            raise SafetensorsError(f"{tw}: shape {shape!r} must be a list of non-negative ints")
+        if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+            raise SafetensorsError(f"{tw}: dtype {dtype!r} is not a safetensors dtype")
+        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+            raise SafetensorsError(f"{tw}: shape {shape!r} must be a list of non-negative integers")
         if (
             not isinstance(offsets, list)
             or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not all(_is_int(o) for o in offsets)
             or not 0 <= offsets[0] <= offsets[1]
         ):
             raise SafetensorsError(
-                f"{tw}: data_offsets {offsets!r} must be [begin, end], begin<=end"
+                f"{tw}: data_offsets {offsets!r} must be two integers [begin, end], "
+                "0 <= begin <= end"
             )
-        nbytes = _checked_product(shape, tw) * DTYPE_SIZES[dtype]
-        if nbytes > _U64:
-            raise SafetensorsError(f"{tw}: byte size of shape {shape} overflows 64 bits")
+        nbytes = DTYPE_SIZES[dtype]
+        for dim in shape:
+            nbytes *= dim
+            if nbytes > _U64:
+                raise SafetensorsError(f"{tw}: byte size of shape {shape} overflows 64 bits")
         if nbytes != offsets[1] - offsets[0]:
             raise SafetensorsError(
                 f"{tw}: shape {shape} x {dtype} is {nbytes} bytes but data_offsets span "
@@ -155,18 +308,51 @@ def parse_header(data: bytes, path: str | Path) -> tuple[dict[str, dict], dict[s
     return header, metadata, start
 
 
+def tensor_array(
+    data: bytes, start: int, header: Mapping[str, dict], name: str, where: str
+) -> np.ndarray:
+    """Tensor ``name`` of a file checked by :func:`parse_header`, as a float32 array.
+
+    Absent -> MISSING_TENSOR; a dtype outside WEIGHT_DTYPES -> UNSUPPORTED_DTYPE; NaN or
+    infinity -> NON_FINITE_WEIGHT. ``where`` says who references it (node and slot, or golden).
+    """
+    entry = header.get(name)
+    if entry is None:
+        raise FormatError(
+            ErrorCode.MISSING_TENSOR, f"{where} names tensor {name!r}, not in the weights file"
+        )
+    np_dtype = _NUMPY.get(entry["dtype"])
+    if np_dtype is None:
+        raise FormatError(
+            ErrorCode.UNSUPPORTED_DTYPE,
+            f"{where}: tensor {name!r} has dtype {entry['dtype']}; a referenced tensor must be "
+            f"one of {', '.join(WEIGHT_DTYPES)} in format version 1",
+        )
+    begin, end = entry["data_offsets"]
+    arr = np.frombuffer(
+        data, dtype=np_dtype, count=(end - begin) // 4, offset=start + begin
+    ).reshape(entry["shape"])
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        idx = [int(i) for i in np.argwhere(bad)[0]]
+        raise FormatError(
+            ErrorCode.NON_FINITE_WEIGHT,
+            f"{where}: tensor {name!r} holds {int(bad.sum())} NaN/Inf value(s), first at index "
+            f"{idx} ({arr[tuple(idx)]})",
+        )
+    return arr.astype(np.float32)
+
+
 def read_safetensors(
     path: str | Path, *, data: bytes | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read and validate a safetensors file; returns (float32 arrays by name, metadata).
 
-    A tensor whose dtype this reader does not support is refused, naming the tensor and dtype.
+    Every tensor is decoded, so every tensor must have a dtype of WEIGHT_DTYPES
+    (UNSUPPORTED_DTYPE otherwise); NaN and infinity are returned as they are.
     """
     if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise SafetensorsError(f"cannot read weights file {path}: {exc.strerror}") from None
+        data = read_regular_file(path, 2**62, str(path))
     header, metadata, start = parse_header(data, path)
     tensors: dict[str, np.ndarray] = {}
     for name in sorted(header):
@@ -175,7 +361,8 @@ def read_safetensors(
         if np_dtype is None:
             raise SafetensorsError(
                 f"{path}: tensor {name!r} has dtype {entry['dtype']}, which this reader does not "
-                f"support (supported: {', '.join(sorted(_NUMPY))})"
+                f"support (supported: {', '.join(sorted(_NUMPY))})",
+                ErrorCode.UNSUPPORTED_DTYPE,
             )
         begin, end = entry["data_offsets"]
         arr = np.frombuffer(data, dtype=np_dtype, count=(end - begin) // 4, offset=start + begin)

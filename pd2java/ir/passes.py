@@ -19,7 +19,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from pd2java.errors import UserError
+from pd2java.errors import ErrorCode, FormatError, UserError
+from pd2java.format_rules import MAX_NODES, MAX_PLAN_ELEMENTS, MAX_VALUE_ELEMENTS
 from pd2java.ir import Graph, Node
 from pd2java.ops.conv import conv_param_shapes
 from pd2java.ops.norm import bn_scale_shift
@@ -56,58 +57,93 @@ def check_attr(spec_kind: str, value: object) -> bool:
     raise ValueError(f"unknown attr kind {spec_kind}")
 
 
+def _fail(code: ErrorCode, message: str) -> FormatError:
+    return FormatError(code, message)
+
+
 def _spec(node: Node) -> OpSpec:
     spec = OPS.get(node.key)
     if spec is None:
-        raise UserError(f"{where(node)}: unknown op {node.key}; supported: {supported_ops()}")
+        raise _fail(
+            ErrorCode.UNKNOWN_OP,
+            f"{where(node)}: unknown op {node.key}; supported: {supported_ops()}",
+        )
     return spec
 
 
 def _check_node_form(node: Node, spec: OpSpec) -> None:
     if len(node.inputs) != spec.num_inputs:
-        raise UserError(f"{where(node)}: takes {spec.num_inputs} input(s), got {len(node.inputs)}")
+        raise _fail(
+            ErrorCode.INVALID_GRAPH,
+            f"{where(node)}: takes {spec.num_inputs} input(s), got {len(node.inputs)}",
+        )
     if len(node.outputs) != 1:
-        raise UserError(f"{where(node)}: must have exactly one output, got {len(node.outputs)}")
+        raise _fail(
+            ErrorCode.INVALID_GRAPH,
+            f"{where(node)}: must have exactly one output, got {len(node.outputs)}",
+        )
+    for value in (*node.inputs, *node.outputs):
+        if not value:
+            raise _fail(ErrorCode.INVALID_GRAPH, f"{where(node)}: empty value name")
     want_attrs = {a.name: a for a in spec.attrs}
-    if set(node.attrs) != set(want_attrs):
-        raise UserError(
+    if node.attrs.keys() != want_attrs.keys():
+        raise _fail(
+            ErrorCode.INVALID_ATTRIBUTE,
             f"{where(node)}: attrs must be exactly {sorted(want_attrs)}; "
-            f"missing {sorted(set(want_attrs) - set(node.attrs))}, "
-            f"unknown {sorted(set(node.attrs) - set(want_attrs))}"
+            f"missing {sorted(want_attrs.keys() - node.attrs.keys())}, "
+            f"extra {sorted(node.attrs.keys() - want_attrs.keys())}",
         )
     for name, a in want_attrs.items():
         if not check_attr(a.kind, node.attrs[name]):
-            raise UserError(
-                f"{where(node)}: attr {name!r} must be of kind {a.kind}, got {node.attrs[name]!r}"
+            raise _fail(
+                ErrorCode.INVALID_ATTRIBUTE,
+                f"{where(node)}: attr {name!r} must be of kind {a.kind}, got {node.attrs[name]!r}",
             )
     want_params = {p.name: p for p in spec.params}
-    if set(node.params) != set(want_params):
-        raise UserError(
-            f"{where(node)}: params must be exactly {sorted(want_params)}; got {sorted(node.params)}"
+    if node.params.keys() != want_params.keys():
+        raise _fail(
+            ErrorCode.INVALID_PARAMETER,
+            f"{where(node)}: params must be exactly {sorted(want_params)}; "
+            f"missing {sorted(want_params.keys() - node.params.keys())}, "
+            f"extra {sorted(node.params.keys() - want_params.keys())}",
         )
     for name, p in want_params.items():
         if node.params[name] is None and not p.optional:
-            raise UserError(f"{where(node)}: required param {name!r} is null")
+            raise _fail(
+                ErrorCode.INVALID_PARAMETER, f"{where(node)}: required param {name!r} is null"
+            )
 
 
-def _check_params(node: Node, tensors: Mapping[str, np.ndarray]) -> None:
+def _check_params(node: Node, spec: OpSpec, tensors: Mapping[str, np.ndarray]) -> None:
     try:
         shapes = impl(node.key).param_shapes(node.attrs)
     except ShapeError as exc:
-        raise UserError(f"{where(node)}: {exc}") from None
-    for slot, tname in node.params.items():
+        raise _fail(exc.code, f"{where(node)}: {exc}") from None
+    for p in spec.params:
+        tname = node.params[p.name]
         if tname is None:
             continue
         if tname not in tensors:
-            raise UserError(
-                f"{where(node)}: param {slot!r} names tensor {tname!r}, which is absent"
+            raise _fail(
+                ErrorCode.MISSING_TENSOR,
+                f"{where(node)}: param {p.name!r} names tensor {tname!r}, which is absent",
             )
         arr = tensors[tname]
-        if tuple(arr.shape) != shapes[slot]:
-            raise UserError(
-                f"{where(node)}: param {slot!r} tensor {tname!r} has shape {list(arr.shape)}, "
-                f"expected {list(shapes[slot])} from the attrs"
+        if tuple(arr.shape) != shapes[p.name]:
+            raise _fail(
+                ErrorCode.INVALID_PARAMETER,
+                f"{where(node)}: param {p.name!r} tensor {tname!r} has shape {list(arr.shape)}, "
+                f"expected {list(shapes[p.name])} from the attrs",
             )
+        if p.nonnegative:
+            negative = np.asarray(arr) < 0
+            if negative.any():
+                idx = [int(i) for i in np.argwhere(negative)[0]]
+                raise _fail(
+                    ErrorCode.INVALID_PARAMETER,
+                    f"{where(node)}: param {p.name!r} tensor {tname!r} must be >= 0 everywhere; "
+                    f"{int(negative.sum())} negative value(s), first at index {idx}",
+                )
 
 
 def check_finite(tensors: Mapping[str, np.ndarray], what: str = "weights") -> None:
@@ -117,70 +153,139 @@ def check_finite(tensors: Mapping[str, np.ndarray], what: str = "weights") -> No
         bad = ~np.isfinite(arr)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise UserError(
+            raise _fail(
+                ErrorCode.NON_FINITE_WEIGHT,
                 f"{what}: tensor {name!r} holds {int(bad.sum())} NaN/Inf value(s), first at index "
                 f"{list(idx)} ({arr[idx]}); fix the model (e.g. retrain or reset the layer) before "
-                "exporting"
+                "exporting",
             )
 
 
-def infer_shapes(graph: Graph) -> Graph:
-    """Recompute every node's output_shape from the graph input; errors name the node."""
+def _recompute(graph: Graph, *, check_declared: bool) -> list[tuple[int, ...]]:
+    """Every node's output shape from the graph input, in one pass; checks wiring (inputs known,
+    outputs new), the declared shapes (``check_declared``) and the plan size (FORMAT.md limits)."""
     shapes: dict[str, tuple[int, ...]] = {graph.input.name: tuple(graph.input.shape)}
-    nodes = []
+    plan = _plan_add(0, graph.input.name, shapes[graph.input.name], "the graph input")
+    out: list[tuple[int, ...]] = []
     for node in graph.nodes:
         spec = _spec(node)
         _check_node_form(node, spec)
         for value in node.inputs:
             if value not in shapes:
-                raise UserError(
-                    f"{where(node)}: input {value!r} is not the graph input or an earlier output"
+                raise _fail(
+                    ErrorCode.INVALID_GRAPH,
+                    f"{where(node)}: input {value!r} is not the graph input or an earlier output",
                 )
         try:
-            out = impl(node.key).infer(node.attrs, [shapes[v] for v in node.inputs])
+            shape = impl(node.key).infer(node.attrs, [shapes[v] for v in node.inputs])
         except ShapeError as exc:
-            raise UserError(f"{where(node)}: {exc}") from None
-        out = tuple(int(d) for d in out)
-        if node.outputs[0] in shapes:
-            raise UserError(f"{where(node)}: output value {node.outputs[0]!r} is not unique")
-        shapes[node.outputs[0]] = out
-        nodes.append(node.with_(output_shape=out))
-    return graph.with_(nodes=tuple(nodes))
-
-
-def validate(graph: Graph, *, allow_nonfinite: bool = False) -> None:
-    """Raise UserError naming the node/tensor/rule for anything FORMAT.md forbids."""
-    if not NAME_RE.fullmatch(graph.name):
-        raise UserError(f"model name {graph.name!r} must match [A-Za-z_][A-Za-z0-9_]*")
-    if len(graph.input.shape) != 3 or any(d < 1 for d in graph.input.shape):
-        raise UserError(f"input shape {list(graph.input.shape)} must be (C, H, W), all >= 1")
-    names = [n.name for n in graph.nodes]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise UserError(f"node names must be unique; repeated: {dupes}")
-    if not graph.nodes:
-        raise UserError("the graph has no nodes (is the model an identity?)")
-    for node in graph.nodes:  # form and parameter shapes first: errors name the first bad node
-        _check_node_form(node, _spec(node))
-        _check_params(node, graph.tensors)
-    recomputed = infer_shapes(graph)
-    for given, node in zip(graph.nodes, recomputed.nodes):
-        if tuple(given.output_shape) != node.output_shape:
-            raise UserError(
-                f"{where(node)}: output_shape {list(given.output_shape)} does not match "
-                f"{list(node.output_shape)} computed from the inputs and attrs"
+            raise _fail(exc.code, f"{where(node)}: {exc}") from None
+        shape = tuple(int(d) for d in shape)
+        if check_declared and tuple(node.output_shape) != shape:
+            raise _fail(
+                ErrorCode.SHAPE_MISMATCH,
+                f"{where(node)}: output_shape {list(node.output_shape)} does not match "
+                f"{list(shape)} computed from the inputs and attrs",
             )
-    if graph.output == graph.input.name or graph.producer_of(graph.output) is None:
-        raise UserError(f"graph output {graph.output!r} is produced by no node")
-    out_shape = recomputed.value_shape(graph.output)
+        value = node.outputs[0]
+        if value in shapes:
+            raise _fail(
+                ErrorCode.INVALID_GRAPH, f"{where(node)}: output value {value!r} is not unique"
+            )
+        shapes[value] = shape
+        plan = _plan_add(plan, value, shape, where(node))
+        out.append(shape)
+    return out
+
+
+def _plan_add(total: int, value: str, shape: tuple[int, ...], who: str) -> int:
+    n = math.prod(shape)
+    if n > MAX_VALUE_ELEMENTS:
+        raise _fail(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"{who}: value {value!r} of shape {list(shape)} has {n} elements per sample, over "
+            f"the limit of {MAX_VALUE_ELEMENTS}",
+        )
+    total += n
+    if total > MAX_PLAN_ELEMENTS:
+        raise _fail(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"{who}: the values up to {value!r} hold {total} elements per sample, over the plan "
+            f"limit of {MAX_PLAN_ELEMENTS}",
+        )
+    return total
+
+
+def infer_shapes(graph: Graph) -> Graph:
+    """Recompute every node's output_shape from the graph input; errors name the node."""
+    shapes = _recompute(graph, check_declared=False)
+    return graph.with_(nodes=tuple(n.with_(output_shape=s) for n, s in zip(graph.nodes, shapes)))
+
+
+def validate(graph: Graph, *, allow_nonfinite: bool = False, where: str = "") -> None:
+    """Raise FormatError (code and message naming the node/tensor/rule) for anything FORMAT.md
+    forbids. Linear in the number of nodes. ``where`` (a file name) prefixes messages."""
+    try:
+        _validate(graph, allow_nonfinite)
+    except FormatError as exc:
+        if not where:
+            raise
+        raise FormatError(exc.code, f"{where}: {exc}") from None
+
+
+def _validate(graph: Graph, allow_nonfinite: bool) -> None:
+    if not NAME_RE.fullmatch(graph.name):
+        raise _fail(
+            ErrorCode.INVALID_MANIFEST,
+            f"model name {graph.name!r} must match [A-Za-z_][A-Za-z0-9_]*",
+        )
+    if len(graph.input.shape) != 3 or any(d < 1 for d in graph.input.shape):
+        raise _fail(
+            ErrorCode.INVALID_MANIFEST,
+            f"input shape {list(graph.input.shape)} must be (C, H, W), all >= 1",
+        )
+    if not graph.input.name:
+        raise _fail(ErrorCode.INVALID_GRAPH, "the graph input's name is empty")
+    if not graph.nodes:
+        raise _fail(ErrorCode.INVALID_GRAPH, "the graph has no nodes (is the model an identity?)")
+    if len(graph.nodes) > MAX_NODES:
+        raise _fail(
+            ErrorCode.LIMIT_EXCEEDED, f"{len(graph.nodes)} nodes exceed the limit of {MAX_NODES}"
+        )
+    seen: set[str] = set()
+    for node in graph.nodes:
+        if not node.name:
+            raise _fail(ErrorCode.INVALID_GRAPH, f"a {node.op} node has an empty name")
+        if node.name in seen:
+            raise _fail(
+                ErrorCode.INVALID_GRAPH, f"node names must be unique; repeated: {node.name!r}"
+            )
+        seen.add(node.name)
+    for node in graph.nodes:  # form and parameter shapes first: errors name the first bad node
+        spec = _spec(node)
+        _check_node_form(node, spec)
+        _check_params(node, spec, graph.tensors)
+    shapes = _recompute(graph, check_declared=True)
+    if not graph.output:
+        raise _fail(ErrorCode.INVALID_GRAPH, "the graph output's name is empty")
+    out_shape = None
+    for node, shape in zip(graph.nodes, shapes):
+        if node.outputs[0] == graph.output:
+            out_shape = shape
+    if out_shape is None:
+        raise _fail(
+            ErrorCode.INVALID_GRAPH, f"graph output {graph.output!r} is produced by no node"
+        )
     if len(out_shape) != 1:
-        raise UserError(
+        raise _fail(
+            ErrorCode.SHAPE_MISMATCH,
             f"the model output has per-sample shape {list(out_shape)}; pd2java models output a "
-            "1-D vector of K scores per sample (add a flatten or a linear layer)"
+            "1-D vector of K scores per sample (add a flatten or a linear layer)",
         )
     if graph.classes is not None and len(graph.classes) != out_shape[0]:
-        raise UserError(
-            f"{len(graph.classes)} class names given but the model outputs {out_shape[0]} values"
+        raise _fail(
+            ErrorCode.INVALID_MANIFEST,
+            f"{len(graph.classes)} class names given but the model outputs {out_shape[0]} values",
         )
     if not allow_nonfinite:
         used = {t for n in graph.nodes for t in n.params.values() if t is not None}

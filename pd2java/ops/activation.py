@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pd2java.errors import ErrorCode
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
 from pd2java.ops.lowering import Call, Lowered, Unsupported, Value
 from pd2java.ops.onnx_conventions import float_attr
@@ -195,7 +196,8 @@ def _softmax_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
     if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= len(shape):
         raise ShapeError(
             f"softmax dim={dim!r} is not an axis of a value of per-sample shape {list(shape)} "
-            "(dim counts the batch axis: 1 is the first per-sample axis)"
+            "(dim counts the batch axis: 1 is the first per-sample axis)",
+            ErrorCode.INVALID_ATTRIBUTE,
         )
     return shape
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pd2java.errors import ErrorCode
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_module
 from pd2java.ops.lowering import Lowered, Unsupported, Value, as_pair
 from pd2java.ops.onnx_conventions import int_list
@@ -69,8 +70,11 @@ def lower_conv2d_module(mod: object, x: Value) -> Lowered:
 def conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:
     kh, kw = pair(attrs["kernel_size"], "kernel_size")
     cin, cout, groups = int(attrs["in_channels"]), int(attrs["out_channels"]), int(attrs["groups"])
-    if groups < 1 or cin % groups or cout % groups:
-        raise ShapeError(f"groups={groups} must divide in_channels={cin} and out_channels={cout}")
+    if groups < 1 or cin < 1 or cout < 1 or cin % groups or cout % groups:
+        raise ShapeError(
+            f"groups={groups} must divide in_channels={cin} and out_channels={cout}, all >= 1",
+            ErrorCode.INVALID_ATTRIBUTE,
+        )
     return {"weight": (cout, cin // groups, kh, kw), "bias": (cout,)}
 
 

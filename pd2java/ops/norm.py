@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pd2java.errors import ErrorCode
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_module
 from pd2java.ops.lowering import Lowered, Unsupported, Value
 from pd2java.ops.onnx_conventions import float_attr
@@ -49,8 +50,10 @@ def _bn_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
     want_rank(shape, 3, "batch_norm2d")
     if shape[0] != attrs["num_features"]:
         raise ShapeError(f"input has {shape[0]} channels but num_features={attrs['num_features']}")
-    if not float(attrs["eps"]) > 0:  # type: ignore[arg-type]
-        raise ShapeError(f"eps must be > 0, got {attrs['eps']}")
+    if not 0 < float(attrs["eps"]) < float("inf"):  # type: ignore[arg-type]
+        raise ShapeError(
+            f"eps must be finite and > 0, got {attrs['eps']}", ErrorCode.INVALID_ATTRIBUTE
+        )
     return shape
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pd2java.errors import ErrorCode
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
 from pd2java.ops.lowering import Call, Lowered, Pending, Unsupported, Value, as_pair
 from pd2java.ops.onnx_conventions import PartialMean, Runtime, int_list
@@ -291,7 +292,7 @@ def _avg_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
     ph, pw = pair(attrs["padding"], "padding")
     check_pool_padding((kh, kw), (ph, pw))
     if not isinstance(attrs["count_include_pad"], bool):
-        raise ShapeError("count_include_pad must be a bool")
+        raise ShapeError("count_include_pad must be a bool", ErrorCode.INVALID_ATTRIBUTE)
     return (c, window_out(h, kh, sh, ph, 1, "height"), window_out(w, kw, sw, pw, 1, "width"))
 
 
@@ -320,7 +321,7 @@ def _gap_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
     (shape,) = shapes
     want_rank(shape, 3, "global_avg_pool")
     if not isinstance(attrs["keepdims"], bool):
-        raise ShapeError("keepdims must be a bool")
+        raise ShapeError("keepdims must be a bool", ErrorCode.INVALID_ATTRIBUTE)
     return (shape[0], 1, 1) if attrs["keepdims"] else (shape[0],)
 
 

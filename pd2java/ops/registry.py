@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pd2java.errors import ErrorCode
 from pd2java.ops.table import OPS, lookup
 
 Shape = tuple[int, ...]
@@ -26,7 +27,16 @@ FAMILIES = ("conv", "norm", "activation", "pool", "shape", "linear", "elementwis
 
 
 class ShapeError(ValueError):
-    """An input shape, attribute or parameter shape that the op's rule rejects."""
+    """An input shape, attribute or parameter shape that the op's rule rejects.
+
+    ``code`` is the :class:`ErrorCode` a reader reports: SHAPE_MISMATCH (the default) when the
+    input shape does not fit the op, INVALID_ATTRIBUTE when an attribute value is invalid whatever
+    the input (a zero kernel, a non-positive eps, padding over half the kernel).
+    """
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.SHAPE_MISMATCH) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,9 @@ def check_complete() -> None:
 def pair(value: object, what: str) -> tuple[int, int]:
     """An ``int2`` attribute as a tuple, checked."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ShapeError(f"{what} must be a pair of ints, got {value!r}")
+        raise ShapeError(
+            f"{what} must be a pair of ints, got {value!r}", ErrorCode.INVALID_ATTRIBUTE
+        )
     a, b = value
     if (
         isinstance(a, bool)
@@ -112,7 +124,9 @@ def pair(value: object, what: str) -> tuple[int, int]:
         or not isinstance(a, int)
         or not isinstance(b, int)
     ):
-        raise ShapeError(f"{what} must be a pair of ints, got {value!r}")
+        raise ShapeError(
+            f"{what} must be a pair of ints, got {value!r}", ErrorCode.INVALID_ATTRIBUTE
+        )
     return int(a), int(b)
 
 
@@ -124,7 +138,10 @@ def want_rank(shape: Shape, rank: int, what: str) -> None:
 def window_out(size: int, k: int, s: int, p: int, d: int, axis: str) -> int:
     """Floor output length of a sliding window (PyTorch's formula, no ceil_mode)."""
     if k < 1 or s < 1 or d < 1 or p < 0:
-        raise ShapeError(f"{axis}: kernel, stride, dilation must be >= 1 and padding >= 0")
+        raise ShapeError(
+            f"{axis}: kernel, stride, dilation must be >= 1 and padding >= 0",
+            ErrorCode.INVALID_ATTRIBUTE,
+        )
     span = d * (k - 1) + 1
     n = (size + 2 * p - span) // s + 1
     if size + 2 * p < span or n < 1:
@@ -139,7 +156,8 @@ def check_pool_padding(kernel: tuple[int, int], padding: tuple[int, int]) -> Non
     if 2 * padding[0] > kernel[0] or 2 * padding[1] > kernel[1]:
         raise ShapeError(
             f"padding {list(padding)} must not exceed half the kernel {list(kernel)} "
-            "(at most kernel // 2, as in PyTorch)"
+            "(at most kernel // 2, as in PyTorch)",
+            ErrorCode.INVALID_ATTRIBUTE,
         )
 
 

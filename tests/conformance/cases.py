@@ -328,6 +328,18 @@ def weights_replaced(make: Callable[[Path, bytes], None], *, name: str = f"{STEM
     return build
 
 
+def weights_file_named(name: str) -> Callable[[Path], Path]:
+    """The tiny export (weights written as m.safetensors) whose weights.file says ``name``."""
+
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        write_export(d, m, t)
+        m["weights"]["file"] = name
+        return write_export(d, m, None)
+
+    return build
+
+
 def _symlink_outside(p: Path, data: bytes) -> None:
     outside = p.parent.parent / f"outside-{p.parent.name}.safetensors"
     outside.write_bytes(data)
@@ -867,14 +879,14 @@ CASES: tuple[Case, ...] = (
     C("plan_sum_over_limit", relu_chain(1, 4000, 4000, 4), "LIMIT_EXCEEDED"),
     C("accept_plan_just_fits", relu_chain(1, 2000, 2000, 2), None),
     # --- weights path ---------------------------------------------------------------------------------
-    C("weights_name_slash", mutate(setp("weights/file", "sub/m.safetensors")), "UNSAFE_PATH"),
-    C("weights_name_absolute", mutate(setp("weights/file", "/etc/passwd")), "UNSAFE_PATH"),
-    C("weights_name_dotdot", mutate(setp("weights/file", "..")), "UNSAFE_PATH"),
-    C("weights_name_dot", mutate(setp("weights/file", ".")), "UNSAFE_PATH"),
-    C("weights_name_backslash", mutate(setp("weights/file", "..\\m.safetensors")), "UNSAFE_PATH"),
-    C("weights_name_colon", mutate(setp("weights/file", "C:m.safetensors")), "UNSAFE_PATH"),
-    C("weights_name_nul", mutate(setp("weights/file", "m.safetensors\0")), "UNSAFE_PATH"),
-    C("weights_name_empty", mutate(setp("weights/file", "")), "UNSAFE_PATH"),
+    C("weights_name_slash", weights_file_named("sub/m.safetensors"), "UNSAFE_PATH"),
+    C("weights_name_absolute", weights_file_named("/etc/passwd"), "UNSAFE_PATH"),
+    C("weights_name_dotdot", weights_file_named(".."), "UNSAFE_PATH"),
+    C("weights_name_dot", weights_file_named("."), "UNSAFE_PATH"),
+    C("weights_name_backslash", weights_file_named("..\\m.safetensors"), "UNSAFE_PATH"),
+    C("weights_name_colon", weights_file_named("C:m.safetensors"), "UNSAFE_PATH"),
+    C("weights_name_nul", weights_file_named("m.safetensors\0"), "UNSAFE_PATH"),
+    C("weights_name_empty", weights_file_named(""), "UNSAFE_PATH"),
     C("weights_symlink_outside_folder", weights_replaced(_symlink_outside), "UNSAFE_PATH"),
     C("weights_symlink_dev_zero", weights_replaced(_dev_zero), "UNSAFE_PATH"),
     C("weights_fifo", weights_replaced(_fifo), "UNSAFE_PATH"),
