@@ -30,10 +30,43 @@ final class Json {
         }
       };
 
-  /** Reader limits. */
-  record Limits(long maxBytes, int maxDepth, int maxNumberChars, int maxStringChars) {
-    /** Limits for a manifest: 16 MiB, depth 64, numbers of 100 characters, strings of 1 Mi. */
-    static final Limits MANIFEST = new Limits(16L << 20, 64, 100, 1 << 20);
+  /**
+   * Reader limits.
+   *
+   * @param maxBytes largest document, bytes
+   * @param maxDepth deepest nesting of arrays and objects
+   * @param maxNumberChars longest number, characters
+   * @param maxStringChars longest string, characters
+   * @param maxTopMembers most members of the top-level object (checked while parsing, so a
+   *     header naming millions of tensors is refused before they are all built in memory)
+   */
+  record Limits(
+      long maxBytes, int maxDepth, int maxNumberChars, int maxStringChars, int maxTopMembers) {
+    /** Limits for a manifest: FormatRules' sizes, no member cap at the top level. */
+    static final Limits MANIFEST =
+        new Limits(
+            FormatRules.MAX_MANIFEST_BYTES,
+            Math.toIntExact(FormatRules.MAX_JSON_DEPTH),
+            Math.toIntExact(FormatRules.MAX_JSON_NUMBER_CHARS),
+            Math.toIntExact(FormatRules.MAX_JSON_STRING_CHARS),
+            Integer.MAX_VALUE);
+
+    /**
+     * Limits for a safetensors header: FormatRules' sizes; at most MAX_TENSORS tensors plus the
+     * optional {@code __metadata__} entry at the top level.
+     */
+    static final Limits HEADER =
+        new Limits(
+            FormatRules.MAX_HEADER_BYTES,
+            Math.toIntExact(FormatRules.MAX_JSON_DEPTH),
+            Math.toIntExact(FormatRules.MAX_JSON_NUMBER_CHARS),
+            Math.toIntExact(FormatRules.MAX_JSON_STRING_CHARS),
+            Math.toIntExact(FormatRules.MAX_TENSORS + 1));
+
+    /** Limits without a top-level member cap. */
+    Limits(long maxBytes, int maxDepth, int maxNumberChars, int maxStringChars) {
+      this(maxBytes, maxDepth, maxNumberChars, maxStringChars, Integer.MAX_VALUE);
+    }
   }
 
   private final String text;
@@ -56,12 +89,26 @@ final class Json {
    * @return the value
    */
   static Object parse(byte[] bytes, String file, Limits limits) {
-    if (bytes.length > limits.maxBytes()) {
+    return parse(bytes, 0, bytes.length, file, limits);
+  }
+
+  /**
+   * Parses one JSON document held in part of an array (no copy of the surrounding bytes).
+   *
+   * @param bytes UTF-8 bytes
+   * @param offset where the document starts
+   * @param length its length in bytes
+   * @param file file name for error messages
+   * @param limits reader limits
+   * @return the value
+   */
+  static Object parse(byte[] bytes, int offset, int length, String file, Limits limits) {
+    if (length > limits.maxBytes()) {
       throw new Pd2JavaException(
           ErrorCode.LIMIT_EXCEEDED,
           file,
           null,
-          "JSON document is " + bytes.length + " bytes; the limit is " + limits.maxBytes());
+          "JSON document is " + length + " bytes; the limit is " + limits.maxBytes());
     }
     String text;
     try {
@@ -70,7 +117,7 @@ final class Json {
               .newDecoder()
               .onMalformedInput(CodingErrorAction.REPORT)
               .onUnmappableCharacter(CodingErrorAction.REPORT)
-              .decode(ByteBuffer.wrap(bytes))
+              .decode(ByteBuffer.wrap(bytes, offset, length))
               .toString();
     } catch (CharacterCodingException e) {
       throw new Pd2JavaException(ErrorCode.INVALID_JSON, file, null, "not valid UTF-8", e);
@@ -175,6 +222,9 @@ final class Json {
       skipWs();
       if (pos >= text.length() || text.charAt(pos) != '"') {
         throw error("expected a string key");
+      }
+      if (depth == 1 && map.size() >= limits.maxTopMembers()) {
+        throw limit("more than " + limits.maxTopMembers() + " members in the top-level object");
       }
       int keyPos = pos;
       String key = string();

@@ -63,6 +63,41 @@ class JsonTest {
   }
 
   @Test
+  void limitsAreTheFormatRules() {
+    assertEquals(FormatRules.MAX_MANIFEST_BYTES, Json.Limits.MANIFEST.maxBytes());
+    assertEquals(FormatRules.MAX_HEADER_BYTES, Json.Limits.HEADER.maxBytes());
+    for (Json.Limits l : List.of(Json.Limits.MANIFEST, Json.Limits.HEADER)) {
+      assertEquals(FormatRules.MAX_JSON_DEPTH, l.maxDepth());
+      assertEquals(FormatRules.MAX_JSON_NUMBER_CHARS, l.maxNumberChars());
+      assertEquals(FormatRules.MAX_JSON_STRING_CHARS, l.maxStringChars());
+    }
+    assertEquals(FormatRules.MAX_TENSORS + 1, Json.Limits.HEADER.maxTopMembers());
+  }
+
+  @Test
+  void capsTopLevelMembersWhileParsing() {
+    Json.Limits three = new Json.Limits(1 << 20, 64, 100, 100, 3);
+    assertEquals(3, Model.asMap(Json.parse(
+        "{\"a\":[1,2,3,4],\"b\":{\"x\":1,\"y\":2,\"z\":3,\"w\":4},\"c\":3}"
+            .getBytes(StandardCharsets.UTF_8), "t.json", three)).size());
+    Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> Json.parse(
+        "{\"a\":1,\"b\":2,\"c\":3,\"d\":4}".getBytes(StandardCharsets.UTF_8), "t.json",
+        three));
+    assertEquals(ErrorCode.LIMIT_EXCEEDED, e.code());
+    assertTrue(e.getMessage().contains("more than 3 members"), e.getMessage());
+  }
+
+  @Test
+  void parsesPartOfAnArray() {
+    byte[] b = "xx{\"a\":1}  yy".getBytes(StandardCharsets.UTF_8);
+    assertEquals(Map.of("a", 1L), Json.parse(b, 2, 7, "t.json", Json.Limits.MANIFEST));
+    byte[] big = ("[" + "1,".repeat(10) + "1]").getBytes(StandardCharsets.UTF_8);
+    Json.Limits small = new Json.Limits(8, 64, 100, 100);
+    assertEquals(ErrorCode.LIMIT_EXCEEDED, assertThrows(Pd2JavaException.class,
+        () -> Json.parse(big, 0, big.length, "t.json", small)).code());
+  }
+
+  @Test
   void enforcesLimits() {
     refuse(ErrorCode.LIMIT_EXCEEDED, "[".repeat(65) + "]".repeat(65), "nesting");
     assertEquals(1, ((List<?>) parse("[".repeat(64) + "]".repeat(64))).size());
