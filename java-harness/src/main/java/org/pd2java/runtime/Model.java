@@ -29,9 +29,13 @@ import java.util.Map;
  * keeps every value and so allocates one array per node.
  *
  * <p><b>Inputs.</b> One sample is C x H x W float32 values, row-major (layout CHW). A wrong length
- * throws {@link ErrorCode#INVALID_INPUT}. NaN or infinite inputs are <b>refused</b> with {@link
- * ErrorCode#INVALID_INPUT} naming the first bad index, because a PRPD image never legitimately
- * holds them and a NaN would otherwise silently turn into an arbitrary class.
+ * or an empty batch throws {@link ErrorCode#INVALID_INPUT}. NaN or infinite inputs are
+ * <b>refused</b> with {@link ErrorCode#INVALID_INPUT} naming the first bad index, because a PRPD
+ * image never legitimately holds them and a NaN would otherwise silently turn into an arbitrary
+ * class. <b>Outputs</b> of {@link #predict}, {@link #predictBatch} and {@link #classify} are
+ * checked too: finite but extreme inputs (near 1e38) can overflow inside the model, and a NaN or
+ * infinite output throws {@link ErrorCode#NON_FINITE_OUTPUT} instead of becoming a class. {@link
+ * #runLayers} returns values as computed (it is for debugging).
  */
 public final class Model {
   /** One compiled node of the plan. */
@@ -145,32 +149,48 @@ public final class Model {
    *
    * @param chw C*H*W floats, row-major
    * @return the K outputs (a new array)
-   * @throws Pd2JavaException INVALID_INPUT on a wrong length or a NaN/infinite value
+   * @throws Pd2JavaException INVALID_INPUT on a wrong length or a NaN/infinite value;
+   *     NON_FINITE_OUTPUT when the model produces NaN or infinity (e.g. from extreme inputs)
    */
   public float[] predict(float[] chw) {
     checkInput(chw, 1);
-    return executePlanned(chw, 0, allocate());
+    float[] out = executePlanned(chw, 0, allocate());
+    checkOutput(out);
+    return out;
   }
 
   /**
    * Runs a batch of {@code n} samples, one after the other.
    *
    * @param nchw n*C*H*W floats: n consecutive samples
-   * @param n number of samples (0 gives an empty result)
+   * @param n number of samples, at least 1
    * @return n*K floats: n consecutive outputs
-   * @throws Pd2JavaException INVALID_INPUT on a wrong length or a NaN/infinite value
+   * @throws Pd2JavaException INVALID_INPUT on an empty batch, a wrong length or a NaN/infinite
+   *     value; NON_FINITE_OUTPUT when the model produces NaN or infinity for any sample
    */
   public float[] predictBatch(float[] nchw, int n) {
-    if (n < 0) {
-      throw new Pd2JavaException(ErrorCode.INVALID_INPUT, null, null, "batch size " + n + " < 0");
+    if (n < 1) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_INPUT, null, null,
+          "batch size " + n + ": a batch holds at least one sample");
     }
     checkInput(nchw, n);
+    float[] out = runBatch(nchw, n);
+    checkOutput(out);
+    return out;
+  }
+
+  /**
+   * Runs {@code n} checked samples without looking at the outputs (the golden self-test judges
+   * them itself).
+   */
+  float[] runBatch(float[] nchw, int n) {
     if ((long) n * outputSize > Integer.MAX_VALUE - 8) {
       throw new Pd2JavaException(
           ErrorCode.INVALID_INPUT, null, null, "batch of " + n + " gives too large an output");
     }
     float[] out = new float[n * outputSize];
-    float[][] buffers = n == 0 ? null : allocate(); // reused by every sample of this call
+    float[][] buffers = allocate(); // reused by every sample of this call
     for (int s = 0; s < n; s++) {
       float[] one = executePlanned(nchw, s * inputSize, buffers);
       System.arraycopy(one, 0, out, s * outputSize, outputSize);
@@ -179,10 +199,31 @@ public final class Model {
   }
 
   /**
+   * Refuses a NaN or infinite output: one pass over the output vector only. A finite input can
+   * still overflow float32 inside the model (values near 1e38), and a NaN must never become a
+   * class.
+   */
+  private void checkOutput(float[] out) {
+    for (int i = 0; i < out.length; i++) {
+      if (!Float.isFinite(out[i])) {
+        throw new Pd2JavaException(
+            ErrorCode.NON_FINITE_OUTPUT,
+            null,
+            null,
+            "model '" + name + "' produced " + out[i] + " at output " + i % outputSize
+                + " of sample " + i / outputSize
+                + " (the input overflows float32 inside the model); no label is given");
+      }
+    }
+  }
+
+  /**
    * Runs one sample and picks the top class.
    *
    * @param chw C*H*W floats, row-major
    * @return the top class with every output value
+   * @throws Pd2JavaException as {@link #predict}: a non-finite output is NON_FINITE_OUTPUT, never
+   *     a class
    */
   public Prediction classify(float[] chw) {
     float[] p = predict(chw);

@@ -90,7 +90,6 @@ class ModelTest {
     float[] batch = m.predictBatch(both, 2);
     assertArrayEquals(pa, java.util.Arrays.copyOfRange(batch, 0, 4), 0f);
     assertArrayEquals(pb, java.util.Arrays.copyOfRange(batch, 4, 8), 0f);
-    assertEquals(0, m.predictBatch(new float[0], 0).length);
     Prediction p = m.classify(a);
     int best = 0;
     for (int i = 1; i < 4; i++) {
@@ -126,6 +125,41 @@ class ModelTest {
         assertThrows(Pd2JavaException.class, () -> m.predictBatch(new float[80], 2)).code());
     assertEquals(ErrorCode.INVALID_INPUT,
         assertThrows(Pd2JavaException.class, () -> m.predict(null)).code());
+  }
+
+  @Test
+  void emptyBatchRefused() throws IOException {
+    Model m = cnn().load(dir);
+    for (int n : new int[] {0, -1}) {
+      Pd2JavaException e =
+          assertThrows(Pd2JavaException.class, () -> m.predictBatch(new float[0], n));
+      assertEquals(ErrorCode.INVALID_INPUT, e.code());
+      assertTrue(e.getMessage().contains("at least one sample"), e.getMessage());
+    }
+  }
+
+  @Test
+  void nonFiniteOutputFromExtremeInputsIsAnErrorNotAClass() throws IOException {
+    // conv 1x1 weights (4, -2): an input of 1e38 (finite) gives 4e38 = infinity in channel 0
+    // and 0 after the relu in channel 1; the linear layer's 0 * infinity is NaN.
+    Fixture f = LoaderTest.small();
+    f.tensor("conv.w", new int[] {2, 1, 1, 1}, 4f, -2f);
+    Model m = f.load(dir);
+    float[] x = {1e38f, 1e38f, 1e38f, 1e38f};
+    Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> m.predict(x));
+    assertEquals(ErrorCode.NON_FINITE_OUTPUT, e.code());
+    assertTrue(e.getMessage().contains("sample 0"), e.getMessage());
+    assertEquals(ErrorCode.NON_FINITE_OUTPUT,
+        assertThrows(Pd2JavaException.class, () -> m.classify(x)).code());
+    float[] batch = new float[8];
+    System.arraycopy(x, 0, batch, 4, 4);
+    e = assertThrows(Pd2JavaException.class, () -> m.predictBatch(batch, 2));
+    assertEquals(ErrorCode.NON_FINITE_OUTPUT, e.code());
+    assertTrue(e.getMessage().contains("sample 1"), e.getMessage());
+    // runLayers is for debugging: it shows the values as computed.
+    assertTrue(Float.isNaN(m.runLayers(x).get("prob")[0]));
+    // An ordinary input still works after that.
+    assertEquals(3, m.predict(new float[4]).length);
   }
 
   @Test
