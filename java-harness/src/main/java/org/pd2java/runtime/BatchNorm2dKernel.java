@@ -4,7 +4,7 @@ package org.pd2java.runtime;
  * batch_norm2d@1, inference form: {@code (x - mean) * (weight / sqrt(var + eps)) + bias} per
  * channel, with weight 1 and bias 0 when the optional slots are absent. The per-channel scale is
  * computed once at load in double precision; subtracting the mean first (as PyTorch does) keeps
- * precision when the mean is large.
+ * precision when the mean is large. {@code eps} must be finite and > 0.
  */
 final class BatchNorm2dKernel implements Kernel {
   private final int[] shape;
@@ -15,8 +15,9 @@ final class BatchNorm2dKernel implements Kernel {
   static Kernel compile(NodeDef n, int[][] in) {
     int c = n.intAttr("num_features", 1);
     double eps = n.floatAttr("eps");
-    if (!(eps >= 0)) {
-      throw n.error(ErrorCode.INVALID_ATTRIBUTE, "attribute 'eps' is " + eps + ", must be >= 0");
+    if (!(eps > 0) || Double.isInfinite(eps)) {
+      throw n.error(
+          ErrorCode.INVALID_ATTRIBUTE, "attribute 'eps' is " + eps + ", must be finite and > 0");
     }
     int[] x = n.input(in, 0, 3);
     if (x[0] != c) {
@@ -29,13 +30,10 @@ final class BatchNorm2dKernel implements Kernel {
     float[] bias = n.param("bias", c);
     float[] scale = new float[c];
     float[] shift = new float[c];
+    // running_var >= 0 is checked by the loader (its slot is non-negative), eps > 0 here: the
+    // denominator is positive.
     for (int i = 0; i < c; i++) {
       double denom = (double) var[i] + eps;
-      if (!(denom > 0)) {
-        throw n.error(
-            ErrorCode.INVALID_PARAMETER,
-            "running_var[" + i + "] + eps = " + denom + " must be > 0");
-      }
       scale[i] = (float) ((weight == null ? 1.0 : weight[i]) / Math.sqrt(denom));
       shift[i] = bias == null ? 0f : bias[i];
     }

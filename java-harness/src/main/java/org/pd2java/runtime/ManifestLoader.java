@@ -1,8 +1,11 @@
 package org.pd2java.runtime;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -17,28 +20,28 @@ import java.util.regex.Pattern;
 
 /**
  * Reads and validates a version-1 manifest and its weights, then compiles the nodes into a plan.
- * Order (FORMAT.md): format, format_version, every top-level key, every node's keys, op, attrs
- * and parameter slots (no weights needed yet), then the weights file (path confinement, size,
- * SHA-256, safetensors rules), then per node the wiring, parameter shapes and output shape, then
- * the model output, then the golden vectors and the self-test.
+ * Order (FORMAT.md): the manifest file (a regular file within MAX_MANIFEST_BYTES), JSON, format,
+ * format_version, every top-level key, every node's keys, names, op, attrs and parameter slots
+ * (no weights needed yet), then the weights file (bare name, real path directly in the export
+ * folder, regular file, size limit, size, SHA-256, safetensors rules), then per node the wiring,
+ * parameter tensors (dtype, finite, value rules of the slot), shapes and the plan size, then the
+ * model output, then the golden vectors and the self-test. Every limit is FormatRules' and is
+ * checked before anything of that size is allocated.
  *
  * <p>Unknown extra keys at the top level and in nodes are ignored (FORMAT.md section 6: a new
  * optional key is an additive change); {@code attrs} and {@code params} must match the op exactly.
  */
 final class ManifestLoader {
-  static final String FORMAT = "pd2java.manifest";
-  static final int FORMAT_VERSION = 1;
-  /** Largest value (activation) a model may declare, in floats: predict cannot exhaust memory. */
-  static final long MAX_VALUE_ELEMENTS = 1L << 28;
+  static final String FORMAT = FormatRules.FORMAT;
+  static final int FORMAT_VERSION = FormatRules.FORMAT_VERSION;
+  /**
+   * Largest value (activation) per sample, in floats; the kernels also bound their per-call
+   * scratch with it.
+   */
+  static final long MAX_VALUE_ELEMENTS = FormatRules.MAX_VALUE_ELEMENTS;
 
-  private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
+  private static final Pattern NAME = Pattern.compile(FormatRules.NAME_PATTERN);
   private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
-  private static final List<String> TOP_KEYS =
-      List.of(
-          "producer", "name", "classes", "input", "output", "transforms", "weights", "nodes",
-          "golden");
-  private static final List<String> NODE_KEYS =
-      List.of("name", "op", "version", "inputs", "outputs", "attrs", "params", "output_shape");
 
   private final String file;
   private final Path manifest;
@@ -98,7 +101,7 @@ final class ManifestLoader {
           "format_version " + v + " is unknown; this runtime reads version " + FORMAT_VERSION);
     }
     // 2. Every top-level key present and typed.
-    for (String k : TOP_KEYS) {
+    for (String k : FormatRules.TOP_KEYS) {
       if (!top.containsKey(k)) {
         throw bad("missing key '" + k + "' (readers assume no defaults)");
       }
@@ -106,7 +109,7 @@ final class ManifestLoader {
     objectAt(top, "producer", "producer");
     String name = string(top, "name", "name");
     if (!NAME.matcher(name).matches()) {
-      throw bad("'name' " + quote(name) + " does not match [A-Za-z_][A-Za-z0-9_]*");
+      throw bad("'name' " + quote(name) + " does not match " + FormatRules.NAME_PATTERN);
     }
     List<String> classes = null;
     if (top.get("classes") != Json.NULL) {
@@ -114,6 +117,7 @@ final class ManifestLoader {
     }
     Map<String, Object> input = objectAt(top, "input", "input");
     String inputName = string(input, "name", "input.name");
+    nonEmpty(inputName, null, "input.name");
     int[] inputShape = shape(input, "shape", "input.shape");
     if (inputShape.length != 3) {
       throw bad("input.shape " + Arrays.toString(inputShape) + " must be [C, H, W]");
@@ -129,6 +133,7 @@ final class ManifestLoader {
     }
     Map<String, Object> output = objectAt(top, "output", "output");
     String outputName = string(output, "name", "output.name");
+    nonEmpty(outputName, null, "output.name");
     int[] outputShape = shape(output, "shape", "output.shape");
     if (outputShape.length != 1) {
       throw bad("output.shape " + Arrays.toString(outputShape) + " must be [K]");
@@ -137,9 +142,6 @@ final class ManifestLoader {
     String kind = string(output, "kind", "output.kind");
     if (!kind.equals("probabilities") && !kind.equals("logits")) {
       throw bad("'output.kind' is " + quote(kind) + ", expected 'probabilities' or 'logits'");
-    }
-    if (classes != null && classes.size() != outputShape[0]) {
-      throw bad(classes.size() + " classes for an output of shape " + Arrays.toString(outputShape));
     }
     stringList(top, "transforms", "transforms");
     Map<String, Object> weights = objectAt(top, "weights", "weights");
@@ -152,6 +154,12 @@ final class ManifestLoader {
     Object nodesRaw = top.get("nodes");
     if (!(nodesRaw instanceof List)) {
       throw bad("'nodes' must be an array");
+    }
+    if (((List<?>) nodesRaw).size() > FormatRules.MAX_NODES) {
+      throw new Pd2JavaException(
+          ErrorCode.LIMIT_EXCEEDED, file, null,
+          "'nodes' holds " + ((List<?>) nodesRaw).size() + " nodes; the limit is "
+              + FormatRules.MAX_NODES + " (MAX_NODES)");
     }
     Object goldenRaw = top.get("golden");
     if (goldenRaw != Json.NULL && !(goldenRaw instanceof Map)) {
@@ -180,7 +188,7 @@ final class ManifestLoader {
     List<int[]> slotShapes = new ArrayList<>();
     slots.put(inputName, 0);
     slotShapes.add(inputShape);
-    checkSize(inputShape, null, "input");
+    long planned = checkSize(inputShape, null, "input");
     List<Model.Step> steps = new ArrayList<>();
     for (RawNode n : nodes) {
       int[] inSlots = new int[n.inputs().size()];
@@ -213,6 +221,7 @@ final class ManifestLoader {
           tensor = st.floats(t, n.name(), "parameter '" + p.getKey() + "':");
           tensorCache.put(t, tensor);
         }
+        checkValues(n, p.getKey(), tensor);
         params.put(p.getKey(), tensor);
       }
       NodeDef def =
@@ -227,6 +236,13 @@ final class ManifestLoader {
                 + Arrays.toString(got));
       }
       int size = checkSize(got, n.name(), "output");
+      planned += size;
+      if (planned > FormatRules.MAX_PLAN_ELEMENTS) {
+        throw new Pd2JavaException(
+            ErrorCode.LIMIT_EXCEEDED, file, n.name(),
+            "the values up to this node need " + planned + " floats per sample; the limit is "
+                + FormatRules.MAX_PLAN_ELEMENTS + " (MAX_PLAN_ELEMENTS)");
+      }
       int slot = slotShapes.size();
       slots.put(n.output(), slot);
       slotShapes.add(got);
@@ -239,7 +255,14 @@ final class ManifestLoader {
           ErrorCode.INVALID_GRAPH, file, null,
           "output.name " + quote(outputName) + " is not the output of any node");
     }
-    if (!Arrays.equals(slotShapes.get(outSlot), outputShape)) {
+    // Class names against the recomputed output (as the Python reader does), then the declared
+    // output.shape against it.
+    int[] produced = slotShapes.get(outSlot);
+    if (classes != null && classes.size() != produced[0]) {
+      throw bad(classes.size() + " classes for a model output of shape "
+          + Arrays.toString(produced));
+    }
+    if (!Arrays.equals(produced, outputShape)) {
       throw new Pd2JavaException(
           ErrorCode.SHAPE_MISMATCH, file, null,
           "output.shape is " + Arrays.toString(outputShape) + " but value " + quote(outputName)
@@ -254,39 +277,99 @@ final class ManifestLoader {
     return model;
   }
 
+  /** The elements of a value per sample, refused above MAX_VALUE_ELEMENTS. */
   private int checkSize(int[] shape, String node, String what) {
     long p = 1;
     for (int d : shape) {
       p *= d;
-      if (p > MAX_VALUE_ELEMENTS) {
+      if (p > FormatRules.MAX_VALUE_ELEMENTS) {
         throw new Pd2JavaException(
-            ErrorCode.SHAPE_MISMATCH, file, node,
-            what + " shape " + Arrays.toString(shape) + " exceeds " + MAX_VALUE_ELEMENTS
-                + " elements per sample");
+            ErrorCode.LIMIT_EXCEEDED, file, node,
+            what + " shape " + Arrays.toString(shape) + " exceeds the limit of "
+                + FormatRules.MAX_VALUE_ELEMENTS + " elements per sample (MAX_VALUE_ELEMENTS)");
       }
     }
     return (int) p;
   }
 
-  private Map<String, Object> readManifest() {
-    byte[] bytes;
-    try {
-      long size = Files.size(manifest);
-      if (size > Json.Limits.MANIFEST.maxBytes()) {
-        throw new Pd2JavaException(
-            ErrorCode.LIMIT_EXCEEDED, file, null,
-            "manifest is " + size + " bytes; the limit is " + Json.Limits.MANIFEST.maxBytes());
+  /** The value rules of a parameter slot, from the op table (e.g. a non-negative variance). */
+  private void checkValues(RawNode n, String slot, Tensor t) {
+    for (ParamSpec p : n.op().params()) {
+      if (p.name().equals(slot) && p.nonnegative()) {
+        float[] d = t.data;
+        for (int i = 0; i < d.length; i++) {
+          if (d[i] < 0) {
+            throw new Pd2JavaException(
+                ErrorCode.INVALID_PARAMETER, file, n.name(),
+                n.op().key() + ": parameter '" + slot + "' (tensor '" + t.name + "') holds "
+                    + d[i] + " at flat index " + i + "; it must be >= 0");
+          }
+        }
       }
-      bytes = Files.readAllBytes(manifest);
+    }
+  }
+
+  private void nonEmpty(String name, String node, String what) {
+    if (name.isEmpty()) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_GRAPH, file, node, what + " is empty; names must be non-empty");
+    }
+  }
+
+  private Map<String, Object> readManifest() {
+    // A regular file (never a FIFO or device, which could block or never end), within the size
+    // limit: both known from its attributes before it is opened.
+    BasicFileAttributes attrs;
+    try {
+      attrs = Files.readAttributes(manifest, BasicFileAttributes.class);
     } catch (IOException e) {
       throw new Pd2JavaException(
-          ErrorCode.IO_ERROR, String.valueOf(manifest), null, "cannot read the manifest: " + e, e);
+          ErrorCode.IO_ERROR, String.valueOf(manifest), null,
+          "cannot read the manifest: " + e, e);
+    }
+    if (!attrs.isRegularFile()) {
+      throw new Pd2JavaException(
+          ErrorCode.UNSAFE_PATH, String.valueOf(manifest), null,
+          "the manifest is not a regular file (" + kind(attrs) + ")");
+    }
+    long max = FormatRules.MAX_MANIFEST_BYTES;
+    if (attrs.size() > max) {
+      throw new Pd2JavaException(
+          ErrorCode.LIMIT_EXCEEDED, file, null,
+          "manifest is " + attrs.size() + " bytes; the limit is " + max
+              + " (MAX_MANIFEST_BYTES)");
+    }
+    byte[] bytes = readAtMost(manifest, file, "the manifest", max);
+    if (bytes.length > max) {
+      throw new Pd2JavaException(
+          ErrorCode.LIMIT_EXCEEDED, file, null,
+          "manifest grew past the limit of " + max + " bytes while being read");
     }
     Object top = Json.parse(bytes, file, Json.Limits.MANIFEST);
     if (!(top instanceof Map)) {
       throw bad("the manifest is not a JSON object");
     }
     return Model.asMap(top);
+  }
+
+  /** Reads at most {@code max + 1} bytes, so a file that grows after its size was checked ends. */
+  private static byte[] readAtMost(Path path, String name, String what, long max) {
+    try (InputStream in = Files.newInputStream(path)) {
+      return in.readNBytes((int) Math.min(max + 1, Integer.MAX_VALUE - 8));
+    } catch (IOException e) {
+      throw new Pd2JavaException(ErrorCode.IO_ERROR, name, null, "cannot read " + what + ": " + e,
+          e);
+    }
+  }
+
+  private static String kind(BasicFileAttributes a) {
+    if (a.isDirectory()) {
+      return "a directory";
+    }
+    if (a.isSymbolicLink()) {
+      return "a symbolic link";
+    }
+    return "a FIFO, socket or device";
   }
 
   private SafeTensors readWeights(String weightsFile, long expectedBytes, String sha) {
@@ -303,31 +386,55 @@ final class ManifestLoader {
               + " must be a bare file name in the manifest's folder (no '/', '\\', '..', drive or"
               + " absolute path)");
     }
-    Path dir = manifest.toAbsolutePath().getParent();
-    Path path = dir.resolve(weightsFile);
     String wf = weightsFile;
-    byte[] bytes;
+    // The export folder is the manifest's real folder; the weights file's real path (symbolic
+    // links followed) must lie directly in it, and be a regular file: never a link leaving the
+    // folder, a FIFO or a device, which are refused before they are opened.
+    Path dir;
+    Path real;
+    BasicFileAttributes attrs;
     try {
-      long size = Files.size(path);
-      if (size != expectedBytes) {
-        throw new Pd2JavaException(
-            ErrorCode.WEIGHTS_SIZE_MISMATCH, wf, null,
-            "file is " + size + " bytes but the manifest " + file + " says weights.bytes = "
-                + expectedBytes);
-      }
-      if (size > Integer.MAX_VALUE - 8) {
-        throw new Pd2JavaException(
-            ErrorCode.IO_ERROR, wf, null, "file is " + size + " bytes; this runtime reads < 2 GiB");
-      }
-      bytes = Files.readAllBytes(path);
+      dir = manifest.toRealPath().getParent();
+      real = dir.resolve(weightsFile).toRealPath();
+      attrs = Files.readAttributes(real, BasicFileAttributes.class);
+    } catch (NoSuchFileException e) {
+      throw new Pd2JavaException(
+          ErrorCode.IO_ERROR, wf, null,
+          "the weights file named by " + file + " does not exist (or is a dangling link): " + e,
+          e);
     } catch (IOException e) {
       throw new Pd2JavaException(
           ErrorCode.IO_ERROR, wf, null,
           "cannot read the weights file named by " + file + ": " + e, e);
     }
+    if (!dir.equals(real.getParent())) {
+      throw new Pd2JavaException(
+          ErrorCode.UNSAFE_PATH, wf, null,
+          "the weights file named by " + file + " resolves to " + real
+              + ", outside the export folder " + dir);
+    }
+    if (!attrs.isRegularFile()) {
+      throw new Pd2JavaException(
+          ErrorCode.UNSAFE_PATH, wf, null,
+          "the weights file named by " + file + " is not a regular file (" + kind(attrs) + ")");
+    }
+    long size = attrs.size();
+    if (size > FormatRules.MAX_WEIGHTS_BYTES) {
+      throw new Pd2JavaException(
+          ErrorCode.LIMIT_EXCEEDED, wf, null,
+          "file is " + size + " bytes; the limit is " + FormatRules.MAX_WEIGHTS_BYTES
+              + " (MAX_WEIGHTS_BYTES)");
+    }
+    if (size != expectedBytes) {
+      throw new Pd2JavaException(
+          ErrorCode.WEIGHTS_SIZE_MISMATCH, wf, null,
+          "file is " + size + " bytes but the manifest " + file + " says weights.bytes = "
+              + expectedBytes);
+    }
+    byte[] bytes = readAtMost(real, wf, "the weights file named by " + file, size);
     if (bytes.length != expectedBytes) {
       throw new Pd2JavaException(
-          ErrorCode.WEIGHTS_SIZE_MISMATCH, wf, null, "file changed size while being read");
+          ErrorCode.IO_ERROR, wf, null, "file changed size while being read");
     }
     String got = sha256(bytes);
     if (!got.equals(sha)) {
@@ -363,12 +470,14 @@ final class ManifestLoader {
       throw bad(where + ".name is missing or not a string");
     }
     String name = (String) nm;
-    for (String k : NODE_KEYS) {
+    for (String k : FormatRules.NODE_KEYS) {
       if (!m.containsKey(k)) {
         throw new Pd2JavaException(
-            ErrorCode.INVALID_MANIFEST, file, name, "missing key '" + k + "'");
+            ErrorCode.INVALID_MANIFEST, file, name.isEmpty() ? null : name,
+            where + ": missing key '" + k + "'");
       }
     }
+    nonEmpty(name, null, where + ".name");
     String opName = nodeString(m, "op", name);
     Object ver = m.get("version");
     if (!(ver instanceof Long)) {
@@ -386,6 +495,9 @@ final class ManifestLoader {
           "unknown op '" + opName + "@" + version + "'; known: " + OpRegistry.supported());
     }
     List<String> inputs = nodeStrings(m, "inputs", name);
+    for (String v : inputs) {
+      nonEmpty(v, name, "an input value name");
+    }
     if (inputs.size() != op.numInputs()) {
       throw new Pd2JavaException(
           ErrorCode.INVALID_GRAPH, file, name,
@@ -396,6 +508,7 @@ final class ManifestLoader {
       throw new Pd2JavaException(
           ErrorCode.INVALID_GRAPH, file, name, "'outputs' must hold exactly one value name");
     }
+    nonEmpty(outputs.get(0), name, "the output value name");
     // Attributes: exactly the op's, of the right kinds; nothing defaulted.
     if (!(m.get("attrs") instanceof Map)) {
       throw new Pd2JavaException(
@@ -531,7 +644,7 @@ final class ManifestLoader {
   private void golden(
       Map<String, Object> g, SafeTensors st, Model model, int[] inShape, int[] outShape,
       boolean run) {
-    for (String k : List.of("input", "output", "count", "atol", "rtol")) {
+    for (String k : FormatRules.GOLDEN_KEYS) {
       if (!g.containsKey(k)) {
         throw bad("missing key 'golden." + k + "'");
       }
@@ -541,14 +654,18 @@ final class ManifestLoader {
     long count = integer(g, "count", "golden.count");
     double atol = number(g, "atol", "golden.atol");
     double rtol = number(g, "rtol", "golden.rtol");
-    if (count < 1 || atol < 0 || rtol < 0) {
-      throw bad("golden.count must be >= 1 and golden.atol, golden.rtol >= 0");
+    if (count < 1 || count > FormatRules.MAX_GOLDEN_COUNT) {
+      throw bad("golden.count is " + count + ", must be 1.." + FormatRules.MAX_GOLDEN_COUNT
+          + " (MAX_GOLDEN_COUNT)");
+    }
+    if (!(atol >= 0) || !(rtol >= 0) || Double.isInfinite(atol) || Double.isInfinite(rtol)) {
+      throw bad("golden.atol " + atol + " and golden.rtol " + rtol + " must be finite and >= 0");
     }
     Tensor x = st.floats(in, null, "golden.input");
     Tensor y = st.floats(out, null, "golden.output");
     int[] xs = {(int) count, inShape[0], inShape[1], inShape[2]};
     int[] ys = {(int) count, outShape[0]};
-    if (count > Integer.MAX_VALUE || !Arrays.equals(x.shape, xs) || !Arrays.equals(y.shape, ys)) {
+    if (!Arrays.equals(x.shape, xs) || !Arrays.equals(y.shape, ys)) {
       throw new Pd2JavaException(
           ErrorCode.SHAPE_MISMATCH, file, null,
           "golden tensors have shapes " + x.shapeString() + " and " + y.shapeString()
@@ -557,10 +674,12 @@ final class ManifestLoader {
     if (!run) {
       return;
     }
-    float[] got = model.predictBatch(x.data, (int) count);
+    // The golden inputs are finite (checked with the tensor) and of the right length; the
+    // outputs are judged here, so a non-finite one is a failed self-test, not NON_FINITE_OUTPUT.
+    float[] got = model.runBatch(x.data, (int) count);
     for (int i = 0; i < got.length; i++) {
       float e = y.data[i];
-      if (!(Math.abs(got[i] - e) <= atol + rtol * Math.abs(e))) {
+      if (!Float.isFinite(got[i]) || !(Math.abs(got[i] - e) <= atol + rtol * Math.abs(e))) {
         throw new Pd2JavaException(
             ErrorCode.SELF_TEST_FAILED, file, null,
             "golden sample " + i / outShape[0] + ", output " + i % outShape[0] + ": got " + got[i]

@@ -10,15 +10,16 @@ import java.util.Map;
 
 /**
  * A safetensors reader applying every rule of FORMAT.md section 2 (the same rules as
- * safetensors' own {@code validate}): header length cap, header is a JSON object padded only with
- * spaces, known dtypes, non-negative shapes, product(shape) x dtype size == byte length with
- * overflow-checked arithmetic, offsets contiguous from 0 to the end of the file with no gap,
- * overlap or trailing byte. Values are read little-endian explicitly.
+ * safetensors' own {@code validate}, with pd2java's tighter limits): header length at most
+ * {@link FormatRules#MAX_HEADER_BYTES}, header is a JSON object starting right after the length
+ * and padded only with spaces, at most {@link FormatRules#MAX_TENSORS} tensors, known dtypes,
+ * non-negative shapes, product(shape) x dtype size == byte length with overflow-checked
+ * arithmetic, offsets contiguous from 0 to the end of the file with no gap, overlap or trailing
+ * byte. Values are read little-endian explicitly. A tensor the manifest refers to must have a
+ * dtype of {@link FormatRules#WEIGHT_DTYPES} and finite values; unreferenced tensors may have any
+ * known dtype and are never decoded.
  */
 final class SafeTensors {
-  /** Header length cap, as in safetensors. */
-  static final long MAX_HEADER = 100_000_000L;
-
   /** Every dtype safetensors defines, with its element size in bytes. */
   private static final Map<String, Integer> DTYPE_SIZES =
       Map.ofEntries(
@@ -55,6 +56,10 @@ final class SafeTensors {
     return new Pd2JavaException(ErrorCode.INVALID_SAFETENSORS, file, null, rule);
   }
 
+  private static Pd2JavaException limit(String file, String rule) {
+    return new Pd2JavaException(ErrorCode.LIMIT_EXCEEDED, file, null, rule);
+  }
+
   /**
    * Validates a whole safetensors file held in memory.
    *
@@ -67,8 +72,13 @@ final class SafeTensors {
       throw bad(file, "file is " + bytes.length + " bytes, shorter than the 8-byte header length");
     }
     long n = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
-    if (n < 0 || n > MAX_HEADER) {
-      throw bad(file, "header length " + Long.toUnsignedString(n) + " exceeds " + MAX_HEADER);
+    // Unsigned: a length >= 2^63 reads as negative and is over the limit too. Checked before
+    // anything of that size is touched.
+    if (n < 0 || n > FormatRules.MAX_HEADER_BYTES) {
+      throw limit(
+          file,
+          "header length " + Long.toUnsignedString(n) + " exceeds the limit of "
+              + FormatRules.MAX_HEADER_BYTES + " bytes (MAX_HEADER_BYTES)");
     }
     if (8 + n > bytes.length) {
       throw bad(
@@ -76,31 +86,37 @@ final class SafeTensors {
           "header length " + n + " runs past the end of the " + bytes.length + "-byte file");
     }
     int headerEnd = (int) (8 + n);
+    if (n == 0 || bytes[8] != '{') {
+      throw bad(file, "the header must be a JSON object starting at byte 8 (with '{')");
+    }
     // Padding: trailing spaces only (safetensors pads the header to a multiple of 8).
     int jsonEnd = headerEnd;
-    while (jsonEnd > 8 && bytes[jsonEnd - 1] == 0x20) {
+    while (bytes[jsonEnd - 1] == 0x20) {
       jsonEnd--;
     }
-    byte[] headerBytes = new byte[jsonEnd - 8];
-    System.arraycopy(bytes, 8, headerBytes, 0, headerBytes.length);
-    Object header;
-    try {
-      header =
-          Json.parse(
-              headerBytes,
-              file + " (safetensors header)",
-              new Json.Limits(MAX_HEADER, 64, 100, 1 << 20));
-    } catch (Pd2JavaException e) {
-      throw new Pd2JavaException(
-          ErrorCode.INVALID_SAFETENSORS, file, null, "header: " + e.getMessage(), e);
+    if (bytes[jsonEnd - 1] != '}') {
+      throw bad(
+          file,
+          "the header JSON object may be followed only by spaces (0x20), found byte 0x"
+              + String.format("%02x", bytes[jsonEnd - 1] & 0xff) + " at " + (jsonEnd - 1));
     }
+    Object header = Json.parse(bytes, 8, jsonEnd - 8, file + " (safetensors header)",
+        Json.Limits.HEADER);
     if (!(header instanceof Map)) {
       throw bad(file, "header is not a JSON object");
+    }
+    Map<String, Object> top = Model.asMap(header);
+    int tensors = top.size() - (top.containsKey("__metadata__") ? 1 : 0);
+    if (tensors > FormatRules.MAX_TENSORS) {
+      throw limit(
+          file,
+          "header holds " + tensors + " tensors; the limit is " + FormatRules.MAX_TENSORS
+              + " (MAX_TENSORS)");
     }
     Map<String, Entry> entries = new HashMap<>();
     List<Entry> ordered = new ArrayList<>();
     long bufferLen = bytes.length - (long) headerEnd;
-    for (Map.Entry<String, Object> kv : Model.asMap(header).entrySet()) {
+    for (Map.Entry<String, Object> kv : top.entrySet()) {
       String name = kv.getKey();
       if (name.equals("__metadata__")) {
         if (!(kv.getValue() instanceof Map)) {
@@ -227,9 +243,11 @@ final class SafeTensors {
   }
 
   /**
-   * Decodes a tensor to float32 (F32 as is, F16 widened), refusing NaN and infinity.
+   * Decodes a referenced tensor to float32, refusing a dtype outside {@link
+   * FormatRules#WEIGHT_DTYPES} and NaN or infinity.
    *
-   * @param name tensor name (must exist)
+   * @param name tensor name
+   * @param node the node referring to it, or null (golden vectors)
    * @param what who refers to it, for messages
    * @return the tensor
    */
@@ -242,37 +260,35 @@ final class SafeTensors {
           node,
           what + " tensor '" + name + "' is not in the weights file");
     }
-    int[] shape = new int[e.shape().length];
-    for (int i = 0; i < shape.length; i++) {
-      if (e.shape()[i] > Integer.MAX_VALUE) {
-        throw new Pd2JavaException(
-            ErrorCode.INVALID_PARAMETER, file, node, "tensor '" + name + "' dimension too large");
-      }
-      shape[i] = (int) e.shape()[i];
-    }
-    ByteBuffer buf =
-        ByteBuffer.wrap(bytes, (int) e.begin(), (int) (e.end() - e.begin()))
-            .slice()
-            .order(ByteOrder.LITTLE_ENDIAN);
-    float[] data;
-    switch (e.dtype()) {
-      case "F32" -> {
-        data = new float[(int) ((e.end() - e.begin()) / 4)];
-        buf.asFloatBuffer().get(data);
-      }
-      case "F16" -> {
-        data = new float[(int) ((e.end() - e.begin()) / 2)];
-        for (int i = 0; i < data.length; i++) {
-          data[i] = halfToFloat(buf.getShort(2 * i));
-        }
-      }
-      default -> throw new Pd2JavaException(
+    if (!FormatRules.WEIGHT_DTYPES.contains(e.dtype())) {
+      throw new Pd2JavaException(
           ErrorCode.UNSUPPORTED_DTYPE,
           file,
           node,
           what + " tensor '" + name + "' has dtype " + e.dtype()
-              + ", which this runtime does not support (supported: F32, F16)");
+              + ", which format version " + FormatRules.FORMAT_VERSION
+              + " does not allow for a weight (allowed: "
+              + String.join(", ", FormatRules.WEIGHT_DTYPES) + ")");
     }
+    int[] shape = new int[e.shape().length];
+    for (int i = 0; i < shape.length; i++) {
+      if (e.shape()[i] > Integer.MAX_VALUE) {
+        throw new Pd2JavaException(
+            node == null ? ErrorCode.SHAPE_MISMATCH : ErrorCode.INVALID_PARAMETER,
+            file,
+            node,
+            what + " tensor '" + name + "' has a dimension of " + e.shape()[i]
+                + ", too large for its role");
+      }
+      shape[i] = (int) e.shape()[i];
+    }
+    // F32 is the only weight dtype: 4 bytes per element, little-endian.
+    float[] data = new float[(int) ((e.end() - e.begin()) / 4)];
+    ByteBuffer.wrap(bytes, (int) e.begin(), (int) (e.end() - e.begin()))
+        .slice()
+        .order(ByteOrder.LITTLE_ENDIAN)
+        .asFloatBuffer()
+        .get(data);
     for (int i = 0; i < data.length; i++) {
       if (!Float.isFinite(data[i])) {
         throw new Pd2JavaException(
@@ -283,21 +299,5 @@ final class SafeTensors {
       }
     }
     return new Tensor(name, shape, data);
-  }
-
-  /** IEEE 754 binary16 to float32 (exact; Float.float16ToFloat needs Java 20). */
-  static float halfToFloat(short h) {
-    int bits = h & 0xffff;
-    int sign = (bits & 0x8000) << 16;
-    int exp = (bits >>> 10) & 0x1f;
-    int mant = bits & 0x3ff;
-    if (exp == 0x1f) {
-      return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
-    }
-    if (exp == 0) {
-      float v = mant * 0x1p-24f; // subnormal (or zero)
-      return sign != 0 ? -v : v;
-    }
-    return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
   }
 }

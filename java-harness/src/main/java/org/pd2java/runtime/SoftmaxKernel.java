@@ -4,8 +4,9 @@ import java.util.Arrays;
 
 /**
  * softmax@1: {@code exp(x - max) / sum(exp(x - max))} along {@code dim}, which counts the batch
- * axis as PyTorch does (dim 1 of an (N, K) batch is the K axis; negative dims count from the
- * end). Softmax over the batch axis is refused. Computed in double, rounded to float.
+ * axis as PyTorch does (dim 1 of an (N, K) batch is the K axis). {@code dim} must name a
+ * per-sample axis, 1..rank with rank the per-sample rank: the batch axis (0) and negative dims
+ * are refused, so every writer spells an axis one way. Computed in double, rounded to float.
  */
 final class SoftmaxKernel implements Kernel {
   private final int[] shape;
@@ -14,14 +15,13 @@ final class SoftmaxKernel implements Kernel {
   static Kernel compile(NodeDef n, int[][] in) {
     int[] x = in[0];
     int dim = (Integer) n.attrs.get("dim");
-    int rank = x.length + 1; // with the batch axis
-    int d = dim < 0 ? dim + rank : dim;
-    if (d < 1 || d >= rank) {
+    int d = dim;
+    if (d < 1 || d > x.length) {
       throw n.error(
           ErrorCode.INVALID_ATTRIBUTE,
           "dim " + dim + " is not a per-sample axis of the batched shape [N, "
-              + Arrays.toString(x).substring(1) + " (allowed: 1.." + (rank - 1) + " or -"
-              + (rank - 1) + "..-1)");
+              + Arrays.toString(x).substring(1) + " (allowed: 1.." + x.length
+              + "; the batch axis 0 and negative dims are refused)");
     }
     int a = d - 1;
     int outer = 1;

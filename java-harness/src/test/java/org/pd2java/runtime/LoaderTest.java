@@ -4,18 +4,23 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.pd2java.runtime.Fixture.map;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -183,6 +188,9 @@ class LoaderTest {
     fails(ErrorCode.SHAPE_MISMATCH, m, "node 'conv'", "output_shape");
     m = small().manifest();
     sub(m, "output").put("shape", new int[] {4});
+    fails(ErrorCode.SHAPE_MISMATCH, m, "output.shape");
+    m = small().manifest();
+    m.put("classes", List.of("a", "b"));
     fails(ErrorCode.INVALID_MANIFEST, m, "classes");
   }
 
@@ -192,7 +200,7 @@ class LoaderTest {
     int big = 1 << 20;
     sub(node(m, "conv"), "attrs").put("padding", new int[] {big, big});
     node(m, "conv").put("output_shape", new int[] {2, 2 * big + 2, 2 * big + 2});
-    fails(ErrorCode.SHAPE_MISMATCH, m, "node 'conv'", "exceeds");
+    fails(ErrorCode.LIMIT_EXCEEDED, m, "node 'conv'", "MAX_VALUE_ELEMENTS");
     m = small().manifest();
     sub(node(m, "conv"), "attrs").put("padding", new int[] {1 << 30, 1});
     fails(ErrorCode.SHAPE_MISMATCH, m, "node 'conv'", "too large");
@@ -269,8 +277,54 @@ class LoaderTest {
     byte[] w = small().weights();
     ByteBuffer.wrap(w).order(ByteOrder.LITTLE_ENDIAN).putLong(0, w.length);
     failsWeights(ErrorCode.INVALID_SAFETENSORS, w, "header length");
+    // Over the header limit: refused from the length alone, before the file size matters.
     ByteBuffer.wrap(w).order(ByteOrder.LITTLE_ENDIAN).putLong(0, Long.MAX_VALUE);
-    failsWeights(ErrorCode.INVALID_SAFETENSORS, w, "header length");
+    failsWeights(ErrorCode.LIMIT_EXCEEDED, w, "header length", "MAX_HEADER_BYTES");
+    ByteBuffer.wrap(w).order(ByteOrder.LITTLE_ENDIAN).putLong(0, -1L); // 2^64 - 1, unsigned
+    failsWeights(ErrorCode.LIMIT_EXCEEDED, w, "18446744073709551615");
+  }
+
+  @Test
+  void weightsHeaderPaddedWithMoreThanTheLimitOfSpaces() throws IOException {
+    // A valid header followed by 17 MiB of spaces: a typed limit error, not a parse of it all.
+    int pad = (int) FormatRules.MAX_HEADER_BYTES + (1 << 20);
+    byte[] h = header(entry("x", "F32", "[2]", 0, 8)).getBytes(StandardCharsets.UTF_8);
+    ByteBuffer b = ByteBuffer.allocate(8 + h.length + pad + 8).order(ByteOrder.LITTLE_ENDIAN);
+    b.putLong(h.length + pad).put(h);
+    for (int i = 0; i < pad; i++) {
+      b.put((byte) ' ');
+    }
+    failsWeights(ErrorCode.LIMIT_EXCEEDED, b.array(), "MAX_HEADER_BYTES");
+  }
+
+  @Test
+  void weightsHeaderMustStartWithABraceAndEndInSpacesOnly() throws IOException {
+    byte[] lead = Fixture.safetensors(" " + header(entry("x", "F32", "[2]", 0, 8)), new byte[8]);
+    failsWeights(ErrorCode.INVALID_SAFETENSORS, lead, "starting at byte 8");
+    for (String pad : List.of("\t", "\n", "\r", "\0", "\n  ")) {
+      byte[] h = (header(entry("x", "F32", "[2]", 0, 8)) + pad).getBytes(StandardCharsets.UTF_8);
+      ByteBuffer b = ByteBuffer.allocate(8 + h.length + 8).order(ByteOrder.LITTLE_ENDIAN);
+      b.putLong(h.length).put(h).put(new byte[8]);
+      failsWeights(ErrorCode.INVALID_SAFETENSORS, b.array(), "only by spaces");
+    }
+    // Invalid JSON inside the header is INVALID_JSON, naming the weights file.
+    byte[] broken = Fixture.safetensors("{\"x\":{\"dtype\":\"F32\",}}", new byte[0]);
+    failsWeights(ErrorCode.INVALID_JSON, broken, "safetensors header");
+  }
+
+  @Test
+  void weightsWith300000TensorsRefusedWithoutBuildingThemAll() throws IOException {
+    StringBuilder sb = new StringBuilder("{");
+    for (int i = 0; i < 300_000; i++) {
+      if (i > 0) {
+        sb.append(',');
+      }
+      sb.append('"').append(Integer.toString(i, 36))
+          .append("\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}");
+    }
+    String h = sb.append('}').toString();
+    assertTrue(h.length() < FormatRules.MAX_HEADER_BYTES, "the header itself is within its limit");
+    failsWeights(ErrorCode.LIMIT_EXCEEDED, Fixture.safetensors(h, new byte[0]), "100001");
   }
 
   @Test
@@ -312,6 +366,138 @@ class LoaderTest {
   }
 
   @Test
+  void weightsFileMissing() throws IOException {
+    Map<String, Object> m = small().manifest();
+    sub(m, "weights").put("file", "absent.safetensors");
+    sub(m, "weights").put("bytes", 1);
+    sub(m, "weights").put("sha256", "0".repeat(64));
+    Path d = Files.createTempDirectory(dir, "missing");
+    Path p = Fixture.write(d, m, new byte[0]);
+    Files.delete(d.resolve("absent.safetensors"));
+    assertEquals(ErrorCode.IO_ERROR,
+        assertThrows(Pd2JavaException.class, () -> Model.load(p)).code());
+  }
+
+  @Test
+  void weightsNameMayStartWithATilde() throws IOException {
+    Fixture f = small();
+    Map<String, Object> m = f.manifest();
+    sub(m, "weights").put("file", "~m.safetensors");
+    Path d = Files.createTempDirectory(dir, "tilde");
+    assertNotNull(Model.load(Fixture.write(d, m, f.weights())));
+  }
+
+  /** Writes the small model into a new folder and returns its manifest path. */
+  private Path written(String prefix) throws IOException {
+    Fixture f = small();
+    return Fixture.write(Files.createTempDirectory(dir, prefix), f.manifest(), f.weights());
+  }
+
+  private static Pd2JavaException loadFails(ErrorCode code, Path manifest, String... mention) {
+    Pd2JavaException e = assertTimeoutPreemptively(Duration.ofSeconds(20),
+        () -> assertThrows(Pd2JavaException.class, () -> Model.load(manifest)));
+    assertEquals(code, e.code(), e.getMessage());
+    for (String s : mention) {
+      assertTrue(e.getMessage().contains(s), "'" + s + "' not in: " + e.getMessage());
+    }
+    return e;
+  }
+
+  @Test
+  void weightsSymlinkLeavingTheFolderRefused() throws IOException {
+    Path p = written("escape");
+    Path outside = Files.createTempDirectory(dir, "outside").resolve("m.safetensors");
+    Files.move(p.resolveSibling("m.safetensors"), outside);
+    try {
+      Files.createSymbolicLink(p.resolveSibling("m.safetensors"), outside);
+    } catch (UnsupportedOperationException | IOException e) {
+      Assumptions.abort("symbolic links unavailable: " + e);
+    }
+    loadFails(ErrorCode.UNSAFE_PATH, p, "outside the export folder");
+  }
+
+  @Test
+  void weightsSymlinkToASiblingIsFine() throws IOException {
+    Path p = written("sibling");
+    Path real = p.resolveSibling("real.safetensors");
+    Files.move(p.resolveSibling("m.safetensors"), real);
+    try {
+      Files.createSymbolicLink(p.resolveSibling("m.safetensors"), Path.of("real.safetensors"));
+    } catch (UnsupportedOperationException | IOException e) {
+      Assumptions.abort("symbolic links unavailable: " + e);
+    }
+    assertNotNull(Model.load(p));
+  }
+
+  @Test
+  void weightsSymlinkToDevZeroRefusedWithoutReadingIt() throws IOException {
+    Assumptions.assumeTrue(Files.exists(Path.of("/dev/zero")), "no /dev/zero");
+    Path p = written("devzero");
+    Files.delete(p.resolveSibling("m.safetensors"));
+    try {
+      Files.createSymbolicLink(p.resolveSibling("m.safetensors"), Path.of("/dev/zero"));
+    } catch (UnsupportedOperationException | IOException e) {
+      Assumptions.abort("symbolic links unavailable: " + e);
+    }
+    loadFails(ErrorCode.UNSAFE_PATH, p, "m.safetensors");
+  }
+
+  /** Makes a FIFO with mkfifo, or skips the test where there is none. */
+  private static void mkfifo(Path path) {
+    try {
+      Process pr = new ProcessBuilder("mkfifo", path.toString()).redirectErrorStream(true).start();
+      Assumptions.assumeTrue(pr.waitFor() == 0 && Files.exists(path), "mkfifo failed");
+    } catch (IOException e) {
+      Assumptions.abort("mkfifo unavailable: " + e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      Assumptions.abort("interrupted");
+    }
+  }
+
+  @Test
+  void weightsFifoRefusedWithoutBlocking() throws IOException {
+    Path p = written("fifo");
+    Files.delete(p.resolveSibling("m.safetensors"));
+    mkfifo(p.resolveSibling("m.safetensors"));
+    loadFails(ErrorCode.UNSAFE_PATH, p, "not a regular file");
+  }
+
+  @Test
+  void manifestMustBeARegularFile() throws IOException {
+    Path d = Files.createTempDirectory(dir, "mdir");
+    Path asDir = Files.createDirectory(d.resolve("m.manifest.json"));
+    loadFails(ErrorCode.UNSAFE_PATH, asDir, "not a regular file");
+    Path fifo = d.resolve("f.manifest.json");
+    mkfifo(fifo);
+    loadFails(ErrorCode.UNSAFE_PATH, fifo, "not a regular file");
+  }
+
+  @Test
+  void manifestOverTheSizeLimitRefusedBeforeReading() throws IOException {
+    Path p = dir.resolve("big.manifest.json");
+    try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
+      f.setLength(FormatRules.MAX_MANIFEST_BYTES + 1); // sparse: no need to write it
+    }
+    loadFails(ErrorCode.LIMIT_EXCEEDED, p, "MAX_MANIFEST_BYTES");
+  }
+
+  @Test
+  void weightsOverTheSizeLimitRefusedBeforeReading() throws IOException {
+    Path p = written("bigw");
+    long size = FormatRules.MAX_WEIGHTS_BYTES + 1;
+    try (RandomAccessFile f = new RandomAccessFile(p.resolveSibling("m.safetensors").toFile(),
+        "rw")) {
+      f.setLength(size); // sparse
+    }
+    Map<String, Object> m = small().manifest();
+    sub(m, "weights").put("bytes", size);
+    sub(m, "weights").put("sha256", "0".repeat(64));
+    Files.writeString(p, Fixture.json(m));
+    loadFails(ErrorCode.LIMIT_EXCEEDED, p, "MAX_WEIGHTS_BYTES");
+  }
+
+  @Test
   void nonFiniteWeightsRefused() throws IOException {
     Fixture f = small();
     f.tensor("fc.b", new int[] {3}, 0, Float.NaN, 0);
@@ -330,19 +516,120 @@ class LoaderTest {
   }
 
   @Test
-  void f16WeightsAreWidened() throws IOException {
+  void f16WeightsRefusedButUnreferencedTensorsMayHaveAnyKnownDtype() throws IOException {
     Fixture f = small();
-    ByteBuffer b = ByteBuffer.allocate(6).order(ByteOrder.LITTLE_ENDIAN);
-    b.putShort((short) 0x3c00).putShort((short) 0xc000).putShort((short) 0x3800); // 1, -2, 0.5
-    f.tensors.put("fc.b", new Fixture.Raw("F16", new long[] {3}, b.array()));
-    Path d = Files.createTempDirectory(dir, "f16");
-    Model m = Model.load(Fixture.write(d, f.manifest(), f.weights()));
-    float[] fc = m.runLayers(new float[4]).get("fc");
-    // input 0 -> conv gives the biases 0.1, 0.2 -> relu -> pool -> fc: W x + (1, -2, 0.5)
-    assertArrayEquals(new float[] {0.1f + 1, 0.2f - 2, 0.3f + 0.5f}, fc, 1e-6f);
-    assertEquals(0.5f, SafeTensors.halfToFloat((short) 0x3800));
-    assertEquals(65504f, SafeTensors.halfToFloat((short) 0x7bff));
-    assertEquals(0x1p-24f, SafeTensors.halfToFloat((short) 0x0001));
+    f.tensors.put("fc.b", new Fixture.Raw("F16", new long[] {3}, new byte[6]));
+    fails(ErrorCode.UNSUPPORTED_DTYPE, f.manifest(), f.weights(), "fc.b", "F16", "F32");
+    Fixture g = small();
+    g.tensors.put("extra.half", new Fixture.Raw("F16", new long[] {3}, new byte[6]));
+    g.tensors.put("extra.int", new Fixture.Raw("I64", new long[] {1}, new byte[8]));
+    Path d = Files.createTempDirectory(dir, "extra");
+    assertNotNull(Model.load(Fixture.write(d, g.manifest(), g.weights())));
+  }
+
+  @Test
+  void goldenTensorDtypeAndValuesChecked() throws IOException {
+    Fixture f = withGolden(0f);
+    f.tensors.put("golden.output", new Fixture.Raw("F16", new long[] {2, 3}, new byte[12]));
+    fails(ErrorCode.UNSUPPORTED_DTYPE, f.manifest(), f.weights(), "golden.output");
+    Fixture g = withGolden(Float.NaN);
+    fails(ErrorCode.NON_FINITE_WEIGHT, g.manifest(), g.weights(), "golden.output", "NaN");
+  }
+
+  @Test
+  void goldenCountAndTolerancesChecked() throws IOException {
+    for (Object[] bad : new Object[][] {
+        {"count", 0}, {"count", FormatRules.MAX_GOLDEN_COUNT + 1}, {"count", 2.0},
+        {"atol", -1e-5}, {"rtol", -1.0}, {"atol", "0"}}) {
+      Fixture f = withGolden(0f);
+      Map<String, Object> m = f.manifest();
+      sub(m, "golden").put((String) bad[0], bad[1]);
+      fails(ErrorCode.INVALID_MANIFEST, m, f.weights(), "golden." + bad[0]);
+    }
+    Fixture f = withGolden(0f);
+    Map<String, Object> m = f.manifest();
+    sub(m, "golden").remove("rtol");
+    fails(ErrorCode.INVALID_MANIFEST, m, f.weights(), "golden.rtol");
+  }
+
+  // ---- value rules of ops and names ----
+
+  @Test
+  void batchNormEpsMustBePositive() throws IOException {
+    for (double eps : new double[] {0.0, -1e-5}) {
+      Map<String, Object> m = ModelTest.cnn().manifest();
+      sub(node(m, "bn"), "attrs").put("eps", eps);
+      fails(ErrorCode.INVALID_ATTRIBUTE, m, ModelTest.cnn().weights(), "node 'bn'", "eps");
+    }
+  }
+
+  @Test
+  void negativeRunningVarianceRefusedFromTheOpTable() throws IOException {
+    Fixture f = ModelTest.cnn();
+    f.tensor("bn.v", new int[] {4}, 0.5f, 1, -0.25f, 2);
+    fails(ErrorCode.INVALID_PARAMETER, f.manifest(), f.weights(), "node 'bn'", "running_var",
+        "-0.25", ">= 0");
+    // Zero (and -0.0) is a valid variance: eps keeps the denominator positive.
+    Fixture z = ModelTest.cnn();
+    z.tensor("bn.v", new int[] {4}, 0f, -0f, 1, 2);
+    Path d = Files.createTempDirectory(dir, "zero");
+    assertNotNull(Model.load(Fixture.write(d, z.manifest(), z.weights())));
+  }
+
+  @Test
+  void softmaxDimMustBeAPositivePerSampleAxis() throws IOException {
+    for (int dim : new int[] {-1, 0, 2}) {
+      Map<String, Object> m = small().manifest();
+      sub(node(m, "prob"), "attrs").put("dim", dim);
+      fails(ErrorCode.INVALID_ATTRIBUTE, m, "node 'prob'", "dim " + dim);
+    }
+  }
+
+  @Test
+  void emptyNamesRefused() throws IOException {
+    Map<String, Object> m = small().manifest();
+    node(m, "act").put("name", "");
+    fails(ErrorCode.INVALID_GRAPH, m, "nodes[1].name", "empty");
+    m = small().manifest();
+    node(m, "act").put("outputs", List.of(""));
+    fails(ErrorCode.INVALID_GRAPH, m, "node 'act'", "empty");
+    m = small().manifest();
+    node(m, "act").put("inputs", List.of(""));
+    fails(ErrorCode.INVALID_GRAPH, m, "node 'act'", "empty");
+    m = small().manifest();
+    sub(m, "input").put("name", "");
+    fails(ErrorCode.INVALID_GRAPH, m, "input.name");
+    m = small().manifest();
+    sub(m, "output").put("name", "");
+    fails(ErrorCode.INVALID_GRAPH, m, "output.name");
+  }
+
+  @Test
+  void emptyNodesAndTooManyNodes() throws IOException {
+    Map<String, Object> m = small().manifest();
+    m.put("nodes", List.of());
+    fails(ErrorCode.INVALID_GRAPH, m, "empty");
+    m = small().manifest();
+    Map<String, Object> relu = node(m, "act");
+    List<Object> many = new ArrayList<>();
+    for (int i = 0; i <= FormatRules.MAX_NODES; i++) {
+      many.add(relu);
+    }
+    m.put("nodes", many);
+    fails(ErrorCode.LIMIT_EXCEEDED, m, "MAX_NODES");
+  }
+
+  @Test
+  void planLargerThanTheLimitRefusedAtLoad() throws IOException {
+    // Each value is 2^24 floats (at the per-value limit); five of them pass the plan limit 2^26.
+    Fixture f = new Fixture(1, 4096, 4096);
+    int[] s = {1, 4096, 4096};
+    f.node("r1", "relu", map(), s).node("r2", "relu", map(), s).node("r3", "relu", map(), s)
+        .node("r4", "relu", map(), s).node("r5", "relu", map(), s);
+    fails(ErrorCode.LIMIT_EXCEEDED, f.manifest(), f.weights(), "node 'r4'", "MAX_PLAN_ELEMENTS");
+    Fixture g = new Fixture(1, 4097, 4096).node("r1", "relu", map(), new int[] {1, 4097, 4096});
+    fails(ErrorCode.LIMIT_EXCEEDED, g.manifest(), g.weights(), "input shape",
+        "MAX_VALUE_ELEMENTS");
   }
 
   // ---- hostile JSON ----
