@@ -4,9 +4,11 @@
     python -m pd2java.generate --check  # exit 1 naming each stale file (the tests run this)
 
 Derived files: pd2java/schema/manifest.schema.json and docs/OPS.md (from the op table), the
-generated tables of docs/FORMAT.md (limits and error codes), and the Java runtime's generated
-sources (``pd2java.backends.java.generate``). Only a source checkout has docs/ and java-harness/;
-an installed wheel checks what it carries.
+generated tables of docs/FORMAT.md (limits and error codes), of docs/EXPORT.md (supported torch
+forms) and of docs/ONNX.md (ONNX import and export mappings), both from the op families'
+registrations (pd2java.ops.frontend_registry), and the Java runtime's generated sources
+(``pd2java.backends.java.generate``). Only a source checkout has docs/ and java-harness/; an
+installed wheel checks what it carries.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pd2java.ops import docs as ops_docs
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT_MD = ROOT / "docs" / "FORMAT.md"
+EXPORT_MD = ROOT / "docs" / "EXPORT.md"
+ONNX_MD = ROOT / "docs" / "ONNX.md"
 _BLOCK = re.compile(
     r"(<!-- generated: (?P<name>[a-z-]+) -->\n).*?(<!-- end generated -->)", re.DOTALL
 )
@@ -41,7 +45,13 @@ def error_code_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-MD_BLOCKS = {"limits": limits_table, "error-codes": error_code_table}
+MD_BLOCKS = {
+    "limits": limits_table,
+    "error-codes": error_code_table,
+    "torch-forms": ops_docs.torch_forms_table,
+    "onnx-export": ops_docs.onnx_export_table,
+    "onnx-import": ops_docs.onnx_import_table,
+}
 
 
 def fill_blocks(text: str, where: Path) -> str:
@@ -62,8 +72,9 @@ def outputs() -> dict[Path, str]:
         ops_docs.SCHEMA_PATH: ops_docs.schema_text(),
         ops_docs.OPS_MD_PATH: ops_docs.generate_ops_md(),
     }
-    if FORMAT_MD.exists():
-        out[FORMAT_MD] = fill_blocks(FORMAT_MD.read_text(encoding="utf-8"), FORMAT_MD)
+    for md in (FORMAT_MD, EXPORT_MD, ONNX_MD):
+        if md.exists():
+            out[md] = fill_blocks(md.read_text(encoding="utf-8"), md)
     harness = ROOT / "java-harness"
     if harness.is_dir():
         out.update(java_generate.render(harness))

@@ -89,25 +89,28 @@ def lower_clamp(min_val: object, max_val: object) -> Lowered:
     raise Unsupported(f"clamp/hardtanh to [{min_val}, {max_val}] (only [0, 6] is relu6)")
 
 
-_CLAMP_NOTE = "bounds (0, 6) give relu6, min=0 alone gives relu"
+def _hardtanh(min_val: object, max_val: object) -> Lowered:
+    lowered = lower_clamp(min_val, max_val)
+    if lowered.op != "relu6":
+        raise Unsupported(f"hardtanh to [{min_val}, {max_val}] (only [0, 6] is relu6)")
+    return lowered
 
 
-@torch_module("torch.nn.Hardtanh", ops=("relu6", "relu"), shown="Hardtanh(0, 6)", note=_CLAMP_NOTE)
+@torch_module("torch.nn.Hardtanh", ops=("relu6",), shown="Hardtanh(0, 6)")
 def _hardtanh_module(mod: object, x: Value) -> Lowered:
-    return lower_clamp(mod.min_val, mod.max_val)
+    return _hardtanh(mod.min_val, mod.max_val)
 
 
 @torch_function(
     "torch.nn.functional.hardtanh",
-    ops=("relu6", "relu"),
+    ops=("relu6",),
     shown={"torch.nn.functional.hardtanh": "F.hardtanh(x, 0, 6)"},
-    note=_CLAMP_NOTE,
 )
 def _hardtanh_call(call: Call) -> Lowered:
     b = call.bind(
         ["min_val", "max_val", "inplace"], {"min_val": -1.0, "max_val": 1.0, "inplace": False}
     )
-    return lower_clamp(b["min_val"], b["max_val"])
+    return _hardtanh(b["min_val"], b["max_val"])
 
 
 @torch_function(
@@ -115,13 +118,8 @@ def _hardtanh_call(call: Call) -> Lowered:
     "torch.clip",
     methods=("clamp", "clip"),
     ops=("relu6", "relu"),
-    shown={
-        "torch.clamp": "torch.clamp(x, 0, 6)",
-        "torch.clip": "torch.clip(x, 0, 6)",
-        "clamp": "x.clamp(0, 6)",
-        "clip": "x.clip(0, 6)",
-    },
-    note=_CLAMP_NOTE,
+    shown={"clamp": "x.clamp()", "clip": "x.clip()"},
+    note="clamp / clip: bounds (0, 6) give relu6, min=0 alone gives relu",
 )
 def _clamp_call(call: Call) -> Lowered:
     b = call.bind(["min", "max"], {"min": None, "max": None})

@@ -205,3 +205,62 @@ def generate_ops_md() -> str:
 
 def schema_text() -> str:
     return json.dumps(generate_schema(), indent=2, sort_keys=False) + "\n"
+
+
+# --- generated blocks of docs/EXPORT.md and docs/ONNX.md (see pd2java.generate.MD_BLOCKS) ------
+
+
+def _code(items: list[str]) -> str:
+    return ", ".join(f"`{item}`" for item in items) or "-"
+
+
+def torch_forms_table() -> str:
+    """docs/EXPORT.md: each op's torch modules and functional / method forms, from the
+    families' registrations."""
+    from pd2java.ops.frontend_registry import NO_TORCH_LOWERING, torch_forms
+
+    forms = [f for f in torch_forms() if f.listed]
+    rows = [
+        "| op (OPS.md) | modules | functional / method forms | notes |",
+        "|---|---|---|---|",
+    ]
+
+    def row(label: str, chosen: list[Any]) -> str:
+        modules = [f.shown for f in chosen if f.kind == "module"]
+        calls = [f.shown for f in chosen if f.kind != "module"]
+        notes = "; ".join(dict.fromkeys(f.note for f in chosen if f.note))
+        return f"| {label} | {_code(modules)} | {_code(calls)} | {notes} |"
+
+    for spec in OP_LIST:
+        if spec.name in NO_TORCH_LOWERING:
+            rows.append(f"| {spec.name} | - | - | no torch form: {NO_TORCH_LOWERING[spec.name]} |")
+        else:
+            rows.append(row(spec.name, [f for f in forms if spec.name in f.ops]))
+    rows.append(row("(removed)", [f for f in forms if not f.ops]))
+    return "\n".join(rows) + "\n"
+
+
+def onnx_export_table() -> str:
+    """docs/ONNX.md: the ONNX each op is written as, from the families' registrations."""
+    from pd2java.ops.frontend_registry import NO_ONNX_EXPORT, onnx_exports
+
+    exports = onnx_exports()
+    rows = ["| IR op | ONNX |", "|---|---|"]
+    for spec in OP_LIST:
+        mapping = exports.get(spec.key)
+        doc = mapping.doc if mapping else f"not written: {NO_ONNX_EXPORT.get(spec.name, '?')}"
+        rows.append(f"| `{spec.name}` | {doc} |")
+    return "\n".join(rows) + "\n"
+
+
+def onnx_import_table() -> str:
+    """docs/ONNX.md: each ONNX op type the reader accepts, what it becomes and in which forms."""
+    import pd2java.frontends.onnx  # noqa: F401 - registers the structural ops (Constant, ...)
+    from pd2java.ops.frontend_registry import onnx_imports
+
+    rows = ["| ONNX | IR | accepted form |", "|---|---|---|"]
+    for m in onnx_imports():
+        onnx_ops = m.shown or _code(list(m.op_types))
+        ir = f"`{m.ir}`" if m.ir and m.role == "op" else m.ir or _code(list(dict.fromkeys(m.ops)))
+        rows.append(f"| {onnx_ops} | {ir} | {m.form} |")
+    return "\n".join(rows) + "\n"

@@ -52,6 +52,15 @@ def _load() -> None:
     importlib.import_module("pd2java.ops.passthrough")
 
 
+def _table_order(ops: tuple[str, ...], role: str = "op") -> tuple[int, int]:
+    """Sort key: registrations in op-table order whatever order the modules were imported in;
+    pass-through and folding entries after every op."""
+    roles = ("op", "removed", "constant", "folded")
+    names = [spec.name for spec in OP_LIST]
+    first = min((names.index(op) for op in ops), default=len(names))
+    return (roles.index(role), first)
+
+
 def _check_ops(ops: tuple[str, ...], where: str) -> None:
     for op in ops:
         lookup(op, current_version(op), where=where)
@@ -141,9 +150,9 @@ def torch_function(
 
 
 def torch_forms() -> list[TorchForm]:
-    """Every registered torch form, in family order."""
+    """Every registered torch form, in op-table order (pass-through forms last)."""
     _load()
-    return list(TORCH_FORMS)
+    return sorted(TORCH_FORMS, key=lambda f: _table_order(f.ops, "op" if f.ops else "removed"))
 
 
 def supported_torch() -> str:
@@ -208,9 +217,9 @@ def onnx_import(
 
 
 def onnx_imports() -> list[OnnxImport]:
-    """Every ONNX import mapping, in registration order (families first)."""
+    """Every ONNX import mapping, in op-table order (removed and folded op types last)."""
     _load()
-    return list(_ONNX_IMPORT_ORDER)
+    return sorted(_ONNX_IMPORT_ORDER, key=lambda m: _table_order(m.ops, m.role))
 
 
 @dataclass(frozen=True)
