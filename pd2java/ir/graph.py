@@ -75,9 +75,12 @@ class Graph:
     output: str
     nodes: tuple[Node, ...]
     tensors: Mapping[str, np.ndarray]
-    classes: tuple[str, ...] | None = None
-    # "probabilities" when the graph ends in softmax/sigmoid, else "logits"/"values".
-    output_kind: str = "probabilities"
+    # Class names of the output, or None when the source does not know them. No default: every
+    # front end and reader decides.
+    classes: tuple[str, ...] | None
+    # "probabilities" when the graph ends in softmax/sigmoid, else "logits"
+    # (pd2java.ops.frontend_registry.output_kind). No default: every front end and reader decides.
+    output_kind: str
     # Provenance and extra input description (e.g. the PRPD image convention), JSON-able.
     meta: Mapping[str, Any] = field(default_factory=dict)
     # Names of IR passes applied, in order (e.g. "fold_bn").
