@@ -13,6 +13,7 @@ passes straight through), so there is no separate pass for them.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from pd2java.format_rules import MAX_NODES, MAX_PLAN_ELEMENTS, MAX_VALUE_ELEMENT
 from pd2java.ir import Graph, Node
 from pd2java.ops.conv import conv_param_shapes
 from pd2java.ops.norm import bn_scale_shift
-from pd2java.ops.registry import ShapeError, impl
+from pd2java.ops.registry import OpImpl, ShapeError, impl
 from pd2java.ops.table import OPS, OpSpec, supported_ops
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -55,6 +56,12 @@ def check_attr(spec_kind: str, value: object) -> bool:
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         )
     raise ValueError(f"unknown attr kind {spec_kind}")
+
+
+@functools.cache
+def _impl(key: str) -> OpImpl:
+    """``registry.impl`` memoised: the registry is fixed once loaded, and validate asks per node."""
+    return impl(key)
 
 
 def _fail(code: ErrorCode, message: str) -> FormatError:
@@ -116,7 +123,7 @@ def _check_node_form(node: Node, spec: OpSpec) -> None:
 
 def _check_params(node: Node, spec: OpSpec, tensors: Mapping[str, np.ndarray]) -> None:
     try:
-        shapes = impl(node.key).param_shapes(node.attrs)
+        shapes = _impl(node.key).param_shapes(node.attrs)
     except ShapeError as exc:
         raise _fail(exc.code, f"{where(node)}: {exc}") from None
     for p in spec.params:
@@ -177,7 +184,7 @@ def _recompute(graph: Graph, *, check_declared: bool) -> list[tuple[int, ...]]:
                     f"{where(node)}: input {value!r} is not the graph input or an earlier output",
                 )
         try:
-            shape = impl(node.key).infer(node.attrs, [shapes[v] for v in node.inputs])
+            shape = _impl(node.key).infer(node.attrs, [shapes[v] for v in node.inputs])
         except ShapeError as exc:
             raise _fail(exc.code, f"{where(node)}: {exc}") from None
         shape = tuple(int(d) for d in shape)
