@@ -116,8 +116,8 @@ def conv2d_nchw(
     (ph, pw), (sh, sw), (dh, dw) = padding, stride, dilation
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     hp, wp = xp.shape[2], xp.shape[3]
-    ho = (hp - dh * (kh - 1) - 1) // sh + 1
-    wo = (wp - dw * (kw - 1) - 1) // sw + 1
+    ho = window_out(hp, kh, sh, 0, dh, "height")  # xp is padded already
+    wo = window_out(wp, kw, sw, 0, dw, "width")
     og = cout // groups
     w64 = weight.astype(np.float64)
 

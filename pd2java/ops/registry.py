@@ -159,15 +159,3 @@ def check_pool_padding(kernel: tuple[int, int], padding: tuple[int, int]) -> Non
             "(at most kernel // 2, as in PyTorch)",
             ErrorCode.INVALID_ATTRIBUTE,
         )
-
-
-def windows(
-    x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
-) -> np.ndarray:
-    """View (N, C, H, W) (already padded) as (N, C, Ho, Wo, kh, kw) sliding windows."""
-    kh, kw = kernel
-    sh, sw = stride
-    dh, dw = dilation
-    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    v = np.lib.stride_tricks.sliding_window_view(x, (span_h, span_w), axis=(2, 3))
-    return v[:, :, ::sh, ::sw, ::dh, ::dw]
