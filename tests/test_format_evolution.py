@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from pd2java.backends import reference
-from pd2java.backends.java.bridge import java_predict
-from pd2java.errors import UserError
+from pd2java.backends.java.bridge import JavaError, java_predict
+from pd2java.errors import ErrorCode, FormatError
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -45,11 +45,25 @@ def test_unknown_optional_keys_are_ignored_by_both_readers(tmp_path: Path) -> No
     np.testing.assert_allclose(java_predict(future, x), expected, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("where", ["attrs", "params"])
-def test_unknown_attribute_or_param_is_still_refused(tmp_path: Path, where: str) -> None:
+@pytest.mark.parametrize(
+    ("where", "code"), [("attrs", "INVALID_ATTRIBUTE"), ("params", "INVALID_PARAMETER")]
+)
+def test_unknown_attribute_or_param_is_still_refused(tmp_path: Path, where: str, code: str) -> None:
     manifest = _tiny_with(tmp_path, lambda o: o["nodes"][0][where].update(extra=1))
     x = np.zeros((1, 1, 4, 4), np.float32)
-    with pytest.raises(UserError, match="extra"):
+    with pytest.raises(FormatError, match="extra") as py:
         reference.run(manifest, x)
-    with pytest.raises(UserError, match="extra"):
+    assert py.value.code == ErrorCode(code)
+    with pytest.raises(JavaError, match="extra") as java:
         java_predict(manifest, x)
+    assert java.value.code == code
+
+
+def test_newer_format_version_is_refused_with_its_code(tmp_path: Path) -> None:
+    manifest = _tiny_with(tmp_path, lambda o: o.update(format_version=2))
+    with pytest.raises(FormatError, match="upgrade") as py:
+        reference.load(manifest)
+    assert py.value.code == ErrorCode.UNSUPPORTED_FORMAT_VERSION
+    with pytest.raises(JavaError) as java:
+        java_predict(manifest, np.zeros((1, 1, 4, 4), np.float32))
+    assert java.value.code == "UNSUPPORTED_FORMAT_VERSION"
