@@ -339,11 +339,10 @@ final class ManifestLoader {
           "manifest is " + attrs.size() + " bytes; the limit is " + max
               + " (MAX_MANIFEST_BYTES)");
     }
-    byte[] bytes = readAtMost(manifest, file, "the manifest", max);
-    if (bytes.length > max) {
+    byte[] bytes = readAtMost(manifest, file, "the manifest", attrs.size());
+    if (bytes.length != attrs.size()) {
       throw new Pd2JavaException(
-          ErrorCode.LIMIT_EXCEEDED, file, null,
-          "manifest grew past the limit of " + max + " bytes while being read");
+          ErrorCode.IO_ERROR, file, null, "the manifest changed size while being read");
     }
     Object top = Json.parse(bytes, file, Json.Limits.MANIFEST);
     if (!(top instanceof Map)) {
@@ -352,10 +351,18 @@ final class ManifestLoader {
     return Model.asMap(top);
   }
 
-  /** Reads at most {@code max + 1} bytes, so a file that grows after its size was checked ends. */
+  /**
+   * Reads a file whose size {@code max} was checked: into one array of that size (no growing
+   * copies of a large weights file), plus one byte to notice a file that grew meanwhile.
+   */
   private static byte[] readAtMost(Path path, String name, String what, long max) {
     try (InputStream in = Files.newInputStream(path)) {
-      return in.readNBytes((int) Math.min(max + 1, Integer.MAX_VALUE - 8));
+      byte[] buf = new byte[(int) max];
+      int n = in.readNBytes(buf, 0, buf.length);
+      if (n < buf.length) {
+        return Arrays.copyOf(buf, n);
+      }
+      return in.read() < 0 ? buf : Arrays.copyOf(buf, buf.length + 1);
     } catch (IOException e) {
       throw new Pd2JavaException(ErrorCode.IO_ERROR, name, null, "cannot read " + what + ": " + e,
           e);
