@@ -3,51 +3,33 @@ package org.pd2java.runtime;
 /**
  * avg_pool2d@1: mean over each window, zero padding, floor output size. With {@code
  * count_include_pad} the divisor is the whole window (kh * kw); without it, only the real cells.
- * As in PyTorch, padding may be at most half the kernel size. Sums are accumulated in double.
+ * As in PyTorch, padding may be at most half the kernel size ({@link Window2d#pool}). Sums are
+ * accumulated in double.
  */
 final class AvgPool2dKernel implements Kernel {
-  private final int c, h, w, kh, kw, sh, sw, ph, pw, ho, wo;
+  private final Window2d g;
   private final boolean includePad;
 
   static Kernel compile(NodeDef n, int[][] in) {
-    int[] k = n.int2Attr("kernel_size", 1);
-    int[] s = n.int2Attr("stride", 1);
-    int[] p = n.int2Attr("padding", 0);
-    for (int i = 0; i < 2; i++) {
-      if (p[i] > k[i] / 2) {
-        throw n.error(
-            ErrorCode.INVALID_ATTRIBUTE,
-            "padding " + p[i] + " exceeds half the kernel size " + k[i]);
-      }
-    }
-    int[] x = n.input(in, 0, 3);
-    int ho = n.windowOut("height", x[1], k[0], s[0], p[0], 1);
-    int wo = n.windowOut("width", x[2], k[1], s[1], p[1], 1);
-    return new AvgPool2dKernel(x, k, s, p, ho, wo, n.boolAttr("count_include_pad"));
+    Window2d g = Window2d.pool(n, in, false);
+    return new AvgPool2dKernel(g, n.boolAttr("count_include_pad"));
   }
 
-  private AvgPool2dKernel(int[] x, int[] k, int[] s, int[] p, int ho, int wo, boolean includePad) {
-    c = x[0];
-    h = x[1];
-    w = x[2];
-    kh = k[0];
-    kw = k[1];
-    sh = s[0];
-    sw = s[1];
-    ph = p[0];
-    pw = p[1];
-    this.ho = ho;
-    this.wo = wo;
+  private AvgPool2dKernel(Window2d g, boolean includePad) {
+    this.g = g;
     this.includePad = includePad;
   }
 
   @Override
   public int[] outputShape() {
-    return new int[] {c, ho, wo};
+    return new int[] {g.c, g.ho, g.wo};
   }
 
   @Override
   public void run(float[][] inputs, float[] out) {
+    final int c = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
+    final int ph = g.ph, pw = g.pw, ho = g.ho, wo = g.wo;
+    final boolean includePad = this.includePad;
     float[] x = inputs[0];
     int o = 0;
     for (int ch = 0; ch < c; ch++) {

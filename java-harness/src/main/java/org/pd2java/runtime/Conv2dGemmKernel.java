@@ -24,38 +24,23 @@ final class Conv2dGemmKernel implements Kernel {
   /** Output positions per column tile: 4 accumulators + 2 column rows stay in L1. */
   static final int TILE = 256;
 
-  private final int cin, h, w, cout, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo;
+  private final Window2d g;
   private final float[] weight;
   private final float[] bias;
   private final int[] owLo, owHi;
 
-  Conv2dGemmKernel(
-      int[] x, int cout, int[] k, int[] s, int[] p, int[] d, int ho, int wo, float[] weight,
-      float[] bias) {
-    this.cin = x[0];
-    this.h = x[1];
-    this.w = x[2];
-    this.cout = cout;
-    this.kh = k[0];
-    this.kw = k[1];
-    this.sh = s[0];
-    this.sw = s[1];
-    this.ph = p[0];
-    this.pw = p[1];
-    this.dh = d[0];
-    this.dw = d[1];
-    this.ho = ho;
-    this.wo = wo;
+  Conv2dGemmKernel(Window2d g, float[] weight, float[] bias) {
+    this.g = g;
     this.weight = weight;
     this.bias = bias;
-    int[][] range = Conv2dKernel.validOutputRange(kw, dw, pw, sw, wo, w);
+    int[][] range = g.validOutputColumns();
     this.owLo = range[0];
     this.owHi = range[1];
   }
 
   @Override
   public int[] outputShape() {
-    return new int[] {cout, ho, wo};
+    return new int[] {g.cout, g.ho, g.wo};
   }
 
   /**
@@ -63,6 +48,9 @@ final class Conv2dGemmKernel implements Kernel {
    * position {@code tile*TILE + j} (position = oy*out_w + ox). Fresh arrays, so padding stays 0.
    */
   private float[][][] im2colTiles(float[] x) {
+    final int cin = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
+    final int ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw, ho = g.ho, wo = g.wo;
+    final int[] owLo = this.owLo, owHi = this.owHi;
     int n = ho * wo;
     int kk = cin * kh * kw;
     int tiles = (n + TILE - 1) / TILE;
@@ -117,8 +105,10 @@ final class Conv2dGemmKernel implements Kernel {
   @Override
   public void run(float[][] inputs, float[] out) {
     float[][][] col = im2colTiles(inputs[0]);
-    int n = ho * wo;
-    int kk = cin * kh * kw;
+    final int cout = g.cout;
+    final float[] weight = this.weight, bias = this.bias;
+    int n = g.ho * g.wo;
+    int kk = g.c * g.kh * g.kw;
     float[] a0 = new float[TILE];
     float[] a1 = new float[TILE];
     float[] a2 = new float[TILE];

@@ -16,117 +16,62 @@ import java.util.Arrays;
  * DepthwiseConv2dKernel}, which JUnit tests against this one.
  */
 final class Conv2dKernel implements Kernel {
-  private final int cin, h, w, cout, kh, kw, sh, sw, ph, pw, dh, dw, groups, ho, wo;
+  private final Window2d g;
   private final float[] weight;
   private final float[] bias;
   // Per kernel column kx: the range [owLo, owHi) of output columns whose input column is inside.
   private final int[] owLo, owHi;
 
   static Kernel compile(NodeDef n, int[][] in) {
-    int cin = n.intAttr("in_channels", 1);
-    int cout = n.intAttr("out_channels", 1);
-    int[] k = n.int2Attr("kernel_size", 1);
-    int[] s = n.int2Attr("stride", 1);
-    int[] p = n.int2Attr("padding", 0);
-    int[] d = n.int2Attr("dilation", 1);
-    int groups = n.intAttr("groups", 1);
-    if (cin % groups != 0 || cout % groups != 0) {
-      throw n.error(
-          ErrorCode.INVALID_ATTRIBUTE,
-          "groups " + groups + " must divide in_channels " + cin + " and out_channels " + cout);
-    }
-    int[] x = n.input(in, 0, 3);
-    if (x[0] != cin) {
-      throw n.error(
-          ErrorCode.SHAPE_MISMATCH,
-          "input has " + x[0] + " channels but in_channels is " + cin + " (input shape "
-              + Arrays.toString(x) + ")");
-    }
-    float[] weight = n.param("weight", cout, cin / groups, k[0], k[1]);
-    float[] bias = n.param("bias", cout);
-    int ho = n.windowOut("height", x[1], k[0], s[0], p[0], d[0]);
-    int wo = n.windowOut("width", x[2], k[1], s[1], p[1], d[1]);
+    Window2d g = Window2d.conv(n, in);
+    float[] weight = n.param("weight", g.cout, g.c / g.groups, g.kh, g.kw);
+    float[] bias = n.param("bias", g.cout);
     // The fast path's im2col scratch must stay a reasonable Java array; else use the reference.
-    long scratch = (long) cin * k[0] * k[1] * ho * wo;
-    if (groups == 1 && !n.referenceKernels && scratch <= ManifestLoader.MAX_VALUE_ELEMENTS) {
-      return new Conv2dGemmKernel(x, cout, k, s, p, d, ho, wo, weight, bias);
+    long scratch = (long) g.c * g.kh * g.kw * g.ho * g.wo;
+    if (g.groups == 1 && !n.referenceKernels && scratch <= ManifestLoader.MAX_VALUE_ELEMENTS) {
+      return new Conv2dGemmKernel(g, weight, bias);
     }
     // The depthwise path's per-call scratch: tap planes, or one zero-padded input plane.
-    long taps = (long) k[0] * k[1] * ho * wo;
-    long padded = (x[1] + 2L * p[0]) * (x[2] + 2L * p[1]);
-    if (groups == cin && groups > 1 && !n.referenceKernels
+    long taps = (long) g.kh * g.kw * g.ho * g.wo;
+    long padded = (g.h + 2L * g.ph) * (g.w + 2L * g.pw);
+    if (g.groups == g.c && g.groups > 1 && !n.referenceKernels
         && Math.max(taps, padded) <= ManifestLoader.MAX_VALUE_ELEMENTS) {
-      return new DepthwiseConv2dKernel(x, cout, k, s, p, d, ho, wo, weight, bias);
+      return new DepthwiseConv2dKernel(g, weight, bias);
     }
-    return new Conv2dKernel(x, cout, k, s, p, d, groups, ho, wo, weight, bias);
+    return new Conv2dKernel(g, weight, bias);
   }
 
-  private Conv2dKernel(
-      int[] x, int cout, int[] k, int[] s, int[] p, int[] d, int groups, int ho, int wo,
-      float[] weight, float[] bias) {
-    this.cin = x[0];
-    this.h = x[1];
-    this.w = x[2];
-    this.cout = cout;
-    this.kh = k[0];
-    this.kw = k[1];
-    this.sh = s[0];
-    this.sw = s[1];
-    this.ph = p[0];
-    this.pw = p[1];
-    this.dh = d[0];
-    this.dw = d[1];
-    this.groups = groups;
-    this.ho = ho;
-    this.wo = wo;
+  private Conv2dKernel(Window2d g, float[] weight, float[] bias) {
+    this.g = g;
     this.weight = weight;
     this.bias = bias;
-    int[][] range = validOutputRange(kw, dw, pw, sw, wo, w);
+    int[][] range = g.validOutputColumns();
     this.owLo = range[0];
     this.owHi = range[1];
   }
 
-  /**
-   * For each kernel column {@code kx}, the output columns {@code [lo, hi)} whose input column
-   * {@code ox * sw + kx * dw - pw} lies inside {@code [0, w)}: the taps outside are zero padding
-   * and are skipped. Shared by every conv kernel so they agree on the padding border.
-   */
-  static int[][] validOutputRange(int kw, int dw, int pw, int sw, int wo, int w) {
-    int[] lo = new int[kw];
-    int[] hi = new int[kw];
-    for (int kx = 0; kx < kw; kx++) {
-      int off = kx * dw - pw; // input column = ox * sw + off
-      int l = 0;
-      while (l < wo && l * sw + off < 0) {
-        l++;
-      }
-      int h = wo;
-      while (h > l && (h - 1) * sw + off >= w) {
-        h--;
-      }
-      lo[kx] = l;
-      hi[kx] = h;
-    }
-    return new int[][] {lo, hi};
-  }
-
   @Override
   public int[] outputShape() {
-    return new int[] {cout, ho, wo};
+    return new int[] {g.cout, g.ho, g.wo};
   }
 
   @Override
   public void run(float[][] inputs, float[] out) {
+    final int cin = g.c, h = g.h, w = g.w, cout = g.cout, groups = g.groups;
+    final int kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh;
+    final int dw = g.dw, ho = g.ho, wo = g.wo;
+    final float[] weight = this.weight, bias = this.bias;
+    final int[] owLo = this.owLo, owHi = this.owHi;
     float[] x = inputs[0];
     int inPerG = cin / groups;
     int outPerG = cout / groups;
     int plane = ho * wo;
     for (int oc = 0; oc < cout; oc++) {
-      int g = oc / outPerG;
+      int grp = oc / outPerG;
       int obase = oc * plane;
       Arrays.fill(out, obase, obase + plane, bias == null ? 0f : bias[oc]);
       for (int icg = 0; icg < inPerG; icg++) {
-        int ibase = (g * inPerG + icg) * h * w;
+        int ibase = (grp * inPerG + icg) * h * w;
         int wbase = (oc * inPerG + icg) * kh * kw;
         for (int ky = 0; ky < kh; ky++) {
           for (int kx = 0; kx < kw; kx++) {

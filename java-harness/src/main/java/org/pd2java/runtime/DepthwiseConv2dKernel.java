@@ -27,46 +27,30 @@ import java.util.Arrays;
  * written, so they stay 0.
  */
 final class DepthwiseConv2dKernel implements Kernel {
-  private final int cin, h, w, cout, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, mult;
+  private final Window2d g;
   private final float[] weight;
   private final float[] bias;
   private final int[] owLo, owHi;
   /** Stride-1 output planes up to this many cells are computed directly, larger by tap planes. */
   static final int DIRECT_MAX_PLANE = 64;
 
-  DepthwiseConv2dKernel(
-      int[] x, int cout, int[] k, int[] s, int[] p, int[] d, int ho, int wo, float[] weight,
-      float[] bias) {
-    this.cin = x[0];
-    this.h = x[1];
-    this.w = x[2];
-    this.cout = cout;
-    this.mult = cout / cin;
-    this.kh = k[0];
-    this.kw = k[1];
-    this.sh = s[0];
-    this.sw = s[1];
-    this.ph = p[0];
-    this.pw = p[1];
-    this.dh = d[0];
-    this.dw = d[1];
-    this.ho = ho;
-    this.wo = wo;
+  DepthwiseConv2dKernel(Window2d g, float[] weight, float[] bias) {
+    this.g = g;
     this.weight = weight;
     this.bias = bias;
-    int[][] range = Conv2dKernel.validOutputRange(kw, dw, pw, sw, wo, w);
+    int[][] range = g.validOutputColumns();
     this.owLo = range[0];
     this.owHi = range[1];
   }
 
   @Override
   public int[] outputShape() {
-    return new int[] {cout, ho, wo};
+    return new int[] {g.cout, g.ho, g.wo};
   }
 
   @Override
   public void run(float[][] inputs, float[] out) {
-    if (ho * wo <= DIRECT_MAX_PLANE || sh > 1 || sw > 1) {
+    if (g.ho * g.wo <= DIRECT_MAX_PLANE || g.sh > 1 || g.sw > 1) {
       runDirect(inputs[0], out);
     } else {
       runTaps(inputs[0], out);
@@ -78,6 +62,10 @@ final class DepthwiseConv2dKernel implements Kernel {
    * output directly (scalar) from a zero-padded copy of the input plane, with no bounds checks.
    */
   private void runDirect(float[] x, float[] out) {
+    final int cin = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
+    final int ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw, ho = g.ho, wo = g.wo;
+    final int mult = g.cout / g.c;
+    final float[] weight = this.weight, bias = this.bias;
     int pwid = w + 2 * pw;
     int phgt = h + 2 * ph;
     int n = ho * wo;
@@ -143,6 +131,11 @@ final class DepthwiseConv2dKernel implements Kernel {
   }
 
   private void runTaps(float[] x, float[] out) {
+    final int cin = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
+    final int ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw, ho = g.ho, wo = g.wo;
+    final int mult = g.cout / g.c;
+    final float[] weight = this.weight, bias = this.bias;
+    final int[] owLo = this.owLo, owHi = this.owHi;
     int n = ho * wo;
     int taps = kh * kw;
     float[][] tap = new float[taps][n];

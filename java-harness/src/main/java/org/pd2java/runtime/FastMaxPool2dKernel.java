@@ -11,29 +11,25 @@ package org.pd2java.runtime;
  * reference.
  */
 final class FastMaxPool2dKernel implements Kernel {
-  private final int c, h, w, kh, kw, sh, sw, dh, dw, ho, wo;
+  private final Window2d g;
 
-  FastMaxPool2dKernel(int[] x, int[] k, int[] s, int[] d, int ho, int wo) {
-    c = x[0];
-    h = x[1];
-    w = x[2];
-    kh = k[0];
-    kw = k[1];
-    sh = s[0];
-    sw = s[1];
-    dh = d[0];
-    dw = d[1];
-    this.ho = ho;
-    this.wo = wo;
+  /** {@code g} must have no padding. */
+  FastMaxPool2dKernel(Window2d g) {
+    if (g.padded()) {
+      throw new IllegalArgumentException("padded pool on the unpadded fast path: " + g);
+    }
+    this.g = g;
   }
 
   @Override
   public int[] outputShape() {
-    return new int[] {c, ho, wo};
+    return new int[] {g.c, g.ho, g.wo};
   }
 
   @Override
   public void run(float[][] inputs, float[] out) {
+    final int c = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
+    final int dh = g.dh, dw = g.dw, ho = g.ho, wo = g.wo;
     float[] x = inputs[0];
     int o = 0;
     boolean two = kh == 2 && kw == 2;

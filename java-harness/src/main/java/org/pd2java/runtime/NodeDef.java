@@ -91,19 +91,8 @@ final class NodeDef {
     return shapes[i];
   }
 
-  /** Output extent of a sliding window, or an error when the window does not fit. */
+  /** Output extent of a sliding window, or an error when it does not fit ({@link Window2d}). */
   int windowOut(String axis, int in, int k, int s, int p, int d) {
-    long span = (long) d * (k - 1) + 1;
-    long num = (long) in + 2L * p - span;
-    if (num < 0) {
-      throw error(
-          ErrorCode.SHAPE_MISMATCH,
-          "window of " + span + " does not fit the " + axis + " extent " + in + " padded by " + p);
-    }
-    long out = num / s + 1;
-    if (out > ManifestLoader.MAX_VALUE_ELEMENTS) {
-      throw error(ErrorCode.SHAPE_MISMATCH, axis + " output extent " + out + " is too large");
-    }
-    return (int) out;
+    return Window2d.outExtent(this, axis, in, k, s, p, d);
   }
 }

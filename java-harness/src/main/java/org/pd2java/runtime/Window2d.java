@@ -1,0 +1,155 @@
+package org.pd2java.runtime;
+
+import java.util.Arrays;
+
+/**
+ * The geometry of one 2-D sliding-window node (conv2d, max_pool2d, avg_pool2d), read and checked
+ * once at load: input {@code (c, h, w)}, kernel, stride, padding and dilation per axis, output
+ * {@code (cout, ho, wo)}, and for a convolution its groups. Every conv and pool kernel is built
+ * from one of these, so the attribute checks, the output-size rule, the pools' padding rule and
+ * the padding border ({@link #validOutputColumns}) are written once.
+ *
+ * <p>Load time only: kernels copy the fields they need into local variables at the top of
+ * {@code run}, and the hot loops read only those locals.
+ */
+final class Window2d {
+  /** Input channels, height, width. */
+  final int c, h, w;
+  /** Output channels (c for a pool) and groups (1 for a pool). */
+  final int cout, groups;
+  /** Kernel, stride, padding and dilation (1 where the op has none), height then width. */
+  final int kh, kw, sh, sw, ph, pw, dh, dw;
+  /** Output height and width. */
+  final int ho, wo;
+
+  private Window2d(
+      int[] x, int cout, int groups, int[] k, int[] s, int[] p, int[] d, int ho, int wo) {
+    this.c = x[0];
+    this.h = x[1];
+    this.w = x[2];
+    this.cout = cout;
+    this.groups = groups;
+    this.kh = k[0];
+    this.kw = k[1];
+    this.sh = s[0];
+    this.sw = s[1];
+    this.ph = p[0];
+    this.pw = p[1];
+    this.dh = d[0];
+    this.dw = d[1];
+    this.ho = ho;
+    this.wo = wo;
+  }
+
+  /**
+   * conv2d: in/out channels, kernel, stride, padding, dilation and groups (groups dividing both
+   * channel counts), a rank-3 input with in_channels channels, and an output size that fits.
+   */
+  static Window2d conv(NodeDef n, int[][] in) {
+    int cin = n.intAttr("in_channels", 1);
+    int cout = n.intAttr("out_channels", 1);
+    int[] k = n.int2Attr("kernel_size", 1);
+    int[] s = n.int2Attr("stride", 1);
+    int[] p = n.int2Attr("padding", 0);
+    int[] d = n.int2Attr("dilation", 1);
+    int groups = n.intAttr("groups", 1);
+    if (cin % groups != 0 || cout % groups != 0) {
+      throw n.error(
+          ErrorCode.INVALID_ATTRIBUTE,
+          "groups " + groups + " must divide in_channels " + cin + " and out_channels " + cout);
+    }
+    int[] x = n.input(in, 0, 3);
+    if (x[0] != cin) {
+      throw n.error(
+          ErrorCode.SHAPE_MISMATCH,
+          "input has " + x[0] + " channels but in_channels is " + cin + " (input shape "
+              + Arrays.toString(x) + ")");
+    }
+    return over(n, x, cout, groups, k, s, p, d);
+  }
+
+  /**
+   * max_pool2d ({@code dilated}) and avg_pool2d: kernel, stride, padding and, if the op has one,
+   * dilation; padding at most half the undilated kernel on each axis ({@code p <= k / 2}), the
+   * rule PyTorch and pd2java's Python reader enforce for both pools whatever the dilation; a
+   * rank-3 input; an output size that fits.
+   */
+  static Window2d pool(NodeDef n, int[][] in, boolean dilated) {
+    int[] k = n.int2Attr("kernel_size", 1);
+    int[] s = n.int2Attr("stride", 1);
+    int[] p = n.int2Attr("padding", 0);
+    int[] d = dilated ? n.int2Attr("dilation", 1) : new int[] {1, 1};
+    for (int i = 0; i < 2; i++) {
+      if (p[i] > k[i] / 2) {
+        throw n.error(
+            ErrorCode.INVALID_ATTRIBUTE,
+            "padding " + p[i] + " exceeds half the kernel size " + k[i]);
+      }
+    }
+    int[] x = n.input(in, 0, 3);
+    return over(n, x, x[0], 1, k, s, p, d);
+  }
+
+  private static Window2d over(
+      NodeDef n, int[] x, int cout, int groups, int[] k, int[] s, int[] p, int[] d) {
+    int ho = outExtent(n, "height", x[1], k[0], s[0], p[0], d[0]);
+    int wo = outExtent(n, "width", x[2], k[1], s[1], p[1], d[1]);
+    return new Window2d(x, cout, groups, k, s, p, d, ho, wo);
+  }
+
+  /**
+   * Output extent of a sliding window along one axis, {@code floor((in + 2p - d(k-1) - 1) / s) +
+   * 1}, or SHAPE_MISMATCH when the dilated window does not fit the padded input.
+   */
+  static int outExtent(NodeDef n, String axis, int in, int k, int s, int p, int d) {
+    long span = (long) d * (k - 1) + 1;
+    long num = (long) in + 2L * p - span;
+    if (num < 0) {
+      throw n.error(
+          ErrorCode.SHAPE_MISMATCH,
+          "window of " + span + " does not fit the " + axis + " extent " + in + " padded by " + p);
+    }
+    long out = num / s + 1;
+    if (out > ManifestLoader.MAX_VALUE_ELEMENTS) {
+      throw n.error(ErrorCode.SHAPE_MISMATCH, axis + " output extent " + out + " is too large");
+    }
+    return (int) out;
+  }
+
+  /** Whether there is any padding: if not, every window lies inside the input. */
+  boolean padded() {
+    return ph != 0 || pw != 0;
+  }
+
+  /**
+   * For each kernel column {@code kx}, the output columns {@code [lo, hi)} whose input column
+   * {@code ox * sw + kx * dw - pw} lies inside {@code [0, w)}: the taps outside are zero padding
+   * and are skipped. {@code [0][kx]} is lo, {@code [1][kx]} is hi. Shared by every conv kernel so
+   * they agree on the padding border.
+   */
+  int[][] validOutputColumns() {
+    int[] lo = new int[kw];
+    int[] hi = new int[kw];
+    for (int kx = 0; kx < kw; kx++) {
+      int off = kx * dw - pw; // input column = ox * sw + off
+      int l = 0;
+      while (l < wo && l * sw + off < 0) {
+        l++;
+      }
+      int r = wo;
+      while (r > l && (r - 1) * sw + off >= w) {
+        r--;
+      }
+      lo[kx] = l;
+      hi[kx] = r;
+    }
+    return new int[][] {lo, hi};
+  }
+
+  @Override
+  public String toString() {
+    return "Window2d[in=(" + c + ", " + h + ", " + w + "), out=(" + cout + ", " + ho + ", " + wo
+        + "), kernel=" + kh + "x" + kw + ", stride=" + sh + "x" + sw + ", padding=" + ph + "x"
+        + pw + ", dilation=" + dh + "x" + dw + ", groups=" + groups + "]";
+  }
+}
