@@ -54,7 +54,7 @@ from pd2java.format_rules import (
     TOP_KEYS,
 )
 from pd2java.ir import Graph, Node, ValueSpec
-from pd2java.ir.passes import check_attr, validate
+from pd2java.ir.passes import check_signature, validate
 from pd2java.ops.table import OPS, supported_ops
 
 __all__ = ["FormatError", "ManifestError", "SafetensorsError", "load", "load_bytes", "schema"]
@@ -376,50 +376,7 @@ def _check_node(c: _Checker, n: Any, i: int) -> None:
             f"{c.where}: node {n['name']!r}: unknown op {key}; known: {supported_ops()}",
             ErrorCode.UNKNOWN_OP,
         )
-    at = f"{c.where}: node {n['name']!r} ({key})"
-    attrs = n["attrs"]
-    want_attrs = {a.name: a for a in spec.attrs}
-    if attrs.keys() != want_attrs.keys():
-        raise ManifestError(
-            f"{at}: attrs must be exactly {sorted(want_attrs)}; "
-            f"missing {sorted(want_attrs.keys() - attrs.keys())}, "
-            f"extra {sorted(attrs.keys() - want_attrs.keys())}",
-            ErrorCode.INVALID_ATTRIBUTE,
-        )
-    for a in spec.attrs:
-        value = attrs[a.name]
-        ok = (
-            isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value)
-            if a.kind == "int2"
-            else _is_int(value)
-            if a.kind == "int"
-            else check_attr(a.kind, value)
-        )
-        if not ok:
-            raise ManifestError(
-                f"{at}: attr {a.name!r} must be of kind {a.kind}, got {value!r}",
-                ErrorCode.INVALID_ATTRIBUTE,
-            )
-    params = n["params"]
-    want_params = {p.name: p for p in spec.params}
-    if params.keys() != want_params.keys():
-        raise ManifestError(
-            f"{at}: params must be exactly {sorted(want_params)}; "
-            f"missing {sorted(want_params.keys() - params.keys())}, "
-            f"extra {sorted(params.keys() - want_params.keys())}",
-            ErrorCode.INVALID_PARAMETER,
-        )
-    for p in spec.params:
-        value = params[p.name]
-        if value is None and p.optional:
-            continue
-        if not isinstance(value, str) or not value:
-            raise ManifestError(
-                f"{at}: param {p.name!r} must be a tensor name"
-                + (" or null" if p.optional else " (the slot is required)")
-                + f", got {value!r}",
-                ErrorCode.INVALID_PARAMETER,
-            )
+    check_signature(spec, n["attrs"], n["params"], f"{c.where}: node {n['name']!r} ({key})")
 
 
 def check_schema(obj: Mapping[str, Any], where: str) -> None:

@@ -78,6 +78,47 @@ def _spec(node: Node) -> OpSpec:
     return spec
 
 
+def check_signature(
+    spec: OpSpec, attrs: Mapping[str, object], params: Mapping[str, object], at: str
+) -> None:
+    """``attrs`` and ``params`` hold exactly the op's attributes (of the right kinds) and slots
+    (a non-empty tensor name, or None for an absent optional one). Shared by ``validate`` and the
+    manifest reader, which checks a node's signature before it reads any weights."""
+    want_attrs = {a.name: a for a in spec.attrs}
+    if attrs.keys() != want_attrs.keys():
+        raise _fail(
+            ErrorCode.INVALID_ATTRIBUTE,
+            f"{at}: attrs must be exactly {sorted(want_attrs)}; "
+            f"missing {sorted(want_attrs.keys() - attrs.keys())}, "
+            f"extra {sorted(attrs.keys() - want_attrs.keys())}",
+        )
+    for name, a in want_attrs.items():
+        if not check_attr(a.kind, attrs[name]):
+            raise _fail(
+                ErrorCode.INVALID_ATTRIBUTE,
+                f"{at}: attr {name!r} must be of kind {a.kind}, got {attrs[name]!r}",
+            )
+    want_params = {p.name: p for p in spec.params}
+    if params.keys() != want_params.keys():
+        raise _fail(
+            ErrorCode.INVALID_PARAMETER,
+            f"{at}: params must be exactly {sorted(want_params)}; "
+            f"missing {sorted(want_params.keys() - params.keys())}, "
+            f"extra {sorted(params.keys() - want_params.keys())}",
+        )
+    for name, p in want_params.items():
+        value = params[name]
+        if value is None and p.optional:
+            continue
+        if not isinstance(value, str) or not value:
+            raise _fail(
+                ErrorCode.INVALID_PARAMETER,
+                f"{at}: param {name!r} must be a tensor name"
+                + (" or null" if p.optional else " (the slot is required)")
+                + f", got {value!r}",
+            )
+
+
 def _check_node_form(node: Node, spec: OpSpec) -> None:
     if len(node.inputs) != spec.num_inputs:
         raise _fail(
@@ -92,33 +133,7 @@ def _check_node_form(node: Node, spec: OpSpec) -> None:
     for value in (*node.inputs, *node.outputs):
         if not value:
             raise _fail(ErrorCode.INVALID_GRAPH, f"{where(node)}: empty value name")
-    want_attrs = {a.name: a for a in spec.attrs}
-    if node.attrs.keys() != want_attrs.keys():
-        raise _fail(
-            ErrorCode.INVALID_ATTRIBUTE,
-            f"{where(node)}: attrs must be exactly {sorted(want_attrs)}; "
-            f"missing {sorted(want_attrs.keys() - node.attrs.keys())}, "
-            f"extra {sorted(node.attrs.keys() - want_attrs.keys())}",
-        )
-    for name, a in want_attrs.items():
-        if not check_attr(a.kind, node.attrs[name]):
-            raise _fail(
-                ErrorCode.INVALID_ATTRIBUTE,
-                f"{where(node)}: attr {name!r} must be of kind {a.kind}, got {node.attrs[name]!r}",
-            )
-    want_params = {p.name: p for p in spec.params}
-    if node.params.keys() != want_params.keys():
-        raise _fail(
-            ErrorCode.INVALID_PARAMETER,
-            f"{where(node)}: params must be exactly {sorted(want_params)}; "
-            f"missing {sorted(want_params.keys() - node.params.keys())}, "
-            f"extra {sorted(node.params.keys() - want_params.keys())}",
-        )
-    for name, p in want_params.items():
-        if node.params[name] is None and not p.optional:
-            raise _fail(
-                ErrorCode.INVALID_PARAMETER, f"{where(node)}: required param {name!r} is null"
-            )
+    check_signature(spec, node.attrs, node.params, where(node))
 
 
 def _check_params(node: Node, spec: OpSpec, tensors: Mapping[str, np.ndarray]) -> None:
