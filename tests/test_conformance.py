@@ -81,15 +81,15 @@ def python_verdict(path: Path) -> str:
 
 
 def _java_call(method: str, *args: object) -> object:
-    # The gateway directly, not bridge.model_info: model_info refuses a path that is not a regular
-    # file and resolves symlinks before Java sees it, which would hide Java's own path rules.
+    # The gateway directly, not bridge.java_predict, which checks the input's shape in Python
+    # first and would hide the runtime's own INVALID_INPUT.
     return bridge._call(bridge._get_jvm(), method, *args)
 
 
 def java_verdict(path: Path) -> str:
     def run() -> str:
         try:
-            _java_call("info", str(path.absolute()), True)
+            bridge.model_info(path, self_test=True)
         except bridge.JavaError as exc:
             if exc.java_class != JAVA_EXCEPTION or exc.code is None:
                 return f"untyped {exc.java_class}: {exc.java_message[:200]}"

@@ -185,7 +185,7 @@ def _python_problem(path: Path) -> str | None:
 def _java_problem(path: Path) -> str | None:
     def run() -> str | None:
         try:
-            bridge._call(bridge._get_jvm(), "info", str(path.absolute()), True)
+            bridge.model_info(path, self_test=True)
         except bridge.JavaError as exc:
             if exc.java_class != JAVA_EXCEPTION or exc.code is None:
                 return f"{exc.java_class}: {exc.java_message[:300]}"

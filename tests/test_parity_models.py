@@ -180,5 +180,6 @@ def test_wrong_input_shape_is_a_clear_error(tmp_path):
     manifest = export(_tiny(4), tmp_path, input_shape=(1, 6, 8), name="m", onnx=False)
     with pytest.raises(UserError, match=r"\(1, 1, 6, 9\).*\(N, 1, 6, 8\)"):
         java_predict(manifest, np.zeros((1, 1, 6, 9), np.float32))
-    with pytest.raises(UserError, match="no such manifest"):
+    with pytest.raises(JavaError, match="missing.manifest.json") as missing:
         java_predict(tmp_path / "missing.manifest.json", np.zeros((1, 1, 6, 8), np.float32))
+    assert missing.value.code == "IO_ERROR"

@@ -169,10 +169,9 @@ def _call(jvm: _Jvm, method: str, *args: Any) -> Any:
 
 
 def _manifest_arg(manifest_path: str | os.PathLike[str]) -> str:
-    path = Path(manifest_path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such manifest file")
-    return str(path.resolve())
+    # Absolute, but not resolved or pre-checked: the runtime applies the format's path rules
+    # (regular file, symlinks, the export folder) itself and says which one failed.
+    return str(Path(manifest_path).absolute())
 
 
 def model_info(manifest_path: str | os.PathLike[str], *, self_test: bool = True) -> ModelInfo:

@@ -43,7 +43,13 @@ public final class Gateway {
    */
   public Model model(String manifest, boolean selfTest) throws IOException {
     Path path = Paths.get(manifest).toAbsolutePath().normalize();
-    String stamp = stamp(path);
+    LoadOptions options = LoadOptions.defaults().withSelfTest(selfTest);
+    String stamp;
+    try {
+      stamp = stamp(path);
+    } catch (IOException e) {
+      return Model.load(path, options); // not cacheable: the runtime's typed error says why
+    }
     String file = path.getFileName().toString();
     if (file.endsWith(".manifest.json")) {
       Path weights =
@@ -58,7 +64,7 @@ public final class Gateway {
     if (hit != null && hit.stamp().equals(stamp)) {
       return hit.model();
     }
-    Model model = Model.load(path, LoadOptions.defaults().withSelfTest(selfTest));
+    Model model = Model.load(path, options);
     cache.put(key, new Entry(stamp, model));
     return model;
   }
