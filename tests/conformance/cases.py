@@ -878,6 +878,16 @@ CASES: tuple[Case, ...] = (
     C("plan_value_over_limit", relu_chain(1, 4100, 4100, 1), "LIMIT_EXCEEDED"),
     C("plan_sum_over_limit", relu_chain(1, 4000, 4000, 4), "LIMIT_EXCEEDED"),
     C("accept_plan_just_fits", relu_chain(1, 2000, 2000, 2), None),
+    C(
+        "plan_conv_padding_huge",  # the window fits, the output does not: a limit, not a shape
+        mutate(
+            lambda m: (
+                setp(N + "conv/attrs/padding", [1_000_000_000, 1])(m),
+                setp(N + "conv/output_shape", [2, 2_000_000_002, 4])(m),
+            )
+        ),
+        "LIMIT_EXCEEDED",
+    ),
     # --- weights path ---------------------------------------------------------------------------------
     C("weights_name_slash", weights_file_named("sub/m.safetensors"), "UNSAFE_PATH"),
     C("weights_name_absolute", weights_file_named("/etc/passwd"), "UNSAFE_PATH"),

@@ -28,14 +28,14 @@ final class Conv2dKernel implements Kernel {
     float[] bias = n.param("bias", g.cout);
     // The fast path's im2col scratch must stay a reasonable Java array; else use the reference.
     long scratch = (long) g.c * g.kh * g.kw * g.ho * g.wo;
-    if (g.groups == 1 && !n.referenceKernels && scratch <= ManifestLoader.MAX_VALUE_ELEMENTS) {
+    if (g.groups == 1 && !n.referenceKernels && scratch <= FormatRules.MAX_VALUE_ELEMENTS) {
       return new Conv2dGemmKernel(g, weight, bias);
     }
     // The depthwise path's per-call scratch: tap planes, or one zero-padded input plane.
     long taps = (long) g.kh * g.kw * g.ho * g.wo;
     long padded = (g.h + 2L * g.ph) * (g.w + 2L * g.pw);
     if (g.groups == g.c && g.groups > 1 && !n.referenceKernels
-        && Math.max(taps, padded) <= ManifestLoader.MAX_VALUE_ELEMENTS) {
+        && Math.max(taps, padded) <= FormatRules.MAX_VALUE_ELEMENTS) {
       return new DepthwiseConv2dKernel(g, weight, bias);
     }
     return new Conv2dKernel(g, weight, bias);

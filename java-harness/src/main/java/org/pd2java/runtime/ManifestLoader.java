@@ -34,12 +34,6 @@ import java.util.regex.Pattern;
 final class ManifestLoader {
   static final String FORMAT = FormatRules.FORMAT;
   static final int FORMAT_VERSION = FormatRules.FORMAT_VERSION;
-  /**
-   * Largest value (activation) per sample, in floats; the kernels also bound their per-call
-   * scratch with it.
-   */
-  static final long MAX_VALUE_ELEMENTS = FormatRules.MAX_VALUE_ELEMENTS;
-
   private static final Pattern NAME = Pattern.compile(FormatRules.NAME_PATTERN);
   private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
 

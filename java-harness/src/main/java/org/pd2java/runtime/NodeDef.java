@@ -90,9 +90,4 @@ final class NodeDef {
     }
     return shapes[i];
   }
-
-  /** Output extent of a sliding window, or an error when it does not fit ({@link Window2d}). */
-  int windowOut(String axis, int in, int k, int s, int p, int d) {
-    return Window2d.outExtent(this, axis, in, k, s, p, d);
-  }
 }

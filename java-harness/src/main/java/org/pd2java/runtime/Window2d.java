@@ -110,8 +110,11 @@ final class Window2d {
           "window of " + span + " does not fit the " + axis + " extent " + in + " padded by " + p);
     }
     long out = num / s + 1;
-    if (out > ManifestLoader.MAX_VALUE_ELEMENTS) {
-      throw n.error(ErrorCode.SHAPE_MISMATCH, axis + " output extent " + out + " is too large");
+    if (out > FormatRules.MAX_VALUE_ELEMENTS) {
+      throw n.error(
+          ErrorCode.LIMIT_EXCEEDED,
+          axis + " output extent " + out + " exceeds MAX_VALUE_ELEMENTS ("
+              + FormatRules.MAX_VALUE_ELEMENTS + ")");
     }
     return (int) out;
   }

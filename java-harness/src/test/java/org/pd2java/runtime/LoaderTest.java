@@ -203,7 +203,7 @@ class LoaderTest {
     fails(ErrorCode.LIMIT_EXCEEDED, m, "node 'conv'", "MAX_VALUE_ELEMENTS");
     m = small().manifest();
     sub(node(m, "conv"), "attrs").put("padding", new int[] {1 << 30, 1});
-    fails(ErrorCode.SHAPE_MISMATCH, m, "node 'conv'", "too large");
+    fails(ErrorCode.LIMIT_EXCEEDED, m, "node 'conv'", "height output extent");
   }
 
   @Test
