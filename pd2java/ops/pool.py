@@ -477,17 +477,22 @@ def _reduce_mean_from_onnx(im: Importer, node: NodeProto) -> None:
     doc="`MaxPool` (`kernel_shape`, `strides`, `pads`, `dilations`, `ceil_mode` = 0)",
 )
 def _max_pool_to_onnx(e: Emitter, node: Node) -> None:
+    _pool_to_onnx(e, node, "MaxPool", dilations=e.pair(node, "dilation"))
+
+
+def _pool_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> None:
+    """A 2-D pool with symmetric pads and floor output size, plus the op's own attributes."""
     ph, pw = e.pair(node, "padding")
     e.add(
-        "MaxPool",
+        op_type,
         node.inputs,
         node.outputs,
         node.name,
         kernel_shape=e.pair(node, "kernel_size"),
         strides=e.pair(node, "stride"),
         pads=[ph, pw, ph, pw],
-        dilations=e.pair(node, "dilation"),
         ceil_mode=0,
+        **extra,
     )
 
 
@@ -497,17 +502,8 @@ def _max_pool_to_onnx(e: Emitter, node: Node) -> None:
     doc="`AveragePool` (`kernel_shape`, `strides`, `pads`, `count_include_pad`, `ceil_mode` = 0)",
 )
 def _avg_pool_to_onnx(e: Emitter, node: Node) -> None:
-    ph, pw = e.pair(node, "padding")
-    e.add(
-        "AveragePool",
-        node.inputs,
-        node.outputs,
-        node.name,
-        kernel_shape=e.pair(node, "kernel_size"),
-        strides=e.pair(node, "stride"),
-        pads=[ph, pw, ph, pw],
-        ceil_mode=0,
-        count_include_pad=int(bool(node.attrs["count_include_pad"])),
+    _pool_to_onnx(
+        e, node, "AveragePool", count_include_pad=int(bool(node.attrs["count_include_pad"]))
     )
 
 
