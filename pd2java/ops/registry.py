@@ -23,7 +23,17 @@ InferFn = Callable[[Attrs, list[Shape]], Shape]
 ParamShapesFn = Callable[[Attrs], dict[str, Shape]]
 KernelFn = Callable[[Attrs, list[np.ndarray], Mapping[str, "np.ndarray | None"]], np.ndarray]
 
-FAMILIES = ("conv", "norm", "activation", "pool", "shape", "linear", "elementwise")
+FAMILIES = (
+    "conv",
+    "norm",
+    "activation",
+    "pool",
+    "shape",
+    "linear",
+    "elementwise",
+    "pad",
+    "upsample",
+)
 
 
 class ShapeError(ValueError):
