@@ -1,8 +1,9 @@
-"""Pools (max_pool2d, avg_pool2d, global_avg_pool): torch lowerings, shape rules, NumPy kernels
-and ONNX mappings.
+"""Pools (max_pool2d, avg_pool2d, global_avg_pool, global_max_pool): torch lowerings, shape rules,
+NumPy kernels and ONNX mappings.
 
 Only floor output sizes exist in v1: ``ceil_mode=True`` is refused at lowering. nn.AdaptiveAvgPool2d
-is supported for output size 1 only (global average pool); x.mean((2, 3)) lowers to the same op.
+and nn.AdaptiveMaxPool2d to output size 1 are the global pools; x.mean((2, 3)) and x.amax((2, 3))
+lower to the same ops.
 """
 
 from __future__ import annotations
@@ -188,6 +189,53 @@ def _adaptive_avg_pool2d_call(call: Call) -> Lowered:
     return lower_adaptive_avg_pool2d_call(b["output_size"])
 
 
+def lower_adaptive_max_pool2d_call(output_size: object, return_indices: bool = False) -> Lowered:
+    """Adaptive max pool to 1x1 is a global max pool keeping (C, 1, 1)."""
+    if return_indices:
+        raise Unsupported("adaptive max pool with return_indices=True")
+    if output_size not in (1, (1, 1), [1, 1]):
+        raise Unsupported(f"adaptive max pool to {output_size!r} (only output size 1)")
+    return Lowered("global_max_pool", {"keepdims": True})
+
+
+@torch_module("torch.nn.AdaptiveMaxPool2d", ops=("global_max_pool",), shown="AdaptiveMaxPool2d(1)")
+def _adaptive_max_pool2d_module(mod: object, x: Value) -> Lowered:
+    return lower_adaptive_max_pool2d_call(mod.output_size, mod.return_indices)
+
+
+# F.adaptive_max_pool2d is a boolean_dispatch wrapper: its no-indices branch is matched too.
+@torch_function(
+    "torch.nn.functional.adaptive_max_pool2d",
+    ops=("global_max_pool",),
+    shown={"torch.nn.functional.adaptive_max_pool2d": "F.adaptive_max_pool2d(x, 1)"},
+    aliases=("torch.nn.functional._adaptive_max_pool2d",),
+)
+def _adaptive_max_pool2d_call(call: Call) -> Lowered:
+    b = call.bind(["output_size", "return_indices"], {"return_indices": False})
+    return lower_adaptive_max_pool2d_call(b["output_size"], b["return_indices"])
+
+
+@torch_function(
+    "torch.amax",
+    methods=("amax",),
+    ops=("global_max_pool",),
+    shown={"torch.amax": "torch.amax(x, (2, 3))", "amax": "x.amax((2, 3))"},
+    note="keepdim either way",
+)
+def _amax_call(call: Call) -> Lowered:
+    x = call.tensor(0)
+    b = call.bind(["dim", "keepdim"], {"dim": (), "keepdim": False})
+    dims = b["dim"]
+    dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
+    if x.rank != 4 or not all(isinstance(d, int) and -4 <= d < 4 for d in dims):
+        raise Unsupported(
+            f"amax over {b['dim']!r} of a rank-{x.rank} tensor (only over H and W of (N, C, H, W))"
+        )
+    if {d % 4 for d in dims} != {2, 3} or len(dims) != 2:
+        raise Unsupported(f"amax over dims {list(dims)} (only (2, 3))")
+    return Lowered("global_max_pool", {"keepdims": bool(b["keepdim"])})
+
+
 class HalfMean(Pending):
     """``x.mean(3)`` (over W) awaiting ``.mean(2)`` (over H) to become a global average pool."""
 
@@ -332,6 +380,20 @@ def global_avg_pool_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mappi
     return mean.astype(np.float32)
 
 
+def _gmp_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    want_rank(shape, 3, "global_max_pool")
+    if not isinstance(attrs["keepdims"], bool):
+        raise ShapeError("keepdims must be a bool", ErrorCode.INVALID_ATTRIBUTE)
+    return (shape[0], 1, 1) if attrs["keepdims"] else (shape[0],)
+
+
+@register("global_max_pool", 1, infer=_gmp_infer)
+def global_max_pool_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
+    """Max over H and W."""
+    return inputs[0].max(axis=(2, 3), keepdims=bool(attrs["keepdims"])).astype(np.float32)
+
+
 # --- ONNX -----------------------------------------------------------------------------------
 
 
@@ -401,6 +463,12 @@ def _avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
 def _global_avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     x = im.image(node.input[0])
     im.emit("global_avg_pool", [x], node.output[0], attrs={"keepdims": True})
+
+
+@onnx_import("GlobalMaxPool", ops=("global_max_pool",), ir="global_max_pool(keepdims=true)")
+def _global_max_pool_from_onnx(im: Importer, node: NodeProto) -> None:
+    x = im.image(node.input[0])
+    im.emit("global_max_pool", [x], node.output[0], attrs={"keepdims": True})
 
 
 @onnx_import(
@@ -514,12 +582,27 @@ def _avg_pool_to_onnx(e: Emitter, node: Node) -> None:
     "`<node>.flatten`, through the value `<output>.pooled`",
 )
 def _global_avg_pool_to_onnx(e: Emitter, node: Node) -> None:
+    _global_pool_to_onnx(e, node, "GlobalAveragePool")
+
+
+def _global_pool_to_onnx(e: Emitter, node: Node, op_type: str) -> None:
+    """A global pool; with keepdims false followed by ``Flatten(axis=1)``."""
     if node.attrs["keepdims"]:
-        e.add("GlobalAveragePool", node.inputs, node.outputs, node.name)
+        e.add(op_type, node.inputs, node.outputs, node.name)
         return
-    # GlobalAveragePool keeps (N, C, 1, 1); the IR's keepdims=False value is (N, C).
+    # The ONNX global pools keep (N, C, 1, 1); the IR's keepdims=False value is (N, C).
     pooled = e.fresh(f"{node.outputs[0]}.pooled")
     channels = e.graph.value_shape(node.inputs[0])[0]
     e.value_info(pooled, (channels, 1, 1))
-    e.add("GlobalAveragePool", node.inputs, [pooled], node.name)
+    e.add(op_type, node.inputs, [pooled], node.name)
     e.add("Flatten", [pooled], node.outputs, e.fresh(f"{node.name}.flatten"), axis=1)
+
+
+@onnx_export(
+    "global_max_pool",
+    1,
+    doc="`GlobalMaxPool`; with `keepdims` false followed by `Flatten(axis=1)` named "
+    "`<node>.flatten`, through the value `<output>.pooled`",
+)
+def _global_max_pool_to_onnx(e: Emitter, node: Node) -> None:
+    _global_pool_to_onnx(e, node, "GlobalMaxPool")

@@ -160,6 +160,240 @@ OP_LIST: tuple[OpSpec, ...] = (
     OpSpec(
         "add", 1, 2, (), (), "Elementwise sum of two values of the same shape (no broadcasting)."
     ),
+    OpSpec(
+        "global_max_pool",
+        1,
+        1,
+        (),
+        (AttrSpec("keepdims", "bool", "true: (C,1,1) output; false: (C)"),),
+        "Max over H and W of a (C, H, W) value.",
+    ),
+    OpSpec("tanh", 1, 1, (), (), "tanh(x)."),
+    OpSpec("silu", 1, 1, (), (), "x * sigmoid(x) (SiLU, also called swish)."),
+    OpSpec("hardswish", 1, 1, (), (), "x * min(max(x + 3, 0), 6) / 6, as torch.nn.Hardswish."),
+    OpSpec("hardsigmoid", 1, 1, (), (), "min(max(x + 3, 0), 6) / 6, as torch.nn.Hardsigmoid."),
+    OpSpec(
+        "elu",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "alpha",
+                "float",
+                "scale of exp(x) - 1 for x <= 0 (PyTorch default 1.0, never assumed); finite",
+            ),
+        ),
+        "x if x > 0 else alpha * (exp(x) - 1).",
+    ),
+    OpSpec("mish", 1, 1, (), (), "x * tanh(softplus(x)) with softplus(x) = log(1 + exp(x))."),
+    OpSpec(
+        "gelu",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "tanh_approximation",
+                "bool",
+                "false: the exact form x * (1 + erf(x / sqrt(2))) / 2 (PyTorch approximate='none');"
+                " true: the tanh form (approximate='tanh')",
+            ),
+        ),
+        "Gaussian error linear unit: x * Phi(x), exactly (erf) or by PyTorch's tanh formula "
+        "x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))) / 2.",
+    ),
+    OpSpec(
+        "log_softmax",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "dim",
+                "int",
+                "axis counted with the batch axis, as in PyTorch (1 for (N, K)); 1..rank",
+            ),
+        ),
+        "x - max - log(sum(exp(x - max))) along dim.",
+    ),
+    OpSpec(
+        "clamp",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "min",
+                "float",
+                "lower bound, finite; a one-sided clamp without a lower bound writes "
+                "-3.4028234663852886e38 (the lowest float32)",
+            ),
+            AttrSpec(
+                "max",
+                "float",
+                "upper bound, finite, >= min; a one-sided clamp without an upper bound writes "
+                "3.4028234663852886e38 (the largest float32)",
+            ),
+        ),
+        "min(max(x, min), max), as torch.clamp and nn.Hardtanh. Bounds (0, 6) are written as "
+        "relu6 and a lone lower bound 0 as relu.",
+    ),
+    OpSpec(
+        "prelu",
+        1,
+        1,
+        (ParamSpec("weight", False, "float (num_parameters), the slope for x < 0"),),
+        (
+            AttrSpec(
+                "num_parameters",
+                "int",
+                "1 (one slope shared by every channel) or C, the size of the per-sample "
+                "value's first axis (one slope per channel)",
+            ),
+        ),
+        "x if x >= 0 else weight[c] * x, c the channel (first per-sample axis); weight[0] when "
+        "num_parameters is 1.",
+    ),
+    OpSpec(
+        "group_norm",
+        1,
+        1,
+        (
+            ParamSpec("weight", True, "float (C), per-channel scale; absent when affine=False"),
+            ParamSpec("bias", True, "float (C), per-channel shift; absent when affine=False"),
+        ),
+        (
+            AttrSpec(
+                "num_groups",
+                "int",
+                "channel groups G >= 1; num_channels must be a multiple of it (else "
+                "INVALID_ATTRIBUTE)",
+            ),
+            AttrSpec("num_channels", "int", "channels C of the (C, ...) per-sample input"),
+            AttrSpec("eps", "float", "added to the variance before the square root; finite, > 0"),
+        ),
+        "Group norm (torch.nn.GroupNorm): each group of C/G consecutive channels is normalised "
+        "over its channels and all positions with its own mean and biased variance, then "
+        "scaled and shifted per channel. Any per-sample rank >= 1.",
+    ),
+    OpSpec(
+        "instance_norm2d",
+        1,
+        1,
+        (
+            ParamSpec("weight", True, "float (C), per-channel scale; absent when affine=False"),
+            ParamSpec("bias", True, "float (C), per-channel shift; absent when affine=False"),
+        ),
+        (
+            AttrSpec("num_features", "int", "channels C of the (C, H, W) input, >= 1"),
+            AttrSpec("eps", "float", "added to the variance before the square root; finite, > 0"),
+        ),
+        "Instance norm (torch.nn.InstanceNorm2d without tracked statistics): each channel "
+        "normalised over H and W with its own mean and biased variance, then scaled and shifted.",
+    ),
+    OpSpec(
+        "circular_pad2d",
+        1,
+        1,
+        (),
+        (
+            AttrSpec("pad_h", "int2", "[top, bottom] rows added, each >= 0 and <= the input H"),
+            AttrSpec("pad_w", "int2", "[left, right] columns added, each >= 0 and <= the input W"),
+        ),
+        "Circular (wrap-around) padding of a (C, H, W) value, as torch.nn.CircularPad2d: the "
+        "top rows added are the input's last rows, and so on. The natural padding of the PRPD "
+        "phase axis, which wraps at 360 degrees.",
+    ),
+    OpSpec(
+        "constant_pad2d",
+        1,
+        1,
+        (),
+        (
+            AttrSpec("pad_h", "int2", "[top, bottom] rows added, each >= 0"),
+            AttrSpec("pad_w", "int2", "[left, right] columns added, each >= 0"),
+            AttrSpec("value", "float", "fill value of the added cells; finite as a float32"),
+        ),
+        "Constant padding of a (C, H, W) value, as torch.nn.ConstantPad2d (ZeroPad2d: value 0).",
+    ),
+    OpSpec(
+        "reflection_pad2d",
+        1,
+        1,
+        (),
+        (
+            AttrSpec("pad_h", "int2", "[top, bottom] rows added, each >= 0 and < the input H"),
+            AttrSpec("pad_w", "int2", "[left, right] columns added, each >= 0 and < the input W"),
+        ),
+        "Reflection padding of a (C, H, W) value, as torch.nn.ReflectionPad2d: mirrored about "
+        "the edge row/column, which is not repeated.",
+    ),
+    OpSpec(
+        "replication_pad2d",
+        1,
+        1,
+        (),
+        (
+            AttrSpec("pad_h", "int2", "[top, bottom] rows added, each >= 0"),
+            AttrSpec("pad_w", "int2", "[left, right] columns added, each >= 0"),
+        ),
+        "Replication (edge) padding of a (C, H, W) value, as torch.nn.ReplicationPad2d: the "
+        "added cells repeat the nearest edge cell.",
+    ),
+    OpSpec(
+        "upsample_nearest2d",
+        1,
+        1,
+        (),
+        (AttrSpec("output_size", "int2", "output [oh, ow], each >= 1"),),
+        "Nearest-neighbour resize of a (C, H, W) value to (C, oh, ow), as PyTorch's 'nearest': "
+        "source row floor(dst * float32(H) / float32(oh)) in float32, clamped to H - 1 "
+        "(oh == H copies, oh == 2H takes dst // 2); columns likewise.",
+    ),
+    OpSpec(
+        "upsample_bilinear2d",
+        1,
+        1,
+        (),
+        (
+            AttrSpec("output_size", "int2", "output [oh, ow], each >= 1"),
+            AttrSpec(
+                "align_corners",
+                "bool",
+                "true: src = dst * (H - 1) / (oh - 1) (0 when oh == 1); false: "
+                "src = max((dst + 0.5) * H / oh - 0.5, 0)",
+            ),
+        ),
+        "Bilinear resize of a (C, H, W) value to (C, oh, ow), as PyTorch's "
+        "F.interpolate(mode='bilinear'): float32 source positions, the two nearest rows "
+        "(the last one repeated at the edge) weighted by the fractional part; columns likewise.",
+    ),
+    OpSpec(
+        "conv_transpose2d",
+        1,
+        1,
+        (
+            ParamSpec("weight", False, "float (in_channels, out_channels/groups, kh, kw)"),
+            ParamSpec("bias", True, "float (out_channels)"),
+        ),
+        (
+            AttrSpec("in_channels", "int", "input channels"),
+            AttrSpec("out_channels", "int", "output channels"),
+            _K,
+            AttrSpec("stride", "int2", "step [sh, sw] between input pixels on the output"),
+            AttrSpec("padding", "int2", "[ph, pw] rows/columns cropped from each side"),
+            AttrSpec(
+                "output_padding",
+                "int2",
+                "[oph, opw] extra rows/columns at the end, each < stride or < dilation",
+            ),
+            _D,
+            AttrSpec("groups", "int", "channel groups, dividing both channel counts"),
+        ),
+        "Transposed 2-D convolution, as torch.nn.ConvTranspose2d(padding_mode='zeros'): output "
+        "(in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per axis.",
+    ),
 )
 
 OPS: dict[str, OpSpec] = {}

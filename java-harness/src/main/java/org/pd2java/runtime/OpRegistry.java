@@ -44,6 +44,26 @@ public final class OpRegistry {
     factory(f, "linear@1", LinearKernel::compile);
     factory(f, "softmax@1", SoftmaxKernel::compile);
     factory(f, "add@1", AddKernel::compile);
+    factory(f, "global_max_pool@1", GlobalMaxPoolKernel::compile);
+    factory(f, "group_norm@1", GroupNormKernel::compileGroup);
+    factory(f, "instance_norm2d@1", GroupNormKernel::compileInstance);
+    factory(f, "tanh@1", TanhKernel::compile);
+    factory(f, "silu@1", SiluKernel::compile);
+    factory(f, "hardswish@1", HardswishKernel::compile);
+    factory(f, "hardsigmoid@1", HardsigmoidKernel::compile);
+    factory(f, "elu@1", EluKernel::compile);
+    factory(f, "mish@1", MishKernel::compile);
+    factory(f, "gelu@1", GeluKernel::compile);
+    factory(f, "log_softmax@1", LogSoftmaxKernel::compile);
+    factory(f, "clamp@1", ClampKernel::compile);
+    factory(f, "prelu@1", PReluKernel::compile);
+    factory(f, "upsample_nearest2d@1", UpsampleNearest2dKernel::compile);
+    factory(f, "upsample_bilinear2d@1", UpsampleBilinear2dKernel::compile);
+    factory(f, "conv_transpose2d@1", ConvTranspose2dKernel::compile);
+    factory(f, "circular_pad2d@1", Pad2dKernel::compileCircular);
+    factory(f, "constant_pad2d@1", Pad2dKernel::compileConstant);
+    factory(f, "reflection_pad2d@1", Pad2dKernel::compileReflection);
+    factory(f, "replication_pad2d@1", Pad2dKernel::compileReplication);
     return f;
   }
 

@@ -142,7 +142,165 @@ final class OpTable {
           // add@1: Elementwise sum of two values of the same shape (no broadcasting).
           new Op("add", 1, 2,
               List.of(),
-              List.of()));
+              List.of()),
+          // global_max_pool@1: Max over H and W of a (C, H, W) value.
+          new Op("global_max_pool", 1, 1,
+              List.of(),
+              List.of(
+                  // true: (C,1,1) output; false: (C)
+                  new AttrSpec("keepdims", AttrKind.BOOL))),
+          // tanh@1: tanh(x).
+          new Op("tanh", 1, 1,
+              List.of(),
+              List.of()),
+          // silu@1: x * sigmoid(x) (SiLU, also called swish).
+          new Op("silu", 1, 1,
+              List.of(),
+              List.of()),
+          // hardswish@1: x * min(max(x + 3, 0), 6) / 6, as torch.nn.Hardswish.
+          new Op("hardswish", 1, 1,
+              List.of(),
+              List.of()),
+          // hardsigmoid@1: min(max(x + 3, 0), 6) / 6, as torch.nn.Hardsigmoid.
+          new Op("hardsigmoid", 1, 1,
+              List.of(),
+              List.of()),
+          // elu@1: x if x > 0 else alpha * (exp(x) - 1).
+          new Op("elu", 1, 1,
+              List.of(),
+              List.of(
+                  // scale of exp(x) - 1 for x <= 0 (PyTorch default 1.0, never assumed); finite
+                  new AttrSpec("alpha", AttrKind.FLOAT))),
+          // mish@1: x * tanh(softplus(x)) with softplus(x) = log(1 + exp(x)).
+          new Op("mish", 1, 1,
+              List.of(),
+              List.of()),
+          // gelu@1: Gaussian error linear unit: x * Phi(x), exactly (erf) or by PyTorch's tanh formula x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))) / 2.
+          new Op("gelu", 1, 1,
+              List.of(),
+              List.of(
+                  // false: the exact form x * (1 + erf(x / sqrt(2))) / 2 (PyTorch approximate='none'); true: the tanh form (approximate='tanh')
+                  new AttrSpec("tanh_approximation", AttrKind.BOOL))),
+          // log_softmax@1: x - max - log(sum(exp(x - max))) along dim.
+          new Op("log_softmax", 1, 1,
+              List.of(),
+              List.of(
+                  // axis counted with the batch axis, as in PyTorch (1 for (N, K)); 1..rank
+                  new AttrSpec("dim", AttrKind.INT))),
+          // clamp@1: min(max(x, min), max), as torch.clamp and nn.Hardtanh. Bounds (0, 6) are written as relu6 and a lone lower bound 0 as relu.
+          new Op("clamp", 1, 1,
+              List.of(),
+              List.of(
+                  // lower bound, finite; a one-sided clamp without a lower bound writes -3.4028234663852886e38 (the lowest float32)
+                  new AttrSpec("min", AttrKind.FLOAT),
+                  // upper bound, finite, >= min; a one-sided clamp without an upper bound writes 3.4028234663852886e38 (the largest float32)
+                  new AttrSpec("max", AttrKind.FLOAT))),
+          // prelu@1: x if x >= 0 else weight[c] * x, c the channel (first per-sample axis); weight[0] when num_parameters is 1.
+          new Op("prelu", 1, 1,
+              List.of(
+                  // float (num_parameters), the slope for x < 0
+                  new ParamSpec("weight", false, false)),
+              List.of(
+                  // 1 (one slope shared by every channel) or C, the size of the per-sample value's first axis (one slope per channel)
+                  new AttrSpec("num_parameters", AttrKind.INT))),
+          // group_norm@1: Group norm (torch.nn.GroupNorm): each group of C/G consecutive channels is normalised over its channels and all positions with its own mean and biased variance, then scaled and shifted per channel. Any per-sample rank >= 1.
+          new Op("group_norm", 1, 1,
+              List.of(
+                  // float (C), per-channel scale; absent when affine=False
+                  new ParamSpec("weight", true, false),
+                  // float (C), per-channel shift; absent when affine=False
+                  new ParamSpec("bias", true, false)),
+              List.of(
+                  // channel groups G >= 1; num_channels must be a multiple of it (else INVALID_ATTRIBUTE)
+                  new AttrSpec("num_groups", AttrKind.INT),
+                  // channels C of the (C, ...) per-sample input
+                  new AttrSpec("num_channels", AttrKind.INT),
+                  // added to the variance before the square root; finite, > 0
+                  new AttrSpec("eps", AttrKind.FLOAT))),
+          // instance_norm2d@1: Instance norm (torch.nn.InstanceNorm2d without tracked statistics): each channel normalised over H and W with its own mean and biased variance, then scaled and shifted.
+          new Op("instance_norm2d", 1, 1,
+              List.of(
+                  // float (C), per-channel scale; absent when affine=False
+                  new ParamSpec("weight", true, false),
+                  // float (C), per-channel shift; absent when affine=False
+                  new ParamSpec("bias", true, false)),
+              List.of(
+                  // channels C of the (C, H, W) input, >= 1
+                  new AttrSpec("num_features", AttrKind.INT),
+                  // added to the variance before the square root; finite, > 0
+                  new AttrSpec("eps", AttrKind.FLOAT))),
+          // circular_pad2d@1: Circular (wrap-around) padding of a (C, H, W) value, as torch.nn.CircularPad2d: the top rows added are the input's last rows, and so on. The natural padding of the PRPD phase axis, which wraps at 360 degrees.
+          new Op("circular_pad2d", 1, 1,
+              List.of(),
+              List.of(
+                  // [top, bottom] rows added, each >= 0 and <= the input H
+                  new AttrSpec("pad_h", AttrKind.INT2),
+                  // [left, right] columns added, each >= 0 and <= the input W
+                  new AttrSpec("pad_w", AttrKind.INT2))),
+          // constant_pad2d@1: Constant padding of a (C, H, W) value, as torch.nn.ConstantPad2d (ZeroPad2d: value 0).
+          new Op("constant_pad2d", 1, 1,
+              List.of(),
+              List.of(
+                  // [top, bottom] rows added, each >= 0
+                  new AttrSpec("pad_h", AttrKind.INT2),
+                  // [left, right] columns added, each >= 0
+                  new AttrSpec("pad_w", AttrKind.INT2),
+                  // fill value of the added cells; finite as a float32
+                  new AttrSpec("value", AttrKind.FLOAT))),
+          // reflection_pad2d@1: Reflection padding of a (C, H, W) value, as torch.nn.ReflectionPad2d: mirrored about the edge row/column, which is not repeated.
+          new Op("reflection_pad2d", 1, 1,
+              List.of(),
+              List.of(
+                  // [top, bottom] rows added, each >= 0 and < the input H
+                  new AttrSpec("pad_h", AttrKind.INT2),
+                  // [left, right] columns added, each >= 0 and < the input W
+                  new AttrSpec("pad_w", AttrKind.INT2))),
+          // replication_pad2d@1: Replication (edge) padding of a (C, H, W) value, as torch.nn.ReplicationPad2d: the added cells repeat the nearest edge cell.
+          new Op("replication_pad2d", 1, 1,
+              List.of(),
+              List.of(
+                  // [top, bottom] rows added, each >= 0
+                  new AttrSpec("pad_h", AttrKind.INT2),
+                  // [left, right] columns added, each >= 0
+                  new AttrSpec("pad_w", AttrKind.INT2))),
+          // upsample_nearest2d@1: Nearest-neighbour resize of a (C, H, W) value to (C, oh, ow), as PyTorch's 'nearest': source row floor(dst * float32(H) / float32(oh)) in float32, clamped to H - 1 (oh == H copies, oh == 2H takes dst // 2); columns likewise.
+          new Op("upsample_nearest2d", 1, 1,
+              List.of(),
+              List.of(
+                  // output [oh, ow], each >= 1
+                  new AttrSpec("output_size", AttrKind.INT2))),
+          // upsample_bilinear2d@1: Bilinear resize of a (C, H, W) value to (C, oh, ow), as PyTorch's F.interpolate(mode='bilinear'): float32 source positions, the two nearest rows (the last one repeated at the edge) weighted by the fractional part; columns likewise.
+          new Op("upsample_bilinear2d", 1, 1,
+              List.of(),
+              List.of(
+                  // output [oh, ow], each >= 1
+                  new AttrSpec("output_size", AttrKind.INT2),
+                  // true: src = dst * (H - 1) / (oh - 1) (0 when oh == 1); false: src = max((dst + 0.5) * H / oh - 0.5, 0)
+                  new AttrSpec("align_corners", AttrKind.BOOL))),
+          // conv_transpose2d@1: Transposed 2-D convolution, as torch.nn.ConvTranspose2d(padding_mode='zeros'): output (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per axis.
+          new Op("conv_transpose2d", 1, 1,
+              List.of(
+                  // float (in_channels, out_channels/groups, kh, kw)
+                  new ParamSpec("weight", false, false),
+                  // float (out_channels)
+                  new ParamSpec("bias", true, false)),
+              List.of(
+                  // input channels
+                  new AttrSpec("in_channels", AttrKind.INT),
+                  // output channels
+                  new AttrSpec("out_channels", AttrKind.INT),
+                  // window [kh, kw]
+                  new AttrSpec("kernel_size", AttrKind.INT2),
+                  // step [sh, sw] between input pixels on the output
+                  new AttrSpec("stride", AttrKind.INT2),
+                  // [ph, pw] rows/columns cropped from each side
+                  new AttrSpec("padding", AttrKind.INT2),
+                  // [oph, opw] extra rows/columns at the end, each < stride or < dilation
+                  new AttrSpec("output_padding", AttrKind.INT2),
+                  // spacing between kernel taps [dh, dw]
+                  new AttrSpec("dilation", AttrKind.INT2),
+                  // channel groups, dividing both channel counts
+                  new AttrSpec("groups", AttrKind.INT))));
 
   private OpTable() {}
 }

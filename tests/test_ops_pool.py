@@ -1,0 +1,183 @@
+"""The global and adaptive pools end to end: torch -> export -> NumPy reference and Java, both
+against torch; the written ONNX file in onnxruntime against torch; torch.onnx.export -> the ONNX
+importer -> the NumPy reference against onnxruntime."""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import assert_close
+from onnx import TensorProto, helper
+from torch import nn
+
+from pd2java.backends import reference
+from pd2java.backends.java.bridge import java_predict
+from pd2java.backends.onnx import graph_to_onnx
+from pd2java.exporter import export
+from pd2java.frontends.onnx import onnx_to_graph
+from pd2java.ir.passes import validate
+
+
+class Head(nn.Module):
+    """conv -> pool(x) -> flatten -> linear: a 1-D output whatever the pool keeps."""
+
+    def __init__(self, c: int, pool: Callable[[torch.Tensor], torch.Tensor], feat: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, 3, 3, padding=1)
+        self.pool = pool
+        self.fc = nn.Linear(feat, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.conv(x)).flatten(1))
+
+
+class ModHead(Head):
+    """The same with the pool as a registered submodule (module lowering)."""
+
+    def __init__(self, c: int, pool: nn.Module, feat: int) -> None:
+        super().__init__(c, pool, feat)
+
+
+def _gmp_f(x: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_max_pool2d(x, 1)
+
+
+def _amax(x: torch.Tensor) -> torch.Tensor:
+    return torch.amax(x, (2, 3))
+
+
+def _amax_method(x: torch.Tensor) -> torch.Tensor:
+    return x.amax((-1, -2), keepdim=True)
+
+
+# name -> (model factory, input shape (C, H, W), op the pool must lower to, ONNX export works)
+CASES: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int], str, bool]] = {
+    "gmp_module": (
+        lambda: ModHead(2, nn.AdaptiveMaxPool2d(1), 3),
+        (2, 5, 7),
+        "global_max_pool",
+        True,
+    ),
+    "gmp_module_1x1": (
+        lambda: ModHead(1, nn.AdaptiveMaxPool2d((1, 1)), 3),
+        (1, 1, 1),
+        "global_max_pool",
+        True,
+    ),
+    "gmp_functional": (lambda: Head(3, _gmp_f, 3), (3, 4, 4), "global_max_pool", True),
+    "gmp_amax": (lambda: Head(1, _amax, 3), (1, 6, 3), "global_max_pool", True),
+    "gmp_amax_method": (lambda: Head(2, _amax_method, 3), (2, 3, 5), "global_max_pool", True),
+}
+
+
+def _input(name: str, shape: tuple[int, ...], batch: int = 3) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    return torch.randn(batch, *shape, generator=gen)
+
+
+def _model(name: str) -> nn.Module:
+    torch.manual_seed(zlib.crc32(name.encode()))
+    return CASES[name][0]().eval()
+
+
+def _ort(path: Path | bytes, x: torch.Tensor) -> np.ndarray:
+    sess = ort.InferenceSession(
+        path if isinstance(path, bytes) else str(path), providers=["CPUExecutionProvider"]
+    )
+    return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_export_reference_java_onnx_match_torch(name: str, tmp_path: Path) -> None:
+    _, shape, op, onnx_ok = CASES[name]
+    model = _model(name)
+    x = _input(name, shape)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    manifest = export(model, tmp_path, input_shape=shape, name=name, onnx=onnx_ok)
+    graph = reference.load(manifest).graph
+    assert op in [n.op for n in graph.nodes], [n.op for n in graph.nodes]
+    assert_close(reference.run(manifest, x.numpy()), expected, what=f"{name} reference")
+    assert_close(java_predict(manifest, x.numpy()), expected, what=f"{name} java")
+    if onnx_ok:
+        assert_close(_ort(tmp_path / f"{name}.onnx", x), expected, what=f"{name} onnx writer")
+
+
+def _torch_onnx(model: nn.Module, x: torch.Tensor, path: Path, opset: int = 17) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (x,),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
+        )
+    return path
+
+
+# torch.onnx.export writes an adaptive pool with divisible sizes as MaxPool / AveragePool (the
+# global max pool too, with the input's extent as the kernel): the importer must read them.
+ONNX_IMPORT = ["gmp_module", "gmp_functional"]
+
+
+@pytest.mark.parametrize("name", ONNX_IMPORT)
+@pytest.mark.parametrize("opset", [13, 17])
+def test_torch_onnx_export_imports(name: str, opset: int, tmp_path: Path) -> None:
+    _, shape, _, _ = CASES[name]
+    model = _model(name)
+    x = _input(name, shape)
+    path = _torch_onnx(model, x, tmp_path / f"{name}.onnx", opset)
+    graph = onnx_to_graph(path)
+    validate(graph)
+    expected = _ort(path, x)
+    assert_close(reference.run_graph(graph, x.numpy()), expected, what=f"{name} imported")
+    with torch.no_grad():
+        assert_close(expected, model(x).numpy(), what=f"{name} onnxruntime vs torch")
+
+
+def _onnx_model(
+    nodes: list[onnx.NodeProto], shape: tuple[int, int, int], out: tuple[int, ...], path: Path
+) -> Path:
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *shape])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", *out])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 3), (1, 1, 1)])
+def test_onnx_global_max_pool_imports_and_round_trips(
+    shape: tuple[int, int, int], tmp_path: Path
+) -> None:
+    nodes = [
+        helper.make_node("GlobalMaxPool", ["x"], ["p"], name="gmp"),
+        helper.make_node("Flatten", ["p"], ["y"], name="flat", axis=1),
+    ]
+    path = _onnx_model(nodes, shape, shape[:1], tmp_path / "gmp.onnx")
+    x = _input("gmp_onnx", shape)
+    graph = onnx_to_graph(path)
+    validate(graph)
+    assert graph.nodes[0].op == "global_max_pool"
+    expected = _ort(path, x)
+    assert_close(expected, x.amax((2, 3)).numpy(), what="onnxruntime vs torch")
+    assert_close(reference.run_graph(graph, x.numpy()), expected, what="imported")
+    written = graph_to_onnx(graph)
+    assert "GlobalMaxPool" in [n.op_type for n in written.graph.node]
+    assert_close(_ort(written.SerializeToString(), x), expected, what="written back")
