@@ -29,7 +29,6 @@ from pd2java import generate
 from pd2java.backends import reference
 from pd2java.backends.manifest import schema
 from pd2java.backends.safetensors_io import read_safetensors
-from pd2java.errors import UserError
 from pd2java.exporter import export, write_graph
 from pd2java.format_rules import TOP_KEYS
 from pd2java.ir import Graph, Node, ValueSpec
@@ -387,6 +386,13 @@ def test_same_and_valid_padding_become_explicit(tmp_path: Path) -> None:
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
     assert_close(reference.run(manifest, x), want)
+    # An odd total (even kernel) is split as PyTorch does, the extra row/column at the
+    # bottom/right: an explicit constant_pad2d, then an unpadded conv2d.
     even = nn.Sequential(nn.Conv2d(1, 1, 2, padding="same"), nn.Flatten()).eval()
-    with pytest.raises(UserError, match="asymmetric"):
-        export(even, tmp_path / "even", input_shape=(1, 4, 4), onnx=False)
+    manifest = export(even, tmp_path / "even", input_shape=(1, 4, 4), onnx=False)
+    nodes = reference.load(manifest).graph.nodes
+    assert [n.op for n in nodes[:2]] == ["constant_pad2d", "conv2d"]
+    assert (nodes[0].attrs["pad_h"], nodes[0].attrs["pad_w"]) == ((0, 1), (0, 1))
+    with torch.no_grad():
+        want = even(torch.from_numpy(x[:, :, :4, :4].copy())).numpy()
+    assert_close(reference.run(manifest, x[:, :, :4, :4].copy()), want)

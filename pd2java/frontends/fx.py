@@ -40,11 +40,13 @@ from pd2java.ops.lowering import (
     BATCH,
     Call,
     Lowered,
+    LoweredSeq,
     Opaque,
     Pending,
     Unsupported,
     Value,
     as_tensor,
+    steps_of,
 )
 from pd2java.ops.registry import ShapeError, impl
 from pd2java.ops.table import current_version, supported_ops
@@ -211,6 +213,8 @@ class _Capture:
         lowered: Lowered,
         inputs: list[_Tensor],
         params: dict[str, str | None] | None = None,
+        *,
+        last: bool = True,
     ) -> _Tensor:
         if lowered.op is None:
             return inputs[0]
@@ -232,9 +236,27 @@ class _Capture:
         node = node.with_(output_shape=tuple(out_shape))
         self.nodes.append(node)
         meta = fx_node.meta.get("tensor_meta")
-        if meta is not None and hasattr(meta, "shape"):
+        if last and meta is not None and hasattr(meta, "shape"):
             self.fx_shapes[name] = tuple(int(d) for d in meta.shape[1:])
         return _Tensor(name, tuple(out_shape))
+
+    def emit_steps(
+        self,
+        fx_node: fx.Node,
+        lowered: Lowered | LoweredSeq,
+        inputs: list[_Tensor],
+        params_of: Any = None,
+    ) -> _Tensor:
+        """The IR nodes of a lowering: one per step of a ``LoweredSeq``, each fed the previous
+        step's output. ``params_of(step)`` resolves a step's parameter slots."""
+        steps = steps_of(lowered)
+        value: _Tensor | None = None
+        for i, step in enumerate(steps):
+            params = params_of(step) if params_of is not None else None
+            ins = inputs if value is None else [value]
+            value = self.emit(fx_node, step, ins, params, last=i == len(steps) - 1)
+        assert value is not None
+        return value
 
     def add_param(self, qualified: str, tensor: torch.Tensor) -> str:
         if qualified in self.tensors:
@@ -256,16 +278,21 @@ class _Capture:
             raise _Refused("a supported module must be called with exactly one tensor")
         x = self.tensor_arg(node.args[0])
         lowered = _lower(form, mod, x)
-        if not isinstance(lowered, Lowered):  # pragma: no cover - a family registration bug
+        if not isinstance(lowered, (Lowered, LoweredSeq)):  # pragma: no cover - a family bug
             raise TypeError(f"the lowering of {form.target} returned {lowered!r}")
-        params: dict[str, str | None] = {}
-        for slot, attr in lowered.params.items():
-            if attr is None:
-                params[slot] = None
-                continue
-            tensor = getattr(mod, attr)
-            params[slot] = self.add_param(f"{node.target}.{attr}", tensor)
-        return self.emit(node, lowered, list(lowered.inputs) or [x], params)
+
+        def params_of(step: Lowered) -> dict[str, str | None]:
+            params: dict[str, str | None] = {}
+            for slot, attr in step.params.items():
+                if attr is None:
+                    params[slot] = None
+                    continue
+                tensor = getattr(mod, attr)
+                params[slot] = self.add_param(f"{node.target}.{attr}", tensor)
+            return params
+
+        first = steps_of(lowered)[0]
+        return self.emit_steps(node, lowered, list(first.inputs) or [x], params_of)
 
     def call(self, node: fx.Node) -> Any:
         target = node.target
@@ -316,18 +343,26 @@ class _Capture:
         lowered = _lower(form, self.call_of(node))
         if isinstance(lowered, Pending):
             return lowered
-        inputs = list(lowered.inputs)
+        inputs = list(steps_of(lowered)[0].inputs)
         if not inputs:
             inputs = [self.tensor_arg(node.args[0])] if node.args else []
-        return self.emit(node, lowered, inputs)
+        return self.emit_steps(node, lowered, inputs)
 
 
-def _lower(form: TorchForm, *args: Any) -> Lowered | Pending:
+def _lower(form: TorchForm, *args: Any) -> Lowered | LoweredSeq | Pending:
     """Run a registered lowering; Unsupported becomes a refusal at the current node."""
     try:
         result = form.lower(*args)
     except Unsupported as exc:
         raise _Refused(str(exc)) from None
+    if isinstance(result, LoweredSeq):
+        stray = [s.op for s in result.steps if s.op not in form.ops]
+        if stray:
+            raise RuntimeError(  # pragma: no cover - a family registration bug
+                f"the lowering of torch {form.kind} {form.target} gave ops {stray}, "
+                f"registered as giving only {form.ops}"
+            )
+        return result
     if isinstance(result, Lowered) and (result.op is not None) != bool(form.ops):
         raise RuntimeError(  # pragma: no cover - a family registration bug
             f"the lowering of torch {form.kind} {form.target} gave op {result.op!r}, "

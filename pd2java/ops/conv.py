@@ -9,8 +9,9 @@ import numpy as np
 
 from pd2java.errors import ErrorCode
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_module
-from pd2java.ops.lowering import Lowered, Unsupported, Value, as_pair
+from pd2java.ops.lowering import Lowered, LoweredSeq, Unsupported, Value, as_pair
 from pd2java.ops.onnx_conventions import int_list
+from pd2java.ops.pad import TORCH_MODES, pad_attrs
 from pd2java.ops.registry import (
     Attrs,
     Shape,
@@ -31,40 +32,64 @@ if TYPE_CHECKING:
 
 @torch_module(
     "torch.nn.Conv2d",
-    ops=("conv2d",),
+    ops=("conv2d", "constant_pad2d", "circular_pad2d", "reflection_pad2d", "replication_pad2d"),
     note="any groups, stride, dilation, zero padding incl. `'same'`/`'valid'`, "
-    "with or without bias",
+    "with or without bias; `padding_mode` circular/reflect/replicate and an odd total of "
+    "`'same'` become a pad op + conv2d with padding 0",
 )
-def lower_conv2d_module(mod: object, x: Value) -> Lowered:
-    """nn.Conv2d -> conv2d. Only zero padding; 'same'/'valid' strings become explicit pads."""
+def lower_conv2d_module(mod: object, x: Value) -> Lowered | LoweredSeq:
+    """nn.Conv2d -> conv2d, preceded by a pad op when the padding is not symmetric zeros.
+
+    PyTorch's own split is used: ``padding='same'`` puts the odd extra row/column at the
+    bottom/right, and a non-zeros ``padding_mode`` pads explicitly, then convolves unpadded.
+    """
     padding_mode = getattr(mod, "padding_mode", "zeros")
-    if padding_mode != "zeros":
-        raise Unsupported(f"padding_mode={padding_mode!r} (only 'zeros' is supported)")
+    if padding_mode != "zeros" and padding_mode not in TORCH_MODES:
+        raise Unsupported(
+            f"padding_mode={padding_mode!r} (supported: 'zeros', "
+            f"{', '.join(map(repr, TORCH_MODES))})"
+        )
     kernel = as_pair(mod.kernel_size, "kernel_size")
     dilation = as_pair(mod.dilation, "dilation")
     stride = as_pair(mod.stride, "stride")
     padding = mod.padding
     if padding == "valid":
-        padding = (0, 0)
+        top = bottom = left = right = 0
     elif padding == "same":
-        # PyTorch pads asymmetrically when the total padding is odd; v1 has symmetric pads only.
-        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        if any(t % 2 for t in totals):
-            raise Unsupported("padding='same' with an even receptive field needs asymmetric pads")
-        padding = (totals[0] // 2, totals[1] // 2)
-    return Lowered(
-        "conv2d",
-        {
-            "in_channels": int(mod.in_channels),
-            "out_channels": int(mod.out_channels),
-            "kernel_size": kernel,
-            "stride": stride,
-            "padding": as_pair(padding, "padding"),
-            "dilation": dilation,
-            "groups": int(mod.groups),
-        },
-        {"weight": "weight", "bias": "bias" if mod.bias is not None else None},
-    )
+        if stride != (1, 1):  # pragma: no cover - PyTorch refuses this at construction
+            raise Unsupported("padding='same' with a stride other than 1")
+        total_h, total_w = (d * (k - 1) for k, d in zip(kernel, dilation))
+        top, left = total_h // 2, total_w // 2
+        bottom, right = total_h - top, total_w - left
+    else:
+        top = bottom = as_pair(padding, "padding")[0]
+        left = right = as_pair(padding, "padding")[1]
+
+    def conv(pad: tuple[int, int]) -> Lowered:
+        return Lowered(
+            "conv2d",
+            {
+                "in_channels": int(mod.in_channels),
+                "out_channels": int(mod.out_channels),
+                "kernel_size": kernel,
+                "stride": stride,
+                "padding": pad,
+                "dilation": dilation,
+                "groups": int(mod.groups),
+            },
+            {"weight": "weight", "bias": "bias" if mod.bias is not None else None},
+        )
+
+    if top == bottom == left == right == 0:
+        return conv((0, 0))
+    if padding_mode == "zeros":
+        if top == bottom and left == right:
+            return conv((top, left))
+        pad_op, pad_attrs_ = "constant_pad2d", pad_attrs("constant_pad2d", top, bottom, left, right)
+    else:
+        pad_op = TORCH_MODES[padding_mode]
+        pad_attrs_ = pad_attrs(pad_op, top, bottom, left, right)
+    return LoweredSeq((Lowered(pad_op, pad_attrs_), conv((0, 0))))
 
 
 def conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:
@@ -177,9 +202,9 @@ def conv2d_kernel(
 
 @onnx_import(
     "Conv",
-    ops=("conv2d",),
-    form="2-D; constant weight (and bias); `auto_pad` NOTSET or VALID; symmetric `pads`; any "
-    "`group`, `strides`, `dilations`",
+    ops=("conv2d", "constant_pad2d"),
+    form="2-D; constant weight (and bias); any `auto_pad`, `pads`, `group`, `strides`, "
+    "`dilations`: `SAME_UPPER`/`SAME_LOWER` and asymmetric `pads` become constant_pad2d + conv2d",
 )
 def _conv_from_onnx(im: Importer, node: NodeProto) -> None:
     attrs = im.attrs(node)
@@ -194,6 +219,19 @@ def _conv_from_onnx(im: Importer, node: NodeProto) -> None:
     kernel = int_list(attrs.get("kernel_shape", [kh, kw]))
     if kernel != [kh, kw]:
         raise im.fail(f"kernel_shape {kernel} does not match the weight's {[kh, kw]}")
+    attrs, pre_pad = _explicit_pads(attrs, x.shape, kernel)
+    if pre_pad is not None:  # asymmetric: a constant_pad2d of zeros first, then an unpadded conv
+        padded = f"{node.output[0]}.pad"
+        while padded in im.env:
+            padded += "_"
+        im.emit(
+            "constant_pad2d",
+            [x],
+            padded,
+            attrs=pad_attrs("constant_pad2d", *pre_pad),
+            node_name=f"{node.name or 'Conv'}_pad",
+        )
+        x = im.image(padded)
     strides, pads, dilations = im.spatial(node, attrs, kernel)
     groups = int(attrs.get("group", 1))
     c = x.shape[0]
@@ -225,6 +263,42 @@ def _conv_from_onnx(im: Importer, node: NodeProto) -> None:
         },
         params=params,
     )
+
+
+def _explicit_pads(
+    attrs: dict, shape: tuple[int, ...], kernel: list[int]
+) -> tuple[dict, tuple[int, int, int, int] | None]:
+    """Conv attributes with ``auto_pad`` SAME_UPPER/SAME_LOWER resolved to explicit pads (ONNX's
+    rule: total = max((ceil(in / s) - 1) * s + d * (k - 1) + 1 - in, 0), the odd one at the end
+    for SAME_UPPER, at the start for SAME_LOWER); and when the pads are asymmetric, pads 0 plus
+    the (top, bottom, left, right) a constant_pad2d must add first. Malformed values are left
+    for ``Importer.spatial`` to refuse."""
+    raw = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = raw.decode() if isinstance(raw, bytes) else str(raw)
+    strides = int_list(attrs.get("strides", [1, 1]))
+    dilations = int_list(attrs.get("dilations", [1, 1]))
+    if len(kernel) != 2 or len(strides) != 2 or len(dilations) != 2:
+        return attrs, None
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if min(strides) < 1 or min(dilations) < 1:
+            return attrs, None
+        begin, end = [], []
+        for size, k, s, d in zip(shape[1:], kernel, strides, dilations):
+            total = max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
+            small, big = total // 2, total - total // 2
+            begin.append(small if auto_pad == "SAME_UPPER" else big)
+            end.append(big if auto_pad == "SAME_UPPER" else small)
+        pads = [*begin, *end]
+    elif auto_pad == "NOTSET":
+        pads = int_list(attrs.get("pads", [0, 0, 0, 0]))
+        if len(pads) != 4 or min(pads) < 0:
+            return attrs, None
+    else:
+        return attrs, None
+    attrs = {**attrs, "auto_pad": b"NOTSET"}
+    if pads[0] == pads[2] and pads[1] == pads[3]:
+        return {**attrs, "pads": pads}, None
+    return {**attrs, "pads": [0, 0, 0, 0]}, (pads[0], pads[2], pads[1], pads[3])
 
 
 @onnx_export(

@@ -47,6 +47,27 @@ class Lowered:
 IDENTITY = Lowered(None)
 
 
+@dataclass(frozen=True)
+class LoweredSeq:
+    """Several ops applied one after the other (``nn.Conv2d(padding_mode='circular')``: a pad
+    op, then conv2d with padding 0). The first step takes the call's inputs (or its own
+    ``inputs``); each later step takes the previous step's output. Every step's ``params`` name
+    attributes of the one module lowered; no step may be "no op"."""
+
+    steps: tuple[Lowered, ...]
+
+    def __post_init__(self) -> None:
+        if not self.steps or any(s.op is None for s in self.steps):
+            raise ValueError("a LoweredSeq needs at least one step, each an op")
+        if any(s.inputs for s in self.steps[1:]):
+            raise ValueError("only the first step of a LoweredSeq may name its inputs")
+
+
+def steps_of(lowered: Lowered | LoweredSeq) -> tuple[Lowered, ...]:
+    """The ops a lowering gives, in order: one for a ``Lowered``, each step of a sequence."""
+    return lowered.steps if isinstance(lowered, LoweredSeq) else (lowered,)
+
+
 class Pending:
     """A partial result only a later call may consume (``x.mean(3)`` awaiting ``.mean(2)``).
 

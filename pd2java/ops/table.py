@@ -181,7 +181,8 @@ OP_LIST: tuple[OpSpec, ...] = (
             AttrSpec(
                 "alpha",
                 "float",
-                "scale of exp(x) - 1 for x <= 0 (PyTorch default 1.0, never assumed); finite",
+                "scale of exp(x) - 1 for x <= 0 (PyTorch default 1.0, never assumed); a finite "
+                "float32",
             ),
         ),
         "x if x > 0 else alpha * (exp(x) - 1).",
@@ -226,14 +227,14 @@ OP_LIST: tuple[OpSpec, ...] = (
             AttrSpec(
                 "min",
                 "float",
-                "lower bound, finite; a one-sided clamp without a lower bound writes "
+                "lower bound, a finite float32; a one-sided clamp without a lower bound writes "
                 "-3.4028234663852886e38 (the lowest float32)",
             ),
             AttrSpec(
                 "max",
                 "float",
-                "upper bound, finite, >= min; a one-sided clamp without an upper bound writes "
-                "3.4028234663852886e38 (the largest float32)",
+                "upper bound, a finite float32, >= min; a one-sided clamp without an upper "
+                "bound writes 3.4028234663852886e38 (the largest float32)",
             ),
         ),
         "min(max(x, min), max), as torch.clamp and nn.Hardtanh. Bounds (0, 6) are written as "
@@ -393,6 +394,36 @@ OP_LIST: tuple[OpSpec, ...] = (
         ),
         "Transposed 2-D convolution, as torch.nn.ConvTranspose2d(padding_mode='zeros'): output "
         "(in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 per axis.",
+    ),
+    OpSpec(
+        "adaptive_avg_pool2d",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "output_size",
+                "int2",
+                "output extent [oh, ow], each >= 1; may be smaller or larger than the input's",
+            ),
+        ),
+        "Mean over PyTorch's adaptive bins: along an axis of input extent n and output extent m, "
+        "output i covers [floor(i * n / m), ceil((i + 1) * n / m)).",
+    ),
+    OpSpec(
+        "adaptive_max_pool2d",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "output_size",
+                "int2",
+                "output extent [oh, ow], each >= 1; may be smaller or larger than the input's",
+            ),
+        ),
+        "Max over PyTorch's adaptive bins: along an axis of input extent n and output extent m, "
+        "output i covers [floor(i * n / m), ceil((i + 1) * n / m)).",
     ),
 )
 

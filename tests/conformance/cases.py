@@ -946,6 +946,405 @@ CASES: tuple[Case, ...] = (
     C("st_offsets_overlap", hdr(_shift_last(-4)), "INVALID_SAFETENSORS"),
     C("st_trailing_bytes", mutate_st(trailing=b"\0\0\0\0"), "INVALID_SAFETENSORS"),
     C("st_metadata_not_string", mutate_st(metadata={"k": 1}), "INVALID_SAFETENSORS"),
+    C(
+        "adaptive_avg_pool_output_size_zero",
+        hand(
+            [1, 3, 3],
+            [
+                _n(
+                    "pool",
+                    "adaptive_avg_pool2d",
+                    ["input"],
+                    {"output_size": [0, 2]},
+                    shape=[1, 1, 2],
+                ),
+                _n("flat", "flatten", ["pool"], shape=[2]),
+            ],
+            output="flat",
+            k=2,
+        ),
+        "INVALID_ATTRIBUTE",
+        "adaptive pool output_size entries must be >= 1",
+    ),
+    C(
+        "adaptive_max_pool_output_size_zero",
+        hand(
+            [1, 3, 3],
+            [
+                _n(
+                    "pool",
+                    "adaptive_max_pool2d",
+                    ["input"],
+                    {"output_size": [2, 0]},
+                    shape=[1, 2, 1],
+                ),
+                _n("flat", "flatten", ["pool"], shape=[2]),
+            ],
+            output="flat",
+            k=2,
+        ),
+        "INVALID_ATTRIBUTE",
+        "adaptive pool output_size entries must be >= 1",
+    ),
+    C(
+        "adaptive_pools_output_larger_than_input",
+        hand(
+            [1, 2, 3],
+            [
+                _n("a", "adaptive_avg_pool2d", ["input"], {"output_size": [3, 2]}, shape=[1, 3, 2]),
+                _n("m", "adaptive_max_pool2d", ["a"], {"output_size": [4, 5]}, shape=[1, 4, 5]),
+                _n("flat", "flatten", ["m"], shape=[20]),
+            ],
+            output="flat",
+            k=20,
+        ),
+        None,
+        "an adaptive pool may grow an extent (bins repeat input cells)",
+    ),
+    C(
+        "pad_negative",
+        hand(
+            [1, 2, 3],
+            [
+                _n(
+                    "pad",
+                    "replication_pad2d",
+                    ["input"],
+                    {"pad_h": [0, 0], "pad_w": [-1, 0]},
+                    shape=[1, 2, 2],
+                ),
+                _n("flat", "flatten", ["pad"], shape=[4]),
+            ],
+            output="flat",
+            k=4,
+        ),
+        "INVALID_ATTRIBUTE",
+        "pad_h and pad_w entries must be >= 0 (pads never crop)",
+    ),
+    C(
+        "constant_pad_value_overflows_float32",
+        hand(
+            [1, 2, 3],
+            [
+                _n(
+                    "pad",
+                    "constant_pad2d",
+                    ["input"],
+                    {"pad_h": [1, 0], "pad_w": [0, 0], "value": 1e39},
+                    shape=[1, 3, 3],
+                ),
+                _n("flat", "flatten", ["pad"], shape=[9]),
+            ],
+            output="flat",
+            k=9,
+        ),
+        "INVALID_ATTRIBUTE",
+        "constant_pad2d value must be finite as a float32",
+    ),
+    C(
+        "circular_pad_over_extent",
+        hand(
+            [1, 2, 3],
+            [
+                _n(
+                    "pad",
+                    "circular_pad2d",
+                    ["input"],
+                    {"pad_h": [0, 3], "pad_w": [0, 0]},
+                    shape=[1, 5, 3],
+                ),
+                _n("flat", "flatten", ["pad"], shape=[15]),
+            ],
+            output="flat",
+            k=15,
+        ),
+        "SHAPE_MISMATCH",
+        "circular padding must be <= the input extent (PyTorch's rule)",
+    ),
+    C(
+        "reflection_pad_at_extent",
+        hand(
+            [1, 2, 3],
+            [
+                _n(
+                    "pad",
+                    "reflection_pad2d",
+                    ["input"],
+                    {"pad_h": [0, 0], "pad_w": [3, 0]},
+                    shape=[1, 2, 6],
+                ),
+                _n("flat", "flatten", ["pad"], shape=[12]),
+            ],
+            output="flat",
+            k=12,
+        ),
+        "SHAPE_MISMATCH",
+        "reflection padding must be < the input extent (PyTorch's rule)",
+    ),
+    C(
+        "accept_circular_pad_equal_to_extent",
+        hand(
+            [1, 2, 3],
+            [
+                _n(
+                    "pad",
+                    "circular_pad2d",
+                    ["input"],
+                    {"pad_h": [2, 2], "pad_w": [3, 0]},
+                    shape=[1, 6, 6],
+                ),
+                _n("flat", "flatten", ["pad"], shape=[36]),
+            ],
+            output="flat",
+            k=36,
+        ),
+        None,
+        "a circular pad may equal the extent (one full wrap)",
+    ),
+    # --- activation attributes: clamp bounds, log_softmax dim, prelu slopes, elu alpha ---------
+    C(
+        "clamp_min_over_max",
+        hand(
+            [1, 1, 2],
+            [
+                _n("a", "clamp", ["input"], {"min": 2.0, "max": 1.0}, shape=[1, 1, 2]),
+                _n("flat", "flatten", ["a"], shape=[2]),
+            ],
+            output="flat",
+            k=2,
+        ),
+        "INVALID_ATTRIBUTE",
+    ),
+    C(
+        "clamp_max_beyond_float32",
+        hand(
+            [1, 1, 2],
+            [
+                _n("a", "clamp", ["input"], {"min": 0.5, "max": 1e39}, shape=[1, 1, 2]),
+                _n("flat", "flatten", ["a"], shape=[2]),
+            ],
+            output="flat",
+            k=2,
+        ),
+        "INVALID_ATTRIBUTE",
+    ),
+    C(
+        "accept_clamp_float32_extremes",
+        hand(
+            [1, 1, 2],
+            [
+                _n(
+                    "a",
+                    "clamp",
+                    ["input"],
+                    {"min": -3.4028234663852886e38, "max": 3.4028234663852886e38},
+                    shape=[1, 1, 2],
+                ),
+                _n("flat", "flatten", ["a"], shape=[2]),
+            ],
+            output="flat",
+            k=2,
+        ),
+        None,
+    ),
+    C(
+        "elu_alpha_beyond_float32",
+        hand(
+            [1, 1, 2],
+            [
+                _n("a", "elu", ["input"], {"alpha": -1e39}, shape=[1, 1, 2]),
+                _n("flat", "flatten", ["a"], shape=[2]),
+            ],
+            output="flat",
+            k=2,
+        ),
+        "INVALID_ATTRIBUTE",
+    ),
+    C(
+        "log_softmax_dim_zero",
+        hand(
+            [1, 1, 2],
+            [
+                _n("a", "log_softmax", ["input"], {"dim": 0}, shape=[1, 1, 2]),
+                _n("flat", "flatten", ["a"], shape=[2]),
+            ],
+            output="flat",
+            k=2,
+        ),
+        "INVALID_ATTRIBUTE",
+    ),
+    C(
+        "log_softmax_dim_past_rank",
+        hand(
+            [1, 1, 2],
+            [
+                _n("a", "log_softmax", ["input"], {"dim": 4}, shape=[1, 1, 2]),
+                _n("flat", "flatten", ["a"], shape=[2]),
+            ],
+            output="flat",
+            k=2,
+        ),
+        "INVALID_ATTRIBUTE",
+    ),
+    C(
+        "prelu_num_parameters_zero",
+        hand(
+            [2, 1, 2],
+            [
+                _n(
+                    "a",
+                    "prelu",
+                    ["input"],
+                    {"num_parameters": 0},
+                    {"weight": "w"},
+                    shape=[2, 1, 2],
+                ),
+                _n("flat", "flatten", ["a"], shape=[4]),
+            ],
+            output="flat",
+            k=4,
+            tensors={"w": f32([0.25])},
+        ),
+        "INVALID_ATTRIBUTE",
+    ),
+    C(
+        "prelu_num_parameters_not_channels",
+        hand(
+            [2, 1, 2],
+            [
+                _n(
+                    "a",
+                    "prelu",
+                    ["input"],
+                    {"num_parameters": 3},
+                    {"weight": "w"},
+                    shape=[2, 1, 2],
+                ),
+                _n("flat", "flatten", ["a"], shape=[4]),
+            ],
+            output="flat",
+            k=4,
+            tensors={"w": f32([0.25, 0.5, 1.0])},
+        ),
+        "SHAPE_MISMATCH",
+    ),
+    C(
+        "accept_prelu_per_channel",
+        hand(
+            [2, 1, 2],
+            [
+                _n(
+                    "a",
+                    "prelu",
+                    ["input"],
+                    {"num_parameters": 2},
+                    {"weight": "w"},
+                    shape=[2, 1, 2],
+                ),
+                _n("flat", "flatten", ["a"], shape=[4]),
+            ],
+            output="flat",
+            k=4,
+            tensors={"w": f32([0.25, 0.5])},
+        ),
+        None,
+    ),
+    C(
+        "upsample_output_size_zero",
+        hand(
+            [1, 2, 2],
+            [
+                _n("up", "upsample_nearest2d", ["input"], {"output_size": [0, 2]}, shape=[1, 1, 2]),
+                _n("flat", "flatten", ["up"], shape=[2]),
+            ],
+            output="flat",
+            k=2,
+        ),
+        "INVALID_ATTRIBUTE",
+        "a resize's output_size entries must be >= 1",
+    ),
+    C(
+        "accept_upsample_bilinear",
+        hand(
+            [1, 2, 2],
+            [
+                _n(
+                    "up",
+                    "upsample_bilinear2d",
+                    ["input"],
+                    {"output_size": [3, 1], "align_corners": False},
+                    shape=[1, 3, 1],
+                ),
+                _n("flat", "flatten", ["up"], shape=[3]),
+            ],
+            output="flat",
+            k=3,
+        ),
+        None,
+        "a resize may shrink one axis and grow the other",
+    ),
+    C(
+        "conv_transpose_output_padding_too_large",
+        hand(
+            [1, 2, 2],
+            [
+                _n(
+                    "up",
+                    "conv_transpose2d",
+                    ["input"],
+                    {
+                        "in_channels": 1,
+                        "out_channels": 1,
+                        "kernel_size": [1, 1],
+                        "stride": [2, 2],
+                        "padding": [0, 0],
+                        "output_padding": [0, 2],
+                        "dilation": [1, 1],
+                        "groups": 1,
+                    },
+                    {"weight": "w", "bias": None},
+                    shape=[1, 3, 5],
+                ),
+                _n("flat", "flatten", ["up"], shape=[15]),
+            ],
+            output="flat",
+            k=15,
+            tensors={"w": f32([[[[1.0]]]])},
+        ),
+        "INVALID_ATTRIBUTE",
+        "conv_transpose2d output_padding must be smaller than the stride or the dilation",
+    ),
+    C(
+        "accept_conv_transpose_output_padding_below_dilation",
+        hand(
+            [1, 2, 2],
+            [
+                _n(
+                    "up",
+                    "conv_transpose2d",
+                    ["input"],
+                    {
+                        "in_channels": 1,
+                        "out_channels": 2,
+                        "kernel_size": [2, 1],
+                        "stride": [1, 1],
+                        "padding": [0, 0],
+                        "output_padding": [1, 0],
+                        "dilation": [2, 1],
+                        "groups": 1,
+                    },
+                    {"weight": "w", "bias": None},
+                    shape=[2, 5, 2],
+                ),
+                _n("flat", "flatten", ["up"], shape=[20]),
+            ],
+            output="flat",
+            k=20,
+            tensors={"w": f32([[[[1.0], [2.0]], [[3.0], [4.0]]]])},
+        ),
+        None,
+        "PyTorch's rule: output_padding below the stride OR the dilation",
+    ),
 )
 
 # Builders whose edit is more than one line (marked "see build" above).

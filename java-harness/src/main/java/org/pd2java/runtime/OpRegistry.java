@@ -64,6 +64,8 @@ public final class OpRegistry {
     factory(f, "constant_pad2d@1", Pad2dKernel::compileConstant);
     factory(f, "reflection_pad2d@1", Pad2dKernel::compileReflection);
     factory(f, "replication_pad2d@1", Pad2dKernel::compileReplication);
+    factory(f, "adaptive_avg_pool2d@1", AdaptivePool2dKernel::avg);
+    factory(f, "adaptive_max_pool2d@1", AdaptivePool2dKernel::max);
     return f;
   }
 

@@ -169,7 +169,7 @@ final class OpTable {
           new Op("elu", 1, 1,
               List.of(),
               List.of(
-                  // scale of exp(x) - 1 for x <= 0 (PyTorch default 1.0, never assumed); finite
+                  // scale of exp(x) - 1 for x <= 0 (PyTorch default 1.0, never assumed); a finite float32
                   new AttrSpec("alpha", AttrKind.FLOAT))),
           // mish@1: x * tanh(softplus(x)) with softplus(x) = log(1 + exp(x)).
           new Op("mish", 1, 1,
@@ -191,9 +191,9 @@ final class OpTable {
           new Op("clamp", 1, 1,
               List.of(),
               List.of(
-                  // lower bound, finite; a one-sided clamp without a lower bound writes -3.4028234663852886e38 (the lowest float32)
+                  // lower bound, a finite float32; a one-sided clamp without a lower bound writes -3.4028234663852886e38 (the lowest float32)
                   new AttrSpec("min", AttrKind.FLOAT),
-                  // upper bound, finite, >= min; a one-sided clamp without an upper bound writes 3.4028234663852886e38 (the largest float32)
+                  // upper bound, a finite float32, >= min; a one-sided clamp without an upper bound writes 3.4028234663852886e38 (the largest float32)
                   new AttrSpec("max", AttrKind.FLOAT))),
           // prelu@1: x if x >= 0 else weight[c] * x, c the channel (first per-sample axis); weight[0] when num_parameters is 1.
           new Op("prelu", 1, 1,
@@ -300,7 +300,19 @@ final class OpTable {
                   // spacing between kernel taps [dh, dw]
                   new AttrSpec("dilation", AttrKind.INT2),
                   // channel groups, dividing both channel counts
-                  new AttrSpec("groups", AttrKind.INT))));
+                  new AttrSpec("groups", AttrKind.INT))),
+          // adaptive_avg_pool2d@1: Mean over PyTorch's adaptive bins: along an axis of input extent n and output extent m, output i covers [floor(i * n / m), ceil((i + 1) * n / m)).
+          new Op("adaptive_avg_pool2d", 1, 1,
+              List.of(),
+              List.of(
+                  // output extent [oh, ow], each >= 1; may be smaller or larger than the input's
+                  new AttrSpec("output_size", AttrKind.INT2))),
+          // adaptive_max_pool2d@1: Max over PyTorch's adaptive bins: along an axis of input extent n and output extent m, output i covers [floor(i * n / m), ceil((i + 1) * n / m)).
+          new Op("adaptive_max_pool2d", 1, 1,
+              List.of(),
+              List.of(
+                  // output extent [oh, ow], each >= 1; may be smaller or larger than the input's
+                  new AttrSpec("output_size", AttrKind.INT2))));
 
   private OpTable() {}
 }
