@@ -11,6 +11,7 @@ caller can branch on the code in either language.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -114,3 +115,60 @@ class FormatError(UserError):
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = ErrorCode(code)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One unsupported node found by a front end: where it is, what it is, why it is refused and
+    the way around it.
+
+    ``node``: the graph node (``fx node 'cumsum'``, or ``ONNX node 'k' (TopK)``); ``module_path``
+    (torch.fx): the qualified name of the module it is or sits in (``"block.1"``; ``""`` at the
+    top level); ``location`` (torch.fx): ``file.py:12 in forward (the source line)``; ``what``:
+    the construct with its relevant settings (``PixelShuffle(upscale_factor=2)``,
+    ``torch.cumsum(tensor[2, 4, 4], dim=1)``, ``TopK(axis=1)``); ``target``: its qualified torch
+    name (``torch.nn.PixelShuffle``, ``torch.cumsum``, ``Tensor.topk``) or ONNX op type;
+    ``reason``: the rule it breaks; ``hint``: the substitute, or ``""`` when none is known.
+    """
+
+    node: str
+    what: str
+    target: str
+    reason: str
+    hint: str = ""
+    module_path: str = ""
+    location: str = ""
+
+    def format(self) -> str:
+        """The finding as text: node, module, source line and the rule; then what was found and
+        the way around it, each on its own line."""
+        head = self.node
+        if self.module_path:
+            head += f" in module {self.module_path!r}"
+        if self.location:
+            head += f" at {self.location}"
+        lines = [f"{head}: {self.reason}"]
+        if self.what and self.what != self.target:  # an ONNX node without attributes: no news
+            lines.append(f"found: {self.what}")
+        if self.hint:
+            lines.append(f"instead: {self.hint}")
+        return "\n     ".join(lines)
+
+
+class UnsupportedModelError(UserError):
+    """A model with nodes pd2java cannot export, every one of them found in one pass.
+
+    ``findings`` lists them in graph order (:class:`Finding`); the message numbers them, then
+    lists the supported ops and forms once.
+    """
+
+    def __init__(self, headline: str, findings: list[Finding], supported: str) -> None:
+        self.headline = headline
+        self.findings = list(findings)
+        self.supported = supported
+        count = len(self.findings)
+        lines = [f"{headline}: {count} unsupported node{'s' if count != 1 else ''}:"]
+        for i, finding in enumerate(self.findings, 1):
+            lines.append(f"  {i}. {finding.format()}")
+        lines.append(supported)
+        super().__init__("\n".join(lines))

@@ -14,7 +14,12 @@ file order with an environment mapping each ONNX value to one of
   the symbolic batch size is the ``BATCH`` marker inside such arrays),
 - ``_PartialMean``: a ``ReduceMean`` over H or W alone, valid only as the input of a second
   ``ReduceMean`` that completes the mean over H and W (``x.mean(3).mean(2)``).
-Each op type is mapped by the handler its op family registered (``onnx_import`` in
+An unsupported node does not stop the walk: it is recorded as a ``Finding`` (node name, op type
+with its attributes, the rule, the way around it from the registrations' hints) and its outputs
+get placeholder values shaped by ONNX shape inference or the declared value_info, so every later
+node is still checked; nodes refused only because an input has no such shape are not reported
+again. One ``UnsupportedModelError`` then lists every finding. Each op type is mapped by the
+handler its op family registered (``onnx_import`` in
 ``pd2java.ops.<family>``); this module keeps the walk, the importer API those handlers use, the
 structural ops (Identity, Dropout, Constant and constant folding) and the checks. Output shapes come
 from the op shape rules and are checked against the model's declared output shape, its declared
@@ -35,9 +40,15 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
-from pd2java.errors import UserError
+from pd2java.errors import Finding, UnsupportedModelError, UserError
 from pd2java.ir import Graph, Node, ValueSpec
-from pd2java.ops.frontend_registry import ONNX_IMPORTS, onnx_import, onnx_imports, output_kind
+from pd2java.ops.frontend_registry import (
+    ONNX_IMPORTS,
+    onnx_hint,
+    onnx_import,
+    onnx_imports,
+    output_kind,
+)
 from pd2java.ops.onnx_conventions import (
     BATCH,
     META_CLASSES,
@@ -205,6 +216,23 @@ def _disagree(dims: list[int | str | None], shape: tuple[int, ...]) -> bool:
     )
 
 
+class _NodeRefusal(UserError):
+    """A refusal of the node being mapped; ``rule`` is the message without the location."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+def _show_attr(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if hasattr(value, "ListFields"):  # a tensor or graph attribute
+        return "<" + type(value).__name__ + ">"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class Importer:
     """The reader's state while walking one model; the API the families' ONNX handlers use."""
 
@@ -233,7 +261,7 @@ class Importer:
         return f"{self.path}: ONNX node {node.name or '<unnamed>'!r} ({node.op_type})"
 
     def fail(self, rule: str) -> UserError:
-        return UserError(f"{self.where()}: {rule}")
+        return _NodeRefusal(f"{self.where()}: {rule}", rule)
 
     # --- values -------------------------------------------------------------------------------
 
@@ -410,19 +438,82 @@ class Importer:
         for tensor in g.initializer:
             self.env[tensor.name] = _Const(self._to_array(tensor), tensor.name)
         live = self._live_nodes(g.output[0].name)
+        findings: list[Finding] = []
+        shapes: dict[str, list[int | str | None]] | None = None  # for placeholders, when needed
+        unknown: set[str] = set()  # outputs of refused nodes with no known shape
         for node in live:
             self.node = node
-            mapping = ONNX_IMPORTS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+            default_domain = node.domain in ("", "ai.onnx")
+            mapping = ONNX_IMPORTS.get(node.op_type) if default_domain else None
+            reason = ""
             if mapping is None:
-                raise self.fail(
-                    f"unsupported ONNX op {node.op_type!r}"
-                    + (f" (domain {node.domain!r})" if node.domain else "")
-                    + f"; supported: {', '.join(SUPPORTED_ONNX_OPS)} (and, folded when their "
-                    f"inputs are constants: {', '.join(FOLDED_CONSTANT_OPS)})"
+                reason = f"unsupported ONNX op {node.op_type!r}" + (
+                    f" (domain {node.domain!r})" if node.domain else ""
                 )
-            mapping.handler(self, node)
+            elif not any(i in unknown for i in node.input if i):
+                try:
+                    mapping.handler(self, node)
+                    continue
+                except UserError as exc:
+                    reason = getattr(exc, "rule", "") or str(exc)
+                    reason = reason.removeprefix(f"{self.where()}: ")
+            if reason:  # else refused only because an input has no known shape: said already
+                findings.append(self._finding(node, reason, default_domain))
+            if shapes is None:
+                shapes = self._known_shapes()
+            self._placeholders(node, shapes, unknown)
         self.node = None
+        if findings:
+            raise UnsupportedModelError(
+                f"{self.path}: cannot import",
+                findings,
+                f"Supported ONNX ops: {', '.join(SUPPORTED_ONNX_OPS)} (and, folded when their "
+                f"inputs are constants: {', '.join(FOLDED_CONSTANT_OPS)}).",
+            )
         return self._finish(graph_input, g.output[0])
+
+    def _finding(self, node: onnx.NodeProto, reason: str, default_domain: bool) -> Finding:
+        attrs = _attrs(node)
+        shown = ", ".join(f"{k}={_show_attr(v)}" for k, v in attrs.items())
+        first = self.env.get(node.input[0]) if node.input else None
+        shape = first.shape if isinstance(first, _Runtime) else None
+        return Finding(
+            node=f"ONNX node {node.name or '<unnamed>'!r} ({node.op_type})",
+            what=(f"{node.domain}." if node.domain else "")
+            + (f"{node.op_type}({shown})" if shown else node.op_type),
+            target=node.op_type,
+            reason=reason,
+            hint=onnx_hint(node.op_type, attrs=attrs, shape=shape) if default_domain else "",
+        )
+
+    def _known_shapes(self) -> dict[str, list[int | str | None]]:
+        """Every value's dims by ONNX shape inference, else as declared (value_info, outputs)."""
+        infos = [*self.model.graph.value_info, *self.model.graph.output]
+        try:
+            inferred = onnx.shape_inference.infer_shapes(self.model)
+            infos = [*inferred.graph.value_info, *inferred.graph.output, *infos]
+        except (onnx.shape_inference.InferenceError, ValueError):
+            pass
+        shapes: dict[str, list[int | str | None]] = {}
+        for info in infos:
+            dims = _onnx_dims(info)
+            if dims is not None and info.name not in shapes:
+                shapes[info.name] = dims
+        return shapes
+
+    def _placeholders(
+        self, node: onnx.NodeProto, shapes: dict[str, list[int | str | None]], unknown: set[str]
+    ) -> None:
+        """Stand-in values for a refused node's outputs, so later nodes are still checked."""
+        for output in node.output:
+            if not output:
+                continue
+            dims = shapes.get(output)
+            if dims and len(dims) >= 2 and all(isinstance(d, int) and d > 0 for d in dims[1:]):
+                name = self.value_names.claim(_clean(output, f"{node.op_type}_out"))
+                self.env[output] = _Runtime(name, tuple(int(d) for d in dims[1:]))  # type: ignore[arg-type]
+            else:
+                unknown.add(output)
 
     def _to_array(self, tensor: onnx.TensorProto) -> np.ndarray:
         try:

@@ -276,3 +276,193 @@ def coverage_gaps() -> list[str]:
             elif spec.name not in have and spec.name not in exempt:
                 gaps.append(f"{spec.name}: no {side} (register one, or list it with a reason)")
     return gaps
+
+
+# --- ways around unsupported constructs -----------------------------------------------------
+
+
+HintText = Callable[[Any, "tuple[int, ...] | None"], "str | None"]
+
+
+@dataclass(frozen=True)
+class Hint:
+    """The way around an unsupported construct, shown with its finding.
+
+    ``text``: one sentence, or ``fn(subject, shape) -> str | None`` working it out from the
+    subject (the torch module, or the ONNX node's decoded attributes) and the per-sample input
+    shape (None: nothing exact to say for this instance). ``refused``: False for a construct
+    nothing is registered for, shown only while that is so (a registration makes it supported);
+    True for a registered construct whose lowering refuses a setting. ``needs``: the torch
+    qualified names or ONNX op types the sentence recommends; the hint is shown only while each of
+    them is registered, so a hint never recommends something unsupported.
+    """
+
+    text: str | HintText
+    refused: bool = False
+    needs: tuple[str, ...] = ()
+
+
+def _size_pair(value: Any, shape: tuple[int, ...] | None) -> tuple[int, int] | None:
+    """An adaptive pool's output size as (h, w); None (keep the input's) resolved from shape."""
+    if shape is None or len(shape) != 3:
+        return None
+    pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(pair) != 2:
+        return None
+    return (
+        shape[1] if pair[0] is None else int(pair[0]),
+        shape[2] if pair[1] is None else int(pair[1]),
+    )
+
+
+def _adaptive(pool: str) -> HintText:
+    def text(mod: Any, shape: tuple[int, ...] | None) -> str | None:
+        size = _size_pair(getattr(mod, "output_size", None), shape)
+        if size is None or shape is None or min(size) < 1:
+            return None
+        (h, w), (oh, ow) = shape[1:], size
+        if h % oh or w % ow:
+            return (
+                f"adaptive pooling of {h}x{w} to {oh}x{ow} has unequal windows, which no "
+                "supported op computes"
+            )
+        kernel = (h // oh, w // ow)
+        return (
+            f"on this {h}x{w} input, nn.{pool}(kernel_size={kernel}) gives the same {oh}x{ow} "
+            "output"
+        )
+
+    return text
+
+
+def _ceil_mode(mod: Any, shape: tuple[int, ...] | None) -> str | None:
+    if not getattr(mod, "ceil_mode", False) or shape is None or len(shape) != 3:
+        return None
+
+    def pair(v: Any) -> tuple[int, int]:
+        return (int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v))
+
+    kernel = pair(mod.kernel_size)
+    stride = pair(mod.stride or mod.kernel_size)
+    pad = pair(mod.padding)
+    dil = pair(getattr(mod, "dilation", 1))
+    spans = [shape[1 + i] + 2 * pad[i] - dil[i] * (kernel[i] - 1) - 1 for i in range(2)]
+    if all(span % stride[i] == 0 for i, span in enumerate(spans)):
+        return "on this input ceil_mode=False gives the same output (no partial window at an edge)"
+    floor = "x".join(str(span // stride[i] + 1) for i, span in enumerate(spans))
+    return (
+        f"ceil_mode=False drops the partial window at the bottom/right edge ({floor} outputs on "
+        "this input): the same only where size + 2*padding - dilation*(kernel-1) - 1 is a multiple "
+        "of the stride, so change the input size or retrain with ceil_mode=False"
+    )
+
+
+def _zero_pad(mod: Any, shape: tuple[int, ...] | None) -> str | None:
+    pad = getattr(mod, "padding", None)
+    if not isinstance(pad, (list, tuple)) or len(pad) != 4:
+        return None
+    left, right, top, bottom = (int(p) for p in pad)
+    if left != right or top != bottom or min(pad) < 0:
+        return None
+    return (
+        f"directly before a Conv2d with zero padding (ph, pw), drop it and give the conv "
+        f"padding=(ph + {top}, pw + {left}) instead: the same output"
+    )
+
+
+# Unsupported torch constructs with a known way around them, by qualified name (a module type,
+# "torch.nn.functional.x" / "torch.x" for functions, "Tensor.x" for methods). Few and exact:
+# each sentence must hold for the op set as it is; `needs` keeps it honest when that changes.
+TORCH_HINTS: dict[str, Hint] = {
+    "torch.nn.AdaptiveAvgPool2d": Hint(
+        _adaptive("AvgPool2d"), refused=True, needs=("torch.nn.AvgPool2d",)
+    ),
+    "torch.nn.AdaptiveMaxPool2d": Hint(
+        _adaptive("MaxPool2d"), refused=True, needs=("torch.nn.MaxPool2d",)
+    ),
+    "torch.nn.MaxPool2d": Hint(_ceil_mode, refused=True),
+    "torch.nn.AvgPool2d": Hint(_ceil_mode, refused=True),
+    "torch.nn.ZeroPad2d": Hint(_zero_pad, needs=("torch.nn.Conv2d",)),
+    "torch.nn.Conv1d": Hint(
+        "a Conv1d over a length-L signal is nn.Conv2d with kernel_size=(1, k) on a (C, 1, L) map",
+        needs=("torch.nn.Conv2d",),
+    ),
+    "torch.nn.Upsample": Hint("not supported yet: no lowering is registered for it"),
+    "torch.nn.functional.interpolate": Hint("not supported yet: no lowering is registered for it"),
+}
+
+# The same for ONNX op types.
+ONNX_HINTS: dict[str, Hint] = {
+    "Resize": Hint("not supported yet: no import mapping is registered for it"),
+    "Upsample": Hint("not supported yet: no import mapping is registered for it"),
+    "Pad": Hint(
+        "a constant-zero Pad directly before a Conv, symmetric in H and W, can be folded into "
+        "that Conv's own pads",
+        needs=("Conv",),
+    ),
+    "Einsum": Hint(
+        "an einsum that is a matrix product with a constant weight, written as nn.Linear (Gemm) "
+        "in the source model, is supported",
+        needs=("Gemm",),
+    ),
+}
+
+
+def torch_form_named(target: str) -> TorchForm | None:
+    """The registered torch form of a qualified name (``Tensor.x`` for a method), or None."""
+    for form in torch_forms():
+        name = f"Tensor.{form.target}" if form.kind == "method" else form.target
+        if name == target:
+            return form
+    return None
+
+
+def _hint_text(
+    hint: Hint | None, registered: bool, is_registered: Callable[[str], bool], *args: Any
+) -> str:
+    if hint is None or hint.refused != registered or not all(map(is_registered, hint.needs)):
+        return ""
+    text = hint.text(*args) if callable(hint.text) else hint.text
+    return text or ""
+
+
+def torch_hint(
+    target: str, *, registered: bool, subject: Any = None, shape: tuple[int, ...] | None = None
+) -> str:
+    """The way around a refused torch construct: its hint (if one applies) and, for a registered
+    construct refused for a setting, the forms of it that are supported; "" if nothing is known.
+
+    ``registered`` says whether the front end found a lowering for the construct (it matches
+    objects, not names); ``subject`` is the module (or None); ``shape`` its per-sample input shape.
+    """
+    parts = [
+        _hint_text(
+            TORCH_HINTS.get(target),
+            registered,
+            lambda name: torch_form_named(name) is not None,
+            subject,
+            shape,
+        )
+    ]
+    form = torch_form_named(target) if registered else None
+    if form is not None and form.ops and form.shown != _shown(form.kind, form.target):
+        # the shown form names the supported setting: "AdaptiveAvgPool2d(1)", "Hardtanh(0, 6)"
+        parts.append(f"{form.shown} is {'/'.join(form.ops)}: supported")
+    return "; ".join(p for p in parts if p)
+
+
+def onnx_hint(
+    op_type: str, *, attrs: dict[str, Any] | None = None, shape: tuple[int, ...] | None = None
+) -> str:
+    """The way around a refused ONNX node of ``op_type``: its hint (if one applies) and, for a
+    mapped op type refused for a form, the form that is supported; "" if nothing is known."""
+    _load()
+    mapping = ONNX_IMPORTS.get(op_type)
+    parts = [
+        _hint_text(
+            ONNX_HINTS.get(op_type), mapping is not None, ONNX_IMPORTS.__contains__, attrs, shape
+        )
+    ]
+    if mapping is not None and mapping.form:
+        parts.append(f"supported form: {mapping.form}")
+    return "; ".join(p for p in parts if p)

@@ -1302,7 +1302,7 @@ CASES: tuple[Case, ...] = (
                         "dilation": [1, 1],
                         "groups": 1,
                     },
-                    {"weight": "w", "bias": None},
+                    {"weight": "w"},
                     shape=[1, 3, 5],
                 ),
                 _n("flat", "flatten", ["up"], shape=[15]),
