@@ -10,9 +10,14 @@ Each fx node is then matched on its kind and target, never on a layer name:
 each through the lowering an op family registered (``pd2java.ops.frontend_registry``; the
 families name torch objects by qualified name, resolved here). This module keeps only the graph
 walking and the shape plumbing around reshapes (``x.size(0)``, ``x.shape[0]``). Dropout and
-Identity (module or functional) are dropped: their output is their input. Anything else raises one
-UserError naming the fx node, its source line and the supported ops; nothing is written. Shapes
-come from the op shape rules and are cross-checked against torch.fx ShapeProp.
+Identity (module or functional) are dropped: their output is their input. Shapes come from the op
+shape rules and are cross-checked against torch.fx ShapeProp.
+
+An unsupported node does not stop the walk: it is recorded as a ``Finding`` (its module path,
+source line, what it is with its settings, why, and the way around it from the registrations'
+hints) and gets a placeholder value shaped as ShapeProp saw it, so every later node is still
+checked. Nodes refused only because an input is such a placeholder are not reported again. At the
+end one ``UnsupportedModelError`` lists every finding; nothing is written.
 """
 
 from __future__ import annotations
@@ -32,10 +37,16 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from pd2java.errors import UserError
+from pd2java.errors import Finding, UnsupportedModelError, UserError
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.ir.passes import prune_tensors
-from pd2java.ops.frontend_registry import TorchForm, output_kind, supported_torch, torch_forms
+from pd2java.ops.frontend_registry import (
+    TorchForm,
+    output_kind,
+    supported_torch,
+    torch_forms,
+    torch_hint,
+)
 from pd2java.ops.lowering import (
     BATCH,
     Call,
@@ -125,30 +136,43 @@ def origin_of(node: fx.Node) -> str:
     return f"{short}:{line} in {func}" + (f" ({code})" if code else "")
 
 
-def _describe(node: fx.Node, gm: fx.GraphModule) -> str:
-    if node.op == "call_module":
-        what = f"module {node.target!r} ({type(gm.get_submodule(node.target)).__name__})"
-    elif node.op == "call_function":
-        fn = node.target
-        what = f"function {getattr(fn, '__module__', '') or ''}.{getattr(fn, '__name__', fn)}"
-        what = what.replace("_operator.", "operator.").lstrip(".")
-    elif node.op == "call_method":
-        what = f"method .{node.target}()"
-    else:
-        what = f"{node.op} {node.target!r}"
-    origin = origin_of(node)
-    return f"fx node {node.name!r}: {what}" + (f" at {origin}" if origin else "")
+def _qualname(fn: Any) -> str:
+    """A function's public qualified name: ``torch.cumsum``, ``torch.nn.functional.relu``."""
+    name = getattr(fn, "__name__", None)
+    if name is None:
+        return str(fn)
+    for prefix, home in (
+        ("torch.nn.functional", torch.nn.functional),
+        ("torch", torch),
+        ("operator", operator),
+    ):
+        if getattr(home, name, None) is fn:
+            return f"{prefix}.{name}"
+    module = (getattr(fn, "__module__", None) or "").replace("_operator", "operator")
+    return f"{module}.{name}" if module else name
+
+
+def _module_name(cls: type) -> str:
+    """A module type's public qualified name: ``torch.nn.LSTM``, else module.Class."""
+    if getattr(nn, cls.__name__, None) is cls:
+        return f"torch.nn.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _short(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Refused(Exception):
     """Internal: unsupported construct at the current node (message without location)."""
 
 
-def _unsupported(node: fx.Node, gm: fx.GraphModule, reason: str) -> UserError:
-    return UserError(
-        f"cannot export {_describe(node, gm)}: {reason}.\n"
-        f"Supported ops: {supported_ops()}.\nSupported torch forms: {SUPPORTED_TORCH}."
-    )
+@dataclass(frozen=True)
+class _Failed:
+    """The value of a refused node that is no single tensor (e.g. LSTM's (output, (h, c)))."""
+
+    name: str
 
 
 # --- the capture ------------------------------------------------------------------------------
@@ -339,7 +363,8 @@ class _Capture:
         except TypeError:  # an unhashable target
             form = None
         if form is None:
-            raise _Refused(f"{kind} {fn_name!r} is not supported")
+            what = f"method .{target}()" if kind == "call_method" else _qualname(target)
+            raise _Refused(f"{what} is not supported")
         lowered = _lower(form, self.call_of(node))
         if isinstance(lowered, Pending):
             return lowered
@@ -430,6 +455,106 @@ def trace(model: nn.Module) -> fx.GraphModule:
     return fx.GraphModule(model, graph)
 
 
+# --- every unsupported node in one pass -----------------------------------------------------
+
+
+def _node_args(node: fx.Node) -> list[fx.Node]:
+    found: list[fx.Node] = []
+    fx.node.map_arg((node.args, node.kwargs), found.append)
+    return found
+
+
+def _render(cap: _Capture, value: Any) -> str:
+    """An fx argument as a finding shows it: ``tensor[2, 4, 4]`` for a tensor, else its repr."""
+    if isinstance(value, fx.Node):
+        got = cap.values.get(value)
+        if isinstance(got, Value):
+            return f"tensor[N, {', '.join(map(str, got.shape))}]"
+        if isinstance(got, _BatchSize):
+            return "x.size(0)"
+        return value.name
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(_render(cap, v) for v in value)
+        return (
+            f"[{items}]"
+            if isinstance(value, list)
+            else f"({items}{',' if len(value) == 1 else ''})"
+        )
+    return _short(repr(value), 40)
+
+
+def _what(cap: _Capture, node: fx.Node) -> tuple[str, str, Any]:
+    """What a node is, with its settings or arguments; its qualified name; the module, if any."""
+    if node.op == "call_module":
+        mod = cap.gm.get_submodule(node.target)
+        return f"{type(mod).__name__}({_short(mod.extra_repr())})", _module_name(type(mod)), mod
+    args = [_render(cap, a) for a in node.args]
+    args += [f"{k}={_render(cap, v)}" for k, v in node.kwargs.items()]
+    if node.op == "call_method":
+        owner = args[0] if args else "x"
+        return f"{owner}.{node.target}({', '.join(args[1:])})", f"Tensor.{node.target}", None
+    if node.op == "call_function":
+        qual = _qualname(node.target)
+        return f"{qual}({', '.join(args)})", qual, None
+    return f"{node.op} {node.target!r}", str(node.target), None
+
+
+def _registered(node: fx.Node, mod: Any) -> bool:
+    if node.op == "call_module":
+        return type(mod) in _MODULES
+    if node.op == "call_method":
+        return node.target in _METHODS
+    try:
+        return node.target in _FUNCTIONS
+    except TypeError:  # an unhashable target
+        return False
+
+
+def _finding(cap: _Capture, node: fx.Node, reason: str) -> Finding:
+    what, target, mod = _what(cap, node)
+    shape = None
+    first = node.args[0] if node.args else None
+    if isinstance(first, fx.Node) and isinstance(cap.values.get(first), Value):
+        shape = cap.values[first].shape
+    if node.op == "call_module":
+        module_path = str(node.target)
+    else:
+        stack = node.meta.get("nn_module_stack") or {}
+        module_path = str(list(stack)[-1]) if stack else ""
+    origin = origin_of(node)
+    return Finding(
+        node=f"fx node {node.name!r}",
+        what=what,
+        target=target,
+        reason=reason,
+        hint=torch_hint(target, registered=_registered(node, mod), subject=mod, shape=shape),
+        module_path=module_path,
+        location=origin,
+    )
+
+
+def _consequence(cap: _Capture, node: fx.Node) -> bool:
+    """True if ``node`` was refused only because an input is the value of a refused node that is
+    no single tensor: indexing it, or a supported construct applied to it."""
+    if not any(isinstance(cap.values.get(a), _Failed) for a in _node_args(node)):
+        return False
+    if node.op == "call_function" and node.target in (operator.getitem, getattr):
+        return True
+    return _registered(
+        node, cap.gm.get_submodule(node.target) if node.op == "call_module" else None
+    )
+
+
+def _placeholder(cap: _Capture, node: fx.Node) -> Any:
+    """A refused node's value: a tensor of the per-sample shape ShapeProp recorded, so later nodes
+    are still checked; ``_Failed`` when the value is no single tensor."""
+    meta = node.meta.get("tensor_meta")
+    shape = getattr(meta, "shape", None)
+    if shape is not None and hasattr(meta, "dtype") and len(shape) >= 2:
+        return _Tensor(cap.unique(node.name), tuple(int(d) for d in shape[1:]))
+    return _Failed(node.name)
+
+
 def capture(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -461,6 +586,7 @@ def capture(
 
     cap = _Capture(gm, shape3)  # type: ignore[arg-type]
     output: Any = None
+    findings: list[Finding] = []
     for node in gm.graph.nodes:
         try:
             if node.op == "placeholder":
@@ -483,7 +609,26 @@ def capture(
                     raise _Refused("forward() must return a single tensor")
                 output = cap.tensor_arg(result)
         except _Refused as exc:
-            raise _unsupported(node, gm, str(exc)) from None
+            if node.op == "output":
+                findings.append(
+                    Finding(
+                        node="fx node 'output'",
+                        what="the value forward() returns",
+                        target="output",
+                        reason=str(exc),
+                        location=origin_of(node),
+                    )
+                )
+                continue
+            if not _consequence(cap, node):
+                findings.append(_finding(cap, node, str(exc)))
+            cap.values[node] = _placeholder(cap, node)
+    if findings:
+        raise UnsupportedModelError(
+            f"cannot export {type(model).__name__}",
+            findings,
+            f"Supported ops: {supported_ops()}.\nSupported torch forms: {SUPPORTED_TORCH}.",
+        )
     if output is None or output.name == INPUT_NAME:
         raise UserError(f"{type(model).__name__} has no supported op between input and output")
     for node in cap.nodes:  # the op shape rules must agree with what torch computed
