@@ -137,7 +137,7 @@ def test_nan_golden_output_never_passes_the_self_test(tiny: Path) -> None:
         (lambda o: o.update(format_version=2), "UNSUPPORTED_FORMAT_VERSION", ("newer pd2java",)),
         (lambda o: o.update(format="onnx"), "UNSUPPORTED_FORMAT", ("not a pd2java manifest",)),
         (lambda o: o.pop("golden"), "INVALID_MANIFEST", ("missing key golden",)),
-        (lambda o: o["nodes"][0].update(op="gelu"), "UNKNOWN_OP", ("'conv'", "gelu@1", "conv2d@1")),
+        (lambda o: o["nodes"][0].update(op="fake"), "UNKNOWN_OP", ("'conv'", "fake@1", "conv2d@1")),
         (lambda o: o["nodes"][0].update(version=2), "UNKNOWN_OP", ("unknown op conv2d@2",)),
         (lambda o: o["nodes"][0].update(version=1.0), "INVALID_MANIFEST", ("version",)),
         (lambda o: o["nodes"][0]["attrs"].pop("groups"), "INVALID_ATTRIBUTE", ("'conv'", "groups")),

@@ -34,8 +34,23 @@ TorchKind = Literal["module", "function", "method"]
 # Ops that have no mapping on one side, with the reason (shown in docs; checked by the tests).
 # Every op of the table must either be listed here or be registered on that side.
 NO_TORCH_LOWERING: dict[str, str] = {}
-NO_ONNX_IMPORT: dict[str, str] = {}
-NO_ONNX_EXPORT: dict[str, str] = {}
+NO_ONNX_IMPORT: dict[str, str] = {
+    "adaptive_avg_pool2d": "ONNX has no adaptive pool to arbitrary sizes; torch.onnx.export writes "
+    "one whose input extents are multiples of the output extents as AveragePool, read as "
+    "avg_pool2d",
+    "adaptive_max_pool2d": "ONNX has no adaptive pool to arbitrary sizes; torch.onnx.export writes "
+    "one whose input extents are multiples of the output extents as MaxPool, read as max_pool2d",
+    "silu": "opset 17 has no SiLU op; the Mul(x, Sigmoid(x)) pair it is written as is not "
+    "matched as one op",
+    "group_norm": "ONNX GroupNormalization is opset 18 (its scale and bias changed meaning in "
+    "opset 21); at opset 17 torch exports GroupNorm as Reshape, InstanceNormalization on the "
+    "(N, G, -1) tensor, Reshape back, Mul and Add, a multi-node pattern the reader does not match",
+}
+NO_ONNX_EXPORT: dict[str, str] = {
+    "group_norm": "ONNX GroupNormalization needs opset 18 (and its scale and bias changed meaning "
+    "in opset 21); the writer targets opset 17, where only a Reshape / InstanceNormalization / "
+    "Reshape / Mul / Add decomposition exists, which the reader could not map back",
+}
 
 # A graph whose last op is one of these gives probabilities; any other ends in logits.
 PROBABILITY_OPS: tuple[str, ...] = ("softmax", "sigmoid")

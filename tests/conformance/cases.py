@@ -782,7 +782,7 @@ CASES: tuple[Case, ...] = (
     C("node_inputs_not_array", mutate(setp(N + "act/inputs", "bn")), "INVALID_MANIFEST"),
     C("node_attrs_not_object", mutate(setp(N + "flat/attrs", [])), "INVALID_MANIFEST"),
     C("node_output_shape_float", mutate(setp(N + "flat/output_shape", [8.0])), "INVALID_MANIFEST"),
-    C("node_op_unknown", mutate(setp(N + "act/op", "gelu")), "UNKNOWN_OP"),
+    C("node_op_unknown", mutate(setp(N + "act/op", "fake")), "UNKNOWN_OP"),
     C("node_op_version_2", mutate(setp(N + "act/version", 2)), "UNKNOWN_OP"),
     # --- attrs ----------------------------------------------------------------------------------------
     C("attr_missing", mutate(delp(N + "conv/attrs/groups")), "INVALID_ATTRIBUTE"),
@@ -1302,7 +1302,7 @@ CASES: tuple[Case, ...] = (
                         "dilation": [1, 1],
                         "groups": 1,
                     },
-                    {"weight": "w"},
+                    {"weight": "w", "bias": None},
                     shape=[1, 3, 5],
                 ),
                 _n("flat", "flatten", ["up"], shape=[15]),
