@@ -472,3 +472,15 @@ def test_writer_refuses_output_padding_onnx_cannot_express(tmp_path: Path) -> No
         assert_close(java_predict(manifest, x.numpy()), model(x).numpy(), what="java")
     with pytest.raises(UserError, match="cannot express"):
         graph_to_onnx(reference.load(manifest).graph)
+
+
+def test_resize_with_constant_batch_in_sizes_is_refused_for_a_symbolic_batch(
+    tmp_path: Path,
+) -> None:
+    path = _resize_model((1, 2, 2), (4, 4), tmp_path / "r.onnx", **NEAREST)
+    model = onnx.load(str(path))
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = "N"
+    onnx.save(model, str(path))
+    with pytest.raises(UserError, match="fix the batch size"):
+        onnx_to_graph(path)

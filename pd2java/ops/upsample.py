@@ -334,7 +334,7 @@ def _upsampling_nearest_module(mod: object, x: Value) -> Lowered:
 @torch_module(
     "torch.nn.UpsamplingBilinear2d",
     ops=("upsample_bilinear2d",),
-    note=_NOTE + "; align_corners=True",
+    note="UpsamplingBilinear2d is align_corners=True",
 )
 def _upsampling_bilinear_module(mod: object, x: Value) -> Lowered:
     return lower_interpolate(x, mod.size, mod.scale_factor, "bilinear", True)
@@ -421,9 +421,10 @@ def _resize_target(
     scales = [float(v) for v in im.const(scales_name, "scales").array.reshape(-1)]
     if len(scales) != 4 or scales[0] != 1.0 or scales[1] != 1.0:
         raise im.fail(f"scales {scales} must be [1, 1, sh, sw]; pd2java resizes H and W only")
+    # floor(in * scale) in float32, as onnxruntime sizes the output
     out = (
-        math.floor(h * float(np.float32(scales[2]))),
-        math.floor(w * float(np.float32(scales[3]))),
+        int(np.floor(np.float32(h) * np.float32(scales[2]))),
+        int(np.floor(np.float32(w) * np.float32(scales[3]))),
     )
     return out, (scales[2], scales[3])
 
