@@ -8,6 +8,7 @@ built with ``onnx.helper``, read back and compared with onnxruntime.
 from __future__ import annotations
 
 import math
+import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -24,10 +25,12 @@ from torch import nn
 
 from pd2java.backends import reference
 from pd2java.backends.java.bridge import java_predict
+from pd2java.backends.onnx import graph_to_onnx
 from pd2java.errors import UserError
 from pd2java.exporter import export, export_onnx
 from pd2java.frontends.fx import capture
 from pd2java.frontends.onnx import onnx_to_graph
+from pd2java.ir import Graph
 from pd2java.ir.passes import validate
 from pd2java.ops.activation import FLOAT32_MAX
 
@@ -251,6 +254,14 @@ def test_torch_onnx_export_imports(tmp_path: Path, name: str) -> None:
     assert_close(java_predict(manifest, x), expected, what=f"{name}: Java vs ORT")
 
 
+def onnx_to_graph_model(model: onnx.ModelProto) -> Graph:
+    """Read an in-memory ONNX model through a real file, as users do."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.onnx"
+        onnx.save(model, str(path))
+        return onnx_to_graph(path)
+
+
 def _make(nodes: list, inits: list, shape: tuple[int, int, int], opset: int) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
@@ -372,3 +383,30 @@ def test_onnx_forms_refused(tmp_path: Path, node: onnx.NodeProto, inits: list, w
     onnx.save(_make([node, _flatten()], inits, shape, 17), str(path))
     with pytest.raises(UserError, match=words):
         onnx_to_graph(path)
+
+
+ROUND_TRIP = [
+    "tanh_module",
+    "hardswish_F",
+    "hardsigmoid_module",
+    "elu_F",
+    "log_softmax_F_last",
+    "clamp_min_only",
+    "clamp_hardtanh",
+    "prelu_shared",
+    "prelu_channels",
+]
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_written_onnx_reads_back_to_the_same_ops(name: str) -> None:
+    """fx capture -> the opset-17 writer -> the reader: the same ops with the same attributes."""
+    factory, shape, _ = CASES[name]
+    graph = capture(factory(shape).eval(), shape, name="m")
+    back = onnx_to_graph_model(graph_to_onnx(graph))
+    assert [(n.op, dict(n.attrs)) for n in back.nodes] == [
+        (n.op, dict(n.attrs)) for n in graph.nodes
+    ]
+    for a, b in zip(graph.nodes, back.nodes):
+        for slot, key in a.params.items():
+            np.testing.assert_array_equal(back.tensors[b.params[slot]], graph.tensors[key])

@@ -260,6 +260,14 @@ def _leaky_relu_from_onnx(im: Importer, node: NodeProto) -> None:
     im.emit("leaky_relu", [x], node.output[0], attrs={"negative_slope": slope})
 
 
+def _clip_bound(value: float | None) -> float | None:
+    """A float32 Clip bound as the shortest decimal that rounds to it (-0.3, not
+    -0.30000001192092896), the float32 extremes kept exact."""
+    if value is None or not math.isfinite(value) or abs(value) == FLOAT32_MAX:
+        return value
+    return float_attr(value)
+
+
 @onnx_import(
     "Clip",
     ops=("relu6", "relu", "clamp"),
@@ -270,6 +278,7 @@ def _clip_from_onnx(im: Importer, node: NodeProto) -> None:
     x = im.runtime(node.input[0])
     low = im.scalar(node.input[1], "min") if len(node.input) > 1 and node.input[1] else None
     high = im.scalar(node.input[2], "max") if len(node.input) > 2 and node.input[2] else None
+    low, high = _clip_bound(low), _clip_bound(high)
     try:
         lowered = lower_clamp(low, high)
     except Unsupported as exc:
