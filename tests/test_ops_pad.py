@@ -188,15 +188,14 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 @pytest.mark.parametrize(
     ("name", "shape", "conv", "ops"), CONV_CASES, ids=[c[0] for c in CONV_CASES]
 )
 def test_conv_padding_modes_match_torch(name, shape, conv, ops, tmp_path):
     with torch.no_grad():
         out = conv(torch.zeros(1, *shape)).shape[1:]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PyTorch's note on 'same' with an even kernel
-        manifest = _check(_Head(conv, tuple(out)), shape, tmp_path, name)
+    manifest = _check(_Head(conv, tuple(out)), shape, tmp_path, name)
     assert _ops(manifest) == [*ops, "flatten", "linear"]
     conv_node = reference.load(manifest).graph.nodes[len(ops) - 1]
     if len(ops) == 2:
@@ -390,6 +389,7 @@ def test_onnx_conv_same_and_asymmetric_pads(auto_pad, strides, kernel, pads, ops
     assert [n.op for n in nodes] == [*ops, "flatten"]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 def test_torch_onnx_export_of_conv_same_imports(tmp_path):
     model = _Head(nn.Conv2d(2, 3, 4, padding="same"), (3, 5, 6)).eval()
     path = tmp_path / "m.onnx"
@@ -408,6 +408,34 @@ def test_torch_onnx_export_of_conv_same_imports(tmp_path):
     graph = onnx_to_graph(path)
     assert [n.op for n in graph.nodes][:2] == ["constant_pad2d", "conv2d"]
     x = torch.randn(3, 2, 5, 6)
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert_close(reference.run_graph(graph, x.numpy()), want, ATOL, RTOL, what="vs torch")
+
+
+def test_torch_dynamo_onnx_export_of_pads_imports(tmp_path):
+    """torch.onnx.export's default (dynamo) exporter writes `Pad` with constant pads (opset 18,
+    circular as mode wrap): each mode reads back as its op and matches torch."""
+    body = nn.Sequential(
+        nn.ReflectionPad2d((1, 0, 2, 1)),
+        nn.ReplicationPad2d((0, 1, 1, 0)),
+        nn.ZeroPad2d((1, 1, 0, 1)),
+        nn.CircularPad2d((2, 0, 0, 1)),
+    )
+    model = _Head(body, (2, 10, 11)).eval()
+    path = tmp_path / "m.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, (torch.zeros(1, 2, 4, 5),), dynamo=True, verbose=False)
+    program.save(str(path))
+    graph = onnx_to_graph(path)
+    assert [n.op for n in graph.nodes][:4] == [
+        "reflection_pad2d",
+        "replication_pad2d",
+        "constant_pad2d",
+        "circular_pad2d",
+    ]
+    x = torch.randn(2, 2, 4, 5)
     with torch.no_grad():
         want = model(x).numpy()
     assert_close(reference.run_graph(graph, x.numpy()), want, ATOL, RTOL, what="vs torch")

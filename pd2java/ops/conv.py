@@ -33,9 +33,8 @@ if TYPE_CHECKING:
 @torch_module(
     "torch.nn.Conv2d",
     ops=("conv2d", "constant_pad2d", "circular_pad2d", "reflection_pad2d", "replication_pad2d"),
-    note="any groups, stride, dilation, zero padding incl. `'same'`/`'valid'`, "
-    "with or without bias; `padding_mode` circular/reflect/replicate and an odd total of "
-    "`'same'` become a pad op + conv2d with padding 0",
+    note="any groups, stride, dilation, padding incl. `'same'`/`'valid'`, with or without "
+    "bias; a `padding_mode` other than zeros, or an odd `'same'` total, adds a pad op first",
 )
 def lower_conv2d_module(mod: object, x: Value) -> Lowered | LoweredSeq:
     """nn.Conv2d -> conv2d, preceded by a pad op when the padding is not symmetric zeros.
