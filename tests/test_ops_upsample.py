@@ -484,3 +484,29 @@ def test_resize_with_constant_batch_in_sizes_is_refused_for_a_symbolic_batch(
     onnx.save(model, str(path))
     with pytest.raises(UserError, match="fix the batch size"):
         onnx_to_graph(path)
+
+
+@pytest.mark.parametrize(
+    "shape, kw",
+    [
+        ((1, 14, 21), {"size": (2, 3)}),
+        ((1, 20, 7), {"size": (12, 13)}),
+        ((2, 5, 4), {"size": (8, 11)}),
+        ((1, 4, 6), {"scale_factor": 1.5}),
+        ((1, 4, 6), {"scale_factor": 1.5, "mode": "bilinear"}),
+        ((1, 9, 5), {"size": (4, 12), "mode": "bilinear", "align_corners": True}),
+    ],
+)
+def test_java_picks_torchs_pixels_on_awkward_ratios(
+    shape: tuple[int, int, int], kw: dict, tmp_path: Path
+) -> None:
+    """Down- and non-integer ratios, where float32 rounding decides the nearest row; ONNX is not
+    written (some of these have no exact ONNX Resize)."""
+    torch.manual_seed(5)
+    model = Head(shape[0], _f(**kw), shape).eval()
+    x = _input(f"awkward{shape}{kw}", shape)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    manifest = export(model, tmp_path, input_shape=shape, name="awkward", onnx=False)
+    assert_close(reference.run(manifest, x.numpy()), expected, what="reference")
+    assert_close(java_predict(manifest, x.numpy()), expected, what="java")
