@@ -1264,6 +1264,26 @@ CASES: tuple[Case, ...] = (
         "a resize's output_size entries must be >= 1",
     ),
     C(
+        "upsample_output_over_limit",
+        hand(
+            [1, 2, 2],
+            [
+                _n(
+                    "up",
+                    "upsample_nearest2d",
+                    ["input"],
+                    {"output_size": [5000, 5000]},
+                    shape=[1, 5000, 5000],
+                ),
+                _n("gap", "global_avg_pool", ["up"], {"keepdims": False}, shape=[1]),
+            ],
+            output="gap",
+            k=1,
+        ),
+        "LIMIT_EXCEEDED",
+        "a resize's output counts against MAX_VALUE_ELEMENTS like any node output",
+    ),
+    C(
         "accept_upsample_bilinear",
         hand(
             [1, 2, 2],
@@ -1344,6 +1364,26 @@ CASES: tuple[Case, ...] = (
         ),
         None,
         "PyTorch's rule: output_padding below the stride OR the dilation",
+    ),
+    C(
+        "pad_output_extent_over_limit",
+        hand(
+            [1, 2, 3],
+            [
+                _n(
+                    "pad",
+                    "constant_pad2d",
+                    ["input"],
+                    {"pad_h": [2147483647, 2147483647], "pad_w": [0, 0], "value": 0.0},
+                    shape=[1, 4294967296, 3],
+                ),
+                _n("flat", "flatten", ["pad"], shape=[12884901888]),
+            ],
+            output="flat",
+            k=12884901888,
+        ),
+        "LIMIT_EXCEEDED",
+        "the largest int pads on both sides: no int overflow, the output extent is over the limit",
     ),
 )
 
