@@ -225,10 +225,31 @@ def graph_shared_weights() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     return c.graph(), c.x, c.expected
 
 
+def graph_all_pads() -> tuple[Graph, torch.Tensor, torch.Tensor]:
+    c = Chain((2, 4, 5), seed=4)
+
+    def pad(op: str, src: str, lrtb: tuple[int, int, int, int], mode: str, **extra) -> str:
+        attrs = {"pad_h": (lrtb[2], lrtb[3]), "pad_w": (lrtb[0], lrtb[1]), **extra}
+        value = extra.get("value", 0.0)
+        if mode == "constant":
+            return c.step(op, [src], attrs, {}, lambda x: F.pad(x, lrtb, value=value))
+        return c.step(op, [src], attrs, {}, lambda x: F.pad(x, lrtb, mode=mode))
+
+    v = pad("circular_pad2d", "input", (2, 1, 0, 4), "circular")  # (2, 8, 8)
+    v = pad("constant_pad2d", v, (1, 0, 2, 1), "constant", value=-0.5)  # (2, 11, 9)
+    v = pad("reflection_pad2d", v, (3, 2, 1, 0), "reflect")  # (2, 12, 14)
+    v = pad("replication_pad2d", v, (0, 1, 2, 2), "replicate")  # (2, 16, 15)
+    v = pad("circular_pad2d", v, (0, 0, 0, 0), "circular")  # no pad: written as Identity
+    v = unary(c, "flatten", v)
+    linear(c, v, 2 * 16 * 15, 3)
+    return c.graph("logits"), c.x, c.expected
+
+
 GRAPHS = {
     "pools": graph_all_pools,
     "activations": graph_all_activations,
     "shared": graph_shared_weights,
+    "pads": graph_all_pads,
 }
 
 
