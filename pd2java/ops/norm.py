@@ -1,5 +1,5 @@
-"""batch_norm2d: torch lowering (nn.BatchNorm2d in eval mode), shape rule, NumPy kernel and ONNX
-mappings."""
+"""The normalisations: batch_norm2d (nn.BatchNorm2d in eval mode), group_norm, instance_norm2d.
+Each with its torch lowerings, shape rule, NumPy kernel and ONNX mappings."""
 
 from __future__ import annotations
 
@@ -146,6 +146,232 @@ def _batch_norm_to_onnx(e: Emitter, node: Node) -> None:
     e.add(
         "BatchNormalization",
         [node.inputs[0], scale, shift, mean, var],
+        node.outputs,
+        node.name,
+        epsilon=float(node.attrs["eps"]),
+    )
+
+
+# --- shared by the normalisations over statistics of the input itself -----------------------
+
+
+def _check_eps(attrs: Attrs) -> None:
+    eps = float(attrs["eps"])  # type: ignore[arg-type]
+    if not 0 < eps < float("inf"):
+        raise ShapeError(
+            f"eps must be finite and > 0, got {attrs['eps']}", ErrorCode.INVALID_ATTRIBUTE
+        )
+
+
+def _normalise_groups(
+    x: np.ndarray, groups: int, eps: float, weight: np.ndarray | None, bias: np.ndarray | None
+) -> np.ndarray:
+    """(N, C, ...) normalised over each of ``groups`` channel groups and all trailing positions
+    (biased variance, float64), then scaled and shifted per channel."""
+    n, c = x.shape[:2]
+    spatial = (1,) * (x.ndim - 2)
+    g = x.astype(np.float64).reshape(n, groups, -1)
+    mean = g.mean(axis=2, keepdims=True)
+    var = ((g - mean) ** 2).mean(axis=2, keepdims=True)
+    y = ((g - mean) / np.sqrt(var + eps)).reshape(x.shape)
+    if weight is not None:
+        y = y * weight.astype(np.float64).reshape(1, c, *spatial)
+    if bias is not None:
+        y = y + bias.astype(np.float64).reshape(1, c, *spatial)
+    return y.astype(np.float32)
+
+
+def _affine_slots(mod: object) -> dict[str, str | None]:
+    return {
+        "weight": "weight" if getattr(mod, "weight", None) is not None else None,
+        "bias": "bias" if getattr(mod, "bias", None) is not None else None,
+    }
+
+
+def _affine_from_onnx(im: Importer, node: NodeProto, c: int, what: str) -> dict[str, str | None]:
+    """ONNX scale and bias inputs (constants of shape [C]) as the weight and bias slots."""
+    params: dict[str, str | None] = {}
+    for slot, index in (("weight", 1), ("bias", 2)):
+        value = im.const(node.input[index], slot)
+        if value.array.shape != (c,):
+            raise im.fail(
+                f"{what} {slot} {node.input[index]!r} has shape {list(value.array.shape)}, "
+                f"expected [{c}]"
+            )
+        params[slot] = im.param(value, value.array, "", slot)
+    return params
+
+
+def _affine_to_onnx(e: Emitter, node: Node, c: int) -> tuple[str, str]:
+    """The scale and bias inputs ONNX requires: the weight and bias, or ones and zeros."""
+    weight, bias = node.params.get("weight"), node.params.get("bias")
+    scale = (
+        e.tensor(weight, node)
+        if weight is not None
+        else e.constant(f"{node.name}.ones", np.ones(c, np.float32))
+    )
+    shift = (
+        e.tensor(bias, node)
+        if bias is not None
+        else e.constant(f"{node.name}.zeros", np.zeros(c, np.float32))
+    )
+    return scale, shift
+
+
+# --- group_norm -----------------------------------------------------------------------------
+
+
+def _gn_attrs(attrs: Attrs) -> int:
+    """The attribute rules (INVALID_ATTRIBUTE); returns the channel count."""
+    groups = int(attrs["num_groups"])  # type: ignore[arg-type]
+    channels = int(attrs["num_channels"])  # type: ignore[arg-type]
+    if groups < 1 or channels < 1 or channels % groups:
+        raise ShapeError(
+            f"num_channels={channels} must be a positive multiple of num_groups={groups}",
+            ErrorCode.INVALID_ATTRIBUTE,
+        )
+    _check_eps(attrs)
+    return channels
+
+
+def _gn_param_shapes(attrs: Attrs) -> dict[str, Shape]:
+    c = _gn_attrs(attrs)
+    return {"weight": (c,), "bias": (c,)}
+
+
+def _gn_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    channels = _gn_attrs(attrs)
+    if len(shape) < 1:
+        raise ShapeError("group_norm needs a per-sample input of rank >= 1 (C, ...)")
+    if shape[0] != channels:
+        raise ShapeError(f"input has {shape[0]} channels but num_channels={channels}")
+    return shape
+
+
+@register("group_norm", 1, infer=_gn_infer, param_shapes=_gn_param_shapes)
+def group_norm_kernel(
+    attrs: Attrs, inputs: list[np.ndarray], params: Mapping[str, np.ndarray | None]
+) -> np.ndarray:
+    """Per sample: each group of C / num_groups channels normalised over its channels and all
+    positions (biased variance), then weight * y + bias per channel."""
+    return _normalise_groups(
+        inputs[0],
+        int(attrs["num_groups"]),  # type: ignore[arg-type]
+        float(attrs["eps"]),  # type: ignore[arg-type]
+        params["weight"],
+        params["bias"],
+    )
+
+
+@torch_module("torch.nn.GroupNorm", ops=("group_norm",), note="affine or not")
+def _group_norm_module(mod: object, x: Value) -> Lowered:
+    return Lowered(
+        "group_norm",
+        {
+            "num_groups": int(mod.num_groups),
+            "num_channels": int(mod.num_channels),
+            "eps": float(mod.eps),
+        },
+        _affine_slots(mod),
+    )
+
+
+# --- instance_norm2d ------------------------------------------------------------------------
+
+
+def _in_attrs(attrs: Attrs) -> int:
+    """The attribute rules (INVALID_ATTRIBUTE); returns the channel count."""
+    c = int(attrs["num_features"])  # type: ignore[arg-type]
+    if c < 1:
+        raise ShapeError(f"num_features must be >= 1, got {c}", ErrorCode.INVALID_ATTRIBUTE)
+    _check_eps(attrs)
+    return c
+
+
+def _in_param_shapes(attrs: Attrs) -> dict[str, Shape]:
+    c = _in_attrs(attrs)
+    return {"weight": (c,), "bias": (c,)}
+
+
+def _in_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    _in_attrs(attrs)
+    want_rank(shape, 3, "instance_norm2d")
+    if shape[0] != attrs["num_features"]:
+        raise ShapeError(f"input has {shape[0]} channels but num_features={attrs['num_features']}")
+    return shape
+
+
+@register("instance_norm2d", 1, infer=_in_infer, param_shapes=_in_param_shapes)
+def instance_norm2d_kernel(
+    attrs: Attrs, inputs: list[np.ndarray], params: Mapping[str, np.ndarray | None]
+) -> np.ndarray:
+    """Per sample and channel: normalised over H and W (biased variance), then weight * y + bias."""
+    x = inputs[0]
+    return _normalise_groups(
+        x,
+        int(x.shape[1]),
+        float(attrs["eps"]),
+        params["weight"],
+        params["bias"],  # type: ignore[arg-type]
+    )
+
+
+@torch_module(
+    "torch.nn.InstanceNorm2d",
+    ops=("instance_norm2d", "batch_norm2d"),
+    note="affine or not; with track_running_stats=True, eval mode uses the running statistics: "
+    "a batch_norm2d",
+)
+def _instance_norm2d_module(mod: object, x: Value) -> Lowered:
+    if getattr(mod, "track_running_stats", False) and mod.running_mean is not None:
+        # In eval mode an InstanceNorm2d with tracked statistics normalises with its running
+        # mean and variance, exactly as a batch norm does.
+        return Lowered(
+            "batch_norm2d",
+            {"num_features": int(mod.num_features), "eps": float(mod.eps)},
+            {"running_mean": "running_mean", "running_var": "running_var", **_affine_slots(mod)},
+        )
+    return Lowered(
+        "instance_norm2d",
+        {"num_features": int(mod.num_features), "eps": float(mod.eps)},
+        _affine_slots(mod),
+    )
+
+
+@onnx_import(
+    "InstanceNormalization",
+    ops=("instance_norm2d",),
+    form="a (C, H, W) input; constant scale and bias of shape `[C]`",
+)
+def _instance_norm_from_onnx(im: Importer, node: NodeProto) -> None:
+    x = im.runtime(node.input[0])
+    if len(x.shape) != 3:
+        raise im.fail(
+            f"its input {node.input[0]!r} has per-sample shape {list(x.shape)}; pd2java maps "
+            "InstanceNormalization on a (C, H, W) input only (a GroupNorm exported through a "
+            "reshape is not recognised)"
+        )
+    c = x.shape[0]
+    params = _affine_from_onnx(im, node, c, "InstanceNormalization")
+    eps = float_attr(im.attrs(node).get("epsilon", 1e-5))
+    im.emit(
+        "instance_norm2d", [x], node.output[0], attrs={"num_features": c, "eps": eps}, params=params
+    )
+
+
+@onnx_export(
+    "instance_norm2d",
+    1,
+    doc="`InstanceNormalization` (`epsilon`); without weight and bias, a ones scale and a zeros "
+    "bias initializer (`<node>.ones`, `<node>.zeros`)",
+)
+def _instance_norm_to_onnx(e: Emitter, node: Node) -> None:
+    scale, shift = _affine_to_onnx(e, node, int(node.attrs["num_features"]))
+    e.add(
+        "InstanceNormalization",
+        [node.inputs[0], scale, shift],
         node.outputs,
         node.name,
         epsilon=float(node.attrs["eps"]),

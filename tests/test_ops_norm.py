@@ -1,0 +1,191 @@
+"""The normalisation ops (group_norm, instance_norm2d, layer_norm, batch_norm1d): the NumPy
+reference and the Java runtime against torch through the real export path, ONNX both ways, the
+value rules and the fold of batch_norm1d into a linear layer."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from helpers import assert_close
+from torch import nn
+
+from pd2java.backends import reference
+from pd2java.backends.java.bridge import java_predict
+from pd2java.errors import ErrorCode, FormatError
+from pd2java.exporter import export
+from pd2java.frontends.onnx import onnx_to_graph
+from pd2java.ir.passes import validate
+
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def _randomise(model: nn.Module, seed: int) -> nn.Module:
+    """Non-trivial affine weights and running statistics, so no parameter is a no-op."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.5 + (1.0 if "weight" in name else 0.0))
+        for name, b in model.named_buffers():
+            if "running_var" in name:
+                b.copy_(torch.rand(b.shape, generator=gen) + 0.2)
+            elif "running_mean" in name:
+                b.copy_(torch.randn(b.shape, generator=gen))
+    return model.eval()
+
+
+def _head(c: int, h: int, w: int, k: int = 3) -> list[nn.Module]:
+    return [nn.Flatten(), nn.Linear(c * h * w, k)]
+
+
+def _check(model: nn.Module, shape: tuple[int, int, int], tmp: Path, name: str, onnx_out: bool):
+    """Export; the NumPy reference, Java (and the written ONNX file) all match torch."""
+    x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(len(name))) * 2 + 0.5
+    with torch.no_grad():
+        want = model(x).numpy()
+    manifest = export(model, tmp / name, input_shape=shape, name=name, onnx=onnx_out)
+    xs = x.numpy()
+    assert_close(reference.run(manifest, xs), want, ATOL, RTOL, what=f"{name}: NumPy vs torch")
+    assert_close(java_predict(manifest, xs), want, ATOL, RTOL, what=f"{name}: Java vs torch")
+    if onnx_out:
+        path = manifest.parent / f"{name}.onnx"
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = sess.run(None, {sess.get_inputs()[0].name: xs})[0]
+        assert_close(got, want, ATOL, RTOL, what=f"{name}: written ONNX vs torch")
+    return manifest
+
+
+def _ops(manifest: Path) -> list[str]:
+    return [n.op for n in reference.load(manifest).graph.nodes]
+
+
+def _torch_onnx(model: nn.Module, shape: tuple[int, ...], path: Path, opset: int = 17) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.zeros(2, *shape),),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
+        )
+    return path
+
+
+def _check_onnx_import(model: nn.Module, shape: tuple[int, int, int], tmp: Path, opset: int):
+    """torch.onnx.export -> onnx_to_graph: the imported graph matches onnxruntime and torch."""
+    path = _torch_onnx(model, shape, tmp / f"m{opset}.onnx", opset)
+    graph = onnx_to_graph(path)
+    validate(graph)
+    x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(opset))
+    with torch.no_grad():
+        want = model(x).numpy()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ort_out = sess.run(None, {"x": x.numpy()})[0]
+    got = reference.run_graph(graph, x.numpy())
+    assert_close(got, ort_out, ATOL, RTOL, what="imported ONNX vs onnxruntime")
+    assert_close(got, want, ATOL, RTOL, what="imported ONNX vs torch")
+    return graph
+
+
+# --- group_norm -----------------------------------------------------------------------------
+
+
+GROUP_CASES = [
+    # (name, input shape, conv out channels or None, groups, affine)
+    ("gn_conv", (3, 5, 7), 6, 3, True),
+    ("gn_one_group", (4, 3, 3), None, 1, True),
+    ("gn_per_channel", (5, 2, 3), None, 5, False),
+    ("gn_one_channel_1x1", (1, 1, 1), None, 1, True),
+    ("gn_map_1x1", (6, 1, 1), None, 2, True),
+]
+
+
+@pytest.mark.parametrize(("name", "shape", "conv", "groups", "affine"), GROUP_CASES)
+def test_group_norm_matches_torch(tmp_path, name, shape, conv, groups, affine):
+    c, h, w = shape
+    layers: list[nn.Module] = []
+    if conv:
+        layers.append(nn.Conv2d(c, conv, 3, padding=1))
+        c = conv
+    layers += [nn.GroupNorm(groups, c, eps=1e-4, affine=affine), nn.ReLU(), *_head(c, h, w)]
+    model = _randomise(nn.Sequential(*layers), len(name))
+    manifest = _check(model, shape, tmp_path, name, onnx_out=False)
+    assert "group_norm" in _ops(manifest)
+
+
+def test_group_norm_on_vectors(tmp_path):
+    # On a (K) vector: nn.GroupNorm over (N, K), after the linear layer.
+    model = _randomise(nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.GroupNorm(3, 6)), 7)
+    manifest = _check(model, (3, 2, 2), tmp_path, "gn_vec", onnx_out=False)
+    assert _ops(manifest)[-1] == "group_norm"
+
+
+# --- instance_norm2d ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "affine"),
+    [("in_affine", (3, 4, 5), True), ("in_plain", (2, 3, 1), False), ("in_one", (1, 1, 2), True)],
+)
+def test_instance_norm2d_matches_torch(tmp_path, name, shape, affine):
+    c, h, w = shape
+    model = _randomise(
+        nn.Sequential(nn.InstanceNorm2d(c, eps=1e-4, affine=affine), *_head(c, h, w)), len(name)
+    )
+    manifest = _check(model, shape, tmp_path, name, onnx_out=True)
+    assert _ops(manifest)[0] == "instance_norm2d"
+    _check_onnx_import(model, shape, tmp_path, 17)
+
+
+def test_instance_norm2d_onnx_opset13(tmp_path):
+    model = _randomise(nn.Sequential(nn.InstanceNorm2d(3, affine=True), *_head(3, 2, 5)), 13)
+    _check_onnx_import(model, (3, 2, 5), tmp_path, 13)
+
+
+def test_instance_norm2d_tracked_stats_is_a_batch_norm(tmp_path):
+    norm = nn.InstanceNorm2d(3, affine=True, track_running_stats=True)
+    model = _randomise(nn.Sequential(norm, *_head(3, 2, 2)), 11)
+    manifest = _check(model, (3, 2, 2), tmp_path, "in_tracked", onnx_out=True)
+    assert _ops(manifest)[0] == "batch_norm2d"
+
+
+# --- value rules: both readers give the same code --------------------------------------------
+
+
+def _edit_and_expect(manifest: Path, node_op: str, attr: str, value: object, code: ErrorCode):
+    import json
+
+    m = json.loads(manifest.read_text())
+    node = next(n for n in m["nodes"] if n["op"] == node_op)
+    node["attrs"][attr] = value
+    manifest.write_text(json.dumps(m))
+    with pytest.raises(FormatError) as exc:
+        reference.load(manifest)
+    assert exc.value.code == code
+    with pytest.raises(Exception, match=code.name):
+        java_predict(manifest, np.zeros((1, *m["input"]["shape"]), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("op", "attr", "value"),
+    [
+        ("group_norm", "num_groups", 4),
+        ("group_norm", "num_groups", 0),
+        ("group_norm", "eps", 0.0),
+        ("instance_norm2d", "eps", -1.0),
+    ],
+)
+def test_value_rules(tmp_path, op, attr, value):
+    c = 6
+    layer = nn.GroupNorm(3, c) if op == "group_norm" else nn.InstanceNorm2d(c)
+    model = nn.Sequential(layer, *_head(c, 2, 2)).eval()
+    manifest = export(model, tmp_path / "m", input_shape=(c, 2, 2), name="m", onnx=False)
+    _edit_and_expect(manifest, op, attr, value, ErrorCode.INVALID_ATTRIBUTE)
