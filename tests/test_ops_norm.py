@@ -157,6 +157,51 @@ def test_instance_norm2d_tracked_stats_is_a_batch_norm(tmp_path):
     assert _ops(manifest)[0] == "batch_norm2d"
 
 
+# --- layer_norm -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "normalized", "affine"),
+    [
+        ("ln_w", (3, 4, 5), (5,), True),
+        ("ln_hw", (2, 3, 4), (3, 4), True),
+        ("ln_chw", (3, 2, 2), (3, 2, 2), True),
+        ("ln_plain", (2, 3, 3), (3, 3), False),
+        ("ln_1x1", (4, 1, 1), (4, 1, 1), True),
+    ],
+)
+def test_layer_norm_matches_torch(tmp_path, name, shape, normalized, affine):
+    c, h, w = shape
+    norm = nn.LayerNorm(normalized, eps=1e-4, elementwise_affine=affine)
+    model = _randomise(nn.Sequential(norm, *_head(c, h, w)), len(name))
+    manifest = _check(model, shape, tmp_path, name, onnx_out=True)
+    node = reference.load(manifest).graph.nodes[0]
+    assert node.op == "layer_norm" and node.attrs["normalized_dims"] == len(normalized)
+    _check_onnx_import(model, shape, tmp_path, 17)
+
+
+def test_layer_norm_on_features_without_bias(tmp_path):
+    norm = nn.LayerNorm(6, bias=False)
+    model = _randomise(nn.Sequential(nn.Flatten(), nn.Linear(12, 6), norm, nn.Linear(6, 2)), 5)
+    manifest = _check(model, (3, 2, 2), tmp_path, "ln_vec", onnx_out=True)
+    assert "layer_norm" in _ops(manifest)
+    _check_onnx_import(model, (3, 2, 2), tmp_path, 17)
+
+
+def test_layer_norm_onnx_round_trip(tmp_path):
+    """The written LayerNormalization reads back to the same op, attributes and weights."""
+    model = _randomise(nn.Sequential(nn.LayerNorm((2, 3)), *_head(2, 2, 3)), 3)
+    manifest = export(model, tmp_path / "rt", input_shape=(2, 2, 3), name="rt", onnx=True)
+    back = onnx_to_graph(manifest.parent / "rt.onnx")
+    orig = reference.load(manifest).graph
+    ln, ln_back = orig.nodes[0], back.nodes[0]
+    assert (ln_back.op, dict(ln_back.attrs)) == (ln.op, dict(ln.attrs))
+    for slot in ("weight", "bias"):
+        np.testing.assert_array_equal(
+            back.tensors[ln_back.params[slot]], orig.tensors[ln.params[slot]]
+        )
+
+
 # --- value rules: both readers give the same code --------------------------------------------
 
 
@@ -181,11 +226,17 @@ def _edit_and_expect(manifest: Path, node_op: str, attr: str, value: object, cod
         ("group_norm", "num_groups", 0),
         ("group_norm", "eps", 0.0),
         ("instance_norm2d", "eps", -1.0),
+        ("layer_norm", "normalized_dims", 0),
+        ("layer_norm", "eps", -0.5),
     ],
 )
 def test_value_rules(tmp_path, op, attr, value):
     c = 6
-    layer = nn.GroupNorm(3, c) if op == "group_norm" else nn.InstanceNorm2d(c)
+    layer = {
+        "group_norm": nn.GroupNorm(3, c),
+        "instance_norm2d": nn.InstanceNorm2d(c),
+        "layer_norm": nn.LayerNorm((2, 2)),
+    }[op]
     model = nn.Sequential(layer, *_head(c, 2, 2)).eval()
     manifest = export(model, tmp_path / "m", input_shape=(c, 2, 2), name="m", onnx=False)
     _edit_and_expect(manifest, op, attr, value, ErrorCode.INVALID_ATTRIBUTE)

@@ -376,3 +376,172 @@ def _instance_norm_to_onnx(e: Emitter, node: Node) -> None:
         node.name,
         epsilon=float(node.attrs["eps"]),
     )
+
+
+# --- layer_norm -----------------------------------------------------------------------------
+# The parameter shapes of an op follow from its attributes alone (the readers check them before
+# any input shape is known), so the weight and bias are stored flattened: (normalized_size), the
+# normalised trailing dims in row-major order.
+
+
+def _ln_attrs(attrs: Attrs) -> int:
+    """The attribute rules (INVALID_ATTRIBUTE); returns normalized_size."""
+    dims = int(attrs["normalized_dims"])  # type: ignore[arg-type]
+    size = int(attrs["normalized_size"])  # type: ignore[arg-type]
+    if dims < 1 or size < 1:
+        raise ShapeError(
+            f"normalized_dims ({dims}) and normalized_size ({size}) must be >= 1",
+            ErrorCode.INVALID_ATTRIBUTE,
+        )
+    _check_eps(attrs)
+    return size
+
+
+def _ln_param_shapes(attrs: Attrs) -> dict[str, Shape]:
+    size = _ln_attrs(attrs)
+    return {"weight": (size,), "bias": (size,)}
+
+
+def _ln_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    size = _ln_attrs(attrs)
+    dims = int(attrs["normalized_dims"])  # type: ignore[arg-type]
+    if dims > len(shape):
+        raise ShapeError(
+            f"normalized_dims={dims} exceeds the rank of the per-sample input {list(shape)}"
+        )
+    trailing = int(np.prod(shape[len(shape) - dims :]))
+    if trailing != size:
+        raise ShapeError(
+            f"the last {dims} dim(s) of the input {list(shape)} hold {trailing} values but "
+            f"normalized_size={size}"
+        )
+    return shape
+
+
+@register("layer_norm", 1, infer=_ln_infer, param_shapes=_ln_param_shapes)
+def layer_norm_kernel(
+    attrs: Attrs, inputs: list[np.ndarray], params: Mapping[str, np.ndarray | None]
+) -> np.ndarray:
+    """Per sample: normalised over the last normalized_dims dims (biased variance), then
+    weight * y + bias elementwise over those dims."""
+    x = inputs[0]
+    size = int(attrs["normalized_size"])  # type: ignore[arg-type]
+    rows = x.astype(np.float64).reshape(x.shape[0], -1, size)
+    mean = rows.mean(axis=2, keepdims=True)
+    var = ((rows - mean) ** 2).mean(axis=2, keepdims=True)
+    y = (rows - mean) / np.sqrt(var + float(attrs["eps"]))  # type: ignore[arg-type]
+    if params["weight"] is not None:
+        y = y * params["weight"].astype(np.float64)
+    if params["bias"] is not None:
+        y = y + params["bias"].astype(np.float64)
+    return y.reshape(x.shape).astype(np.float32)
+
+
+@torch_module(
+    "torch.nn.LayerNorm",
+    ops=("layer_norm",),
+    note="normalized_shape the input's trailing dims; affine or not; weight and bias stored "
+    "flattened",
+)
+def _layer_norm_module(mod: object, x: Value) -> Lowered:
+    shape = tuple(int(d) for d in mod.normalized_shape)
+    if (
+        not shape
+        or len(shape) > len(x.shape)
+        or tuple(x.shape[len(x.shape) - len(shape) :]) != shape
+    ):
+        raise Unsupported(
+            f"LayerNorm normalized_shape {list(shape)} is not the trailing dims of the per-sample "
+            f"input {list(x.shape)}"
+        )
+    params: dict[str, str | None] = {}
+    for slot in ("weight", "bias"):
+        tensor = getattr(mod, slot, None)
+        if tensor is None:
+            params[slot] = None
+        elif len(shape) == 1:
+            params[slot] = slot
+        else:
+            # The op stores the affine tensors flattened; the capture reads them by attribute
+            # name, so the flat view is set on the module (the exporter's private copy).
+            setattr(mod, f"{slot}_flat", tensor.detach().reshape(-1))
+            params[slot] = f"{slot}_flat"
+    return Lowered(
+        "layer_norm",
+        {
+            "normalized_dims": len(shape),
+            "normalized_size": int(np.prod(shape)),
+            "eps": float(mod.eps),
+        },
+        params,
+    )
+
+
+@onnx_import(
+    "LayerNormalization",
+    ops=("layer_norm",),
+    form="`axis` on a per-sample dim (not the batch axis); constant scale and optional bias of "
+    "the normalised shape; the Mean and InvStdDev outputs unused",
+)
+def _layer_norm_from_onnx(im: Importer, node: NodeProto) -> None:
+    attrs = im.attrs(node)
+    im.only_first_output(node, "pd2java's layer_norm gives the normalised value only")
+    x = im.runtime(node.input[0])
+    axis = int(attrs.get("axis", -1))
+    full = len(x.shape) + 1
+    dims = -axis if axis < 0 else full - axis
+    if not 1 <= dims <= len(x.shape):
+        raise im.fail(
+            f"axis={axis} on an input of rank {full}; pd2java normalises over per-sample dims "
+            "only (1 <= axis < rank, or the negative equivalent)"
+        )
+    normalized = tuple(x.shape[len(x.shape) - dims :])
+    size = int(np.prod(normalized))
+    params: dict[str, str | None] = {"weight": None, "bias": None}
+    for slot, index in (("weight", 1), ("bias", 2)):
+        if len(node.input) <= index or not node.input[index]:
+            continue
+        value = im.const(node.input[index], slot)
+        array = value.array
+        while array.ndim > len(normalized) and array.shape[0] == 1:
+            array = array.reshape(array.shape[1:])
+        if array.shape != normalized:
+            raise im.fail(
+                f"{slot} {node.input[index]!r} has shape {list(value.array.shape)}, expected "
+                f"the normalised shape {list(normalized)}"
+            )
+        params[slot] = im.param(value, array.reshape(size), "flat" if dims > 1 else "", slot)
+    eps = float_attr(attrs.get("epsilon", 1e-5))
+    im.emit(
+        "layer_norm",
+        [x],
+        node.output[0],
+        attrs={"normalized_dims": dims, "normalized_size": size, "eps": eps},
+        params=params,
+    )
+
+
+@onnx_export(
+    "layer_norm",
+    1,
+    doc="`LayerNormalization` (`axis` = -normalized_dims, `epsilon`); scale and bias "
+    "initializers in the normalised shape (`<node>.scale`, `<node>.bias`), a ones scale "
+    "without weight",
+)
+def _layer_norm_to_onnx(e: Emitter, node: Node) -> None:
+    dims = int(node.attrs["normalized_dims"])
+    shape = tuple(node.output_shape[len(node.output_shape) - dims :])
+    weight, bias = node.params.get("weight"), node.params.get("bias")
+    scale = np.ones(shape, np.float32) if weight is None else e.graph.tensors[weight].reshape(shape)
+    inputs = [node.inputs[0], e.constant(f"{node.name}.scale", scale)]
+    if bias is not None:
+        inputs.append(e.constant(f"{node.name}.bias", e.graph.tensors[bias].reshape(shape)))
+    e.add(
+        "LayerNormalization",
+        inputs,
+        node.outputs,
+        node.name,
+        axis=-dims,
+        epsilon=float(node.attrs["eps"]),
+    )

@@ -425,6 +425,40 @@ OP_LIST: tuple[OpSpec, ...] = (
         "Max over PyTorch's adaptive bins: along an axis of input extent n and output extent m, "
         "output i covers [floor(i * n / m), ceil((i + 1) * n / m)).",
     ),
+    OpSpec(
+        "layer_norm",
+        1,
+        1,
+        (
+            ParamSpec(
+                "weight",
+                True,
+                "float (normalized_size), the normalised dims' scale flattened row-major; absent "
+                "when elementwise_affine=False",
+            ),
+            ParamSpec(
+                "bias",
+                True,
+                "float (normalized_size), the normalised dims' shift flattened row-major; absent "
+                "when there is no bias",
+            ),
+        ),
+        (
+            AttrSpec(
+                "normalized_dims",
+                "int",
+                "how many trailing per-sample dims are normalised, >= 1 and <= the input's rank",
+            ),
+            AttrSpec(
+                "normalized_size",
+                "int",
+                "product of those dims (the weight and bias length), >= 1; must match the input",
+            ),
+            AttrSpec("eps", "float", "added to the variance before the square root; finite, > 0"),
+        ),
+        "Layer norm (torch.nn.LayerNorm): each sample's last normalized_dims dims are normalised "
+        "with their own mean and biased variance, then scaled and shifted elementwise.",
+    ),
 )
 
 OPS: dict[str, OpSpec] = {}

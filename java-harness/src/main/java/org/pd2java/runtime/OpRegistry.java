@@ -66,6 +66,7 @@ public final class OpRegistry {
     factory(f, "replication_pad2d@1", Pad2dKernel::compileReplication);
     factory(f, "adaptive_avg_pool2d@1", AdaptivePool2dKernel::avg);
     factory(f, "adaptive_max_pool2d@1", AdaptivePool2dKernel::max);
+    factory(f, "layer_norm@1", LayerNormKernel::compile);
     return f;
   }
 

@@ -312,7 +312,21 @@ final class OpTable {
               List.of(),
               List.of(
                   // output extent [oh, ow], each >= 1; may be smaller or larger than the input's
-                  new AttrSpec("output_size", AttrKind.INT2))));
+                  new AttrSpec("output_size", AttrKind.INT2))),
+          // layer_norm@1: Layer norm (torch.nn.LayerNorm): each sample's last normalized_dims dims are normalised with their own mean and biased variance, then scaled and shifted elementwise.
+          new Op("layer_norm", 1, 1,
+              List.of(
+                  // float (normalized_size), the normalised dims' scale flattened row-major; absent when elementwise_affine=False
+                  new ParamSpec("weight", true, false),
+                  // float (normalized_size), the normalised dims' shift flattened row-major; absent when there is no bias
+                  new ParamSpec("bias", true, false)),
+              List.of(
+                  // how many trailing per-sample dims are normalised, >= 1 and <= the input's rank
+                  new AttrSpec("normalized_dims", AttrKind.INT),
+                  // product of those dims (the weight and bias length), >= 1; must match the input
+                  new AttrSpec("normalized_size", AttrKind.INT),
+                  // added to the variance before the square root; finite, > 0
+                  new AttrSpec("eps", AttrKind.FLOAT))));
 
   private OpTable() {}
 }

@@ -111,4 +111,44 @@ class NormOpsTest {
     e = assertThrows(Pd2JavaException.class, () -> run(g, new float[4], "in"));
     assertEquals(ErrorCode.SHAPE_MISMATCH, e.code());
   }
+
+  @Test
+  void layerNormOverTheLastDimAffine() throws IOException {
+    // Rows (1, 3) and (5, 5) of a (1, 2, 2) input: mean 2, variance 1, + eps 3 = 4, so
+    // y = (x - 2) / 2 = -0.5, 0.5, then * (2, 4) + (1, 0) = 0, 2; the constant row gives 0 -> 1, 0.
+    Fixture f = new Fixture(1, 2, 2);
+    f.tensor("w", s(2), 2, 4).tensor("b", s(2), 1, 0);
+    f.node("ln", "layer_norm", map("normalized_dims", 1, "normalized_size", 2, "eps", 3.0),
+        map("weight", "w", "bias", "b"), s(1, 2, 2));
+    assertArrayEquals(new float[] {0, 2, 1, 0}, run(f, new float[] {1, 3, 5, 5}, "ln"), EPS);
+  }
+
+  @Test
+  void layerNormOverAllDimsNoAffine() throws IOException {
+    // 1 3 5 7 over (C, H, W) = (2, 1, 2): mean 4, variance 5, + eps 4 = 9: (x - 4) / 3.
+    Fixture f = new Fixture(2, 1, 2);
+    f.node("ln", "layer_norm", map("normalized_dims", 3, "normalized_size", 4, "eps", 4.0),
+        map("weight", null, "bias", null), s(2, 1, 2));
+    assertArrayEquals(new float[] {-1, -1f / 3, 1f / 3, 1},
+        run(f, new float[] {1, 3, 5, 7}, "ln"), EPS);
+  }
+
+  @Test
+  void layerNormRefusesBadAttributesAndShapes() throws IOException {
+    Fixture zero = new Fixture(1, 1, 2);
+    zero.node("ln", "layer_norm", map("normalized_dims", 0, "normalized_size", 2, "eps", 1e-5),
+        map("weight", null, "bias", null), s(1, 1, 2));
+    Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> run(zero, new float[2], "ln"));
+    assertEquals(ErrorCode.INVALID_ATTRIBUTE, e.code());
+    Fixture size = new Fixture(1, 1, 2);
+    size.node("ln", "layer_norm", map("normalized_dims", 1, "normalized_size", 3, "eps", 1e-5),
+        map("weight", null, "bias", null), s(1, 1, 2));
+    e = assertThrows(Pd2JavaException.class, () -> run(size, new float[2], "ln"));
+    assertEquals(ErrorCode.SHAPE_MISMATCH, e.code());
+    Fixture rank = new Fixture(1, 1, 2);
+    rank.node("ln", "layer_norm", map("normalized_dims", 4, "normalized_size", 2, "eps", 1e-5),
+        map("weight", null, "bias", null), s(1, 1, 2));
+    e = assertThrows(Pd2JavaException.class, () -> run(rank, new float[2], "ln"));
+    assertEquals(ErrorCode.SHAPE_MISMATCH, e.code());
+  }
 }
