@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import assert_close
 from torch import nn
 
@@ -202,6 +203,86 @@ def test_layer_norm_onnx_round_trip(tmp_path):
         )
 
 
+# --- batch_norm1d and its fold into a linear layer ------------------------------------------
+
+
+def _mlp_bn(affine: bool, bias: bool, k: int = 5) -> nn.Module:
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(12, k, bias=bias),
+        nn.BatchNorm1d(k, eps=1e-3, affine=affine),
+        nn.ReLU(),
+        nn.Linear(k, 3),
+    )
+
+
+@pytest.mark.parametrize(("affine", "bias"), [(True, True), (False, False), (True, False)])
+def test_batch_norm1d_matches_torch(tmp_path, affine, bias):
+    model = _randomise(_mlp_bn(affine, bias), 17 + affine + 2 * bias)
+    name = f"bn1d_{int(affine)}{int(bias)}"
+    manifest = _check(model, (3, 2, 2), tmp_path, name, onnx_out=True)
+    assert "batch_norm1d" in _ops(manifest)
+    graph = _check_onnx_import(model, (3, 2, 2), tmp_path, 17)
+    assert any(n.op == "batch_norm1d" for n in graph.nodes) or not bias
+
+
+def test_batch_norm1d_one_feature_and_last(tmp_path):
+    model = _randomise(nn.Sequential(nn.Flatten(), nn.Linear(4, 1), nn.BatchNorm1d(1)), 23)
+    manifest = _check(model, (1, 2, 2), tmp_path, "bn1d_one", onnx_out=True)
+    assert _ops(manifest)[-1] == "batch_norm1d"
+
+
+def test_batch_norm1d_kernel_on_sequences():
+    """The (C, L) form no exported graph reaches yet: the kernel against F.batch_norm."""
+    from pd2java.ops.norm import batch_norm1d_kernel
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 4, 5, generator=gen)
+    mean, var = torch.randn(4, generator=gen), torch.rand(4, generator=gen) + 0.1
+    w, b = torch.randn(4, generator=gen), torch.randn(4, generator=gen)
+    want = F.batch_norm(x, mean, var, w, b, training=False, eps=1e-4).numpy()
+    params = {"running_mean": mean.numpy(), "running_var": var.numpy(), "weight": w.numpy()}
+    got = batch_norm1d_kernel(
+        {"num_features": 4, "eps": 1e-4}, [x.numpy()], {**params, "bias": b.numpy()}
+    )
+    assert_close(got, want, ATOL, RTOL)
+
+
+@pytest.mark.parametrize(("affine", "bias"), [(True, True), (False, False)])
+def test_fold_bn_folds_batch_norm1d_into_the_linear(tmp_path, affine, bias):
+    model = _randomise(_mlp_bn(affine, bias), 29 + affine)
+    x = torch.randn(4, 3, 2, 2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x).numpy()
+    name = f"fold{int(affine)}"
+    manifest = export(model, tmp_path / name, input_shape=(3, 2, 2), name=name, fold_bn=True)
+    loaded = reference.load(manifest).graph
+    assert "batch_norm1d" not in [n.op for n in loaded.nodes]
+    assert "fold_bn" in loaded.transforms
+    assert [n.op for n in loaded.nodes].count("linear") == 2
+    assert_close(reference.run(manifest, x.numpy()), want, ATOL, RTOL, what="folded NumPy")
+    assert_close(java_predict(manifest, x.numpy()), want, ATOL, RTOL, what="folded Java")
+
+
+def test_fold_bn_leaves_a_shared_linear_alone(tmp_path):
+    """A linear with a second consumer keeps its batch_norm1d: folding would change the other."""
+
+    class Two(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(12, 4)
+            self.bn = nn.BatchNorm1d(4)
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.fc(torch.flatten(x, 1))
+            return self.out(self.bn(h) + h)
+
+    model = _randomise(Two(), 31)
+    manifest = export(model, tmp_path / "two", input_shape=(3, 2, 2), name="two", fold_bn=True)
+    assert "batch_norm1d" in _ops(manifest)
+
+
 # --- value rules: both readers give the same code --------------------------------------------
 
 
@@ -228,6 +309,7 @@ def _edit_and_expect(manifest: Path, node_op: str, attr: str, value: object, cod
         ("instance_norm2d", "eps", -1.0),
         ("layer_norm", "normalized_dims", 0),
         ("layer_norm", "eps", -0.5),
+        ("batch_norm1d", "eps", 0.0),
     ],
 )
 def test_value_rules(tmp_path, op, attr, value):
@@ -236,7 +318,11 @@ def test_value_rules(tmp_path, op, attr, value):
         "group_norm": nn.GroupNorm(3, c),
         "instance_norm2d": nn.InstanceNorm2d(c),
         "layer_norm": nn.LayerNorm((2, 2)),
+        "batch_norm1d": nn.BatchNorm1d(c),
     }[op]
-    model = nn.Sequential(layer, *_head(c, 2, 2)).eval()
+    if op == "batch_norm1d":
+        model = nn.Sequential(nn.Flatten(), nn.Linear(c * 4, c), layer, nn.Linear(c, 2)).eval()
+    else:
+        model = nn.Sequential(layer, *_head(c, 2, 2)).eval()
     manifest = export(model, tmp_path / "m", input_shape=(c, 2, 2), name="m", onnx=False)
     _edit_and_expect(manifest, op, attr, value, ErrorCode.INVALID_ATTRIBUTE)

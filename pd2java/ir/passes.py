@@ -4,7 +4,8 @@
   topological order, exact attrs and param slots per the op table, attr kinds, tensors present and
   of the right shape, finite weights, a 1-D output), with shapes recomputed by each op's rule.
 - :func:`infer_shapes`: recompute every node's ``output_shape`` from the input shape.
-- :func:`fold_bn`: fold conv2d + batch_norm2d (the conv's only consumer) into one conv2d.
+- :func:`fold_bn`: fold conv2d + batch_norm2d (or linear + batch_norm1d), the batch norm being
+  the first node's only consumer, into one conv2d (linear).
 - :func:`prune_tensors`: drop tensors no node references.
 
 Dropout and Identity never reach the IR: the front ends drop them while capturing (the input value
@@ -321,13 +322,20 @@ def prune_tensors(graph: Graph) -> Graph:
 
 
 def fold_bn(graph: Graph) -> Graph:
-    """Fold every conv2d whose only consumer is a batch_norm2d into one conv2d.
+    """Fold every conv2d whose only consumer is a batch_norm2d into one conv2d, and every linear
+    whose only consumer is a batch_norm1d into one linear (new weight ``W * scale`` per output
+    row, new bias ``(b - mean) * scale + beta`` with ``scale = gamma / sqrt(var + eps)``).
 
-    Matched on structure only. The folded conv keeps the conv node's name and output value; the
+    Matched on structure only. The folded layer keeps its node's name and output value; the
     batch norm's consumers are rewired to it. Folded tensors get new names
-    ``<conv node>.folded.weight`` / ``.bias`` (the originals may be shared with another node, e.g.
+    ``<node>.folded.weight`` / ``.bias`` (the originals may be shared with another node, e.g.
     a conv called twice), computed in float64 and rounded once to float32.
     """
+    # What each foldable layer folds with, and the weight shape its attributes give.
+    folds = {
+        "conv2d": ("batch_norm2d", lambda attrs: conv_param_shapes(attrs)["weight"]),
+        "linear": ("batch_norm1d", lambda attrs: (attrs["out_features"], attrs["in_features"])),
+    }
     tensors = dict(graph.tensors)
     nodes = list(graph.nodes)
     rename: dict[str, str] = {}
@@ -340,9 +348,9 @@ def fold_bn(graph: Graph) -> Graph:
         node = node.with_(inputs=tuple(rename.get(v, v) for v in node.inputs))
         consumers = [n for n in nodes if node.outputs[0] in n.inputs]
         if (
-            node.op == "conv2d"
+            node.op in folds
             and len(consumers) == 1
-            and consumers[0].op == "batch_norm2d"
+            and consumers[0].op == folds[node.op][0]
             and node.outputs[0] != graph.output
         ):
             bn = consumers[0]
@@ -351,7 +359,7 @@ def fold_bn(graph: Graph) -> Graph:
             w = tensors[node.params["weight"]].astype(np.float64)  # type: ignore[index]
             b_name = node.params["bias"]
             b = tensors[b_name].astype(np.float64) if b_name is not None else 0.0
-            expected = conv_param_shapes(node.attrs)["weight"]
+            expected = tuple(folds[node.op][1](node.attrs))
             if tuple(w.shape) != expected or scale.shape != (w.shape[0],):
                 raise UserError(f"{where(node)}: cannot fold {where(bn)}: channel counts differ")
             wname = f"{node.name}.folded.weight"
@@ -359,7 +367,7 @@ def fold_bn(graph: Graph) -> Graph:
             for new in (wname, bname):
                 if new in tensors:
                     raise UserError(f"fold_bn: tensor name {new!r} already exists")
-            tensors[wname] = (w * scale[:, None, None, None]).astype(np.float32)
+            tensors[wname] = (w * scale.reshape(-1, *(1,) * (w.ndim - 1))).astype(np.float32)
             tensors[bname] = (b * scale + shift).astype(np.float32)
             out_nodes.append(node.with_(params={"weight": wname, "bias": bname}))
             rename[bn.outputs[0]] = node.outputs[0]

@@ -1,5 +1,6 @@
-"""The normalisations: batch_norm2d (nn.BatchNorm2d in eval mode), group_norm, instance_norm2d.
-Each with its torch lowerings, shape rule, NumPy kernel and ONNX mappings."""
+"""The normalisations: batch_norm2d and batch_norm1d (inference, running statistics), group_norm,
+instance_norm2d and layer_norm. Each with its torch lowerings, shape rule, NumPy kernel and ONNX
+mappings."""
 
 from __future__ import annotations
 
@@ -95,8 +96,9 @@ def batch_norm2d_kernel(
 
 @onnx_import(
     "BatchNormalization",
-    ops=("batch_norm2d",),
-    form="constant scale, bias, mean, var of shape `[C]`; `training_mode` 0",
+    ops=("batch_norm2d", "batch_norm1d"),
+    form="constant scale, bias, mean, var of shape `[C]`; `training_mode` 0; a (C, H, W) input "
+    "gives batch_norm2d, a (C) or (C, L) input batch_norm1d",
 )
 def _batch_norm_from_onnx(im: Importer, node: NodeProto) -> None:
     attrs = im.attrs(node)
@@ -105,7 +107,13 @@ def _batch_norm_from_onnx(im: Importer, node: NodeProto) -> None:
             "training_mode=1; pd2java exports inference batch norm (running statistics) only"
         )
     im.only_first_output(node, "the running-statistics outputs exist only in training mode")
-    x = im.image(node.input[0])
+    x = im.runtime(node.input[0])
+    if len(x.shape) not in (1, 2, 3):
+        raise im.fail(
+            f"its input {node.input[0]!r} has per-sample shape {list(x.shape)}; pd2java maps "
+            "BatchNormalization on (C), (C, L) or (C, H, W) inputs"
+        )
+    op = "batch_norm2d" if len(x.shape) == 3 else "batch_norm1d"
     c = x.shape[0]
     params: dict[str, str | None] = {}
     for slot, index in (("weight", 1), ("bias", 2), ("running_mean", 3), ("running_var", 4)):
@@ -116,11 +124,15 @@ def _batch_norm_from_onnx(im: Importer, node: NodeProto) -> None:
             )
         params[slot] = im.param(value, value.array, "", slot)
     eps = float_attr(attrs.get("epsilon", 1e-5))
-    im.emit(
-        "batch_norm2d", [x], node.output[0], attrs={"num_features": c, "eps": eps}, params=params
-    )
+    im.emit(op, [x], node.output[0], attrs={"num_features": c, "eps": eps}, params=params)
 
 
+@onnx_export(
+    "batch_norm1d",
+    1,
+    doc="`BatchNormalization` (`epsilon`) on the (N, C) or (N, C, L) tensor; affine-free BN gets "
+    "a ones scale and a zeros bias initializer (`<node>.ones`, `<node>.zeros`)",
+)
 @onnx_export(
     "batch_norm2d",
     1,
@@ -545,3 +557,51 @@ def _layer_norm_to_onnx(e: Emitter, node: Node) -> None:
         axis=-dims,
         epsilon=float(node.attrs["eps"]),
     )
+
+
+# --- batch_norm1d ---------------------------------------------------------------------------
+
+
+@torch_module(
+    "torch.nn.BatchNorm1d",
+    ops=("batch_norm1d",),
+    note="eval statistics, affine or not; (N, C) or (N, C, L) inputs",
+)
+def _batch_norm1d_module(mod: object, x: Value) -> Lowered:
+    """nn.BatchNorm1d -> batch_norm1d using its running statistics (eval semantics)."""
+    if not getattr(mod, "track_running_stats", True) or mod.running_mean is None:
+        raise Unsupported("BatchNorm1d(track_running_stats=False) has no statistics to export")
+    return Lowered(
+        "batch_norm1d",
+        {"num_features": int(mod.num_features), "eps": float(mod.eps)},
+        {"running_mean": "running_mean", "running_var": "running_var", **_affine_slots(mod)},
+    )
+
+
+def _bn1d_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    if len(shape) not in (1, 2):
+        raise ShapeError(
+            f"batch_norm1d needs a (C) or (C, L) per-sample input, got shape {list(shape)}"
+        )
+    if shape[0] != attrs["num_features"]:
+        raise ShapeError(f"input has {shape[0]} channels but num_features={attrs['num_features']}")
+    _check_eps(attrs)
+    return shape
+
+
+@register("batch_norm1d", 1, infer=_bn1d_infer, param_shapes=_bn_param_shapes)
+def batch_norm1d_kernel(
+    attrs: Attrs, inputs: list[np.ndarray], params: Mapping[str, np.ndarray | None]
+) -> np.ndarray:
+    """(x - mean) / sqrt(var + eps) * weight + bias, per channel, on (N, C) or (N, C, L)."""
+    x = inputs[0].astype(np.float64)
+    tail = (1,) * (x.ndim - 2)
+    mean = params["running_mean"].astype(np.float64).reshape(1, -1, *tail)  # type: ignore[union-attr]
+    var = params["running_var"].astype(np.float64).reshape(1, -1, *tail)  # type: ignore[union-attr]
+    y = (x - mean) / np.sqrt(var + float(attrs["eps"]))  # type: ignore[arg-type]
+    if params["weight"] is not None:
+        y = y * params["weight"].astype(np.float64).reshape(1, -1, *tail)
+    if params["bias"] is not None:
+        y = y + params["bias"].astype(np.float64).reshape(1, -1, *tail)
+    return y.astype(np.float32)

@@ -459,6 +459,23 @@ OP_LIST: tuple[OpSpec, ...] = (
         "Layer norm (torch.nn.LayerNorm): each sample's last normalized_dims dims are normalised "
         "with their own mean and biased variance, then scaled and shifted elementwise.",
     ),
+    OpSpec(
+        "batch_norm1d",
+        1,
+        1,
+        (
+            ParamSpec("running_mean", False, "float (C)"),
+            ParamSpec("running_var", False, "float (C), every element >= 0", nonnegative=True),
+            ParamSpec("weight", True, "float (C), gamma; absent when affine=False"),
+            ParamSpec("bias", True, "float (C), beta; absent when affine=False"),
+        ),
+        (
+            AttrSpec("num_features", "int", "channels C"),
+            AttrSpec("eps", "float", "added to running_var before the square root; finite, > 0"),
+        ),
+        "Inference batch norm (torch.nn.BatchNorm1d in eval mode) on a (C) or (C, L) value: "
+        "(x - mean) / sqrt(var + eps) * weight + bias, per channel.",
+    ),
 )
 
 OPS: dict[str, OpSpec] = {}

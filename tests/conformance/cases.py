@@ -1385,6 +1385,121 @@ CASES: tuple[Case, ...] = (
         "LIMIT_EXCEEDED",
         "a padded extent over MAX_VALUE_ELEMENTS",
     ),
+    # --- normalisation ops: attribute value rules (both readers, same code) ---------------------
+    *(
+        C(
+            f"{op}_{tag}",
+            hand(
+                [2, 1, 2],
+                [
+                    _n("norm", op, ["input"], attrs, params, shape=[2, 1, 2]),
+                    _n("flat", "flatten", ["norm"], shape=[4]),
+                ],
+                output="flat",
+                k=4,
+            ),
+            code,
+        )
+        for op, tag, attrs, params, code in (
+            (
+                "group_norm",
+                "accept",
+                {"num_groups": 2, "num_channels": 2, "eps": 1e-5},
+                {"weight": None, "bias": None},
+                None,
+            ),
+            (
+                "group_norm",
+                "groups_not_dividing",
+                {"num_groups": 3, "num_channels": 2, "eps": 1e-5},
+                {"weight": None, "bias": None},
+                "INVALID_ATTRIBUTE",
+            ),
+            (
+                "group_norm",
+                "eps_zero",
+                {"num_groups": 1, "num_channels": 2, "eps": 0.0},
+                {"weight": None, "bias": None},
+                "INVALID_ATTRIBUTE",
+            ),
+            (
+                "instance_norm2d",
+                "accept",
+                {"num_features": 2, "eps": 1e-5},
+                {"weight": None, "bias": None},
+                None,
+            ),
+            (
+                "instance_norm2d",
+                "eps_negative",
+                {"num_features": 2, "eps": -1e-5},
+                {"weight": None, "bias": None},
+                "INVALID_ATTRIBUTE",
+            ),
+            (
+                "layer_norm",
+                "accept",
+                {"normalized_dims": 2, "normalized_size": 2, "eps": 1e-5},
+                {"weight": None, "bias": None},
+                None,
+            ),
+            (
+                "layer_norm",
+                "dims_zero",
+                {"normalized_dims": 0, "normalized_size": 2, "eps": 1e-5},
+                {"weight": None, "bias": None},
+                "INVALID_ATTRIBUTE",
+            ),
+            (
+                "layer_norm",
+                "dims_over_rank",
+                {"normalized_dims": 4, "normalized_size": 4, "eps": 1e-5},
+                {"weight": None, "bias": None},
+                "SHAPE_MISMATCH",
+            ),
+            (
+                "layer_norm",
+                "size_disagrees",
+                {"normalized_dims": 1, "normalized_size": 3, "eps": 1e-5},
+                {"weight": None, "bias": None},
+                "SHAPE_MISMATCH",
+            ),
+        )
+    ),
+    *(
+        C(
+            f"batch_norm1d_{tag}",
+            hand(
+                [2, 1, 1],
+                [
+                    _n("flat", "flatten", ["input"], shape=[2]),
+                    _n(
+                        "bn",
+                        "batch_norm1d",
+                        ["flat"],
+                        {"num_features": 2, "eps": eps},
+                        {
+                            "running_mean": "bn.mean",
+                            "running_var": "bn.var",
+                            "weight": None,
+                            "bias": None,
+                        },
+                        shape=[2],
+                    ),
+                ],
+                output="bn",
+                k=2,
+                tensors={"bn.mean": f32([0.5, -1.0]), "bn.var": f32(var)},
+            ),
+            code,
+        )
+        for tag, eps, var, code in (
+            ("accept", 1e-5, [1.0, 0.0], None),
+            ("eps_zero", 0.0, [1.0, 2.0], "INVALID_ATTRIBUTE"),
+            ("var_negative", 1e-5, [1.0, -0.5], "INVALID_PARAMETER"),
+        )
+    ),
+    # --- end normalisation ops
 )
 
 # Builders whose edit is more than one line (marked "see build" above).

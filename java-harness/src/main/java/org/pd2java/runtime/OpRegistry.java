@@ -67,6 +67,7 @@ public final class OpRegistry {
     factory(f, "adaptive_avg_pool2d@1", AdaptivePool2dKernel::avg);
     factory(f, "adaptive_max_pool2d@1", AdaptivePool2dKernel::max);
     factory(f, "layer_norm@1", LayerNormKernel::compile);
+    factory(f, "batch_norm1d@1", BatchNorm1dKernel::compile);
     return f;
   }
 

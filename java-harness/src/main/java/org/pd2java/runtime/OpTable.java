@@ -326,6 +326,22 @@ final class OpTable {
                   // product of those dims (the weight and bias length), >= 1; must match the input
                   new AttrSpec("normalized_size", AttrKind.INT),
                   // added to the variance before the square root; finite, > 0
+                  new AttrSpec("eps", AttrKind.FLOAT))),
+          // batch_norm1d@1: Inference batch norm (torch.nn.BatchNorm1d in eval mode) on a (C) or (C, L) value: (x - mean) / sqrt(var + eps) * weight + bias, per channel.
+          new Op("batch_norm1d", 1, 1,
+              List.of(
+                  // float (C)
+                  new ParamSpec("running_mean", false, false),
+                  // float (C), every element >= 0
+                  new ParamSpec("running_var", false, true),
+                  // float (C), gamma; absent when affine=False
+                  new ParamSpec("weight", true, false),
+                  // float (C), beta; absent when affine=False
+                  new ParamSpec("bias", true, false)),
+              List.of(
+                  // channels C
+                  new AttrSpec("num_features", AttrKind.INT),
+                  // added to running_var before the square root; finite, > 0
                   new AttrSpec("eps", AttrKind.FLOAT))));
 
   private OpTable() {}

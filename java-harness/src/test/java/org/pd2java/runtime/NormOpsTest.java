@@ -151,4 +151,36 @@ class NormOpsTest {
     e = assertThrows(Pd2JavaException.class, () -> run(rank, new float[2], "ln"));
     assertEquals(ErrorCode.SHAPE_MISMATCH, e.code());
   }
+
+  @Test
+  void batchNorm1dOnAVector() throws IOException {
+    // eps 1: ch0 (5 - 1) / sqrt(3 + 1) = 2; ch1 3 / sqrt(0 + 1) * 2 = 6;
+    // ch2 1 / sqrt(1 + 1) + 1; ch3 6 / sqrt(8 + 1) = 2.
+    Fixture f = new Fixture(4, 1, 1);
+    f.tensor("mean", s(4), 1, 0, 0, 0).tensor("var", s(4), 3, 0, 1, 8);
+    f.tensor("w", s(4), 1, 2, 1, 1).tensor("b", s(4), 0, 0, 1, 0);
+    f.node("flat", "flatten", map(), s(4));
+    f.node("bn", "batch_norm1d", map("num_features", 4, "eps", 1.0),
+        map("running_mean", "mean", "running_var", "var", "weight", "w", "bias", "b"), s(4));
+    float r = (float) (1 + 1 / Math.sqrt(2));
+    assertArrayEquals(new float[] {2, 6, r, 2}, run(f, new float[] {5, 3, 1, 6}, "bn"), EPS);
+  }
+
+  @Test
+  void batchNorm1dRefusesBadEpsAndRank() throws IOException {
+    Fixture f = new Fixture(2, 1, 1);
+    f.tensor("mean", s(2), 0, 0).tensor("var", s(2), 1, 1);
+    f.node("flat", "flatten", map(), s(2));
+    f.node("bn", "batch_norm1d", map("num_features", 2, "eps", 0.0),
+        map("running_mean", "mean", "running_var", "var", "weight", null, "bias", null), s(2));
+    Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> run(f, new float[2], "bn"));
+    assertEquals(ErrorCode.INVALID_ATTRIBUTE, e.code());
+    Fixture g = new Fixture(2, 1, 1);
+    g.tensor("mean", s(2), 0, 0).tensor("var", s(2), 1, 1);
+    g.node("bn", "batch_norm1d", map("num_features", 2, "eps", 1e-5),
+        map("running_mean", "mean", "running_var", "var", "weight", null, "bias", null),
+        s(2, 1, 1));
+    e = assertThrows(Pd2JavaException.class, () -> run(g, new float[2], "bn"));
+    assertEquals(ErrorCode.SHAPE_MISMATCH, e.code());
+  }
 }
