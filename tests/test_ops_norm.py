@@ -189,6 +189,24 @@ def test_layer_norm_on_features_without_bias(tmp_path):
     _check_onnx_import(model, (3, 2, 2), tmp_path, 17)
 
 
+def test_layer_norm_module_called_twice(tmp_path):
+    """One LayerNorm over (H, W) used twice: one pair of flattened tensors, shared."""
+
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln = nn.LayerNorm((2, 3))
+            self.fc = nn.Linear(12, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(torch.flatten(self.ln(torch.relu(self.ln(x))), 1))
+
+    manifest = _check(_randomise(Twice(), 9), (2, 2, 3), tmp_path, "ln_twice", onnx_out=True)
+    graph = reference.load(manifest).graph
+    lns = [n for n in graph.nodes if n.op == "layer_norm"]
+    assert len(lns) == 2 and lns[0].params == lns[1].params
+
+
 def test_layer_norm_onnx_round_trip(tmp_path):
     """The written LayerNormalization reads back to the same op, attributes and weights."""
     model = _randomise(nn.Sequential(nn.LayerNorm((2, 3)), *_head(2, 2, 3)), 3)

@@ -476,8 +476,10 @@ def _layer_norm_module(mod: object, x: Value) -> Lowered:
             params[slot] = slot
         else:
             # The op stores the affine tensors flattened; the capture reads them by attribute
-            # name, so the flat view is set on the module (the exporter's private copy).
-            setattr(mod, f"{slot}_flat", tensor.detach().reshape(-1))
+            # name, so the flat view is set on the module (the exporter's private copy), once:
+            # a module called twice must give the very same tensor both times.
+            if getattr(mod, f"{slot}_flat", None) is None:
+                setattr(mod, f"{slot}_flat", tensor.detach().reshape(-1))
             params[slot] = f"{slot}_flat"
     return Lowered(
         "layer_norm",
