@@ -247,9 +247,23 @@ def graph_all_pads() -> tuple[Graph, torch.Tensor, torch.Tensor]:
 
 
 def graph_all_norms() -> tuple[Graph, torch.Tensor, torch.Tensor]:
-    """instance_norm2d, layer_norm (its weights stored flattened) and batch_norm1d, with and
-    without affine parameters. group_norm has no opset-17 ONNX form (listed with the reason)."""
+    """group_norm (written as its opset-17 decomposition), instance_norm2d, layer_norm (its
+    weights stored flattened) and batch_norm1d, with and without affine parameters."""
     c = Chain((4, 3, 5), seed=11)
+    v = c.step(
+        "group_norm",
+        ["input"],
+        {"num_groups": 2, "num_channels": 4, "eps": 1e-3},
+        {"weight": c.rand(4), "bias": c.rand(4)},
+        lambda x, weight, bias: F.group_norm(x, 2, weight, bias, 1e-3),
+    )
+    v = c.step(
+        "group_norm",
+        [v],
+        {"num_groups": 4, "num_channels": 4, "eps": 1e-5},
+        {"weight": None, "bias": c.rand(4)},
+        lambda x, weight, bias: F.group_norm(x, 4, None, bias, 1e-5),
+    )
     v = c.step(
         "instance_norm2d",
         ["input"],
@@ -282,6 +296,13 @@ def graph_all_norms() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     )
     v = unary(c, "flatten", v)
     v = linear(c, v, 60, 6)
+    v = c.step(
+        "group_norm",
+        [v],
+        {"num_groups": 3, "num_channels": 6, "eps": 1e-5},
+        {"weight": c.rand(6), "bias": None},
+        lambda x, weight, bias: F.group_norm(x, 3, weight, None, 1e-5),
+    )
     for affine in (True, False):
         v = c.step(
             "batch_norm1d",

@@ -44,13 +44,10 @@ NO_ONNX_IMPORT: dict[str, str] = {
     "matched as one op",
     "group_norm": "ONNX GroupNormalization is opset 18 (its scale and bias changed meaning in "
     "opset 21); at opset 17 torch exports GroupNorm as Reshape, InstanceNormalization on the "
-    "(N, G, -1) tensor, Reshape back, Mul and Add, a multi-node pattern the reader does not match",
+    "(N, G, -1) tensor, Reshape back, Mul and Add (as pd2java's writer does too), a multi-node "
+    "pattern the reader does not match",
 }
-NO_ONNX_EXPORT: dict[str, str] = {
-    "group_norm": "ONNX GroupNormalization needs opset 18 (and its scale and bias changed meaning "
-    "in opset 21); the writer targets opset 17, where only a Reshape / InstanceNormalization / "
-    "Reshape / Mul / Add decomposition exists, which the reader could not map back",
-}
+NO_ONNX_EXPORT: dict[str, str] = {}
 
 # A graph whose last op is one of these gives probabilities; any other ends in logits.
 PROBABILITY_OPS: tuple[str, ...] = ("softmax", "sigmoid")

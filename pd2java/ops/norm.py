@@ -289,6 +289,46 @@ def _group_norm_module(mod: object, x: Value) -> Lowered:
     )
 
 
+@onnx_export(
+    "group_norm",
+    1,
+    doc="opset 17 has no GroupNormalization: `Reshape` to (N, G, -1), `InstanceNormalization` "
+    "(ones scale, zeros bias, `epsilon`), `Reshape` back, then `Mul` by the weight and `Add` of "
+    "the bias as (C, 1, ...) initializers when present",
+)
+def _group_norm_to_onnx(e: Emitter, node: Node) -> None:
+    groups = int(node.attrs["num_groups"])
+    channels = int(node.attrs["num_channels"])
+    shape = tuple(int(d) for d in node.output_shape)
+    x = node.inputs[0]
+    # A 0 in a Reshape target copies that dim of the input: the dynamic batch size.
+    grouped_shape = e.constant(f"{node.name}.grouped_shape", np.array([0, groups, -1], np.int64))
+    out_shape = e.constant(f"{node.name}.shape", np.array([0, *shape], np.int64))
+    grouped = e.fresh(f"{node.name}.grouped")
+    normalised = e.fresh(f"{node.name}.normalised")
+    e.add("Reshape", [x, grouped_shape], [grouped], e.fresh(f"{node.name}.to_groups"))
+    ones = e.constant(f"{node.name}.group_ones", np.ones(groups, np.float32))
+    zeros = e.constant(f"{node.name}.group_zeros", np.zeros(groups, np.float32))
+    e.add(
+        "InstanceNormalization",
+        [grouped, ones, zeros],
+        [normalised],
+        e.fresh(f"{node.name}.instance_norm"),
+        epsilon=float(node.attrs["eps"]),
+    )
+    weight, bias = node.params.get("weight"), node.params.get("bias")
+    steps = [(op, key) for op, key in (("Mul", weight), ("Add", bias)) if key is not None]
+    value = e.fresh(f"{node.name}.ungrouped") if steps else node.outputs[0]
+    e.add("Reshape", [normalised, out_shape], [value], node.name)
+    per_channel = (channels, *(1,) * (len(shape) - 1))
+    for i, (op, key) in enumerate(steps):
+        array = e.graph.tensors[key].reshape(per_channel)
+        operand = e.constant(f"{node.name}.{op.lower()}_operand", array)
+        out = node.outputs[0] if i == len(steps) - 1 else e.fresh(f"{node.name}.scaled")
+        e.add(op, [value, operand], [out], e.fresh(f"{node.name}.{op.lower()}"))
+        value = out
+
+
 # --- instance_norm2d ------------------------------------------------------------------------
 
 
