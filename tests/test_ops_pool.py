@@ -22,9 +22,11 @@ from torch import nn
 from pd2java.backends import reference
 from pd2java.backends.java.bridge import java_predict
 from pd2java.backends.onnx import graph_to_onnx
+from pd2java.errors import UserError
 from pd2java.exporter import export
 from pd2java.frontends.onnx import onnx_to_graph
 from pd2java.ir.passes import validate
+from pd2java.ops.pool import adaptive_bins
 
 
 class Head(nn.Module):
@@ -59,6 +61,22 @@ def _amax_method(x: torch.Tensor) -> torch.Tensor:
     return x.amax((-1, -2), keepdim=True)
 
 
+def _aap_none(x: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_avg_pool2d(x, (None, 2))
+
+
+def _aap_int(x: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_avg_pool2d(x, 3)
+
+
+def _amp_f(x: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_max_pool2d(x, 2)
+
+
+def _amp_none(x: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_max_pool2d(x, [3, None], return_indices=False)
+
+
 # name -> (model factory, input shape (C, H, W), op the pool must lower to, ONNX export works)
 CASES: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int], str, bool]] = {
     "gmp_module": (
@@ -76,6 +94,59 @@ CASES: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int], str, bool]
     "gmp_functional": (lambda: Head(3, _gmp_f, 3), (3, 4, 4), "global_max_pool", True),
     "gmp_amax": (lambda: Head(1, _amax, 3), (1, 6, 3), "global_max_pool", True),
     "gmp_amax_method": (lambda: Head(2, _amax_method, 3), (2, 3, 5), "global_max_pool", True),
+    # adaptive average pool: overlapping bins, uniform bins, None entries, output > input
+    "aap_module": (
+        lambda: ModHead(2, nn.AdaptiveAvgPool2d(3), 27),
+        (2, 7, 5),
+        "adaptive_avg_pool2d",
+        False,
+    ),
+    "aap_module_divisible": (
+        lambda: ModHead(1, nn.AdaptiveAvgPool2d((2, 3)), 18),
+        (1, 6, 6),
+        "adaptive_avg_pool2d",
+        True,
+    ),
+    "aap_functional_none": (lambda: Head(3, _aap_none, 24), (3, 4, 6), "adaptive_avg_pool2d", True),
+    "aap_functional_int": (lambda: Head(1, _aap_int, 27), (1, 5, 4), "adaptive_avg_pool2d", False),
+    "aap_larger": (
+        lambda: ModHead(1, nn.AdaptiveAvgPool2d((4, 5)), 60),
+        (1, 2, 3),
+        "adaptive_avg_pool2d",
+        False,
+    ),
+    "aap_from_1x1": (
+        lambda: ModHead(1, nn.AdaptiveAvgPool2d(2), 12),
+        (1, 1, 1),
+        "adaptive_avg_pool2d",
+        False,
+    ),
+    "aap_size_one_is_global": (
+        lambda: ModHead(2, nn.AdaptiveAvgPool2d((1, None)), 3),
+        (2, 3, 1),
+        "global_avg_pool",
+        True,
+    ),
+    # adaptive max pool, the same shapes
+    "amp_module": (
+        lambda: ModHead(2, nn.AdaptiveMaxPool2d((3, 2)), 18),
+        (2, 7, 5),
+        "adaptive_max_pool2d",
+        False,
+    ),
+    "amp_functional": (lambda: Head(1, _amp_f, 12), (1, 4, 6), "adaptive_max_pool2d", True),
+    "amp_functional_none": (
+        lambda: Head(2, _amp_none, 27),
+        (2, 5, 3),
+        "adaptive_max_pool2d",
+        False,
+    ),
+    "amp_larger": (
+        lambda: ModHead(1, nn.AdaptiveMaxPool2d(4), 48),
+        (1, 1, 3),
+        "adaptive_max_pool2d",
+        False,
+    ),
 }
 
 
@@ -129,12 +200,20 @@ def _torch_onnx(model: nn.Module, x: torch.Tensor, path: Path, opset: int = 17) 
 
 
 # torch.onnx.export writes an adaptive pool with divisible sizes as MaxPool / AveragePool (the
-# global max pool too, with the input's extent as the kernel): the importer must read them.
-ONNX_IMPORT = ["gmp_module", "gmp_functional"]
+# global max pool too, with the input's extent as the kernel) and amax as ReduceMax (axes an input
+# from opset 18): the importer must read them.
+ONNX_IMPORT = [
+    "gmp_module",
+    "gmp_functional",
+    "gmp_amax",
+    "gmp_amax_method",
+    "aap_module_divisible",
+    "amp_functional",
+]
 
 
 @pytest.mark.parametrize("name", ONNX_IMPORT)
-@pytest.mark.parametrize("opset", [13, 17])
+@pytest.mark.parametrize("opset", [13, 17, 18])
 def test_torch_onnx_export_imports(name: str, opset: int, tmp_path: Path) -> None:
     _, shape, _, _ = CASES[name]
     model = _model(name)
@@ -181,3 +260,23 @@ def test_onnx_global_max_pool_imports_and_round_trips(
     written = graph_to_onnx(graph)
     assert "GlobalMaxPool" in [n.op_type for n in written.graph.node]
     assert_close(_ort(written.SerializeToString(), x), expected, what="written back")
+
+
+@pytest.mark.parametrize("name", ["aap_module", "amp_module"])
+def test_onnx_export_of_non_uniform_bins_is_refused(name: str, tmp_path: Path) -> None:
+    _, shape, op, _ = CASES[name]
+    with pytest.raises(UserError, match=rf"node 'pool' \({op}@1\).*no ONNX form"):
+        export(_model(name), tmp_path, input_shape=shape, name=name, onnx=True)
+
+
+def test_adaptive_bins_are_pytorchs() -> None:
+    # 5 -> 3: [0, 2), [1, 4), [3, 5); 2 -> 4: each cell twice
+    assert adaptive_bins(5, 3) == [(0, 2), (1, 4), (3, 5)]
+    assert adaptive_bins(2, 4) == [(0, 1), (0, 1), (1, 2), (1, 2)]
+
+
+def test_onnx_reduce_max_over_other_axes_is_refused(tmp_path: Path) -> None:
+    nodes = [helper.make_node("ReduceMax", ["x"], ["y"], name="rmax", axes=[1, 2], keepdims=0)]
+    path = _onnx_model(nodes, (2, 3, 4), (4,), tmp_path / "rmax.onnx")
+    with pytest.raises(UserError, match=r"ReduceMax over axes \[1, 2\]"):
+        onnx_to_graph(path)

@@ -1,9 +1,11 @@
-"""Pools (max_pool2d, avg_pool2d, global_avg_pool, global_max_pool): torch lowerings, shape rules,
-NumPy kernels and ONNX mappings.
+"""Pools (max_pool2d, avg_pool2d, global_avg_pool, global_max_pool, adaptive_avg_pool2d,
+adaptive_max_pool2d): torch lowerings, shape rules, NumPy kernels and ONNX mappings.
 
 Only floor output sizes exist in v1: ``ceil_mode=True`` is refused at lowering. nn.AdaptiveAvgPool2d
-and nn.AdaptiveMaxPool2d to output size 1 are the global pools; x.mean((2, 3)) and x.amax((2, 3))
-lower to the same ops.
+and nn.AdaptiveMaxPool2d to output size 1 are the global pools (x.mean((2, 3)) and x.amax((2, 3))
+lower to the same ops); to any other size they are the adaptive pools, with PyTorch's bins. ONNX
+has no adaptive pool: the writer emits AveragePool / MaxPool when each input extent is a multiple
+of the output extent (uniform bins) and refuses the other sizes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pd2java.errors import ErrorCode
+from pd2java.errors import ErrorCode, UserError
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
 from pd2java.ops.lowering import Call, Lowered, Pending, Unsupported, Value, as_pair
 from pd2java.ops.onnx_conventions import PartialMean, Runtime, int_list
@@ -158,61 +160,96 @@ def _avg_pool2d_call(call: Call) -> Lowered:
     return lower_avg_pool2d_call(**b)
 
 
-def lower_adaptive_avg_pool2d_call(output_size: object) -> Lowered:
-    """Adaptive average pool to 1x1 is a global average pool keeping (C, 1, 1)."""
-    if output_size not in (1, (1, 1), [1, 1]):
-        raise Unsupported(f"adaptive average pool to {output_size!r} (only output size 1)")
-    return Lowered("global_avg_pool", {"keepdims": True})
+def adaptive_output_size(output_size: object, x: Value) -> tuple[int, int]:
+    """PyTorch's adaptive ``output_size`` (an int, or a pair whose None entries keep the input's
+    extent) resolved against the (C, H, W) input at capture time."""
+    if x.rank != 4:
+        raise Unsupported(f"adaptive pool of a rank-{x.rank} tensor (only (N, C, H, W))")
+    if output_size is None or isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
+        raise Unsupported(f"adaptive pool output_size={output_size!r} is not an int or a pair")
+    sizes = []
+    for size, extent in zip(output_size, x.shape[1:]):
+        if size is None:
+            size = extent
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise Unsupported(f"adaptive pool output_size={output_size!r} (each must be >= 1)")
+        sizes.append(int(size))
+    return sizes[0], sizes[1]
+
+
+def lower_adaptive_avg_pool2d_call(output_size: object, x: Value) -> Lowered:
+    """Adaptive average pool to 1x1 is a global average pool keeping (C, 1, 1); to any other size
+    an adaptive_avg_pool2d."""
+    size = adaptive_output_size(output_size, x)
+    if size == (1, 1):
+        return Lowered("global_avg_pool", {"keepdims": True})
+    return Lowered("adaptive_avg_pool2d", {"output_size": size})
 
 
 _GAP_NOTE = "keepdim either way for the means"
+_ADAPTIVE_NOTE = (
+    "output size 1 is the global pool, any other the adaptive pool (None entries resolved "
+    "from the input shape)"
+)
 
 
 @torch_module(
     "torch.nn.AdaptiveAvgPool2d",
-    ops=("global_avg_pool",),
-    shown="AdaptiveAvgPool2d(1)",
-    note=_GAP_NOTE,
+    ops=("global_avg_pool", "adaptive_avg_pool2d"),
+    shown="AdaptiveAvgPool2d",
+    note=_ADAPTIVE_NOTE,
 )
 def _adaptive_avg_pool2d_module(mod: object, x: Value) -> Lowered:
-    return lower_adaptive_avg_pool2d_call(mod.output_size)
+    return lower_adaptive_avg_pool2d_call(mod.output_size, x)
 
 
 @torch_function(
     "torch.nn.functional.adaptive_avg_pool2d",
-    ops=("global_avg_pool",),
-    shown={"torch.nn.functional.adaptive_avg_pool2d": "F.adaptive_avg_pool2d(x, 1)"},
-    note=_GAP_NOTE,
+    ops=("global_avg_pool", "adaptive_avg_pool2d"),
+    shown={"torch.nn.functional.adaptive_avg_pool2d": "F.adaptive_avg_pool2d(x, output_size)"},
+    note=_ADAPTIVE_NOTE,
 )
 def _adaptive_avg_pool2d_call(call: Call) -> Lowered:
     b = call.bind(["output_size"], {})
-    return lower_adaptive_avg_pool2d_call(b["output_size"])
+    return lower_adaptive_avg_pool2d_call(b["output_size"], call.tensor(0))
 
 
-def lower_adaptive_max_pool2d_call(output_size: object, return_indices: bool = False) -> Lowered:
-    """Adaptive max pool to 1x1 is a global max pool keeping (C, 1, 1)."""
+def lower_adaptive_max_pool2d_call(
+    output_size: object, x: Value, return_indices: bool = False
+) -> Lowered:
+    """Adaptive max pool to 1x1 is a global max pool keeping (C, 1, 1); to any other size an
+    adaptive_max_pool2d."""
     if return_indices:
         raise Unsupported("adaptive max pool with return_indices=True")
-    if output_size not in (1, (1, 1), [1, 1]):
-        raise Unsupported(f"adaptive max pool to {output_size!r} (only output size 1)")
-    return Lowered("global_max_pool", {"keepdims": True})
+    size = adaptive_output_size(output_size, x)
+    if size == (1, 1):
+        return Lowered("global_max_pool", {"keepdims": True})
+    return Lowered("adaptive_max_pool2d", {"output_size": size})
 
 
-@torch_module("torch.nn.AdaptiveMaxPool2d", ops=("global_max_pool",), shown="AdaptiveMaxPool2d(1)")
+@torch_module(
+    "torch.nn.AdaptiveMaxPool2d",
+    ops=("global_max_pool", "adaptive_max_pool2d"),
+    shown="AdaptiveMaxPool2d",
+    note=_ADAPTIVE_NOTE,
+)
 def _adaptive_max_pool2d_module(mod: object, x: Value) -> Lowered:
-    return lower_adaptive_max_pool2d_call(mod.output_size, mod.return_indices)
+    return lower_adaptive_max_pool2d_call(mod.output_size, x, mod.return_indices)
 
 
 # F.adaptive_max_pool2d is a boolean_dispatch wrapper: its no-indices branch is matched too.
 @torch_function(
     "torch.nn.functional.adaptive_max_pool2d",
-    ops=("global_max_pool",),
-    shown={"torch.nn.functional.adaptive_max_pool2d": "F.adaptive_max_pool2d(x, 1)"},
+    ops=("global_max_pool", "adaptive_max_pool2d"),
+    shown={"torch.nn.functional.adaptive_max_pool2d": "F.adaptive_max_pool2d(x, output_size)"},
+    note=_ADAPTIVE_NOTE,
     aliases=("torch.nn.functional._adaptive_max_pool2d",),
 )
 def _adaptive_max_pool2d_call(call: Call) -> Lowered:
     b = call.bind(["output_size", "return_indices"], {"return_indices": False})
-    return lower_adaptive_max_pool2d_call(b["output_size"], b["return_indices"])
+    return lower_adaptive_max_pool2d_call(b["output_size"], call.tensor(0), b["return_indices"])
 
 
 @torch_function(
@@ -394,6 +431,57 @@ def global_max_pool_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mappi
     return inputs[0].max(axis=(2, 3), keepdims=bool(attrs["keepdims"])).astype(np.float32)
 
 
+def _adaptive_infer(attrs: Attrs, shapes: list[Shape], op: str) -> Shape:
+    (shape,) = shapes
+    want_rank(shape, 3, op)
+    oh, ow = pair(attrs["output_size"], "output_size")
+    if oh < 1 or ow < 1:
+        raise ShapeError(
+            f"output_size [{oh}, {ow}] must have entries >= 1", ErrorCode.INVALID_ATTRIBUTE
+        )
+    return (shape[0], oh, ow)
+
+
+def adaptive_bins(n: int, m: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive bins along an axis of input extent n and output extent m: output i
+    covers [floor(i * n / m), ceil((i + 1) * n / m)), never empty."""
+    return [(i * n // m, -(-(i + 1) * n // m)) for i in range(m)]
+
+
+def _adaptive_pool(attrs: Attrs, x: np.ndarray, reduce: Any) -> np.ndarray:
+    oh, ow = pair(attrs["output_size"], "output_size")
+    h, w = x.shape[2:]
+    out = np.empty(x.shape[:2] + (oh, ow), dtype=np.float64)
+    for i, (h0, h1) in enumerate(adaptive_bins(h, oh)):
+        for j, (w0, w1) in enumerate(adaptive_bins(w, ow)):
+            out[:, :, i, j] = reduce(x[:, :, h0:h1, w0:w1], axis=(2, 3))
+    return out.astype(np.float32)
+
+
+@register(
+    "adaptive_avg_pool2d",
+    1,
+    infer=lambda attrs, shapes: _adaptive_infer(attrs, shapes, "adaptive_avg_pool2d"),
+)
+def adaptive_avg_pool2d_kernel(
+    attrs: Attrs, inputs: list[np.ndarray], params: Mapping
+) -> np.ndarray:
+    """Mean over each adaptive bin (summed in float64)."""
+    return _adaptive_pool(attrs, inputs[0].astype(np.float64), np.mean)
+
+
+@register(
+    "adaptive_max_pool2d",
+    1,
+    infer=lambda attrs, shapes: _adaptive_infer(attrs, shapes, "adaptive_max_pool2d"),
+)
+def adaptive_max_pool2d_kernel(
+    attrs: Attrs, inputs: list[np.ndarray], params: Mapping
+) -> np.ndarray:
+    """Max over each adaptive bin."""
+    return _adaptive_pool(attrs, inputs[0], np.max)
+
+
 # --- ONNX -----------------------------------------------------------------------------------
 
 
@@ -469,6 +557,31 @@ def _global_avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
 def _global_max_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     x = im.image(node.input[0])
     im.emit("global_max_pool", [x], node.output[0], attrs={"keepdims": True})
+
+
+@onnx_import(
+    "ReduceMax",
+    ops=("global_max_pool",),
+    form="axes {2, 3} (negative axes too), as an attribute (opset < 18) or a constant input "
+    "(opset >= 18), `keepdims` 0 or 1",
+)
+def _reduce_max_from_onnx(im: Importer, node: NodeProto) -> None:
+    attrs = im.attrs(node)
+    keepdims = bool(int(attrs.get("keepdims", 1)))
+    if im.opset >= 18:
+        axes_input = node.input[1] if len(node.input) > 1 and node.input[1] else None
+        axes = (
+            None if axes_input is None else int_list(im.const(axes_input, "axes").array.reshape(-1))
+        )
+    else:
+        axes = int_list(attrs["axes"]) if "axes" in attrs else None
+    if not axes or not all(-4 <= a < 4 for a in axes) or sorted(a % 4 for a in axes) != [2, 3]:
+        raise im.fail(
+            f"ReduceMax over axes {axes} is not supported; pd2java supports a max over H and W "
+            "(axes [2, 3]) of an (N, C, H, W) value"
+        )
+    x = im.image(node.input[0])
+    im.emit("global_max_pool", [x], node.output[0], attrs={"keepdims": keepdims})
 
 
 @onnx_import(
@@ -606,3 +719,51 @@ def _global_pool_to_onnx(e: Emitter, node: Node, op_type: str) -> None:
 )
 def _global_max_pool_to_onnx(e: Emitter, node: Node) -> None:
     _global_pool_to_onnx(e, node, "GlobalMaxPool")
+
+
+def _adaptive_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> None:
+    """Uniform bins (each input extent a multiple of the output extent) as a plain pool with
+    kernel = stride = input // output; any other size has no ONNX form and is refused."""
+    _, h, w = e.graph.value_shape(node.inputs[0])
+    oh, ow = e.pair(node, "output_size")
+    if h % oh or w % ow:
+        raise UserError(
+            f"node {node.name!r} ({node.key}): output size [{oh}, {ow}] of a {h}x{w} input has "
+            "no ONNX form (ONNX has no adaptive pool; only input extents that are multiples of "
+            "the output extents map onto a plain pool); export without ONNX (onnx=False, "
+            "or --no-onnx)"
+        )
+    kernel = [h // oh, w // ow]
+    e.add(
+        op_type,
+        node.inputs,
+        node.outputs,
+        node.name,
+        kernel_shape=kernel,
+        strides=kernel,
+        pads=[0, 0, 0, 0],
+        ceil_mode=0,
+        **extra,
+    )
+
+
+@onnx_export(
+    "adaptive_avg_pool2d",
+    1,
+    doc="`AveragePool` with `kernel_shape` = `strides` = input extent // output extent, no pads, "
+    "when each input extent is a multiple of the output extent; any other size has no ONNX form "
+    "and the export is refused naming the node",
+)
+def _adaptive_avg_pool_to_onnx(e: Emitter, node: Node) -> None:
+    _adaptive_to_onnx(e, node, "AveragePool", count_include_pad=0)
+
+
+@onnx_export(
+    "adaptive_max_pool2d",
+    1,
+    doc="`MaxPool` with `kernel_shape` = `strides` = input extent // output extent, no pads, "
+    "when each input extent is a multiple of the output extent; any other size has no ONNX form "
+    "and the export is refused naming the node",
+)
+def _adaptive_max_pool_to_onnx(e: Emitter, node: Node) -> None:
+    _adaptive_to_onnx(e, node, "MaxPool")
