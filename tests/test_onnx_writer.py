@@ -322,12 +322,80 @@ def graph_all_norms() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     return c.graph("logits"), c.x, c.expected
 
 
+def graph_more_activations() -> tuple[Graph, torch.Tensor, torch.Tensor]:
+    c = Chain((3, 5, 4), seed=5)
+    v = conv(c, "input", 3, 4, (3, 3), padding=(1, 1))
+    v = c.step("tanh", [v], {}, {}, torch.tanh)
+    v = c.step("silu", [v], {}, {}, F.silu)
+    v = c.step("hardswish", [v], {}, {}, F.hardswish)
+    v = c.step("hardsigmoid", [v], {}, {}, F.hardsigmoid)
+    v = c.step("elu", [v], {"alpha": 0.7}, {}, lambda x: F.elu(x, 0.7))
+    v = c.step("mish", [v], {}, {}, F.mish)
+    for tanh in (False, True):
+        v = c.step(
+            "gelu",
+            [v],
+            {"tanh_approximation": tanh},
+            {},
+            lambda x, tanh=tanh: F.gelu(x, approximate="tanh" if tanh else "none"),
+        )
+    v = c.step("clamp", [v], {"min": -0.25, "max": 0.5}, {}, lambda x: x.clamp(-0.25, 0.5))
+    for n in (1, 4):
+        v = c.step("prelu", [v], {"num_parameters": n}, {"weight": c.rand(n)}, F.prelu)
+    v = unary(c, "flatten", v)
+    v = linear(c, v, 4 * 5 * 4, 3)
+    c.step("log_softmax", [v], {"dim": 1}, {}, lambda x: F.log_softmax(x, 1))
+    return c.graph("logits"), c.x, c.expected
+
+
+def graph_upsampling() -> tuple[Graph, torch.Tensor, torch.Tensor]:
+    c = Chain((2, 3, 5), seed=6)
+    v = c.step(
+        "upsample_nearest2d",
+        ["input"],
+        {"output_size": (6, 10)},
+        {},
+        lambda x: F.interpolate(x, size=(6, 10), mode="nearest"),
+    )
+    for align in (False, True):
+        v = c.step(
+            "upsample_bilinear2d",
+            [v],
+            {"output_size": (7, 9), "align_corners": align},
+            {},
+            lambda x, align=align: F.interpolate(
+                x, size=(7, 9), mode="bilinear", align_corners=align
+            ),
+        )
+    v = c.step(
+        "conv_transpose2d",
+        [v],
+        {
+            "in_channels": 2,
+            "out_channels": 4,
+            "kernel_size": (3, 2),
+            "stride": (2, 1),
+            "padding": (1, 0),
+            "output_padding": (1, 0),
+            "dilation": (1, 1),
+            "groups": 2,
+        },
+        {"weight": c.rand(2, 2, 3, 2), "bias": c.rand(4)},
+        lambda x, weight, bias: F.conv_transpose2d(x, weight, bias, (2, 1), (1, 0), (1, 0), 2),
+    )
+    v = c.step("global_avg_pool", [v], {"keepdims": False}, {}, lambda x: x.mean((2, 3)))
+    linear(c, v, 4, 2)
+    return c.graph("logits"), c.x, c.expected
+
+
 GRAPHS = {
     "norms": graph_all_norms,
     "pools": graph_all_pools,
     "activations": graph_all_activations,
     "shared": graph_shared_weights,
     "pads": graph_all_pads,
+    "more_activations": graph_more_activations,
+    "upsampling": graph_upsampling,
 }
 
 
@@ -415,7 +483,7 @@ def _mutate(graph: Graph, index: int, **changes: object) -> Graph:
 @pytest.mark.parametrize(
     ("mutation", "message"),
     [
-        (lambda g: _mutate(g, 1, op="tanh"), r"unsupported op tanh@1 at node 'batch_norm2d_1'"),
+        (lambda g: _mutate(g, 1, op="fake"), r"unsupported op fake@1 at node 'batch_norm2d_1'"),
         (lambda g: _mutate(g, 0, attrs={"in_channels": 3}), r"'conv2d_0'.*attributes"),
         (lambda g: _mutate(g, 0, params={"bias": None}), r"'conv2d_0'.*'weight' is required"),
         (
