@@ -24,7 +24,7 @@ from pd2java.backends.java.bridge import java_predict
 from pd2java.backends.onnx import graph_to_onnx
 from pd2java.errors import UserError
 from pd2java.exporter import export
-from pd2java.frontends.onnx import onnx_to_graph
+from pd2java.ir import Graph
 from pd2java.ir.passes import validate
 from pd2java.ops.pool import adaptive_bins
 
@@ -148,6 +148,14 @@ CASES: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int], str, bool]
         False,
     ),
 }
+
+
+def onnx_to_graph(path: Path) -> Graph:
+    # Imported at call time: importing the ONNX front end before the op registry has loaded its
+    # families changes the order of the registrations the generated docs list.
+    from pd2java.frontends.onnx import onnx_to_graph as read
+
+    return read(path)
 
 
 def _input(name: str, shape: tuple[int, ...], batch: int = 3) -> torch.Tensor:
