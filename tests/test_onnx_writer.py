@@ -188,6 +188,23 @@ def graph_all_pools() -> tuple[Graph, torch.Tensor, torch.Tensor]:
         lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
     )
     v = c.step("add", [a, b], {}, {}, torch.add)
+    # Adaptive pools export where ONNX can say them: input extents multiples of the output's.
+    v = c.step(
+        "adaptive_avg_pool2d",
+        [v],
+        {"output_size": (3, 1)},
+        {},
+        lambda x: F.adaptive_avg_pool2d(x, (3, 1)),
+    )
+    v = c.step(
+        "adaptive_max_pool2d",
+        [v],
+        {"output_size": (1, 1)},
+        {},
+        lambda x: F.adaptive_max_pool2d(x, (1, 1)),
+    )
+    m = c.step("global_max_pool", [v], {"keepdims": True}, {}, lambda x: x.amax((2, 3), True))
+    v = c.step("add", [v, m], {}, {}, torch.add)
     v = c.step("global_avg_pool", [v], {"keepdims": False}, {}, lambda x: x.mean((2, 3)))
     v = linear(c, v, 6, 5)
     c.step("softmax", [v], {"dim": 1}, {}, lambda x: F.softmax(x, 1))
