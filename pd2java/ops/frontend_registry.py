@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pd2java.ops.registry import implemented
+from pd2java.ops.registry import FAMILIES, implemented
 from pd2java.ops.table import OP_LIST, current_version, lookup
 
 TorchKind = Literal["module", "function", "method"]
@@ -64,13 +64,21 @@ def _load() -> None:
     importlib.import_module("pd2java.ops.passthrough")
 
 
-def _table_order(ops: tuple[str, ...], role: str = "op") -> tuple[int, int]:
+def _table_order(
+    ops: tuple[str, ...], role: str = "op", handler: Callable[..., Any] | None = None
+) -> tuple[int, int, int]:
     """Sort key: registrations in op-table order whatever order the modules were imported in;
-    pass-through and folding entries after every op."""
+    pass-through and folding entries after every op. Ties (entries of no op, or of the same op
+    from two modules) go by the registering module's place in the family list, so the order
+    never depends on which module happened to be imported first; within one module, the
+    registration order stands (the sorts are stable)."""
     roles = ("op", "removed", "constant", "folded")
     names = [spec.name for spec in OP_LIST]
     first = min((names.index(op) for op in ops), default=len(names))
-    return (roles.index(role), first)
+    modules = [f"pd2java.ops.{family}" for family in FAMILIES] + ["pd2java.ops.passthrough"]
+    module = getattr(handler, "__module__", "")
+    rank = modules.index(module) if module in modules else len(modules)
+    return (roles.index(role), first, rank)
 
 
 def _check_ops(ops: tuple[str, ...], where: str) -> None:
@@ -164,7 +172,10 @@ def torch_function(
 def torch_forms() -> list[TorchForm]:
     """Every registered torch form, in op-table order (pass-through forms last)."""
     _load()
-    return sorted(TORCH_FORMS, key=lambda f: _table_order(f.ops, "op" if f.ops else "removed"))
+    return sorted(
+        TORCH_FORMS,
+        key=lambda f: _table_order(f.ops, "op" if f.ops else "removed", f.lower),
+    )
 
 
 def supported_torch() -> str:
@@ -231,7 +242,7 @@ def onnx_import(
 def onnx_imports() -> list[OnnxImport]:
     """Every ONNX import mapping, in op-table order (removed and folded op types last)."""
     _load()
-    return sorted(_ONNX_IMPORT_ORDER, key=lambda m: _table_order(m.ops, m.role))
+    return sorted(_ONNX_IMPORT_ORDER, key=lambda m: _table_order(m.ops, m.role, m.handler))
 
 
 @dataclass(frozen=True)
