@@ -1,15 +1,21 @@
-"""The ``pd2java export`` and ``pd2java check`` verbs: thin wrappers over pd2java.export and the
+"""The ``pd2java export`` and ``pd2java check`` verbs: thin wrappers over pd2java.exporter and the
 front ends.
 
-    pd2java export SRC -o OUTDIR [--name NAME] [--fold-bn] [--no-onnx]
+    pd2java export [SRC] -o OUTDIR [--module PKG.MOD:FACTORY] [--input-shape C H W]
+                   [--classes A,B,C | --classes-file FILE] [--head softmax|sigmoid|none]
+                   [--trust-pickle] [--name NAME] [--fold-bn] [--no-onnx]
                    [--java-package PKG] [--java-class NAME] [--no-java]
-    pd2java check SRC [--input-shape C H W]
+    pd2java check [SRC] [--module PKG.MOD:FACTORY] [--input-shape C H W] [--trust-pickle]
 
-SRC is a pd2java checkpoint (.pt) or an ONNX model (.onnx). Unless --no-java, the Java sources for
-the export (a typed wrapper and its JUnit 5 golden-vector test, pd2java.backends.java.codegen) are written
-under OUTDIR/src/. Prints every file written with its size.
+SRC is a pd2java checkpoint (.pt), a plain state dict (``torch.save(model.state_dict(), path)``,
+with ``--module``, whose ``factory()`` builds the model) or an ONNX model (.onnx); without SRC,
+``--module`` exports the factory's initial weights. A whole pickled module is refused unless
+``--trust-pickle``; TorchScript is refused (torch.fx cannot capture it). Unless --no-java, the Java
+sources for the export (a typed wrapper and its JUnit 5 golden-vector test,
+pd2java.backends.java.codegen) are written under OUTDIR/src/. Prints every file written with its
+size.
 
-``check`` captures SRC's graph as export would (a checkpoint, an ONNX file, or ``module:factory``:
+``check`` captures SRC's graph as export would (the same sources, or ``module:factory`` as SRC:
 a Python module imported by dotted path, from the current folder too, whose ``factory()`` returns
 an ``nn.Module``; ``--input-shape`` is then required) and prints every unsupported node with the
 way around it, exit 1; or ``all N nodes supported`` with the op counts, exit 0. Writes nothing.
@@ -18,12 +24,9 @@ way around it, exit 1; or ``all N nodes supported`` with the op counts, exit 0. 
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
-import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pd2java.errors import UnsupportedModelError, UserError
 
@@ -39,11 +42,49 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def run_export(args: argparse.Namespace) -> int:
-    from pd2java.exporter import export_checkpoint, export_onnx
+_SUFFIXES = (".pt", ".pth", ".onnx")
 
-    src = Path(args.src)
-    suffix = src.suffix.lower()
+
+def _classes(args: argparse.Namespace) -> list[str] | None:
+    if args.classes is not None and args.classes_file is not None:
+        raise UserError("give --classes or --classes-file, not both")
+    if args.classes is not None:
+        names = [c.strip() for c in args.classes.split(",")]
+    elif args.classes_file is not None:
+        path = Path(args.classes_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot read --classes-file {path}: {exc.strerror or exc}") from None
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        return None
+    if not names or any(not c for c in names):
+        raise UserError(
+            "class names must be non-empty (--classes a,b,c; a classes file: one a line)"
+        )
+    return names
+
+
+def _source_path(src: str | None) -> Path | None:
+    if src is None:
+        return None
+    path = Path(src)
+    if path.suffix.lower() not in _SUFFIXES:
+        raise UserError(
+            f"{src}: unknown source type {path.suffix or '(no suffix)'!r}; give a pd2java "
+            "checkpoint or a state dict (.pt/.pth) or an ONNX model (.onnx)"
+        )
+    return path
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pd2java.exporter import export_source
+
+    src = _source_path(args.src)
+    if src is None and args.module is None:
+        raise UserError("give a source file (.pt, .pth, .onnx) or --module pkg.mod:factory")
+    classes = _classes(args)
     java = not args.no_java
     if java:  # check the Java names before anything is written
         from pd2java.backends.java.codegen import DEFAULT_PACKAGE, check_class_name, check_package
@@ -51,19 +92,18 @@ def run_export(args: argparse.Namespace) -> int:
         check_package(args.java_package or DEFAULT_PACKAGE)
         if args.java_class:
             check_class_name(args.java_class)
-    if suffix == ".onnx":
-        manifest = export_onnx(
-            src, args.output, name=args.name, fold_bn=args.fold_bn, onnx=not args.no_onnx
-        )
-    elif suffix in (".pt", ".pth"):
-        manifest = export_checkpoint(
-            src, args.output, name=args.name, fold_bn=args.fold_bn, onnx=not args.no_onnx
-        )
-    else:
-        raise UserError(
-            f"{src}: unknown source type {suffix or '(no suffix)'!r}; give a pd2java checkpoint "
-            "(.pt) or an ONNX model (.onnx)"
-        )
+    manifest = export_source(
+        src,
+        args.output,
+        module=args.module,
+        input_shape=args.input_shape,
+        classes=classes,
+        head=args.head,
+        trust_pickle=args.trust_pickle,
+        name=args.name,
+        fold_bn=args.fold_bn,
+        onnx=not args.no_onnx,
+    )
     stem = manifest.name[: -len(".manifest.json")]
     written = [manifest.parent / f"{stem}.safetensors"]
     if not args.no_onnx:
@@ -78,111 +118,124 @@ def run_export(args: argparse.Namespace) -> int:
             package=args.java_package or DEFAULT_PACKAGE,
             class_name=args.java_class,
         )
-    print(f"exported {src} -> {manifest.parent}" + (" (BN folded)" if args.fold_bn else ""))
+    what = src if src is not None else f"{args.module} (its initial, untrained weights)"
+    print(f"exported {what} -> {manifest.parent}" + (" (BN folded)" if args.fold_bn else ""))
     for path in written:
         print(f"  {path}  {_size(path.stat().st_size)}")
     return 0
 
 
-def _factory_model(spec: str) -> Any:
-    """``package.module:factory`` -> the ``nn.Module`` that ``factory()`` returns."""
-    from torch import nn
-
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise UserError(f"{spec!r}: give a model as module:factory (e.g. mypkg.models:build)")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())  # as `python -m` would: modules of the current folder
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any error of the user's module while importing
-        raise UserError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
-    factory: Any = module
-    for part in attr.split("."):
-        factory = getattr(factory, part, None)
-        if factory is None:
-            raise UserError(f"module {module_name!r} has no attribute {attr!r}")
-    if not callable(factory):
-        raise UserError(f"{spec}: {attr!r} is not callable")
-    try:
-        model = factory()
-    except Exception as exc:  # noqa: BLE001 - any error of the user's factory
-        raise UserError(f"{spec}: calling {attr}() failed: {type(exc).__name__}: {exc}") from None
-    if not isinstance(model, nn.Module):
-        raise UserError(f"{spec}: {attr}() returned a {type(model).__name__}, not an nn.Module")
-    return model
-
-
-def check_graph(src: str, input_shape: list[int] | None = None) -> Graph:
-    """The validated IR graph of SRC (a .pt checkpoint, an .onnx file or ``module:factory``), as
-    ``pd2java export`` would capture it; ``UnsupportedModelError`` lists every unsupported node."""
-    from pd2java.exporter import model_name
+def check_graph(
+    src: str | None,
+    input_shape: list[int] | None = None,
+    *,
+    module: str | None = None,
+    trust_pickle: bool = False,
+) -> Graph:
+    """The validated IR graph of SRC (a .pt checkpoint or state dict, an .onnx file or
+    ``module:factory``; or None with ``module``), as ``pd2java export`` would capture it;
+    ``UnsupportedModelError`` lists every unsupported node."""
+    from pd2java.exporter import resolve_torch_source
     from pd2java.ir.passes import validate
 
-    path = Path(src)
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        if input_shape is not None:
-            raise UserError(
-                f"{src}: --input-shape does not apply: the ONNX file declares its input"
-            )
+    path = None if src is None else Path(src)
+    if path is not None and path.suffix.lower() == ".onnx":
+        for flag, given in (
+            ("--input-shape", input_shape),
+            ("--module", module),
+            ("--trust-pickle", trust_pickle or None),
+        ):
+            if given is not None:
+                raise UserError(f"{src}: {flag} does not apply: the ONNX file declares its input")
         from pd2java.frontends.onnx import onnx_to_graph
 
         graph = onnx_to_graph(path)
-    else:
-        from pd2java.frontends.fx import capture
+        validate(graph)
+        return graph
+    from pd2java.frontends.fx import capture
 
-        if suffix in (".pt", ".pth"):
-            from pd2java.training.checkpoint import load_checkpoint
-
-            if not path.is_file():
-                raise UserError(f"checkpoint {path} does not exist or is not a file")
-            ckpt = load_checkpoint(path)  # weights only: no pickled code runs
-            model = ckpt.build_model()
-            shape = input_shape or (ckpt.input_spec or {}).get("shape")
-            name = path.stem
-        elif ":" in src and not path.exists():
-            if input_shape is None:
-                raise UserError(f"{src}: give the model's input shape with --input-shape C H W")
-            model = _factory_model(src)
-            shape, name = input_shape, type(model).__name__
-        else:
-            raise UserError(
-                f"{src}: unknown source; give a pd2java checkpoint (.pt), an ONNX model (.onnx) "
-                "or a Python factory as module:factory"
-            )
-        if not isinstance(shape, (list, tuple)) or len(shape) != 3:
-            raise UserError(f"{src}: input shape {shape!r} is not [C, H, W]")
-        graph = capture(model, shape, name=model_name(name))
+    if src is not None and module is None and ":" in src and not Path(src).exists():
+        module, path = src, None  # `pd2java check pkg.mod:factory`
+    elif path is not None and path.suffix.lower() not in (".pt", ".pth"):
+        raise UserError(
+            f"{src}: unknown source; give a pd2java checkpoint or a state dict (.pt), an ONNX "
+            "model (.onnx) or a Python factory as module:factory"
+        )
+    if path is None and module is None:
+        raise UserError("give a source file or --module pkg.mod:factory")
+    source = resolve_torch_source(path, module=module, trust_pickle=trust_pickle)
+    shape = input_shape or source.input_shape
+    if shape is None:
+        raise UserError(f"{src or module}: give the model's input shape with --input-shape C H W")
+    if not isinstance(shape, (list, tuple)) or len(shape) != 3:
+        raise UserError(f"{src or module}: input shape {shape!r} is not [C, H, W]")
+    graph = capture(source.model, shape, name=source.name)
     validate(graph)
     return graph
 
 
 def run_check(args: argparse.Namespace) -> int:
     try:
-        graph = check_graph(args.src, args.input_shape)
+        graph = check_graph(
+            args.src, args.input_shape, module=args.module, trust_pickle=args.trust_pickle
+        )
     except UnsupportedModelError as exc:
         print(exc)
         return 1
     counts = Counter(node.op for node in graph.nodes)
     listed = ", ".join(f"{op} x{n}" for op, n in counts.items())
-    print(f"{args.src}: all {len(graph.nodes)} nodes supported: {listed}")
+    print(f"{args.src or args.module}: all {len(graph.nodes)} nodes supported: {listed}")
     return 0
+
+
+def _source_options(p: argparse.ArgumentParser, shape_help: str) -> None:
+    p.add_argument(
+        "--module",
+        metavar="PKG.MOD:FACTORY",
+        help="Python code that builds the model: the module is imported by dotted path (the "
+        "current folder is importable) and factory() must return an nn.Module; SRC is then its "
+        "state dict, or absent to use the factory's initial weights",
+    )
+    p.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), help=shape_help)
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow SRC to be a whole pickled module (torch.save(model)), loaded with "
+        "torch.load(weights_only=False): this runs code from the file, use only for files you "
+        "trust",
+    )
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
-        help="export a checkpoint or ONNX model to a manifest + safetensors weights",
+        help="export a checkpoint, state dict + module, or ONNX model to manifest + safetensors",
         description=(
-            "Export a pd2java checkpoint (.pt) or an ONNX model (.onnx) to OUTDIR/NAME.manifest.json"
-            " and OUTDIR/NAME.safetensors (and NAME.onnx unless --no-onnx), validated, with golden "
+            "Export a pd2java checkpoint (.pt), a state dict (.pt) with --module, --module alone "
+            "(its initial weights) or an ONNX model (.onnx) to OUTDIR/NAME.manifest.json and "
+            "OUTDIR/NAME.safetensors (and NAME.onnx unless --no-onnx), validated, with golden "
             "vectors, written atomically."
         ),
     )
-    p.add_argument("src", help="pd2java checkpoint (.pt) or ONNX model (.onnx)")
+    p.add_argument(
+        "src",
+        nargs="?",
+        help="pd2java checkpoint (.pt), state dict (.pt/.pth, with --module) or ONNX model "
+        "(.onnx); leave out with --module to export the factory's initial weights",
+    )
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--name", help="model name (default: the source file's stem)")
+    _source_options(
+        p, "per-sample input shape (required for --module; a checkpoint or ONNX file has its own)"
+    )
+    p.add_argument("--classes", metavar="A,B,C", help="class names in output order")
+    p.add_argument("--classes-file", metavar="FILE", help="class names, one a line")
+    p.add_argument(
+        "--head",
+        choices=("softmax", "sigmoid", "none"),
+        help="softmax or sigmoid: append that probability head to the model's output; none: "
+        "leave the output as it is (logits). A checkpoint has its own head: only restate it",
+    )
     p.add_argument(
         "--fold-bn", action="store_true", help="fold each conv + batch norm pair into one conv"
     )
@@ -204,13 +257,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     c.add_argument(
-        "src", help="pd2java checkpoint (.pt), ONNX model (.onnx) or module:factory (Python)"
+        "src",
+        nargs="?",
+        help="pd2java checkpoint (.pt), state dict (.pt, with --module), ONNX model (.onnx) or "
+        "module:factory (Python)",
     )
-    c.add_argument(
-        "--input-shape",
-        type=int,
-        nargs=3,
-        metavar=("C", "H", "W"),
-        help="per-sample input shape (required for module:factory; overrides a checkpoint's)",
+    _source_options(
+        c, "per-sample input shape (required for module:factory; overrides a checkpoint's)"
     )
     c.set_defaults(func=run_check)

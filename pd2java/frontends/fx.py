@@ -49,7 +49,9 @@ from pd2java.ops.frontend_registry import (
 )
 from pd2java.ops.lowering import (
     BATCH,
+    FLAT_SUFFIX,
     Call,
+    Constant,
     Lowered,
     LoweredSeq,
     Opaque,
@@ -94,6 +96,13 @@ def _tables() -> tuple[dict[type, TorchForm], dict[Any, TorchForm], dict[str, To
             functions[obj] = form
     return modules, functions, methods
 
+
+# Tensor methods that only rearrange a tensor attribute of the model: with constant arguments,
+# their result is another constant (``F.linear(x, self.w.t().contiguous())``).
+_CONSTANT_VIEWS = frozenset(
+    {"view", "reshape", "flatten", "squeeze", "unsqueeze", "t", "transpose", "permute"}
+    | {"contiguous", "detach", "float"}
+)
 
 # Exact module types, function objects and method names -> the family's registered lowering.
 _MODULES, _FUNCTIONS, _METHODS = _tables()
@@ -188,6 +197,8 @@ class _Capture:
         self.tensor_owner: dict[str, int] = {}  # name -> id(tensor) (a module called twice)
         self.used_names: set[str] = {INPUT_NAME}
         self.fx_shapes: dict[str, tuple[int, ...]] = {}
+        # tensor attributes of the model reached by get_attr (and their flat views), by name
+        self.constants: dict[str, torch.Tensor] = {}
 
     # helpers ----------------------------------------------------------------------------------
     def resolve(self, value: Any) -> Any:
@@ -195,7 +206,7 @@ class _Capture:
         ``BATCH`` or ``Opaque``; constants unchanged."""
         if isinstance(value, fx.Node):
             got = self.values.get(value)
-            if isinstance(got, (Value, Pending)):
+            if isinstance(got, (Value, Pending, Constant)):
                 return got
             if isinstance(got, _BatchSize):
                 return BATCH
@@ -282,6 +293,59 @@ class _Capture:
         assert value is not None
         return value
 
+    def get_attr(self, node: fx.Node) -> Constant:
+        """A get_attr node: the model's tensor attribute (parameter, buffer or plain tensor) as a
+        ``Constant`` named by its qualified name; the tensor is kept for the slots it fills."""
+        target = str(node.target)
+        obj: Any = self.gm
+        for atom in target.split("."):
+            obj = getattr(obj, atom, None)
+        if not isinstance(obj, torch.Tensor):
+            raise _Refused(
+                f"attribute {target!r} of the model is a {type(obj).__name__}, not a tensor"
+            )
+        self.constants[target] = obj
+        return Constant(target, tuple(int(d) for d in obj.shape))
+
+    def constant_view(self, node: fx.Node) -> Constant:
+        """``self.w.view(...)`` and the like with constant arguments: the rearranged tensor as a
+        new constant, named ``<attribute>.<method>`` (``_1``, ``_2`` ... for different views)."""
+        base = self.values[node.args[0]]
+        rest = (node.args[1:], node.kwargs)
+        if any(a is not node.args[0] for a in _node_args(node)):
+            raise _Refused(
+                f"{base.name}.{node.target}() with arguments computed at run time; only a view "
+                "of a tensor attribute with constant arguments is a constant"
+            )
+        try:
+            with torch.no_grad():
+                tensor = getattr(self.constants[base.name].detach(), str(node.target))(
+                    *rest[0], **rest[1]
+                )
+        except Exception as exc:  # noqa: BLE001 - torch's own error for bad view arguments
+            raise _Refused(f"{base.name}.{node.target}() fails: {str(exc).splitlines()[0]}")
+        stem = f"{base.name}.{node.target}"
+        name, i = stem, 1
+        while name in self.constants and not (
+            self.constants[name].shape == tensor.shape and torch.equal(self.constants[name], tensor)
+        ):
+            name = f"{stem}_{i}"
+            i += 1
+        self.constants.setdefault(name, tensor)
+        return Constant(name, tuple(int(d) for d in tensor.shape))
+
+    def constant_param(self, name: str) -> str:
+        """Store the tensor a function lowering names in a parameter slot (a ``Constant`` of
+        its call, possibly flattened) once, under that name."""
+        tensor = self.constants.get(name)
+        base = name[: -len(FLAT_SUFFIX)]
+        if tensor is None and name.endswith(FLAT_SUFFIX) and base in self.constants:
+            tensor = self.constants[base].detach().reshape(-1)
+            self.constants[name] = tensor  # the same object for every later use
+        if tensor is None:  # pragma: no cover - a family bug
+            raise RuntimeError(f"a lowering names parameter {name!r}, no tensor attribute")
+        return self.add_param(name, tensor)
+
     def add_param(self, qualified: str, tensor: torch.Tensor) -> str:
         if qualified in self.tensors:
             if self.tensor_owner[qualified] != id(tensor):  # pragma: no cover - names are unique
@@ -357,6 +421,14 @@ class _Capture:
             if node.args[1] == 0:
                 return _BatchSize()
             raise _Refused(f"x.shape[{node.args[1]!r}] (only x.shape[0] is supported)")
+        # --- a view of a tensor attribute (self.w.view(-1)): another constant ---
+        if (
+            kind == "call_method"
+            and target in _CONSTANT_VIEWS
+            and node.args
+            and isinstance(self.values.get(node.args[0]), Constant)
+        ):
+            return self.constant_view(node)
         # --- everything else: the op families' registered lowerings ---
         try:
             form = _METHODS.get(target) if kind == "call_method" else _FUNCTIONS.get(target)
@@ -371,7 +443,14 @@ class _Capture:
         inputs = list(steps_of(lowered)[0].inputs)
         if not inputs:
             inputs = [self.tensor_arg(node.args[0])] if node.args else []
-        return self.emit_steps(node, lowered, inputs)
+
+        def params_of(step: Lowered) -> dict[str, str | None]:
+            return {
+                slot: None if ref is None else self.constant_param(ref)
+                for slot, ref in step.params.items()
+            }
+
+        return self.emit_steps(node, lowered, inputs, params_of)
 
 
 def _lower(form: TorchForm, *args: Any) -> Lowered | LoweredSeq | Pending:
@@ -472,6 +551,8 @@ def _render(cap: _Capture, value: Any) -> str:
             return f"tensor[N, {', '.join(map(str, got.shape))}]"
         if isinstance(got, _BatchSize):
             return "x.size(0)"
+        if isinstance(got, Constant):
+            return f"self.{got.name}"
         return value.name
     if isinstance(value, (list, tuple)):
         items = ", ".join(_render(cap, v) for v in value)
@@ -598,7 +679,7 @@ def capture(
                 else:
                     cap.values[node] = _Tensor(INPUT_NAME, shape3)
             elif node.op == "get_attr":
-                cap.values[node] = ("get_attr", node.target)
+                cap.values[node] = cap.get_attr(node)
             elif node.op == "call_module":
                 cap.values[node] = cap.call_module(node)
             elif node.op in ("call_function", "call_method"):

@@ -445,6 +445,28 @@ def _prelu_module(mod: object, x: Value) -> Lowered:
     return Lowered("prelu", {"num_parameters": int(mod.num_parameters)}, {"weight": "weight"})
 
 
+@torch_function(
+    "torch.nn.functional.prelu",
+    ops=("prelu",),
+    shown={"torch.nn.functional.prelu": "F.prelu(x, self.w)"},
+    note="F.prelu: the slopes a tensor of the model",
+)
+def _prelu_call(call: Call) -> Lowered:
+    x = call.tensor(0)
+    weight = call.bind(["weight"], {}, tensors=("weight",))["weight"]
+    if weight is None:
+        raise Unsupported("F.prelu without a weight")
+    n = 1
+    for d in weight.shape:
+        n *= d
+    if len(weight.shape) > 1 or n < 1 or (n != 1 and (not x.shape or n != x.shape[0])):
+        raise Unsupported(
+            f"weight {weight.name!r} of shape {list(weight.shape)} is neither one slope nor one "
+            f"per channel of the per-sample input {list(x.shape)}"
+        )
+    return Lowered("prelu", {"num_parameters": n}, {"weight": weight.flattened().name})
+
+
 # --- shape rules and NumPy kernels of the ops above --------------------------------------------
 
 

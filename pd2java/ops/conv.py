@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pd2java.errors import ErrorCode
-from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_module
-from pd2java.ops.lowering import Lowered, LoweredSeq, Unsupported, Value, as_pair
+from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
+from pd2java.ops.lowering import Call, Lowered, LoweredSeq, Unsupported, Value, as_pair
 from pd2java.ops.onnx_conventions import int_list
 from pd2java.ops.pad import TORCH_MODES, pad_attrs
 from pd2java.ops.registry import (
@@ -48,10 +48,33 @@ def lower_conv2d_module(mod: object, x: Value) -> Lowered | LoweredSeq:
             f"padding_mode={padding_mode!r} (supported: 'zeros', "
             f"{', '.join(map(repr, TORCH_MODES))})"
         )
-    kernel = as_pair(mod.kernel_size, "kernel_size")
-    dilation = as_pair(mod.dilation, "dilation")
-    stride = as_pair(mod.stride, "stride")
-    padding = mod.padding
+    return _lower_conv2d(
+        in_channels=int(mod.in_channels),
+        out_channels=int(mod.out_channels),
+        kernel=as_pair(mod.kernel_size, "kernel_size"),
+        stride=as_pair(mod.stride, "stride"),
+        padding=mod.padding,
+        dilation=as_pair(mod.dilation, "dilation"),
+        groups=int(mod.groups),
+        padding_mode=padding_mode,
+        params={"weight": "weight", "bias": "bias" if mod.bias is not None else None},
+    )
+
+
+def _lower_conv2d(
+    *,
+    in_channels: int,
+    out_channels: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: object,
+    dilation: tuple[int, int],
+    groups: int,
+    padding_mode: str,
+    params: dict[str, str | None],
+) -> Lowered | LoweredSeq:
+    """conv2d, preceded by a pad op when the padding is not symmetric zeros; ``padding`` as
+    PyTorch takes it (an int, a pair, ``'same'`` or ``'valid'``)."""
     if padding == "valid":
         top = bottom = left = right = 0
     elif padding == "same":
@@ -68,15 +91,15 @@ def lower_conv2d_module(mod: object, x: Value) -> Lowered | LoweredSeq:
         return Lowered(
             "conv2d",
             {
-                "in_channels": int(mod.in_channels),
-                "out_channels": int(mod.out_channels),
+                "in_channels": in_channels,
+                "out_channels": out_channels,
                 "kernel_size": kernel,
                 "stride": stride,
                 "padding": pad,
                 "dilation": dilation,
-                "groups": int(mod.groups),
+                "groups": groups,
             },
-            {"weight": "weight", "bias": "bias" if mod.bias is not None else None},
+            params,
         )
 
     if top == bottom == left == right == 0:
@@ -89,6 +112,57 @@ def lower_conv2d_module(mod: object, x: Value) -> Lowered | LoweredSeq:
         pad_op = TORCH_MODES[padding_mode]
         pad_attrs_ = pad_attrs(pad_op, top, bottom, left, right)
     return LoweredSeq((Lowered(pad_op, pad_attrs_), conv((0, 0))))
+
+
+@torch_function(
+    "torch.nn.functional.conv2d",
+    ops=("conv2d", "constant_pad2d"),
+    shown={"torch.nn.functional.conv2d": "F.conv2d(x, self.w, self.b, ...)"},
+    note="F.conv2d: weight and bias tensors of the model, the same settings",
+)
+def _conv2d_call(call: Call) -> Lowered | LoweredSeq:
+    x = call.tensor(0)
+    b = call.bind(
+        ["weight", "bias", "stride", "padding", "dilation", "groups"],
+        {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1},
+        tensors=("weight", "bias"),
+    )
+    weight, bias = b["weight"], b["bias"]
+    if weight is None:
+        raise Unsupported("F.conv2d without a weight")
+    if x.rank != 4 or len(weight.shape) != 4:
+        raise Unsupported(
+            f"F.conv2d of a rank-{x.rank} input with a rank-{len(weight.shape)} weight "
+            "(only an (N, C, H, W) input and a (C_out, C_in / groups, kH, kW) weight)"
+        )
+    groups = b["groups"]
+    if not isinstance(groups, int) or isinstance(groups, bool):
+        raise Unsupported(f"groups={groups!r} is not an int")
+    cout, cin_g, kh, kw = weight.shape
+    if cin_g * groups != x.shape[0]:
+        raise Unsupported(
+            f"weight {weight.name!r} of shape {list(weight.shape)} with groups={groups} does not "
+            f"fit an input of {x.shape[0]} channels"
+        )
+    if bias is not None and bias.shape != (cout,):
+        raise Unsupported(f"bias {bias.name!r} of shape {list(bias.shape)}, expected [{cout}]")
+    padding = b["padding"]
+    stride = as_pair(b["stride"], "stride")
+    if padding == "same" and stride != (1, 1):
+        raise Unsupported("padding='same' with a stride other than 1")
+    if isinstance(padding, str) and padding not in ("same", "valid"):
+        raise Unsupported(f"padding={padding!r} (only an int, a pair, 'same' or 'valid')")
+    return _lower_conv2d(
+        in_channels=x.shape[0],
+        out_channels=cout,
+        kernel=(kh, kw),
+        stride=stride,
+        padding=padding,
+        dilation=as_pair(b["dilation"], "dilation"),
+        groups=groups,
+        padding_mode="zeros",
+        params={"weight": weight.name, "bias": None if bias is None else bias.name},
+    )
 
 
 def conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:

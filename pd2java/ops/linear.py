@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_module
-from pd2java.ops.lowering import Lowered, Value
+from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
+from pd2java.ops.lowering import Call, Lowered, Unsupported, Value
 from pd2java.ops.onnx_conventions import Const, Runtime
 from pd2java.ops.registry import Attrs, Shape, ShapeError, register, want_rank
 
@@ -27,6 +27,36 @@ def lower_linear_module(mod: object, x: Value) -> Lowered:
         "linear",
         {"in_features": int(mod.in_features), "out_features": int(mod.out_features)},
         {"weight": "weight", "bias": "bias" if mod.bias is not None else None},
+    )
+
+
+@torch_function(
+    "torch.nn.functional.linear",
+    ops=("linear",),
+    shown={"torch.nn.functional.linear": "F.linear(x, self.w, self.b)"},
+    note="F.linear: weight and bias tensors of the model",
+)
+def _linear_call(call: Call) -> Lowered:
+    x = call.tensor(0)
+    b = call.bind(["weight", "bias"], {"bias": None}, tensors=("weight", "bias"))
+    weight, bias = b["weight"], b["bias"]
+    if weight is None or len(weight.shape) != 2:
+        raise Unsupported(
+            "F.linear needs a (out_features, in_features) weight"
+            + ("" if weight is None else f"; {weight.name!r} has shape {list(weight.shape)}")
+        )
+    out_f, in_f = weight.shape
+    if x.shape[-1:] != (in_f,):
+        raise Unsupported(
+            f"weight {weight.name!r} of shape {list(weight.shape)} does not fit an input of "
+            f"per-sample shape {list(x.shape)}"
+        )
+    if bias is not None and bias.shape != (out_f,):
+        raise Unsupported(f"bias {bias.name!r} of shape {list(bias.shape)}, expected [{out_f}]")
+    return Lowered(
+        "linear",
+        {"in_features": int(in_f), "out_features": int(out_f)},
+        {"weight": weight.name, "bias": None if bias is None else bias.name},
     )
 
 

@@ -96,9 +96,37 @@ class Opaque:
 
 
 @dataclass(frozen=True)
+class Constant:
+    """A constant tensor argument: a parameter, buffer or tensor attribute of the traced model
+    (``self.weight`` in ``F.conv2d(x, self.weight)``), by its qualified attribute name
+    (``"features.0.weight"``) and its full shape (no batch axis: it is not per-sample).
+
+    A lowering binds it to a parameter slot by putting its ``name`` in ``Lowered.params``; the
+    front end stores the tensor once under that name, however often it is used. ``flattened()``
+    names the same values as a 1-D tensor, for slots stored flat (layer_norm's weight)."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    def flattened(self) -> Constant:
+        """The same values as one 1-D tensor, named ``<name>_flat`` (itself if already 1-D)."""
+        if len(self.shape) == 1:
+            return self
+        size = 1
+        for d in self.shape:
+            size *= d
+        return Constant(f"{self.name}{FLAT_SUFFIX}", (size,))
+
+
+# The name suffix of a flattened ``Constant``; the front end derives the flat tensor from it.
+FLAT_SUFFIX = "_flat"
+
+
+@dataclass(frozen=True)
 class Call:
     """A functional or method call: every argument, run-time ones resolved by the front end to
-    ``Value``, ``Pending``, ``BATCH`` or ``Opaque``; constants as they are."""
+    ``Value``, ``Pending``, ``BATCH`` or ``Opaque``; tensor attributes of the model to
+    ``Constant``; other constants as they are."""
 
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
@@ -115,9 +143,11 @@ class Call:
         defaults: Mapping[str, Any],
         *,
         ignored: Sequence[str] = ("input", "inplace", "_stacklevel"),
+        tensors: Sequence[str] = (),
     ) -> dict[str, Any]:
         """``args[1:]`` and kwargs bound to ``names`` (the parameters after the tensor input);
-        every bound value must be a constant."""
+        every bound value must be a constant. The names in ``tensors`` take a ``Constant`` (a
+        tensor of the model, for a parameter slot) or None; no other name takes a ``Constant``."""
         values: dict[str, Any] = dict(defaults)
         rest = self.args[1:]
         if len(rest) > len(names):
@@ -134,11 +164,47 @@ class Call:
         if missing:
             raise Unsupported(f"missing argument(s) {missing}")
         for key, value in values.items():
+            if key in tensors:
+                if value is not None and not isinstance(value, Constant):
+                    raise Unsupported(_not_a_constant_tensor(key, value))
+                continue
             if is_runtime(value):
                 raise Unsupported(
                     f"argument {key} depends on the input at run time; it must be constant"
                 )
+            if _holds_constant(value):
+                raise Unsupported(
+                    f"argument {key} is a tensor attribute of the model ({value!r}); "
+                    "it must be a plain constant"
+                )
         return values
+
+
+def _not_a_constant_tensor(key: str, value: Any) -> str:
+    """Why ``value`` cannot fill the parameter slot argument ``key``."""
+    if isinstance(value, Value):
+        what = f"the tensor {value.name!r}, computed from the input at run time"
+    elif isinstance(value, Opaque):
+        what = f"{value.name!r}, computed from the input at run time"
+    elif isinstance(value, Pending) or value is BATCH:
+        what = "a value known only at run time"
+    else:
+        what = f"the constant {value!r}, not a tensor"
+    return (
+        f"argument {key} is {what}; it is stored with the op as a weight, so it must be a "
+        "parameter or buffer of the model (e.g. self.weight, or a view of it such as "
+        "self.weight.view(...))"
+    )
+
+
+def _holds_constant(value: Any) -> bool:
+    if isinstance(value, Constant):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_constant(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_constant(v) for v in value.values())
+    return False
 
 
 def as_tensor(value: Any) -> Value:
@@ -151,6 +217,11 @@ def as_tensor(value: Any) -> Value:
         raise Unsupported(f"argument {value.name!r} is not a tensor value")
     if value is BATCH:
         raise Unsupported("argument x.size(0) is not a tensor value")
+    if isinstance(value, Constant):
+        raise Unsupported(
+            f"tensor attribute {value.name!r} of the model where a tensor computed from the "
+            "input is needed (a model attribute is only accepted as the weight of an op)"
+        )
     raise Unsupported(f"constant {value!r} where a tensor value is needed")
 
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pd2java.errors import ErrorCode
-from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_module
-from pd2java.ops.lowering import Lowered, Unsupported, Value
+from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
+from pd2java.ops.lowering import Call, Constant, Lowered, Unsupported, Value
 from pd2java.ops.onnx_conventions import float_attr
 from pd2java.ops.registry import Attrs, Shape, ShapeError, register, want_rank
 
@@ -200,6 +200,29 @@ def _affine_slots(mod: object) -> dict[str, str | None]:
     }
 
 
+def _constant_slots(
+    b: Mapping[str, object], c: int, what: str, slots: tuple[str, ...] = ("weight", "bias")
+) -> dict[str, str | None]:
+    """Bound tensor arguments of a functional normalisation (``Constant`` or None) as parameter
+    slots, each checked to hold ``c`` values in a 1-D tensor."""
+    params: dict[str, str | None] = {}
+    for slot in slots:
+        value = b[slot]
+        if value is None:
+            params[slot] = None
+            continue
+        assert isinstance(value, Constant)
+        if value.shape != (c,):
+            raise Unsupported(
+                f"{what} {slot} {value.name!r} has shape {list(value.shape)}, expected [{c}]"
+            )
+        params[slot] = value.name
+    return params
+
+
+_FUNCTIONAL_NOTE = "weight, bias and statistics tensors of the model (parameters or buffers)"
+
+
 def _affine_from_onnx(im: Importer, node: NodeProto, c: int, what: str) -> dict[str, str | None]:
     """ONNX scale and bias inputs (constants of shape [C]) as the weight and bias slots."""
     params: dict[str, str | None] = {}
@@ -286,6 +309,29 @@ def _group_norm_module(mod: object, x: Value) -> Lowered:
             "eps": float(mod.eps),
         },
         _affine_slots(mod),
+    )
+
+
+@torch_function(
+    "torch.nn.functional.group_norm",
+    ops=("group_norm",),
+    shown={"torch.nn.functional.group_norm": "F.group_norm(x, g, self.w, self.b, eps)"},
+    note="F.group_norm: " + _FUNCTIONAL_NOTE,
+)
+def _group_norm_call(call: Call) -> Lowered:
+    x = call.tensor(0)
+    b = call.bind(
+        ["num_groups", "weight", "bias", "eps"],
+        {"weight": None, "bias": None, "eps": 1e-5},
+        tensors=("weight", "bias"),
+    )
+    if not x.shape:
+        raise Unsupported("F.group_norm of an input without a channel axis")
+    c = x.shape[0]
+    return Lowered(
+        "group_norm",
+        {"num_groups": int(b["num_groups"]), "num_channels": c, "eps": float(b["eps"])},
+        _constant_slots(b, c, "F.group_norm"),
     )
 
 
@@ -390,6 +436,41 @@ def _instance_norm2d_module(mod: object, x: Value) -> Lowered:
         {"num_features": int(mod.num_features), "eps": float(mod.eps)},
         _affine_slots(mod),
     )
+
+
+@torch_function(
+    "torch.nn.functional.instance_norm",
+    ops=("instance_norm2d", "batch_norm2d"),
+    shown={"torch.nn.functional.instance_norm": "F.instance_norm(x, weight=self.w, bias=self.b)"},
+    note="F.instance_norm: " + _FUNCTIONAL_NOTE + ", (N, C, H, W) input; with "
+    "use_input_stats=False, the running statistics: a batch_norm2d",
+)
+def _instance_norm_call(call: Call) -> Lowered:
+    x = call.tensor(0)
+    b = call.bind(
+        ["running_mean", "running_var", "weight", "bias", "use_input_stats", "momentum", "eps"],
+        {
+            "running_mean": None,
+            "running_var": None,
+            "weight": None,
+            "bias": None,
+            "use_input_stats": True,
+            "momentum": 0.1,
+            "eps": 1e-5,
+        },
+        tensors=("running_mean", "running_var", "weight", "bias"),
+    )
+    if x.rank != 4:
+        raise Unsupported(f"F.instance_norm of a rank-{x.rank} input (only (N, C, H, W))")
+    c = x.shape[0]
+    attrs = {"num_features": c, "eps": float(b["eps"])}
+    if b["use_input_stats"]:
+        # The running statistics, if given, are only updated: the output uses the input's own.
+        return Lowered("instance_norm2d", attrs, _constant_slots(b, c, "F.instance_norm"))
+    if b["running_mean"] is None or b["running_var"] is None:
+        raise Unsupported("F.instance_norm(use_input_stats=False) without running statistics")
+    slots = ("running_mean", "running_var", "weight", "bias")
+    return Lowered("batch_norm2d", attrs, _constant_slots(b, c, "F.instance_norm", slots))
 
 
 @onnx_import(
@@ -532,6 +613,56 @@ def _layer_norm_module(mod: object, x: Value) -> Lowered:
     )
 
 
+@torch_function(
+    "torch.nn.functional.layer_norm",
+    ops=("layer_norm",),
+    shown={"torch.nn.functional.layer_norm": "F.layer_norm(x, shape, self.w, self.b, eps)"},
+    note="F.layer_norm: " + _FUNCTIONAL_NOTE,
+)
+def _layer_norm_call(call: Call) -> Lowered:
+    x = call.tensor(0)
+    b = call.bind(
+        ["normalized_shape", "weight", "bias", "eps"],
+        {"weight": None, "bias": None, "eps": 1e-5},
+        tensors=("weight", "bias"),
+    )
+    given = b["normalized_shape"]
+    if isinstance(given, int) and not isinstance(given, bool):
+        given = (given,)
+    if not isinstance(given, (list, tuple)) or not all(
+        isinstance(d, int) and not isinstance(d, bool) for d in given
+    ):
+        raise Unsupported(f"normalized_shape={given!r} is not a list of ints")
+    shape = tuple(int(d) for d in given)
+    if (
+        not shape
+        or len(shape) > len(x.shape)
+        or tuple(x.shape[len(x.shape) - len(shape) :]) != shape
+    ):
+        raise Unsupported(
+            f"F.layer_norm normalized_shape {list(shape)} is not the trailing dims of the "
+            f"per-sample input {list(x.shape)}"
+        )
+    params: dict[str, str | None] = {}
+    for slot in ("weight", "bias"):
+        value = b[slot]
+        if value is not None and value.shape != shape:
+            raise Unsupported(
+                f"F.layer_norm {slot} {value.name!r} has shape {list(value.shape)}, expected "
+                f"the normalised shape {list(shape)}"
+            )
+        params[slot] = None if value is None else value.flattened().name
+    return Lowered(
+        "layer_norm",
+        {
+            "normalized_dims": len(shape),
+            "normalized_size": int(np.prod(shape)),
+            "eps": float(b["eps"]),
+        },
+        params,
+    )
+
+
 @onnx_import(
     "LayerNormalization",
     ops=("layer_norm",),
@@ -617,6 +748,40 @@ def _batch_norm1d_module(mod: object, x: Value) -> Lowered:
         "batch_norm1d",
         {"num_features": int(mod.num_features), "eps": float(mod.eps)},
         {"running_mean": "running_mean", "running_var": "running_var", **_affine_slots(mod)},
+    )
+
+
+@torch_function(
+    "torch.nn.functional.batch_norm",
+    ops=("batch_norm1d", "batch_norm2d"),
+    shown={
+        "torch.nn.functional.batch_norm": "F.batch_norm(x, self.rm, self.rv, self.w, self.b, "
+        "False, m, eps)"
+    },
+    note="F.batch_norm: " + _FUNCTIONAL_NOTE + ", training=False; a batch_norm2d on (N, C, H, W)",
+)
+def _batch_norm_call(call: Call) -> Lowered:
+    x = call.tensor(0)
+    b = call.bind(
+        ["running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"],
+        {"weight": None, "bias": None, "training": False, "momentum": 0.1, "eps": 1e-5},
+        tensors=("running_mean", "running_var", "weight", "bias"),
+    )
+    if b["training"]:
+        raise Unsupported(
+            "F.batch_norm(training=True) normalises with the batch's own statistics; only the "
+            "inference form (training=False, running statistics) exports"
+        )
+    if b["running_mean"] is None or b["running_var"] is None:
+        raise Unsupported("F.batch_norm without running statistics")
+    if x.rank not in (2, 3, 4):
+        raise Unsupported(f"F.batch_norm of a rank-{x.rank} input (only rank 2, 3 or 4)")
+    c = x.shape[0]
+    slots = ("running_mean", "running_var", "weight", "bias")
+    return Lowered(
+        "batch_norm2d" if x.rank == 4 else "batch_norm1d",
+        {"num_features": c, "eps": float(b["eps"])},
+        _constant_slots(b, c, "F.batch_norm", slots),
     )
 
 

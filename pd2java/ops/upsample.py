@@ -388,6 +388,54 @@ def _conv_transpose_module(mod: object, x: Value) -> Lowered:
     )
 
 
+@torch_function(
+    "torch.nn.functional.conv_transpose2d",
+    ops=("conv_transpose2d",),
+    shown={"torch.nn.functional.conv_transpose2d": "F.conv_transpose2d(x, self.w, self.b, ...)"},
+    note="F.conv_transpose2d: weight and bias tensors of the model, the same settings",
+)
+def _conv_transpose_call(call: Call) -> Lowered:
+    x = call.tensor(0)
+    b = call.bind(
+        ["weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"],
+        {"bias": None, "stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "dilation": 1},
+        tensors=("weight", "bias"),
+    )
+    weight, bias, groups = b["weight"], b["bias"], b["groups"]
+    if weight is None:
+        raise Unsupported("F.conv_transpose2d without a weight")
+    if x.rank != 4 or len(weight.shape) != 4:
+        raise Unsupported(
+            f"F.conv_transpose2d of a rank-{x.rank} input with a rank-{len(weight.shape)} weight "
+            "(only an (N, C, H, W) input and a (C_in, C_out / groups, kH, kW) weight)"
+        )
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise Unsupported(f"groups={groups!r} is not a positive int")
+    cin, cout_g, kh, kw = weight.shape
+    if cin != x.shape[0] or cin % groups:
+        raise Unsupported(
+            f"weight {weight.name!r} of shape {list(weight.shape)} with groups={groups} does not "
+            f"fit an input of {x.shape[0]} channels"
+        )
+    cout = cout_g * groups
+    if bias is not None and bias.shape != (cout,):
+        raise Unsupported(f"bias {bias.name!r} of shape {list(bias.shape)}, expected [{cout}]")
+    return Lowered(
+        "conv_transpose2d",
+        {
+            "in_channels": cin,
+            "out_channels": cout,
+            "kernel_size": (kh, kw),
+            "stride": as_pair(b["stride"], "stride"),
+            "padding": as_pair(b["padding"], "padding"),
+            "output_padding": as_pair(b["output_padding"], "output_padding"),
+            "dilation": as_pair(b["dilation"], "dilation"),
+            "groups": groups,
+        },
+        {"weight": weight.name, "bias": None if bias is None else bias.name},
+    )
+
+
 # --- ONNX -------------------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
-"""CLI verbs ``pd2java train`` and ``pd2java evaluate``: thin wrappers over ``pd2java.training.train.train``
-and ``pd2java.training.evaluate.evaluate``.
+"""CLI verbs ``pd2java train`` and ``pd2java evaluate`` (a checkpoint or an export): thin wrappers
+over ``pd2java.training.train.train`` and ``pd2java.training.evaluate.evaluate``.
 
 DATA is a dataset folder or ``synth:gis`` / ``synth:transformer`` with optional
 ``?per_class=80&seed=0&difficulty=0.6`` (synthesised on the fly).
@@ -103,9 +103,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     e = subparsers.add_parser(
         "evaluate",
-        help="score a checkpoint: accuracy, per-class precision/recall, confusion matrix",
+        help="score a checkpoint or an export: accuracy, per-class precision/recall, confusion "
+        "matrix",
+        description="Score a pd2java checkpoint (run by PyTorch) or an export folder / "
+        "NAME.manifest.json (run by the NumPy reference, as the Java runtime would run it) on a "
+        "labelled dataset. An export must carry class names matching the dataset's.",
     )
-    e.add_argument("checkpoint", type=Path, help="a pd2java checkpoint (.pt)")
+    e.add_argument(
+        "checkpoint",
+        type=Path,
+        metavar="MODEL",
+        help="a pd2java checkpoint (.pt), or an export folder or its NAME.manifest.json",
+    )
     e.add_argument("data", help=DATA_HELP)
     e.add_argument(
         "-o", "--out", type=Path, help="folder for report.txt, report.json, confusion.png"

@@ -1,4 +1,8 @@
-"""Evaluating a checkpoint on labelled PRPD images: ``evaluate(checkpoint, data) -> Report``.
+"""Evaluating a model on labelled PRPD images: ``evaluate(model, data) -> Report``.
+
+The model is a pd2java checkpoint (run by PyTorch) or an export (its folder or its
+``NAME.manifest.json``, run by the NumPy reference, ``pd2java.backends.reference``, so what is
+scored is exactly what the Java runtime loads). An export must carry class names.
 
 The report holds the accuracy, per-class precision and recall, and the confusion matrix (rows =
 true class, columns = predicted class). ``Report.table()`` renders it as text; with ``out_dir``,
@@ -161,6 +165,45 @@ def predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 256) -
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
+def is_export(path: str | os.PathLike[str] | Checkpoint) -> bool:
+    """True for an export folder or a ``*.manifest.json`` (rather than a checkpoint file)."""
+    if isinstance(path, Checkpoint):
+        return False
+    p = Path(path)
+    return p.is_dir() or p.name.endswith(".manifest.json")
+
+
+def _export_model(path: str | os.PathLike[str]) -> Any:
+    """The loaded export (strict reader), which must name its classes."""
+    from pd2java.backends.java.verify import find_manifest
+    from pd2java.backends.manifest import load
+
+    manifest = find_manifest(path)
+    loaded = load(manifest)
+    if loaded.graph.classes is None:
+        raise UserError(
+            f"export {manifest} has no class names, so its outputs cannot be matched to the "
+            "dataset's classes; export it again with --classes a,b,c (or --classes-file)"
+        )
+    return loaded
+
+
+def predict_export(loaded: Any, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Outputs of a loaded export, run by the NumPy reference, for (N, H, W) images."""
+    from pd2java.backends.reference import run_graph
+
+    graph = loaded.graph
+    x = np.ascontiguousarray(images, dtype=np.float32)[:, None, :, :]
+    if tuple(graph.input.shape) != x.shape[1:]:
+        raise UserError(
+            f"export {loaded.path} takes inputs of shape {list(graph.input.shape)}, the dataset's "
+            f"images are {list(x.shape[1:])}"
+        )
+    out = [run_graph(graph, x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    k = int(np.prod(graph.output_shape))
+    return np.concatenate(out).reshape(len(x), k) if out else np.zeros((0, k), np.float32)
+
+
 def evaluate(
     checkpoint: str | os.PathLike[str] | Checkpoint,
     data: Any,
@@ -168,24 +211,35 @@ def evaluate(
     out_dir: str | os.PathLike[str] | None = None,
     batch_size: int = 256,
 ) -> Report:
-    """Score a checkpoint on ``data`` (a Dataset, a dataset folder or ``synth:...``).
+    """Score a checkpoint (PyTorch) or an export folder / manifest (the NumPy reference) on
+    ``data`` (a Dataset, a dataset folder or ``synth:...``).
 
     With ``out_dir``, also writes ``report.txt``, ``report.json`` and ``confusion.png`` there.
     """
+    loaded = None
     if isinstance(checkpoint, Checkpoint):
         ckpt, ckpt_name = checkpoint, "in-memory checkpoint"
+        classes = ckpt.classes
+    elif is_export(checkpoint):
+        loaded = _export_model(checkpoint)
+        ckpt_name = os.fspath(loaded.path)
+        classes = tuple(loaded.graph.classes)
     else:
         ckpt, ckpt_name = load_checkpoint(checkpoint), os.fspath(checkpoint)
+        classes = ckpt.classes
     dataset, source = resolve_data(data)
     if len(dataset) == 0:
         raise UserError(f"dataset {source} has no images to evaluate on")
-    labels = _labels_in_model_order(dataset, ckpt.classes, source)
+    labels = _labels_in_model_order(dataset, classes, source)
     if out_dir is not None:
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise UserError(f"report folder {out} exists and is not a folder")
-    probs = predict(ckpt.build_model(), dataset.images, batch_size)
-    report = scores(labels, probs.argmax(axis=1), ckpt.classes, checkpoint=ckpt_name, data=source)
+    if loaded is not None:
+        probs = predict_export(loaded, dataset.images)
+    else:
+        probs = predict(ckpt.build_model(), dataset.images, batch_size)
+    report = scores(labels, probs.argmax(axis=1), classes, checkpoint=ckpt_name, data=source)
     if out_dir is not None:
         text = report.table() + "\n"
         blob = json.dumps(report.to_dict(), indent=2) + "\n"

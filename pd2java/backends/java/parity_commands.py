@@ -17,6 +17,7 @@ def _run(args: argparse.Namespace) -> int:
         per_layer=args.per_layer,
         checkpoint=args.checkpoint,
         module=args.module,
+        weights=args.weights,
         atol=args.atol,
         rtol=args.rtol,
         seed=args.seed,
@@ -64,6 +65,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--module",
         metavar="FILE.py:NAME",
         help="an nn.Module, or a function returning one, as FILE.py:NAME or package.module:NAME",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="PT",
+        help="a state dict (torch.save(model.state_dict())) to load into the --module model",
     )
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=argparse.SUPPRESS)
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=argparse.SUPPRESS)

@@ -18,6 +18,13 @@ agreeing. The Java runtime's own load-time self-test must also pass.
 ``max rel`` in the table is ``max |java - ref| / max(|ref|, 1e-6)``: informative only, the pass
 rule above is what decides.
 
+The report header names the weights the export holds (the manifest's ``producer.weights_source``,
+written by the exporter: a checkpoint or state dict with its sha256, an ONNX file, or the
+factory's untrained initialisation). A PyTorch model rebuilt from a factory draws new random
+weights, so when the export holds untrained weights, or when Java agrees with the reference and
+the golden outputs but not with the PyTorch model given, the report says plainly, next to the
+failure, that the PyTorch model is not the exported one rather than a Java fault.
+
 With ``per_layer=True`` it also compares every node's output, Java ``runLayers`` against the
 reference's ``run_layers``, on one sample, and names the first node that diverges. Intermediate
 values are not probabilities, so there the absolute tolerance is scaled by the layer's largest
@@ -40,6 +47,7 @@ import numpy as np
 from pd2java.errors import ParityError, UserError
 from pd2java.format_rules import ATOL, RTOL
 
+UNTRAINED = "factory initialisation"
 DEFAULT_ATOL = ATOL
 DEFAULT_RTOL = RTOL
 PRPD_SHAPE = (1, 60, 120)
@@ -85,6 +93,41 @@ class VerifyReport:
     layer_sample: str = ""
     first_divergent: LayerRow | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    weights_source: str | None = None  # the manifest's producer.weights_source
+
+    @property
+    def untrained(self) -> bool:
+        """The export holds a factory's initial weights, not trained ones."""
+        return (self.weights_source or "").startswith(UNTRAINED)
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        """Plain explanations of failures that are not Java faults (empty when none apply)."""
+        failed = [c for c in self.comparisons if not c.passed]
+        if not failed:
+            return ()
+        torch_only = all(c.oracle == "pytorch" for c in failed)
+        out = []
+        if self.untrained and torch_only:
+            out.append(
+                "the export holds the factory's initial, untrained weights "
+                f"({self.weights_source}); the PyTorch model here was built by calling the "
+                "factory again, which draws new random weights, so it is not the exported model "
+                "and a PyTorch mismatch is expected: this is not a Java bug. Export trained "
+                "weights (a state dict with --module), or verify without --module"
+            )
+        elif self.untrained:
+            out.append(
+                "note: the export holds the factory's initial, untrained weights "
+                f"({self.weights_source})"
+            )
+        elif torch_only:
+            out.append(
+                "Java agrees with the NumPy reference and the export's golden outputs; only the "
+                "PyTorch model given differs, so it is not the model that was exported (the "
+                f"export's weights: {self.weights_source or 'not recorded'}): not a Java bug"
+            )
+        return tuple(out)
 
     @property
     def passed(self) -> bool:
@@ -101,6 +144,7 @@ class VerifyReport:
             f"manifest: {self.manifest}",
             f"tolerance: |java - ref| <= {self.atol:g} + {self.rtol:g} * |ref|, 100% argmax "
             + "agreement",
+            f"weights: {self.weights_source or 'not recorded by the exporter'}",
             f"Java load-time self-test: {self.self_test}",
             f"PyTorch model: {self.torch_source or 'none (NumPy reference and golden only)'}",
         ]
@@ -130,6 +174,9 @@ class VerifyReport:
                 )
             else:
                 lines.append("no node diverges")
+        hints = self.hints
+        if hints:
+            lines += [""] + [f"why: {h}" for h in hints]
         lines += ["", "PASS" if self.passed else "FAIL"]
         return "\n".join(lines)
 
@@ -376,6 +423,7 @@ def verify(
     per_layer: bool = False,
     checkpoint: str | os.PathLike[str] | None = None,
     module: str | Any | None = None,
+    weights: str | os.PathLike[str] | None = None,
     atol: float = DEFAULT_ATOL,
     rtol: float = DEFAULT_RTOL,
     seed: int = 0,
@@ -386,6 +434,7 @@ def verify(
     ``path`` is a manifest or a folder holding exactly one. ``checkpoint`` (a pd2java ``.pt``) or
     ``module`` (an ``nn.Module``, or ``"file.py:name"`` / ``"pkg.mod:name"``) supplies the PyTorch
     side; without either, the checkpoint recorded by the export is used if it still exists.
+    ``weights`` is a state dict file loaded (strictly) into the ``module`` model.
     Never raises for a parity failure: check ``report.passed`` (the CLI turns it into exit 2).
     """
     from pd2java.backends.java import bridge
@@ -402,9 +451,14 @@ def verify(
     torch_source: str | None = None
     if module is not None and checkpoint is not None:
         raise UserError("give --checkpoint or --module, not both")
+    if weights is not None and module is None:
+        raise UserError("--weights is a state dict for the --module model: give --module too")
     if module is not None:
         model = load_module_factory(module) if isinstance(module, str) else module
         torch_source = module if isinstance(module, str) else type(module).__name__
+        if weights is not None:
+            _load_weights(model, Path(weights), torch_source)
+            torch_source = f"{torch_source} with weights {weights}"
     elif checkpoint is not None:
         model, torch_source = _checkpoint_model(Path(checkpoint))
 
@@ -483,7 +537,26 @@ def verify(
         layers=tuple(layers),
         layer_sample=layer_sample,
         first_divergent=first,
+        weights_source=_weights_source(loaded.manifest),
     )
+
+
+def _weights_source(manifest: Mapping[str, Any]) -> str | None:
+    producer = manifest.get("producer") or {}
+    value = producer.get("weights_source") if isinstance(producer, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def _load_weights(model: Any, path: Path, where: str) -> None:
+    """A plain state dict (weights-only loading) into ``model``, strictly."""
+    from pd2java.exporter import _as_state_dict, _read_torch_file, load_state_dict_strict
+
+    if not path.is_file():
+        raise UserError(f"--weights {path} does not exist or is not a file")
+    state = _as_state_dict(_read_torch_file(path, trust_pickle=False)[0])
+    if state is None:
+        raise UserError(f"--weights {path} is not a state dict (torch.save(model.state_dict()))")
+    load_state_dict_strict(model, state, f"{where}, from {path}")
 
 
 def check(report: VerifyReport) -> None:
@@ -498,4 +571,5 @@ def check(report: VerifyReport) -> None:
         problems.append(
             f"first diverging node: {report.first_divergent.node} ({report.first_divergent.op})"
         )
+    problems += list(report.hints)
     raise ParityError(f"{report.manifest}: " + "; ".join(problems))
