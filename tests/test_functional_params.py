@@ -286,6 +286,22 @@ def test_a_weight_computed_from_the_input_is_refused_naming_the_node(tmp_path: P
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
 
 
+def test_a_view_of_a_parameter_with_run_time_arguments_is_refused_once(tmp_path: Path) -> None:
+    class BatchView(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(2, 3))
+
+        def forward(self, x):
+            return F.linear(torch.flatten(x, 1), self.w.view(x.size(0), -1))
+
+    with pytest.raises(UnsupportedModelError) as info:
+        export(BatchView(), tmp_path / "v", input_shape=(1, 1, 3), name="v")
+    text = str(info.value).split("Supported ops")[0]
+    assert "w.view() with arguments computed at run time" in text
+    assert "1 unsupported node" in text, text
+
+
 def test_training_mode_batch_norm_and_other_refusals(tmp_path: Path) -> None:
     class Training(nn.Module):
         def __init__(self) -> None:
