@@ -338,12 +338,19 @@ def test_verify_names_the_weights_and_untrained_mismatch(
     torch.save(model.state_dict(), tmp_path / "w.pt")
     trained = tmp_path / "trained"
     argv = ["export", "w.pt", "--module", f"{user_module}:build", *SHAPE, "--no-java"]
-    assert main([*argv, "-o", str(trained)]) == 0
+    assert main([*argv, "--head", "softmax", "-o", str(trained)]) == 0
     capsys.readouterr()
     spec = f"{user_module}:build"
+    assert main(["verify", str(trained), "-n", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "weights: state dict w.pt sha256 " in out
+    assert f"(to compare, pass --module {spec} --weights w.pt)" in out
+    # the PyTorch side gets the head the export appended
     assert main(["verify", str(trained), "-n", "2", "--module", spec, "--weights", "w.pt"]) == 0
     out = capsys.readouterr().out
     assert "weights: state dict w.pt sha256 " in out and "PASS" in out
+    assert "+ the softmax head the export appended" in out
+    assert "pytorch      2" in out  # PyTorch compared
 
     # The factory's initial weights: verifying against a new factory() call cannot match, and
     # the report says why, next to the failure.

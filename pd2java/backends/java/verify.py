@@ -218,6 +218,8 @@ def load_module_factory(spec: str) -> Any:
             sys.modules[mod_spec.name] = module
             mod_spec.loader.exec_module(module)
         else:
+            if os.getcwd() not in sys.path and "" not in sys.path:
+                sys.path.append(os.getcwd())  # as `python -m` would: modules of the current folder
             module = importlib.import_module(target)
     except UserError:
         raise
@@ -484,9 +486,23 @@ def verify(
         if recorded is not None:
             model, torch_source = _checkpoint_model(recorded)
         else:
-            notes.append("no checkpoint recorded in the export or given: PyTorch not compared")
+            note = "no checkpoint recorded in the export or given: PyTorch not compared"
+            producer = loaded.manifest.get("producer") or {}
+            made_by = str(producer.get("source", ""))
+            if made_by.startswith("module:"):
+                weights_from = _weights_source(loaded.manifest) or ""
+                hint = f"--module {made_by[len('module:') :]}"
+                if weights_from.startswith("state dict "):
+                    hint += f" --weights {weights_from.split()[2]}"
+                note += f" (to compare, pass {hint})"
+            notes.append(note)
     if model is not None:
         model = model.eval()
+    # A probability head appended by the exporter (--head) is part of the export, not of the
+    # PyTorch model: apply it to the PyTorch outputs too.
+    appended = str((loaded.manifest.get("producer") or {}).get("head", "")).split(" ")[0]
+    if model is not None and appended in ("softmax", "sigmoid"):
+        torch_source = f"{torch_source} + the {appended} head the export appended"
 
     comparisons: list[Comparison] = []
     sets: list[tuple[str, np.ndarray, np.ndarray | None]] = []
@@ -511,7 +527,12 @@ def verify(
             )
         comparisons.append(compare(got, _reference_run(manifest, x), name, "numpy", atol, rtol))
         if model is not None:
-            comparisons.append(compare(got, _torch_predict(model, x), name, "pytorch", atol, rtol))
+            want = _torch_predict(model, x)
+            if appended in ("softmax", "sigmoid"):
+                from pd2java.exporter import _apply_head
+
+                want = _apply_head(want, appended)
+            comparisons.append(compare(got, want, name, "pytorch", atol, rtol))
 
     layers: list[LayerRow] = []
     first: LayerRow | None = None
