@@ -221,13 +221,13 @@ def test_functional_misuse(tmp_path: Path) -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.flatten(F.softmax(x, dim=1), 1)
 
-    class AddConst(nn.Module):
+    class AddAlpha(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.flatten(x + 1.0, 1)
+            return torch.flatten(torch.add(x, 1.0, alpha=2), 1)
 
     assert "reshape to" in _refused(Reshape(), tmp_path / "o")
     assert "softmax of a rank-4" in _refused(Softmax2d(), tmp_path / "o")
-    assert "add of a constant" in _refused(AddConst(), tmp_path / "o")
+    assert "alpha=2" in _refused(AddAlpha(), tmp_path / "o")
 
 
 def test_unsupported_onnx_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -102,7 +102,8 @@ def computed_weight() -> onnx.ModelProto:
 
 
 def add_constant() -> onnx.ModelProto:
-    return one("Add", ["x", "c"], [init("c", np.ones((1, 3, 1, 1), np.float32))])
+    # a constant with a real batch axis: it would broadcast over the batch
+    return one("Add", ["x", "c"], [init("c", np.ones((2, 3, 1, 1), np.float32))])
 
 
 def declared_output_mismatch() -> onnx.ModelProto:
@@ -235,10 +236,7 @@ CASES: dict[str, tuple[Callable[[], onnx.ModelProto], str]] = {
     "softmax-batch": (lambda: one("Softmax", axis=0), r"Softmax over the batch axis"),
     "add-broadcast": (
         add_constant,
-        (
-            r"'bad' \(Add\): Add with a constant operand is supported "
-            r"only as the bias after a MatMul"
-        ),
+        r"'bad' \(Add\): its constant input 1 'c' of shape \[2, 3, 1, 1\] would broadcast",
     ),
     "computed-weight": (computed_weight, r"'bad' \(Conv\): its weight 'r' must be a constant"),
     "bn-training": (

@@ -405,6 +405,34 @@ def graph_upsampling() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     return c.graph("logits"), c.x, c.expected
 
 
+def graph_binary_ops() -> tuple[Graph, torch.Tensor, torch.Tensor]:
+    """Constants (no inputs) broadcast into mul, add@2, div; a computed (C) value broadcast along
+    W into sub (the writer unsqueezes it after the batch axis); a same-shape add@1."""
+    c = Chain((2, 3, 2), seed=7)
+
+    def const(value: np.ndarray) -> str:
+        return c.step("constant", [], {}, {"value": value}, lambda value: value.unsqueeze(0))
+
+    scale = const(c.rand(2, 1, 1, positive=True))
+    v = c.step("mul", ["input", scale], {}, {}, lambda a, b: a * b)
+    v = c.step("add", [v, const(c.rand(2))], {}, {}, lambda a, b: a + b)
+    c.nodes[-1] = c.nodes[-1].with_(version=2)
+    g = c.step("global_avg_pool", ["input"], {"keepdims": False}, {}, lambda x: x.mean((2, 3)))
+    v = c.step("sub", [v, g], {}, {}, lambda a, b: a - b[:, None, None, :])
+    v = c.step("div", [v, scale], {}, {}, lambda a, b: a / b)
+    v = c.step(
+        "div",
+        [const(c.rand(1)), c.step("sigmoid", [v], {}, {}, torch.sigmoid)],
+        {},
+        {},
+        lambda a, b: a / b,
+    )
+    v = c.step("add", [v, v], {}, {}, lambda a, b: a + b)
+    v = c.step("global_avg_pool", [v], {"keepdims": False}, {}, lambda x: x.mean((2, 3)))
+    linear(c, v, 2, 3)
+    return c.graph("logits"), c.x, c.expected
+
+
 GRAPHS = {
     "norms": graph_all_norms,
     "pools": graph_all_pools,
@@ -413,6 +441,7 @@ GRAPHS = {
     "pads": graph_all_pads,
     "more_activations": graph_more_activations,
     "upsampling": graph_upsampling,
+    "binary": graph_binary_ops,
 }
 
 

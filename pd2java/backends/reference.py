@@ -86,6 +86,8 @@ def _execute(graph: Graph, x: np.ndarray, keep_all: bool) -> dict[str, np.ndarra
         with np.errstate(over="ignore", invalid="ignore"):
             result = impl(node.key).kernel(node.attrs, [values[v] for v in node.inputs], params)
         want = (x.shape[0], *node.output_shape)
+        if not node.inputs:  # a node with no inputs (constant) gives one sample's value
+            result = np.ascontiguousarray(np.broadcast_to(result, want))
         if result.shape != want or result.dtype != np.float32:  # guards the kernels themselves
             raise RuntimeError(
                 f"reference kernel {node.key} at node {node.name!r} returned "

@@ -52,6 +52,7 @@ from pd2java.ops.lowering import (
     FLAT_SUFFIX,
     Call,
     Constant,
+    ConstantOperand,
     Lowered,
     LoweredSeq,
     Opaque,
@@ -253,11 +254,12 @@ class _Capture:
     ) -> _Tensor:
         if lowered.op is None:
             return inputs[0]
+        inputs = [self.operand(fx_node, t) if isinstance(t, ConstantOperand) else t for t in inputs]
         name = self.unique(fx_node.name)
         node = Node(
             name=name,
             op=lowered.op,
-            version=current_version(lowered.op),
+            version=current_version(lowered.op) if lowered.version is None else lowered.version,
             inputs=tuple(t.name for t in inputs),
             outputs=(name,),
             attrs=dict(lowered.attrs),
@@ -274,6 +276,43 @@ class _Capture:
         if last and meta is not None and hasattr(meta, "shape"):
             self.fx_shapes[name] = tuple(int(d) for d in meta.shape[1:])
         return _Tensor(name, tuple(out_shape))
+
+    def operand(self, fx_node: fx.Node, c: ConstantOperand) -> _Tensor:
+        """A constant operand (a number, a tensor of the model) as a ``constant`` node: a value
+        with no inputs, held in its own IR tensor of the operand's per-sample shape."""
+        if c.source is not None:
+            tensor = self.constants[c.source.name]
+            if tuple(tensor.shape) == c.shape:
+                key = self.add_param(c.source.name, tensor)
+            else:  # a (1, C, 1, 1) buffer stored as (C, 1, 1), say
+                key = f"{c.source.name}_per_sample"
+                if key not in self.tensors:
+                    arr = tensor.detach().to(torch.float32).cpu().numpy().reshape(c.shape)
+                    self.tensors[key] = np.ascontiguousarray(arr)
+                    self.tensor_owner[key] = id(tensor)
+        else:
+            assert c.value is not None
+            key, i = f"{fx_node.name}.constant", 1
+            while key in self.tensors:
+                key, i = f"{fx_node.name}.constant_{i}", i + 1
+            self.tensors[key] = np.ascontiguousarray(c.value, dtype=np.float32)
+            self.tensor_owner[key] = id(c)
+        name = self.unique(f"{fx_node.name}_constant")
+        shape = impl("constant@1").infer({}, [tuple(self.tensors[key].shape)])
+        self.nodes.append(
+            Node(
+                name=name,
+                op="constant",
+                version=1,
+                inputs=(),
+                outputs=(name,),
+                attrs={},
+                params={"value": key},
+                origin=origin_of(fx_node),
+                output_shape=tuple(shape),
+            )
+        )
+        return _Tensor(name, tuple(shape))
 
     def emit_steps(
         self,

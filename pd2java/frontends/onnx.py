@@ -327,14 +327,20 @@ class Importer:
         attrs: dict[str, Any] | None = None,
         params: dict[str, str | None] | None = None,
         node_name: str | None = None,
+        version: int | None = None,
     ) -> int:
         """Append an IR node writing ONNX value ``output``; return its index. Its output shape
-        comes from the op's shape rule; a refusal of that rule is a refusal of this ONNX node."""
+        comes from the op's shape rule; a refusal of that rule is a refusal of this ONNX node.
+        ``version`` None writes the op's newest version. A node with no inputs (``constant``)
+        gets its parameter tensors' shapes as the shape rule's inputs."""
         assert self.node is not None
         attrs = attrs or {}
-        version = current_version(op)
+        version = current_version(op) if version is None else version
+        shapes = [v.shape for v in inputs] or [
+            tuple(self.tensors[t].shape) for t in (params or {}).values() if t is not None
+        ]
         try:
-            shape = impl(f"{op}@{version}").infer(attrs, [v.shape for v in inputs])
+            shape = impl(f"{op}@{version}").infer(attrs, shapes)
         except ShapeError as exc:
             raise self.fail(str(exc)) from None
         if any(d <= 0 for d in shape):

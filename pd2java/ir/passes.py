@@ -152,7 +152,8 @@ def _check_params(node: Node, spec: OpSpec, tensors: Mapping[str, np.ndarray]) -
                 f"{where(node)}: param {p.name!r} names tensor {tname!r}, which is absent",
             )
         arr = tensors[tname]
-        if tuple(arr.shape) != shapes[p.name]:
+        # A slot the op's param_shapes leaves out takes any shape (constant's value).
+        if p.name in shapes and tuple(arr.shape) != shapes[p.name]:
             raise _fail(
                 ErrorCode.INVALID_PARAMETER,
                 f"{where(node)}: param {p.name!r} tensor {tname!r} has shape {list(arr.shape)}, "
@@ -199,8 +200,12 @@ def _recompute(graph: Graph, *, check_declared: bool) -> list[tuple[int, ...]]:
                     ErrorCode.INVALID_GRAPH,
                     f"{where(node)}: input {value!r} is not the graph input or an earlier output",
                 )
+        # A node with no inputs (constant) gets its parameter tensors' shapes instead.
+        ins = [shapes[v] for v in node.inputs] or [
+            tuple(graph.tensors[t].shape) for t in node.params.values() if t is not None
+        ]
         try:
-            shape = _impl(node.key).infer(node.attrs, [shapes[v] for v in node.inputs])
+            shape = _impl(node.key).infer(node.attrs, ins)
         except ShapeError as exc:
             raise _fail(exc.code, f"{where(node)}: {exc}") from None
         shape = tuple(int(d) for d in shape)

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from pd2java.ir import AttrValue
 
 
@@ -31,17 +33,59 @@ class Value:
         return len(self.shape) + 1
 
 
+@dataclass(frozen=True, eq=False)
+class ConstantOperand:
+    """A constant operand of an elementwise op (``x * 0.5``, ``x - self.mean``), the same for
+    every sample: a Python number (``value``, shape ``(1,)``) or a tensor of the model
+    (``source``) viewed with per-sample ``shape``. The front end writes it as a ``constant`` node
+    feeding the op."""
+
+    shape: tuple[int, ...]
+    value: np.ndarray | None = None
+    source: Constant | None = None
+
+
+def as_operand(value: Any, rank: int) -> ConstantOperand | None:
+    """``value`` as the constant operand of an elementwise op whose other operand has ``rank``
+    per-sample dims, or None when it is a run-time value. A tensor of the model broadcasts with
+    the torch value *including* its batch axis, so its leading size-1 axes beyond ``rank`` are
+    dropped, any other extra axis (which would broadcast over the batch) is refused, and a 0-D
+    tensor becomes ``(1,)``."""
+    if is_runtime(value):
+        return None
+    if isinstance(value, Constant):
+        shape = list(value.shape)
+        while len(shape) > rank and shape[0] == 1:
+            shape.pop(0)
+        if len(shape) > rank:
+            raise Unsupported(
+                f"tensor attribute {value.name!r} of shape {list(value.shape)} would broadcast "
+                f"over the batch axis of a value with {rank} per-sample dims"
+            )
+        return ConstantOperand(tuple(shape) or (1,), source=value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Unsupported(f"constant {value!r} is not a number or a tensor of the model")
+    if not np.isfinite(float(value)) or abs(float(value)) > float(np.finfo(np.float32).max):
+        raise Unsupported(f"constant {value!r} is not finite as a float32")
+    return ConstantOperand((1,), value=np.full((1,), float(value), dtype=np.float32))
+
+
 @dataclass(frozen=True)
 class Lowered:
     """An op with its attrs. ``params`` maps a slot to the module's tensor attribute name
     (``"weight"``, ``"running_mean"``) or None for an absent optional slot. ``op`` None means
     "no op" (Dropout, Identity): the input passes through. ``inputs`` are the op's tensor inputs;
-    empty means the call's first argument."""
+    empty means the call's first argument. An input may be a ``ConstantOperand`` (``x * 0.5``):
+    the front end writes it as a ``constant`` node feeding the op."""
 
     op: str | None
     attrs: Mapping[str, AttrValue] = field(default_factory=dict)
     params: Mapping[str, str | None] = field(default_factory=dict)
-    inputs: tuple[Value, ...] = ()
+    inputs: tuple[Value | ConstantOperand, ...] = ()
+    # The op version to write; None: the newest (``current_version``). A lowering picks an older
+    # version when it is enough (``add@1`` for two equal shapes), so existing exports stay as
+    # they were when a new version is added.
+    version: int | None = None
 
 
 IDENTITY = Lowered(None)

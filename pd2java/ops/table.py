@@ -476,6 +476,35 @@ OP_LIST: tuple[OpSpec, ...] = (
         "Inference batch norm (torch.nn.BatchNorm1d in eval mode) on a (C) or (C, L) value: "
         "(x - mean) / sqrt(var + eps) * weight + bias, per channel.",
     ),
+    OpSpec(
+        "add",
+        2,
+        2,
+        (),
+        (),
+        "Elementwise sum a + b with per-sample broadcasting: shapes right-aligned, the shorter "
+        "left-padded with 1s, each dim equal or 1 in one of them, the output takes the larger; "
+        "the batch axis is never broadcast. Writers use add@1 when the shapes are equal.",
+    ),
+    OpSpec("sub", 1, 2, (), (), "Elementwise difference a - b, broadcast as add@2."),
+    OpSpec("mul", 1, 2, (), (), "Elementwise product a * b, broadcast as add@2."),
+    OpSpec("div", 1, 2, (), (), "Elementwise true division a / b (float32), broadcast as add@2."),
+    OpSpec(
+        "constant",
+        1,
+        0,
+        (
+            ParamSpec(
+                "value",
+                False,
+                "the tensor, of any per-sample shape of rank >= 1 (a number is stored as (1,)); "
+                "the node's output shape is this tensor's shape",
+            ),
+        ),
+        (),
+        "A value that is the same for every sample (no inputs): the operand of an elementwise "
+        "op such as x * 0.5 or x - mean.",
+    ),
 )
 
 OPS: dict[str, OpSpec] = {}

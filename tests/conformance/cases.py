@@ -1500,6 +1500,67 @@ CASES: tuple[Case, ...] = (
         )
     ),
     # --- end normalisation ops
+    # --- elementwise binary ops and constant: broadcasting rule, zero-input node
+    C(
+        "accept_binary_broadcast_and_constants",
+        hand(
+            [2, 3, 4],
+            [
+                _n("c_chan", "constant", [], params={"value": "c.chan"}, shape=[2, 1, 1]),
+                _n("mul", "mul", ["input", "c_chan"], shape=[2, 3, 4]),
+                _n("c_row", "constant", [], params={"value": "c.row"}, shape=[4]),
+                {**_n("add", "add", ["mul", "c_row"], shape=[2, 3, 4]), "version": 2},
+                _n("c_one", "constant", [], params={"value": "c.one"}, shape=[1]),
+                _n("div", "div", ["c_one", "add"], shape=[2, 3, 4]),
+                _n("sub", "sub", ["div", "mul"], shape=[2, 3, 4]),
+                _n("gap", "global_avg_pool", ["sub"], {"keepdims": False}, shape=[2]),
+            ],
+            output="gap",
+            k=2,
+            tensors={
+                "c.chan": f32([[[0.5]], [[-2.0]]]),
+                "c.row": f32([1.0, 2.0, 3.0, 4.0]),
+                "c.one": f32([1.0]),
+            },
+        ),
+        None,
+        "a constant node has no inputs and its value's shape; binary ops broadcast per sample",
+    ),
+    *(
+        C(
+            f"binary_{op}_shapes_incompatible",
+            hand(
+                [2, 3, 4],
+                [
+                    _n("c", "constant", [], params={"value": "c"}, shape=[3, 1, 1]),
+                    {**_n("bin", op, ["input", "c"], shape=[2, 3, 4]), "version": version},
+                    _n("gap", "global_avg_pool", ["bin"], {"keepdims": False}, shape=[2]),
+                ],
+                output="gap",
+                k=2,
+                tensors={"c": f32([[[1.0]], [[2.0]], [[3.0]]])},
+            ),
+            "SHAPE_MISMATCH",
+            "per-sample dims must be equal or 1 (right-aligned): 3 against 2 channels",
+        )
+        for op, version in (("add", 2), ("sub", 1), ("mul", 1), ("div", 1))
+    ),
+    C(
+        "constant_value_rank_zero",
+        hand(
+            [2, 1, 1],
+            [
+                _n("c", "constant", [], params={"value": "c"}, shape=[1]),
+                _n("mul", "mul", ["input", "c"], shape=[2, 1, 1]),
+                _n("gap", "global_avg_pool", ["mul"], {"keepdims": False}, shape=[2]),
+            ],
+            output="gap",
+            k=2,
+            tensors={"c": T("F32", [], np.float32(2.0).tobytes())},
+        ),
+        "INVALID_PARAMETER",
+        "a constant's value has rank >= 1 (a number is stored as [1])",
+    ),
 )
 
 # Builders whose edit is more than one line (marked "see build" above).

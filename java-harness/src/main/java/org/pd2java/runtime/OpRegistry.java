@@ -68,6 +68,11 @@ public final class OpRegistry {
     factory(f, "adaptive_max_pool2d@1", AdaptivePool2dKernel::max);
     factory(f, "layer_norm@1", LayerNormKernel::compile);
     factory(f, "batch_norm1d@1", BatchNorm1dKernel::compile);
+    factory(f, "add@2", BroadcastBinaryKernel::compile);
+    factory(f, "sub@1", BroadcastBinaryKernel::compile);
+    factory(f, "mul@1", BroadcastBinaryKernel::compile);
+    factory(f, "div@1", BroadcastBinaryKernel::compile);
+    factory(f, "constant@1", ConstantKernel::compile);
     return f;
   }
 

@@ -342,7 +342,29 @@ final class OpTable {
                   // channels C
                   new AttrSpec("num_features", AttrKind.INT),
                   // added to running_var before the square root; finite, > 0
-                  new AttrSpec("eps", AttrKind.FLOAT))));
+                  new AttrSpec("eps", AttrKind.FLOAT))),
+          // add@2: Elementwise sum a + b with per-sample broadcasting: shapes right-aligned, the shorter left-padded with 1s, each dim equal or 1 in one of them, the output takes the larger; the batch axis is never broadcast. Writers use add@1 when the shapes are equal.
+          new Op("add", 2, 2,
+              List.of(),
+              List.of()),
+          // sub@1: Elementwise difference a - b, broadcast as add@2.
+          new Op("sub", 1, 2,
+              List.of(),
+              List.of()),
+          // mul@1: Elementwise product a * b, broadcast as add@2.
+          new Op("mul", 1, 2,
+              List.of(),
+              List.of()),
+          // div@1: Elementwise true division a / b (float32), broadcast as add@2.
+          new Op("div", 1, 2,
+              List.of(),
+              List.of()),
+          // constant@1: A value that is the same for every sample (no inputs): the operand of an elementwise op such as x * 0.5 or x - mean.
+          new Op("constant", 1, 0,
+              List.of(
+                  // the tensor, of any per-sample shape of rank >= 1 (a number is stored as (1,)); the node's output shape is this tensor's shape
+                  new ParamSpec("value", false, false)),
+              List.of()));
 
   private OpTable() {}
 }
