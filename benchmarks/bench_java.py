@@ -1,7 +1,10 @@
 """Java runtime benchmark: parity on 1,000 PRPD images and single-thread latency.
 
-For both zoo models (PDModel as ``lenet``, fp32; PDLightModel as ``light``, BN folded, as the demo
-deploys it) this script measures, in one run:
+For the zoo models (PDModel as ``lenet``, fp32; PDLightModel as ``light``, BN folded, as the demo
+deploys it) and for network families of the test corpus that take the (1, 60, 120) PRPD image
+(tests/architectures.py: ``resnet18``, ``mobilenetv3_small``, ``prpd_phase_circular``; random
+weights with measured BN statistics, BN folded where the tests fold it) this script measures, in
+one run:
 
 - Java vs PyTorch (and Java vs the NumPy reference) max abs error on 1,000 synthetic GIS PRPD
   images, and argmax agreement;
@@ -10,13 +13,14 @@ deploys it) this script measures, in one run:
   (``torch.set_num_threads(1)``) and onnxruntime (``intra_op_num_threads=1``);
 - Java model load time (with and without the golden self-test) and the runtime jar's size.
 
-Models: trained checkpoints from ``pd2java demo`` when ``--checkpoints DIR`` holds
+Zoo models: trained checkpoints from ``pd2java demo`` when ``--checkpoints DIR`` holds
 ``gis_lenet.pt`` / ``gis_light.pt`` (default ``./pd2java-demo``), else random initialisation with
 randomised BN statistics (parity does not need training; latency does not depend on it).
 
 Usage::
 
-    python benchmarks/bench_java.py [--images 1000] [--iters 300] [--write-docs]
+    python benchmarks/bench_java.py [--models lenet,light,resnet18,mobilenetv3_small]
+                                    [--images 1000] [--iters 300] [--write-docs]
 
 ``--write-docs`` replaces the results section of docs/PARITY.md. Speed is measured here, never
 asserted in tests; the machine is shared, so compare numbers from the same run only.
@@ -39,6 +43,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "PARITY.md"
 BEGIN = "<!-- bench_java:begin -->"
+ZOO = ("lenet", "light")
+DEFAULT_MODELS = "lenet,light,resnet18,mobilenetv3_small"
 END = "<!-- bench_java:end -->"
 
 
@@ -62,8 +68,18 @@ def time_per_image(fn, images: np.ndarray, warmup: int, iters: int) -> tuple[flo
     return float(np.median(times)), percentile(times, 99)
 
 
-def build_models(checkpoints: Path) -> list[tuple[str, torch.nn.Module, bool, str]]:
-    """(name, model, fold_bn, where it came from) for both zoo models."""
+def _architectures() -> dict:
+    """The test corpus's architectures that take the PRPD image, by name."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from architectures import ARCHITECTURES, PRPD
+
+    return {a.name: a for a in ARCHITECTURES if a.shape == PRPD}
+
+
+def build_models(
+    checkpoints: Path, names: list[str]
+) -> list[tuple[str, torch.nn.Module, bool, str]]:
+    """(name, model, fold_bn, where it came from) for each requested model."""
     from pd2java.training.checkpoint import load_checkpoint
     from pd2java.training.data import PRODUCTS
     from pd2java.training.models import build_model
@@ -71,8 +87,14 @@ def build_models(checkpoints: Path) -> list[tuple[str, torch.nn.Module, bool, st
     sys.path.insert(0, str(ROOT / "tests"))
     from corpus import randomize_bn  # the tests' deterministic BN randomiser
 
+    archs = _architectures()
     out = []
-    for arch, fold_bn in (("lenet", False), ("light", True)):
+    for arch in names:
+        if arch not in ZOO:
+            a = archs[arch]
+            out.append((arch, a.build(), a.fold_bn, "random, measured BN statistics"))
+            continue
+        fold_bn = arch == "light"
         ckpt = checkpoints / f"gis_{arch}.pt"
         if ckpt.is_file():
             model = load_checkpoint(ckpt).build_model().eval()
@@ -112,7 +134,7 @@ def run(args: argparse.Namespace) -> dict:
         "models": [],
     }
     with tempfile.TemporaryDirectory(prefix="bench-java-") as tmp:
-        for arch, model, fold_bn, source in build_models(Path(args.checkpoints)):
+        for arch, model, fold_bn, source in build_models(Path(args.checkpoints), args.models):
             print(f"== {arch} ({source})", file=sys.stderr)
             t0 = time.perf_counter()
             manifest = export(
@@ -259,9 +281,20 @@ def main() -> int:
         default="pd2java-demo",
         help="folder with gis_lenet.pt / gis_light.pt (from pd2java demo)",
     )
+    p.add_argument(
+        "--models",
+        default=DEFAULT_MODELS,
+        help="comma-separated, in table order: the zoo models "
+        f"({', '.join(ZOO)}) and PRPD-input architectures of tests/architectures.py "
+        f"({', '.join(_architectures())}); default {DEFAULT_MODELS}",
+    )
     p.add_argument("--write-docs", action="store_true", help="update docs/PARITY.md")
     p.add_argument("--json", help="also write the raw results here")
     args = p.parse_args()
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in ZOO and m not in _architectures()]
+    if unknown or not args.models:
+        p.error(f"--models: unknown {unknown}; choose from {', '.join([*ZOO, *_architectures()])}")
     results = run(args)
     block = markdown(results)
     print(block)
