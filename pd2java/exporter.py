@@ -51,6 +51,7 @@ from pd2java.errors import ParityError, UserError
 from pd2java.format_rules import ATOL, RTOL
 from pd2java.fsutil import atomic_path
 from pd2java.ir import Graph, Node
+from pd2java.ir.passes import fold_affine as fold_affine_pass
 from pd2java.ir.passes import fold_bn as fold_bn_pass
 from pd2java.ir.passes import validate
 
@@ -685,7 +686,7 @@ def export(
     graph = _with_classes(append_head(graph, head), classes, final_name)
     validate(graph)
     if fold_bn:
-        graph = fold_bn_pass(graph)
+        graph = fold_affine_pass(fold_bn_pass(graph))
         validate(graph)
     inputs = golden_inputs(graph.input.shape)
     import copy
@@ -823,7 +824,7 @@ def export_onnx(
     graph = _with_classes(append_head(graph, head), classes, str(src))
     validate(graph)
     if fold_bn:
-        graph = fold_bn_pass(graph)
+        graph = fold_affine_pass(fold_bn_pass(graph))
         validate(graph)
     inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
     expected = _apply_head(onnxruntime_outputs(src, inputs), head)

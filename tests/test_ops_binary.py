@@ -303,3 +303,97 @@ def test_constant_rule_in_the_python_reader() -> None:
     with pytest.raises(FormatError) as info:
         validate(bad)
     assert info.value.code == ErrorCode.INVALID_PARAMETER
+
+
+class NormalisedConv(nn.Module):
+    """(x - mean) / std by per-channel buffers into a (grouped, maybe padded) conv; a linear
+    head fed by (features - centre) / 2."""
+
+    def __init__(self, c: int, padding: int, groups: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.randn(1, c, 1, 1))
+        self.register_buffer("std", torch.rand(c, 1, 1) + 0.5)
+        self.conv = nn.Conv2d(c, 4, 3, padding=padding, groups=groups, bias=groups == 1)
+        self.register_buffer("centre", torch.randn(4))
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv((x - self.mean) / self.std)
+        return self.fc((x.mean((2, 3)) - self.centre) / 2.0)
+
+
+@pytest.mark.parametrize(
+    ("padding", "groups", "left"),
+    [(0, 1, set()), (1, 1, {"sub@1"}), (0, 2, set())],
+)
+def test_fold_bn_also_folds_input_normalisation(
+    padding: int, groups: int, left: set[str], tmp_path: Path
+) -> None:
+    torch.manual_seed(3)
+    model = NormalisedConv(2, padding, groups).eval()
+    x = _input("fold", (2, 5, 6))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    plain = export(model, tmp_path / "plain", input_shape=(2, 5, 6), name="n", onnx=False)
+    folded = export(
+        model, tmp_path / "folded", input_shape=(2, 5, 6), name="n", fold_bn=True, onnx=True
+    )
+    graph = reference.load(folded).graph
+    keys = {n.key for n in graph.nodes}
+    assert graph.transforms == ("fold_affine",)
+    # the conv keeps a sub only when padded (its zeros would stand for -mean); the head's
+    # sub and div always fold into the linear
+    assert {k for k in keys if k.split("@")[0] in ("sub", "div")} == left
+    assert ("constant@1" in keys) == bool(left)
+    assert {n.op for n in reference.load(plain).graph.nodes} >= {"sub", "div", "constant"}
+    assert_close(reference.run(folded, x.numpy()), expected, what="folded reference")
+    assert_close(java_predict(folded, x.numpy()), expected, what="folded java")
+    assert_close(_ort(tmp_path / "folded" / "n.onnx", x), expected, what="folded onnx")
+
+
+def test_hand_built_onnx_binary_ops_import(tmp_path: Path) -> None:
+    """Constant arithmetic folded; constants on either side, of lower rank, with a batch axis of
+    1; Reciprocal; two computed values of the same shape (Add -> add@1)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+
+    def init(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array((rng.random(shape) + 0.5).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Mul", ["c1", "two"], ["c2"], name="fold"),  # constant * constant
+        helper.make_node("Add", ["x", "c2"], ["a"], name="add_chan"),
+        helper.make_node("Sub", ["one", "a"], ["s"], name="sub_left"),
+        helper.make_node("Div", ["s", "row"], ["d"], name="div_row"),
+        helper.make_node("Mul", ["d", "batch1"], ["m"], name="mul_batch1"),
+        helper.make_node("Reciprocal", ["m"], ["r"], name="recip"),
+        helper.make_node("Add", ["r", "x"], ["t"], name="add_same"),
+        helper.make_node("GlobalAveragePool", ["t"], ["p"], name="gap"),
+        helper.make_node("Flatten", ["p"], ["y"], name="flat", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        initializer=[
+            init("c1", 2, 1, 1),
+            numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+            numpy_helper.from_array(np.array([5.0], np.float32), "one"),
+            init("row", 4),
+            init("batch1", 1, 2, 3, 1),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model, full_check=True)
+    path = tmp_path / "binary.onnx"
+    onnx.save(model, str(path))
+    g = onnx_to_graph(path)
+    validate(g)
+    keys = [n.key for n in g.nodes]
+    assert keys.count("constant@1") == 5  # c2 (folded), one, row, batch1, Reciprocal's 1
+    assert "add@1" in keys and "add@2" in keys
+    x = _input("hand", (2, 3, 4))
+    assert_close(reference.run_graph(g, x.numpy()), _ort(path, x), what="hand-built ONNX")

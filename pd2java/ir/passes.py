@@ -390,3 +390,109 @@ def fold_bn(graph: Graph) -> Graph:
         transforms=(*graph.transforms, "fold_bn") if skip else graph.transforms,
     )
     return infer_shapes(prune_tensors(folded))
+
+
+def fold_affine(graph: Graph) -> Graph:
+    """Fold input normalisation into the layer it feeds: a ``sub`` or ``div`` of a value by a
+    per-channel ``constant`` (``(x - mean) / std``) whose only consumer is a conv2d or linear.
+
+    ``div`` by ``s`` scales the layer's weight columns: ``W[:, c] / s[c]`` (exact, with padding
+    too: a zero pad divided is still zero). ``sub`` of ``m`` moves into the bias:
+    ``b - sum W[:, c] * m[c]``; for a conv only without padding (the padded zeros would otherwise
+    stand for ``-m``), so a padded conv keeps its ``sub``. The constant is the second operand and
+    holds one value per input channel (conv: ``[C, 1, 1]``; linear: ``[K]``) or one value for all
+    (``[1]``, ...), so the op leaves the shape of its first input alone. Pairs are folded until
+    none is left (``div`` then ``sub`` both reach the layer); computed in float64, rounded once to
+    float32, stored as ``<layer>.affine.weight`` / ``.bias`` (``_1``, ... when folded again).
+    Constants no longer used are dropped. Recorded as ``"fold_affine"`` when something folded.
+    """
+    tensors = dict(graph.tensors)
+    nodes = list(graph.nodes)
+    folded = False
+    while True:
+        done = _fold_one_affine(graph, nodes, tensors)
+        if not done:
+            break
+        folded = True
+    if not folded:
+        return graph
+    used = {v for n in nodes for v in n.inputs} | {graph.output}
+    nodes = [n for n in nodes if n.op != "constant" or n.outputs[0] in used]
+    out = graph.with_(
+        nodes=tuple(nodes), tensors=tensors, transforms=(*graph.transforms, "fold_affine")
+    )
+    return infer_shapes(prune_tensors(out))
+
+
+def _fold_one_affine(graph: Graph, nodes: list[Node], tensors: dict[str, np.ndarray]) -> bool:
+    """Fold the first foldable sub/div + layer pair of ``nodes`` in place; False if none."""
+    producer = {n.outputs[0]: n for n in nodes}
+    for i, op_node in enumerate(nodes):
+        if op_node.op not in ("sub", "div") or op_node.outputs[0] == graph.output:
+            continue
+        consumers = [n for n in nodes if op_node.outputs[0] in n.inputs]
+        if len(consumers) != 1 or consumers[0].op not in ("conv2d", "linear"):
+            continue
+        layer = consumers[0]
+        const = producer.get(op_node.inputs[1])
+        x = op_node.inputs[0]
+        if const is None or const.op != "constant" or const.params["value"] is None:
+            continue
+        x_shape = graph.input.shape if x == graph.input.name else producer[x].output_shape
+        if tuple(op_node.output_shape) != tuple(x_shape):
+            continue  # the constant broadcasts the value to a larger shape
+        value = np.asarray(tensors[str(const.params["value"])], dtype=np.float64)
+        channels = int(x_shape[0])
+        if layer.op == "conv2d":
+            per_channel = value.shape in ((channels, 1, 1),) or value.size == 1
+            if len(x_shape) != 3 or not per_channel:
+                continue
+            if op_node.op == "sub" and tuple(layer.attrs["padding"]) != (0, 0):
+                continue
+        else:
+            if len(x_shape) != 1 or not (value.shape == (channels,) or value.size == 1):
+                continue
+        v = np.broadcast_to(value.reshape(-1), (channels,))
+        if op_node.op == "div" and not np.all(v != 0):
+            continue  # a division by zero stays as it is (inf or NaN at run time)
+        w = np.asarray(tensors[str(layer.params["weight"])], dtype=np.float64)
+        b_name = layer.params.get("bias")
+        b = (
+            np.asarray(tensors[b_name], dtype=np.float64)
+            if b_name is not None
+            else np.zeros(w.shape[0])
+        )
+        # Input channel of each weight column: conv groups see consecutive channel blocks.
+        if layer.op == "conv2d":
+            groups = int(layer.attrs["groups"])
+            per_group, out_per_group = w.shape[1], w.shape[0] // groups
+            cols = np.array(
+                [
+                    [(o // out_per_group) * per_group + j for j in range(per_group)]
+                    for o in range(w.shape[0])
+                ]
+            )  # (out, in / groups)
+            vv = v[cols][:, :, None, None]
+        else:
+            vv = v[None, :]
+        if op_node.op == "div":
+            new_w, new_b = w / vv, b
+        else:
+            new_w = w
+            new_b = b - (w * np.broadcast_to(vv, w.shape)).reshape(w.shape[0], -1).sum(axis=1)
+        names = []
+        for slot in ("weight", "bias"):
+            key, k = f"{layer.name}.affine.{slot}", 1
+            while key in tensors:
+                key, k = f"{layer.name}.affine_{k}.{slot}", k + 1
+            names.append(key)
+        tensors[names[0]] = new_w.astype(np.float32)
+        tensors[names[1]] = new_b.astype(np.float32)
+        j = nodes.index(layer)
+        nodes[j] = layer.with_(
+            inputs=tuple(x if v == op_node.outputs[0] else v for v in layer.inputs),
+            params={**layer.params, "weight": names[0], "bias": names[1]},
+        )
+        del nodes[i]
+        return True
+    return False

@@ -231,11 +231,11 @@ def torch_forms_table() -> str:
         notes = "; ".join(dict.fromkeys(f.note for f in chosen if f.note))
         return f"| {label} | {_code(modules)} | {_code(calls)} | {notes} |"
 
-    for spec in OP_LIST:
-        if spec.name in NO_TORCH_LOWERING:
-            rows.append(f"| {spec.name} | - | - | no torch form: {NO_TORCH_LOWERING[spec.name]} |")
+    for name in dict.fromkeys(spec.name for spec in OP_LIST):  # one row for all versions
+        if name in NO_TORCH_LOWERING:
+            rows.append(f"| {name} | - | - | no torch form: {NO_TORCH_LOWERING[name]} |")
         else:
-            rows.append(row(spec.name, [f for f in forms if spec.name in f.ops]))
+            rows.append(row(name, [f for f in forms if name in f.ops]))
     rows.append(row("(removed)", [f for f in forms if not f.ops]))
     return "\n".join(rows) + "\n"
 

@@ -27,6 +27,8 @@ from pd2java.ops.lowering import (
     Unsupported,
     Value,
     as_operand,
+    as_tensor,
+    is_runtime,
 )
 from pd2java.ops.onnx_conventions import Const, Runtime
 from pd2java.ops.registry import Attrs, Shape, ShapeError, register
@@ -128,6 +130,9 @@ def lower_binary(op: str, a: object, b: object) -> Lowered:
     """``a <op> b`` where each operand is a run-time value, a number or a tensor of the model:
     at least one must be a run-time value. Writes add@1 for two equal shapes."""
     sym = BINARY[op][2]
+    for v in (a, b):
+        if is_runtime(v) and not isinstance(v, Value):
+            as_tensor(v)  # raises, saying what the operand is (x.size(0), a partial result)
     runtime = [v for v in (a, b) if isinstance(v, Value)]
     if not runtime:
         raise Unsupported(f"{op} of two constants ({a!r} {sym} {b!r}) computes nothing per sample")
@@ -182,7 +187,7 @@ torch_function(
     "operator.add",
     "torch.add",
     methods=("add",),
-    ops=("add", "constant"),
+    ops=("add",),
     shown={"operator.add": "a + b", "torch.add": "torch.add(a, b)", "add": "a.add(b)"},
     note=_NOTE + "; alpha 1 only",
     aliases=("operator.iadd",),
@@ -191,7 +196,7 @@ torch_function(
     "operator.sub",
     "torch.sub",
     methods=("sub",),
-    ops=("sub", "constant"),
+    ops=("sub",),
     shown={"operator.sub": "a - b", "torch.sub": "torch.sub(a, b)", "sub": "a.sub(b)"},
     note=_NOTE + "; alpha 1 only",
     aliases=("operator.isub", "torch.subtract"),
@@ -200,7 +205,7 @@ torch_function(
     "operator.mul",
     "torch.mul",
     methods=("mul",),
-    ops=("mul", "constant"),
+    ops=("mul",),
     shown={"operator.mul": "a * b", "torch.mul": "torch.mul(a, b)", "mul": "a.mul(b)"},
     note=_NOTE,
     aliases=("operator.imul", "torch.multiply"),
@@ -209,7 +214,7 @@ torch_function(
     "operator.truediv",
     "torch.div",
     methods=("div",),
-    ops=("div", "constant"),
+    ops=("div",),
     shown={"operator.truediv": "a / b", "torch.div": "torch.div(a, b)", "div": "a.div(b)"},
     note=_NOTE + "; rounding_mode None only",
     aliases=("operator.itruediv", "torch.true_divide", "torch.divide"),
@@ -248,8 +253,16 @@ def _binary_from_onnx(im: Importer, node: NodeProto) -> None:
     op = {v: k for k, v in ONNX_TYPES.items()}[node.op_type]
     a, b = (im.get(name) for name in node.input[:2])
     consts = [isinstance(v, Const) for v in (a, b)]
-    if all(consts):
-        raise im.fail("both inputs are constants; pd2java computes only values of the input")
+    if all(consts):  # constant arithmetic (a shape computation, say): folded
+        x, y = (np.asarray(v.array) for v in (a, b))  # type: ignore[union-attr]
+        if x.dtype == object or y.dtype == object:
+            raise im.fail("arithmetic on the batch size is not supported")
+        if op == "div" and np.issubdtype(x.dtype, np.integer):
+            result = np.trunc(x / y).astype(x.dtype)  # ONNX integer division truncates
+        else:
+            result = BINARY[op][1](x, y).astype(np.result_type(x, y))
+        im.env[node.output[0]] = Const(np.asarray(result), node.output[0])
+        return
     if op == "add" and any(consts):
         value = b if consts[0] else a
         source = node.input[1] if consts[0] else node.input[0]
@@ -327,13 +340,13 @@ def _binary_to_onnx(op: str) -> Callable[[Emitter, Node], None]:
     return emit
 
 
-onnx_export("add", 1, doc="`Add`")(_binary_to_onnx("add"))
+onnx_export("add", 1, doc="`Add` (add@1, equal shapes)")(_binary_to_onnx("add"))
 for _name, (_version, _, _) in BINARY.items():
     onnx_export(
         _name,
         _version,
-        doc=f"`{ONNX_TYPES[_name]}` (a computed input of lower rank `Unsqueeze`d after the batch "
-        "axis)",
+        doc=f"`{ONNX_TYPES[_name]}` ({_name}@{_version}: a computed input of lower rank "
+        "`Unsqueeze`d after the batch axis)",
     )(_binary_to_onnx(_name))
 
 

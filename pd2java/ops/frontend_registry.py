@@ -33,7 +33,10 @@ TorchKind = Literal["module", "function", "method"]
 
 # Ops that have no mapping on one side, with the reason (shown in docs; checked by the tests).
 # Every op of the table must either be listed here or be registered on that side.
-NO_TORCH_LOWERING: dict[str, str] = {}
+NO_TORCH_LOWERING: dict[str, str] = {
+    "constant": "not a torch construct of its own: the front end writes it for a number or a "
+    "tensor of the model used as an operand of add, sub, mul or div (see those rows)",
+}
 NO_ONNX_IMPORT: dict[str, str] = {
     "adaptive_avg_pool2d": "ONNX has no adaptive pool to arbitrary sizes; torch.onnx.export writes "
     "one whose input extents are multiples of the output extents as AveragePool, read as "
