@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.pd2java.runtime.Fixture.map;
+import static org.pd2java.runtime.KernelTesting.s;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -24,13 +24,8 @@ class ActivationOpsTest {
   private static final float EPS = 1e-6f;
   private static final float LN3 = (float) Math.log(3);
 
-  private static int[] s(int... d) {
-    return d;
-  }
-
   private float[] run(Fixture f, float[] x, String node) throws IOException {
-    Path d = Files.createTempDirectory(dir, "case");
-    return Model.load(Fixture.write(d, f.manifest(), f.weights())).runLayers(x).get(node);
+    return KernelTesting.runDefault(dir, f, x, node);
   }
 
   private float[] unary(String op, Map<String, Object> attrs, float... x) throws IOException {

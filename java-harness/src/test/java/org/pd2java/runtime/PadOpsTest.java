@@ -5,9 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.pd2java.runtime.Fixture.map;
+import static org.pd2java.runtime.KernelTesting.s;
+import static org.pd2java.runtime.KernelTesting.seq;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,26 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 class PadOpsTest {
   @TempDir Path dir;
 
-  private static int[] s(int... d) {
-    return d;
-  }
-
-  private static float[] seq(int n, float start) {
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = start + i;
-    }
-    return a;
-  }
-
   private float[] run(Fixture f, float[] x, String node) throws IOException {
-    Path d = Files.createTempDirectory(dir, "case");
-    Path p = Fixture.write(d, f.manifest(), f.weights());
-    float[] fast = Model.load(p).runLayers(x).get(node);
-    float[] ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true))
-        .runLayers(x).get(node);
-    assertArrayEquals(ref, fast, 0f, "fast path differs from the reference kernel");
-    return fast;
+    return KernelTesting.run(dir, f, x, node, 0f);
   }
 
   private static Fixture pad(int[] in, String op, int[] ph, int[] pw, int[] out) {

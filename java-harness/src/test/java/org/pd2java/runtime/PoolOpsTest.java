@@ -4,9 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.pd2java.runtime.Fixture.map;
+import static org.pd2java.runtime.KernelTesting.s;
+import static org.pd2java.runtime.KernelTesting.seq;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -17,27 +18,8 @@ class PoolOpsTest {
 
   private static final float EPS = 1e-6f;
 
-  private static int[] s(int... d) {
-    return d;
-  }
-
-  private static float[] seq(int n, float start) {
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = start + i;
-    }
-    return a;
-  }
-
   private float[] run(Fixture f, float[] x, String node) throws IOException {
-    Path d = Files.createTempDirectory(dir, "case");
-    Path p = Fixture.write(d, f.manifest(), f.weights());
-    float[] fast = Model.load(p).runLayers(x).get(node);
-    float[] ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true))
-        .runLayers(x).get(node);
-    assertArrayEquals(
-        ref, fast, (float) FormatRules.ATOL, "fast path differs from the reference kernel");
-    return fast;
+    return KernelTesting.run(dir, f, x, node, (float) FormatRules.ATOL);
   }
 
   @Test
