@@ -49,12 +49,8 @@ def _bn_param_shapes(attrs: Attrs) -> dict[str, Shape]:
 def _bn_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
     (shape,) = shapes
     want_rank(shape, 3, "batch_norm2d")
-    if shape[0] != attrs["num_features"]:
-        raise ShapeError(f"input has {shape[0]} channels but num_features={attrs['num_features']}")
-    if not 0 < float(attrs["eps"]) < float("inf"):  # type: ignore[arg-type]
-        raise ShapeError(
-            f"eps must be finite and > 0, got {attrs['eps']}", ErrorCode.INVALID_ATTRIBUTE
-        )
+    _check_channels(shape, attrs)
+    _check_eps(attrs)
     return shape
 
 
@@ -80,14 +76,20 @@ def batch_norm2d_kernel(
     attrs: Attrs, inputs: list[np.ndarray], params: Mapping[str, np.ndarray | None]
 ) -> np.ndarray:
     """(x - mean) / sqrt(var + eps) * weight + bias, per channel, on (N, C, H, W)."""
-    x = inputs[0].astype(np.float64)
-    mean = params["running_mean"].astype(np.float64)  # type: ignore[union-attr]
-    var = params["running_var"].astype(np.float64)  # type: ignore[union-attr]
-    y = (x - mean[None, :, None, None]) / np.sqrt(var + float(attrs["eps"]))[None, :, None, None]
+    return _batch_norm(attrs, inputs[0], params)
+
+
+def _batch_norm(attrs: Attrs, x: np.ndarray, params: Mapping[str, np.ndarray | None]) -> np.ndarray:
+    """(x - mean) / sqrt(var + eps) * weight + bias, per channel (axis 1), in float64."""
+    x = x.astype(np.float64)
+    tail = (1,) * (x.ndim - 2)
+    mean = params["running_mean"].astype(np.float64).reshape(1, -1, *tail)  # type: ignore[union-attr]
+    var = params["running_var"].astype(np.float64).reshape(1, -1, *tail)  # type: ignore[union-attr]
+    y = (x - mean) / np.sqrt(var + float(attrs["eps"]))  # type: ignore[arg-type]
     if params["weight"] is not None:
-        y = y * params["weight"].astype(np.float64)[None, :, None, None]
+        y = y * params["weight"].astype(np.float64).reshape(1, -1, *tail)
     if params["bias"] is not None:
-        y = y + params["bias"].astype(np.float64)[None, :, None, None]
+        y = y + params["bias"].astype(np.float64).reshape(1, -1, *tail)
     return y.astype(np.float32)
 
 
@@ -140,19 +142,8 @@ def _batch_norm_from_onnx(im: Importer, node: NodeProto) -> None:
     "initializer (`<node>.ones`, `<node>.zeros`)",
 )
 def _batch_norm_to_onnx(e: Emitter, node: Node) -> None:
-    channels = int(node.attrs["num_features"])
-    weight, bias = node.params.get("weight"), node.params.get("bias")
     # ONNX's BatchNormalization always takes scale and bias: affine=False is scale 1, bias 0.
-    scale = (
-        e.tensor(weight, node)
-        if weight is not None
-        else e.constant(f"{node.name}.ones", np.ones(channels, np.float32))
-    )
-    shift = (
-        e.tensor(bias, node)
-        if bias is not None
-        else e.constant(f"{node.name}.zeros", np.zeros(channels, np.float32))
-    )
+    scale, shift = _affine_to_onnx(e, node, int(node.attrs["num_features"]))
     mean = e.tensor(str(node.params["running_mean"]), node)
     var = e.tensor(str(node.params["running_var"]), node)
     e.add(
@@ -165,6 +156,11 @@ def _batch_norm_to_onnx(e: Emitter, node: Node) -> None:
 
 
 # --- shared by the normalisations over statistics of the input itself -----------------------
+
+
+def _check_channels(shape: Shape, attrs: Attrs) -> None:
+    if shape[0] != attrs["num_features"]:
+        raise ShapeError(f"input has {shape[0]} channels but num_features={attrs['num_features']}")
 
 
 def _check_eps(attrs: Attrs) -> None:
@@ -396,8 +392,7 @@ def _in_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
     (shape,) = shapes
     _in_attrs(attrs)
     want_rank(shape, 3, "instance_norm2d")
-    if shape[0] != attrs["num_features"]:
-        raise ShapeError(f"input has {shape[0]} channels but num_features={attrs['num_features']}")
+    _check_channels(shape, attrs)
     return shape
 
 
@@ -571,6 +566,29 @@ def layer_norm_kernel(
     return y.reshape(x.shape).astype(np.float32)
 
 
+def _check_trailing(shape: tuple[int, ...], x: Value, who: str) -> None:
+    """Refuses a normalized_shape that is not the trailing dims of the per-sample input."""
+    if (
+        not shape
+        or len(shape) > len(x.shape)
+        or tuple(x.shape[len(x.shape) - len(shape) :]) != shape
+    ):
+        raise Unsupported(
+            f"{who} normalized_shape {list(shape)} is not the trailing dims of the per-sample "
+            f"input {list(x.shape)}"
+        )
+
+
+def _layer_norm_lowered(
+    shape: tuple[int, ...], eps: float, params: dict[str, str | None]
+) -> Lowered:
+    return Lowered(
+        "layer_norm",
+        {"normalized_dims": len(shape), "normalized_size": int(np.prod(shape)), "eps": eps},
+        params,
+    )
+
+
 @torch_module(
     "torch.nn.LayerNorm",
     ops=("layer_norm",),
@@ -579,15 +597,7 @@ def layer_norm_kernel(
 )
 def _layer_norm_module(mod: object, x: Value) -> Lowered:
     shape = tuple(int(d) for d in mod.normalized_shape)
-    if (
-        not shape
-        or len(shape) > len(x.shape)
-        or tuple(x.shape[len(x.shape) - len(shape) :]) != shape
-    ):
-        raise Unsupported(
-            f"LayerNorm normalized_shape {list(shape)} is not the trailing dims of the per-sample "
-            f"input {list(x.shape)}"
-        )
+    _check_trailing(shape, x, "LayerNorm")
     params: dict[str, str | None] = {}
     for slot in ("weight", "bias"):
         tensor = getattr(mod, slot, None)
@@ -602,15 +612,7 @@ def _layer_norm_module(mod: object, x: Value) -> Lowered:
             if getattr(mod, f"{slot}_flat", None) is None:
                 setattr(mod, f"{slot}_flat", tensor.detach().reshape(-1))
             params[slot] = f"{slot}_flat"
-    return Lowered(
-        "layer_norm",
-        {
-            "normalized_dims": len(shape),
-            "normalized_size": int(np.prod(shape)),
-            "eps": float(mod.eps),
-        },
-        params,
-    )
+    return _layer_norm_lowered(shape, float(mod.eps), params)
 
 
 @torch_function(
@@ -634,15 +636,7 @@ def _layer_norm_call(call: Call) -> Lowered:
     ):
         raise Unsupported(f"normalized_shape={given!r} is not a list of ints")
     shape = tuple(int(d) for d in given)
-    if (
-        not shape
-        or len(shape) > len(x.shape)
-        or tuple(x.shape[len(x.shape) - len(shape) :]) != shape
-    ):
-        raise Unsupported(
-            f"F.layer_norm normalized_shape {list(shape)} is not the trailing dims of the "
-            f"per-sample input {list(x.shape)}"
-        )
+    _check_trailing(shape, x, "F.layer_norm")
     params: dict[str, str | None] = {}
     for slot in ("weight", "bias"):
         value = b[slot]
@@ -652,15 +646,7 @@ def _layer_norm_call(call: Call) -> Lowered:
                 f"the normalised shape {list(shape)}"
             )
         params[slot] = None if value is None else value.flattened().name
-    return Lowered(
-        "layer_norm",
-        {
-            "normalized_dims": len(shape),
-            "normalized_size": int(np.prod(shape)),
-            "eps": float(b["eps"]),
-        },
-        params,
-    )
+    return _layer_norm_lowered(shape, float(b["eps"]), params)
 
 
 @onnx_import(
@@ -791,8 +777,7 @@ def _bn1d_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
         raise ShapeError(
             f"batch_norm1d needs a (C) or (C, L) per-sample input, got shape {list(shape)}"
         )
-    if shape[0] != attrs["num_features"]:
-        raise ShapeError(f"input has {shape[0]} channels but num_features={attrs['num_features']}")
+    _check_channels(shape, attrs)
     _check_eps(attrs)
     return shape
 
@@ -802,13 +787,4 @@ def batch_norm1d_kernel(
     attrs: Attrs, inputs: list[np.ndarray], params: Mapping[str, np.ndarray | None]
 ) -> np.ndarray:
     """(x - mean) / sqrt(var + eps) * weight + bias, per channel, on (N, C) or (N, C, L)."""
-    x = inputs[0].astype(np.float64)
-    tail = (1,) * (x.ndim - 2)
-    mean = params["running_mean"].astype(np.float64).reshape(1, -1, *tail)  # type: ignore[union-attr]
-    var = params["running_var"].astype(np.float64).reshape(1, -1, *tail)  # type: ignore[union-attr]
-    y = (x - mean) / np.sqrt(var + float(attrs["eps"]))  # type: ignore[arg-type]
-    if params["weight"] is not None:
-        y = y * params["weight"].astype(np.float64).reshape(1, -1, *tail)
-    if params["bias"] is not None:
-        y = y + params["bias"].astype(np.float64).reshape(1, -1, *tail)
-    return y.astype(np.float32)
+    return _batch_norm(attrs, inputs[0], params)
