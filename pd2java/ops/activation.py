@@ -6,7 +6,7 @@ relu, every other constant clamp / hardtanh to clamp."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -181,11 +181,16 @@ def _softmax_module(mod: object, x: Value) -> Lowered:
     note=_SOFTMAX_NOTE,
 )
 def _softmax_call(call: Call) -> Lowered:
+    return _dim_call(call, "softmax", lower_softmax)
+
+
+def _dim_call(call: Call, op: str, lower: Callable[[object, int], Lowered]) -> Lowered:
+    """The (x, dim, dtype) functional / method form of softmax and log_softmax; no dtype."""
     x = call.tensor(0)
     b = call.bind(["dim", "dtype"], {"dim": None, "dtype": None})
     if b["dtype"] is not None:
-        raise Unsupported(f"softmax with dtype={b['dtype']}")
-    return lower_softmax(b["dim"], x.rank)
+        raise Unsupported(f"{op} with dtype={b['dtype']}")
+    return lower(b["dim"], x.rank)
 
 
 # --- shape rules and NumPy kernels -----------------------------------------------------------
@@ -215,19 +220,25 @@ def sigmoid_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> n
     return np.exp(-np.logaddexp(0.0, -x)).astype(np.float32)
 
 
-def _softmax_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
-    (shape,) = shapes
-    dim = attrs["dim"]
-    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= len(shape):
-        raise ShapeError(
-            f"softmax dim={dim!r} is not an axis of a value of per-sample shape {list(shape)} "
-            "(dim counts the batch axis: 1 is the first per-sample axis)",
-            ErrorCode.INVALID_ATTRIBUTE,
-        )
-    return shape
+def _dim_infer(op: str) -> Callable[[Attrs, list[Shape]], Shape]:
+    """The shape rule of an op over one axis ``dim`` (counted with the batch axis): the input's
+    shape, with dim a per-sample axis (INVALID_ATTRIBUTE otherwise)."""
+
+    def infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+        (shape,) = shapes
+        dim = attrs["dim"]
+        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= len(shape):
+            raise ShapeError(
+                f"{op} dim={dim!r} is not an axis of a value of per-sample shape {list(shape)} "
+                "(dim counts the batch axis: 1 is the first per-sample axis)",
+                ErrorCode.INVALID_ATTRIBUTE,
+            )
+        return shape
+
+    return infer
 
 
-@register("softmax", 1, infer=_softmax_infer)
+@register("softmax", 1, infer=_dim_infer("softmax"))
 def softmax_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
     x = inputs[0].astype(np.float64)
     axis = int(attrs["dim"])  # counted with the batch axis, like the batched array here
@@ -293,6 +304,11 @@ def _clip_from_onnx(im: Importer, node: NodeProto) -> None:
     form="any axis but the batch axis; `dim` counts the batch axis",
 )
 def _softmax_from_onnx(im: Importer, node: NodeProto) -> None:
+    _axis_op_from_onnx(im, node, "softmax")
+
+
+def _axis_op_from_onnx(im: Importer, node: NodeProto, op: str) -> None:
+    """Softmax / LogSoftmax: ``axis`` (default -1) as ``dim``, any axis but the batch axis."""
     x = im.runtime(node.input[0])
     rank = len(x.shape) + 1
     axis = int(im.attrs(node).get("axis", -1))
@@ -300,8 +316,8 @@ def _softmax_from_onnx(im: Importer, node: NodeProto) -> None:
         raise im.fail(f"axis {axis} is out of range for a rank-{rank} tensor")
     axis %= rank
     if axis == 0:
-        raise im.fail("Softmax over the batch axis (0) is not supported")
-    im.emit("softmax", [x], node.output[0], attrs={"dim": axis})
+        raise im.fail(f"{node.op_type} over the batch axis (0) is not supported")
+    im.emit(op, [x], node.output[0], attrs={"dim": axis})
 
 
 @onnx_export("relu", 1, doc="`Relu`")
@@ -430,11 +446,7 @@ def _log_softmax_module(mod: object, x: Value) -> Lowered:
     note="any axis but the batch axis",
 )
 def _log_softmax_call(call: Call) -> Lowered:
-    x = call.tensor(0)
-    b = call.bind(["dim", "dtype"], {"dim": None, "dtype": None})
-    if b["dtype"] is not None:
-        raise Unsupported(f"log_softmax with dtype={b['dtype']}")
-    return lower_log_softmax(b["dim"], x.rank)
+    return _dim_call(call, "log_softmax", lower_log_softmax)
 
 
 # --- prelu ------------------------------------------------------------------------------------
@@ -553,19 +565,7 @@ def gelu_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.n
     return (0.5 * x * phi2).astype(np.float32)
 
 
-def _log_softmax_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
-    (shape,) = shapes
-    dim = attrs["dim"]
-    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= len(shape):
-        raise ShapeError(
-            f"log_softmax dim={dim!r} is not an axis of a value of per-sample shape "
-            f"{list(shape)} (dim counts the batch axis: 1 is the first per-sample axis)",
-            ErrorCode.INVALID_ATTRIBUTE,
-        )
-    return shape
-
-
-@register("log_softmax", 1, infer=_log_softmax_infer)
+@register("log_softmax", 1, infer=_dim_infer("log_softmax"))
 def log_softmax_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
     x = inputs[0].astype(np.float64)
     axis = int(attrs["dim"])  # type: ignore[call-overload]
@@ -762,15 +762,7 @@ def _gelu_to_onnx(e: Emitter, node: Node) -> None:
     form="any axis but the batch axis; `dim` counts the batch axis",
 )
 def _log_softmax_from_onnx(im: Importer, node: NodeProto) -> None:
-    x = im.runtime(node.input[0])
-    rank = len(x.shape) + 1
-    axis = int(im.attrs(node).get("axis", -1))
-    if not -rank <= axis < rank:
-        raise im.fail(f"axis {axis} is out of range for a rank-{rank} tensor")
-    axis %= rank
-    if axis == 0:
-        raise im.fail("LogSoftmax over the batch axis (0) is not supported")
-    im.emit("log_softmax", [x], node.output[0], attrs={"dim": axis})
+    _axis_op_from_onnx(im, node, "log_softmax")
 
 
 @onnx_export("log_softmax", 1, doc="`LogSoftmax(axis=dim)`")
