@@ -10,7 +10,7 @@ import numpy as np
 from pd2java.errors import ErrorCode
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
 from pd2java.ops.lowering import Call, Lowered, LoweredSeq, Unsupported, Value, as_pair
-from pd2java.ops.onnx_conventions import int_list
+from pd2java.ops.onnx_conventions import Const, int_list
 from pd2java.ops.pad import TORCH_MODES, pad_attrs
 from pd2java.ops.registry import (
     Attrs,
@@ -165,7 +165,9 @@ def _conv2d_call(call: Call) -> Lowered | LoweredSeq:
     )
 
 
-def conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:
+def conv_groups(attrs: Attrs) -> tuple[int, int, int, int, int]:
+    """(kh, kw, in_channels, out_channels, groups) of a conv2d / conv_transpose2d, with groups
+    dividing both channel counts, all >= 1 (INVALID_ATTRIBUTE otherwise)."""
     kh, kw = pair(attrs["kernel_size"], "kernel_size")
     cin, cout, groups = int(attrs["in_channels"]), int(attrs["out_channels"]), int(attrs["groups"])
     if groups < 1 or cin < 1 or cout < 1 or cin % groups or cout % groups:
@@ -173,6 +175,11 @@ def conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:
             f"groups={groups} must divide in_channels={cin} and out_channels={cout}, all >= 1",
             ErrorCode.INVALID_ATTRIBUTE,
         )
+    return kh, kw, cin, cout, groups
+
+
+def conv_param_shapes(attrs: Attrs) -> dict[str, Shape]:
+    kh, kw, cin, cout, groups = conv_groups(attrs)
     return {"weight": (cout, cin // groups, kh, kw), "bias": (cout,)}
 
 
@@ -282,16 +289,7 @@ def conv2d_kernel(
 def _conv_from_onnx(im: Importer, node: NodeProto) -> None:
     attrs = im.attrs(node)
     x = im.image(node.input[0])
-    w = im.const(node.input[1], "weight")
-    if w.array.ndim != 4:
-        raise im.fail(
-            f"weight {node.input[1]!r} has shape {list(w.array.shape)}; pd2java "
-            "supports 2-D convolution (a 4-D weight)"
-        )
-    out_c, per_group, kh, kw = (int(v) for v in w.array.shape)
-    kernel = int_list(attrs.get("kernel_shape", [kh, kw]))
-    if kernel != [kh, kw]:
-        raise im.fail(f"kernel_shape {kernel} does not match the weight's {[kh, kw]}")
+    w, (out_c, per_group, kh, kw), kernel = onnx_conv_weight(im, node, attrs, "convolution")
     attrs, pre_pad = _explicit_pads(attrs, x.shape, kernel)
     if pre_pad is not None:  # asymmetric: a constant_pad2d of zeros first, then an unpadded conv
         padded = f"{node.output[0]}.pad"
@@ -313,14 +311,7 @@ def _conv_from_onnx(im: Importer, node: NodeProto) -> None:
             f"weight shape {list(w.array.shape)} with group={groups} does not fit "
             f"{c} input channels"
         )
-    params: dict[str, str | None] = {"weight": im.param(w, w.array, "", "weight"), "bias": None}
-    if len(node.input) > 2 and node.input[2]:
-        b = im.const(node.input[2], "bias")
-        if b.array.shape != (out_c,):
-            raise im.fail(
-                f"bias {node.input[2]!r} has shape {list(b.array.shape)}, expected [{out_c}]"
-            )
-        params["bias"] = im.param(b, b.array, "", "bias")
+    params = onnx_conv_params(im, node, w, out_c)
     im.emit(
         "conv2d",
         [x],
@@ -336,6 +327,39 @@ def _conv_from_onnx(im: Importer, node: NodeProto) -> None:
         },
         params=params,
     )
+
+
+def onnx_conv_weight(
+    im: Importer, node: NodeProto, attrs: dict, what: str
+) -> tuple[Const, tuple[int, int, int, int], list[int]]:
+    """The constant 4-D weight of an ONNX Conv / ConvTranspose (``what`` names the kind), its
+    shape and the kernel_shape, which must match the weight's."""
+    w = im.const(node.input[1], "weight")
+    if w.array.ndim != 4:
+        raise im.fail(
+            f"weight {node.input[1]!r} has shape {list(w.array.shape)}; pd2java "
+            f"supports 2-D {what} (a 4-D weight)"
+        )
+    a, b, kh, kw = (int(v) for v in w.array.shape)
+    kernel = int_list(attrs.get("kernel_shape", [kh, kw]))
+    if kernel != [kh, kw]:
+        raise im.fail(f"kernel_shape {kernel} does not match the weight's {[kh, kw]}")
+    return w, (a, b, kh, kw), kernel
+
+
+def onnx_conv_params(
+    im: Importer, node: NodeProto, w: Const, out_channels: int
+) -> dict[str, str | None]:
+    """The weight and the optional constant bias (of shape [out_channels]) as parameter slots."""
+    params: dict[str, str | None] = {"weight": im.param(w, w.array, "", "weight"), "bias": None}
+    if len(node.input) > 2 and node.input[2]:
+        b = im.const(node.input[2], "bias")
+        if b.array.shape != (out_channels,):
+            raise im.fail(
+                f"bias {node.input[2]!r} has shape {list(b.array.shape)}, expected [{out_channels}]"
+            )
+        params["bias"] = im.param(b, b.array, "", "bias")
+    return params
 
 
 def _explicit_pads(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pd2java.errors import ErrorCode, UserError
+from pd2java.ops.conv import conv_groups, onnx_conv_params, onnx_conv_weight
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
 from pd2java.ops.lowering import Call, Lowered, Unsupported, Value, as_pair
 from pd2java.ops.onnx_conventions import BATCH, Const, int_list
@@ -141,13 +142,7 @@ def upsample_bilinear2d_kernel(
 
 
 def conv_transpose_param_shapes(attrs: Attrs) -> dict[str, Shape]:
-    kh, kw = pair(attrs["kernel_size"], "kernel_size")
-    cin, cout, groups = int(attrs["in_channels"]), int(attrs["out_channels"]), int(attrs["groups"])
-    if groups < 1 or cin < 1 or cout < 1 or cin % groups or cout % groups:
-        raise ShapeError(
-            f"groups={groups} must divide in_channels={cin} and out_channels={cout}, all >= 1",
-            ErrorCode.INVALID_ATTRIBUTE,
-        )
+    kh, kw, cin, cout, groups = conv_groups(attrs)
     if kh < 1 or kw < 1:
         raise ShapeError(f"kernel_size {[kh, kw]} must be >= 1", ErrorCode.INVALID_ATTRIBUTE)
     return {"weight": (cin, cout // groups, kh, kw), "bias": (cout,)}
@@ -640,16 +635,9 @@ def _conv_transpose_from_onnx(im: Importer, node: NodeProto) -> None:
     x = im.image(node.input[0])
     if "output_shape" in attrs:
         raise im.fail("output_shape is not supported; give pads and output_padding")
-    w = im.const(node.input[1], "weight")
-    if w.array.ndim != 4:
-        raise im.fail(
-            f"weight {node.input[1]!r} has shape {list(w.array.shape)}; pd2java "
-            "supports 2-D transposed convolution (a 4-D weight)"
-        )
-    cin, per_group, kh, kw = (int(v) for v in w.array.shape)
-    kernel = int_list(attrs.get("kernel_shape", [kh, kw]))
-    if kernel != [kh, kw]:
-        raise im.fail(f"kernel_shape {kernel} does not match the weight's {[kh, kw]}")
+    w, (cin, per_group, kh, kw), kernel = onnx_conv_weight(
+        im, node, attrs, "transposed convolution"
+    )
     output_padding = int_list(attrs.get("output_padding", [0, 0]))
     if len(output_padding) != 2:
         raise im.fail(f"output_padding {output_padding} is not 2-D")
@@ -669,14 +657,7 @@ def _conv_transpose_from_onnx(im: Importer, node: NodeProto) -> None:
             f"{x.shape[0]} input channels"
         )
     cout = per_group * groups
-    params: dict[str, str | None] = {"weight": im.param(w, w.array, "", "weight"), "bias": None}
-    if len(node.input) > 2 and node.input[2]:
-        b = im.const(node.input[2], "bias")
-        if b.array.shape != (cout,):
-            raise im.fail(
-                f"bias {node.input[2]!r} has shape {list(b.array.shape)}, expected [{cout}]"
-            )
-        params["bias"] = im.param(b, b.array, "", "bias")
+    params = onnx_conv_params(im, node, w, cout)
     im.emit(
         "conv_transpose2d",
         [x],

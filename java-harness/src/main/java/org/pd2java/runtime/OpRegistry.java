@@ -39,12 +39,12 @@ public final class OpRegistry {
     factory(f, "sigmoid@1", SigmoidKernel::compile);
     factory(f, "max_pool2d@1", MaxPool2dKernel::compile);
     factory(f, "avg_pool2d@1", AvgPool2dKernel::compile);
-    factory(f, "global_avg_pool@1", GlobalAvgPoolKernel::compile);
+    factory(f, "global_avg_pool@1", GlobalPoolKernel::avg);
     factory(f, "flatten@1", FlattenKernel::compile);
     factory(f, "linear@1", LinearKernel::compile);
     factory(f, "softmax@1", SoftmaxKernel::compile);
     factory(f, "add@1", AddKernel::compile);
-    factory(f, "global_max_pool@1", GlobalMaxPoolKernel::compile);
+    factory(f, "global_max_pool@1", GlobalPoolKernel::max);
     factory(f, "group_norm@1", GroupNormKernel::compileGroup);
     factory(f, "instance_norm2d@1", GroupNormKernel::compileInstance);
     factory(f, "tanh@1", TanhKernel::compile);
@@ -54,7 +54,7 @@ public final class OpRegistry {
     factory(f, "elu@1", EluKernel::compile);
     factory(f, "mish@1", MishKernel::compile);
     factory(f, "gelu@1", GeluKernel::compile);
-    factory(f, "log_softmax@1", LogSoftmaxKernel::compile);
+    factory(f, "log_softmax@1", SoftmaxKernel::compileLog);
     factory(f, "clamp@1", ClampKernel::compile);
     factory(f, "prelu@1", PReluKernel::compile);
     factory(f, "upsample_nearest2d@1", UpsampleNearest2dKernel::compile);
