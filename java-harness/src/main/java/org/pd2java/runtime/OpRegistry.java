@@ -32,7 +32,7 @@ public final class OpRegistry {
   static Map<String, KernelFactory> factories() {
     Map<String, KernelFactory> f = new LinkedHashMap<>();
     factory(f, "conv2d@1", Conv2dKernel::compile);
-    factory(f, "batch_norm2d@1", BatchNorm2dKernel::compile);
+    factory(f, "batch_norm2d@1", BatchNormKernel::compile2d);
     factory(f, "relu@1", ReluKernel::compile);
     factory(f, "relu6@1", Relu6Kernel::compile);
     factory(f, "leaky_relu@1", LeakyReluKernel::compile);
@@ -67,7 +67,7 @@ public final class OpRegistry {
     factory(f, "adaptive_avg_pool2d@1", AdaptivePool2dKernel::avg);
     factory(f, "adaptive_max_pool2d@1", AdaptivePool2dKernel::max);
     factory(f, "layer_norm@1", LayerNormKernel::compile);
-    factory(f, "batch_norm1d@1", BatchNorm1dKernel::compile);
+    factory(f, "batch_norm1d@1", BatchNormKernel::compile1d);
     factory(f, "add@2", BroadcastBinaryKernel::compile);
     factory(f, "sub@1", BroadcastBinaryKernel::compile);
     factory(f, "mul@1", BroadcastBinaryKernel::compile);
