@@ -26,7 +26,7 @@ final class GroupNormKernel implements Kernel {
           ErrorCode.INVALID_ATTRIBUTE,
           "num_channels " + c + " must be a multiple of num_groups " + groups);
     }
-    double eps = eps(n);
+    double eps = n.positiveFloatAttr("eps");
     int[] x = in[0];
     if (x.length < 1) {
       throw n.error(ErrorCode.SHAPE_MISMATCH, "needs a per-sample input of rank >= 1");
@@ -41,22 +41,13 @@ final class GroupNormKernel implements Kernel {
   /** instance_norm2d@1: a (C, H, W) input, one channel per group. */
   static Kernel compileInstance(NodeDef n, int[][] in) {
     int c = n.intAttr("num_features", 1);
-    double eps = eps(n);
+    double eps = n.positiveFloatAttr("eps");
     int[] x = n.input(in, 0, 3);
     if (x[0] != c) {
       throw n.error(
           ErrorCode.SHAPE_MISMATCH, "input has " + x[0] + " channels but num_features is " + c);
     }
     return new GroupNormKernel(x.clone(), c, eps, n.param("weight", c), n.param("bias", c));
-  }
-
-  private static double eps(NodeDef n) {
-    double eps = n.floatAttr("eps");
-    if (!(eps > 0) || Double.isInfinite(eps)) {
-      throw n.error(
-          ErrorCode.INVALID_ATTRIBUTE, "attribute 'eps' is " + eps + ", must be finite and > 0");
-    }
-    return eps;
   }
 
   private GroupNormKernel(int[] shape, int groups, double eps, float[] weight, float[] bias) {

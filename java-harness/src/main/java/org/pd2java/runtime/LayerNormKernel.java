@@ -19,11 +19,7 @@ final class LayerNormKernel implements Kernel {
   static Kernel compile(NodeDef n, int[][] in) {
     int dims = n.intAttr("normalized_dims", 1);
     int size = n.intAttr("normalized_size", 1);
-    double eps = n.floatAttr("eps");
-    if (!(eps > 0) || Double.isInfinite(eps)) {
-      throw n.error(
-          ErrorCode.INVALID_ATTRIBUTE, "attribute 'eps' is " + eps + ", must be finite and > 0");
-    }
+    double eps = n.positiveFloatAttr("eps");
     int[] x = in[0];
     if (dims > x.length) {
       throw n.error(

@@ -62,6 +62,17 @@ final class NodeDef {
     return (Double) attrs.get(attr);
   }
 
+  /** A float attribute that must be finite and > 0 (as every norm's {@code eps}). */
+  double positiveFloatAttr(String attr) {
+    double v = floatAttr(attr);
+    if (!(v > 0) || Double.isInfinite(v)) {
+      throw error(
+          ErrorCode.INVALID_ATTRIBUTE,
+          "attribute '" + attr + "' is " + v + ", must be finite and > 0");
+    }
+    return v;
+  }
+
   boolean boolAttr(String attr) {
     return (Boolean) attrs.get(attr);
   }
