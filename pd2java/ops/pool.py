@@ -402,30 +402,30 @@ def avg_pool2d_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -
     return (sums / counts).astype(np.float32)
 
 
-def _gap_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+def _global_infer(attrs: Attrs, shapes: list[Shape], op: str) -> Shape:
     (shape,) = shapes
-    want_rank(shape, 3, "global_avg_pool")
+    want_rank(shape, 3, op)
     if not isinstance(attrs["keepdims"], bool):
         raise ShapeError("keepdims must be a bool", ErrorCode.INVALID_ATTRIBUTE)
     return (shape[0], 1, 1) if attrs["keepdims"] else (shape[0],)
 
 
-@register("global_avg_pool", 1, infer=_gap_infer)
+@register(
+    "global_avg_pool",
+    1,
+    infer=lambda attrs, shapes: _global_infer(attrs, shapes, "global_avg_pool"),
+)
 def global_avg_pool_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
     """Mean over H and W."""
     mean = inputs[0].astype(np.float64).mean(axis=(2, 3), keepdims=bool(attrs["keepdims"]))
     return mean.astype(np.float32)
 
 
-def _gmp_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
-    (shape,) = shapes
-    want_rank(shape, 3, "global_max_pool")
-    if not isinstance(attrs["keepdims"], bool):
-        raise ShapeError("keepdims must be a bool", ErrorCode.INVALID_ATTRIBUTE)
-    return (shape[0], 1, 1) if attrs["keepdims"] else (shape[0],)
-
-
-@register("global_max_pool", 1, infer=_gmp_infer)
+@register(
+    "global_max_pool",
+    1,
+    infer=lambda attrs, shapes: _global_infer(attrs, shapes, "global_max_pool"),
+)
 def global_max_pool_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
     """Max over H and W."""
     return inputs[0].max(axis=(2, 3), keepdims=bool(attrs["keepdims"])).astype(np.float32)
@@ -549,14 +549,28 @@ def _avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
 
 @onnx_import("GlobalAveragePool", ops=("global_avg_pool",), ir="global_avg_pool(keepdims=true)")
 def _global_avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
+    _global_pool_from_onnx(im, node, "global_avg_pool")
+
+
+def _global_pool_from_onnx(im: Importer, node: NodeProto, op: str) -> None:
     x = im.image(node.input[0])
-    im.emit("global_avg_pool", [x], node.output[0], attrs={"keepdims": True})
+    im.emit(op, [x], node.output[0], attrs={"keepdims": True})
 
 
 @onnx_import("GlobalMaxPool", ops=("global_max_pool",), ir="global_max_pool(keepdims=true)")
 def _global_max_pool_from_onnx(im: Importer, node: NodeProto) -> None:
-    x = im.image(node.input[0])
-    im.emit("global_max_pool", [x], node.output[0], attrs={"keepdims": True})
+    _global_pool_from_onnx(im, node, "global_max_pool")
+
+
+def _reduce_axes(im: Importer, node: NodeProto, attrs: dict) -> list[int] | None:
+    """A Reduce* node's axes: a constant input from opset 18, an attribute before; None if
+    absent."""
+    if im.opset >= 18:
+        axes_input = node.input[1] if len(node.input) > 1 and node.input[1] else None
+        return (
+            None if axes_input is None else int_list(im.const(axes_input, "axes").array.reshape(-1))
+        )
+    return int_list(attrs["axes"]) if "axes" in attrs else None
 
 
 @onnx_import(
@@ -568,13 +582,7 @@ def _global_max_pool_from_onnx(im: Importer, node: NodeProto) -> None:
 def _reduce_max_from_onnx(im: Importer, node: NodeProto) -> None:
     attrs = im.attrs(node)
     keepdims = bool(int(attrs.get("keepdims", 1)))
-    if im.opset >= 18:
-        axes_input = node.input[1] if len(node.input) > 1 and node.input[1] else None
-        axes = (
-            None if axes_input is None else int_list(im.const(axes_input, "axes").array.reshape(-1))
-        )
-    else:
-        axes = int_list(attrs["axes"]) if "axes" in attrs else None
+    axes = _reduce_axes(im, node, attrs)
     if not axes or not all(-4 <= a < 4 for a in axes) or sorted(a % 4 for a in axes) != [2, 3]:
         raise im.fail(
             f"ReduceMax over axes {axes} is not supported; pd2java supports a max over H and W "
@@ -594,17 +602,11 @@ def _reduce_max_from_onnx(im: Importer, node: NodeProto) -> None:
 def _reduce_mean_from_onnx(im: Importer, node: NodeProto) -> None:
     attrs = im.attrs(node)
     keepdims = bool(int(attrs.get("keepdims", 1)))
-    if im.opset >= 18:
-        axes_input = node.input[1] if len(node.input) > 1 and node.input[1] else None
-        axes = (
-            None if axes_input is None else int_list(im.const(axes_input, "axes").array.reshape(-1))
+    axes = _reduce_axes(im, node, attrs)
+    if im.opset >= 18 and axes is None and int(attrs.get("noop_with_empty_axes", 0)):
+        raise im.fail(
+            "ReduceMean with no axes and noop_with_empty_axes=1 is an identity; remove it"
         )
-        if axes is None and int(attrs.get("noop_with_empty_axes", 0)):
-            raise im.fail(
-                "ReduceMean with no axes and noop_with_empty_axes=1 is an identity; remove it"
-            )
-    else:
-        axes = int_list(attrs["axes"]) if "axes" in attrs else None
     if not axes:
         raise im.fail(
             "ReduceMean over every axis (no axes given) would average over the batch; "
