@@ -1,14 +1,31 @@
-"""Shared comparison helper for every backend (torch, NumPy reference, Java).
+"""Shared test helpers for every backend (torch, NumPy reference, Java, onnxruntime).
 
-Check shape and dtype, then values, then argmax; on failure report the worst
-element so a reader sees at once where and by how much two backends disagree.
+``assert_close`` checks shape and dtype, then values, then argmax; on failure it reports the worst
+element so a reader sees at once where and by how much two backends disagree. The others are the
+steps the per-op and architecture tests share: seeded inputs, running torch and onnxruntime,
+``torch.onnx.export``, and comparing the exported backends (or an imported ONNX graph) against a
+reference output. torch, onnxruntime and the pd2java backends are imported inside the functions:
+importing this module stays cheap and does not change the order in which pd2java's op families
+register (the ONNX front end must not load before the op registry has).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from pd2java.format_rules import ATOL, RTOL
+
+if TYPE_CHECKING:
+    import onnx
+    import torch
+
+    from pd2java.ir import Graph
 
 
 def _as_numpy(value: Any) -> np.ndarray:
@@ -21,8 +38,8 @@ def _as_numpy(value: Any) -> np.ndarray:
 def assert_close(
     got: Any,
     expected: Any,
-    atol: float = 1e-5,
-    rtol: float = 1e-4,
+    atol: float = ATOL,
+    rtol: float = RTOL,
     what: str = "",
 ) -> None:
     """Assert ``|got - expected| <= atol + rtol * |expected|`` element by element.
@@ -69,3 +86,138 @@ def assert_close(
                     f"{label}argmax differs at row {int(row)}: got class {int(ga[row])}, "
                     f"expected {int(ea[row])} (expected scores {top!r} vs {other!r})"
                 )
+
+
+def seeded_input(name: str, shape: tuple[int, ...], batch: int = 3) -> torch.Tensor:
+    """A standard normal ``(batch, *shape)`` tensor seeded by the CRC-32 of ``name`` (stable
+    across processes, unlike ``hash``)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    return torch.randn(batch, *shape, generator=gen)
+
+
+def torch_forward(model: torch.nn.Module, x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``model(x)`` without autograd, as a NumPy array (``x`` a tensor or a float32 array)."""
+    import torch
+
+    with torch.no_grad():
+        return model(torch.as_tensor(x)).numpy()
+
+
+def ort_run(
+    model: Path | str | bytes | onnx.ModelProto, x: torch.Tensor | np.ndarray
+) -> np.ndarray:
+    """Run an ONNX model (a file, serialized bytes or a ModelProto) on onnxruntime's CPU provider,
+    ``x`` fed to its first input; return the first output."""
+    import onnxruntime as ort
+
+    if hasattr(model, "SerializeToString"):
+        model = model.SerializeToString()
+    data = model if isinstance(model, bytes) else str(model)
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: _as_numpy(x)})[0]
+
+
+def torch_onnx_export(
+    model: torch.nn.Module,
+    x: torch.Tensor | np.ndarray,
+    path: Path,
+    opset: int = 17,
+    fold: bool = True,
+) -> Path:
+    """``torch.onnx.export`` with the TorchScript exporter (``dynamo=False``): input ``x``, output
+    ``y``, both with a dynamic batch axis ``N``; ``fold`` is ``do_constant_folding``. The
+    exporter's deprecation warnings are silenced. Returns ``path``."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.as_tensor(x),),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            do_constant_folding=fold,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
+        )
+    return path
+
+
+def read_onnx(path: Path) -> Graph:
+    """``pd2java.frontends.onnx.onnx_to_graph``, imported at call time: importing the ONNX front
+    end before the op registry has loaded its families changes the order of the registrations
+    the generated docs list."""
+    from pd2java.frontends.onnx import onnx_to_graph
+
+    return onnx_to_graph(path)
+
+
+def assert_backends_match(
+    manifest: Path,
+    x: torch.Tensor | np.ndarray,
+    expected: np.ndarray,
+    name: str,
+    onnx_file: Path | None = None,
+    check: Callable[[Any, Any, str], None] | None = None,
+) -> None:
+    """An exported model's NumPy reference and Java runtime (and, given ``onnx_file``, the ONNX
+    file written beside it under onnxruntime) all match ``expected`` on ``x``.
+
+    ``check(got, expected, what)`` compares; by default ``assert_close`` at ATOL/RTOL of
+    ``pd2java.format_rules``.
+    """
+    from pd2java.backends import reference
+    from pd2java.backends.java.bridge import java_predict
+
+    if check is None:
+        check = _check_close
+    xs = _as_numpy(x)
+    check(reference.run(manifest, xs), expected, f"{name}: NumPy reference vs torch")
+    check(java_predict(manifest, xs), expected, f"{name}: Java vs torch")
+    if onnx_file is not None:
+        check(ort_run(onnx_file, xs), expected, f"{name}: written ONNX on onnxruntime vs torch")
+
+
+def export_and_compare(
+    model: torch.nn.Module, x: torch.Tensor | np.ndarray, out_dir: Path, name: str, onnx: bool
+) -> Path:
+    """Export ``model`` (fx) to ``out_dir`` for ``x``'s sample shape; its NumPy reference, Java
+    runtime (and, with ``onnx``, the written ONNX file) match torch on ``x``. Returns the
+    manifest."""
+    from pd2java.exporter import export
+
+    expected = torch_forward(model, x)
+    shape = tuple(x.shape[1:])
+    manifest = export(model, out_dir, input_shape=shape, name=name, onnx=onnx)
+    onnx_file = manifest.parent / f"{name}.onnx" if onnx else None
+    assert_backends_match(manifest, x, expected, name, onnx_file)
+    return manifest
+
+
+def assert_onnx_import_matches_ort(
+    path: Path, x: torch.Tensor | np.ndarray, what: str, ops: Iterable[str] = ()
+) -> tuple[Graph, np.ndarray, np.ndarray]:
+    """Read the ONNX file ``path`` with pd2java's importer and validate the graph; it holds every
+    op of ``ops``; the NumPy reference on it matches onnxruntime on the file for ``x``.
+
+    Returns (graph, onnxruntime's output, the reference's output) for further checks.
+    """
+    from pd2java.backends import reference
+    from pd2java.ir.passes import validate
+
+    graph = read_onnx(path)
+    validate(graph)
+    graph_ops = {n.op for n in graph.nodes}
+    assert set(ops) <= graph_ops, sorted(graph_ops)
+    expected = ort_run(path, x)
+    got = reference.run_graph(graph, _as_numpy(x))
+    assert_close(got, expected, what=f"{what}: imported ONNX reference vs onnxruntime")
+    return graph, expected, got
+
+
+def _check_close(got: Any, expected: Any, what: str) -> None:
+    assert_close(got, expected, ATOL, RTOL, what=what)

@@ -4,27 +4,31 @@ importer -> the NumPy reference against onnxruntime."""
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import (
+    assert_backends_match,
+    assert_close,
+    assert_onnx_import_matches_ort,
+    ort_run,
+    read_onnx,
+    seeded_input,
+    torch_forward,
+    torch_onnx_export,
+)
 from onnx import TensorProto, helper
 from torch import nn
 
 from pd2java.backends import reference
-from pd2java.backends.java.bridge import java_predict
 from pd2java.backends.onnx import graph_to_onnx
 from pd2java.errors import UserError
 from pd2java.exporter import export
-from pd2java.ir import Graph
 from pd2java.ir.passes import validate
 from pd2java.ops.pool import adaptive_bins
 
@@ -150,61 +154,22 @@ CASES: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int], str, bool]
 }
 
 
-def onnx_to_graph(path: Path) -> Graph:
-    # Imported at call time: importing the ONNX front end before the op registry has loaded its
-    # families changes the order of the registrations the generated docs list.
-    from pd2java.frontends.onnx import onnx_to_graph as read
-
-    return read(path)
-
-
-def _input(name: str, shape: tuple[int, ...], batch: int = 3) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-    return torch.randn(batch, *shape, generator=gen)
-
-
 def _model(name: str) -> nn.Module:
     torch.manual_seed(zlib.crc32(name.encode()))
     return CASES[name][0]().eval()
-
-
-def _ort(path: Path | bytes, x: torch.Tensor) -> np.ndarray:
-    sess = ort.InferenceSession(
-        path if isinstance(path, bytes) else str(path), providers=["CPUExecutionProvider"]
-    )
-    return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_export_reference_java_onnx_match_torch(name: str, tmp_path: Path) -> None:
     _, shape, op, onnx_ok = CASES[name]
     model = _model(name)
-    x = _input(name, shape)
-    with torch.no_grad():
-        expected = model(x).numpy()
+    x = seeded_input(name, shape)
+    expected = torch_forward(model, x)
     manifest = export(model, tmp_path, input_shape=shape, name=name, onnx=onnx_ok)
     graph = reference.load(manifest).graph
     assert op in [n.op for n in graph.nodes], [n.op for n in graph.nodes]
-    assert_close(reference.run(manifest, x.numpy()), expected, what=f"{name} reference")
-    assert_close(java_predict(manifest, x.numpy()), expected, what=f"{name} java")
-    if onnx_ok:
-        assert_close(_ort(tmp_path / f"{name}.onnx", x), expected, what=f"{name} onnx writer")
-
-
-def _torch_onnx(model: nn.Module, x: torch.Tensor, path: Path, opset: int = 17) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (x,),
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-        )
-    return path
+    onnx_file = tmp_path / f"{name}.onnx" if onnx_ok else None
+    assert_backends_match(manifest, x, expected, name, onnx_file)
 
 
 # torch.onnx.export writes an adaptive pool with divisible sizes as MaxPool / AveragePool (the
@@ -225,14 +190,10 @@ ONNX_IMPORT = [
 def test_torch_onnx_export_imports(name: str, opset: int, tmp_path: Path) -> None:
     _, shape, _, _ = CASES[name]
     model = _model(name)
-    x = _input(name, shape)
-    path = _torch_onnx(model, x, tmp_path / f"{name}.onnx", opset)
-    graph = onnx_to_graph(path)
-    validate(graph)
-    expected = _ort(path, x)
-    assert_close(reference.run_graph(graph, x.numpy()), expected, what=f"{name} imported")
-    with torch.no_grad():
-        assert_close(expected, model(x).numpy(), what=f"{name} onnxruntime vs torch")
+    x = seeded_input(name, shape)
+    path = torch_onnx_export(model, x, tmp_path / f"{name}.onnx", opset)
+    _, expected, _ = assert_onnx_import_matches_ort(path, x, name)
+    assert_close(expected, torch_forward(model, x), what=f"{name} onnxruntime vs torch")
 
 
 def _onnx_model(
@@ -258,16 +219,16 @@ def test_onnx_global_max_pool_imports_and_round_trips(
         helper.make_node("Flatten", ["p"], ["y"], name="flat", axis=1),
     ]
     path = _onnx_model(nodes, shape, shape[:1], tmp_path / "gmp.onnx")
-    x = _input("gmp_onnx", shape)
-    graph = onnx_to_graph(path)
+    x = seeded_input("gmp_onnx", shape)
+    graph = read_onnx(path)
     validate(graph)
     assert graph.nodes[0].op == "global_max_pool"
-    expected = _ort(path, x)
+    expected = ort_run(path, x)
     assert_close(expected, x.amax((2, 3)).numpy(), what="onnxruntime vs torch")
     assert_close(reference.run_graph(graph, x.numpy()), expected, what="imported")
     written = graph_to_onnx(graph)
     assert "GlobalMaxPool" in [n.op_type for n in written.graph.node]
-    assert_close(_ort(written.SerializeToString(), x), expected, what="written back")
+    assert_close(ort_run(written.SerializeToString(), x), expected, what="written back")
 
 
 @pytest.mark.parametrize("name", ["aap_module", "amp_module"])
@@ -287,4 +248,4 @@ def test_onnx_reduce_max_over_other_axes_is_refused(tmp_path: Path) -> None:
     nodes = [helper.make_node("ReduceMax", ["x"], ["y"], name="rmax", axes=[1, 2], keepdims=0)]
     path = _onnx_model(nodes, (2, 3, 4), (4,), tmp_path / "rmax.onnx")
     with pytest.raises(UserError, match=r"ReduceMax over axes \[1, 2\]"):
-        onnx_to_graph(path)
+        read_onnx(path)

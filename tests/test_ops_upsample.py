@@ -5,18 +5,25 @@ onnxruntime; hand-built Resize nodes; and the scale_factor and index-rule refusa
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import (
+    assert_backends_match,
+    assert_close,
+    assert_onnx_import_matches_ort,
+    export_and_compare,
+    ort_run,
+    seeded_input,
+    torch_forward,
+    torch_onnx_export,
+)
 from onnx import TensorProto, helper
 from torch import nn
 
@@ -119,44 +126,29 @@ CASES: dict[str, tuple[Callable[[], object], tuple[int, int, int], str]] = {
 }
 
 
-def _input(name: str, shape: tuple[int, ...], batch: int = 3) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-    return torch.randn(batch, *shape, generator=gen)
-
-
 def _model(name: str) -> nn.Module:
     torch.manual_seed(zlib.crc32(name.encode()))
     factory, shape, _ = CASES[name]
     return Head(shape[0], factory(), shape).eval()
 
 
-def _ort(path: Path | bytes, x: torch.Tensor) -> np.ndarray:
-    sess = ort.InferenceSession(
-        path if isinstance(path, bytes) else str(path), providers=["CPUExecutionProvider"]
-    )
-    return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_export_reference_java_onnx_match_torch(name: str, tmp_path: Path) -> None:
     _, shape, op = CASES[name]
     model = _model(name)
-    x = _input(name, shape)
-    with torch.no_grad():
-        expected = model(x).numpy()
+    x = seeded_input(name, shape)
+    expected = torch_forward(model, x)
     manifest = export(model, tmp_path, input_shape=shape, name=name, onnx=True)
     graph = reference.load(manifest).graph
     assert op in [n.op for n in graph.nodes], [n.op for n in graph.nodes]
-    assert_close(reference.run(manifest, x.numpy()), expected, what=f"{name} reference")
-    assert_close(java_predict(manifest, x.numpy()), expected, what=f"{name} java")
-    assert_close(_ort(tmp_path / f"{name}.onnx", x), expected, what=f"{name} onnx writer")
+    assert_backends_match(manifest, x, expected, name, tmp_path / f"{name}.onnx")
 
 
 def test_nearest_matches_torch_exactly_on_many_sizes() -> None:
     """The NumPy nearest kernel picks PyTorch's pixels exactly, up and down, odd and even."""
     from pd2java.ops.upsample import upsample_bilinear2d_kernel, upsample_nearest2d_kernel
 
-    x = _input("sizes", (2, 7, 14), batch=1)
+    x = seeded_input("sizes", (2, 7, 14), batch=1)
     for oh in (1, 2, 3, 5, 6, 7, 9, 13, 14, 20, 28):
         for ow in (1, 4, 14, 15, 28, 33):
             want = F.interpolate(x, size=(oh, ow)).numpy()
@@ -199,13 +191,8 @@ def test_unet_encoder_decoder(up: str, tmp_path: Path) -> None:
     torch.manual_seed(7)
     model = UNet(up).eval()
     shape = (1, 16, 32)
-    x = _input(f"unet-{up}", shape, batch=4)
-    with torch.no_grad():
-        expected = model(x).numpy()
-    manifest = export(model, tmp_path, input_shape=shape, name=f"unet_{up}", onnx=True)
-    assert_close(reference.run(manifest, x.numpy()), expected, what="unet reference")
-    assert_close(java_predict(manifest, x.numpy()), expected, what="unet java")
-    assert_close(_ort(tmp_path / f"unet_{up}.onnx", x), expected, what="unet onnx writer")
+    x = seeded_input(f"unet-{up}", shape, batch=4)
+    export_and_compare(model, x, tmp_path, f"unet_{up}", onnx=True)
 
 
 # --- refusals at lowering ---------------------------------------------------------------------
@@ -241,22 +228,6 @@ def test_unsupported_forms(layer: Callable, match: str | None, tmp_path: Path) -
 # --- ONNX: torch.onnx.export -> importer ------------------------------------------------------
 
 
-def _torch_onnx(model: nn.Module, x: torch.Tensor, path: Path, opset: int) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (x,),
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-        )
-    return path
-
-
 ONNX_IMPORT = [
     "near_size",
     "near_sf2",
@@ -275,15 +246,10 @@ ONNX_IMPORT = [
 def test_torch_onnx_export_imports(name: str, opset: int, tmp_path: Path) -> None:
     _, shape, op = CASES[name]
     model = _model(name)
-    x = _input(name, shape)
-    path = _torch_onnx(model, x, tmp_path / f"{name}.onnx", opset)
-    graph = onnx_to_graph(path)
-    validate(graph)
-    assert op in [n.op for n in graph.nodes]
-    expected = _ort(path, x)
-    assert_close(reference.run_graph(graph, x.numpy()), expected, what=f"{name} imported")
-    with torch.no_grad():
-        assert_close(expected, model(x).numpy(), what=f"{name} onnxruntime vs torch")
+    x = seeded_input(name, shape)
+    path = torch_onnx_export(model, x, tmp_path / f"{name}.onnx", opset)
+    _, expected, _ = assert_onnx_import_matches_ort(path, x, name, ops={op})
+    assert_close(expected, torch_forward(model, x), what=f"{name} onnxruntime vs torch")
 
 
 # --- ONNX: hand-built Resize / ConvTranspose --------------------------------------------------
@@ -370,16 +336,16 @@ def test_hand_built_resize_imports_and_round_trips(
     tmp_path: Path,
 ) -> None:
     path = _resize_model(shape, out_hw, tmp_path / "r.onnx", sizes=sizes, scales=scales, **attrs)
-    x = _input("resize", shape, batch=1)
+    x = seeded_input("resize", shape, batch=1)
     graph = onnx_to_graph(path)
     validate(graph)
     assert graph.nodes[0].op == op
     assert tuple(graph.nodes[0].attrs["output_size"]) == out_hw
-    expected = _ort(path, x)
+    expected = ort_run(path, x)
     assert_close(reference.run_graph(graph, x.numpy()), expected, what="imported")
     written = graph_to_onnx(graph)
     assert "Resize" in [n.op_type for n in written.graph.node]
-    assert_close(_ort(written.SerializeToString(), x), expected, what="written back")
+    assert_close(ort_run(written.SerializeToString(), x), expected, what="written back")
 
 
 @pytest.mark.parametrize(
@@ -442,11 +408,11 @@ def test_hand_built_conv_transpose_imports(tmp_path: Path) -> None:
     model.ir_version = 8
     path = tmp_path / "ct.onnx"
     onnx.save(model, str(path))
-    x = _input("ct", (2, 3, 4))
+    x = seeded_input("ct", (2, 3, 4))
     g = onnx_to_graph(path)
     validate(g)
     assert g.nodes[0].op == "conv_transpose2d"
-    expected = _ort(path, x)
+    expected = ort_run(path, x)
     want = F.conv_transpose2d(
         x,
         torch.from_numpy(w),
@@ -458,7 +424,7 @@ def test_hand_built_conv_transpose_imports(tmp_path: Path) -> None:
     assert_close(expected, want.numpy(), what="onnxruntime vs torch")
     assert_close(reference.run_graph(g, x.numpy()), expected, what="imported")
     written = graph_to_onnx(g)
-    assert_close(_ort(written.SerializeToString(), x), expected, what="written back")
+    assert_close(ort_run(written.SerializeToString(), x), expected, what="written back")
 
 
 def test_writer_refuses_output_padding_onnx_cannot_express(tmp_path: Path) -> None:
@@ -467,7 +433,7 @@ def test_writer_refuses_output_padding_onnx_cannot_express(tmp_path: Path) -> No
     layer = nn.ConvTranspose2d(1, 1, 2, stride=1, output_padding=1, dilation=2)
     model = Head(1, layer, (1, 3, 3)).eval()
     manifest = export(model, tmp_path, input_shape=(1, 3, 3), name="ct", onnx=False)
-    x = _input("ct-op", (1, 3, 3))
+    x = seeded_input("ct-op", (1, 3, 3))
     with torch.no_grad():
         assert_close(java_predict(manifest, x.numpy()), model(x).numpy(), what="java")
     with pytest.raises(UserError, match="cannot express"):
@@ -504,7 +470,7 @@ def test_java_picks_torchs_pixels_on_awkward_ratios(
     written (some of these have no exact ONNX Resize)."""
     torch.manual_seed(5)
     model = Head(shape[0], _f(**kw), shape).eval()
-    x = _input(f"awkward{shape}{kw}", shape)
+    x = seeded_input(f"awkward{shape}{kw}", shape)
     with torch.no_grad():
         expected = model(x).numpy()
     manifest = export(model, tmp_path, input_shape=shape, name="awkward", onnx=False)
