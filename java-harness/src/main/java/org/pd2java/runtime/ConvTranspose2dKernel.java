@@ -15,7 +15,7 @@ import java.util.Arrays;
  * float32.
  */
 final class ConvTranspose2dKernel implements Kernel {
-  private final int cin, h, w, cout, groups, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo;
+  private final Window2d g;
   private final float[] weight;
   private final float[] bias;
 
@@ -28,11 +28,7 @@ final class ConvTranspose2dKernel implements Kernel {
     int[] p = n.int2Attr("padding", 0);
     int[] op = n.int2Attr("output_padding", 0);
     int[] d = n.int2Attr("dilation", 1);
-    if (cin % groups != 0 || cout % groups != 0) {
-      throw n.error(
-          ErrorCode.INVALID_ATTRIBUTE,
-          "groups " + groups + " must divide in_channels " + cin + " and out_channels " + cout);
-    }
+    Window2d.checkGroups(n, cin, cout, groups);
     for (int i = 0; i < 2; i++) {
       if (op[i] >= Math.max(s[i], d[i])) {
         throw n.error(
@@ -41,18 +37,13 @@ final class ConvTranspose2dKernel implements Kernel {
                 + Arrays.toString(s) + " or dilation " + Arrays.toString(d));
       }
     }
-    int[] x = n.input(in, 0, 3);
-    if (x[0] != cin) {
-      throw n.error(
-          ErrorCode.SHAPE_MISMATCH,
-          "input has " + x[0] + " channels but in_channels is " + cin + " (input shape "
-              + Arrays.toString(x) + ")");
-    }
+    int[] x = Window2d.convInput(n, in, cin);
     int ho = outExtent(n, "height", x[1], k[0], s[0], p[0], op[0], d[0]);
     int wo = outExtent(n, "width", x[2], k[1], s[1], p[1], op[1], d[1]);
     float[] weight = n.param("weight", cin, cout / groups, k[0], k[1]);
     float[] bias = n.param("bias", cout);
-    return new ConvTranspose2dKernel(x, cout, groups, k, s, p, d, ho, wo, weight, bias);
+    return new ConvTranspose2dKernel(
+        Window2d.transposed(x, cout, groups, k, s, p, d, ho, wo), weight, bias);
   }
 
   /** {@code (in - 1) * s - 2p + d * (k - 1) + op + 1}: SHAPE_MISMATCH if not positive. */
@@ -64,44 +55,28 @@ final class ConvTranspose2dKernel implements Kernel {
           axis + " output extent " + out + " of the transposed convolution is not positive"
               + " (input " + in + ", kernel " + k + ", stride " + s + ", padding " + p + ")");
     }
-    if (out > FormatRules.MAX_VALUE_ELEMENTS) {
-      throw n.error(
-          ErrorCode.LIMIT_EXCEEDED,
-          axis + " output extent " + out + " exceeds MAX_VALUE_ELEMENTS ("
-              + FormatRules.MAX_VALUE_ELEMENTS + ")");
-    }
-    return (int) out;
+    return Window2d.limitExtent(n, axis, out);
   }
 
-  private ConvTranspose2dKernel(int[] x, int cout, int groups, int[] k, int[] s, int[] p,
-      int[] d, int ho, int wo, float[] weight, float[] bias) {
-    this.cin = x[0];
-    this.h = x[1];
-    this.w = x[2];
-    this.cout = cout;
-    this.groups = groups;
-    this.kh = k[0];
-    this.kw = k[1];
-    this.sh = s[0];
-    this.sw = s[1];
-    this.ph = p[0];
-    this.pw = p[1];
-    this.dh = d[0];
-    this.dw = d[1];
-    this.ho = ho;
-    this.wo = wo;
+  private ConvTranspose2dKernel(Window2d g, float[] weight, float[] bias) {
+    this.g = g;
     this.weight = weight;
     this.bias = bias;
   }
 
   @Override
   public int[] outputShape() {
-    return new int[] {cout, ho, wo};
+    return new int[] {g.cout, g.ho, g.wo};
   }
 
   @Override
   public void run(float[][] inputs, float[] out) {
     float[] x = inputs[0];
+    float[] weight = this.weight;
+    float[] bias = this.bias;
+    int cin = g.c, h = g.h, w = g.w, cout = g.cout, groups = g.groups;
+    int kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw;
+    int ho = g.ho, wo = g.wo;
     int plane = ho * wo;
     for (int oc = 0; oc < cout; oc++) {
       Arrays.fill(out, oc * plane, (oc + 1) * plane, bias == null ? 0f : bias[oc]);

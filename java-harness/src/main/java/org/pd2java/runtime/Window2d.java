@@ -3,7 +3,8 @@ package org.pd2java.runtime;
 import java.util.Arrays;
 
 /**
- * The geometry of one 2-D sliding-window node (conv2d, max_pool2d, avg_pool2d), read and checked
+ * The geometry of one 2-D sliding-window node (conv2d, max_pool2d, avg_pool2d, and
+ * conv_transpose2d with its own output rule), read and checked
  * once at load: input {@code (c, h, w)}, kernel, stride, padding and dilation per axis, output
  * {@code (cout, ho, wo)}, and for a convolution its groups. Every conv and pool kernel is built
  * from one of these, so the attribute checks, the output-size rule, the pools' padding rule and
@@ -53,11 +54,32 @@ final class Window2d {
     int[] p = n.int2Attr("padding", 0);
     int[] d = n.int2Attr("dilation", 1);
     int groups = n.intAttr("groups", 1);
+    checkGroups(n, cin, cout, groups);
+    int[] x = convInput(n, in, cin);
+    return over(n, x, cout, groups, k, s, p, d);
+  }
+
+  /**
+   * conv_transpose2d: the geometry read and checked by {@link ConvTranspose2dKernel#compile},
+   * with its own output extents ({@code ho}, {@code wo}); the fields mean what they mean for a
+   * convolution (kernel, stride, padding and dilation of the transposed op).
+   */
+  static Window2d transposed(
+      int[] x, int cout, int groups, int[] k, int[] s, int[] p, int[] d, int ho, int wo) {
+    return new Window2d(x, cout, groups, k, s, p, d, ho, wo);
+  }
+
+  /** A convolution's rule: groups divide both channel counts (INVALID_ATTRIBUTE). */
+  static void checkGroups(NodeDef n, int cin, int cout, int groups) {
     if (cin % groups != 0 || cout % groups != 0) {
       throw n.error(
           ErrorCode.INVALID_ATTRIBUTE,
           "groups " + groups + " must divide in_channels " + cin + " and out_channels " + cout);
     }
+  }
+
+  /** A convolution's input: rank 3 with in_channels channels (SHAPE_MISMATCH). */
+  static int[] convInput(NodeDef n, int[][] in, int cin) {
     int[] x = n.input(in, 0, 3);
     if (x[0] != cin) {
       throw n.error(
@@ -65,7 +87,7 @@ final class Window2d {
           "input has " + x[0] + " channels but in_channels is " + cin + " (input shape "
               + Arrays.toString(x) + ")");
     }
-    return over(n, x, cout, groups, k, s, p, d);
+    return x;
   }
 
   /**
@@ -109,7 +131,11 @@ final class Window2d {
           ErrorCode.SHAPE_MISMATCH,
           "window of " + span + " does not fit the " + axis + " extent " + in + " padded by " + p);
     }
-    long out = num / s + 1;
+    return limitExtent(n, axis, num / s + 1);
+  }
+
+  /** An output extent, or LIMIT_EXCEEDED when it exceeds MAX_VALUE_ELEMENTS. */
+  static int limitExtent(NodeDef n, String axis, long out) {
     if (out > FormatRules.MAX_VALUE_ELEMENTS) {
       throw n.error(
           ErrorCode.LIMIT_EXCEEDED,
