@@ -49,7 +49,7 @@ from pd2java.backends.reference import run_graph, self_test
 from pd2java.backends.safetensors_io import encode_safetensors
 from pd2java.errors import ParityError, UserError
 from pd2java.format_rules import ATOL, RTOL
-from pd2java.fsutil import atomic_path
+from pd2java.fsutil import atomic_path, check_can_create
 from pd2java.ir import Graph, Node
 from pd2java.ir.passes import fold_affine as fold_affine_pass
 from pd2java.ir.passes import fold_bn as fold_bn_pass
@@ -87,13 +87,7 @@ def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
         if not os.access(path, os.W_OK | os.X_OK):
             raise UserError(f"output folder {path} is not writable")
         return path
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UserError(f"cannot create output folder {path}: {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UserError(f"cannot create output folder {path}: {ancestor} is not writable")
+    check_can_create(path, f"cannot create output folder {path}")
     return path
 
 
@@ -470,6 +464,23 @@ class TorchSource:
     kind: str  # "checkpoint", "state dict", "factory", "pickled module"
 
 
+def _plain_source(
+    model: nn.Module, name: str, source: str, weights_source: str, kind: str
+) -> TorchSource:
+    """A TorchSource whose source says nothing but the weights: no input shape, classes, head
+    or image convention."""
+    return TorchSource(
+        model=model,
+        input_shape=None,
+        classes=None,
+        head=None,
+        image_convention=None,
+        name=name,
+        producer={"source": source, "weights_source": weights_source},
+        kind=kind,
+    )
+
+
 def _read_torch_file(path: Path, *, trust_pickle: bool) -> tuple[Any, bool]:
     """(object, pickled): weights-only load, else with trust_pickle a full unpickling."""
     import torch
@@ -550,18 +561,12 @@ def resolve_torch_source(
         if module is None:
             raise UserError("give a model: a source file, or --module pkg.mod:factory")
         model = build_from_factory(module)
-        return TorchSource(
-            model=model,
-            input_shape=None,
-            classes=None,
-            head=None,
-            image_convention=None,
-            name=model_name(type(model).__name__),
-            producer={
-                "source": f"module:{module}",
-                "weights_source": "factory initialisation (untrained)",
-            },
-            kind="factory",
+        return _plain_source(
+            model,
+            model_name(type(model).__name__),
+            f"module:{module}",
+            "factory initialisation (untrained)",
+            "factory",
         )
     path = Path(src)
     if not path.exists():
@@ -600,18 +605,12 @@ def resolve_torch_source(
         assert pickled
         if module is not None:
             raise UserError(f"{path} holds a whole module; --module does not apply")
-        return TorchSource(
-            model=obj.eval(),
-            input_shape=None,
-            classes=None,
-            head=None,
-            image_convention=None,
-            name=model_name(path.stem),
-            producer={
-                "source": f"pickled module:{type(obj).__name__}",
-                "weights_source": f"pickled module {path.name} sha256 {digest} (--trust-pickle)",
-            },
-            kind="pickled module",
+        return _plain_source(
+            obj.eval(),
+            model_name(path.stem),
+            f"pickled module:{type(obj).__name__}",
+            f"pickled module {path.name} sha256 {digest} (--trust-pickle)",
+            "pickled module",
         )
     state = _as_state_dict(obj)
     if state is None:
@@ -627,18 +626,12 @@ def resolve_torch_source(
         )
     model = build_from_factory(module)
     load_state_dict_strict(model, state, f"{module} ({type(model).__name__}), from {path}")
-    return TorchSource(
-        model=model.eval(),
-        input_shape=None,
-        classes=None,
-        head=None,
-        image_convention=None,
-        name=model_name(path.stem),
-        producer={
-            "source": f"module:{module}",
-            "weights_source": f"state dict {path.name} sha256 {digest}",
-        },
-        kind="state dict",
+    return _plain_source(
+        model.eval(),
+        model_name(path.stem),
+        f"module:{module}",
+        f"state dict {path.name} sha256 {digest}",
+        "state dict",
     )
 
 

@@ -1,4 +1,5 @@
-"""Atomic file writes, shared by every writer in pd2java.
+"""Atomic file writes, shared by every writer in pd2java, and the check that a path can be
+created, made before any work is done.
 
 A file is written under a temporary name in its target folder (same file system, so the rename is
 atomic) and renamed into place only once it is complete; on any failure the temporary file is
@@ -12,6 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from pd2java.errors import UserError
 
 
 @contextmanager
@@ -29,6 +32,19 @@ def atomic_path(target: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iter
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_can_create(path: Path, refusal: str, *, folder_word: str = "") -> None:
+    """Refuse a ``path`` that cannot be created: its nearest existing ancestor must be a folder
+    this process can write into. Each message is ``refusal`` (``"cannot write X"``), a colon and
+    the reason; ``folder_word`` is put before the ancestor in the not-writable reason."""
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{refusal}: {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"{refusal}: {folder_word}{ancestor} is not writable")
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:

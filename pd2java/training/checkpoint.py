@@ -39,7 +39,7 @@ from torch import nn
 
 from pd2java import __version__
 from pd2java.errors import UserError
-from pd2java.fsutil import atomic_path
+from pd2java.fsutil import atomic_path, check_can_create
 from pd2java.training.data.convention import IMAGE_CONVENTION
 from pd2java.training.models import INPUT_SHAPE, build_model, canonical_arch
 
@@ -197,14 +197,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     if target.is_dir():
         raise UserError(f"cannot write checkpoint {target}: it is a directory")
-    folder = target.parent
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"cannot write checkpoint {target}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write checkpoint {target}: folder {existing} is not writable")
+    check_can_create(target, f"cannot write checkpoint {target}", folder_word="folder ")
     return target
 
 
