@@ -153,41 +153,39 @@ def _check_4d(x: Value, what: str) -> None:
         raise Unsupported(f"{what} of a rank-{x.rank} tensor (only (N, C, H, W) is supported)")
 
 
+def _lower_pad_module(
+    mod: object, x: Value, what: str, op: str, with_value: bool = False
+) -> Lowered:
+    """A padding module (``what``) on (N, C, H, W) as ``op``; ``with_value``: its fill value."""
+    _check_4d(x, what)
+    pads = _torch_pads(mod.padding, "padding")
+    value = (float(mod.value),) if with_value else ()
+    return Lowered(op, pad_attrs(op, *pads, *value))
+
+
 @torch_module("torch.nn.ZeroPad2d", ops=("constant_pad2d",))
 def _zero_pad_module(mod: object, x: Value) -> Lowered:
-    _check_4d(x, "ZeroPad2d")
-    return Lowered(
-        "constant_pad2d", pad_attrs("constant_pad2d", *_torch_pads(mod.padding, "padding"))
-    )
+    return _lower_pad_module(mod, x, "ZeroPad2d", "constant_pad2d")
 
 
 @torch_module("torch.nn.ConstantPad2d", ops=("constant_pad2d",))
 def _constant_pad_module(mod: object, x: Value) -> Lowered:
-    _check_4d(x, "ConstantPad2d")
-    pads = _torch_pads(mod.padding, "padding")
-    return Lowered("constant_pad2d", pad_attrs("constant_pad2d", *pads, float(mod.value)))
+    return _lower_pad_module(mod, x, "ConstantPad2d", "constant_pad2d", with_value=True)
 
 
 @torch_module("torch.nn.CircularPad2d", ops=("circular_pad2d",))
 def _circular_pad_module(mod: object, x: Value) -> Lowered:
-    _check_4d(x, "CircularPad2d")
-    return Lowered(
-        "circular_pad2d", pad_attrs("circular_pad2d", *_torch_pads(mod.padding, "padding"))
-    )
+    return _lower_pad_module(mod, x, "CircularPad2d", "circular_pad2d")
 
 
 @torch_module("torch.nn.ReflectionPad2d", ops=("reflection_pad2d",))
 def _reflection_pad_module(mod: object, x: Value) -> Lowered:
-    _check_4d(x, "ReflectionPad2d")
-    pads = _torch_pads(mod.padding, "padding")
-    return Lowered("reflection_pad2d", pad_attrs("reflection_pad2d", *pads))
+    return _lower_pad_module(mod, x, "ReflectionPad2d", "reflection_pad2d")
 
 
 @torch_module("torch.nn.ReplicationPad2d", ops=("replication_pad2d",))
 def _replication_pad_module(mod: object, x: Value) -> Lowered:
-    _check_4d(x, "ReplicationPad2d")
-    pads = _torch_pads(mod.padding, "padding")
-    return Lowered("replication_pad2d", pad_attrs("replication_pad2d", *pads))
+    return _lower_pad_module(mod, x, "ReplicationPad2d", "replication_pad2d")
 
 
 @torch_function(
