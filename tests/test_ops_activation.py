@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import math
 import tempfile
-import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import (
+    assert_close,
+    assert_onnx_import_matches_ort,
+    export_and_compare,
+    ort_run,
+    torch_forward,
+    torch_onnx_export,
+)
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
@@ -132,12 +137,6 @@ def _input(name: str, shape: tuple[int, ...], batch: int = 3) -> np.ndarray:
     return x
 
 
-def _ort(path: Path | onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    data = path.SerializeToString() if isinstance(path, onnx.ModelProto) else str(path)
-    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_export_reference_java_onnx_match_torch(tmp_path: Path, name: str) -> None:
     factory, shape, ops = CASES[name]
@@ -145,15 +144,9 @@ def test_export_reference_java_onnx_match_torch(tmp_path: Path, name: str) -> No
     graph_ops = {n.op for n in capture(model, shape, name="m").nodes}
     assert ops <= graph_ops, graph_ops
     assert not ({"relu", "relu6"} & graph_ops) or "clamp" not in graph_ops
-    manifest = export(model, tmp_path, input_shape=shape, name=name, onnx=True)
     x = _input(name, shape)
-    with torch.no_grad():
-        expected = model(torch.from_numpy(x)).numpy()
-    assert_close(reference.run(manifest, x), expected, what=f"{name}: NumPy reference vs torch")
-    assert_close(java_predict(manifest, x), expected, what=f"{name}: Java vs torch")
-    onnx_file = tmp_path / f"{name}.onnx"
-    onnx.checker.check_model(onnx.load(str(onnx_file)), full_check=True)
-    assert_close(_ort(onnx_file, x), expected, what=f"{name}: written ONNX on onnxruntime")
+    export_and_compare(model, x, tmp_path, name, onnx=True)
+    onnx.checker.check_model(onnx.load(str(tmp_path / f"{name}.onnx")), full_check=True)
 
 
 def test_log_softmax_head_gives_logits() -> None:
@@ -191,8 +184,7 @@ def test_gelu_wide_range_against_torch(tmp_path: Path, approximate: str) -> None
     model = flat(nn.GELU(approximate)).eval()
     manifest = export(model, tmp_path, input_shape=shape, name=f"gelu_{approximate}", onnx=False)
     x = grid.reshape(1, *shape)
-    with torch.no_grad():
-        expected = model(torch.from_numpy(x)).numpy()
+    expected = torch_forward(model, x)
     assert_close(java_predict(manifest, x), expected, what="Java gelu vs torch")
     assert_close(reference.run(manifest, x), expected, what="NumPy gelu vs torch")
     # torch's float32 formula loses the tail (1 + erf(u) rounds to 0 below x ~ -5.5): there
@@ -232,24 +224,8 @@ def test_torch_onnx_export_imports(tmp_path: Path, name: str) -> None:
     factory, shape, ops = CASES[name]
     model = factory(shape).eval()
     x = _input(name, shape)
-    path = tmp_path / f"{name}.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.from_numpy(x),),
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-        )
-    graph = onnx_to_graph(path)
-    validate(graph)
-    assert ops <= {n.op for n in graph.nodes}
-    expected = _ort(path, x)
-    assert_close(reference.run_graph(graph, x), expected, what=f"{name}: reference vs ORT")
+    path = torch_onnx_export(model, x, tmp_path / f"{name}.onnx")
+    _, expected, _ = assert_onnx_import_matches_ort(path, x, name, ops=ops)
     manifest = export_onnx(path, tmp_path / "out", onnx=False)
     assert_close(java_predict(manifest, x), expected, what=f"{name}: Java vs ORT")
 
@@ -351,12 +327,12 @@ def test_hand_built_onnx_imports(tmp_path: Path, case: str) -> None:
     node = graph.nodes[0]
     assert node.op == op and dict(node.attrs) == attrs
     x = _input(case, shape)
-    expected = _ort(model, x)
+    expected = ort_run(model, x)
     assert_close(reference.run_graph(graph, x), expected, what=f"{case}: reference vs ORT")
     manifest = export_onnx(path, tmp_path / "out", onnx=True)
     assert_close(java_predict(manifest, x), expected, what=f"{case}: Java vs ORT")
     # And back out through the opset-17 writer (Mish / Gelu as their decompositions).
-    assert_close(_ort(tmp_path / "out" / f"{case}.onnx", x), expected, what=f"{case}: rewritten")
+    assert_close(ort_run(tmp_path / "out" / f"{case}.onnx", x), expected, what=f"{case}: rewritten")
 
 
 @pytest.mark.parametrize(
