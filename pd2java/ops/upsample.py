@@ -560,6 +560,19 @@ def _slice_fold(im: Importer, node: NodeProto) -> None:
     im.env[node.output[0]] = Const(np.asarray(data[tuple(index)]), node.output[0])
 
 
+def _resize_to_onnx(e: Emitter, node: Node, **attrs: Any) -> None:
+    """A ``Resize`` to the node's output size (empty roi and scales, shared initializers)."""
+    roi = e.constant("resize.roi", np.zeros((0,), dtype=np.float32))
+    scales = e.constant("resize.scales", np.zeros((0,), dtype=np.float32))
+    e.add(
+        "Resize",
+        [node.inputs[0], roi, scales, _sizes_input(e, node)],
+        node.outputs,
+        node.name,
+        **attrs,
+    )
+
+
 def _sizes_input(e: Emitter, node: Node) -> str:
     """``Concat(Shape(x)[0:2], [oh, ow])``: the full 4-D sizes with the symbolic batch."""
     nc = e.fresh(f"{node.name}.batch_channels")
@@ -589,16 +602,8 @@ def _nearest_to_onnx(e: Emitter, node: Node) -> None:
                 f"{axis} rows for {n_in} -> {n_out} than PyTorch's rule this op follows; "
                 "this resize has no exact ONNX Resize equivalent"
             )
-    roi = e.constant("resize.roi", np.zeros((0,), dtype=np.float32))
-    scales = e.constant("resize.scales", np.zeros((0,), dtype=np.float32))
-    e.add(
-        "Resize",
-        [node.inputs[0], roi, scales, _sizes_input(e, node)],
-        node.outputs,
-        node.name,
-        mode="nearest",
-        coordinate_transformation_mode="asymmetric",
-        nearest_mode="floor",
+    _resize_to_onnx(
+        e, node, mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"
     )
 
 
@@ -609,13 +614,9 @@ def _nearest_to_onnx(e: Emitter, node: Node) -> None:
     "align_corners) with `sizes` = `Concat(Shape(x, end=2), [oh, ow])`",
 )
 def _bilinear_to_onnx(e: Emitter, node: Node) -> None:
-    roi = e.constant("resize.roi", np.zeros((0,), dtype=np.float32))
-    scales = e.constant("resize.scales", np.zeros((0,), dtype=np.float32))
-    e.add(
-        "Resize",
-        [node.inputs[0], roi, scales, _sizes_input(e, node)],
-        node.outputs,
-        node.name,
+    _resize_to_onnx(
+        e,
+        node,
         mode="linear",
         coordinate_transformation_mode="align_corners"
         if node.attrs["align_corners"]
