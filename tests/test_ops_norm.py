@@ -4,25 +4,28 @@ value rules and the fold of batch_norm1d into a linear layer."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import (
+    assert_backends_match,
+    assert_close,
+    assert_onnx_import_matches_ort,
+    export_and_compare,
+    torch_forward,
+    torch_onnx_export,
+)
 from torch import nn
 
 from pd2java.backends import reference
 from pd2java.backends.java.bridge import java_predict
 from pd2java.errors import ErrorCode, FormatError
 from pd2java.exporter import export
+from pd2java.format_rules import ATOL, RTOL
 from pd2java.frontends.onnx import onnx_to_graph
-from pd2java.ir.passes import validate
-
-ATOL, RTOL = 1e-5, 1e-4
 
 
 def _randomise(model: nn.Module, seed: int) -> nn.Module:
@@ -46,53 +49,19 @@ def _head(c: int, h: int, w: int, k: int = 3) -> list[nn.Module]:
 def _check(model: nn.Module, shape: tuple[int, int, int], tmp: Path, name: str, onnx_out: bool):
     """Export; the NumPy reference, Java (and the written ONNX file) all match torch."""
     x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(len(name))) * 2 + 0.5
-    with torch.no_grad():
-        want = model(x).numpy()
-    manifest = export(model, tmp / name, input_shape=shape, name=name, onnx=onnx_out)
-    xs = x.numpy()
-    assert_close(reference.run(manifest, xs), want, ATOL, RTOL, what=f"{name}: NumPy vs torch")
-    assert_close(java_predict(manifest, xs), want, ATOL, RTOL, what=f"{name}: Java vs torch")
-    if onnx_out:
-        path = manifest.parent / f"{name}.onnx"
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = sess.run(None, {sess.get_inputs()[0].name: xs})[0]
-        assert_close(got, want, ATOL, RTOL, what=f"{name}: written ONNX vs torch")
-    return manifest
+    return export_and_compare(model, x, tmp / name, name, onnx=onnx_out)
 
 
 def _ops(manifest: Path) -> list[str]:
     return [n.op for n in reference.load(manifest).graph.nodes]
 
 
-def _torch_onnx(model: nn.Module, shape: tuple[int, ...], path: Path, opset: int = 17) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.zeros(2, *shape),),
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-        )
-    return path
-
-
 def _check_onnx_import(model: nn.Module, shape: tuple[int, int, int], tmp: Path, opset: int):
     """torch.onnx.export -> onnx_to_graph: the imported graph matches onnxruntime and torch."""
-    path = _torch_onnx(model, shape, tmp / f"m{opset}.onnx", opset)
-    graph = onnx_to_graph(path)
-    validate(graph)
+    path = torch_onnx_export(model, torch.zeros(2, *shape), tmp / f"m{opset}.onnx", opset)
     x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(opset))
-    with torch.no_grad():
-        want = model(x).numpy()
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ort_out = sess.run(None, {"x": x.numpy()})[0]
-    got = reference.run_graph(graph, x.numpy())
-    assert_close(got, ort_out, ATOL, RTOL, what="imported ONNX vs onnxruntime")
-    assert_close(got, want, ATOL, RTOL, what="imported ONNX vs torch")
+    graph, _, got = assert_onnx_import_matches_ort(path, x, f"opset {opset}")
+    assert_close(got, torch_forward(model, x), ATOL, RTOL, what="imported ONNX vs torch")
     return graph
 
 
@@ -270,16 +239,14 @@ def test_batch_norm1d_kernel_on_sequences():
 def test_fold_bn_folds_batch_norm1d_into_the_linear(tmp_path, affine, bias):
     model = _randomise(_mlp_bn(affine, bias), 29 + affine)
     x = torch.randn(4, 3, 2, 2, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        want = model(x).numpy()
+    want = torch_forward(model, x)
     name = f"fold{int(affine)}"
     manifest = export(model, tmp_path / name, input_shape=(3, 2, 2), name=name, fold_bn=True)
     loaded = reference.load(manifest).graph
     assert "batch_norm1d" not in [n.op for n in loaded.nodes]
     assert "fold_bn" in loaded.transforms
     assert [n.op for n in loaded.nodes].count("linear") == 2
-    assert_close(reference.run(manifest, x.numpy()), want, ATOL, RTOL, what="folded NumPy")
-    assert_close(java_predict(manifest, x.numpy()), want, ATOL, RTOL, what="folded Java")
+    assert_backends_match(manifest, x, want, name)
 
 
 def test_fold_bn_leaves_a_shared_linear_alone(tmp_path):
