@@ -424,17 +424,9 @@ def build_from_factory(spec: str) -> nn.Module:
 def load_state_dict_strict(model: nn.Module, state: Mapping[str, Any], where: str) -> None:
     """Load ``state`` into ``model`` strictly; a UserError lists every missing, unexpected and
     mismatched key (all of them, not only the first)."""
-    import torch
+    from pd2java.training.checkpoint import state_dict_differences
 
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    not_tensors = sorted(k for k, v in state.items() if not isinstance(v, torch.Tensor))
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(
-        f"{k} is {list(state[k].shape)}, the model's is {list(expected[k])}"
-        for k in set(expected) & set(state)
-        if isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != expected[k]
-    )
+    not_tensors, missing, unexpected, wrong = state_dict_differences(model, state, "the model's is")
     problems = [
         f"{label} ({len(keys)}): {', '.join(keys)}"
         for label, keys in (

@@ -160,17 +160,28 @@ class Checkpoint:
         }
 
 
-def _check_state_dict(model: nn.Module, state: Mapping[str, Any], *, where: str) -> None:
-    """Refuse a state dict that does not fit ``model``, naming the keys that differ."""
+def state_dict_differences(
+    model: nn.Module, state: Mapping[str, Any], wrong_phrase: str
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """How ``state`` differs from ``model``'s state dict, each list sorted: the keys whose values
+    are not tensors, the missing keys, the unexpected keys, and ``"<key> is [shape], <wrong_phrase>
+    [model's shape]"`` for each tensor of another shape. Shared by the checkpoint check and the
+    exporter's strict load, which word their refusals differently."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     not_tensors = sorted(k for k, v in state.items() if not isinstance(v, torch.Tensor))
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(
-        f"{k} is {list(state[k].shape)}, expected {list(expected[k])}"
+        f"{k} is {list(state[k].shape)}, {wrong_phrase} {list(expected[k])}"
         for k in set(expected) & set(state)
         if isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != expected[k]
     )
+    return not_tensors, missing, unexpected, wrong
+
+
+def _check_state_dict(model: nn.Module, state: Mapping[str, Any], *, where: str) -> None:
+    """Refuse a state dict that does not fit ``model``, naming the keys that differ."""
+    not_tensors, missing, unexpected, wrong = state_dict_differences(model, state, "expected")
     problems = []
 
     def listed(keys: list[str]) -> str:
