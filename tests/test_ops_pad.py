@@ -10,24 +10,25 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import (
+    assert_close,
+    assert_onnx_import_matches_ort,
+    export_and_compare,
+    torch_forward,
+    torch_onnx_export,
+)
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from pd2java.backends import reference
-from pd2java.backends.java.bridge import java_predict
 from pd2java.errors import ErrorCode, UserError
-from pd2java.exporter import export
+from pd2java.format_rules import ATOL, RTOL
 from pd2java.frontends.fx import capture
 from pd2java.frontends.onnx import onnx_to_graph
-from pd2java.ir.passes import validate
 from pd2java.ops.registry import ShapeError, impl
-
-ATOL, RTOL = 1e-5, 1e-4
 
 
 class _Head(nn.Module):
@@ -65,20 +66,8 @@ def _out(shape: tuple[int, int, int], lrtb: tuple[int, int, int, int]) -> tuple[
 
 def _check(model: nn.Module, shape: tuple[int, int, int], tmp: Path, name: str) -> Path:
     """Export (with ONNX); the NumPy reference, Java and the written ONNX all match torch."""
-    model = model.eval()
     x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(len(name))) * 2 + 0.5
-    with torch.no_grad():
-        want = model(x).numpy()
-    manifest = export(model, tmp / name, input_shape=shape, name=name, onnx=True)
-    xs = x.numpy()
-    assert_close(reference.run(manifest, xs), want, ATOL, RTOL, what=f"{name}: NumPy vs torch")
-    assert_close(java_predict(manifest, xs), want, ATOL, RTOL, what=f"{name}: Java vs torch")
-    sess = ort.InferenceSession(
-        str(manifest.parent / f"{name}.onnx"), providers=["CPUExecutionProvider"]
-    )
-    got = sess.run(None, {sess.get_inputs()[0].name: xs})[0]
-    assert_close(got, want, ATOL, RTOL, what=f"{name}: written ONNX vs torch")
-    return manifest
+    return export_and_compare(model.eval(), x, tmp / name, name, onnx=True)
 
 
 def _ops(manifest: Path) -> list[str]:
@@ -307,12 +296,8 @@ def _flatten_head(nodes, inits, in_shape, opset=17) -> onnx.ModelProto:
 def _import_check(model: onnx.ModelProto, tmp: Path, in_shape) -> list:
     path = tmp / "m.onnx"
     onnx.save(model, str(path))
-    graph = onnx_to_graph(path)
-    validate(graph)
     x = RNG.standard_normal((2, *in_shape)).astype(np.float32)
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    want = sess.run(None, {"x": x})[0]
-    assert_close(reference.run_graph(graph, x), want, ATOL, RTOL, what="imported vs onnxruntime")
+    graph, _, _ = assert_onnx_import_matches_ort(path, x, "hand-built")
     return list(graph.nodes)
 
 
@@ -392,24 +377,11 @@ def test_onnx_conv_same_and_asymmetric_pads(auto_pad, strides, kernel, pads, ops
 @pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 def test_torch_onnx_export_of_conv_same_imports(tmp_path):
     model = _Head(nn.Conv2d(2, 3, 4, padding="same"), (3, 5, 6)).eval()
-    path = tmp_path / "m.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (torch.zeros(2, 2, 5, 6),),
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-        )
+    path = torch_onnx_export(model, torch.zeros(2, 2, 5, 6), tmp_path / "m.onnx")
     graph = onnx_to_graph(path)
     assert [n.op for n in graph.nodes][:2] == ["constant_pad2d", "conv2d"]
     x = torch.randn(3, 2, 5, 6)
-    with torch.no_grad():
-        want = model(x).numpy()
+    want = torch_forward(model, x)
     assert_close(reference.run_graph(graph, x.numpy()), want, ATOL, RTOL, what="vs torch")
 
 
@@ -436,6 +408,5 @@ def test_torch_dynamo_onnx_export_of_pads_imports(tmp_path):
         "circular_pad2d",
     ]
     x = torch.randn(2, 2, 4, 5)
-    with torch.no_grad():
-        want = model(x).numpy()
+    want = torch_forward(model, x)
     assert_close(reference.run_graph(graph, x.numpy()), want, ATOL, RTOL, what="vs torch")
