@@ -398,6 +398,14 @@ def _explicit_pads(
     return {**attrs, "pads": [0, 0, 0, 0]}, (pads[0], pads[2], pads[1], pads[3])
 
 
+def onnx_weight_bias_inputs(e: Emitter, node: Node) -> list[str]:
+    """The inputs of an ONNX Conv / ConvTranspose: x, the weight, and the bias when present."""
+    inputs = [node.inputs[0], e.tensor(str(node.params["weight"]), node)]
+    if node.params.get("bias") is not None:
+        inputs.append(e.tensor(str(node.params["bias"]), node))
+    return inputs
+
+
 @onnx_export(
     "conv2d",
     1,
@@ -406,12 +414,9 @@ def _explicit_pads(
 )
 def _conv_to_onnx(e: Emitter, node: Node) -> None:
     ph, pw = e.pair(node, "padding")
-    inputs = [node.inputs[0], e.tensor(str(node.params["weight"]), node)]
-    if node.params.get("bias") is not None:
-        inputs.append(e.tensor(str(node.params["bias"]), node))
     e.add(
         "Conv",
-        inputs,
+        onnx_weight_bias_inputs(e, node),
         node.outputs,
         node.name,
         kernel_shape=e.pair(node, "kernel_size"),

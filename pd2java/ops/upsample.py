@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pd2java.errors import ErrorCode, UserError
-from pd2java.ops.conv import conv_groups, onnx_conv_params, onnx_conv_weight
+from pd2java.ops.conv import (
+    conv_groups,
+    onnx_conv_params,
+    onnx_conv_weight,
+    onnx_weight_bias_inputs,
+)
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
 from pd2java.ops.lowering import Call, Lowered, Unsupported, Value, as_pair
 from pd2java.ops.onnx_conventions import BATCH, Const, int_list
@@ -700,12 +705,9 @@ def _conv_transpose_to_onnx(e: Emitter, node: Node) -> None:
                 "cannot express it"
             )
         pads, oph, opw = [ph, pw, ph - oph, pw - opw], 0, 0
-    inputs = [node.inputs[0], e.tensor(str(node.params["weight"]), node)]
-    if node.params.get("bias") is not None:
-        inputs.append(e.tensor(str(node.params["bias"]), node))
     e.add(
         "ConvTranspose",
-        inputs,
+        onnx_weight_bias_inputs(e, node),
         node.outputs,
         node.name,
         kernel_shape=e.pair(node, "kernel_size"),
