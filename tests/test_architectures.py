@@ -19,15 +19,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 from architectures import ARCHITECTURES, NORMS, Arch
-from helpers import assert_close
+from helpers import assert_backends_match, assert_close, torch_forward, torch_onnx_export
 from torch import nn
 
-from pd2java.backends import reference
-from pd2java.backends.java.bridge import java_predict
 from pd2java.exporter import export, export_onnx
 
 IDS = [a.name for a in ARCHITECTURES]
@@ -55,11 +52,6 @@ def inputs(arch: Arch) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def torch_out(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return model(torch.from_numpy(x)).numpy()
-
-
 def check(got: np.ndarray, expected: np.ndarray, what: str) -> None:
     assert_close(got, expected, what=what)
     np.testing.assert_array_equal(
@@ -84,7 +76,7 @@ def test_weights_give_realistic_activations(arch: Arch) -> None:
         m.register_forward_hook(hook(n)) for n, m in model.named_modules() if isinstance(m, NORMS)
     ]
     try:
-        y = torch_out(model, inputs(arch)[:3])  # the image-like samples
+        y = torch_forward(model, inputs(arch)[:3])  # the image-like samples
     finally:
         for h in handles:
             h.remove()
@@ -100,42 +92,28 @@ def test_weights_give_realistic_activations(arch: Arch) -> None:
 def test_fx_export_java_and_reference_match_torch(tmp_path: Path, arch: Arch) -> None:
     model = arch.build()
     x = inputs(arch)
-    expected = torch_out(model, x)
+    expected = torch_forward(model, x)
     manifest = export(
         model, tmp_path, input_shape=arch.shape, name=arch.name, onnx=True, fold_bn=arch.fold_bn
     )
-    check(reference.run(manifest, x), expected, f"{arch.name} (fx): NumPy reference vs torch")
-    check(java_predict(manifest, x), expected, f"{arch.name} (fx): Java vs torch")
-    sess = ort.InferenceSession(
-        str(manifest.with_name(f"{arch.name}.onnx")), providers=["CPUExecutionProvider"]
-    )
-    written = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-    check(written, expected, f"{arch.name} (fx): written ONNX under onnxruntime vs torch")
+    onnx_file = manifest.with_name(f"{arch.name}.onnx")
+    assert_backends_match(manifest, x, expected, f"{arch.name} (fx)", onnx_file, check=check)
 
 
 def torch_onnx(model: nn.Module, x: np.ndarray, path: Path, dynamo: bool) -> Path:
+    """The torch.export-based exporter if ``dynamo``, else the TorchScript one (opset 17)."""
+    if not dynamo:
+        return torch_onnx_export(model, x, path)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # deprecation notices of either exporter
-        if dynamo:
-            program = torch.onnx.export(
-                model,
-                (torch.from_numpy(x),),
-                dynamo=True,
-                verbose=False,
-                dynamic_shapes=({0: torch.export.Dim("N")},),
-            )
-            program.save(str(path))
-        else:
-            torch.onnx.export(
-                model,
-                (torch.from_numpy(x),),
-                str(path),
-                dynamo=False,
-                opset_version=17,
-                input_names=["x"],
-                output_names=["y"],
-                dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-            )
+        warnings.simplefilter("ignore")  # the exporter's deprecation notices
+        program = torch.onnx.export(
+            model,
+            (torch.from_numpy(x),),
+            dynamo=True,
+            verbose=False,
+            dynamic_shapes=({0: torch.export.Dim("N")},),
+        )
+        program.save(str(path))
     return path
 
 
@@ -151,8 +129,7 @@ ONNX_CASES = [
 def test_onnx_import_java_and_reference_match_torch(tmp_path: Path, arch: Arch) -> None:
     model = arch.build()
     x = inputs(arch)
-    expected = torch_out(model, x)
+    expected = torch_forward(model, x)
     src = torch_onnx(model, x, tmp_path / "src.onnx", dynamo=arch.name in DYNAMO)
     manifest = export_onnx(src, tmp_path / "out", name=arch.name, fold_bn=arch.fold_bn)
-    check(reference.run(manifest, x), expected, f"{arch.name} (ONNX): NumPy reference vs torch")
-    check(java_predict(manifest, x), expected, f"{arch.name} (ONNX): Java vs torch")
+    assert_backends_match(manifest, x, expected, f"{arch.name} (ONNX)", check=check)

@@ -11,15 +11,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close
+from helpers import export_and_compare
 from torch import nn
 
 from pd2java.backends import reference
-from pd2java.backends.java.bridge import java_predict
 from pd2java.errors import UnsupportedModelError
 from pd2java.exporter import export
-
-ATOL, RTOL = 1e-5, 1e-4
 
 
 def _p(gen: torch.Generator, *shape: int, scale: float = 0.5, shift: float = 0.0) -> nn.Parameter:
@@ -214,13 +211,7 @@ CASES = {
 
 def _export_and_check(model: nn.Module, shape: tuple[int, int, int], tmp: Path, name: str) -> Path:
     x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(len(name))) * 1.5 + 0.3
-    with torch.no_grad():
-        want = model.eval()(x).numpy()
-    manifest = export(model, tmp / name, input_shape=shape, name=name, onnx=False)
-    xs = x.numpy()
-    assert_close(reference.run(manifest, xs), want, ATOL, RTOL, what=f"{name}: NumPy vs torch")
-    assert_close(java_predict(manifest, xs), want, ATOL, RTOL, what=f"{name}: Java vs torch")
-    return manifest
+    return export_and_compare(model.eval(), x, tmp / name, name, onnx=False)
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
