@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import torch_onnx_export
 
 from pd2java.backends import reference
 from pd2java.cli import main
@@ -140,20 +141,6 @@ def test_module_without_weights_records_untrained(
     assert "--input-shape" in capsys.readouterr().err
 
 
-def _onnx(model: torch.nn.Module, path: Path) -> Path:
-    torch.onnx.export(
-        model,
-        (torch.zeros(1, 1, 8, 8),),
-        str(path),
-        dynamo=False,
-        opset_version=17,
-        input_names=["x"],
-        output_names=["y"],
-        dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
-    )
-    return path
-
-
 def test_onnx_with_classes_and_head_checked_against_onnxruntime(
     tmp_path: Path, user_module: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -161,7 +148,7 @@ def test_onnx_with_classes_and_head_checked_against_onnxruntime(
 
     from pd2java.backends.manifest import load
 
-    src = _onnx(_build(user_module), tmp_path / "small.onnx")
+    src = torch_onnx_export(_build(user_module), torch.zeros(1, 1, 8, 8), tmp_path / "small.onnx")
     classes = tmp_path / "classes.txt"
     classes.write_text("corona\nsurface\nvoid\n")
     out = tmp_path / "out"
@@ -193,9 +180,8 @@ def test_onnx_with_classes_and_head_checked_against_onnxruntime(
     assert main([*bad, *SHAPE]) == 1
     assert "--input-shape does not apply" in capsys.readouterr().err
     # a model that already ends in softmax gets no second head
-    probs = _onnx(
-        torch.nn.Sequential(_build(user_module), torch.nn.Softmax(1)), tmp_path / "p.onnx"
-    )
+    with_softmax = torch.nn.Sequential(_build(user_module), torch.nn.Softmax(1))
+    probs = torch_onnx_export(with_softmax, torch.zeros(1, 1, 8, 8), tmp_path / "p.onnx")
     bad[1] = str(probs)
     assert main([*bad, "--head", "softmax"]) == 1
     assert "already ends in softmax" in capsys.readouterr().err

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from corpus import CORPUS, CORPUS_BY_NAME
-from helpers import assert_close
+from helpers import assert_close, ort_run, torch_forward, torch_onnx_export
 
 from pd2java.backends import reference
 from pd2java.backends.onnx import graph_to_onnx, write_onnx
@@ -45,36 +44,6 @@ def model_and_input(name: str, batch: int = 3) -> tuple[torch.nn.Module, torch.T
     return factory(), torch.rand(batch, *shape, generator=gen)
 
 
-def torch_out(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        return model(x).numpy()
-
-
-def legacy_export(
-    model: torch.nn.Module, x: torch.Tensor, path: Path, opset: int = 17, fold: bool = True
-) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
-        torch.onnx.export(
-            model,
-            (x,),
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            do_constant_folding=fold,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "N"}, "y": {0: "N"}},
-        )
-    return path
-
-
-def ort_run(model: onnx.ModelProto | Path, x: torch.Tensor) -> np.ndarray:
-    data = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-
-
 def check_graph(graph: Graph, x: torch.Tensor, expected: np.ndarray, what: str) -> None:
     """The imported IR is valid and both of its evaluations match torch."""
     validate(graph)
@@ -87,9 +56,9 @@ def check_graph(graph: Graph, x: torch.Tensor, expected: np.ndarray, what: str) 
 @pytest.mark.parametrize("name", NAMES)
 def test_torch_onnx_export_imports(tmp_path: Path, name: str) -> None:
     model, x = model_and_input(name)
-    path = legacy_export(model, x, tmp_path / f"{name}.onnx")
+    path = torch_onnx_export(model, x, tmp_path / f"{name}.onnx")
     graph = onnx_to_graph(path)
-    check_graph(graph, x, torch_out(model, x), name)
+    check_graph(graph, x, torch_forward(model, x), name)
     expected_kind = "probabilities" if graph.nodes[-1].op in ("softmax", "sigmoid") else "logits"
     assert graph.output_kind == expected_kind
     assert graph.output == "y"
@@ -98,12 +67,12 @@ def test_torch_onnx_export_imports(tmp_path: Path, name: str) -> None:
 @pytest.mark.parametrize("name", WITH_BN)
 def test_batch_norm_kept_opset_13(tmp_path: Path, name: str) -> None:
     model, x = model_and_input(name)
-    path = legacy_export(model, x, tmp_path / f"{name}.onnx", opset=13, fold=False)
+    path = torch_onnx_export(model, x, tmp_path / f"{name}.onnx", opset=13, fold=False)
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert "BatchNormalization" in ops  # the case this test exists for
     graph = onnx_to_graph(path)
     assert any(n.op == "batch_norm2d" for n in graph.nodes)
-    check_graph(graph, x, torch_out(model, x), f"{name} (opset 13, BN kept)")
+    check_graph(graph, x, torch_forward(model, x), f"{name} (opset 13, BN kept)")
 
 
 @pytest.mark.parametrize("name", DYNAMO)
@@ -119,7 +88,7 @@ def test_torch_export_based_exporter_imports(tmp_path: Path, name: str) -> None:
     opset = next(o.version for o in onnx.load(str(path)).opset_import if o.domain == "")
     assert opset >= 18
     check_graph(
-        onnx_to_graph(path), x, torch_out(model, x), f"{name} (torch.export, opset {opset})"
+        onnx_to_graph(path), x, torch_forward(model, x), f"{name} (torch.export, opset {opset})"
     )
 
 
@@ -145,7 +114,7 @@ def test_fx_graph_to_onnx_and_back(tmp_path: Path, name: str) -> None:
     model, x = model_and_input(name)
     graph = capture(model, tuple(x.shape[1:]), name="m", classes=None)
     path = write_onnx(graph, tmp_path / "m.onnx")
-    assert_close(ort_run(path, x), torch_out(model, x), what=f"{name}: onnxruntime vs torch")
+    assert_close(ort_run(path, x), torch_forward(model, x), what=f"{name}: onnxruntime vs torch")
     back = onnx_to_graph(path)
     assert back.input == graph.input and back.output == graph.output
     assert back.output_kind == graph.output_kind
@@ -169,7 +138,7 @@ def test_zoo_export_writes_onnx_that_matches_torch(tmp_path: Path, name: str) ->
     """pd2java.export writes <name>.onnx beside the manifest; onnxruntime on it matches torch, and
     `pd2java export model.onnx` on that file gives a manifest the reference runs like torch."""
     model, x = model_and_input(name, batch=4)
-    expected = torch_out(model, x)
+    expected = torch_forward(model, x)
     manifest = export(model, tmp_path / "a", input_shape=tuple(x.shape[1:]), name=name)
     onnx_path = manifest.with_name(f"{name}.onnx")
     assert_close(ort_run(onnx_path, x), expected, what=f"{name}: exported .onnx")
@@ -187,4 +156,4 @@ def test_bn_folded_graph_to_onnx(tmp_path: Path, name: str) -> None:
     graph = fold_bn(capture(model, tuple(x.shape[1:]), name="m", classes=None))
     assert not any(n.op == "batch_norm2d" for n in graph.nodes)
     path = write_onnx(graph, tmp_path / "m.onnx")
-    assert_close(ort_run(path, x), torch_out(model, x), what=f"{name} folded: onnxruntime")
+    assert_close(ort_run(path, x), torch_forward(model, x), what=f"{name} folded: onnxruntime")
