@@ -292,6 +292,57 @@ class UNetNoSkip(nn.Module):
         return self.fc(self.gap(self.seg(x)).flatten(1))
 
 
+class UNet(nn.Module):
+    """U-Net with its skip concatenations: double conv, max pool, double conv, max pool,
+    bottleneck; each decoder stage upsamples (bilinear, then a 2x2/2 transposed conv), joins the
+    encoder's map of the same size on channels (torch.cat) and applies a double conv; a 1x1 conv
+    to per-pixel class maps, global average pool, flatten and a linear head."""
+
+    def __init__(self, in_ch: int = 1, width: int = 8, classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        w = width
+        self.enc1 = _double_conv(in_ch, w)
+        self.enc2 = _double_conv(w, 2 * w)
+        self.pool = nn.MaxPool2d(2)
+        self.bottleneck = _double_conv(2 * w, 4 * w)
+        self.up1 = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.dec1 = _double_conv(4 * w + 2 * w, 2 * w)
+        self.up2 = nn.ConvTranspose2d(2 * w, w, 2, stride=2)
+        self.dec2 = _double_conv(w + w, w)
+        self.seg = nn.Conv2d(w, classes, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(classes, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s1 = self.enc1(x)
+        s2 = self.enc2(self.pool(s1))
+        b = self.bottleneck(self.pool(s2))
+        x = self.dec1(torch.cat([self.up1(b), s2], dim=1))
+        x = self.dec2(torch.cat((self.up2(x), s1), 1))
+        return self.fc(self.gap(self.seg(x)).flatten(1))
+
+
+class TwoBranchConcat(nn.Module):
+    """Two conv branches of different receptive fields (3x3, and 5x5 as 1x1 then 5x5) over a
+    strided stem, concatenated on channels with the stem itself (a three-way torch.cat), then a
+    1x1 fusion conv, global average pool and a linear head."""
+
+    def __init__(self, in_ch: int = 1, width: int = 8, classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        w = width
+        self.stem = nn.Sequential(*_conv_bn(in_ch, w, 3, 2), nn.ReLU())
+        self.b3 = nn.Sequential(*_conv_bn(w, w, 3), nn.ReLU())
+        self.b5 = nn.Sequential(*_conv_bn(w, w, 1), nn.ReLU(), *_conv_bn(w, w, 5), nn.ReLU())
+        self.fuse = nn.Sequential(*_conv_bn(3 * w, 2 * w, 1), nn.ReLU())
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2 * w, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = self.fuse(torch.cat([x, self.b3(x), self.b5(x)], 1))
+        return self.fc(torch.flatten(self.gap(x), 1))
+
+
 # --- PRPD phase-circular CNN --------------------------------------------------------------------
 
 
@@ -667,6 +718,22 @@ ARCHITECTURES: list[Arch] = [
         True,
         "top-down pyramid: lateral 1x1, nearest x2 upsample + add, padding='same', clamp",
         9,
+    ),
+    _arch(
+        "unet_skip",
+        lambda: UNet(1, width=8),
+        (1, 32, 64),
+        True,
+        "encoder-decoder with skip concatenations (torch.cat on channels)",
+        10,
+    ),
+    _arch(
+        "two_branch_concat",
+        lambda: TwoBranchConcat(1, width=8),
+        (1, 32, 64),
+        True,
+        "3x3 and 1x1 -> 5x5 branches concatenated with the stem (three-way cat), 1x1 fusion",
+        11,
     ),
 ]
 

@@ -212,8 +212,8 @@ CASES: dict[str, tuple[Callable[[], onnx.ModelProto], str]] = {
         r"per-sample shape \[3, 8, 8\]; a linear layer needs a flat",
     ),
     "reshape-3d": (
-        lambda: one("Reshape", ["x", "s"], [init("s", np.array([0, 3, -1]))]),
-        r"'bad' \(Reshape\): Reshape to \[0, 3, -1\] is not supported",
+        lambda: one("Reshape", ["x", "s"], [init("s", np.array([0, 4, -1]))]),
+        r"'bad' \(Reshape\): Reshape to \[0, 4, -1\] is not supported",
     ),
     "reshape-batch-1-dynamic": (
         lambda: one("Reshape", ["x", "s"], [init("s", np.array([1, -1]))]),

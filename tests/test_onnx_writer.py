@@ -433,6 +433,21 @@ def graph_binary_ops() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     return c.graph("logits"), c.x, c.expected
 
 
+def graph_struct_ops() -> tuple[Graph, torch.Tensor, torch.Tensor]:
+    """concat on C, H and W; unsqueeze, squeeze; flatten@2 (a Reshape to [0, C, -1])."""
+    c = Chain((2, 3, 4), seed=11)
+    v = c.step("concat", ["input", "input"], {"dim": 1}, {}, lambda a, b: torch.cat([a, b], 1))
+    v = c.step("concat", [v, v], {"dim": 2}, {}, lambda a, b: torch.cat([a, b], 2))
+    v = c.step("concat", [v, v], {"dim": 3}, {}, lambda a, b: torch.cat([a, b], 3))
+    v = c.step("unsqueeze", [v], {"dim": 2}, {}, lambda x: x.unsqueeze(2))
+    v = c.step("squeeze", [v], {"dim": 2}, {}, lambda x: x.squeeze(2))
+    v = c.step("flatten", [v], {"start_dim": 2}, {}, lambda x: x.flatten(2))
+    c.nodes[-1] = c.nodes[-1].with_(version=2)
+    v = c.step("flatten", [v], {}, {}, lambda x: x.flatten(1))
+    linear(c, v, 4 * 6 * 8, 3)
+    return c.graph("logits"), c.x, c.expected
+
+
 GRAPHS = {
     "norms": graph_all_norms,
     "pools": graph_all_pools,
@@ -442,6 +457,7 @@ GRAPHS = {
     "more_activations": graph_more_activations,
     "upsampling": graph_upsampling,
     "binary": graph_binary_ops,
+    "struct": graph_struct_ops,
 }
 
 

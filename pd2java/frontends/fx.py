@@ -50,6 +50,7 @@ from pd2java.ops.frontend_registry import (
 from pd2java.ops.lowering import (
     BATCH,
     FLAT_SUFFIX,
+    PREVIOUS,
     Call,
     Constant,
     ConstantOperand,
@@ -322,12 +323,18 @@ class _Capture:
         params_of: Any = None,
     ) -> _Tensor:
         """The IR nodes of a lowering: one per step of a ``LoweredSeq``, each fed the previous
-        step's output. ``params_of(step)`` resolves a step's parameter slots."""
+        step's output (where a later step names its inputs, ``PREVIOUS`` among them).
+        ``params_of(step)`` resolves a step's parameter slots."""
         steps = steps_of(lowered)
         value: _Tensor | None = None
         for i, step in enumerate(steps):
             params = params_of(step) if params_of is not None else None
-            ins = inputs if value is None else [value]
+            if value is None:
+                ins = inputs
+            elif step.inputs:
+                ins = [value if t is PREVIOUS else t for t in step.inputs]
+            else:
+                ins = [value]
             value = self.emit(fx_node, step, ins, params, last=i == len(steps) - 1)
         assert value is not None
         return value

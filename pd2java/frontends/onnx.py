@@ -373,6 +373,11 @@ class Importer:
         """The node's attributes, decoded."""
         return _attrs(node)
 
+    def fold(self, node: onnx.NodeProto) -> None:
+        """Fold ``node`` (Concat, Squeeze, Unsqueeze) whose data inputs are all constants: the
+        result is a constant too (a shape computation, say)."""
+        _FOLDERS[node.op_type](self, node)
+
     def image(self, name: str) -> _Runtime:
         """Input ``name`` as a computed (C, H, W) value."""
         value = self.runtime(name)
@@ -801,9 +806,6 @@ def _transpose(im: Importer, node: onnx.NodeProto) -> None:
 @onnx_import(
     "Shape",
     "Gather",
-    "Unsqueeze",
-    "Squeeze",
-    "Concat",
     "Cast",
     "Transpose",
     role="folded",

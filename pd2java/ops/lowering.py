@@ -91,20 +91,32 @@ class Lowered:
 IDENTITY = Lowered(None)
 
 
+class _Previous:
+    def __repr__(self) -> str:
+        return "PREVIOUS"
+
+
+# In a later step's ``inputs`` of a ``LoweredSeq``: the previous step's output.
+PREVIOUS = _Previous()
+
+
 @dataclass(frozen=True)
 class LoweredSeq:
     """Several ops applied one after the other (``nn.Conv2d(padding_mode='circular')``: a pad
     op, then conv2d with padding 0). The first step takes the call's inputs (or its own
-    ``inputs``); each later step takes the previous step's output. Every step's ``params`` name
-    attributes of the one module lowered; no step may be "no op"."""
+    ``inputs``); each later step takes the previous step's output, or names its inputs with
+    ``PREVIOUS`` among them (``torch.cat([a, b, c])``: concat(a, b), then concat(PREVIOUS, c)).
+    Every step's ``params`` name attributes of the one module lowered; no step may be "no op"."""
 
     steps: tuple[Lowered, ...]
 
     def __post_init__(self) -> None:
         if not self.steps or any(s.op is None for s in self.steps):
             raise ValueError("a LoweredSeq needs at least one step, each an op")
-        if any(s.inputs for s in self.steps[1:]):
-            raise ValueError("only the first step of a LoweredSeq may name its inputs")
+        if any(PREVIOUS in s.inputs for s in self.steps[:1]):
+            raise ValueError("the first step of a LoweredSeq has no previous step")
+        if any(s.inputs and PREVIOUS not in s.inputs for s in self.steps[1:]):
+            raise ValueError("a later step of a LoweredSeq naming its inputs must use PREVIOUS")
 
 
 def steps_of(lowered: Lowered | LoweredSeq) -> tuple[Lowered, ...]:

@@ -505,6 +505,65 @@ OP_LIST: tuple[OpSpec, ...] = (
         "A value that is the same for every sample (no inputs): the operand of an elementwise "
         "op such as x * 0.5 or x - mean.",
     ),
+    OpSpec(
+        "concat",
+        1,
+        2,
+        (),
+        (
+            AttrSpec(
+                "dim",
+                "int",
+                "axis to join along, counted with the batch axis as in PyTorch (1..rank; 1 is C "
+                "of a (C, H, W) value)",
+            ),
+        ),
+        "Join two values along dim; every other dim must be equal (torch.cat of two tensors).",
+    ),
+    OpSpec(
+        "squeeze",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "dim",
+                "int",
+                "axis to remove, counted with the batch axis (1..rank); its size must be 1",
+            ),
+        ),
+        "Remove one size-1 axis (x.squeeze(dim)); the values are unchanged.",
+    ),
+    OpSpec(
+        "unsqueeze",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "dim",
+                "int",
+                "position of the new size-1 axis in the output, counted with the batch axis "
+                "(1..rank + 1)",
+            ),
+        ),
+        "Insert one size-1 axis (x.unsqueeze(dim)); the values are unchanged.",
+    ),
+    OpSpec(
+        "flatten",
+        2,
+        1,
+        (),
+        (
+            AttrSpec(
+                "start_dim",
+                "int",
+                "first axis merged, counted with the batch axis (1..rank); every axis from it to "
+                "the last is merged into one",
+            ),
+        ),
+        "Merge the axes start_dim..last into one, row-major (torch.flatten(x, start_dim)).",
+    ),
 )
 
 OPS: dict[str, OpSpec] = {}

@@ -1561,6 +1561,50 @@ CASES: tuple[Case, ...] = (
         "INVALID_PARAMETER",
         "a constant's value has rank >= 1 (a number is stored as [1])",
     ),
+    C(
+        "concat_shape_mismatch",
+        hand(
+            [2, 3, 4],
+            [
+                _n("u", "unsqueeze", ["input"], {"dim": 1}, shape=[1, 2, 3, 4]),
+                _n("cat", "concat", ["u", "u"], {"dim": 2}, shape=[1, 4, 3, 4]),
+                _n("bad", "concat", ["cat", "u"], {"dim": 3}, shape=[1, 4, 6, 4]),
+                _n("flat", "flatten", ["bad"], shape=[96]),
+            ],
+            output="flat",
+            k=96,
+        ),
+        "SHAPE_MISMATCH",
+        "concat's inputs must be equal in every dim but dim: 4 against 2 on dim 2",
+    ),
+    C(
+        "squeeze_dim_not_one",
+        hand(
+            [2, 1, 3],
+            [
+                _n("q", "squeeze", ["input"], {"dim": 1}, shape=[1, 3]),
+                _n("flat", "flatten", ["q"], shape=[3]),
+            ],
+            output="flat",
+            k=3,
+        ),
+        "SHAPE_MISMATCH",
+        "squeeze removes only a size-1 dim: dim 1 has size 2",
+    ),
+    C(
+        "concat_dim_batch_axis",
+        hand(
+            [1, 2, 2],
+            [
+                _n("cat", "concat", ["input", "input"], {"dim": 0}, shape=[2, 2, 2]),
+                _n("flat", "flatten", ["cat"], shape=[8]),
+            ],
+            output="flat",
+            k=8,
+        ),
+        "INVALID_ATTRIBUTE",
+        "concat's dim names a per-sample axis (>= 1), never the batch axis",
+    ),
 )
 
 # Builders whose edit is more than one line (marked "see build" above).

@@ -73,6 +73,10 @@ public final class OpRegistry {
     factory(f, "mul@1", BroadcastBinaryKernel::compile);
     factory(f, "div@1", BroadcastBinaryKernel::compile);
     factory(f, "constant@1", ConstantKernel::compile);
+    factory(f, "concat@1", ConcatKernel::compile);
+    factory(f, "squeeze@1", ShapeOnlyKernel::compileSqueeze);
+    factory(f, "unsqueeze@1", ShapeOnlyKernel::compileUnsqueeze);
+    factory(f, "flatten@2", ShapeOnlyKernel::compileFlatten);
     return f;
   }
 

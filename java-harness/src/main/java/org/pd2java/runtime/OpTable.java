@@ -364,7 +364,31 @@ final class OpTable {
               List.of(
                   // the tensor, of any per-sample shape of rank >= 1 (a number is stored as (1,)); the node's output shape is this tensor's shape
                   new ParamSpec("value", false, false)),
-              List.of()));
+              List.of()),
+          // concat@1: Join two values along dim; every other dim must be equal (torch.cat of two tensors).
+          new Op("concat", 1, 2,
+              List.of(),
+              List.of(
+                  // axis to join along, counted with the batch axis as in PyTorch (1..rank; 1 is C of a (C, H, W) value)
+                  new AttrSpec("dim", AttrKind.INT))),
+          // squeeze@1: Remove one size-1 axis (x.squeeze(dim)); the values are unchanged.
+          new Op("squeeze", 1, 1,
+              List.of(),
+              List.of(
+                  // axis to remove, counted with the batch axis (1..rank); its size must be 1
+                  new AttrSpec("dim", AttrKind.INT))),
+          // unsqueeze@1: Insert one size-1 axis (x.unsqueeze(dim)); the values are unchanged.
+          new Op("unsqueeze", 1, 1,
+              List.of(),
+              List.of(
+                  // position of the new size-1 axis in the output, counted with the batch axis (1..rank + 1)
+                  new AttrSpec("dim", AttrKind.INT))),
+          // flatten@2: Merge the axes start_dim..last into one, row-major (torch.flatten(x, start_dim)).
+          new Op("flatten", 2, 1,
+              List.of(),
+              List.of(
+                  // first axis merged, counted with the batch axis (1..rank); every axis from it to the last is merged into one
+                  new AttrSpec("start_dim", AttrKind.INT))));
 
   private OpTable() {}
 }
