@@ -36,10 +36,7 @@ DYNAMO = {"param_act_classifier", "prpd_phase_circular"}
 
 # Architectures whose ONNX form the importer cannot read yet, with the reason. Strict xfail: a
 # change that makes one of them import fails here until it is moved out of this list.
-ONNX_GAPS = {
-    "convnext_tiny": "GroupNorm is written as Reshape + InstanceNormalization + Reshape + Mul + "
-    "Add, a multi-node pattern the ONNX reader does not match (docs/ONNX.md)",
-}
+ONNX_GAPS: dict[str, str] = {}
 
 
 def inputs(arch: Arch) -> np.ndarray:

@@ -6,8 +6,10 @@ symbolic and whose other dimensions are static, one output, and only the ops in
 Everything else is a ``UserError`` naming the file, the ONNX node (name and op_type) and the rule;
 nothing is written anywhere, since this module only reads.
 
-How it works: nodes that cannot reach the graph output are dropped first; the rest are walked in
-file order with an environment mapping each ONNX value to one of
+How it works: nodes that cannot reach the graph output are dropped first; the fused patterns the
+families register (``onnx_pattern``: torch's opset-17 decompositions of GELU, Mish, SiLU and
+GroupNorm) are found among the rest; then they are walked in file order, a pattern read as one op
+at its last node, with an environment mapping each ONNX value to one of
 - ``_Runtime``: an IR value computed per sample (its IR name and per-sample shape),
 - ``_Const``: a constant array (an initializer, a ``Constant`` node, or a folded shape computation
   such as legacy exports' ``Shape -> Gather -> Unsqueeze -> Concat`` for ``x.view(x.size(0), -1)``;
@@ -44,9 +46,11 @@ from pd2java.errors import Finding, UnsupportedModelError, UserError
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.ops.frontend_registry import (
     ONNX_IMPORTS,
+    PatternMatch,
     onnx_hint,
     onnx_import,
     onnx_imports,
+    onnx_patterns,
     output_kind,
 )
 from pd2java.ops.onnx_conventions import (
@@ -452,27 +456,39 @@ class Importer:
         findings: list[Finding] = []
         shapes: dict[str, list[int | str | None]] | None = None  # for placeholders, when needed
         unknown: set[str] = set()  # outputs of refused nodes with no known shape
+        fused, skipped = self._match_patterns(live)
         for node in live:
-            self.node = node
-            default_domain = node.domain in ("", "ai.onnx")
-            mapping = ONNX_IMPORTS.get(node.op_type) if default_domain else None
-            reason = ""
-            if mapping is None:
-                reason = f"unsupported ONNX op {node.op_type!r}" + (
-                    f" (domain {node.domain!r})" if node.domain else ""
-                )
-            elif not any(i in unknown for i in node.input if i):
+            if id(node) in skipped:
+                continue  # inside a fused pattern, read at the pattern's last node
+            match = fused.get(id(node))
+            if match is not None and not any(i in unknown for i in match.inputs):
+                self.node = node
                 try:
-                    mapping.handler(self, node)
+                    match.finish(self, node)
                     continue
-                except UserError as exc:
-                    reason = getattr(exc, "rule", "") or str(exc)
-                    reason = reason.removeprefix(f"{self.where()}: ")
-            if reason:  # else refused only because an input has no known shape: said already
-                findings.append(self._finding(node, reason, default_domain))
-            if shapes is None:
-                shapes = self._known_shapes()
-            self._placeholders(node, shapes, unknown)
+                except UserError:
+                    pass  # not the exact pattern after all: read its nodes one by one
+            for one in [*(match.nodes if match is not None else ()), node]:
+                self.node = one
+                default_domain = one.domain in ("", "ai.onnx")
+                mapping = ONNX_IMPORTS.get(one.op_type) if default_domain else None
+                reason = ""
+                if mapping is None:
+                    reason = f"unsupported ONNX op {one.op_type!r}" + (
+                        f" (domain {one.domain!r})" if one.domain else ""
+                    )
+                elif not any(i in unknown for i in one.input if i):
+                    try:
+                        mapping.handler(self, one)
+                        continue
+                    except UserError as exc:
+                        reason = getattr(exc, "rule", "") or str(exc)
+                        reason = reason.removeprefix(f"{self.where()}: ")
+                if reason:  # else refused only because an input has no known shape: said already
+                    findings.append(self._finding(one, reason, default_domain))
+                if shapes is None:
+                    shapes = self._known_shapes()
+                self._placeholders(one, shapes, unknown)
         self.node = None
         if findings:
             raise UnsupportedModelError(
@@ -482,6 +498,38 @@ class Importer:
                 f"inputs are constants: {', '.join(FOLDED_CONSTANT_OPS)}).",
             )
         return self._finish(graph_input, g.output[0])
+
+    def _match_patterns(
+        self, live: list[onnx.NodeProto]
+    ) -> tuple[dict[int, PatternMatch], set[int]]:
+        """The fused patterns (``onnx_pattern`` registrations) found among the live nodes: by
+        the id of each pattern's last node, and the ids of the nodes inside them. Tried from the
+        graph output backwards, so a pattern claims its nodes before a smaller one inside it."""
+        view = PatternView(live, self.consumers, self.env)
+        order = {id(node): i for i, node in enumerate(live)}
+        fused: dict[int, PatternMatch] = {}
+        claimed: set[int] = set()
+        patterns = onnx_patterns()
+        for node in reversed(live):
+            if id(node) in claimed or node.domain not in ("", "ai.onnx"):
+                continue
+            for pattern in patterns:
+                if node.op_type not in pattern.anchors:
+                    continue
+                match = pattern.match(view, node)
+                if match is None or any(id(n) in claimed for n in match.nodes):
+                    continue
+                # In file order, so that reading them one by one (if finish refuses) works.
+                nodes = tuple(sorted(match.nodes, key=lambda n: order.get(id(n), -1)))
+                if len({id(n) for n in nodes}) != len(nodes) or any(
+                    id(n) not in order for n in nodes
+                ):
+                    continue
+                fused[id(node)] = PatternMatch(nodes, match.inputs, match.finish)
+                claimed.add(id(node))
+                claimed.update(id(n) for n in match.nodes)
+                break
+        return fused, {i for i in claimed if i not in fused}
 
     def _finding(self, node: onnx.NodeProto, reason: str, default_domain: bool) -> Finding:
         attrs = _attrs(node)
@@ -668,6 +716,72 @@ class Importer:
                 f"strings, got {raw[:80]!r}"
             )
         return tuple(classes)
+
+
+# --- fused patterns: the view their matchers read --------------------------------------------
+
+
+class PatternView:
+    """The live ONNX nodes as the fused-pattern matchers (``onnx_pattern``) see them, before the
+    walk: which node produces a value, how many live nodes use it, and the constants known without
+    reading any node (initializers and ``Constant`` nodes)."""
+
+    def __init__(
+        self, live: list[onnx.NodeProto], consumers: dict[str, int], env: dict[str, _Value]
+    ) -> None:
+        self.consumers = consumers
+        self.producer = {o: n for n in live for o in n.output if o}
+        self.constants = {k: v.array for k, v in env.items() if isinstance(v, _Const)}
+        for node in live:
+            if node.op_type == "Constant" and len(node.attribute) == 1 and node.output:
+                attr = node.attribute[0]
+                if attr.name == "value":
+                    self.constants[node.output[0]] = numpy_helper.to_array(attr.t)
+                elif attr.name in ("value_float", "value_floats", "value_int", "value_ints"):
+                    self.constants[node.output[0]] = np.asarray(helper.get_attribute_value(attr))
+
+    def inner(self, value: str, *op_types: str) -> onnx.NodeProto | None:
+        """The node of one of ``op_types`` (default domain, one output) producing ``value`` when
+        that value is used by exactly one node (so a pattern may absorb it), else None."""
+        node = self.producer.get(value)
+        if (
+            node is None
+            or node.op_type not in op_types
+            or node.domain not in ("", "ai.onnx")
+            or len([o for o in node.output if o]) != 1
+            or self.consumers.get(value, 0) != 1
+        ):
+            return None
+        return node
+
+    def const(self, value: str) -> np.ndarray | None:
+        """The numeric constant ``value`` (an initializer or a Constant node), else None."""
+        array = self.constants.get(value)
+        if array is None or array.dtype == object or not np.issubdtype(array.dtype, np.number):
+            return None
+        return array
+
+    def scalar_is(self, value: str, target: float) -> bool:
+        """``value`` is a one-element constant equal to ``target`` within float32 rounding."""
+        array = self.const(value)
+        if array is None or array.size != 1:
+            return False
+        v = float(array.reshape(-1)[0])
+        return abs(v - target) <= float(np.spacing(np.float32(abs(target))))
+
+    def product(self, value: str, root: onnx.NodeProto | None = None) -> tuple[list[str], list]:
+        """The factors of the ``Mul`` tree computing ``value`` (``root``: its anchor, whose output
+        may have any use) through inner ``Mul`` nodes, and those inner nodes."""
+        node = root or self.inner(value, "Mul")
+        if node is None or node.op_type != "Mul" or len(node.input) != 2:
+            return [value], []
+        factors: list[str] = []
+        nodes: list[onnx.NodeProto] = [] if root is not None else [node]
+        for operand in node.input:
+            more, inner = self.product(operand)
+            factors += more
+            nodes += inner
+        return factors, nodes
 
 
 # --- structural ops: removed or folded, never an IR op of their own --------------------------

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pd2java.errors import ErrorCode
-from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
+from pd2java.ops.frontend_registry import (
+    PatternMatch,
+    onnx_export,
+    onnx_import,
+    onnx_pattern,
+    torch_function,
+    torch_module,
+)
 from pd2java.ops.lowering import Call, Lowered, Unsupported, Value
 from pd2java.ops.onnx_conventions import float_attr
 from pd2java.ops.registry import Attrs, Shape, ShapeError, register
@@ -21,7 +28,7 @@ if TYPE_CHECKING:
     from onnx import NodeProto
 
     from pd2java.backends.onnx import Emitter
-    from pd2java.frontends.onnx import Importer
+    from pd2java.frontends.onnx import Importer, PatternView
     from pd2java.ir import Node
 
 
@@ -754,6 +761,136 @@ def _gelu_to_onnx(e: Emitter, node: Node) -> None:
     one_plus = step("Add", [t, const("one", 1.0)], "one_plus")
     half_x = step("Mul", [x, const("half", 0.5)], "half_x")
     e.add("Mul", [half_x, one_plus], node.outputs, node.name)
+
+
+# --- fused ONNX patterns: torch's opset-17 decompositions read as one op ---------------------
+
+
+def _finish_unary(x: str, op: str, attrs: dict[str, object] | None = None) -> Callable:
+    def finish(im: Importer, node: NodeProto) -> None:
+        im.emit(op, [im.runtime(x)], node.output[0], attrs=attrs)
+
+    return finish
+
+
+def _orders(node: NodeProto) -> list[tuple[str, str]]:
+    """The two operands of a binary node, both ways round (Mul and Add commute)."""
+    if len(node.input) != 2:
+        return []
+    a, b = node.input
+    return [(a, b), (b, a)]
+
+
+@onnx_pattern(
+    "silu",
+    anchors=("Mul",),
+    ops=("silu",),
+    shown="`Mul(x, Sigmoid(x))`",
+    form="either operand order; the Sigmoid used only by the Mul",
+)
+def _silu_pattern(view: PatternView, anchor: NodeProto) -> PatternMatch | None:
+    for x, other in _orders(anchor):
+        sigmoid = view.inner(other, "Sigmoid")
+        if sigmoid is not None and sigmoid.input[0] == x:
+            return PatternMatch((sigmoid,), (x,), _finish_unary(x, "silu"))
+    return None
+
+
+@onnx_pattern(
+    "mish",
+    anchors=("Mul",),
+    ops=("mish",),
+    shown="`Mul(x, Tanh(Softplus(x)))`",
+    form="either operand order; Softplus and Tanh used only inside",
+)
+def _mish_pattern(view: PatternView, anchor: NodeProto) -> PatternMatch | None:
+    for x, other in _orders(anchor):
+        tanh = view.inner(other, "Tanh")
+        soft = view.inner(tanh.input[0], "Softplus") if tanh is not None else None
+        if soft is not None and soft.input[0] == x:
+            return PatternMatch((soft, tanh), (x,), _finish_unary(x, "mish"))
+    return None
+
+
+def _gelu_erf_arg(view: PatternView, value: str) -> tuple[str, list[NodeProto]] | None:
+    """``x / sqrt(2)`` (Div) or ``x * (1 / sqrt(2))`` (Mul): its x and node."""
+    div = view.inner(value, "Div")
+    if div is not None and len(div.input) == 2 and view.scalar_is(div.input[1], math.sqrt(2.0)):
+        return div.input[0], [div]
+    mul = view.inner(value, "Mul")
+    for x, c in _orders(mul) if mul is not None else []:
+        if view.scalar_is(c, 1.0 / math.sqrt(2.0)) and view.const(x) is None:
+            return x, [mul]
+    return None
+
+
+def _gelu_tanh_arg(view: PatternView, value: str) -> tuple[str, list[NodeProto]] | None:
+    """``sqrt(2/pi) * (x + 0.044715 * x^3)``, x^3 as Mul nodes or ``Pow(x, 3)``: its x and
+    nodes."""
+    if view.inner(value, "Mul") is None:
+        return None
+    factors, nodes = view.product(value)
+    consts = [f for f in factors if view.scalar_is(f, _SQRT_2_OVER_PI)]
+    rest = [f for f in factors if f not in consts]
+    if len(factors) != 2 or len(consts) != 1 or len(rest) != 1:
+        return None
+    add = view.inner(rest[0], "Add")
+    for x, cube_value in _orders(add) if add is not None else []:
+        if view.inner(cube_value, "Mul") is None:
+            continue
+        cube, cube_nodes = view.product(cube_value)
+        kappa = [f for f in cube if view.scalar_is(f, 0.044715)]
+        powers = [f for f in cube if f not in kappa]
+        if len(kappa) != 1:
+            continue
+        pow_nodes = []
+        if len(powers) == 1:
+            pw = view.inner(powers[0], "Pow")
+            if pw is None or len(pw.input) != 2 or not view.scalar_is(pw.input[1], 3.0):
+                continue
+            powers, pow_nodes = [pw.input[0]] * 3, [pw]
+        if powers == [x, x, x]:
+            return x, [*nodes, add, *cube_nodes, *pow_nodes]
+    return None
+
+
+@onnx_pattern(
+    "gelu",
+    anchors=("Mul",),
+    ops=("gelu",),
+    shown="`x * (1 + Erf(x / sqrt(2))) * 0.5`; `x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * "
+    "x^3))) * 0.5`",
+    form="the products in any grouping and order; `x / sqrt(2)` as `Div` or as `Mul` by "
+    "1/sqrt(2); x^3 as `Mul`s or `Pow(x, 3)`; the constants 0.5, 1, sqrt(2), sqrt(2/pi), 0.044715 "
+    "within float32 rounding; Erf gives `tanh_approximation` false, Tanh true",
+)
+def _gelu_pattern(view: PatternView, anchor: NodeProto) -> PatternMatch | None:
+    factors, nodes = view.product(anchor.output[0], root=anchor)
+    if len(factors) != 3:
+        return None
+    halves = [f for f in factors if view.scalar_is(f, 0.5)]
+    for one_plus in factors:
+        add = view.inner(one_plus, "Add")
+        if add is None or len(halves) != 1 or one_plus in halves:
+            continue
+        rest = [f for f in factors if f not in (one_plus, halves[0])]
+        if len(rest) != 1:
+            continue
+        x = rest[0]
+        for t, one in _orders(add):
+            if not view.scalar_is(one, 1.0):
+                continue
+            erf, tanh = view.inner(t, "Erf"), view.inner(t, "Tanh")
+            func = erf or tanh
+            if func is None:
+                continue
+            arg = (_gelu_erf_arg if erf is not None else _gelu_tanh_arg)(view, func.input[0])
+            if arg is not None and arg[0] == x:
+                attrs = {"tanh_approximation": tanh is not None}
+                return PatternMatch(
+                    (*nodes, add, func, *arg[1]), (x,), _finish_unary(x, "gelu", attrs)
+                )
+    return None
 
 
 @onnx_import(

@@ -43,12 +43,6 @@ NO_ONNX_IMPORT: dict[str, str] = {
     "avg_pool2d",
     "adaptive_max_pool2d": "ONNX has no adaptive pool to arbitrary sizes; torch.onnx.export writes "
     "one whose input extents are multiples of the output extents as MaxPool, read as max_pool2d",
-    "silu": "opset 17 has no SiLU op; the Mul(x, Sigmoid(x)) pair it is written as is not "
-    "matched as one op",
-    "group_norm": "ONNX GroupNormalization is opset 18 (its scale and bias changed meaning in "
-    "opset 21); at opset 17 torch exports GroupNorm as Reshape, InstanceNormalization on the "
-    "(N, G, -1) tensor, Reshape back, Mul and Add (as pd2java's writer does too), a multi-node "
-    "pattern the reader does not match",
 }
 NO_ONNX_EXPORT: dict[str, str] = {}
 
@@ -249,6 +243,62 @@ def onnx_imports() -> list[OnnxImport]:
 
 
 @dataclass(frozen=True)
+class PatternMatch:
+    """One instance of a fused pattern found in a model.
+
+    ``nodes``: the pattern's ONNX nodes other than its anchor (its last node), each output of
+    which is used only inside the pattern: the reader skips them. ``inputs``: the values the
+    pattern reads from outside (the computed input first). ``finish(im, anchor)`` emits the single
+    IR op when the reader reaches the anchor; if it raises ``UserError`` (a check that needs the
+    computed shapes failed), the pattern's nodes are read one by one instead.
+    """
+
+    nodes: tuple[Any, ...]
+    inputs: tuple[str, ...]
+    finish: Callable[..., None]
+
+
+@dataclass(frozen=True)
+class OnnxPattern:
+    """A multi-node ONNX subgraph read as one IR op: ``match(view, anchor) -> PatternMatch |
+    None`` tried on every node whose op type is in ``anchors`` (``view``: the reader's
+    ``PatternView`` of the model); ``shown`` the decomposition as documented, ``form`` the
+    conditions."""
+
+    name: str
+    anchors: tuple[str, ...]
+    ops: tuple[str, ...]
+    shown: str
+    form: str
+    match: Callable[..., Any]
+
+
+ONNX_PATTERNS: list[OnnxPattern] = []
+
+
+def onnx_pattern(
+    name: str, *, anchors: tuple[str, ...], ops: tuple[str, ...], shown: str, form: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``fn(view, anchor) -> PatternMatch | None`` as the matcher of pattern ``name``;
+    the reader tries the patterns before mapping the nodes one by one."""
+    _check_ops(ops, f"ONNX pattern {name}")
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if any(p.name == name for p in ONNX_PATTERNS):
+            raise RuntimeError(f"ONNX pattern {name} registered twice")
+        ONNX_PATTERNS.append(OnnxPattern(name, anchors, ops, shown, form, fn))
+        return fn
+
+    return deco
+
+
+def onnx_patterns() -> list[OnnxPattern]:
+    """Every fused ONNX pattern, in op-table order."""
+    _load()
+    return sorted(ONNX_PATTERNS, key=lambda p: _table_order(p.ops, "op", p.match))
+
+
+@dataclass(frozen=True)
 class OnnxExport:
     """How the ONNX writer emits one ``name@version``; ``doc`` describes the ONNX it writes."""
 
@@ -288,7 +338,9 @@ def coverage_gaps() -> list[str]:
     """Each op of the table lacking a torch lowering, an ONNX import or an ONNX export without
     being listed as such (with a reason) above; and each such listing that is stale."""
     lowered = {op for f in torch_forms() for op in f.ops}
-    imported = {op for m in onnx_imports() for op in m.ops}
+    imported = {op for m in onnx_imports() for op in m.ops} | {
+        op for p in onnx_patterns() for op in p.ops
+    }
     exported = {key.split("@")[0] for key in onnx_exports()}
     gaps = []
     for side, have, exempt in (

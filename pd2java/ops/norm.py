@@ -10,16 +10,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pd2java.errors import ErrorCode
-from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
+from pd2java.ops.frontend_registry import (
+    PatternMatch,
+    onnx_export,
+    onnx_import,
+    onnx_pattern,
+    torch_function,
+    torch_module,
+)
 from pd2java.ops.lowering import Call, Constant, Lowered, Unsupported, Value
-from pd2java.ops.onnx_conventions import float_attr
+from pd2java.ops.onnx_conventions import BATCH, float_attr
 from pd2java.ops.registry import Attrs, Shape, ShapeError, register, want_rank
 
 if TYPE_CHECKING:
     from onnx import NodeProto
 
     from pd2java.backends.onnx import Emitter
-    from pd2java.frontends.onnx import Importer
+    from pd2java.frontends.onnx import Importer, PatternView
     from pd2java.ir import Node
 
 
@@ -487,6 +494,117 @@ def _instance_norm_from_onnx(im: Importer, node: NodeProto) -> None:
     im.emit(
         "instance_norm2d", [x], node.output[0], attrs={"num_features": c, "eps": eps}, params=params
     )
+
+
+def _gn_affine_step(
+    view: PatternView, node: NodeProto, inner: tuple[str, ...]
+) -> tuple[NodeProto, str] | None:
+    """``node`` (a Mul or an Add) of a constant and the output of an inner node of ``inner``:
+    that node and the constant's name."""
+    if len(node.input) != 2:
+        return None
+    for value, const in (node.input, node.input[::-1]):
+        producer = view.inner(value, *inner)
+        if producer is not None and view.const(const) is not None:
+            return producer, const
+    return None
+
+
+def _allows_zero(node: NodeProto) -> bool:
+    return any(a.name == "allowzero" and a.i != 0 for a in node.attribute)
+
+
+@onnx_pattern(
+    "group_norm",
+    anchors=("Add", "Mul", "Reshape"),
+    ops=("group_norm",),
+    shown="`Reshape(x, [0, G, -1])` -> `InstanceNormalization` -> `Reshape` back -> `Mul(weight)`"
+    " -> `Add(bias)`",
+    form="the first Reshape's target a constant `[0, G, -1]`; the InstanceNormalization's scale "
+    "all ones and bias all zeros, shape `[G]`; the Reshape back to `Shape(x)` or a constant "
+    "`[0, C, ...]`; the Mul and the Add each optional, by a constant of shape (C, 1, ...) or a "
+    "single value (`num_groups` G, `eps` the `epsilon`, weight and bias from those constants; "
+    "a single 1 / 0, torch's `affine=False`, is no weight / bias)",
+)
+def _group_norm_pattern(view: PatternView, anchor: NodeProto) -> PatternMatch | None:
+    node, nodes = anchor, []
+    weight = bias = None
+    if node.op_type == "Add":
+        step = _gn_affine_step(view, node, ("Mul", "Reshape"))
+        if step is None:
+            return None
+        node, bias = step
+    if node.op_type == "Mul":
+        step = _gn_affine_step(view, node, ("Reshape",))
+        if step is None:
+            return None
+        if node is not anchor:
+            nodes.append(node)  # the Mul, under the Add
+        node, weight = step
+    if node.op_type != "Reshape" or len(node.input) != 2 or _allows_zero(node):
+        return None
+    back = node
+    norm = view.inner(back.input[0], "InstanceNormalization")
+    grouped = view.inner(norm.input[0], "Reshape") if norm is not None else None
+    if norm is None or grouped is None or len(norm.input) != 3 or _allows_zero(grouped):
+        return None
+    target = view.const(grouped.input[1]) if len(grouped.input) == 2 else None
+    if (
+        target is None
+        or not np.issubdtype(target.dtype, np.integer)
+        or target.shape != (3,)
+        or target[0] != 0
+        or target[1] < 1
+        or target[2] != -1
+    ):
+        return None
+    groups = int(target[1])
+    scale, shift = view.const(norm.input[1]), view.const(norm.input[2])
+    if (
+        scale is None
+        or shift is None
+        or scale.shape != (groups,)
+        or shift.shape != (groups,)
+        or not np.all(scale == 1)
+        or not np.all(shift == 0)
+    ):
+        return None
+    eps_attrs = [a.f for a in norm.attribute if a.name == "epsilon"]
+    eps = float_attr(eps_attrs[0] if eps_attrs else 1e-5)
+    x, back_shape = grouped.input[0], back.input[1]
+
+    def finish(im: Importer, last: NodeProto) -> None:
+        xv = im.runtime(x)
+        c = xv.shape[0]
+        wanted = [c, *xv.shape[1:]]
+        got = list(im.const(back_shape, "shape").array.reshape(-1))
+        if len(got) != len(wanted) + 1 or got[0] not in (0, BATCH) or got[1:] != wanted:
+            raise im.fail(f"the Reshape back is to {got}, not the input's shape")
+        per_channel = (c, *(1,) * (len(xv.shape) - 1))
+        params: dict[str, str | None] = {"weight": None, "bias": None}
+        for slot, name in (("weight", weight), ("bias", bias)):
+            if name is None:
+                continue
+            const = im.const(name, slot)
+            array = const.array
+            if array.size == 1 and array.ndim <= len(per_channel):  # one value for every channel
+                if float(array.reshape(())) == (1.0 if slot == "weight" else 0.0):
+                    continue  # torch's GroupNorm(affine=False): no weight or bias
+                array = np.full(c, array.reshape(()))
+            elif array.shape not in (per_channel, (1, *per_channel)):
+                raise im.fail(f"the GroupNorm {slot} has shape {list(array.shape)}")
+            params[slot] = im.param(const, array.reshape(c), "per_channel", slot)
+        im.emit(
+            "group_norm",
+            [xv],
+            last.output[0],
+            attrs={"num_groups": groups, "num_channels": c, "eps": eps},
+            params=params,
+        )
+
+    if back is not anchor:
+        nodes.append(back)
+    return PatternMatch((*nodes, norm, grouped), (x, back_shape), finish)
 
 
 @onnx_export(
