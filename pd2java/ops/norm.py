@@ -486,7 +486,7 @@ def _instance_norm_from_onnx(im: Importer, node: NodeProto) -> None:
         raise im.fail(
             f"its input {node.input[0]!r} has per-sample shape {list(x.shape)}; pd2java maps "
             "InstanceNormalization on a (C, H, W) input only (a GroupNorm exported through a "
-            "reshape is not recognised)"
+            "reshape is read as group_norm only in the exact form docs/ONNX.md lists)"
         )
     c = x.shape[0]
     params = _affine_from_onnx(im, node, c, "InstanceNormalization")
