@@ -117,23 +117,31 @@ def test_export_refuses_with_the_full_list_and_writes_nothing(tmp_path: Path) ->
 class _SettingsGap(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.pool = nn.MaxPool2d(2, ceil_mode=True)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(2, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.flatten(self.gap(self.pool(x)), 1))
+        return self.head(torch.flatten(self.gap(self.pool(x)[0]), 1))
 
 
-def test_a_refused_setting_names_the_settings_and_the_substitute() -> None:
+def test_a_refused_setting_names_the_settings_and_the_substitute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with pytest.raises(UnsupportedModelError) as info:
         capture(_SettingsGap(), (2, 4, 4), name="m")
     (finding,) = info.value.findings
-    assert finding.module_path == "pool" and "ceil_mode=True" in finding.what
-    assert "ceil_mode=False gives the same output" in finding.hint  # 4 is a multiple of 2
+    assert finding.module_path == "pool" and "return_indices=True" in finding.reason
+    assert finding.hint == ""  # no way around it is known
+    # A refused-setting hint works its sentence out from the module and the input shape.
+    monkeypatch.setitem(
+        frontend_registry.TORCH_HINTS,
+        "torch.nn.MaxPool2d",
+        Hint(lambda mod, shape: f"take the argmax of a {shape[1]}x{shape[2]} map", refused=True),
+    )
     with pytest.raises(UnsupportedModelError) as info:
-        capture(_SettingsGap(), (2, 5, 5), name="m")  # now ceil and floor differ
-    assert "drops the partial window" in info.value.findings[0].hint
+        capture(_SettingsGap(), (2, 5, 5), name="m")
+    assert "take the argmax of a 5x5 map" in info.value.findings[0].hint
 
 
 def test_hints_follow_the_live_registry(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -83,8 +83,7 @@ def test_control_flow_names_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("layer", "expected"),
     [
-        (nn.MaxPool2d(2, ceil_mode=True), "ceil_mode"),
-        (nn.AvgPool2d(2, ceil_mode=True), "ceil_mode"),
+        (nn.LPPool2d(2, 2), "LPPool2d"),
         (nn.AvgPool2d(2, divisor_override=3), "divisor_override"),
     ],
 )

@@ -181,9 +181,9 @@ CASES: dict[str, tuple[Callable[[], onnx.ModelProto], str]] = {
         r"computes nothing",
     ),
     # op forms
-    "ceil-mode": (
-        lambda: one("MaxPool", kernel_shape=[2, 2], ceil_mode=1),
-        r"'bad' \(MaxPool\): ceil_mode=1 is not supported",
+    "same-with-ceil-mode": (
+        lambda: one("MaxPool", kernel_shape=[2, 2], auto_pad="SAME_UPPER", ceil_mode=1),
+        r"'bad' \(MaxPool\): auto_pad=SAME_UPPER with ceil_mode=1 is not supported",
     ),
     "pool-pad-too-big": (
         lambda: one("AveragePool", kernel_shape=[2, 2], pads=[2, 2, 2, 2]),

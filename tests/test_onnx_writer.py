@@ -433,6 +433,56 @@ def graph_binary_ops() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     return c.graph("logits"), c.x, c.expected
 
 
+def graph_pools_v2() -> tuple[Graph, torch.Tensor, torch.Tensor]:
+    """max_pool2d@2 and avg_pool2d@2: per-side pads (as an F.pad of -inf or zeros before the
+    torch pool) and ceil_mode."""
+    c = Chain((3, 9, 7), seed=4)
+
+    def padded(x: torch.Tensor, lrtb: tuple[int, int, int, int], value: float) -> torch.Tensor:
+        return F.pad(x, lrtb, value=value)
+
+    v = c.step(
+        "max_pool2d",
+        ["input"],
+        {
+            "kernel_size": (3, 2),
+            "stride": (2, 2),
+            "pad_h": (1, 0),
+            "pad_w": (0, 1),
+            "dilation": (1, 1),
+            "ceil_mode": True,
+        },
+        {},
+        # F.pad then a pool without padding is the same here: no ceil_mode window starts in
+        # the bottom/right padding; every window holds a real cell, so a very negative pad
+        # value acts as -inf
+        lambda x: F.max_pool2d(padded(x, (0, 1, 1, 0), -1e30), (3, 2), 2, ceil_mode=True),
+    )
+    c.nodes[-1] = c.nodes[-1].with_(version=2)
+    for include in (True, False):
+        c.step(
+            "avg_pool2d",
+            [v],
+            {
+                "kernel_size": (2, 2),
+                "stride": (2, 2),
+                "pad_h": (1, 1),
+                "pad_w": (1, 1),
+                "ceil_mode": True,
+                "count_include_pad": include,
+            },
+            {},
+            lambda x, include=include: F.avg_pool2d(
+                x, 2, 2, 1, ceil_mode=True, count_include_pad=include
+            ),
+        )
+        c.nodes[-1] = c.nodes[-1].with_(version=2)
+    v = c.step("add", [c.nodes[-2].name, c.nodes[-1].name], {}, {}, torch.add)
+    v = c.step("global_avg_pool", [v], {"keepdims": False}, {}, lambda x: x.mean((2, 3)))
+    linear(c, v, 3, 2)
+    return c.graph("logits"), c.x, c.expected
+
+
 def graph_struct_ops() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     """concat on C, H and W; unsqueeze, squeeze; flatten@2 (a Reshape to [0, C, -1])."""
     c = Chain((2, 3, 4), seed=11)
@@ -457,6 +507,7 @@ GRAPHS = {
     "more_activations": graph_more_activations,
     "upsampling": graph_upsampling,
     "binary": graph_binary_ops,
+    "pools_v2": graph_pools_v2,
     "struct": graph_struct_ops,
 }
 

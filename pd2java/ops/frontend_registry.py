@@ -413,28 +413,6 @@ def _adaptive(pool: str) -> HintText:
     return text
 
 
-def _ceil_mode(mod: Any, shape: tuple[int, ...] | None) -> str | None:
-    if not getattr(mod, "ceil_mode", False) or shape is None or len(shape) != 3:
-        return None
-
-    def pair(v: Any) -> tuple[int, int]:
-        return (int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v))
-
-    kernel = pair(mod.kernel_size)
-    stride = pair(mod.stride or mod.kernel_size)
-    pad = pair(mod.padding)
-    dil = pair(getattr(mod, "dilation", 1))
-    spans = [shape[1 + i] + 2 * pad[i] - dil[i] * (kernel[i] - 1) - 1 for i in range(2)]
-    if all(span % stride[i] == 0 for i, span in enumerate(spans)):
-        return "on this input ceil_mode=False gives the same output (no partial window at an edge)"
-    floor = "x".join(str(span // stride[i] + 1) for i, span in enumerate(spans))
-    return (
-        f"ceil_mode=False drops the partial window at the bottom/right edge ({floor} outputs on "
-        "this input): the same only where size + 2*padding - dilation*(kernel-1) - 1 is a multiple "
-        "of the stride, so change the input size or retrain with ceil_mode=False"
-    )
-
-
 def _zero_pad(mod: Any, shape: tuple[int, ...] | None) -> str | None:
     pad = getattr(mod, "padding", None)
     if not isinstance(pad, (list, tuple)) or len(pad) != 4:
@@ -458,8 +436,6 @@ TORCH_HINTS: dict[str, Hint] = {
     "torch.nn.AdaptiveMaxPool2d": Hint(
         _adaptive("MaxPool2d"), refused=True, needs=("torch.nn.MaxPool2d",)
     ),
-    "torch.nn.MaxPool2d": Hint(_ceil_mode, refused=True),
-    "torch.nn.AvgPool2d": Hint(_ceil_mode, refused=True),
     "torch.nn.ZeroPad2d": Hint(_zero_pad, needs=("torch.nn.Conv2d",)),
     "torch.nn.Conv1d": Hint(
         "a Conv1d over a length-L signal is nn.Conv2d with kernel_size=(1, k) on a (C, 1, L) map",

@@ -1,7 +1,9 @@
 """Pools (max_pool2d, avg_pool2d, global_avg_pool, global_max_pool, adaptive_avg_pool2d,
 adaptive_max_pool2d): torch lowerings, shape rules, NumPy kernels and ONNX mappings.
 
-Only floor output sizes exist in v1: ``ceil_mode=True`` is refused at lowering. nn.AdaptiveAvgPool2d
+``max_pool2d@2`` and ``avg_pool2d@2`` add per-side padding (``pad_h`` [top, bottom], ``pad_w``
+[left, right]) and PyTorch's ``ceil_mode``; lowerings and the ONNX importer write ``@1`` when the
+pads are symmetric and ceil_mode is off, so those exports stay as they were. nn.AdaptiveAvgPool2d
 and nn.AdaptiveMaxPool2d to output size 1 are the global pools (x.mean((2, 3)) and x.amax((2, 3))
 lower to the same ops); to any other size they are the adaptive pools, with PyTorch's bins. ONNX
 has no adaptive pool: the writer emits AveragePool / MaxPool when each input extent is a multiple
@@ -58,21 +60,36 @@ def lower_max_pool2d_call(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> Lowered:
-    """F.max_pool2d / nn.MaxPool2d arguments -> max_pool2d (stride defaults to the kernel)."""
-    if ceil_mode:
-        raise Unsupported("max pool with ceil_mode=True (only floor output sizes are supported)")
+    """F.max_pool2d / nn.MaxPool2d arguments -> max_pool2d (stride defaults to the kernel);
+    @1 unless ceil_mode is on."""
     if return_indices:
         raise Unsupported("max pool with return_indices=True")
     kernel, strides, pads = _window(kernel_size, stride, padding)
-    return Lowered(
-        "max_pool2d",
-        {
-            "kernel_size": kernel,
-            "stride": strides,
-            "padding": pads,
-            "dilation": as_pair(dilation, "dilation"),
-        },
-    )
+    dilations = as_pair(dilation, "dilation")
+    attrs = pool_attrs(kernel, strides, (pads[0], pads[0], pads[1], pads[1]), bool(ceil_mode))
+    attrs["dilation"] = dilations
+    return Lowered("max_pool2d", attrs, version=2 if "ceil_mode" in attrs else 1)
+
+
+def pool_attrs(
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    ceil_mode: bool,
+) -> dict[str, Any]:
+    """A pool's window attributes from pads (top, bottom, left, right): @1's ``padding`` when the
+    pads are symmetric and ceil_mode is off, else @2's ``pad_h``, ``pad_w`` and ``ceil_mode``
+    (the caller picks the version from the presence of ``ceil_mode``)."""
+    top, bottom, left, right = pads
+    if top == bottom and left == right and not ceil_mode:
+        return {"kernel_size": kernel, "stride": strides, "padding": (top, left)}
+    return {
+        "kernel_size": kernel,
+        "stride": strides,
+        "pad_h": (top, bottom),
+        "pad_w": (left, right),
+        "ceil_mode": ceil_mode,
+    }
 
 
 @torch_module("torch.nn.MaxPool2d", ops=("max_pool2d",))
@@ -105,21 +122,14 @@ def lower_avg_pool2d_call(
     count_include_pad: bool = True,
     divisor_override: object = None,
 ) -> Lowered:
-    """F.avg_pool2d / nn.AvgPool2d arguments -> avg_pool2d with explicit count_include_pad."""
-    if ceil_mode:
-        raise Unsupported("avg pool with ceil_mode=True (only floor output sizes are supported)")
+    """F.avg_pool2d / nn.AvgPool2d arguments -> avg_pool2d with explicit count_include_pad;
+    @1 unless ceil_mode is on."""
     if divisor_override is not None:
         raise Unsupported(f"avg pool with divisor_override={divisor_override!r}")
     kernel, strides, pads = _window(kernel_size, stride, padding)
-    return Lowered(
-        "avg_pool2d",
-        {
-            "kernel_size": kernel,
-            "stride": strides,
-            "padding": pads,
-            "count_include_pad": bool(count_include_pad),
-        },
-    )
+    attrs = pool_attrs(kernel, strides, (pads[0], pads[0], pads[1], pads[1]), bool(ceil_mode))
+    attrs["count_include_pad"] = bool(count_include_pad)
+    return Lowered("avg_pool2d", attrs, version=2 if "ceil_mode" in attrs else 1)
 
 
 _AVG_NOTE = "`count_include_pad` written explicitly"
@@ -402,6 +412,126 @@ def avg_pool2d_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -
     return (sums / counts).astype(np.float32)
 
 
+def ceil_window_out(
+    size: int, k: int, s: int, begin: int, end: int, d: int, ceil_mode: bool, axis: str
+) -> int:
+    """PyTorch's pool output extent with per-side padding: floor (or ceil) of
+    (size + begin + end - d*(k-1) - 1) / s + 1; with ceil_mode a last window that would start
+    beyond the input and its begin padding is dropped."""
+    if k < 1 or s < 1 or d < 1:
+        raise ShapeError(
+            f"{axis}: kernel, stride, dilation must be >= 1", ErrorCode.INVALID_ATTRIBUTE
+        )
+    if begin < 0 or end < 0 or 2 * begin > k or 2 * end > k:
+        raise ShapeError(
+            f"{axis}: padding [{begin}, {end}] must be >= 0 and at most half the kernel {k} "
+            "(kernel // 2, as in PyTorch)",
+            ErrorCode.INVALID_ATTRIBUTE,
+        )
+    span = d * (k - 1) + 1
+    num = size + begin + end - span
+    # floor division rounds down for a negative num too: with ceil_mode a window longer than
+    # the padded input still gives one output (it starts inside), as in PyTorch
+    n = (num + (s - 1 if ceil_mode else 0)) // s + 1
+    if n < 1:
+        raise ShapeError(
+            f"{axis}: window of span {span} does not fit input length {size} with padding "
+            f"[{begin}, {end}]"
+        )
+    if ceil_mode and (n - 1) * s >= size + begin:
+        n -= 1
+    return n
+
+
+def _geometry2(attrs: Attrs, shape: Shape, op: str, dilated: bool) -> dict[str, Any]:
+    """The checked window of a max_pool2d@2 / avg_pool2d@2 node on a (C, H, W) input."""
+    want_rank(shape, 3, op)
+    kernel = pair(attrs["kernel_size"], "kernel_size")
+    stride = pair(attrs["stride"], "stride")
+    pad_h = pair(attrs["pad_h"], "pad_h")
+    pad_w = pair(attrs["pad_w"], "pad_w")
+    dilation = pair(attrs["dilation"], "dilation") if dilated else (1, 1)
+    if not isinstance(attrs["ceil_mode"], bool):
+        raise ShapeError("ceil_mode must be a bool", ErrorCode.INVALID_ATTRIBUTE)
+    out = tuple(
+        ceil_window_out(
+            shape[1 + i], kernel[i], stride[i], *pads, dilation[i], attrs["ceil_mode"], axis
+        )
+        for i, (pads, axis) in enumerate(((pad_h, "height"), (pad_w, "width")))
+    )
+    return {
+        "kernel": kernel,
+        "stride": stride,
+        "pads": (pad_h, pad_w),
+        "dilation": dilation,
+        "out": out,
+    }
+
+
+def _padded2(x: np.ndarray, geo: dict[str, Any], value: float) -> np.ndarray:
+    """x padded by the node's pads, plus ``value`` beyond the end padding as far as the last
+    (ceil_mode) window reaches."""
+    widths = [(0, 0), (0, 0)]
+    for i in range(2):
+        begin, end = geo["pads"][i]
+        span = geo["dilation"][i] * (geo["kernel"][i] - 1) + 1
+        reach = (geo["out"][i] - 1) * geo["stride"][i] + span
+        widths.append((begin, max(end, reach - begin - x.shape[2 + i])))
+    return np.pad(x, widths, constant_values=value)
+
+
+def _max2_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    geo = _geometry2(attrs, shape, "max_pool2d", dilated=True)
+    return (shape[0], *geo["out"])
+
+
+@register("max_pool2d", 2, infer=_max2_infer)
+def max_pool2d_v2_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
+    """Max over windows; padding and cells beyond it are -inf so they never win."""
+    x = inputs[0]
+    geo = _geometry2(attrs, tuple(x.shape[1:]), "max_pool2d", dilated=True)
+    taps = _taps(
+        _padded2(x, geo, -np.inf), geo["kernel"], geo["stride"], geo["dilation"], geo["out"]
+    )
+    out = next(taps).copy()
+    for tap in taps:
+        np.maximum(out, tap, out=out)
+    return out.astype(np.float32)
+
+
+def _avg2_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    geo = _geometry2(attrs, shape, "avg_pool2d", dilated=False)
+    if not isinstance(attrs["count_include_pad"], bool):
+        raise ShapeError("count_include_pad must be a bool", ErrorCode.INVALID_ATTRIBUTE)
+    return (shape[0], *geo["out"])
+
+
+@register("avg_pool2d", 2, infer=_avg2_infer)
+def avg_pool2d_v2_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
+    """Mean over windows, as PyTorch divides: by the window clipped to the padded input
+    (count_include_pad) or by the real cells."""
+    x = inputs[0].astype(np.float64)
+    geo = _geometry2(attrs, tuple(x.shape[1:]), "avg_pool2d", dilated=False)
+    _avg2_infer(attrs, [tuple(x.shape[1:])])  # count_include_pad checked
+    sums = np.zeros(x.shape[:2] + geo["out"])
+    for tap in _taps(_padded2(x, geo, 0.0), geo["kernel"], geo["stride"], (1, 1), geo["out"]):
+        sums += tap
+    # 1 on the cells the divisor counts, 0 elsewhere (and beyond the padded input)
+    (top, bottom), (left, right) = geo["pads"]
+    h, w = x.shape[2:]
+    counted = np.zeros_like(_padded2(x[:1, :1], geo, 0.0))
+    if attrs["count_include_pad"]:
+        counted[:, :, : top + h + bottom, : left + w + right] = 1.0
+    else:
+        counted[:, :, top : top + h, left : left + w] = 1.0
+    counts = np.zeros((1, 1) + geo["out"])
+    for tap in _taps(counted, geo["kernel"], geo["stride"], (1, 1), geo["out"]):
+        counts += tap
+    return (sums / counts).astype(np.float32)
+
+
 def _global_infer(attrs: Attrs, shapes: list[Shape], op: str) -> Shape:
     (shape,) = shapes
     want_rank(shape, 3, op)
@@ -486,65 +616,86 @@ def adaptive_max_pool2d_kernel(
 
 
 def _pool_window(
-    im: Importer, node: NodeProto, attrs: dict[str, Any]
-) -> tuple[Runtime, list[int], list[int], list[int], list[int]]:
+    im: Importer, node: NodeProto, attrs: dict[str, Any], dilated: bool
+) -> tuple[Runtime, dict[str, Any], bool]:
+    """A MaxPool / AveragePool node's input, its window attributes (``pool_attrs``) and whether
+    it is an @2 window."""
     x = im.image(node.input[0])
-    if int(attrs.get("ceil_mode", 0)):
-        raise im.fail(
-            "ceil_mode=1 is not supported; pd2java pools use floor output sizes "
-            "(re-export with ceil_mode=False)"
-        )
     if "kernel_shape" not in attrs:
         raise im.fail("kernel_shape is missing")
     kernel = int_list(attrs["kernel_shape"])
-    strides, pads, dilations = im.spatial(node, attrs, kernel)
-    return x, kernel, strides, pads, dilations
+    if len(kernel) != 2:
+        raise im.fail(f"kernel {kernel} is not 2-D; pd2java supports 2-D kernels only")
+    strides = int_list(attrs.get("strides", [1, 1]))
+    dilations = int_list(attrs.get("dilations", [1, 1]))
+    ceil_mode = bool(int(attrs.get("ceil_mode", 0)))
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    if len(strides) != 2 or len(dilations) != 2 or min(strides) < 1 or min(dilations) < 1:
+        raise im.fail(f"strides {strides} and dilations {dilations} must be two ints >= 1")
+    if not dilated and dilations != [1, 1]:
+        raise im.fail(f"dilations {dilations} are not supported for average pooling")
+    if auto_pad == "NOTSET":
+        pads = int_list(attrs.get("pads", [0, 0, 0, 0]))
+        if len(pads) != 4 or min(pads) < 0:
+            raise im.fail(f"pads {pads} must be four ints >= 0 (top, left, bottom, right)")
+    elif auto_pad == "VALID":
+        pads = [0, 0, 0, 0]
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if ceil_mode:
+            raise im.fail(f"auto_pad={auto_pad} with ceil_mode=1 is not supported")
+        # ONNX: output = ceil(in / stride); the odd padding cell goes to the end (UPPER) or
+        # the beginning (LOWER)
+        pads = [0, 0, 0, 0]
+        for i, size in enumerate(x.shape[1:]):
+            out = -(-size // strides[i])
+            total = max(0, (out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - size)
+            small, large = total // 2, total - total // 2
+            pads[i], pads[i + 2] = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+    else:
+        raise im.fail(f"auto_pad={auto_pad!r} is not a known value")
+    attrs_ir = pool_attrs(
+        (kernel[0], kernel[1]),
+        (strides[0], strides[1]),
+        (pads[0], pads[2], pads[1], pads[3]),
+        ceil_mode,
+    )
+    if dilated:
+        attrs_ir["dilation"] = (dilations[0], dilations[1])
+    return x, attrs_ir, "ceil_mode" in attrs_ir
 
 
 @onnx_import(
     "MaxPool",
     ops=("max_pool2d",),
-    form="2-D, `ceil_mode` 0, symmetric pads at most kernel // 2, the `Indices` output unused",
+    form="2-D, pads at most kernel // 2 per side, `ceil_mode` 0 or 1, `auto_pad` NOTSET, VALID, "
+    "SAME_UPPER or SAME_LOWER (pads computed from the input shape; not with `ceil_mode` 1), "
+    "the `Indices` output unused; max_pool2d@1 for symmetric pads and `ceil_mode` 0, else @2. "
+    "A `ceil_mode` 1 node whose last window would start in the end padding (dropped by "
+    "PyTorch and onnxruntime, kept by ONNX opset < 19 shape inference) is refused by the "
+    "shape cross-check",
 )
 def _max_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     attrs = im.attrs(node)
     im.only_first_output(node, "pd2java's max_pool2d does not return indices")
-    x, kernel, strides, pads, dilations = _pool_window(im, node, attrs)
-    im.emit(
-        "max_pool2d",
-        [x],
-        node.output[0],
-        attrs={
-            "kernel_size": tuple(kernel),
-            "stride": tuple(strides),
-            "padding": tuple(pads),
-            "dilation": tuple(dilations),
-        },
-    )
+    x, attrs_ir, v2 = _pool_window(im, node, attrs, dilated=True)
+    im.emit("max_pool2d", [x], node.output[0], attrs=attrs_ir, version=2 if v2 else 1)
 
 
 @onnx_import(
     "AveragePool",
     ops=("avg_pool2d",),
-    form="2-D, `ceil_mode` 0, symmetric pads at most kernel // 2, no dilation; "
-    "`count_include_pad` carried",
+    form="2-D, pads at most kernel // 2 per side, no dilation, `ceil_mode` 0 or 1, `auto_pad` "
+    "NOTSET, VALID, SAME_UPPER or SAME_LOWER (pads computed from the input shape; not with "
+    "`ceil_mode` 1), `count_include_pad` carried (ONNX's default 0, for SAME pads too, as "
+    "onnxruntime computes); avg_pool2d@1 for symmetric pads and `ceil_mode` 0, else @2; "
+    "`ceil_mode` 1 as for MaxPool",
 )
 def _avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     attrs = im.attrs(node)
-    x, kernel, strides, pads, dilations = _pool_window(im, node, attrs)
-    if dilations != [1, 1]:
-        raise im.fail(f"dilations {dilations} are not supported for average pooling")
-    im.emit(
-        "avg_pool2d",
-        [x],
-        node.output[0],
-        attrs={
-            "kernel_size": tuple(kernel),
-            "stride": tuple(strides),
-            "padding": tuple(pads),
-            "count_include_pad": bool(int(attrs.get("count_include_pad", 0))),
-        },
-    )
+    x, attrs_ir, v2 = _pool_window(im, node, attrs, dilated=False)
+    attrs_ir["count_include_pad"] = bool(int(attrs.get("count_include_pad", 0)))
+    im.emit("avg_pool2d", [x], node.output[0], attrs=attrs_ir, version=2 if v2 else 1)
 
 
 @onnx_import("GlobalAveragePool", ops=("global_avg_pool",), ir="global_avg_pool(keepdims=true)")
@@ -676,6 +827,72 @@ def _pool_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> None
         pads=[ph, pw, ph, pw],
         ceil_mode=0,
         **extra,
+    )
+
+
+@onnx_export(
+    "max_pool2d",
+    2,
+    doc="`MaxPool` (`kernel_shape`, `strides`, `pads` [top, left, bottom, right], `dilations`, "
+    "`ceil_mode` 1 only where it gives more outputs than floor on this input, else 0: the same "
+    "windows)",
+)
+def _max_pool_v2_to_onnx(e: Emitter, node: Node) -> None:
+    _pool_v2_to_onnx(e, node, "MaxPool", dilations=e.pair(node, "dilation"))
+
+
+def _ceil_adds_window(size: int, k: int, s: int, begin: int, end: int, d: int) -> bool:
+    """Whether ceil_mode gives more outputs than floor along an axis (floor may give none)."""
+    n = ceil_window_out(size, k, s, begin, end, d, True, "")
+    try:
+        return n != ceil_window_out(size, k, s, begin, end, d, False, "")
+    except ShapeError:
+        return True
+
+
+def _pool_v2_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> None:
+    """A 2-D pool with per-side pads and ceil_mode, plus the op's own attributes.
+
+    ``ceil_mode`` is written 1 only where ceil gives more outputs than floor on this input; where
+    it gives as many (also where PyTorch drops a last window starting in the end padding) the
+    windows are the same and 0 is written: ONNX opset 17's shape inference does not drop that
+    window, so it would disagree with the output shape."""
+    top, bottom = e.pair(node, "pad_h")
+    left, right = e.pair(node, "pad_w")
+    ceil = bool(node.attrs["ceil_mode"])
+    if ceil:
+        _, h, w = e.graph.value_shape(node.inputs[0])
+        kernel, stride = e.pair(node, "kernel_size"), e.pair(node, "stride")
+        dilation = extra.get("dilations", [1, 1])
+        ceil = any(
+            _ceil_adds_window(size, k, st, b, en, d)
+            for size, k, st, b, en, d in zip(
+                (h, w), kernel, stride, (top, left), (bottom, right), dilation
+            )
+        )
+    e.add(
+        op_type,
+        node.inputs,
+        node.outputs,
+        node.name,
+        kernel_shape=e.pair(node, "kernel_size"),
+        strides=e.pair(node, "stride"),
+        pads=[top, left, bottom, right],
+        ceil_mode=int(ceil),
+        **extra,
+    )
+
+
+@onnx_export(
+    "avg_pool2d",
+    2,
+    doc="`AveragePool` (`kernel_shape`, `strides`, `pads` [top, left, bottom, right], "
+    "`count_include_pad`, `ceil_mode` 1 only where it gives more outputs than floor on this "
+    "input, else 0: the same windows)",
+)
+def _avg_pool_v2_to_onnx(e: Emitter, node: Node) -> None:
+    _pool_v2_to_onnx(
+        e, node, "AveragePool", count_include_pad=int(bool(node.attrs["count_include_pad"]))
     )
 
 

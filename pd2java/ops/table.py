@@ -506,6 +506,64 @@ OP_LIST: tuple[OpSpec, ...] = (
         "op such as x * 0.5 or x - mean.",
     ),
     OpSpec(
+        "max_pool2d",
+        2,
+        1,
+        (),
+        (
+            _K,
+            _S,
+            AttrSpec(
+                "pad_h", "int2", "-inf padding [top, bottom], each >= 0 and <= kernel_size[0] // 2"
+            ),
+            AttrSpec(
+                "pad_w", "int2", "-inf padding [left, right], each >= 0 and <= kernel_size[1] // 2"
+            ),
+            _D,
+            AttrSpec(
+                "ceil_mode",
+                "bool",
+                "false: floor output size; true: ceil, as PyTorch (a last window must start "
+                "inside the input or the top/left padding, else it is dropped)",
+            ),
+        ),
+        "Max over windows with per-side padding and PyTorch's ceil_mode; padded cells and cells "
+        "beyond the padded input never win. Output extent per axis: floor (or ceil) of "
+        "(in + pad_begin + pad_end - dilation * (kernel - 1) - 1) / stride + 1. Writers use "
+        "max_pool2d@1 when the pads are symmetric and ceil_mode is false.",
+    ),
+    OpSpec(
+        "avg_pool2d",
+        2,
+        1,
+        (),
+        (
+            _K,
+            _S,
+            AttrSpec(
+                "pad_h", "int2", "zero padding [top, bottom], each >= 0 and <= kernel_size[0] // 2"
+            ),
+            AttrSpec(
+                "pad_w", "int2", "zero padding [left, right], each >= 0 and <= kernel_size[1] // 2"
+            ),
+            AttrSpec(
+                "ceil_mode",
+                "bool",
+                "false: floor output size; true: ceil, as PyTorch (a last window must start "
+                "inside the input or the top/left padding, else it is dropped)",
+            ),
+            AttrSpec(
+                "count_include_pad",
+                "bool",
+                "true: divide by the window clipped to the padded input (padding cells count, "
+                "cells beyond the bottom/right padding do not); false: by the real cells",
+            ),
+        ),
+        "Mean over windows with per-side padding and PyTorch's ceil_mode; output extent as "
+        "max_pool2d@2 (dilation 1). Writers use avg_pool2d@1 when the pads are symmetric and "
+        "ceil_mode is false.",
+    ),
+    OpSpec(
         "concat",
         1,
         2,

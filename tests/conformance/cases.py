@@ -612,6 +612,34 @@ def avgpool(attrs: dict[str, Any], out_hw: list[int]) -> Callable[[Path], Path]:
     return hand([1, 4, 4], nodes, output="flat", k=out_hw[0] * out_hw[1])
 
 
+def _pool_v2(
+    op: str,
+    hw: list[int],
+    out_hw: list[int],
+    *,
+    kernel: list[int],
+    stride: list[int],
+    pad_h: list[int],
+    pad_w: list[int],
+    ceil: bool = True,
+) -> Callable[[Path], Path]:
+    """input (1, h, w) -> max_pool2d@2 (dilation 1) or avg_pool2d@2 (count_include_pad) ->
+    flatten."""
+    attrs: dict[str, Any] = {
+        "kernel_size": kernel,
+        "stride": stride,
+        "pad_h": pad_h,
+        "pad_w": pad_w,
+        "ceil_mode": ceil,
+    }
+    attrs.update({"dilation": [1, 1]} if op == "max_pool2d" else {"count_include_pad": True})
+    nodes = [
+        {**_n("pool", op, ["input"], attrs, shape=[1, *out_hw]), "version": 2},
+        _n("flat", "flatten", ["pool"], shape=[out_hw[0] * out_hw[1]]),
+    ]
+    return hand([1, *hw], nodes, output="flat", k=out_hw[0] * out_hw[1])
+
+
 def _add_graph() -> Callable[[Path], Path]:
     nodes = [
         _n("a", "relu", ["input"], shape=[1, 2, 2]),
@@ -1604,6 +1632,62 @@ CASES: tuple[Case, ...] = (
         ),
         "INVALID_ATTRIBUTE",
         "concat's dim names a per-sample axis (>= 1), never the batch axis",
+    ),
+    # --- pools with per-side padding and ceil_mode (max_pool2d@2, avg_pool2d@2)
+    C(
+        "accept_pool_v2_ceil_mode_drops_window_in_end_padding",
+        _pool_v2(
+            "max_pool2d", [1, 3], [1, 2], kernel=[1, 2], stride=[1, 2], pad_h=[0, 0], pad_w=[1, 1]
+        ),
+        None,
+        "ceil_mode keeps a partial last window but drops one starting in the end padding: "
+        "width 3, kernel 2, stride 2, pads [1, 1] give 2 outputs (PyTorch's rule)",
+    ),
+    C(
+        "pool_v2_ceil_mode_window_in_end_padding_kept",
+        _pool_v2(
+            "max_pool2d", [1, 3], [1, 3], kernel=[1, 2], stride=[1, 2], pad_h=[0, 0], pad_w=[1, 1]
+        ),
+        "SHAPE_MISMATCH",
+        "a declared output that keeps the window starting in the end padding is refused",
+    ),
+    C(
+        "accept_avg_pool_v2_asymmetric_pads",
+        _pool_v2(
+            "avg_pool2d",
+            [4, 4],
+            [3, 3],
+            kernel=[3, 3],
+            stride=[1, 1],
+            pad_h=[1, 0],
+            pad_w=[0, 1],
+            ceil=False,
+        ),
+        None,
+        "per-side pads: [top, bottom] and [left, right], each at most kernel // 2",
+    ),
+    C(
+        "max_pool_v2_end_pad_over_half_kernel",
+        _pool_v2(
+            "max_pool2d", [4, 4], [4, 2], kernel=[3, 2], stride=[1, 2], pad_h=[0, 2], pad_w=[0, 0]
+        ),
+        "INVALID_ATTRIBUTE",
+        "each side's padding is at most kernel // 2 (bottom 2 with kernel 3)",
+    ),
+    C(
+        "avg_pool_v2_begin_pad_over_half_kernel",
+        _pool_v2(
+            "avg_pool2d",
+            [4, 4],
+            [4, 4],
+            kernel=[3, 3],
+            stride=[1, 1],
+            pad_h=[1, 1],
+            pad_w=[2, 0],
+            ceil=False,
+        ),
+        "INVALID_ATTRIBUTE",
+        "each side's padding is at most kernel // 2 (left 2 with kernel 3)",
     ),
 )
 

@@ -4,7 +4,8 @@ package org.pd2java.runtime;
  * max_pool2d@1: maximum over each window; padded cells never win (they count as -infinity);
  * floor output size. Padding may be at most half the undilated kernel ({@code p <= k / 2}, see
  * {@link Window2d#pool}), as PyTorch requires whatever the dilation; so every window holds at
- * least one real cell.
+ * least one real cell. max_pool2d@2 ({@link #compile2}): the same with per-side padding and
+ * ceil_mode; cells beyond the padded input count as -infinity too.
  */
 final class MaxPool2dKernel implements Kernel {
   private final Window2d g;
@@ -15,6 +16,11 @@ final class MaxPool2dKernel implements Kernel {
       return new FastMaxPool2dKernel(g); // every window inside: no bounds checks
     }
     return new MaxPool2dKernel(g);
+  }
+
+  /** max_pool2d@2: always this bounds-checked kernel (ceil_mode windows may overhang). */
+  static Kernel compile2(NodeDef n, int[][] in) {
+    return new MaxPool2dKernel(Window2d.pool2(n, in, true));
   }
 
   private MaxPool2dKernel(Window2d g) {

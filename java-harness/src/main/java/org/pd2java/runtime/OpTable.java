@@ -365,6 +365,38 @@ final class OpTable {
                   // the tensor, of any per-sample shape of rank >= 1 (a number is stored as (1,)); the node's output shape is this tensor's shape
                   new ParamSpec("value", false, false)),
               List.of()),
+          // max_pool2d@2: Max over windows with per-side padding and PyTorch's ceil_mode; padded cells and cells beyond the padded input never win. Output extent per axis: floor (or ceil) of (in + pad_begin + pad_end - dilation * (kernel - 1) - 1) / stride + 1. Writers use max_pool2d@1 when the pads are symmetric and ceil_mode is false.
+          new Op("max_pool2d", 2, 1,
+              List.of(),
+              List.of(
+                  // window [kh, kw]
+                  new AttrSpec("kernel_size", AttrKind.INT2),
+                  // step [sh, sw]
+                  new AttrSpec("stride", AttrKind.INT2),
+                  // -inf padding [top, bottom], each >= 0 and <= kernel_size[0] // 2
+                  new AttrSpec("pad_h", AttrKind.INT2),
+                  // -inf padding [left, right], each >= 0 and <= kernel_size[1] // 2
+                  new AttrSpec("pad_w", AttrKind.INT2),
+                  // spacing between kernel taps [dh, dw]
+                  new AttrSpec("dilation", AttrKind.INT2),
+                  // false: floor output size; true: ceil, as PyTorch (a last window must start inside the input or the top/left padding, else it is dropped)
+                  new AttrSpec("ceil_mode", AttrKind.BOOL))),
+          // avg_pool2d@2: Mean over windows with per-side padding and PyTorch's ceil_mode; output extent as max_pool2d@2 (dilation 1). Writers use avg_pool2d@1 when the pads are symmetric and ceil_mode is false.
+          new Op("avg_pool2d", 2, 1,
+              List.of(),
+              List.of(
+                  // window [kh, kw]
+                  new AttrSpec("kernel_size", AttrKind.INT2),
+                  // step [sh, sw]
+                  new AttrSpec("stride", AttrKind.INT2),
+                  // zero padding [top, bottom], each >= 0 and <= kernel_size[0] // 2
+                  new AttrSpec("pad_h", AttrKind.INT2),
+                  // zero padding [left, right], each >= 0 and <= kernel_size[1] // 2
+                  new AttrSpec("pad_w", AttrKind.INT2),
+                  // false: floor output size; true: ceil, as PyTorch (a last window must start inside the input or the top/left padding, else it is dropped)
+                  new AttrSpec("ceil_mode", AttrKind.BOOL),
+                  // true: divide by the window clipped to the padded input (padding cells count, cells beyond the bottom/right padding do not); false: by the real cells
+                  new AttrSpec("count_include_pad", AttrKind.BOOL))),
           // concat@1: Join two values along dim; every other dim must be equal (torch.cat of two tensors).
           new Op("concat", 1, 2,
               List.of(),

@@ -22,9 +22,28 @@ final class Window2d {
   final int kh, kw, sh, sw, ph, pw, dh, dw;
   /** Output height and width. */
   final int ho, wo;
+  /**
+   * Bottom and right padding: {@code ph} and {@code pw} are the top and left padding; equal to
+   * them except for max_pool2d@2 / avg_pool2d@2 ({@link #pool2}) with per-side pads.
+   */
+  final int phEnd, pwEnd;
 
   private Window2d(
       int[] x, int cout, int groups, int[] k, int[] s, int[] p, int[] d, int ho, int wo) {
+    this(x, cout, groups, k, s, p, p, d, ho, wo);
+  }
+
+  private Window2d(
+      int[] x,
+      int cout,
+      int groups,
+      int[] k,
+      int[] s,
+      int[] p,
+      int[] pEnd,
+      int[] d,
+      int ho,
+      int wo) {
     this.c = x[0];
     this.h = x[1];
     this.w = x[2];
@@ -40,6 +59,8 @@ final class Window2d {
     this.dw = d[1];
     this.ho = ho;
     this.wo = wo;
+    this.phEnd = pEnd[0];
+    this.pwEnd = pEnd[1];
   }
 
   /**
@@ -112,6 +133,61 @@ final class Window2d {
     return over(n, x, x[0], 1, k, s, p, d);
   }
 
+  /**
+   * max_pool2d@2 ({@code dilated}) and avg_pool2d@2: kernel, stride, per-side padding {@code
+   * pad_h} [top, bottom] and {@code pad_w} [left, right], each at most half the kernel ({@code p
+   * <= k / 2}, INVALID_ATTRIBUTE), dilation if the op has one, and {@code ceil_mode}; the output
+   * size by PyTorch's rule ({@link #poolExtent}).
+   */
+  static Window2d pool2(NodeDef n, int[][] in, boolean dilated) {
+    int[] k = n.int2Attr("kernel_size", 1);
+    int[] s = n.int2Attr("stride", 1);
+    int[] padH = n.int2Attr("pad_h", 0);
+    int[] padW = n.int2Attr("pad_w", 0);
+    int[] d = dilated ? n.int2Attr("dilation", 1) : new int[] {1, 1};
+    boolean ceil = n.boolAttr("ceil_mode");
+    int[][] pads = {padH, padW};
+    String[] names = {"pad_h", "pad_w"};
+    for (int i = 0; i < 2; i++) {
+      for (int p : pads[i]) {
+        if (p > k[i] / 2) {
+          throw n.error(
+              ErrorCode.INVALID_ATTRIBUTE,
+              names[i] + " " + Arrays.toString(pads[i]) + " exceeds half the kernel size " + k[i]);
+        }
+      }
+    }
+    int[] x = n.input(in, 0, 3);
+    int ho = poolExtent(n, "height", x[1], k[0], s[0], padH[0], padH[1], d[0], ceil);
+    int wo = poolExtent(n, "width", x[2], k[1], s[1], padW[0], padW[1], d[1], ceil);
+    int[] begin = {padH[0], padW[0]};
+    int[] end = {padH[1], padW[1]};
+    return new Window2d(x, x[0], 1, k, s, begin, end, d, ho, wo);
+  }
+
+  /**
+   * PyTorch's pool output extent with per-side padding: {@code floor} (or, with ceil_mode,
+   * {@code ceil}) of {@code (in + begin + end - d(k-1) - 1) / s}, plus 1; with ceil_mode a last
+   * window starting beyond the input and its begin padding is dropped. SHAPE_MISMATCH when no
+   * window remains.
+   */
+  static int poolExtent(
+      NodeDef n, String axis, int in, int k, int s, int begin, int end, int d, boolean ceil) {
+    long span = (long) d * (k - 1) + 1;
+    long num = (long) in + begin + end - span;
+    long out = Math.floorDiv(num + (ceil ? s - 1 : 0), (long) s) + 1;
+    if (out < 1) {
+      throw n.error(
+          ErrorCode.SHAPE_MISMATCH,
+          "window of " + span + " does not fit the " + axis + " extent " + in + " padded by ["
+              + begin + ", " + end + "]");
+    }
+    if (ceil && (out - 1) * s >= (long) in + begin) {
+      out--;
+    }
+    return limitExtent(n, axis, out);
+  }
+
   private static Window2d over(
       NodeDef n, int[] x, int cout, int groups, int[] k, int[] s, int[] p, int[] d) {
     int ho = outExtent(n, "height", x[1], k[0], s[0], p[0], d[0]);
@@ -147,7 +223,7 @@ final class Window2d {
 
   /** Whether there is any padding: if not, every window lies inside the input. */
   boolean padded() {
-    return ph != 0 || pw != 0;
+    return ph != 0 || pw != 0 || phEnd != 0 || pwEnd != 0;
   }
 
   /**
