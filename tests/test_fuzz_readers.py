@@ -5,7 +5,7 @@ Mutations of tests/golden/tiny.*: byte flips, truncations and insertions of the 
 and of the safetensors file, and JSON-structure mutations of the manifest (a value replaced by a
 value of another type, a key deleted, a node duplicated or dropped). The Python reader
 (``reference.load`` + self-test) may raise only ``FormatError``; the Java runtime (through the
-py4j gateway) only ``Pd2JavaException`` with a code. Seeds are fixed, so a failure reproduces.
+py4j gateway) only ``Pd2JavaException`` with a code (``conformance.verdicts``). Seeds are fixed, so a failure reproduces.
 """
 
 from __future__ import annotations
@@ -14,22 +14,17 @@ import copy
 import hashlib
 import json
 import random
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from pd2java.backends import reference
-from pd2java.backends.java import bridge
-from pd2java.errors import FormatError
+from conformance.verdicts import is_typed, java_verdict, python_verdict
 
 GOLDEN = Path(__file__).parent / "golden"
 MANIFEST = (GOLDEN / "tiny.manifest.json").read_bytes()
 WEIGHTS = (GOLDEN / "tiny.safetensors").read_bytes()
-JAVA_EXCEPTION = "org.pd2java.runtime.Pd2JavaException"
 PER_CALL_TIMEOUT_S = 20.0
 
 _ODD_VALUES: list[Any] = [
@@ -157,43 +152,10 @@ def _write(folder: Path, manifest: bytes, weights: bytes) -> Path:
     return path
 
 
-def _with_timeout(fn: Callable[[], str | None]) -> str | None:
-    box: list[str | None] = []
-    worker = threading.Thread(target=lambda: box.append(fn()), daemon=True)
-    worker.start()
-    worker.join(PER_CALL_TIMEOUT_S)
-    if worker.is_alive():
-        return f"no answer within {PER_CALL_TIMEOUT_S} s"
-    return box[0] if box else "the reader thread died"
-
-
-def _python_problem(path: Path) -> str | None:
-    def run() -> str | None:
-        try:
-            model = reference.load(path)
-            if model.golden is not None:
-                reference.self_test(model)
-        except FormatError:
-            return None
-        except BaseException as exc:  # noqa: BLE001 - anything else is the finding
-            return f"{type(exc).__name__}: {str(exc)[:300]}"
-        return None
-
-    return _with_timeout(run)
-
-
-def _java_problem(path: Path) -> str | None:
-    def run() -> str | None:
-        try:
-            bridge.model_info(path, self_test=True)
-        except bridge.JavaError as exc:
-            if exc.java_class != JAVA_EXCEPTION or exc.code is None:
-                return f"{exc.java_class}: {exc.java_message[:300]}"
-        except Exception as exc:  # noqa: BLE001 - bridge/JVM failure
-            return f"{type(exc).__name__}: {str(exc)[:300]}"
-        return None
-
-    return _with_timeout(run)
+def _problem(verdict: Callable[[Path, float], str], path: Path) -> str | None:
+    """None when the reader accepted or gave a typed refusal, else what went wrong."""
+    v = verdict(path, PER_CALL_TIMEOUT_S)
+    return None if is_typed(v) else v
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +171,7 @@ def test_python_reader_raises_only_format_errors(fuzz_corpus: list[tuple[str, Pa
     start = time.perf_counter()
     problems = []
     for desc, path in fuzz_corpus:
-        problem = _python_problem(path)
+        problem = _problem(python_verdict, path)
         if problem:
             problems.append(f"{desc} ({path}): {problem}")
     assert not problems, f"{len(problems)} of {len(fuzz_corpus)} mutations:\n" + "\n".join(
@@ -221,7 +183,7 @@ def test_python_reader_raises_only_format_errors(fuzz_corpus: list[tuple[str, Pa
 def test_java_reader_raises_only_pd2java_exceptions(fuzz_corpus: list[tuple[str, Path]]) -> None:
     problems = []
     for desc, path in fuzz_corpus:
-        problem = _java_problem(path)
+        problem = _problem(java_verdict, path)
         if problem:
             problems.append(f"{desc} ({path}): {problem}")
     assert not problems, f"{len(problems)} of {len(fuzz_corpus)} mutations:\n" + "\n".join(
