@@ -33,6 +33,7 @@ import numpy as np
 from pd2java import __version__
 from pd2java.backends.safetensors_io import (
     SafetensorsError,
+    is_json_int,
     loads_strict,
     parse_header,
     read_regular_file,
@@ -200,7 +201,7 @@ def parse_manifest_bytes(data: bytes, where: str) -> dict[str, Any]:
             ErrorCode.UNSUPPORTED_FORMAT,
         )
     version = obj.get("format_version")
-    if not _is_int(version):
+    if not is_json_int(version):
         raise ManifestError(
             f"{where}: 'format_version' must be an integer, got {version!r}",
             ErrorCode.UNSUPPORTED_FORMAT_VERSION,
@@ -224,11 +225,6 @@ _NAME_RE = re.compile(NAME_PATTERN)
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
-def _is_int(value: object) -> bool:
-    """A JSON integer: not a bool, not a number with a fraction or exponent (1.0, 1e2)."""
-    return type(value) is int
-
-
 def _is_number(value: object) -> bool:
     """A finite JSON number (integer or not)."""
     return (type(value) is int or type(value) is float) and math.isfinite(value)
@@ -238,7 +234,7 @@ def _is_shape(value: object, rank: int | None = None) -> bool:
     return (
         isinstance(value, list)
         and (rank is None or len(value) == rank)
-        and all(_is_int(d) and d >= 1 for d in value)
+        and all(is_json_int(d) and d >= 1 for d in value)
     )
 
 
@@ -312,7 +308,9 @@ def check_structure(obj: Mapping[str, Any], where: str) -> None:
     for key in ("file", "bytes", "sha256"):
         c.obj(w, key, "weights/")
     c.want(isinstance(w["file"], str), "weights/file", "a string", w["file"])
-    c.want(_is_int(w["bytes"]) and w["bytes"] >= 0, "weights/bytes", "an integer >= 0", w["bytes"])
+    c.want(
+        is_json_int(w["bytes"]) and w["bytes"] >= 0, "weights/bytes", "an integer >= 0", w["bytes"]
+    )
     sha = w["sha256"]
     c.want(
         isinstance(sha, str) and _SHA256_RE.fullmatch(sha) is not None,
@@ -328,7 +326,7 @@ def check_structure(obj: Mapping[str, Any], where: str) -> None:
         c.want(isinstance(g["input"], str), "golden/input", "a string", g["input"])
         c.want(isinstance(g["output"], str), "golden/output", "a string", g["output"])
         c.want(
-            _is_int(g["count"]) and 1 <= g["count"] <= MAX_GOLDEN_COUNT,
+            is_json_int(g["count"]) and 1 <= g["count"] <= MAX_GOLDEN_COUNT,
             "golden/count",
             f"an integer in 1..{MAX_GOLDEN_COUNT}",
             g["count"],
@@ -358,7 +356,7 @@ def _check_node(c: _Checker, n: Any, i: int) -> None:
     label = f"{path}/{n['name']!r}" if isinstance(n["name"], str) else path
     c.want(isinstance(n["name"], str), f"{path}/name", "a string", n["name"])
     c.want(isinstance(n["op"], str), f"{label}/op", "a string", n["op"])
-    c.want(_is_int(n["version"]), f"{label}/version", "an integer", n["version"])
+    c.want(is_json_int(n["version"]), f"{label}/version", "an integer", n["version"])
     c.want(_is_str_list(n["inputs"]), f"{label}/inputs", "an array of strings", n["inputs"])
     c.want(_is_str_list(n["outputs"]), f"{label}/outputs", "an array of strings", n["outputs"])
     c.want(isinstance(n["attrs"], dict), f"{label}/attrs", "an object", n["attrs"])

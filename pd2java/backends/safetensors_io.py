@@ -213,7 +213,8 @@ def loads_strict(data: bytes, where: str) -> Any:
 # --- safetensors ----------------------------------------------------------------------------------
 
 
-def _is_int(value: object) -> bool:
+def is_json_int(value: object) -> bool:
+    """A JSON integer: not a bool, not a number with a fraction or exponent (1.0, 1e2)."""
     return type(value) is int
 
 
@@ -265,12 +266,12 @@ def parse_header(data: bytes, path: str | Path) -> tuple[dict[str, dict], dict[s
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
             raise SafetensorsError(f"{tw}: dtype {dtype!r} is not a safetensors dtype")
-        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+        if not isinstance(shape, list) or not all(is_json_int(d) and d >= 0 for d in shape):
             raise SafetensorsError(f"{tw}: shape {shape!r} must be a list of non-negative integers")
         if (
             not isinstance(offsets, list)
             or len(offsets) != 2
-            or not all(_is_int(o) for o in offsets)
+            or not all(is_json_int(o) for o in offsets)
             or not 0 <= offsets[0] <= offsets[1]
         ):
             raise SafetensorsError(

@@ -32,8 +32,6 @@ import java.util.regex.Pattern;
  * optional key is an additive change); {@code attrs} and {@code params} must match the op exactly.
  */
 final class ManifestLoader {
-  static final String FORMAT = FormatRules.FORMAT;
-  static final int FORMAT_VERSION = FormatRules.FORMAT_VERSION;
   private static final Pattern NAME = Pattern.compile(FormatRules.NAME_PATTERN);
   private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
 
@@ -67,13 +65,13 @@ final class ManifestLoader {
     Map<String, Object> top = readManifest();
     // 1. format and format_version, before anything else.
     Object format = top.get("format");
-    if (!FORMAT.equals(format)) {
+    if (!FormatRules.FORMAT.equals(format)) {
       throw new Pd2JavaException(
           ErrorCode.UNSUPPORTED_FORMAT,
           file,
           null,
           "'format' is " + (format == null ? "missing" : "'" + format + "'") + ", expected '"
-              + FORMAT + "': not a pd2java manifest");
+              + FormatRules.FORMAT + "': not a pd2java manifest");
     }
     Object version = top.get("format_version");
     if (!(version instanceof Long)) {
@@ -83,16 +81,16 @@ final class ManifestLoader {
               + ", expected an integer");
     }
     long v = (Long) version;
-    if (v > FORMAT_VERSION) {
+    if (v > FormatRules.FORMAT_VERSION) {
       throw new Pd2JavaException(
           ErrorCode.UNSUPPORTED_FORMAT_VERSION, file, null,
           "format_version " + v + " was written by a newer pd2java; this runtime reads version "
-              + FORMAT_VERSION + ": upgrade the pd2java runtime");
+              + FormatRules.FORMAT_VERSION + ": upgrade the pd2java runtime");
     }
-    if (v != FORMAT_VERSION) {
+    if (v != FormatRules.FORMAT_VERSION) {
       throw new Pd2JavaException(
           ErrorCode.UNSUPPORTED_FORMAT_VERSION, file, null,
-          "format_version " + v + " is unknown; this runtime reads version " + FORMAT_VERSION);
+          "format_version " + v + " is unknown; this runtime reads version " + FormatRules.FORMAT_VERSION);
     }
     // 2. Every top-level key present and typed.
     for (String k : FormatRules.TOP_KEYS) {
