@@ -45,7 +45,7 @@ import numpy as np
 
 from pd2java.backends.golden import golden_inputs
 from pd2java.backends.manifest import build_manifest, encode_manifest, load_bytes
-from pd2java.backends.reference import run_graph, self_test
+from pd2java.backends.reference import run_graph, run_node, self_test
 from pd2java.backends.safetensors_io import encode_safetensors
 from pd2java.errors import ParityError, UserError
 from pd2java.format_rules import ATOL, RTOL
@@ -54,6 +54,7 @@ from pd2java.ir import Graph, Node
 from pd2java.ir.passes import fold_affine as fold_affine_pass
 from pd2java.ir.passes import fold_bn as fold_bn_pass
 from pd2java.ir.passes import validate
+from pd2java.ops.frontend_registry import PROBABILITY_OPS
 
 if TYPE_CHECKING:  # torch is imported lazily: write_graph serves ONNX imports without it
     from torch import nn
@@ -212,8 +213,7 @@ def _onnx_bytes(graph: Graph) -> bytes:
 
 # --- heads and classes -------------------------------------------------------------------------
 
-HEADS = ("softmax", "sigmoid", "none")
-_PROBABILITY_OPS = ("softmax", "sigmoid")
+HEADS = (*PROBABILITY_OPS, "none")
 
 
 def _check_head(head: str | None) -> str | None:
@@ -229,7 +229,7 @@ def append_head(graph: Graph, head: str | None) -> Graph:
     if _check_head(head) in (None, "none"):
         return graph
     last = graph.producer_of(graph.output)
-    if last is not None and last.op in _PROBABILITY_OPS:
+    if last is not None and last.op in PROBABILITY_OPS:
         raise UserError(
             f"the model already ends in {last.op} (node {last.name!r}); --head {head} would add a "
             "second probability head; leave --head out (or pass --head none)"
@@ -261,17 +261,6 @@ def append_head(graph: Graph, head: str | None) -> Graph:
         output_kind="probabilities",
         meta={**graph.meta, "producer": producer},
     )
-
-
-def _apply_head(values: np.ndarray, head: str | None) -> np.ndarray:
-    """The head applied to (N, K) outputs of the source model, in float64, as float32."""
-    x = np.asarray(values, dtype=np.float64)
-    if head == "softmax":
-        e = np.exp(x - x.max(axis=1, keepdims=True))
-        x = e / e.sum(axis=1, keepdims=True)
-    elif head == "sigmoid":
-        x = np.exp(-np.logaddexp(0.0, -x))
-    return x.astype(np.float32)
 
 
 def _with_classes(graph: Graph, classes: Sequence[str] | None, where: str) -> Graph:
@@ -812,12 +801,14 @@ def export_onnx(
         graph = fold_affine_pass(fold_bn_pass(graph))
         validate(graph)
     inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
-    expected = _apply_head(onnxruntime_outputs(src, inputs), head)
+    expected = onnxruntime_outputs(src, inputs).astype(np.float32)
+    if head in PROBABILITY_OPS:  # the source has no head: apply the one appended above
+        expected = run_node(graph.producer_of(graph.output), expected)
     check_agreement(
         run_graph(graph, inputs),
         expected,
         what=f"the NumPy reference of {src.name}" + (f" (+ {head} head)" if head else ""),
-        oracle_name="onnxruntime" + (f" + {head}" if head in _PROBABILITY_OPS else ""),
+        oracle_name="onnxruntime" + (f" + {head}" if head in PROBABILITY_OPS else ""),
     )
     return write_graph(graph, out_dir, onnx=onnx, inputs=inputs, outputs=expected)
 

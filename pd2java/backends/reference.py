@@ -14,10 +14,19 @@ import numpy as np
 
 from pd2java.backends.manifest import LoadedModel, load
 from pd2java.errors import ErrorCode, FormatError, ParityError, UserError
-from pd2java.ir import Graph
+from pd2java.ir import Graph, Node
 from pd2java.ops.registry import impl
 
-__all__ = ["SelfTestError", "check_input", "load", "run", "run_graph", "run_layers", "self_test"]
+__all__ = [
+    "SelfTestError",
+    "check_input",
+    "load",
+    "run",
+    "run_graph",
+    "run_layers",
+    "run_node",
+    "self_test",
+]
 
 
 class SelfTestError(FormatError, ParityError):
@@ -110,6 +119,12 @@ def run_graph(graph: Graph, x: object) -> np.ndarray:
     """Run an in-memory (validated) IR graph on a batch; (N, K) float32."""
     arr = check_input(graph, x)
     return _finite_output(_execute(graph, arr, keep_all=False)[graph.output])
+
+
+def run_node(node: Node, x: np.ndarray) -> np.ndarray:
+    """One parameter-free node (a probability head, say) on a batched array, through its op's
+    NumPy kernel: what the exported graph computes at that node."""
+    return impl(node.key).kernel(node.attrs, [np.asarray(x, dtype=np.float32)], {})
 
 
 def run(manifest_path: str | Path, x: object) -> np.ndarray:

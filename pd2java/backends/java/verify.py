@@ -439,8 +439,10 @@ def verify(
     ``weights`` is a state dict file loaded (strictly) into the ``module`` model.
     Never raises for a parity failure: check ``report.passed`` (the CLI turns it into exit 2).
     """
+    from pd2java.backends import reference
     from pd2java.backends.java import bridge
     from pd2java.backends.manifest import load
+    from pd2java.ops.frontend_registry import PROBABILITY_OPS
 
     say = progress or (lambda _msg: None)
     manifest = find_manifest(path).resolve()
@@ -501,7 +503,7 @@ def verify(
     # A probability head appended by the exporter (--head) is part of the export, not of the
     # PyTorch model: apply it to the PyTorch outputs too.
     appended = str((loaded.manifest.get("producer") or {}).get("head", "")).split(" ")[0]
-    if model is not None and appended in ("softmax", "sigmoid"):
+    if model is not None and appended in PROBABILITY_OPS:
         torch_source = f"{torch_source} + the {appended} head the export appended"
 
     comparisons: list[Comparison] = []
@@ -528,10 +530,8 @@ def verify(
         comparisons.append(compare(got, _reference_run(manifest, x), name, "numpy", atol, rtol))
         if model is not None:
             want = _torch_predict(model, x)
-            if appended in ("softmax", "sigmoid"):
-                from pd2java.exporter import _apply_head
-
-                want = _apply_head(want, appended)
+            if appended in PROBABILITY_OPS:  # the export's last node is the appended head
+                want = reference.run_node(loaded.graph.producer_of(loaded.graph.output), want)
             comparisons.append(compare(got, want, name, "pytorch", atol, rtol))
 
     layers: list[LayerRow] = []
