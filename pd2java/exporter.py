@@ -45,7 +45,7 @@ import numpy as np
 
 from pd2java.backends.golden import golden_inputs
 from pd2java.backends.manifest import build_manifest, encode_manifest, load_bytes
-from pd2java.backends.reference import run_graph, run_node, self_test
+from pd2java.backends.reference import run_graph, run_node, self_test, worst_element
 from pd2java.backends.safetensors_io import encode_safetensors
 from pd2java.errors import ParityError, UserError
 from pd2java.format_rules import ATOL, RTOL
@@ -311,17 +311,14 @@ def check_agreement(
         if not np.all(np.isfinite(arr)):
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
             raise ParityError(f"{who} gives a non-finite output at sample {bad[0]} index {bad[1]}")
-    err = np.abs(a - b)
-    allowed = atol + rtol * np.abs(b)
-    ratio = err / allowed
-    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    if ratio[worst] > 1.0:
+    worst, err, allowed = worst_element(a, b, atol, rtol)
+    if err > allowed:
         raise ParityError(
             f"{what} disagrees with {oracle_name} at sample {worst[0]} output {worst[1]}: "
-            f"{a[worst]:.8g} vs {b[worst]:.8g}, error {err[worst]:.3e} > allowed "
-            f"{allowed[worst]:.3e} ({atol:g} + {rtol:g} * |{oracle_name}|)"
+            f"{a[worst]:.8g} vs {b[worst]:.8g}, error {err:.3e} > allowed "
+            f"{allowed:.3e} ({atol:g} + {rtol:g} * |{oracle_name}|)"
         )
-    return float(err.max())
+    return float(np.abs(a - b).max())
 
 
 def onnxruntime_outputs(path: str | os.PathLike[str], inputs: np.ndarray) -> np.ndarray:

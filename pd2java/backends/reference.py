@@ -26,6 +26,7 @@ __all__ = [
     "run_layers",
     "run_node",
     "self_test",
+    "worst_element",
 ]
 
 
@@ -138,6 +139,18 @@ def run_layers(manifest_path: str | Path, x: object) -> dict[str, np.ndarray]:
     model = load(manifest_path)
     arr = check_input(model.graph, x)
     return _execute(model.graph, arr, keep_all=True)
+
+
+def worst_element(
+    got: np.ndarray, ref: np.ndarray, atol: float, rtol: float
+) -> tuple[tuple[int, ...], float, float]:
+    """The element of ``got`` furthest outside ``atol + rtol * |ref|`` relative to that
+    allowance (finite float64 arrays of one shape): its index, its error and its allowance. It
+    is within tolerance when error <= allowance."""
+    err = np.abs(got - ref)
+    allowed = atol + rtol * np.abs(ref)
+    idx = np.unravel_index(int(np.argmax(err / allowed)), err.shape)
+    return tuple(int(i) for i in idx), float(err[idx]), float(allowed[idx])
 
 
 def self_test(model: LoadedModel | str | Path) -> float:

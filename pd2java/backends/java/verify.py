@@ -299,12 +299,12 @@ def compare(
             False,
             f"non-finite Java output at {bad}",
         )
+    from pd2java.backends.reference import worst_element
+
     err = np.abs(g - r)
-    allowed = atol + rtol * np.abs(r)
     rel = err / np.maximum(np.abs(r), 1e-6)
-    ratio = err / allowed
-    wi = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    values_ok = bool(ratio[wi] <= 1.0)
+    wi, worst_err, worst_allowed = worst_element(g, r, atol, rtol)
+    values_ok = bool(worst_err / worst_allowed <= 1.0)
     gi = np.argmax(g, axis=1)
     ri = np.argmax(r, axis=1)
     agree = 0
@@ -322,7 +322,7 @@ def compare(
     if not values_ok:
         worst = (
             f"sample {wi[0]} output {wi[1]}: java {g[wi]:.8g} vs {oracle} {r[wi]:.8g}, "
-            f"error {err[wi]:.3e} > allowed {allowed[wi]:.3e}"
+            f"error {worst_err:.3e} > allowed {worst_allowed:.3e}"
         )
     if first_flip:
         worst = f"{worst}; {first_flip}" if worst else first_flip
