@@ -109,19 +109,29 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.no_onnx:
         written.append(manifest.parent / f"{stem}.onnx")
     written.append(manifest)
+    note = ""
     if java:
-        from pd2java.backends.java.codegen import DEFAULT_PACKAGE, generate_java
-
-        written += generate_java(
-            manifest,
-            manifest.parent,
-            package=args.java_package or DEFAULT_PACKAGE,
-            class_name=args.java_class,
+        from pd2java.backends.java.codegen import (
+            DEFAULT_PACKAGE,
+            NotAClassifierError,
+            generate_java,
         )
+
+        try:
+            written += generate_java(
+                manifest,
+                manifest.parent,
+                package=args.java_package or DEFAULT_PACKAGE,
+                class_name=args.java_class,
+            )
+        except NotAClassifierError as exc:
+            note = f"note: {exc}"
     what = src if src is not None else f"{args.module} (its initial, untrained weights)"
     print(f"exported {what} -> {manifest.parent}" + (" (BN folded)" if args.fold_bn else ""))
     for path in written:
         print(f"  {path}  {_size(path.stat().st_size)}")
+    if note:
+        print(note)
     return 0
 
 

@@ -11,6 +11,8 @@ Public API::
                   trust_pickle=False, name=None, fold_bn=False, onnx=True)
     write_graph(graph, out_dir, *, onnx=True, inputs=None, outputs=None)
 
+(``outputs``: one golden array per graph output, primary first.)
+
 each returning the manifest's path. ``export_source`` is the ``pd2java export`` verb's front door:
 SRC is a pd2java checkpoint, a plain state dict (with ``module="pkg.mod:factory"``), an ONNX
 file, or None (the factory's own initial weights); ``resolve_torch_source`` reads the torch ones
@@ -44,8 +46,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pd2java.backends.golden import golden_inputs
-from pd2java.backends.manifest import build_manifest, encode_manifest, load_bytes
-from pd2java.backends.reference import run_graph, run_node, self_test, worst_element
+from pd2java.backends.manifest import (
+    GOLDEN_INPUT,
+    build_manifest,
+    encode_manifest,
+    golden_output_name,
+    load_bytes,
+)
+from pd2java.backends.reference import run_graph_all, run_node, self_test, worst_element
 from pd2java.backends.safetensors_io import encode_safetensors
 from pd2java.errors import ParityError, UserError
 from pd2java.format_rules import ATOL, RTOL
@@ -59,8 +67,6 @@ from pd2java.ops.frontend_registry import PROBABILITY_OPS
 if TYPE_CHECKING:  # torch is imported lazily: write_graph serves ONNX imports without it
     from torch import nn
 
-GOLDEN_INPUT = "golden.input"
-GOLDEN_OUTPUT = "golden.output"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -146,26 +152,32 @@ def write_graph(
     *,
     onnx: bool = True,
     inputs: np.ndarray | None = None,
-    outputs: np.ndarray | None = None,
+    outputs: Sequence[np.ndarray] | None = None,
 ) -> Path:
     """Validate ``graph`` and write ``<name>.safetensors``, ``<name>.onnx`` (unless onnx=False)
     and ``<name>.manifest.json`` into ``out_dir`` atomically; returns the manifest path.
 
-    Golden outputs default to the NumPy reference's outputs on the golden inputs (right for an
-    ONNX import; torch exports pass PyTorch's own outputs).
+    ``outputs`` holds the golden value of every graph output on ``inputs``, primary first. They
+    default to the NumPy reference's outputs on the golden inputs (right for an ONNX import;
+    torch exports pass PyTorch's own outputs).
     """
     out = check_out_dir(out_dir)
     validate(graph)
     inputs = golden_inputs(graph.input.shape) if inputs is None else inputs
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
-    expected = run_graph(graph, inputs) if outputs is None else outputs
-    expected = np.ascontiguousarray(expected, dtype=np.float32).reshape(inputs.shape[0], -1)
-    if expected.shape[1:] != tuple(graph.output_shape):
-        raise ValueError(f"golden outputs {expected.shape} do not match {graph.output_shape}")
-    for reserved in (GOLDEN_INPUT, GOLDEN_OUTPUT):
+    expected = run_graph_all(graph, inputs) if outputs is None else tuple(outputs)
+    if len(expected) != len(graph.outputs):
+        raise ValueError(f"{len(expected)} golden outputs for {len(graph.outputs)} graph outputs")
+    golden: dict[str, np.ndarray] = {GOLDEN_INPUT: inputs}
+    for i, (value, shape) in enumerate(zip(expected, graph.output_shapes)):
+        arr = np.ascontiguousarray(value, dtype=np.float32)
+        if arr.shape != (inputs.shape[0], *shape):
+            raise ValueError(f"golden output {i} has shape {arr.shape}, expected (N, *{shape})")
+        golden[golden_output_name(i)] = arr
+    for reserved in golden:
         if reserved in graph.tensors:
             raise UserError(f"tensor name {reserved!r} is reserved for the golden vectors")
-    tensors = {**graph.tensors, GOLDEN_INPUT: inputs, GOLDEN_OUTPUT: expected}
+    tensors = {**graph.tensors, **golden}
     weights = encode_safetensors(tensors)
     weights_file = f"{graph.name}.safetensors"
     manifest = build_manifest(
@@ -236,7 +248,9 @@ def append_head(graph: Graph, head: str | None) -> Graph:
         )
     shape = tuple(graph.output_shape)
     if len(shape) != 1:
-        raise UserError(f"--head needs a 1-D per-sample output, the model's is {list(shape)}")
+        raise UserError(
+            f"--head needs a 1-D per-sample primary output, the model's is {list(shape)}"
+        )
     taken = {graph.input.name, *(n.name for n in graph.nodes)}
     taken |= {v for n in graph.nodes for v in n.outputs}
     name, i = f"head_{head}", 1
@@ -257,8 +271,8 @@ def append_head(graph: Graph, head: str | None) -> Graph:
     producer = {**dict(graph.meta.get("producer", {})), "head": f"{head} appended by pd2java"}
     return graph.with_(
         nodes=(*graph.nodes, node),
-        output=name,
-        output_kind="probabilities",
+        outputs=(name, *graph.outputs[1:]),
+        output_kinds=("probabilities", *graph.output_kinds[1:]),
         meta={**graph.meta, "producer": producer},
     )
 
@@ -267,9 +281,12 @@ def _with_classes(graph: Graph, classes: Sequence[str] | None, where: str) -> Gr
     if classes is None:
         return graph
     names = tuple(str(c) for c in classes)
-    k = int(np.prod(graph.output_shape))
-    if len(names) != k:
-        raise UserError(f"{where}: {len(names)} class names given but the model outputs {k} values")
+    shape = graph.output_shape
+    if len(shape) != 1 or len(names) != shape[0]:
+        raise UserError(
+            f"{where}: {len(names)} class names given but the model's primary output has "
+            f"per-sample shape {list(shape)} (class names need a 1-D output of that many values)"
+        )
     if len(set(names)) != len(names):
         raise UserError(f"{where}: class names repeat: {', '.join(names)}")
     return graph.with_(classes=names)
@@ -321,9 +338,11 @@ def check_agreement(
     return float(np.abs(a - b).max())
 
 
-def onnxruntime_outputs(path: str | os.PathLike[str], inputs: np.ndarray) -> np.ndarray:
-    """The ONNX model at ``path`` run by onnxruntime on (N, C, H, W) ``inputs``, one sample at a
-    time (the file may fix its batch size to 1): (N, K) float32."""
+def onnxruntime_outputs(path: str | os.PathLike[str], inputs: np.ndarray) -> list[np.ndarray]:
+    """The ONNX model at ``path`` run by onnxruntime on the batch ``inputs`` (N, *input shape):
+    every graph output, (N, *its per-sample shape) float32, in the graph's output order. A file
+    whose batch axis is fixed at B is run B samples at a time (the last chunk padded with copies
+    of its final sample, whose results are dropped); a dynamic batch one sample at a time."""
     import onnxruntime as ort
 
     src = Path(path)
@@ -334,16 +353,22 @@ def onnxruntime_outputs(path: str | os.PathLike[str], inputs: np.ndarray) -> np.
             str(src), sess_options=options, providers=["CPUExecutionProvider"]
         )
         (feed,) = session.get_inputs()
-        rows = [
-            np.asarray(session.run(None, {feed.name: inputs[i : i + 1]})[0], dtype=np.float32)
-            for i in range(inputs.shape[0])
-        ]
+        first = feed.shape[0] if feed.shape else None
+        step = first if isinstance(first, int) and first >= 1 else 1
+        chunks: list[list[np.ndarray]] = []
+        for i in range(0, inputs.shape[0], step):
+            part = inputs[i : i + step]
+            real = part.shape[0]
+            if real < step:
+                part = np.concatenate([part, np.repeat(part[-1:], step - real, axis=0)])
+            results = session.run(None, {feed.name: np.ascontiguousarray(part)})
+            chunks.append([np.asarray(r, dtype=np.float32)[:real] for r in results])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise UserError(
             f"onnxruntime cannot run {src} ({type(exc).__name__}: {str(exc)[:300]}), so its "
             "import cannot be checked against it; nothing was written"
         ) from None
-    return np.concatenate([r.reshape(1, -1) for r in rows], axis=0)
+    return [np.concatenate([c[k] for c in chunks], axis=0) for k in range(len(chunks[0]))]
 
 
 # --- reading torch sources ----------------------------------------------------------------------
@@ -664,12 +689,25 @@ def export(
 
     private = copy.deepcopy(model).float().eval()
     with torch.no_grad():
-        expected = private(torch.from_numpy(inputs.copy())).detach().cpu().numpy()
-    expected = np.ascontiguousarray(expected, dtype=np.float32).reshape(inputs.shape[0], -1)
-    if head in ("softmax", "sigmoid"):
+        expected = [
+            np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+            for t in torch_outputs(private(torch.from_numpy(inputs.copy())))
+        ]
+    if head in ("softmax", "sigmoid"):  # torch's own head, so the oracle stays independent
         fn = torch.softmax if head == "softmax" else (lambda t, _dim: torch.sigmoid(t))
-        expected = fn(torch.from_numpy(expected), 1).numpy()
+        expected[0] = fn(torch.from_numpy(expected[0]), 1).numpy()
     return write_graph(graph, out, onnx=onnx, inputs=inputs, outputs=expected)
+
+
+def torch_outputs(result: Any) -> list[Any]:
+    """A module's return value as its list of output tensors, in the order the fx front end
+    gives the graph's outputs: a tensor, or a tuple or list of tensors (flattened in order), or a
+    dict of tensors (in insertion order)."""
+    if isinstance(result, dict):
+        result = list(result.values())
+    if isinstance(result, (tuple, list)):
+        return [t for item in result for t in torch_outputs(item)]
+    return [result]
 
 
 def export_checkpoint(
@@ -737,9 +775,12 @@ def _export_torch_source(
             rel = str(src.resolve())
         producer["checkpoint"] = rel.replace(os.sep, "/")
     elif input_shape is None:
-        raise UserError("give the model's per-sample input shape with --input-shape C H W")
-    if input_shape is None or len(input_shape) != 3:
-        raise UserError(f"input shape {input_shape!r} is not [C, H, W]")
+        raise UserError(
+            "give the model's per-sample input shape with --input-shape (e.g. C H W for images, "
+            "C L for sequences, F for feature vectors)"
+        )
+    if not input_shape or any(int(d) < 1 for d in input_shape):
+        raise UserError(f"input shape {list(input_shape)} must be one or more sizes >= 1")
     return export(
         source.model,
         out_dir,
@@ -798,15 +839,24 @@ def export_onnx(
         graph = fold_affine_pass(fold_bn_pass(graph))
         validate(graph)
     inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
-    expected = onnxruntime_outputs(src, inputs).astype(np.float32)
+    expected = list(onnxruntime_outputs(src, inputs))
+    if len(expected) != len(graph.outputs):  # the importer keeps every ONNX output, in order
+        raise RuntimeError(
+            f"internal: {src.name} gives {len(expected)} outputs, its import {len(graph.outputs)}"
+        )
     if head in PROBABILITY_OPS:  # the source has no head: apply the one appended above
-        expected = run_node(graph.producer_of(graph.output), expected)
-    check_agreement(
-        run_graph(graph, inputs),
-        expected,
-        what=f"the NumPy reference of {src.name}" + (f" (+ {head} head)" if head else ""),
-        oracle_name="onnxruntime" + (f" + {head}" if head in PROBABILITY_OPS else ""),
-    )
+        expected[0] = run_node(graph.producer_of(graph.output), expected[0])
+    ours = run_graph_all(graph, inputs)
+    for i, (mine, theirs) in enumerate(zip(ours, expected)):
+        label = "" if len(expected) == 1 else f" output {i} ({graph.outputs[i]!r})"
+        check_agreement(
+            mine,
+            theirs,
+            what=f"the NumPy reference of {src.name}{label}"
+            + (f" (+ {head} head)" if head else ""),
+            oracle_name="onnxruntime"
+            + (f" + {head}" if head in PROBABILITY_OPS and i == 0 else ""),
+        )
     return write_graph(graph, out_dir, onnx=onnx, inputs=inputs, outputs=expected)
 
 

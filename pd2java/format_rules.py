@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FORMAT = "pd2java.manifest"
-FORMAT_VERSION = 1
+# The version writers emit. Version 2 lifted version 1's shape rules: the input may have any rank
+# (v1: exactly [C, H, W]) and a model has one or more outputs of any rank (v1: one [K] vector).
+FORMAT_VERSION = 2
+# Every version a reader reads (docs/FORMAT.md, "Version 1 files").
+READ_VERSIONS = (1, 2)
 
 # Every top-level manifest key, in the order writers emit them (readers require all of them).
 TOP_KEYS = (
@@ -22,15 +26,26 @@ TOP_KEYS = (
     "name",
     "classes",
     "input",
-    "output",
+    "outputs",
     "transforms",
     "weights",
     "nodes",
     "golden",
 )
+INPUT_KEYS = ("name", "shape", "dtype", "image_convention")
+OUTPUT_KEYS = ("name", "shape", "dtype", "kind")
+# What an output's values are: "probabilities" (the model applied softmax or sigmoid) or "logits"
+# (raw values: scores, a feature map, an embedding).
+OUTPUT_KINDS = ("probabilities", "logits")
 # Every key of a node.
 NODE_KEYS = ("name", "op", "version", "inputs", "outputs", "attrs", "params", "output_shape")
-GOLDEN_KEYS = ("input", "output", "count", "atol", "rtol")
+GOLDEN_KEYS = ("input", "outputs", "count", "atol", "rtol")
+
+# Version 1: "output" (one object, shape [K]) instead of "outputs", the input shape exactly
+# [C, H, W] with "layout": "CHW", and golden "output" (one tensor name) instead of "outputs".
+TOP_KEYS_V1 = tuple("output" if k == "outputs" else k for k in TOP_KEYS)
+INPUT_KEYS_V1 = ("name", "shape", "dtype", "layout", "image_convention")
+GOLDEN_KEYS_V1 = tuple("output" if k == "outputs" else k for k in GOLDEN_KEYS)
 
 # The model name; node, value and tensor names need only be non-empty strings.
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pd2java.backends import reference
 from pd2java.cli import main
 from pd2java.errors import UserError
 from pd2java.exporter import export, export_checkpoint
@@ -144,7 +145,9 @@ def test_out_dir_not_writable(tmp_path: Path) -> None:
 
 
 def test_bad_shapes_and_names(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"input_shape must be \(C, H, W\)"):
+    with pytest.raises(UserError, match=r"input_shape must be one or more positive sizes"):
+        export(_small(), tmp_path / "o", input_shape=(1, 0, 6), onnx=False)
+    with pytest.raises(UserError, match=r"input of shape \(N, 6, 6\) failed.*channels"):
         export(_small(), tmp_path / "o", input_shape=(6, 6), onnx=False)
     with pytest.raises(UserError, match="failed"):  # conv expects 1 channel
         export(_small(), tmp_path / "o", input_shape=(3, 6, 6), onnx=False)
@@ -152,10 +155,13 @@ def test_bad_shapes_and_names(tmp_path: Path) -> None:
         export(_small(), tmp_path / "o", input_shape=(1, 6, 6), name="../evil", onnx=False)
     with pytest.raises(UserError, match="class names"):
         export(_small(), tmp_path / "o", input_shape=(1, 6, 6), classes=["a"], onnx=False)
+    # A feature-map output exports (any rank), but class names need a 1-D primary output.
     spatial = nn.Sequential(nn.Conv2d(1, 2, 3)).eval()
-    with pytest.raises(UserError, match="1-D vector"):
-        export(spatial, tmp_path / "o", input_shape=(1, 6, 6), onnx=False)
+    with pytest.raises(UserError, match=r"class names need a 1-D output"):
+        export(spatial, tmp_path / "o", input_shape=(1, 6, 6), classes=["a", "b"], onnx=False)
     assert not (tmp_path / "o").exists()
+    made = export(spatial, tmp_path / "o", input_shape=(1, 6, 6), onnx=False)
+    assert reference.load(made).graph.output_shape == (2, 4, 4)
 
 
 # --- checkpoints --------------------------------------------------------------------------------

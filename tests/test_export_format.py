@@ -30,7 +30,7 @@ from pd2java.backends import reference
 from pd2java.backends.manifest import schema
 from pd2java.backends.safetensors_io import read_safetensors
 from pd2java.exporter import export, write_graph
-from pd2java.format_rules import TOP_KEYS
+from pd2java.format_rules import FORMAT_VERSION, TOP_KEYS
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.ops.registry import check_complete
 from pd2java.ops.table import OPS
@@ -119,11 +119,11 @@ def tiny_graph() -> Graph:
     return Graph(
         name="tiny",
         input=ValueSpec("input", (1, 4, 4)),
-        output="prob",
+        outputs=("prob",),
         nodes=tuple(nodes),
         tensors=tensors,
         classes=("a", "b", "c"),
-        output_kind="probabilities",
+        output_kinds=("probabilities",),
     )
 
 
@@ -162,16 +162,16 @@ def test_manifest_validates_against_schema_and_has_every_key(tmp_path: Path) -> 
     jsonschema.Draft202012Validator.check_schema(schema())
     jsonschema.validate(obj, schema())
     assert list(obj) == list(TOP_KEYS)
-    assert obj["format"] == "pd2java.manifest" and obj["format_version"] == 1
+    assert obj["format"] == "pd2java.manifest" and obj["format_version"] == FORMAT_VERSION
     for node in obj["nodes"]:
         spec = OPS[f"{node['op']}@{node['version']}"]
         assert list(node["attrs"]) == [a.name for a in spec.attrs]
         assert list(node["params"]) == [p.name for p in spec.params]
         assert node["outputs"] == [node["name"]]
-    assert obj["output"]["kind"] == "probabilities"
+    assert [o["kind"] for o in obj["outputs"]] == ["probabilities"]
     assert obj["golden"] == {
         "input": "golden.input",
-        "output": "golden.output",
+        "outputs": ["golden.output"],
         "count": 3,
         "atol": 1e-5,
         "rtol": 1e-4,
@@ -212,7 +212,7 @@ def test_module_called_twice_dropout_identity(tmp_path: Path) -> None:
     assert convs[0].params == convs[1].params == {"weight": "conv.weight", "bias": "conv.bias"}
     tensors, _ = read_safetensors(tmp_path / "m.safetensors")
     assert sorted(tensors) == ["conv.bias", "conv.weight", "golden.input", "golden.output"]
-    assert loaded.manifest["output"]["kind"] == "logits"
+    assert [o["kind"] for o in loaded.manifest["outputs"]] == ["logits"]
 
 
 def test_functional_forms_lower_to_table_ops(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_state_dict_with_module_factory(
     assert main([*argv, "--classes", "a,b,c", "--head", "softmax", "--no-java"]) == 0
     path, data = _manifest(out)
     assert data["classes"] == ["a", "b", "c"]
-    assert data["output"]["kind"] == "probabilities"
+    assert data["outputs"][0]["kind"] == "probabilities"
     assert data["producer"]["weights_source"].startswith("state dict w.pt sha256 ")
     assert data["producer"]["source"] == f"module:{user_module}:build"
     x = _x()
@@ -134,7 +134,7 @@ def test_module_without_weights_records_untrained(
     assert "initial, untrained weights" in capsys.readouterr().out
     path, data = _manifest(out)
     assert data["producer"]["weights_source"] == "factory initialisation (untrained)"
-    assert data["output"]["kind"] == "logits" and data["classes"] is None
+    assert data["outputs"][0]["kind"] == "logits" and data["classes"] is None
     assert (out / f"{data['name']}.onnx").is_file() and (out / "src").is_dir()
     reference.self_test(path)
     assert main(["export", "--module", f"{user_module}:build", "-o", str(out)]) == 1
@@ -156,7 +156,7 @@ def test_onnx_with_classes_and_head_checked_against_onnxruntime(
     assert main([*argv, "--head", "softmax"]) == 0
     path, data = _manifest(out)
     assert data["classes"] == ["corona", "surface", "void"]
-    assert data["output"]["kind"] == "probabilities"
+    assert data["outputs"][0]["kind"] == "probabilities"
     assert data["producer"]["weights_source"].startswith("onnx small.onnx sha256 ")
     # The golden outputs are onnxruntime's own (plus the softmax head), not pd2java's.
     golden = load(path).golden
@@ -172,11 +172,11 @@ def test_onnx_with_classes_and_head_checked_against_onnxruntime(
     # --head none leaves logits; a wrong class count, a flag that does not apply: refused
     out2 = tmp_path / "out2"
     assert main(["export", str(src), "-o", str(out2), "--no-java", "--head", "none"]) == 0
-    assert _manifest(out2)[1]["output"]["kind"] == "logits"
+    assert _manifest(out2)[1]["outputs"][0]["kind"] == "logits"
     capsys.readouterr()
     bad = ["export", str(src), "-o", str(tmp_path / "o3"), "--no-java"]
     assert main([*bad, "--classes", "a,b"]) == 1
-    assert "2 class names given but the model outputs 3 values" in capsys.readouterr().err
+    assert "2 class names given but the model's primary output has per-sample shape [3]" in capsys.readouterr().err
     assert main([*bad, *SHAPE]) == 1
     assert "--input-shape does not apply" in capsys.readouterr().err
     # a model that already ends in softmax gets no second head

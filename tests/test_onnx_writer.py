@@ -77,11 +77,11 @@ class Chain:
         return Graph(
             "chain",
             self.input,
-            out,
+            (out,),
             tuple(self.nodes),
             dict(self.tensors),
             classes=classes,
-            output_kind=kind,
+            output_kinds=(kind,),
         )
 
     @property
@@ -603,7 +603,7 @@ def _mutate(graph: Graph, index: int, **changes: object) -> Graph:
             lambda g: _mutate(g, 0, params={"weight": "nope", "bias": None}),
             r"'conv2d_0'.*tensor 'nope'",
         ),
-        (lambda g: g.with_(output="input"), r"produced by no node"),
+        (lambda g: g.with_(outputs=("input",)), r"produced by no node"),
     ],
     ids=["unknown-op", "missing-attr", "missing-param", "missing-tensor", "no-output-node"],
 )

@@ -255,11 +255,11 @@ def test_constant_rule_in_the_python_reader() -> None:
     graph = Graph(
         name="g",
         input=ValueSpec("input", (2, 1, 1)),
-        output="g",
+        outputs=("g",),
         nodes=nodes,
         tensors={"v": np.array([2.0], np.float32)},
         classes=None,
-        output_kind="logits",
+        output_kinds=("logits",),
     )
     validate(graph)
     out = reference.run_graph(graph, np.ones((4, 2, 1, 1), np.float32))

@@ -125,7 +125,8 @@ def test_nan_golden_output_never_passes_the_self_test(tiny: Path) -> None:
     model = reference.load(tiny)
     out = model.golden.output.copy()
     out[0, 0] = np.nan
-    nan_model = dataclasses.replace(model, golden=dataclasses.replace(model.golden, output=out))
+    golden = dataclasses.replace(model.golden, outputs=(out,))
+    nan_model = dataclasses.replace(model, golden=golden)
     with pytest.raises(FormatError) as info:
         reference.self_test(nan_model)
     assert info.value.code == ErrorCode.SELF_TEST_FAILED
@@ -134,7 +135,7 @@ def test_nan_golden_output_never_passes_the_self_test(tiny: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "code", "fragments"),
     [
-        (lambda o: o.update(format_version=2), "UNSUPPORTED_FORMAT_VERSION", ("newer pd2java",)),
+        (lambda o: o.update(format_version=3), "UNSUPPORTED_FORMAT_VERSION", ("newer pd2java",)),
         (lambda o: o.update(format="onnx"), "UNSUPPORTED_FORMAT", ("not a pd2java manifest",)),
         (lambda o: o.pop("golden"), "INVALID_MANIFEST", ("missing key golden",)),
         (lambda o: o["nodes"][0].update(op="fake"), "UNKNOWN_OP", ("'conv'", "fake@1", "conv2d@1")),
@@ -163,7 +164,7 @@ def test_nan_golden_output_never_passes_the_self_test(tiny: Path) -> None:
             ("running_mean",),
         ),
         (lambda o: o["nodes"][4].update(inputs=["later"]), "INVALID_GRAPH", ("'flat'", "'later'")),
-        (lambda o: o["output"].update(shape=[4]), "SHAPE_MISMATCH", ("output",)),
+        (lambda o: o["outputs"][0].update(shape=[4]), "SHAPE_MISMATCH", ("output 0",)),
         (
             lambda o: o["weights"].update(file="../tiny.safetensors"),
             "UNSAFE_PATH",
@@ -188,7 +189,11 @@ def test_nan_golden_output_never_passes_the_self_test(tiny: Path) -> None:
         ),
         (lambda o: o["golden"].update(count=2), "SHAPE_MISMATCH", ("golden input",)),
         (lambda o: o["golden"].update(count=2.0), "INVALID_MANIFEST", ("golden/count",)),
-        (lambda o: o["golden"].update(output="fc.weight"), "SHAPE_MISMATCH", ("golden output",)),
+        (
+            lambda o: o["golden"].update(outputs=["fc.weight"]),
+            "SHAPE_MISMATCH",
+            ("golden output",),
+        ),
     ],
 )
 def test_manifest_rules(

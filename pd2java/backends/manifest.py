@@ -45,14 +45,21 @@ from pd2java.format_rules import (
     FORMAT,
     FORMAT_VERSION,
     GOLDEN_KEYS,
+    GOLDEN_KEYS_V1,
+    INPUT_KEYS,
+    INPUT_KEYS_V1,
     MAX_GOLDEN_COUNT,
     MAX_MANIFEST_BYTES,
     MAX_NODES,
     MAX_WEIGHTS_BYTES,
     NAME_PATTERN,
     NODE_KEYS,
+    OUTPUT_KEYS,
+    OUTPUT_KINDS,
+    READ_VERSIONS,
     RTOL,
     TOP_KEYS,
+    TOP_KEYS_V1,
 )
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.ir.passes import check_signature, validate
@@ -70,12 +77,18 @@ class ManifestError(FormatError):
 
 @dataclass(frozen=True)
 class Golden:
-    """Golden vectors: inputs (G, C, H, W), expected outputs (G, K) and the tolerance."""
+    """Golden vectors: inputs (G, *input shape), the expected value of every output
+    (G, *output shape), primary output first, and the tolerance."""
 
     input: np.ndarray
-    output: np.ndarray
+    outputs: tuple[np.ndarray, ...]
     atol: float
     rtol: float
+
+    @property
+    def output(self) -> np.ndarray:
+        """The primary output's golden vectors."""
+        return self.outputs[0]
 
 
 @dataclass(frozen=True)
@@ -138,28 +151,33 @@ def build_manifest(
             "name": graph.input.name,
             "shape": list(graph.input.shape),
             "dtype": "float32",
-            "layout": "CHW",
             "image_convention": None if convention is None else _jsonable(convention),
         },
-        "output": {
-            "name": graph.output,
-            "shape": list(graph.output_shape),
-            "dtype": "float32",
-            "kind": graph.output_kind,
-        },
+        "outputs": [
+            {"name": value, "shape": list(shape), "dtype": "float32", "kind": kind}
+            for value, shape, kind in zip(graph.outputs, graph.output_shapes, graph.output_kinds)
+        ],
         "transforms": list(graph.transforms),
         "weights": {"file": weights_file, "bytes": weights_bytes, "sha256": weights_sha256},
         "nodes": [node_to_json(n) for n in graph.nodes],
         "golden": None
         if golden_count is None
         else {
-            "input": "golden.input",
-            "output": "golden.output",
+            "input": GOLDEN_INPUT,
+            "outputs": [golden_output_name(i) for i in range(len(graph.outputs))],
             "count": golden_count,
             "atol": ATOL,
             "rtol": RTOL,
         },
     }
+
+
+GOLDEN_INPUT = "golden.input"
+
+
+def golden_output_name(index: int) -> str:
+    """The weights-file tensor holding the golden vectors of output ``index``."""
+    return "golden.output" if index == 0 else f"golden.output.{index}"
 
 
 _SHORT_LIST = re.compile(r"\[\s*([^\[\]{}]*?)\s*\]", re.DOTALL)
@@ -209,10 +227,10 @@ def parse_manifest_bytes(data: bytes, where: str) -> dict[str, Any]:
     if version > FORMAT_VERSION:
         raise ManifestError(
             f"{where}: format_version {version} was written by a newer pd2java; this reader "
-            f"knows version {FORMAT_VERSION} only: upgrade pd2java",
+            f"reads versions {list(READ_VERSIONS)}: upgrade pd2java",
             ErrorCode.UNSUPPORTED_FORMAT_VERSION,
         )
-    if version != FORMAT_VERSION:
+    if version not in READ_VERSIONS:
         raise ManifestError(
             f"{where}: unknown format_version {version}", ErrorCode.UNSUPPORTED_FORMAT_VERSION
         )
@@ -263,9 +281,11 @@ class _Checker:
 
 def check_structure(obj: Mapping[str, Any], where: str) -> None:
     """Every key the format requires, with its JSON type, and every node's op, attrs and params
-    (FORMAT.md section 1); nothing that needs the weights or the recomputed shapes."""
+    (FORMAT.md section 1); nothing that needs the weights or the recomputed shapes. A version-1
+    document is checked by version 1's rules (FORMAT.md, "Version 1 files")."""
+    v1 = obj["format_version"] == 1
     c = _Checker(where)
-    for key in TOP_KEYS:
+    for key in TOP_KEYS_V1 if v1 else TOP_KEYS:
         c.obj(obj, key, "")
     c.want(isinstance(obj["producer"], dict), "producer", "an object", obj["producer"])
     name = obj["name"]
@@ -279,29 +299,31 @@ def check_structure(obj: Mapping[str, Any], where: str) -> None:
     c.want(classes is None or _is_str_list(classes), "classes", "null or strings", classes)
     inp = obj["input"]
     c.want(isinstance(inp, dict), "input", "an object", inp)
-    for key in ("name", "shape", "dtype", "layout", "image_convention"):
+    for key in INPUT_KEYS_V1 if v1 else INPUT_KEYS:
         c.obj(inp, key, "input/")
     c.want(isinstance(inp["name"], str), "input/name", "a string", inp["name"])
-    c.want(_is_shape(inp["shape"], 3), "input/shape", "[C, H, W] integers >= 1", inp["shape"])
+    if v1:
+        c.want(_is_shape(inp["shape"], 3), "input/shape", "[C, H, W] integers >= 1", inp["shape"])
+        c.want(inp["layout"] == "CHW", "input/layout", '"CHW"', inp["layout"])
+    else:
+        c.want(
+            _is_shape(inp["shape"]) and len(inp["shape"]) >= 1,
+            "input/shape",
+            "a non-empty array of integers >= 1",
+            inp["shape"],
+        )
     c.want(inp["dtype"] == "float32", "input/dtype", '"float32"', inp["dtype"])
-    c.want(inp["layout"] == "CHW", "input/layout", '"CHW"', inp["layout"])
     conv = inp["image_convention"]
     c.want(
         conv is None or isinstance(conv, dict), "input/image_convention", "null or an object", conv
     )
-    out = obj["output"]
-    c.want(isinstance(out, dict), "output", "an object", out)
-    for key in ("name", "shape", "dtype", "kind"):
-        c.obj(out, key, "output/")
-    c.want(isinstance(out["name"], str), "output/name", "a string", out["name"])
-    c.want(_is_shape(out["shape"]), "output/shape", "[K], an integer >= 1", out["shape"])
-    c.want(out["dtype"] == "float32", "output/dtype", '"float32"', out["dtype"])
-    c.want(
-        out["kind"] in ("probabilities", "logits"),
-        "output/kind",
-        '"probabilities" or "logits"',
-        out["kind"],
-    )
+    if v1:
+        _check_output(c, obj["output"], "output", rank1=True)
+    else:
+        outs = obj["outputs"]
+        c.want(isinstance(outs, list) and len(outs) >= 1, "outputs", "a non-empty array", outs)
+        for i, out in enumerate(outs):
+            _check_output(c, out, f"outputs/{i}", rank1=False)
     c.want(_is_str_list(obj["transforms"]), "transforms", "an array of strings", obj["transforms"])
     w = obj["weights"]
     c.want(isinstance(w, dict), "weights", "an object", w)
@@ -321,10 +343,19 @@ def check_structure(obj: Mapping[str, Any], where: str) -> None:
     g = obj["golden"]
     c.want(g is None or isinstance(g, dict), "golden", "null or an object", g)
     if g is not None:
-        for key in GOLDEN_KEYS:
+        for key in GOLDEN_KEYS_V1 if v1 else GOLDEN_KEYS:
             c.obj(g, key, "golden/")
         c.want(isinstance(g["input"], str), "golden/input", "a string", g["input"])
-        c.want(isinstance(g["output"], str), "golden/output", "a string", g["output"])
+        if v1:
+            c.want(isinstance(g["output"], str), "golden/output", "a string", g["output"])
+        else:
+            n_out = len(obj["outputs"])
+            c.want(
+                _is_str_list(g["outputs"]) and len(g["outputs"]) == n_out,
+                "golden/outputs",
+                f"an array of {n_out} tensor name(s), one per output",
+                g["outputs"],
+            )
         c.want(
             is_json_int(g["count"]) and 1 <= g["count"] <= MAX_GOLDEN_COUNT,
             "golden/count",
@@ -346,6 +377,39 @@ def check_structure(obj: Mapping[str, Any], where: str) -> None:
         )
     for i, n in enumerate(nodes):
         _check_node(c, n, i)
+
+
+def _check_output(c: _Checker, out: Any, path: str, *, rank1: bool) -> None:
+    c.want(isinstance(out, dict), path, "an object", out)
+    for key in OUTPUT_KEYS:
+        c.obj(out, key, f"{path}/")
+    c.want(isinstance(out["name"], str), f"{path}/name", "a string", out["name"])
+    if rank1:
+        c.want(_is_shape(out["shape"], 1), f"{path}/shape", "[K], an integer >= 1", out["shape"])
+    else:
+        c.want(
+            _is_shape(out["shape"]) and len(out["shape"]) >= 1,
+            f"{path}/shape",
+            "a non-empty array of integers >= 1",
+            out["shape"],
+        )
+    c.want(out["dtype"] == "float32", f"{path}/dtype", '"float32"', out["dtype"])
+    c.want(
+        out["kind"] in OUTPUT_KINDS,
+        f"{path}/kind",
+        " or ".join(f'"{k}"' for k in OUTPUT_KINDS),
+        out["kind"],
+    )
+
+
+def _outputs(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The output objects of a checked document, whatever its version."""
+    return [obj["output"]] if obj["format_version"] == 1 else list(obj["outputs"])
+
+
+def golden_output_tensors(g: Mapping[str, Any]) -> list[str]:
+    """The tensor names of a checked ``golden`` entry's outputs, whatever the version."""
+    return [g["output"]] if "outputs" not in g else list(g["outputs"])
 
 
 def _check_node(c: _Checker, n: Any, i: int) -> None:
@@ -453,14 +517,15 @@ def _graph_from_manifest(obj: Mapping[str, Any], tensors: dict[str, np.ndarray])
             )
         )
     inp = obj["input"]
+    outs = _outputs(obj)
     return Graph(
         name=obj["name"],
         input=ValueSpec(inp["name"], tuple(inp["shape"])),
-        output=obj["output"]["name"],
+        outputs=tuple(o["name"] for o in outs),
         nodes=tuple(nodes),
         tensors=tensors,
         classes=None if obj["classes"] is None else tuple(obj["classes"]),
-        output_kind=obj["output"]["kind"],
+        output_kinds=tuple(o["kind"] for o in outs),
         meta={"image_convention": inp["image_convention"], "producer": obj["producer"]},
         transforms=tuple(obj["transforms"]),
     )
@@ -507,35 +572,41 @@ def load_bytes(data: bytes, path: str | Path, *, weights_data: bytes | None = No
                     wdata, start, header, tname, f"{where}: node {n['name']!r} param {slot!r}"
                 )
     g = obj["golden"]
-    golden_arrays = {
-        key: tensor_array(wdata, start, header, g[key], f"{where}: golden.{key}")
-        for key in ("input", "output")
-        if g is not None
-    }
+    golden_in = None
+    golden_out: list[np.ndarray] = []
+    if g is not None:
+        golden_in = tensor_array(wdata, start, header, g["input"], f"{where}: golden.input")
+        golden_out = [
+            tensor_array(wdata, start, header, tname, f"{where}: golden output {i}")
+            for i, tname in enumerate(golden_output_tensors(g))
+        ]
     graph = _graph_from_manifest(obj, tensors)
     validate(graph, allow_nonfinite=True, where=where)  # finiteness was checked on decoding
-    out_shape = list(graph.output_shape)
-    if out_shape != obj["output"]["shape"]:
-        raise ManifestError(
-            f"{where}: output.shape {obj['output']['shape']} differs from the shape "
-            f"{out_shape} of node output {graph.output!r}",
-            ErrorCode.SHAPE_MISMATCH,
-        )
+    for i, (out, shape) in enumerate(zip(_outputs(obj), graph.output_shapes)):
+        if list(shape) != out["shape"]:
+            raise ManifestError(
+                f"{where}: the shape {out['shape']} declared for output {i} ({out['name']!r}) "
+                f"differs from the shape {list(shape)} of that node output",
+                ErrorCode.SHAPE_MISMATCH,
+            )
     golden = None
     if g is not None:
-        gin, gout = golden_arrays["input"], golden_arrays["output"]
+        assert golden_in is not None
         count = g["count"]
-        if gin.shape != (count, *graph.input.shape):
+        if golden_in.shape != (count, *graph.input.shape):
             raise ManifestError(
-                f"{where}: golden input {g['input']!r} has shape {list(gin.shape)}, expected "
-                f"{[count, *graph.input.shape]} (count, C, H, W)",
+                f"{where}: golden input {g['input']!r} has shape {list(golden_in.shape)}, "
+                f"expected {[count, *graph.input.shape]} (count, then the input shape)",
                 ErrorCode.SHAPE_MISMATCH,
             )
-        if gout.shape != (count, *graph.output_shape):
-            raise ManifestError(
-                f"{where}: golden output {g['output']!r} has shape {list(gout.shape)}, expected "
-                f"{[count, *graph.output_shape]} (count, K)",
-                ErrorCode.SHAPE_MISMATCH,
-            )
-        golden = Golden(gin, gout, float(g["atol"]), float(g["rtol"]))
+        for i, (tname, arr, shape) in enumerate(
+            zip(golden_output_tensors(g), golden_out, graph.output_shapes)
+        ):
+            if arr.shape != (count, *shape):
+                raise ManifestError(
+                    f"{where}: golden output {tname!r} has shape {list(arr.shape)}, expected "
+                    f"{[count, *shape]} (count, then the shape of output {i})",
+                    ErrorCode.SHAPE_MISMATCH,
+                )
+        golden = Golden(golden_in, tuple(golden_out), float(g["atol"]), float(g["rtol"]))
     return LoadedModel(path, obj, graph, golden)

@@ -174,8 +174,9 @@ def graph_to_onnx(graph: Graph) -> onnx.ModelProto:
     Raises ``UserError`` naming the node when the graph uses an op or attribute set this back end
     does not know. The result passes ``onnx.checker.check_model(model, full_check=True)``.
     """
-    if not graph.nodes or graph.producer_of(graph.output) is None:
-        raise UserError(f"graph {graph.name!r}: output {graph.output!r} is produced by no node")
+    for value in graph.outputs:
+        if not graph.nodes or graph.producer_of(value) is None:
+            raise UserError(f"graph {graph.name!r}: output {value!r} is produced by no node")
     e = Emitter(graph)
     exports = onnx_exports()
     for node in graph.nodes:
@@ -187,13 +188,13 @@ def graph_to_onnx(graph: Graph) -> onnx.ModelProto:
                 f"mapped: {', '.join(sorted(exports))} (table: {supported_ops()})"
             )
         mapping.emit(e, node)
-        if node.outputs[0] != graph.output:
+        if node.outputs[0] not in graph.outputs:
             e.value_info(node.outputs[0], node.output_shape)
     onnx_graph = helper.make_graph(
         e.nodes,
         graph.name,
         [_tensor_info(graph.input.name, graph.input.shape)],
-        [_tensor_info(graph.output, graph.output_shape)],
+        [_tensor_info(v, shape) for v, shape in zip(graph.outputs, graph.output_shapes)],
         initializer=e.initializers,
         value_info=e.value_infos,
     )
@@ -204,7 +205,7 @@ def graph_to_onnx(graph: Graph) -> onnx.ModelProto:
         producer_version=__version__,
         ir_version=IR_VERSION,
     )
-    meta = {META_OUTPUT_KIND: graph.output_kind}
+    meta = {META_OUTPUT_KIND: graph.output_kind}  # the primary output's kind
     if graph.classes is not None:
         meta[META_CLASSES] = json.dumps(list(graph.classes))
     helper.set_model_props(model, meta)

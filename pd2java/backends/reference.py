@@ -1,8 +1,8 @@
 """The NumPy reference interpreter: the second oracle the Java runtime is held to.
 
 ``run(manifest_path, x)`` loads a manifest strictly (pd2java.backends.manifest.load: format, version,
-schema, weights layout, size, sha256, shapes, finiteness) and runs a float32 (N, C, H, W) batch
-through it with the op kernels in ``pd2java.ops``. It never imports torch: everything comes from
+schema, weights layout, size, sha256, shapes, finiteness) and runs a float32 batch (N, then the
+model's input shape) through it with the op kernels in ``pd2java.ops``. It never imports torch: everything comes from
 the two files on disk.
 """
 
@@ -23,6 +23,7 @@ __all__ = [
     "load",
     "run",
     "run_graph",
+    "run_graph_all",
     "run_layers",
     "run_node",
     "self_test",
@@ -38,7 +39,7 @@ class SelfTestError(FormatError, ParityError):
 
 
 def check_input(graph: Graph, x: object) -> np.ndarray:
-    """``x`` as a C-contiguous float32 (N, C, H, W) array matching the model, or
+    """``x`` as a C-contiguous float32 (N, *input shape) array matching the model, or
     FormatError(INVALID_INPUT): empty batch, wrong shape, non-numeric dtype, NaN or infinity."""
     try:
         arr = np.asarray(x)
@@ -49,7 +50,7 @@ def check_input(graph: Graph, x: object) -> np.ndarray:
             ErrorCode.INVALID_INPUT, f"input must be a float32 array, got dtype {arr.dtype}"
         )
     want = tuple(graph.input.shape)
-    if arr.ndim != 4 or tuple(arr.shape[1:]) != want:
+    if arr.ndim != len(want) + 1 or tuple(arr.shape[1:]) != want:
         raise FormatError(
             ErrorCode.INVALID_INPUT,
             f"input must have shape (N, {', '.join(map(str, want))}), got {tuple(arr.shape)}",
@@ -109,17 +110,24 @@ def _execute(graph: Graph, x: np.ndarray, keep_all: bool) -> dict[str, np.ndarra
         # Free intermediate values as soon as their last consumer ran (large batches).
         for v in node.inputs:
             remaining_uses[v] -= 1
-            if remaining_uses[v] == 0 and v != graph.output and not keep_all:
+            if remaining_uses[v] == 0 and v not in graph.outputs and not keep_all:
                 values.pop(v, None)
     if not keep_all:
-        out[graph.output] = values[graph.output]
+        out.update((v, values[v]) for v in graph.outputs)
     return out
 
 
-def run_graph(graph: Graph, x: object) -> np.ndarray:
-    """Run an in-memory (validated) IR graph on a batch; (N, K) float32."""
+def run_graph_all(graph: Graph, x: object) -> tuple[np.ndarray, ...]:
+    """Run an in-memory (validated) IR graph on a batch; every output, (N, *output shape)
+    float32 each, in the graph's output order."""
     arr = check_input(graph, x)
-    return _finite_output(_execute(graph, arr, keep_all=False)[graph.output])
+    values = _execute(graph, arr, keep_all=False)
+    return tuple(_finite_output(values[v]) for v in graph.outputs)
+
+
+def run_graph(graph: Graph, x: object) -> np.ndarray:
+    """Run an in-memory (validated) IR graph on a batch; its primary output, (N, *shape)."""
+    return run_graph_all(graph, x)[0]
 
 
 def run_node(node: Node, x: np.ndarray) -> np.ndarray:
@@ -129,7 +137,8 @@ def run_node(node: Node, x: np.ndarray) -> np.ndarray:
 
 
 def run(manifest_path: str | Path, x: object) -> np.ndarray:
-    """Run the exported model on ``x`` (N, C, H, W) float32; returns (N, K) float32."""
+    """Run the exported model on a float32 batch ``x`` (N, *input shape); returns its primary
+    output (N, *output shape) float32 (``run_graph_all(load(path).graph, x)`` gives all)."""
     model = load(manifest_path)
     return run_graph(model.graph, x)
 
@@ -161,18 +170,21 @@ def self_test(model: LoadedModel | str | Path) -> float:
     if loaded.golden is None:
         raise UserError(f"{loaded.path}: the manifest has no golden vectors")
     g = loaded.golden
-    got = _execute(loaded.graph, np.ascontiguousarray(g.input, np.float32), keep_all=False)[
-        loaded.graph.output
-    ]
-    expected = g.output.astype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        err = np.abs(got.astype(np.float64) - expected)
-        allowed = g.atol + g.rtol * np.abs(expected)
-        ok = err <= allowed  # False for NaN
-    if not ok.all():
-        idx = np.unravel_index(int(np.argmin(ok)), err.shape)
-        raise SelfTestError(
-            f"{loaded.path}: golden self-test failed at {tuple(int(i) for i in idx)}: got "
-            f"{got[idx]!r}, expected {g.output[idx]!r} (atol {g.atol}, rtol {g.rtol})"
-        )
-    return float(err.max())
+    values = _execute(loaded.graph, np.ascontiguousarray(g.input, np.float32), keep_all=False)
+    worst = 0.0
+    for i, (value, want) in enumerate(zip(loaded.graph.outputs, g.outputs)):
+        got = values[value]
+        expected = want.astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            err = np.abs(got.astype(np.float64) - expected)
+            allowed = g.atol + g.rtol * np.abs(expected)
+            ok = err <= allowed  # False for NaN
+        if not ok.all():
+            idx = np.unravel_index(int(np.argmin(ok)), err.shape)
+            raise SelfTestError(
+                f"{loaded.path}: golden self-test failed at output {i} ({value!r}), index "
+                f"{tuple(int(j) for j in idx)}: got {got[idx]!r}, expected {want[idx]!r} "
+                f"(atol {g.atol}, rtol {g.rtol})"
+            )
+        worst = max(worst, float(err.max()))
+    return worst

@@ -190,7 +190,7 @@ class _Failed:
 
 
 class _Capture:
-    def __init__(self, gm: fx.GraphModule, input_shape: tuple[int, int, int]) -> None:
+    def __init__(self, gm: fx.GraphModule, input_shape: tuple[int, ...]) -> None:
         self.gm = gm
         self.input_shape = input_shape
         self.values: dict[fx.Node, Any] = {}
@@ -689,6 +689,21 @@ def _placeholder(cap: _Capture, node: fx.Node) -> Any:
     return _Failed(node.name)
 
 
+def _returned(result: Any) -> list[Any]:
+    """What ``forward`` returns, as the flat list of its output values (torch_outputs' order:
+    tuples and lists flattened, dicts in insertion order)."""
+    if isinstance(result, dict):
+        result = list(result.values())
+    if isinstance(result, (tuple, list)):
+        return [v for item in result for v in _returned(item)]
+    if not isinstance(result, fx.Node):
+        raise _Refused(
+            f"forward() returns {type(result).__name__}; pd2java needs tensors (one, or a "
+            "tuple, list or dict of them)"
+        )
+    return [result]
+
+
 def capture(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -697,29 +712,36 @@ def capture(
     classes: Sequence[str] | None = None,
     meta: dict[str, Any] | None = None,
 ) -> Graph:
-    """The IR graph of ``model`` for per-sample input ``input_shape`` (C, H, W).
+    """The IR graph of ``model`` for per-sample input ``input_shape`` (any rank: (C, H, W)
+    images, (C, L) sequences, (F,) feature vectors). ``forward`` returns a tensor, or a tuple,
+    list or dict of tensors: the graph's outputs in that order (flattened), the first primary.
 
     ``model`` itself is not touched: a deep copy is put in eval mode and traced.
     """
     if not isinstance(model, nn.Module):
         raise UserError(f"export needs a torch.nn.Module, got {type(model).__name__}")
     shape3 = tuple(int(d) for d in input_shape)
-    if len(shape3) != 3 or any(d < 1 for d in shape3):
-        raise UserError(f"input_shape must be (C, H, W) with positive sizes, got {input_shape!r}")
+    if not shape3 or any(d < 1 for d in shape3):
+        raise UserError(
+            f"input_shape must be one or more positive sizes (e.g. C, H, W), got {input_shape!r}"
+        )
     private = copy.deepcopy(model).float().eval()
     gm = trace(private)
     try:
         with torch.no_grad():
             ShapeProp(gm).propagate(torch.zeros((2, *shape3)))
     except Exception as exc:  # noqa: BLE001 - any failure of the user's forward on this shape
-        where = _user_frame(exc)
+        root = exc
+        while root.__cause__ is not None:  # ShapeProp wraps the user's error in its own
+            root = root.__cause__
+        where = _user_frame(root) or _user_frame(exc)
         raise UserError(
             f"running {type(model).__name__} on an input of shape (N, {', '.join(map(str, shape3))})"
-            f" failed" + (f" at {where}" if where else "") + f": {str(exc).splitlines()[0]}"
+            f" failed" + (f" at {where}" if where else "") + f": {str(root).splitlines()[0]}"
         ) from None
 
-    cap = _Capture(gm, shape3)  # type: ignore[arg-type]
-    output: Any = None
+    cap = _Capture(gm, shape3)
+    outputs: list[Any] = []
     findings: list[Finding] = []
     for node in gm.graph.nodes:
         try:
@@ -738,10 +760,7 @@ def capture(
             elif node.op in ("call_function", "call_method"):
                 cap.values[node] = cap.call(node)
             elif node.op == "output":
-                result = node.args[0]
-                if not isinstance(result, fx.Node):
-                    raise _Refused("forward() must return a single tensor")
-                output = cap.tensor_arg(result)
+                outputs = [cap.tensor_arg(v) for v in _returned(node.args[0])]
         except _Refused as exc:
             if node.op == "output":
                 findings.append(
@@ -763,8 +782,14 @@ def capture(
             findings,
             f"Supported ops: {supported_ops()}.\nSupported torch forms: {SUPPORTED_TORCH}.",
         )
-    if output is None or output.name == INPUT_NAME:
+    if not outputs or any(o.name == INPUT_NAME for o in outputs):
         raise UserError(f"{type(model).__name__} has no supported op between input and output")
+    names = [o.name for o in outputs]
+    if len(set(names)) != len(names):
+        raise UserError(
+            f"{type(model).__name__} returns the same tensor twice; pd2java outputs are distinct "
+            "values"
+        )
     for node in cap.nodes:  # the op shape rules must agree with what torch computed
         want = cap.fx_shapes.get(node.name)
         if want is not None and want != node.output_shape:
@@ -772,10 +797,9 @@ def capture(
                 f"internal: node {node.name!r} ({node.key}) shape {list(node.output_shape)} but "
                 f"torch computed {list(want)}"
             )
-    last = next(n for n in cap.nodes if n.outputs[0] == output.name)
-    kind = output_kind(last.op)
-    # Drop nodes whose value never reaches the output (e.g. an unused branch).
-    live = {output.name}
+    kinds = tuple(output_kind(next(n for n in cap.nodes if n.outputs[0] == v).op) for v in names)
+    # Drop nodes whose value never reaches an output (e.g. an unused branch).
+    live = set(names)
     kept: list[Node] = []
     for n in reversed(cap.nodes):
         if n.outputs[0] in live:
@@ -786,11 +810,11 @@ def capture(
         Graph(
             name=name,
             input=ValueSpec(INPUT_NAME, shape3),
-            output=output.name,
+            outputs=tuple(names),
             nodes=nodes,
             tensors=cap.tensors,
             classes=None if classes is None else tuple(str(c) for c in classes),
-            output_kind=kind,
+            output_kinds=kinds,
             meta={
                 "producer": {
                     "torch": torch.__version__.split("+")[0],

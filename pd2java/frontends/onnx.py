@@ -251,7 +251,9 @@ class Importer:
         self.value_names = _Names()
         self.node_names = _Names()
         self.tensor_names = _Names()
-        self.batch_static = False
+        # The batch size when the graph input fixes it (an int), else None (symbolic): a fixed
+        # batch B is read as the batch axis, so constant shapes may name it as B.
+        self.fixed_batch: int | None = None
         self.consumers: dict[str, int] = {}
         self.node: onnx.NodeProto | None = None  # the node being mapped, for messages
         self.linear_from_matmul: dict[str, int] = {}  # IR value -> index in self.nodes
@@ -442,17 +444,12 @@ class Importer:
                 f"{self.path}: the graph has {len(inputs)} inputs "
                 f"({[i.name for i in inputs]}); pd2java models take exactly one"
             )
-        if len(g.output) != 1:
-            raise UserError(
-                f"{self.path}: the graph has {len(g.output)} outputs "
-                f"({[o.name for o in g.output]}); pd2java models give exactly one"
-            )
         graph_input = self._read_input(inputs[0])
         # After the interface checks, whose messages are clearer than the checker's.
         _check(self.model, self.path)
         for tensor in g.initializer:
             self.env[tensor.name] = _Const(self._to_array(tensor), tensor.name)
-        live = self._live_nodes(g.output[0].name)
+        live = self._live_nodes([o.name for o in g.output])
         findings: list[Finding] = []
         shapes: dict[str, list[int | str | None]] | None = None  # for placeholders, when needed
         unknown: set[str] = set()  # outputs of refused nodes with no known shape
@@ -497,7 +494,7 @@ class Importer:
                 f"Supported ONNX ops: {', '.join(SUPPORTED_ONNX_OPS)} (and, folded when their "
                 f"inputs are constants: {', '.join(FOLDED_CONSTANT_OPS)}).",
             )
-        return self._finish(graph_input, g.output[0])
+        return self._finish(graph_input, list(g.output))
 
     def _match_patterns(
         self, live: list[onnx.NodeProto]
@@ -589,43 +586,80 @@ class Importer:
             )
         dims = _onnx_dims(info)
         if dims is None:
-            raise UserError(f"{where} has no shape; pd2java needs a static (N, C, H, W) shape")
-        if len(dims) != 4:
-            raise UserError(f"{where} has shape {dims}; pd2java models take (N, C, H, W) images")
-        batch = dims[0]
-        if isinstance(batch, int) and batch != 1:
+            raise UserError(f"{where} has no shape; pd2java needs a static shape (N, ...)")
+        if len(dims) < 2:
             raise UserError(
-                f"{where}: batch dimension is fixed at {batch}; it must be 1 or "
-                "symbolic (e.g. 'N'), so the model runs on any batch"
+                f"{where} has shape {dims}; pd2java needs a batch axis followed by at least one "
+                "per-sample axis, e.g. (N, F), (N, C, L) or (N, C, H, W)"
             )
-        self.batch_static = batch == 1
+        batch = dims[0]
+        if isinstance(batch, int) and batch < 1:
+            raise UserError(f"{where}: batch dimension {batch} must be positive or symbolic")
+        self.fixed_batch = batch if isinstance(batch, int) else None
         if not all(isinstance(d, int) and d > 0 for d in dims[1:]):
             raise UserError(
                 f"{where} has shape {dims}: only the batch dimension may be "
-                "dynamic; C, H and W must be fixed positive sizes"
+                "dynamic; every other dimension must be a fixed positive size"
             )
         shape = tuple(int(d) for d in dims[1:])  # type: ignore[arg-type]
         name = self.value_names.claim(_clean(info.name, "input"))
         self.env[info.name] = _Runtime(name, shape)
         return ValueSpec(name, shape)
 
-    def _live_nodes(self, output: str) -> list[onnx.NodeProto]:
-        """Nodes the output depends on, in file order; counts consumers among them."""
-        needed = {output}
+    def _live_nodes(self, outputs: list[str]) -> list[onnx.NodeProto]:
+        """Nodes the outputs depend on, in file order; counts consumers among them."""
+        needed = set(outputs)
         live: list[onnx.NodeProto] = []
         for node in reversed(self.model.graph.node):
             if any(o in needed for o in node.output if o):
                 live.append(node)
                 needed.update(i for i in node.input if i)
         live.reverse()
-        self.consumers = {output: 1}
+        self.consumers = dict.fromkeys(outputs, 1)
         for node in live:
             for name in node.input:
                 if name:
                     self.consumers[name] = self.consumers.get(name, 0) + 1
         return live
 
-    def _finish(self, graph_input: ValueSpec, output_info: onnx.ValueInfoProto) -> Graph:
+    def _finish(self, graph_input: ValueSpec, output_infos: list[onnx.ValueInfoProto]) -> Graph:
+        if not output_infos:
+            raise UserError(f"{self.path}: the graph has no output")
+        nodes = list(self.nodes)
+        names: list[str] = []
+        for info in output_infos:
+            value = self._output_value(graph_input, info)
+            nodes, out_name = self._rename_output(nodes, value.name, info.name, graph_input.name)
+            if out_name in names:
+                raise UserError(
+                    f"{self.path}: graph output {info.name!r} repeats the value of another "
+                    "output; pd2java outputs are distinct values"
+                )
+            names.append(out_name)
+        self._check_inferred_shapes()
+        kinds = tuple(output_kind(next(n for n in nodes if v in n.outputs).op) for v in names)
+        props = {p.key: p.value for p in self.model.metadata_props}
+        classes = self._classes(props.get(META_CLASSES))
+        used = {key for node in nodes for key in node.params.values() if key is not None}
+        return Graph(
+            name=_identifier(self.path.stem),
+            input=graph_input,
+            outputs=tuple(names),
+            nodes=tuple(nodes),
+            tensors={k: v for k, v in self.tensors.items() if k in used},
+            classes=classes,
+            output_kinds=kinds,
+            meta={
+                "source": "onnx",
+                "onnx_opset": self.opset,
+                "onnx_producer": " ".join(
+                    p for p in (self.model.producer_name, self.model.producer_version) if p
+                ),
+                **({"onnx_fixed_batch": self.fixed_batch} if self.fixed_batch else {}),
+            },
+        )
+
+    def _output_value(self, graph_input: ValueSpec, output_info: onnx.ValueInfoProto) -> _Runtime:
         value = self.env.get(output_info.name)
         if value is None:
             raise UserError(
@@ -640,36 +674,17 @@ class Importer:
                 "H and W together"
             )
         if not self.nodes or value.name == graph_input.name:
-            raise UserError(f"{self.path}: the graph computes nothing (its output is its input)")
+            raise UserError(
+                f"{self.path}: graph output {output_info.name!r} computes nothing (it is the "
+                "graph input)"
+            )
         declared = _onnx_dims(output_info)
         if declared is not None and _disagree(declared, value.shape):
             raise UserError(
                 f"{self.path}: graph output {output_info.name!r} is declared with shape "
                 f"{declared}, but its nodes compute (N, {', '.join(map(str, value.shape))})"
             )
-        self._check_inferred_shapes()
-        nodes, out_name = self._rename_output(value.name, output_info.name, graph_input.name)
-        last = next(n for n in nodes if out_name in n.outputs)
-        kind = output_kind(last.op)
-        props = {p.key: p.value for p in self.model.metadata_props}
-        classes = self._classes(props.get(META_CLASSES))
-        used = {key for node in nodes for key in node.params.values() if key is not None}
-        return Graph(
-            name=_identifier(self.path.stem),
-            input=graph_input,
-            output=out_name,
-            nodes=tuple(nodes),
-            tensors={k: v for k, v in self.tensors.items() if k in used},
-            classes=classes,
-            output_kind=kind,
-            meta={
-                "source": "onnx",
-                "onnx_opset": self.opset,
-                "onnx_producer": " ".join(
-                    p for p in (self.model.producer_name, self.model.producer_version) if p
-                ),
-            },
-        )
+        return value
 
     def _check_inferred_shapes(self) -> None:
         """Cross-check the shapes computed here with ONNX's own shape inference (and any declared
@@ -689,19 +704,19 @@ class Importer:
                 )
 
     def _rename_output(
-        self, current: str, onnx_name: str, input_name: str
+        self, nodes: list[Node], current: str, onnx_name: str, input_name: str
     ) -> tuple[list[Node], str]:
-        """Name the IR output after the ONNX output when a removed node (Identity, Dropout, the
+        """Name an IR output after its ONNX output when a removed node (Identity, Dropout, the
         Add of a MatMul bias) left it under an inner value's name."""
         wanted = _clean(onnx_name, current)
-        taken = {o for n in self.nodes for o in n.outputs} | {input_name}
+        taken = {o for n in nodes for o in n.outputs} | {input_name}
         if wanted == current or wanted in taken:
-            return list(self.nodes), current
+            return nodes, current
 
         def swap(names: tuple[str, ...]) -> tuple[str, ...]:
             return tuple(wanted if v == current else v for v in names)
 
-        return [n.with_(inputs=swap(n.inputs), outputs=swap(n.outputs)) for n in self.nodes], wanted
+        return [n.with_(inputs=swap(n.inputs), outputs=swap(n.outputs)) for n in nodes], wanted
 
     def _classes(self, raw: str | None) -> tuple[str, ...] | None:
         if raw is None:

@@ -5,8 +5,9 @@ Front ends (torch.fx, ONNX) produce a ``Graph``; passes are ``Graph -> Graph`` f
 
 Conventions
 - Shapes are per sample: the batch dimension is implicit and never stored (input (1, 60, 120)).
-- Values are named strings. The graph input is one value; every node writes exactly the values in
-  ``outputs`` (one for every v1 op).
+- Values are named strings. The graph input is one value of any rank; every node writes exactly
+  the values in ``outputs`` (one for every op). The graph has one or more outputs; the first is
+  the primary one, which class names and ``classify`` refer to.
 - ``params`` maps a parameter slot of the op (``"weight"``, ``"bias"``, ...) to a key of
   ``Graph.tensors`` or ``None`` for an absent optional slot. A tensor used by two nodes (a module
   called twice) is stored once and referenced twice.
@@ -68,27 +69,36 @@ class Node:
 
 @dataclass(frozen=True)
 class Graph:
-    """A whole model: input, nodes in topological order, output, and its tensors."""
+    """A whole model: input, nodes in topological order, outputs, and its tensors."""
 
     name: str
     input: ValueSpec
-    output: str
+    # Names of the model's output values, the primary one first (at least one).
+    outputs: tuple[str, ...]
     nodes: tuple[Node, ...]
     tensors: Mapping[str, np.ndarray]
     # Class names of the output, or None when the source does not know them. No default: every
     # front end and reader decides.
     classes: tuple[str, ...] | None
-    # "probabilities" when the graph ends in softmax/sigmoid, else "logits"
-    # (pd2java.ops.frontend_registry.output_kind). No default: every front end and reader decides.
-    output_kind: str
+    # One per output: "probabilities" when that output is a softmax/sigmoid, else "logits" (raw
+    # values; pd2java.ops.frontend_registry.output_kind). No default: every front end and reader
+    # decides.
+    output_kinds: tuple[str, ...]
     # Provenance and extra input description (e.g. the PRPD image convention), JSON-able.
     meta: Mapping[str, Any] = field(default_factory=dict)
     # Names of IR passes applied, in order (e.g. "fold_bn").
     transforms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "output_kinds", tuple(self.output_kinds))
         object.__setattr__(self, "tensors", _freeze(self.tensors))
         object.__setattr__(self, "meta", _freeze(self.meta))
+        if len(self.output_kinds) != len(self.outputs):
+            raise ValueError(
+                f"graph {self.name!r}: {len(self.outputs)} outputs but "
+                f"{len(self.output_kinds)} output kinds"
+            )
 
     def with_(self, **changes: Any) -> Graph:
         return replace(self, **changes)
@@ -111,5 +121,20 @@ class Graph:
         return node.output_shape
 
     @property
+    def output(self) -> str:
+        """The primary output's value name."""
+        return self.outputs[0]
+
+    @property
+    def output_kind(self) -> str:
+        """The primary output's kind."""
+        return self.output_kinds[0]
+
+    @property
     def output_shape(self) -> tuple[int, ...]:
+        """The primary output's per-sample shape."""
         return self.value_shape(self.output)
+
+    @property
+    def output_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(self.value_shape(v) for v in self.outputs)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from pd2java.errors import ErrorCode, FormatError, UserError
-from pd2java.format_rules import MAX_NODES, MAX_PLAN_ELEMENTS, MAX_VALUE_ELEMENTS
+from pd2java.format_rules import MAX_NODES, MAX_PLAN_ELEMENTS, MAX_VALUE_ELEMENTS, OUTPUT_KINDS
 from pd2java.ir import Graph, Node
 from pd2java.ops.conv import conv_param_shapes
 from pd2java.ops.norm import bn_scale_shift
@@ -267,10 +267,10 @@ def _validate(graph: Graph, allow_nonfinite: bool) -> None:
             ErrorCode.INVALID_MANIFEST,
             f"model name {graph.name!r} must match [A-Za-z_][A-Za-z0-9_]*",
         )
-    if len(graph.input.shape) != 3 or any(d < 1 for d in graph.input.shape):
+    if not graph.input.shape or any(d < 1 for d in graph.input.shape):
         raise _fail(
             ErrorCode.INVALID_MANIFEST,
-            f"input shape {list(graph.input.shape)} must be (C, H, W), all >= 1",
+            f"input shape {list(graph.input.shape)} must be one or more sizes, all >= 1",
         )
     if not graph.input.name:
         raise _fail(ErrorCode.INVALID_GRAPH, "the graph input's name is empty")
@@ -294,26 +294,31 @@ def _validate(graph: Graph, allow_nonfinite: bool) -> None:
         _check_node_form(node, spec)
         _check_params(node, spec, graph.tensors)
     shapes = _recompute(graph, check_declared=True)
-    if not graph.output:
-        raise _fail(ErrorCode.INVALID_GRAPH, "the graph output's name is empty")
-    out_shape = None
-    for node, shape in zip(graph.nodes, shapes):
-        if node.outputs[0] == graph.output:
-            out_shape = shape
-    if out_shape is None:
+    produced = {node.outputs[0]: shape for node, shape in zip(graph.nodes, shapes)}
+    if not graph.outputs:
+        raise _fail(ErrorCode.INVALID_GRAPH, "the graph has no output")
+    for value in graph.outputs:
+        if not value:
+            raise _fail(ErrorCode.INVALID_GRAPH, "a graph output's name is empty")
+        if value not in produced:
+            raise _fail(ErrorCode.INVALID_GRAPH, f"graph output {value!r} is produced by no node")
+    if len(set(graph.outputs)) != len(graph.outputs):
+        repeated = sorted({v for v in graph.outputs if graph.outputs.count(v) > 1})
         raise _fail(
-            ErrorCode.INVALID_GRAPH, f"graph output {graph.output!r} is produced by no node"
+            ErrorCode.INVALID_GRAPH, f"graph outputs must be distinct; repeated: {repeated}"
         )
-    if len(out_shape) != 1:
-        raise _fail(
-            ErrorCode.SHAPE_MISMATCH,
-            f"the model output has per-sample shape {list(out_shape)}; pd2java models output a "
-            "1-D vector of K scores per sample (add a flatten or a linear layer)",
-        )
-    if graph.classes is not None and len(graph.classes) != out_shape[0]:
+    for kind in graph.output_kinds:
+        if kind not in OUTPUT_KINDS:
+            raise _fail(
+                ErrorCode.INVALID_MANIFEST,
+                f"output kind {kind!r} is not one of {list(OUTPUT_KINDS)}",
+            )
+    out_shape = produced[graph.output]
+    if graph.classes is not None and (len(out_shape) != 1 or len(graph.classes) != out_shape[0]):
         raise _fail(
             ErrorCode.INVALID_MANIFEST,
-            f"{len(graph.classes)} class names given but the model outputs {out_shape[0]} values",
+            f"{len(graph.classes)} class names given but the primary output has per-sample shape "
+            f"{list(out_shape)} (class names need a 1-D output of that many values)",
         )
     if not allow_nonfinite:
         used = {t for n in graph.nodes for t in n.params.values() if t is not None}
@@ -346,7 +351,7 @@ def fold_bn(graph: Graph) -> Graph:
     rename: dict[str, str] = {}
     out_nodes: list[Node] = []
     skip: set[str] = set()
-    output = graph.output
+    outputs = list(graph.outputs)
     for i, node in enumerate(nodes):
         if node.name in skip:
             continue
@@ -356,7 +361,7 @@ def fold_bn(graph: Graph) -> Graph:
             node.op in folds
             and len(consumers) == 1
             and consumers[0].op == folds[node.op][0]
-            and node.outputs[0] != graph.output
+            and node.outputs[0] not in graph.outputs
         ):
             bn = consumers[0]
             params = {k: (None if v is None else tensors[v]) for k, v in bn.params.items()}
@@ -376,15 +381,14 @@ def fold_bn(graph: Graph) -> Graph:
             tensors[bname] = (b * scale + shift).astype(np.float32)
             out_nodes.append(node.with_(params={"weight": wname, "bias": bname}))
             rename[bn.outputs[0]] = node.outputs[0]
-            if bn.outputs[0] == output:
-                output = node.outputs[0]
+            outputs = [node.outputs[0] if v == bn.outputs[0] else v for v in outputs]
             skip.add(bn.name)
             continue
         out_nodes.append(node)
     folded = graph.with_(
         nodes=tuple(out_nodes),
         tensors=tensors,
-        output=output,
+        outputs=tuple(outputs),
         # Recorded only when a pair was folded: the manifest says what was done to it, not what
         # was asked (a LeNet without batch norm comes out unchanged).
         transforms=(*graph.transforms, "fold_bn") if skip else graph.transforms,
@@ -416,7 +420,7 @@ def fold_affine(graph: Graph) -> Graph:
         folded = True
     if not folded:
         return graph
-    used = {v for n in nodes for v in n.inputs} | {graph.output}
+    used = {v for n in nodes for v in n.inputs} | set(graph.outputs)
     nodes = [n for n in nodes if n.op != "constant" or n.outputs[0] in used]
     out = graph.with_(
         nodes=tuple(nodes), tensors=tensors, transforms=(*graph.transforms, "fold_affine")
@@ -428,7 +432,7 @@ def _fold_one_affine(graph: Graph, nodes: list[Node], tensors: dict[str, np.ndar
     """Fold the first foldable sub/div + layer pair of ``nodes`` in place; False if none."""
     producer = {n.outputs[0]: n for n in nodes}
     for i, op_node in enumerate(nodes):
-        if op_node.op not in ("sub", "div") or op_node.outputs[0] == graph.output:
+        if op_node.op not in ("sub", "div") or op_node.outputs[0] in graph.outputs:
             continue
         consumers = [n for n in nodes if op_node.outputs[0] in n.inputs]
         if len(consumers) != 1 or consumers[0].op not in ("conv2d", "linear"):

@@ -10,7 +10,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pd2java.format_rules import TOP_KEYS
+from pd2java.format_rules import (
+    FORMAT,
+    FORMAT_VERSION,
+    GOLDEN_KEYS,
+    INPUT_KEYS,
+    NAME_PATTERN,
+    OUTPUT_KEYS,
+    OUTPUT_KINDS,
+    TOP_KEYS,
+)
 from pd2java.ops.table import OP_LIST, AttrSpec
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -73,35 +82,39 @@ def generate_schema() -> dict[str, Any]:
     shape = {"type": "array", "items": {"type": "integer", "minimum": 1}}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://pd2java.invalid/schema/manifest-1.json",
-        "title": "pd2java manifest, format_version 1 (generated from pd2java/ops/table.py)",
+        "$id": f"https://pd2java.invalid/schema/manifest-{FORMAT_VERSION}.json",
+        "title": f"pd2java manifest, format_version {FORMAT_VERSION} (generated from "
+        "pd2java/format_rules.py and pd2java/ops/table.py)",
         "type": "object",
         "required": list(TOP_KEYS),
         "properties": {
-            "format": {"const": "pd2java.manifest"},
-            "format_version": {"const": 1},
+            "format": {"const": FORMAT},
+            "format_version": {"const": FORMAT_VERSION},
             "producer": {"type": "object"},
-            "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+            "name": {"type": "string", "pattern": f"^{NAME_PATTERN}$"},
             "classes": {"type": ["array", "null"], "items": {"type": "string"}},
             "input": {
                 "type": "object",
-                "required": ["name", "shape", "dtype", "layout", "image_convention"],
+                "required": list(INPUT_KEYS),
                 "properties": {
                     "name": {"type": "string", "minLength": 1},
-                    "shape": {**shape, "minItems": 3, "maxItems": 3},
+                    "shape": {**shape, "minItems": 1},
                     "dtype": {"const": "float32"},
-                    "layout": {"const": "CHW"},
                     "image_convention": {"type": ["object", "null"]},
                 },
             },
-            "output": {
-                "type": "object",
-                "required": ["name", "shape", "dtype", "kind"],
-                "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "shape": {**shape, "minItems": 1, "maxItems": 1},
-                    "dtype": {"const": "float32"},
-                    "kind": {"enum": ["probabilities", "logits"]},
+            "outputs": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": list(OUTPUT_KEYS),
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1},
+                        "shape": {**shape, "minItems": 1},
+                        "dtype": {"const": "float32"},
+                        "kind": {"enum": list(OUTPUT_KINDS)},
+                    },
                 },
             },
             "transforms": {"type": "array", "items": {"type": "string"}},
@@ -120,10 +133,14 @@ def generate_schema() -> dict[str, Any]:
                     {"type": "null"},
                     {
                         "type": "object",
-                        "required": ["input", "output", "count", "atol", "rtol"],
+                        "required": list(GOLDEN_KEYS),
                         "properties": {
                             "input": {"type": "string"},
-                            "output": {"type": "string"},
+                            "outputs": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {"type": "string"},
+                            },
                             "count": {"type": "integer", "minimum": 1},
                             "atol": {"type": "number", "minimum": 0},
                             "rtol": {"type": "number", "minimum": 0},

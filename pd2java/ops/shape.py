@@ -150,7 +150,7 @@ def _reshape_from_onnx(im: Importer, node: NodeProto) -> None:
         batch_ok = (
             first is onnx_conventions.BATCH
             or (first == 0 and not allowzero)
-            or (first == 1 and im.batch_static)
+            or first == im.fixed_batch
             or (first == -1 and second == size)
         )
         ok = batch_ok and second in (-1, size)
@@ -159,7 +159,7 @@ def _reshape_from_onnx(im: Importer, node: NodeProto) -> None:
         batch_ok = (
             first is onnx_conventions.BATCH
             or (first == 0 and not allowzero)
-            or (first == 1 and im.batch_static)
+            or first == im.fixed_batch
         )
         merged = prod(x.shape[len(kept) :])
         if batch_ok and kept == list(x.shape[: len(kept)]) and last in (-1, merged):
@@ -170,7 +170,11 @@ def _reshape_from_onnx(im: Importer, node: NodeProto) -> None:
         raise im.fail(
             f"Reshape to {target} is not supported; pd2java supports flattening each sample: a "
             f"constant shape [N, -1], [0, -1] or [-1, {size}] (allowzero=0 for 0)"
-            + ("" if im.batch_static else "; [1, ...] only when the input batch is fixed at 1")
+            + (
+                f"; [{im.fixed_batch}, ...] names the fixed batch"
+                if im.fixed_batch is not None
+                else "; a leading constant only when the input's batch size is fixed"
+            )
         )
     im.emit("flatten", [x], node.output[0], version=1)
 

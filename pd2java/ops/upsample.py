@@ -456,7 +456,7 @@ def _resize_target(
         sizes = im.const(sizes_name, "sizes").array.reshape(-1)
         if len(sizes) != 4 or not all(isinstance(v, (int, np.integer)) for v in sizes[1:]):
             raise im.fail(f"sizes {list(sizes)} must be [N, C, H, W] with constant C, H and W")
-        if not (sizes[0] is BATCH or (im.batch_static and int(sizes[0]) == 1)):
+        if not (sizes[0] is BATCH or int(sizes[0]) == im.fixed_batch):
             raise im.fail(
                 f"sizes {list(sizes)} fix the batch size; it must come from Shape(x) "
                 "(or be 1 in a model whose batch dimension is 1)"

@@ -138,12 +138,13 @@ def write_export(
     return path
 
 
-def mutate(change: Callable[[dict[str, Any]], Any]) -> Callable[[Path], Path]:
-    """A case: the tiny export with the manifest object edited by ``change``."""
+def mutate(*changes: Callable[[dict[str, Any]], Any]) -> Callable[[Path], Path]:
+    """A case: the tiny export with the manifest object edited by ``changes``, in order."""
 
     def build(d: Path) -> Path:
         m, t = tiny()
-        change(m)
+        for change in changes:
+            change(m)
         return write_export(d, m, t)
 
     return build
@@ -188,26 +189,34 @@ def node(m: dict[str, Any], name: str) -> dict[str, Any]:
     return next(n for n in m["nodes"] if n["name"] == name)
 
 
+def _walk(m: dict[str, Any], path: str) -> tuple[Any, Any]:
+    """The container of the last key of ``a/b/c`` and that key (node names select nodes under
+    ``nodes``; digits index other lists)."""
+    keys = path.split("/")
+    obj: Any = m
+    for k in keys[:-1]:
+        if obj is m["nodes"]:
+            obj = node(m, k)
+        else:
+            obj = obj[int(k)] if isinstance(obj, list) else obj[k]
+    last = keys[-1]
+    return obj, int(last) if isinstance(obj, list) else last
+
+
 def setp(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     """Set ``a/b/c`` (node names select nodes under ``nodes``) to ``value``."""
 
     def change(m: dict[str, Any]) -> None:
-        keys = path.split("/")
-        obj: Any = m
-        for k in keys[:-1]:
-            obj = node(m, k) if obj is m["nodes"] else obj[k]
-        obj[keys[-1]] = value
+        obj, last = _walk(m, path)
+        obj[last] = value
 
     return change
 
 
 def delp(path: str) -> Callable[[dict[str, Any]], None]:
     def change(m: dict[str, Any]) -> None:
-        keys = path.split("/")
-        obj: Any = m
-        for k in keys[:-1]:
-            obj = node(m, k) if obj is m["nodes"] else obj[k]
-        del obj[keys[-1]]
+        obj, last = _walk(m, path)
+        del obj[last]
 
     return change
 
@@ -236,7 +245,7 @@ def graph_manifest(
     m["name"] = "hand"
     m["classes"] = None
     m["input"]["shape"] = input_shape
-    m["output"] = {"name": output, "shape": [k], "dtype": "float32", "kind": "logits"}
+    m["outputs"] = [{"name": output, "shape": [k], "dtype": "float32", "kind": "logits"}]
     m["nodes"] = nodes
     m["golden"] = None
     return m
@@ -523,7 +532,7 @@ def _unreferenced_i8(m: dict[str, Any], t: dict[str, T]) -> None:
 def _unknown_keys(m: dict[str, Any]) -> None:
     m["x_top"] = {"anything": [1, 2.5, None]}
     m["input"]["x_in"] = 1
-    m["output"]["x_out"] = "y"
+    m["outputs"][0]["x_out"] = "y"
     m["weights"]["x_w"] = True
     m["golden"]["x_g"] = []
     m["nodes"][0]["x_node"] = {"k": 1}
@@ -676,6 +685,142 @@ def _input_channels(m: dict[str, Any]) -> None:
     m["golden"] = None
 
 
+def as_v1(m: dict[str, Any]) -> None:
+    """The tiny export rewritten as a version-1 file (same nodes and tensors)."""
+    m["format_version"] = 1
+    outs = m.pop("outputs")
+    m["input"]["layout"] = "CHW"
+    items = list(m.items())
+    m.clear()
+    for k, v in items:
+        m[k] = v
+        if k == "input":
+            m["output"] = outs[0]
+    if m["golden"] is not None:
+        m["golden"]["output"] = m["golden"].pop("outputs")[0]
+
+
+def _v1_with_outputs(m: dict[str, Any]) -> None:
+    outs = m["outputs"]
+    as_v1(m)
+    del m["output"]
+    m["outputs"] = outs
+
+
+def _golden_outputs_in_v1(m: dict[str, Any]) -> None:
+    m["golden"]["outputs"] = [m["golden"].pop("output")]
+
+
+def _outputs_as_object(m: dict[str, Any]) -> None:
+    m["outputs"] = m["outputs"][0]
+
+
+def _second_output(
+    value: str = "pool", *, shape: list[int] | None = None, kind: str = "logits", golden: Any = 2
+) -> Callable[[dict[str, Any], dict[str, T]], None]:
+    """Tiny with a second output: the value of node ``pool`` (its golden vectors computed from
+    the tiny model's weights with NumPy), or a defect in one of its parts."""
+
+    def change(m: dict[str, Any], t: dict[str, T]) -> None:
+        pool = node(m, "pool")["output_shape"]
+        m["outputs"].append(
+            {"name": value, "shape": shape or pool, "dtype": "float32", "kind": kind}
+        )
+        if golden == 1:
+            return  # golden.outputs still names one tensor
+        count = m["golden"]["count"]
+        m["golden"]["outputs"].append("golden.output.1")
+        if golden == "bad":
+            t["golden.output.1"] = f32(np.zeros((count, 1), np.float32))
+        else:
+            t["golden.output.1"] = f32(_tiny_pool(t, count))
+
+    return change
+
+
+def _tiny_pool(t: dict[str, T], count: int) -> np.ndarray:
+    """The tiny model's ``pool`` value on its golden inputs: conv(3x3, pad 1) + bias, batch
+    norm, leaky relu 0.2, 2x2 max pool, in float64 NumPy."""
+
+    def arr(name: str) -> np.ndarray:
+        e = t[name]
+        return np.frombuffer(e.raw, "<f4").reshape(e.shape).astype(np.float64)
+
+    x, w, b = arr("golden.input"), arr("conv.weight"), arr("conv.bias")
+    n, _, h, wd = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    y = np.zeros((n, w.shape[0], h, wd))
+    for i in range(3):
+        for j in range(3):
+            y += np.einsum("nchw,oc->nohw", xp[:, :, i : i + h, j : j + wd], w[:, :, i, j])
+    y += b[None, :, None, None]
+    mean, var = arr("bn.running_mean"), arr("bn.running_var")
+    gamma, beta = arr("bn.weight"), arr("bn.bias")
+    y = (y - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
+    y = y * gamma[None, :, None, None] + beta[None, :, None, None]
+    y = np.where(y > 0, y, 0.2 * y)
+    y = y.reshape(n, y.shape[1], h // 2, 2, wd // 2, 2).max(axis=(3, 5))
+    assert count == n
+    return y.astype(np.float32)
+
+
+def _classes_on_map_output(m: dict[str, Any]) -> None:
+    """Classes given, but the primary output is the (C, H, W) pool value."""
+    m["outputs"][0] = {
+        "name": "pool",
+        "shape": node(m, "pool")["output_shape"],
+        "dtype": "float32",
+        "kind": "logits",
+    }
+    m["golden"] = None
+
+
+def _mlp(f: int) -> Callable[[Path], Path]:
+    """A (F,) feature-vector input: linear -> relu -> linear."""
+    rng = np.random.default_rng(1)
+    nodes = [
+        _n(
+            "fc1",
+            "linear",
+            ["input"],
+            {"in_features": f, "out_features": 4},
+            {"weight": "w1", "bias": "b1"},
+            shape=[4],
+        ),
+        _n("act", "relu", ["fc1"], shape=[4]),
+        _n(
+            "fc2",
+            "linear",
+            ["act"],
+            {"in_features": 4, "out_features": 3},
+            {"weight": "w2", "bias": None},
+            shape=[3],
+        ),
+    ]
+    tensors = {
+        "w1": f32(rng.standard_normal((4, f))),
+        "b1": f32(rng.standard_normal(4)),
+        "w2": f32(rng.standard_normal((3, 4))),
+    }
+    return hand([f], nodes, output="fc2", k=3, tensors=tensors)
+
+
+def _sequence(c: int, length: int) -> Callable[[Path], Path]:
+    """A (C, L) sequence input and a (C, L) output: relu, then unsqueeze/squeeze of an axis."""
+    nodes = [
+        _n("act", "relu", ["input"], shape=[c, length]),
+        _n("u", "unsqueeze", ["act"], {"dim": 2}, shape=[c, 1, length]),
+        _n("s", "squeeze", ["u"], {"dim": 2}, shape=[c, length]),
+    ]
+
+    def build(d: Path) -> Path:
+        m = graph_manifest([c, length], copy.deepcopy(nodes), output="s", k=1)
+        m["outputs"][0]["shape"] = [c, length]
+        return write_export(d, m, {"unused": f32([0.0])})
+
+    return build
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -756,7 +901,7 @@ CASES: tuple[Case, ...] = (
     # --- format, version ---------------------------------------------------------------------------
     C("format_missing", mutate(delp("format")), "UNSUPPORTED_FORMAT"),
     C("format_wrong", mutate(setp("format", "onnx")), "UNSUPPORTED_FORMAT"),
-    C("format_version_2", mutate(setp("format_version", 2)), "UNSUPPORTED_FORMAT_VERSION"),
+    C("format_version_3", mutate(setp("format_version", 3)), "UNSUPPORTED_FORMAT_VERSION"),
     C("format_version_float", mutate(setp("format_version", 1.0)), "UNSUPPORTED_FORMAT_VERSION"),
     C("format_version_string", mutate(setp("format_version", "1")), "UNSUPPORTED_FORMAT_VERSION"),
     C("format_version_bool", mutate(setp("format_version", True)), "UNSUPPORTED_FORMAT_VERSION"),
@@ -772,14 +917,51 @@ CASES: tuple[Case, ...] = (
     C("top_transforms_not_array", mutate(setp("transforms", "fold_bn")), "INVALID_MANIFEST"),
     C("top_weights_not_object", mutate_text(lambda s: s), "INVALID_MANIFEST", "see build"),
     C("input_shape_float", mutate(setp("input/shape", [1.0, 4, 4])), "INVALID_MANIFEST"),
-    C("input_shape_two_dims", mutate(setp("input/shape", [4, 4])), "INVALID_MANIFEST"),
+    # A rank-2 input is valid in itself; the conv2d it feeds cannot take it.
+    C("input_shape_two_dims", mutate(setp("input/shape", [4, 4])), "SHAPE_MISMATCH"),
     C("input_shape_zero", mutate(setp("input/shape", [0, 4, 4])), "INVALID_MANIFEST"),
     C("input_dtype_float64", mutate(setp("input/dtype", "float64")), "INVALID_MANIFEST"),
-    C("input_layout_missing", mutate(delp("input/layout")), "INVALID_MANIFEST"),
-    C("output_kind_unknown", mutate(setp("output/kind", "scores")), "INVALID_MANIFEST"),
+    # --- version 1 files: still read, by version 1's rules ----------------------------------------
+    C("accept_v1_tiny", mutate(as_v1), None),
+    C("v1_input_layout_missing", mutate(as_v1, delp("input/layout")), "INVALID_MANIFEST"),
+    C("v1_input_layout_hwc", mutate(as_v1, setp("input/layout", "HWC")), "INVALID_MANIFEST"),
+    C("v1_input_rank_2", mutate(as_v1, setp("input/shape", [6, 8])), "INVALID_MANIFEST"),
+    C("v1_output_rank_2", mutate(as_v1, setp("output/shape", [1, 3])), "INVALID_MANIFEST"),
+    C("v1_outputs_instead_of_output", mutate(_v1_with_outputs), "INVALID_MANIFEST"),
+    C("v1_golden_outputs_list", mutate(as_v1, _golden_outputs_in_v1), "INVALID_MANIFEST"),
+    # --- version 2: any-rank input, several outputs ---------------------------------------------
+    C("outputs_missing", mutate(delp("outputs")), "INVALID_MANIFEST"),
+    C("outputs_empty", mutate(setp("outputs", [])), "INVALID_MANIFEST"),
+    C("outputs_not_array", mutate(_outputs_as_object), "INVALID_MANIFEST"),
+    C("outputs_item_not_object", mutate(setp("outputs/0", "prob")), "INVALID_MANIFEST"),
+    C("outputs_shape_empty", mutate(setp("outputs/0/shape", [])), "INVALID_MANIFEST"),
+    C("input_shape_empty", mutate(setp("input/shape", [])), "INVALID_MANIFEST"),
+    C("accept_two_outputs", mutate_tensors(_second_output()), None),
+    C("accept_input_layout_key_ignored", mutate(setp("input/layout", "anything")), None),
+    C("outputs_repeated", mutate_tensors(_second_output("prob")), "INVALID_GRAPH"),
+    C("outputs_second_is_input", mutate_tensors(_second_output("input")), "INVALID_GRAPH"),
+    C("outputs_second_not_produced", mutate_tensors(_second_output("nope")), "INVALID_GRAPH"),
+    C("outputs_second_shape_wrong", mutate_tensors(_second_output(shape=[4])), "SHAPE_MISMATCH"),
+    C("outputs_second_kind_unknown", mutate_tensors(_second_output(kind="x")), "INVALID_MANIFEST"),
+    C("golden_outputs_too_few", mutate_tensors(_second_output(golden=1)), "INVALID_MANIFEST"),
+    C(
+        "golden_outputs_too_many",
+        mutate(setp("golden/outputs", ["golden.output"] * 2)),
+        "INVALID_MANIFEST",
+    ),
+    C(
+        "golden_outputs_not_list",
+        mutate(setp("golden/outputs", "golden.output")),
+        "INVALID_MANIFEST",
+    ),
+    C("golden_second_output_shape", mutate_tensors(_second_output(golden="bad")), "SHAPE_MISMATCH"),
+    C("classes_on_a_map_output", mutate(_classes_on_map_output), "INVALID_MANIFEST"),
+    C("accept_feature_vector_input", _mlp(6), None),
+    C("accept_sequence_input_and_map_output", _sequence(3, 10), None),
+    C("output_kind_unknown", mutate(setp("outputs/0/kind", "scores")), "INVALID_MANIFEST"),
     C(
         "output_shape_exponent",
-        text_sub('"shape": [\n   3\n  ]', '"shape": [\n   3e0\n  ]'),
+        text_sub('"shape": [\n    3\n   ]', '"shape": [\n    3e0\n   ]'),
         "INVALID_MANIFEST",
     ),
     C("weights_bytes_float", mutate_tensors(lambda m, t: None), "INVALID_MANIFEST", "see build"),
@@ -882,20 +1064,20 @@ CASES: tuple[Case, ...] = (
     C("graph_empty_node_name", mutate(setp(N + "act/name", "")), "INVALID_GRAPH"),
     C("graph_empty_output_value", mutate_text(lambda s: s), "INVALID_GRAPH", "see build"),
     C("graph_empty_input_name", mutate_text(lambda s: s), "INVALID_GRAPH", "see build"),
-    C("graph_empty_output_name", mutate(setp("output/name", "")), "INVALID_GRAPH"),
+    C("graph_empty_output_name", mutate(setp("outputs/0/name", "")), "INVALID_GRAPH"),
     C("graph_duplicate_node_names", mutate(_dup_nodes), "INVALID_GRAPH"),
     C("graph_duplicate_value_names", mutate(_dup_values), "INVALID_GRAPH"),
     C("graph_wrong_input_count", mutate(_relu_two_inputs), "INVALID_GRAPH"),
     C("graph_unknown_input_value", mutate(setp(N + "act/inputs", ["nope"])), "INVALID_GRAPH"),
     C("graph_forward_reference", mutate(setp(N + "act/inputs", ["pool"])), "INVALID_GRAPH"),
-    C("graph_output_not_produced", mutate(setp("output/name", "nope")), "INVALID_GRAPH"),
+    C("graph_output_not_produced", mutate(setp("outputs/0/name", "nope")), "INVALID_GRAPH"),
     # --- shapes -------------------------------------------------------------------------------------
     C(
         "shape_declared_output_shape_wrong",
         mutate(setp(N + "pool/output_shape", [2, 3, 3])),
         "SHAPE_MISMATCH",
     ),
-    C("shape_output_shape_wrong", mutate(setp("output/shape", [4])), "SHAPE_MISMATCH"),
+    C("shape_output_shape_wrong", mutate(setp("outputs/0/shape", [4])), "SHAPE_MISMATCH"),
     C("shape_input_channels_disagree", mutate(_input_channels), "SHAPE_MISMATCH"),
     C(
         "shape_window_does_not_fit",

@@ -58,7 +58,13 @@ class ModelInfo:
     name: str
     classes: tuple[str, ...] | None
     input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
+    output_shapes: tuple[tuple[int, ...], ...]  # primary first
+    output_kinds: tuple[str, ...]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """The primary output's per-sample shape."""
+        return self.output_shapes[0]
 
 
 class _Jvm:
@@ -183,13 +189,14 @@ def model_info(manifest_path: str | os.PathLike[str], *, self_test: bool = True)
         name=raw["name"],
         classes=None if classes is None else tuple(classes),
         input_shape=tuple(raw["input_shape"]),
-        output_shape=tuple(raw["output_shape"]),
+        output_shapes=tuple(tuple(o["shape"]) for o in raw["outputs"]),
+        output_kinds=tuple(o["kind"] for o in raw["outputs"]),
     )
 
 
 def _check_input(x: Any, info: ModelInfo, manifest: str) -> np.ndarray:
     arr = np.asarray(x)
-    if arr.ndim != 4 or tuple(arr.shape[1:]) != info.input_shape:
+    if arr.ndim != len(info.input_shape) + 1 or tuple(arr.shape[1:]) != info.input_shape:
         raise UserError(
             f"{manifest}: input of shape {tuple(arr.shape)} does not match the model's "
             f"(N, {', '.join(map(str, info.input_shape))})"
@@ -202,28 +209,41 @@ def _check_input(x: Any, info: ModelInfo, manifest: str) -> np.ndarray:
 def java_predict(
     manifest_path: str | os.PathLike[str], x: Any, *, self_test: bool = True
 ) -> np.ndarray:
-    """Run a float32 batch (N, C, H, W) through the Java runtime; returns (N, K) float32.
+    """Run a float32 batch (N, *input shape) through the Java runtime; returns its primary
+    output (N, *output shape) float32 (``java_predict_all`` gives every output).
 
     The model is loaded once per JVM (cached by path and modification time). ``self_test=False``
     skips the runtime's load-time golden-vector check (``pd2java verify`` does, to report the
     numbers itself rather than stop at the first mismatch).
     """
+    return java_predict_all(manifest_path, x, self_test=self_test)[0]
+
+
+def java_predict_all(
+    manifest_path: str | os.PathLike[str], x: Any, *, self_test: bool = True
+) -> tuple[np.ndarray, ...]:
+    """Every output of the model on a float32 batch (N, *input shape), primary first, each
+    (N, *its shape) float32, computed by the Java runtime."""
     manifest = _manifest_arg(manifest_path)
     info = model_info(manifest, self_test=self_test)
     arr = _check_input(x, info, manifest)
     jvm = _get_jvm()
-    per_out = int(np.prod(info.output_shape))
-    outs: list[np.ndarray] = []
+    sizes = [int(np.prod(shape)) for shape in info.output_shapes]
+    parts: list[list[np.ndarray]] = [[] for _ in sizes]
     for start in range(0, arr.shape[0], _CHUNK):
         chunk = arr[start : start + _CHUNK]
-        raw = _call(jvm, "predict", manifest, chunk.tobytes(), int(chunk.shape[0]), self_test)
-        outs.append(np.frombuffer(bytes(raw), dtype="<f4").reshape(chunk.shape[0], per_out))
-    if not outs:
-        return np.zeros((0, per_out), dtype=np.float32)
-    return (
-        np.concatenate(outs)
+        n = int(chunk.shape[0])
+        raw = _call(jvm, "predict", manifest, chunk.tobytes(), n, self_test)
+        flat = np.frombuffer(bytes(raw), dtype="<f4")
+        at = 0
+        for k, size in enumerate(sizes):
+            parts[k].append(flat[at : at + n * size].reshape(n, size))
+            at += n * size
+    return tuple(
+        (np.concatenate(p) if p else np.zeros((0, size), "<f4"))
         .astype(np.float32, copy=False)
-        .reshape((arr.shape[0], *info.output_shape))
+        .reshape((arr.shape[0], *shape))
+        for p, size, shape in zip(parts, sizes, info.output_shapes)
     )
 
 
@@ -232,14 +252,15 @@ def java_layers(
 ) -> dict[str, np.ndarray]:
     """Every node's output for one sample, by node name in execution order.
 
-    ``x`` is one sample (C, H, W) or a batch of one (1, C, H, W). Each value is the node's
+    ``x`` is one sample (the input shape) or a batch of one (1, *input shape). Each value is
+    the node's
     per-sample output flattened to 1-D float32 (the Java runtime reports element counts only);
     reshape with the node's ``output_shape`` from the manifest when needed.
     """
     manifest = _manifest_arg(manifest_path)
     info = model_info(manifest, self_test=self_test)
     arr = np.asarray(x)
-    if arr.ndim == 3:
+    if arr.ndim == len(info.input_shape):
         arr = arr[None]
     if arr.shape[0] != 1:
         raise UserError(f"{manifest}: java_layers takes one sample, got a batch of {arr.shape[0]}")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pd2java.backends.manifest import load
+from pd2java.backends.manifest import golden_output_tensors, load
 from pd2java.backends.safetensors_io import parse_header
 from pd2java.errors import UserError
 from pd2java.fsutil import write_text_atomic
@@ -47,6 +47,10 @@ record sealed permits non-sealed _"""
 JAVA_RESERVED = frozenset(_RESERVED_TEXT.split())
 
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+
+
+class NotAClassifierError(UserError):
+    """The export's primary output is not a 1-D class-score vector: no wrapper is generated."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,7 @@ def _golden_offsets(loaded: Any, where: Path) -> tuple[int, int]:
     golden = loaded.manifest["golden"]
     return (
         start + int(header[str(golden["input"])]["data_offsets"][0]),
-        start + int(header[str(golden["output"])]["data_offsets"][0]),
+        start + int(header[golden_output_tensors(golden)[0]]["data_offsets"][0]),
     )
 
 
@@ -233,7 +237,11 @@ def build_view(
     input_shape = tuple(int(v) for v in graph.input.shape)
     output_shape = tuple(int(v) for v in graph.output_shape)
     if len(output_shape) != 1:
-        raise UserError(f"{path}: output shape {list(output_shape)} is not 1-D (K classes)")
+        raise NotAClassifierError(
+            f"{path}: the primary output has per-sample shape {list(output_shape)}, not a 1-D "
+            "vector of class scores, so there is no typed classifier wrapper; call the runtime's "
+            "Model.predict / Model.predictAll directly (docs/JAVA.md)"
+        )
     k = output_shape[0]
     labels = [f"class_{i}" for i in range(k)] if graph.classes is None else list(graph.classes)
     constants: list[ClassConstant] = []

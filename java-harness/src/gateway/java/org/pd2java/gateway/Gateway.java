@@ -75,7 +75,7 @@ public final class Gateway {
   }
 
   /**
-   * Describes a model as a small JSON object: name, classes, input and output shapes.
+   * Describes a model as a small JSON object: name, classes, input shape, outputs.
    *
    * @param manifest path of the manifest
    * @param selfTest whether the load-time self-test runs
@@ -102,31 +102,51 @@ public final class Gateway {
     }
     sb.append(",\"input_shape\":");
     ints(sb, m.inputShape());
-    sb.append(",\"output_shape\":");
-    ints(sb, m.outputShape());
-    return sb.append('}').toString();
+    sb.append(",\"outputs\":[");
+    for (int k = 0; k < m.outputCount(); k++) {
+      sb.append(k == 0 ? "{\"name\":" : ",{\"name\":");
+      quote(sb, m.outputName(k));
+      sb.append(",\"shape\":");
+      ints(sb, m.outputShape(k));
+      sb.append(",\"kind\":");
+      quote(sb, m.outputKind(k));
+      sb.append('}');
+    }
+    return sb.append("]}").toString();
   }
 
   /**
    * Runs a batch.
    *
    * @param manifest path of the manifest
-   * @param nchw {@code n} consecutive C x H x W samples as little-endian float32
+   * @param xs {@code n} consecutive samples as little-endian float32
    * @param n the batch size
    * @param selfTest whether the load-time self-test runs (on first load only)
-   * @return {@code n} consecutive outputs as little-endian float32
+   * @return every output in turn (output 0's {@code n} consecutive values, then output 1's, ...)
+   *     as little-endian float32
    * @throws IOException if the manifest cannot be inspected
    */
-  public byte[] predict(String manifest, byte[] nchw, int n, boolean selfTest) throws IOException {
+  public byte[] predict(String manifest, byte[] xs, int n, boolean selfTest) throws IOException {
     Model m = model(manifest, selfTest);
-    return Floats.toBytes(m.predictBatch(Floats.fromBytes(nchw), n));
+    float[][] outs = m.predictBatchAll(Floats.fromBytes(xs), n);
+    int total = 0;
+    for (float[] o : outs) {
+      total += o.length;
+    }
+    float[] all = new float[total];
+    int at = 0;
+    for (float[] o : outs) {
+      System.arraycopy(o, 0, all, at, o.length);
+      at += o.length;
+    }
+    return Floats.toBytes(all);
   }
 
   /**
    * Runs one sample and returns every node's output.
    *
    * @param manifest path of the manifest
-   * @param chw one C x H x W sample as little-endian float32
+   * @param chw one sample as little-endian float32
    * @param selfTest whether the load-time self-test runs (on first load only)
    * @return the node outputs
    * @throws IOException if the manifest cannot be inspected

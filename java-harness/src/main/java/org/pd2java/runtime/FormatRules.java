@@ -8,10 +8,18 @@ import java.util.List;
 /** The model format's shared rules: the same constants the Python reader uses. */
 final class FormatRules {
   static final String FORMAT = "pd2java.manifest";
-  static final int FORMAT_VERSION = 1;
-  static final List<String> TOP_KEYS = List.of("format", "format_version", "producer", "name", "classes", "input", "output", "transforms", "weights", "nodes", "golden");
+  static final int FORMAT_VERSION = 2;
+  static final List<Integer> READ_VERSIONS = List.of(1, 2);
+  static final List<String> TOP_KEYS = List.of("format", "format_version", "producer", "name", "classes", "input", "outputs", "transforms", "weights", "nodes", "golden");
+  static final List<String> INPUT_KEYS = List.of("name", "shape", "dtype", "image_convention");
+  static final List<String> OUTPUT_KEYS = List.of("name", "shape", "dtype", "kind");
+  static final List<String> OUTPUT_KINDS = List.of("probabilities", "logits");
   static final List<String> NODE_KEYS = List.of("name", "op", "version", "inputs", "outputs", "attrs", "params", "output_shape");
-  static final List<String> GOLDEN_KEYS = List.of("input", "output", "count", "atol", "rtol");
+  static final List<String> GOLDEN_KEYS = List.of("input", "outputs", "count", "atol", "rtol");
+  /** Version 1's keys where they differ from the current version's. */
+  static final List<String> TOP_KEYS_V1 = List.of("format", "format_version", "producer", "name", "classes", "input", "output", "transforms", "weights", "nodes", "golden");
+  static final List<String> INPUT_KEYS_V1 = List.of("name", "shape", "dtype", "layout", "image_convention");
+  static final List<String> GOLDEN_KEYS_V1 = List.of("input", "output", "count", "atol", "rtol");
   static final String NAME_PATTERN = "[A-Za-z_][A-Za-z0-9_]*";
   static final List<String> WEIGHT_DTYPES = List.of("F32");
   /** Tolerance: |got - expected| <= ATOL + RTOL * |expected|. */

@@ -19,7 +19,7 @@ import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
- * Reads and validates a version-1 manifest and its weights, then compiles the nodes into a plan.
+ * Reads and validates a manifest (format versions FormatRules.READ_VERSIONS) and its weights, then compiles the nodes into a plan.
  * Order (FORMAT.md): the manifest file (a regular file within MAX_MANIFEST_BYTES), JSON, format,
  * format_version, every top-level key, every node's keys, names, op, attrs and parameter slots
  * (no weights needed yet), then the weights file (bare name, real path directly in the export
@@ -84,16 +84,18 @@ final class ManifestLoader {
     if (v > FormatRules.FORMAT_VERSION) {
       throw new Pd2JavaException(
           ErrorCode.UNSUPPORTED_FORMAT_VERSION, file, null,
-          "format_version " + v + " was written by a newer pd2java; this runtime reads version "
-              + FormatRules.FORMAT_VERSION + ": upgrade the pd2java runtime");
+          "format_version " + v + " was written by a newer pd2java; this runtime reads versions "
+              + FormatRules.READ_VERSIONS + ": upgrade the pd2java runtime");
     }
-    if (v != FormatRules.FORMAT_VERSION) {
+    if (!FormatRules.READ_VERSIONS.contains((int) v)) {
       throw new Pd2JavaException(
           ErrorCode.UNSUPPORTED_FORMAT_VERSION, file, null,
-          "format_version " + v + " is unknown; this runtime reads version " + FormatRules.FORMAT_VERSION);
+          "format_version " + v + " is unknown; this runtime reads versions "
+              + FormatRules.READ_VERSIONS);
     }
+    boolean v1 = v == 1;
     // 2. Every top-level key present and typed.
-    for (String k : FormatRules.TOP_KEYS) {
+    for (String k : v1 ? FormatRules.TOP_KEYS_V1 : FormatRules.TOP_KEYS) {
       if (!top.containsKey(k)) {
         throw bad("missing key '" + k + "' (readers assume no defaults)");
       }
@@ -108,32 +110,68 @@ final class ManifestLoader {
       classes = stringList(top, "classes", "classes");
     }
     Map<String, Object> input = objectAt(top, "input", "input");
+    for (String k : v1 ? FormatRules.INPUT_KEYS_V1 : FormatRules.INPUT_KEYS) {
+      if (!input.containsKey(k)) {
+        throw bad("missing key 'input." + k + "'");
+      }
+    }
     String inputName = string(input, "name", "input.name");
     nonEmpty(inputName, null, "input.name");
     int[] inputShape = shape(input, "shape", "input.shape");
-    if (inputShape.length != 3) {
-      throw bad("input.shape " + Arrays.toString(inputShape) + " must be [C, H, W]");
+    if (v1 && inputShape.length != 3) {
+      throw bad("input.shape " + Arrays.toString(inputShape) + " must be [C, H, W] in version 1");
+    }
+    if (inputShape.length == 0) {
+      throw bad("input.shape must hold at least one size");
     }
     expectString(input, "dtype", "input.dtype", "float32");
-    expectString(input, "layout", "input.layout", "CHW");
-    if (!input.containsKey("image_convention")) {
-      throw bad("missing key 'input.image_convention'");
+    if (v1) {
+      expectString(input, "layout", "input.layout", "CHW");
     }
     Object conv = input.get("image_convention");
     if (conv != Json.NULL && !(conv instanceof Map)) {
       throw bad("'input.image_convention' must be an object or null");
     }
-    Map<String, Object> output = objectAt(top, "output", "output");
-    String outputName = string(output, "name", "output.name");
-    nonEmpty(outputName, null, "output.name");
-    int[] outputShape = shape(output, "shape", "output.shape");
-    if (outputShape.length != 1) {
-      throw bad("output.shape " + Arrays.toString(outputShape) + " must be [K]");
+    List<Map<String, Object>> outputObjects = new ArrayList<>();
+    if (v1) {
+      outputObjects.add(objectAt(top, "output", "output"));
+    } else {
+      Object outs = top.get("outputs");
+      if (!(outs instanceof List) || ((List<?>) outs).isEmpty()) {
+        throw bad("'outputs' must be a non-empty array");
+      }
+      for (Object o : (List<?>) outs) {
+        if (!(o instanceof Map)) {
+          throw bad("'outputs/" + outputObjects.size() + "' must be an object");
+        }
+        outputObjects.add(Model.asMap(o));
+      }
     }
-    expectString(output, "dtype", "output.dtype", "float32");
-    String kind = string(output, "kind", "output.kind");
-    if (!kind.equals("probabilities") && !kind.equals("logits")) {
-      throw bad("'output.kind' is " + quote(kind) + ", expected 'probabilities' or 'logits'");
+    int outputCount = outputObjects.size();
+    String[] outputNames = new String[outputCount];
+    int[][] outputShapes = new int[outputCount][];
+    String[] outputKinds = new String[outputCount];
+    for (int k = 0; k < outputCount; k++) {
+      Map<String, Object> output = outputObjects.get(k);
+      String path = v1 ? "output" : "outputs/" + k;
+      for (String key : FormatRules.OUTPUT_KEYS) {
+        if (!output.containsKey(key)) {
+          throw bad("missing key '" + path + "." + key + "'");
+        }
+      }
+      outputNames[k] = string(output, "name", path + ".name");
+      nonEmpty(outputNames[k], null, path + ".name");
+      outputShapes[k] = shape(output, "shape", path + ".shape");
+      if (v1 ? outputShapes[k].length != 1 : outputShapes[k].length == 0) {
+        throw bad(path + ".shape " + Arrays.toString(outputShapes[k])
+            + (v1 ? " must be [K] in version 1" : " must hold at least one size"));
+      }
+      expectString(output, "dtype", path + ".dtype", "float32");
+      outputKinds[k] = string(output, "kind", path + ".kind");
+      if (!FormatRules.OUTPUT_KINDS.contains(outputKinds[k])) {
+        throw bad("'" + path + ".kind' is " + quote(outputKinds[k]) + ", expected one of "
+            + FormatRules.OUTPUT_KINDS);
+      }
     }
     stringList(top, "transforms", "transforms");
     Map<String, Object> weights = objectAt(top, "weights", "weights");
@@ -240,31 +278,48 @@ final class ManifestLoader {
       slotShapes.add(got);
       steps.add(new Model.Step(n.name(), kernel, inSlots, slot, size));
     }
-    // 6. The model output.
-    Integer outSlot = slots.get(outputName);
-    if (outSlot == null || outSlot == 0) {
-      throw new Pd2JavaException(
-          ErrorCode.INVALID_GRAPH, file, null,
-          "output.name " + quote(outputName) + " is not the output of any node");
+    // 6. The model outputs: each the output of a node, all distinct; class names against the
+    // recomputed primary output (as the Python reader does), then the declared shapes.
+    int[] outSlots = new int[outputCount];
+    Set<String> seenOutputs = new HashSet<>();
+    for (int k = 0; k < outputCount; k++) {
+      Integer outSlot = slots.get(outputNames[k]);
+      if (outSlot == null || outSlot == 0) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_GRAPH, file, null,
+            "output " + k + " " + quote(outputNames[k]) + " is not the output of any node");
+      }
+      outSlots[k] = outSlot;
     }
-    // Class names against the recomputed output (as the Python reader does), then the declared
-    // output.shape against it.
-    int[] produced = slotShapes.get(outSlot);
-    if (classes != null && classes.size() != produced[0]) {
-      throw bad(classes.size() + " classes for a model output of shape "
-          + Arrays.toString(produced));
+    for (int k = 0; k < outputCount; k++) {
+      if (!seenOutputs.add(outputNames[k])) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_GRAPH, file, null,
+            "output " + k + " " + quote(outputNames[k]) + " repeats an earlier output; the "
+                + "outputs must be distinct values");
+      }
     }
-    if (!Arrays.equals(produced, outputShape)) {
-      throw new Pd2JavaException(
-          ErrorCode.SHAPE_MISMATCH, file, null,
-          "output.shape is " + Arrays.toString(outputShape) + " but value " + quote(outputName)
-              + " has shape " + Arrays.toString(slotShapes.get(outSlot)));
+    int[] primary = slotShapes.get(outSlots[0]);
+    if (classes != null && (primary.length != 1 || classes.size() != primary[0])) {
+      throw bad(classes.size() + " 'classes' for a primary output of shape "
+          + Arrays.toString(primary) + " (class names need a 1-D output of that many values)");
     }
-    Model model =
-        new Model(name, classes, inputShape, outputShape, kind, steps, slotShapes.size(), outSlot);
+    for (int k = 0; k < outputCount; k++) {
+      int[] produced = slotShapes.get(outSlots[k]);
+      if (!Arrays.equals(produced, outputShapes[k])) {
+        throw new Pd2JavaException(
+            ErrorCode.SHAPE_MISMATCH, file, null,
+            "output " + k + " is declared with shape " + Arrays.toString(outputShapes[k])
+                + " but value " + quote(outputNames[k]) + " has shape "
+                + Arrays.toString(produced));
+      }
+    }
+    Model model = new Model(
+        name, classes, inputName, inputShape, outputNames, outputShapes, outputKinds, steps,
+        slotShapes.size(), outSlots);
     // 7. Golden vectors and the self-test.
     if (goldenRaw != Json.NULL) {
-      golden(Model.asMap(goldenRaw), st, model, inputShape, outputShape, options.selfTest());
+      golden(Model.asMap(goldenRaw), st, model, v1, options.selfTest());
     }
     return model;
   }
@@ -641,15 +696,23 @@ final class ManifestLoader {
   }
 
   private void golden(
-      Map<String, Object> g, SafeTensors st, Model model, int[] inShape, int[] outShape,
-      boolean run) {
-    for (String k : FormatRules.GOLDEN_KEYS) {
+      Map<String, Object> g, SafeTensors st, Model model, boolean v1, boolean run) {
+    for (String k : v1 ? FormatRules.GOLDEN_KEYS_V1 : FormatRules.GOLDEN_KEYS) {
       if (!g.containsKey(k)) {
         throw bad("missing key 'golden." + k + "'");
       }
     }
     String in = string(g, "input", "golden.input");
-    String out = string(g, "output", "golden.output");
+    List<String> outs;
+    if (v1) {
+      outs = List.of(string(g, "output", "golden.output"));
+    } else {
+      outs = stringList(g, "outputs", "golden.outputs");
+      if (outs.size() != model.outputCount()) {
+        throw bad("'golden.outputs' names " + outs.size() + " tensor(s); the model has "
+            + model.outputCount() + " output(s)");
+      }
+    }
     long count = integer(g, "count", "golden.count");
     double atol = number(g, "atol", "golden.atol");
     double rtol = number(g, "rtol", "golden.rtol");
@@ -661,30 +724,52 @@ final class ManifestLoader {
       throw bad("golden.atol " + atol + " and golden.rtol " + rtol + " must be finite and >= 0");
     }
     Tensor x = st.floats(in, null, "golden.input");
-    Tensor y = st.floats(out, null, "golden.output");
-    int[] xs = {(int) count, inShape[0], inShape[1], inShape[2]};
-    int[] ys = {(int) count, outShape[0]};
-    if (!Arrays.equals(x.shape, xs) || !Arrays.equals(y.shape, ys)) {
+    Tensor[] ys = new Tensor[outs.size()];
+    for (int k = 0; k < ys.length; k++) {
+      ys[k] = st.floats(outs.get(k), null, "golden output " + k + ":");
+    }
+    int[] xs = withCount((int) count, model.inputShape());
+    if (!Arrays.equals(x.shape, xs)) {
       throw new Pd2JavaException(
           ErrorCode.SHAPE_MISMATCH, file, null,
-          "golden tensors have shapes " + x.shapeString() + " and " + y.shapeString()
-              + ", expected " + Arrays.toString(xs) + " and " + Arrays.toString(ys));
+          "golden input has shape " + x.shapeString() + ", expected " + Arrays.toString(xs)
+              + " (count, then the input shape)");
+    }
+    for (int k = 0; k < ys.length; k++) {
+      int[] want = withCount((int) count, model.outputShape(k));
+      if (!Arrays.equals(ys[k].shape, want)) {
+        throw new Pd2JavaException(
+            ErrorCode.SHAPE_MISMATCH, file, null,
+            "golden output " + k + " has shape " + ys[k].shapeString() + ", expected "
+                + Arrays.toString(want) + " (count, then the shape of output " + k + ")");
+      }
     }
     if (!run) {
       return;
     }
     // The golden inputs are finite (checked with the tensor) and of the right length; the
     // outputs are judged here, so a non-finite one is a failed self-test, not NON_FINITE_OUTPUT.
-    float[] got = model.runBatch(x.data, (int) count);
-    for (int i = 0; i < got.length; i++) {
-      float e = y.data[i];
-      if (!Float.isFinite(got[i]) || !(Math.abs(got[i] - e) <= atol + rtol * Math.abs(e))) {
-        throw new Pd2JavaException(
-            ErrorCode.SELF_TEST_FAILED, file, null,
-            "golden sample " + i / outShape[0] + ", output " + i % outShape[0] + ": got " + got[i]
-                + ", expected " + e + " (tolerance " + atol + " + " + rtol + " * |expected|)");
+    float[][] got = model.runBatchAll(x.data, (int) count);
+    for (int k = 0; k < ys.length; k++) {
+      int size = ys[k].data.length / (int) count;
+      for (int i = 0; i < got[k].length; i++) {
+        float e = ys[k].data[i];
+        if (!Float.isFinite(got[k][i]) || !(Math.abs(got[k][i] - e) <= atol + rtol * Math.abs(e))) {
+          throw new Pd2JavaException(
+              ErrorCode.SELF_TEST_FAILED, file, null,
+              "golden sample " + i / size + ", output " + k + " (" + quote(model.outputName(k))
+                  + ") element " + i % size + ": got " + got[k][i] + ", expected " + e
+                  + " (tolerance " + atol + " + " + rtol + " * |expected|)");
+        }
       }
     }
+  }
+
+  private static int[] withCount(int count, int[] shape) {
+    int[] out = new int[shape.length + 1];
+    out[0] = count;
+    System.arraycopy(shape, 0, out, 1, shape.length);
+    return out;
   }
 
   // ---- typed access helpers; every message names the key path ----

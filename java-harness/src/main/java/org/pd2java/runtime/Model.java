@@ -10,7 +10,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A loaded pd2java model (manifest format version 1) ready for inference.
+ * A loaded pd2java model ready for inference.
  *
  * <p>{@link #load(Path)} validates everything (format version, manifest keys and types, ops and
  * attributes, weights file per safetensors' rules plus size and SHA-256, parameter and output
@@ -28,8 +28,13 @@ import java.util.Map;
  * and {@link #predictBatch} reuses one set of buffers for all its samples. {@link #runLayers}
  * keeps every value and so allocates one array per node.
  *
- * <p><b>Inputs.</b> One sample is C x H x W float32 values, row-major (layout CHW). A wrong length
- * or an empty batch throws {@link ErrorCode#INVALID_INPUT}. NaN or infinite inputs are
+ * <p><b>Shapes.</b> A model has one input and one or more outputs, each of any rank; shapes are
+ * per sample (the batch axis is implicit): {@link #inputShape()}, {@link #outputShape(int)}. A
+ * sample is passed and returned as a flat row-major {@code float[]} (for a (C, H, W) image, C x H
+ * x W values in CHW order). Output 0 is the primary output: {@link #predict}, {@link
+ * #predictBatch} and {@link #classify} give it, {@link #predictAll} gives every output.
+ *
+ * <p><b>Inputs.</b> A wrong length or an empty batch throws {@link ErrorCode#INVALID_INPUT}. NaN or infinite inputs are
  * <b>refused</b> with {@link ErrorCode#INVALID_INPUT} naming the first bad index, because a PRPD
  * image never legitimately holds them and a NaN would otherwise silently turn into an arbitrary
  * class. <b>Outputs</b> of {@link #predict}, {@link #predictBatch} and {@link #classify} are
@@ -43,14 +48,16 @@ public final class Model {
 
   private final String name;
   private final List<String> classes;
+  private final String inputName;
   private final int[] inputShape;
-  private final int[] outputShape;
   private final int inputSize;
-  private final int outputSize;
-  private final String outputKind;
+  private final String[] outputNames;
+  private final int[][] outputShapes;
+  private final int[] outputSizes;
+  private final String[] outputKinds;
+  private final int[] outputSlots;
   private final Step[] steps;
   private final int valueCount;
-  private final int outputSlot;
   // Buffer plan for predict: value slot -> buffer, and each buffer's size (see planBuffers).
   private final int[] bufferOf;
   private final int[] bufferSizes;
@@ -58,29 +65,37 @@ public final class Model {
   Model(
       String name,
       List<String> classes,
+      String inputName,
       int[] inputShape,
-      int[] outputShape,
-      String outputKind,
+      String[] outputNames,
+      int[][] outputShapes,
+      String[] outputKinds,
       List<Step> steps,
       int valueCount,
-      int outputSlot) {
+      int[] outputSlots) {
     this.name = name;
     this.classes = classes == null ? null : List.copyOf(classes);
+    this.inputName = inputName;
     this.inputShape = inputShape.clone();
-    this.outputShape = outputShape.clone();
     this.inputSize = product(inputShape);
-    this.outputSize = product(outputShape);
-    this.outputKind = outputKind;
+    this.outputNames = outputNames.clone();
+    this.outputShapes = new int[outputShapes.length][];
+    this.outputSizes = new int[outputShapes.length];
+    for (int k = 0; k < outputShapes.length; k++) {
+      this.outputShapes[k] = outputShapes[k].clone();
+      this.outputSizes[k] = product(outputShapes[k]);
+    }
+    this.outputKinds = outputKinds.clone();
+    this.outputSlots = outputSlots.clone();
     this.steps = steps.toArray(new Step[0]);
     this.valueCount = valueCount;
-    this.outputSlot = outputSlot;
     int[] slotSizes = new int[valueCount];
     slotSizes[0] = inputSize;
     for (Step st : this.steps) {
       slotSizes[st.outputSlot()] = st.size();
     }
     this.bufferOf = new int[valueCount];
-    this.bufferSizes = planBuffers(this.steps, slotSizes, outputSlot, bufferOf);
+    this.bufferSizes = planBuffers(this.steps, slotSizes, this.outputSlots, bufferOf);
   }
 
   static int product(int[] shape) {
@@ -129,104 +144,190 @@ public final class Model {
     return classes;
   }
 
-  /** @return the per-sample input shape [C, H, W] (a copy) */
+  /** @return the input's value name */
+  public String inputName() {
+    return inputName;
+  }
+
+  /** @return the per-sample input shape, e.g. [C, H, W] (a copy) */
   public int[] inputShape() {
     return inputShape.clone();
   }
 
-  /** @return the per-sample output shape [K] (a copy) */
-  public int[] outputShape() {
-    return outputShape.clone();
-  }
-
-  /** @return {@code "probabilities"} or {@code "logits"}, from the manifest */
-  public String outputKind() {
-    return outputKind;
+  /** @return the number of outputs (at least 1) */
+  public int outputCount() {
+    return outputNames.length;
   }
 
   /**
-   * Runs one sample.
+   * @param index output index, 0 for the primary output
+   * @return that output's value name
+   */
+  public String outputName(int index) {
+    return outputNames[checkIndex(index)];
+  }
+
+  /** @return the primary output's per-sample shape, e.g. [K] (a copy) */
+  public int[] outputShape() {
+    return outputShape(0);
+  }
+
+  /**
+   * @param index output index, 0 for the primary output
+   * @return that output's per-sample shape (a copy)
+   */
+  public int[] outputShape(int index) {
+    return outputShapes[checkIndex(index)].clone();
+  }
+
+  /** @return the primary output's kind: {@code "probabilities"} or {@code "logits"} */
+  public String outputKind() {
+    return outputKinds[0];
+  }
+
+  /**
+   * @param index output index, 0 for the primary output
+   * @return that output's kind: {@code "probabilities"} (softmax or sigmoid applied) or
+   *     {@code "logits"} (raw values: scores, a feature map, an embedding)
+   */
+  public String outputKind(int index) {
+    return outputKinds[checkIndex(index)];
+  }
+
+  private int checkIndex(int index) {
+    if (index < 0 || index >= outputNames.length) {
+      throw new IndexOutOfBoundsException(
+          "output " + index + " of model '" + name + "', which has " + outputNames.length
+              + " output(s)");
+    }
+    return index;
+  }
+
+  /**
+   * Runs one sample and returns its primary output.
    *
-   * @param chw C*H*W floats, row-major
-   * @return the K outputs (a new array)
+   * @param x one sample: the input shape's element count, row-major
+   * @return the primary output (a new array)
    * @throws Pd2JavaException INVALID_INPUT on a wrong length or a NaN/infinite value;
    *     NON_FINITE_OUTPUT when the model produces NaN or infinity (e.g. from extreme inputs)
    */
-  public float[] predict(float[] chw) {
-    checkInput(chw, 1);
-    float[] out = executePlanned(chw, 0, allocate());
-    checkOutput(out);
+  public float[] predict(float[] x) {
+    return predictAll(x)[0];
+  }
+
+  /**
+   * Runs one sample and returns every output.
+   *
+   * @param x one sample: the input shape's element count, row-major
+   * @return one new array per output, in output order (primary first)
+   * @throws Pd2JavaException as {@link #predict}
+   */
+  public float[][] predictAll(float[] x) {
+    checkInput(x, 1);
+    float[][] buffers = allocate();
+    executePlanned(x, 0, buffers);
+    float[][] out = new float[outputSlots.length][];
+    for (int k = 0; k < out.length; k++) {
+      out[k] = buffers[bufferOf[outputSlots[k]]]; // outputs never share a buffer
+      checkOutput(out[k], k, outputSizes[k]);
+    }
     return out;
   }
 
   /**
-   * Runs a batch of {@code n} samples, one after the other.
+   * Runs a batch of {@code n} samples, one after the other, and returns the primary output.
    *
-   * @param nchw n*C*H*W floats: n consecutive samples
+   * @param xs n consecutive samples
    * @param n number of samples, at least 1
-   * @return n*K floats: n consecutive outputs
+   * @return n consecutive primary outputs
    * @throws Pd2JavaException INVALID_INPUT on an empty batch, a wrong length or a NaN/infinite
    *     value; NON_FINITE_OUTPUT when the model produces NaN or infinity for any sample
    */
-  public float[] predictBatch(float[] nchw, int n) {
+  public float[] predictBatch(float[] xs, int n) {
+    return predictBatchAll(xs, n)[0];
+  }
+
+  /**
+   * Runs a batch of {@code n} samples, one after the other, and returns every output.
+   *
+   * @param xs n consecutive samples
+   * @param n number of samples, at least 1
+   * @return one array per output (primary first), each n consecutive per-sample values
+   * @throws Pd2JavaException as {@link #predictBatch}
+   */
+  public float[][] predictBatchAll(float[] xs, int n) {
     if (n < 1) {
       throw new Pd2JavaException(
           ErrorCode.INVALID_INPUT, null, null,
           "batch size " + n + ": a batch holds at least one sample");
     }
-    checkInput(nchw, n);
-    float[] out = runBatch(nchw, n);
-    checkOutput(out);
+    checkInput(xs, n);
+    float[][] out = runBatchAll(xs, n);
+    for (int k = 0; k < out.length; k++) {
+      checkOutput(out[k], k, outputSizes[k]);
+    }
     return out;
   }
 
   /**
    * Runs {@code n} checked samples without looking at the outputs (the golden self-test judges
-   * them itself).
+   * them itself); one array per output, each n consecutive per-sample values.
    */
-  float[] runBatch(float[] nchw, int n) {
-    if ((long) n * outputSize > Integer.MAX_VALUE - 8) {
-      throw new Pd2JavaException(
-          ErrorCode.INVALID_INPUT, null, null, "batch of " + n + " gives too large an output");
+  float[][] runBatchAll(float[] xs, int n) {
+    float[][] out = new float[outputSlots.length][];
+    for (int k = 0; k < out.length; k++) {
+      if ((long) n * outputSizes[k] > Integer.MAX_VALUE - 8) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_INPUT, null, null, "batch of " + n + " gives too large an output");
+      }
+      out[k] = new float[n * outputSizes[k]];
     }
-    float[] out = new float[n * outputSize];
     float[][] buffers = allocate(); // reused by every sample of this call
     for (int s = 0; s < n; s++) {
-      float[] one = executePlanned(nchw, s * inputSize, buffers);
-      System.arraycopy(one, 0, out, s * outputSize, outputSize);
+      executePlanned(xs, s * inputSize, buffers);
+      for (int k = 0; k < out.length; k++) {
+        System.arraycopy(
+            buffers[bufferOf[outputSlots[k]]], 0, out[k], s * outputSizes[k], outputSizes[k]);
+      }
     }
     return out;
   }
 
   /**
-   * Refuses a NaN or infinite output: one pass over the output vector only. A finite input can
-   * still overflow float32 inside the model (values near 1e38), and a NaN must never become a
-   * class.
+   * Refuses a NaN or infinite output: one pass over the output only. A finite input can still
+   * overflow float32 inside the model (values near 1e38), and a NaN must never become a class.
    */
-  private void checkOutput(float[] out) {
+  private void checkOutput(float[] out, int index, int size) {
     for (int i = 0; i < out.length; i++) {
       if (!Float.isFinite(out[i])) {
         throw new Pd2JavaException(
             ErrorCode.NON_FINITE_OUTPUT,
             null,
             null,
-            "model '" + name + "' produced " + out[i] + " at output " + i % outputSize
-                + " of sample " + i / outputSize
-                + " (the input overflows float32 inside the model); no label is given");
+            "model '" + name + "' produced " + out[i] + " at element " + i % size + " of output "
+                + index + " (" + outputNames[index] + "), sample " + i / size
+                + " (the input overflows float32 inside the model); no result is given");
       }
     }
   }
 
   /**
-   * Runs one sample and picks the top class.
+   * Runs one sample and picks the top class of the primary output.
    *
-   * @param chw C*H*W floats, row-major
-   * @return the top class with every output value
+   * @param x one sample, row-major
+   * @return the top class with every value of the primary output
    * @throws Pd2JavaException as {@link #predict}: a non-finite output is NON_FINITE_OUTPUT, never
    *     a class
+   * @throws UnsupportedOperationException when the primary output is not a 1-D score vector
    */
-  public Prediction classify(float[] chw) {
-    float[] p = predict(chw);
+  public Prediction classify(float[] x) {
+    if (outputShapes[0].length != 1) {
+      throw new UnsupportedOperationException(
+          "model '" + name + "': classify needs a 1-D primary output of class scores; this "
+              + "one has per-sample shape " + Arrays.toString(outputShapes[0])
+              + " (use predict or predictAll)");
+    }
+    float[] p = predict(x);
     int best = 0;
     for (int i = 1; i < p.length; i++) {
       if (p[i] > p[best]) {
@@ -240,13 +341,13 @@ public final class Model {
   /**
    * Runs one sample and returns every node's output, for per-layer debugging and parity.
    *
-   * @param chw C*H*W floats, row-major
+   * @param x one sample, row-major
    * @return node name to its flat per-sample output, in topological (manifest) order
    */
-  public LinkedHashMap<String, float[]> runLayers(float[] chw) {
-    checkInput(chw, 1);
+  public LinkedHashMap<String, float[]> runLayers(float[] x) {
+    checkInput(x, 1);
     LinkedHashMap<String, float[]> layers = new LinkedHashMap<>();
-    execute(chw, 0, layers);
+    execute(x, 0, layers);
     return layers;
   }
 
@@ -260,7 +361,8 @@ public final class Model {
    * to a later value of the same size. A step's output never shares a buffer with its inputs
    * (the output is assigned before the inputs are released). Returns the buffer sizes.
    */
-  private static int[] planBuffers(Step[] steps, int[] slotSizes, int outSlot, int[] bufferOf) {
+  private static int[] planBuffers(
+      Step[] steps, int[] slotSizes, int[] outSlots, int[] bufferOf) {
     int[] lastUse = new int[slotSizes.length];
     Arrays.fill(lastUse, -1);
     for (int i = 0; i < steps.length; i++) {
@@ -268,7 +370,9 @@ public final class Model {
         lastUse[in] = i;
       }
     }
-    lastUse[outSlot] = Integer.MAX_VALUE;
+    for (int outSlot : outSlots) {
+      lastUse[outSlot] = Integer.MAX_VALUE; // outputs live to the end: never shared
+    }
     List<Integer> sizes = new ArrayList<>();
     Map<Integer, ArrayDeque<Integer>> free = new HashMap<>();
     bufferOf[0] = 0;
@@ -303,8 +407,8 @@ public final class Model {
     return buffers;
   }
 
-  /** Runs one sample in the planned buffers; returns the output buffer (owned by the caller). */
-  private float[] executePlanned(float[] src, int offset, float[][] buffers) {
+  /** Runs one sample in the planned buffers (the outputs are left in their buffers). */
+  private void executePlanned(float[] src, int offset, float[][] buffers) {
     System.arraycopy(src, offset, buffers[bufferOf[0]], 0, inputSize);
     for (Step step : steps) {
       int[] slots = step.inputSlots();
@@ -314,7 +418,6 @@ public final class Model {
       }
       step.kernel().run(ins, buffers[bufferOf[step.outputSlot()]]);
     }
-    return buffers[bufferOf[outputSlot]];
   }
 
   /**
@@ -323,15 +426,15 @@ public final class Model {
    *
    * @return node name to total nanoseconds, in execution order
    */
-  LinkedHashMap<String, Long> profile(float[] chw, int iters) {
-    checkInput(chw, 1);
+  LinkedHashMap<String, Long> profile(float[] x, int iters) {
+    checkInput(x, 1);
     LinkedHashMap<String, Long> ns = new LinkedHashMap<>();
     for (Step step : steps) {
       ns.put(step.node() + " (" + step.kernel().getClass().getSimpleName() + ")", 0L);
     }
     float[][] buffers = allocate();
     for (int it = 0; it < iters; it++) {
-      System.arraycopy(chw, 0, buffers[bufferOf[0]], 0, inputSize);
+      System.arraycopy(x, 0, buffers[bufferOf[0]], 0, inputSize);
       for (Step step : steps) {
         int[] slots = step.inputSlots();
         float[][] ins = new float[slots.length][];
@@ -390,23 +493,35 @@ public final class Model {
     }
     for (int i = 0; i < x.length; i++) {
       if (!Float.isFinite(x[i])) {
-        int s = i / inputSize;
-        int r = i % inputSize;
-        int plane = inputShape[1] * inputShape[2];
         throw new Pd2JavaException(
             ErrorCode.INVALID_INPUT,
             null,
             null,
-            "input value " + x[i] + " at index " + i + " (sample " + s + ", c " + r / plane + ", y "
-                + (r % plane) / inputShape[2] + ", x " + r % inputShape[2]
+            "input value " + x[i] + " at index " + i + " (sample " + i / inputSize + ", position "
+                + Arrays.toString(unravel(i % inputSize, inputShape))
                 + "): NaN and infinite inputs are refused");
       }
     }
   }
 
+  /** The multi-index of flat row-major position {@code flat} in {@code shape}. */
+  static int[] unravel(int flat, int[] shape) {
+    int[] idx = new int[shape.length];
+    for (int d = shape.length - 1; d >= 0; d--) {
+      idx[d] = flat % shape[d];
+      flat /= shape[d];
+    }
+    return idx;
+  }
+
   @Override
   public String toString() {
-    return "Model[" + name + ", input " + Arrays.toString(inputShape) + ", output "
-        + Arrays.toString(outputShape) + " " + outputKind + ", " + steps.length + " nodes]";
+    StringBuilder outs = new StringBuilder();
+    for (int k = 0; k < outputNames.length; k++) {
+      outs.append(k == 0 ? "" : ", ").append(Arrays.toString(outputShapes[k])).append(' ')
+          .append(outputKinds[k]);
+    }
+    return "Model[" + name + ", input " + Arrays.toString(inputShape) + ", output"
+        + (outputNames.length == 1 ? " " : "s ") + outs + ", " + steps.length + " nodes]";
   }
 }

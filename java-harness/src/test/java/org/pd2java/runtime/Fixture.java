@@ -28,6 +28,8 @@ final class Fixture {
   String name = "m";
   List<String> classes = null;
   String outputKind = "probabilities";
+  /** The format version written: 2 (current) or 1 (input [C, H, W], one [K] output). */
+  int version = 2;
   Map<String, Object> golden = null;
   private String last = "input";
   private int[] lastShape;
@@ -86,11 +88,32 @@ final class Fixture {
 
   /** Golden vectors: count samples of inputs with expected outputs. */
   Fixture golden(int count, float[] in, float[] out, double atol, double rtol) {
-    tensors.put("golden.input", new Raw("F32", longs(count, inputShape[0], inputShape[1],
-        inputShape[2]), f32(in)));
+    int[] inShape = new int[inputShape.length + 1];
+    inShape[0] = count;
+    System.arraycopy(inputShape, 0, inShape, 1, inputShape.length);
+    tensors.put("golden.input", new Raw("F32", longs(inShape), f32(in)));
     tensors.put("golden.output", new Raw("F32", longs(count, out.length / count), f32(out)));
-    golden = map("input", "golden.input", "output", "golden.output", "count", count, "atol", atol,
-        "rtol", rtol);
+    golden = map("input", "golden.input", "count", count, "atol", atol, "rtol", rtol);
+    return this;
+  }
+
+  /** The golden entry in this fixture's format version. */
+  private Map<String, Object> goldenEntry() {
+    if (golden == null) {
+      return null;
+    }
+    Map<String, Object> g = new LinkedHashMap<>(golden);
+    if (version == 1) {
+      g.put("output", "golden.output");
+    } else {
+      g.put("outputs", List.of("golden.output"));
+    }
+    return g;
+  }
+
+  /** This fixture written in format version {@code v}. */
+  Fixture version(int v) {
+    this.version = v;
     return this;
   }
 
@@ -143,17 +166,25 @@ final class Fixture {
     }
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("format", "pd2java.manifest");
-    m.put("format_version", 1);
+    m.put("format_version", version);
     m.put("producer", map("name", "junit", "version", "0"));
     m.put("name", name);
     m.put("classes", classes);
-    m.put("input", map("name", "input", "shape", inputShape, "dtype", "float32", "layout", "CHW",
-        "image_convention", null));
-    m.put("output", map("name", out, "shape", outShape, "dtype", "float32", "kind", outputKind));
+    Map<String, Object> output =
+        map("name", out, "shape", outShape, "dtype", "float32", "kind", outputKind);
+    if (version == 1) {
+      m.put("input", map("name", "input", "shape", inputShape, "dtype", "float32", "layout",
+          "CHW", "image_convention", null));
+      m.put("output", output);
+    } else {
+      m.put("input", map("name", "input", "shape", inputShape, "dtype", "float32",
+          "image_convention", null));
+      m.put("outputs", new ArrayList<>(List.of(output)));
+    }
     m.put("transforms", List.of());
     m.put("weights", map("file", name + ".safetensors", "bytes", 0, "sha256", ""));
     m.put("nodes", all);
-    m.put("golden", golden);
+    m.put("golden", goldenEntry());
     return m;
   }
 

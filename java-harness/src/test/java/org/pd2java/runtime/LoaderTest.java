@@ -65,6 +65,12 @@ class LoaderTest {
     return (Map<String, Object>) m.get(key);
   }
 
+  /** Output {@code k} of a version-2 manifest. */
+  @SuppressWarnings("unchecked")
+  static Map<String, Object> output(Map<String, Object> m, int k) {
+    return ((List<Map<String, Object>>) m.get("outputs")).get(k);
+  }
+
   private Pd2JavaException fails(ErrorCode code, Map<String, Object> manifest, byte[] weights,
       String... mustMention) throws IOException {
     Path d = Files.createTempDirectory(dir, "case");
@@ -103,7 +109,7 @@ class LoaderTest {
   @Test
   void newerFormatVersionTellsToUpgrade() throws IOException {
     Map<String, Object> m = small().manifest();
-    m.put("format_version", 2);
+    m.put("format_version", 3);
     m.remove("nodes"); // the version is checked before anything else
     fails(ErrorCode.UNSUPPORTED_FORMAT_VERSION, m, "newer", "upgrade");
   }
@@ -187,8 +193,8 @@ class LoaderTest {
     node(m, "conv").put("output_shape", new int[] {2, 2, 3});
     fails(ErrorCode.SHAPE_MISMATCH, m, "node 'conv'", "output_shape");
     m = small().manifest();
-    sub(m, "output").put("shape", new int[] {4});
-    fails(ErrorCode.SHAPE_MISMATCH, m, "output.shape");
+    output(m, 0).put("shape", new int[] {4});
+    fails(ErrorCode.SHAPE_MISMATCH, m, "output 0", "[4]");
     m = small().manifest();
     m.put("classes", List.of("a", "b"));
     fails(ErrorCode.INVALID_MANIFEST, m, "classes");
@@ -215,7 +221,7 @@ class LoaderTest {
     node(m, "act").put("outputs", List.of("conv"));
     fails(ErrorCode.INVALID_GRAPH, m, "already defined");
     m = small().manifest();
-    sub(m, "output").put("name", "ghost");
+    output(m, 0).put("name", "ghost");
     fails(ErrorCode.INVALID_GRAPH, m, "ghost");
     m = small().manifest();
     node(m, "act").put("name", "conv");
@@ -600,8 +606,8 @@ class LoaderTest {
     sub(m, "input").put("name", "");
     fails(ErrorCode.INVALID_GRAPH, m, "input.name");
     m = small().manifest();
-    sub(m, "output").put("name", "");
-    fails(ErrorCode.INVALID_GRAPH, m, "output.name");
+    output(m, 0).put("name", "");
+    fails(ErrorCode.INVALID_GRAPH, m, "outputs/0.name");
   }
 
   @Test
@@ -699,7 +705,7 @@ class LoaderTest {
     assertNotNull(Model.load(Fixture.write(ok, good.manifest(), good.weights())));
     Fixture bad = withGolden(0.01f);
     Pd2JavaException e = fails(ErrorCode.SELF_TEST_FAILED, bad.manifest(), bad.weights(),
-        "golden sample 1, output 1");
+        "golden sample 1, output 0 ('prob') element 1");
     assertNotNull(e);
     Path off = Files.createTempDirectory(dir, "off");
     Path p = Fixture.write(off, bad.manifest(), bad.weights());

@@ -72,6 +72,68 @@ class ModelTest {
   }
 
   @Test
+  void severalOutputsOfAnyRankEachKeepTheirValues() throws IOException {
+    Fixture f = cnn();
+    java.util.Map<String, Object> m = f.manifest();
+    List<java.util.Map<String, Object>> outs = new ArrayList<>(
+        List.of(map("name", "prob", "shape", new int[] {4}, "dtype", "float32", "kind",
+            "probabilities"),
+            map("name", "res", "shape", new int[] {4, 4, 5}, "dtype", "float32", "kind",
+                "logits"),
+            map("name", "gap", "shape", new int[] {4, 1, 1}, "dtype", "float32", "kind",
+                "logits")));
+    m.put("outputs", outs);
+    Model model = Model.load(Fixture.write(dir, m, f.weights()));
+    assertEquals(3, model.outputCount());
+    assertEquals("res", model.outputName(1));
+    assertArrayEquals(new int[] {4, 4, 5}, model.outputShape(1));
+    assertEquals("logits", model.outputKind(2));
+    assertArrayEquals(new int[] {4}, model.outputShape());
+    float[] x = random(new Random(3), 80);
+    float[][] all = model.predictAll(x);
+    LinkedHashMap<String, float[]> layers = model.runLayers(x);
+    assertArrayEquals(layers.get("prob"), all[0]);
+    assertArrayEquals(layers.get("res"), all[1]);
+    assertArrayEquals(layers.get("gap"), all[2]);
+    assertArrayEquals(all[0], model.predict(x));
+    float[] two = new float[160];
+    System.arraycopy(x, 0, two, 80, 80);
+    float[][] batch = model.predictBatchAll(two, 2);
+    assertEquals(160, batch[1].length);
+    assertArrayEquals(all[1], java.util.Arrays.copyOfRange(batch[1], 80, 160));
+    assertThrows(IndexOutOfBoundsException.class, () -> model.outputShape(3));
+  }
+
+  @Test
+  void featureVectorInputAndNonVectorPrimaryOutput() throws IOException {
+    Random r = new Random(5);
+    Fixture f = new Fixture(6)
+        .tensor("fc.w", new int[] {2, 6}, random(r, 12))
+        .node("fc", "linear", map("in_features", 6, "out_features", 2),
+            map("weight", "fc.w", "bias", null), new int[] {2})
+        .node("u", "unsqueeze", map("dim", 2), new int[] {2, 1});
+    java.util.Map<String, Object> m = f.manifest();
+    m.put("nodes", new ArrayList<>(f.nodes)); // no flatten: the primary output is [2, 1]
+    LoaderTest.output(m, 0).put("name", "u");
+    LoaderTest.output(m, 0).put("shape", new int[] {2, 1});
+    Model model = Model.load(Fixture.write(dir, m, f.weights()));
+    assertArrayEquals(new int[] {6}, model.inputShape());
+    assertEquals(2, model.predict(new float[6]).length);
+    UnsupportedOperationException e =
+        assertThrows(UnsupportedOperationException.class, () -> model.classify(new float[6]));
+    assertTrue(e.getMessage().contains("[2, 1]"), e.getMessage());
+  }
+
+  @Test
+  void versionOneFilesStillLoadAndAgree() throws IOException {
+    Model two = cnn().load(java.nio.file.Files.createDirectories(dir.resolve("v2")));
+    Model one = cnn().version(1).load(java.nio.file.Files.createDirectories(dir.resolve("v1")));
+    float[] x = random(new Random(9), 80);
+    assertArrayEquals(two.predict(x), one.predict(x));
+    assertArrayEquals(two.inputShape(), one.inputShape());
+  }
+
+  @Test
   void predictBatchClassifyAndLayersAgree() throws IOException {
     Model m = cnn().load(dir);
     Random r = new Random(1);
@@ -169,7 +231,7 @@ class ModelTest {
     x[23] = Float.NaN;
     Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> m.predict(x));
     assertEquals(ErrorCode.INVALID_INPUT, e.code());
-    assertTrue(e.getMessage().contains("index 23 (sample 0, c 0, y 2, x 3)"), e.getMessage());
+    assertTrue(e.getMessage().contains("index 23 (sample 0, position [0, 2, 3])"), e.getMessage());
     float[] batch = new float[160];
     batch[81] = Float.NEGATIVE_INFINITY;
     e = assertThrows(Pd2JavaException.class, () -> m.predictBatch(batch, 2));
