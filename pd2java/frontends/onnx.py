@@ -8,8 +8,9 @@ nothing is written anywhere, since this module only reads.
 
 How it works: nodes that cannot reach the graph output are dropped first; the fused patterns the
 families register (``onnx_pattern``: torch's opset-17 decompositions of GELU, Mish, SiLU and
-GroupNorm) are found among the rest; then they are walked in file order, a pattern read as one op
-at its last node, with an environment mapping each ONNX value to one of
+GroupNorm, and circular padding as Slice + Concat) are found among the rest; then they are
+walked in file order, a pattern read as one op at its last node, with an environment mapping each
+ONNX value to one of
 - ``_Runtime``: an IR value computed per sample (its IR name and per-sample shape),
 - ``_Const``: a constant array (an initializer, a ``Constant`` node, or a folded shape computation
   such as legacy exports' ``Shape -> Gather -> Unsqueeze -> Concat`` for ``x.view(x.size(0), -1)``;
