@@ -4,9 +4,8 @@ with torch (1e-5 abs + 1e-4 rel, and the same argmax on every sample).
 
 - fx: ``pd2java.exporter.export(model, ..., onnx=True, fold_bn=...)``; the ONNX file written
   beside the manifest is checked under onnxruntime too;
-- ONNX: ``torch.onnx.export`` (the TorchScript exporter, opset 17; the torch.export-based one for
-  models whose TorchScript export uses patterns the importer does not read) then
-  ``pd2java.exporter.export_onnx``.
+- ONNX: ``torch.onnx.export`` (the TorchScript exporter, opset 17; the torch.export-based one
+  too for the models listed in ``DYNAMO``) then ``pd2java.exporter.export_onnx``.
 
 Weights are random but realistic (tests/architectures.py:realistic): a first test holds every
 network to non-trivial, non-saturated activations, so that parity means something.
@@ -29,9 +28,10 @@ from pd2java.exporter import export, export_onnx
 
 IDS = [a.name for a in ARCHITECTURES]
 
-# The TorchScript exporter writes Mish (opset < 18) as Softplus * Tanh and reflect/replicate
-# padding as a ConstantOfShape/Slice/Transpose computation of the pads; the torch.export-based
-# exporter writes Mish and Pad nodes, which the importer reads.
+# Exported with both exporters: the TorchScript one writes Mish (opset < 18) as Softplus * Tanh,
+# reflect/replicate padding as a ConstantOfShape/Slice/Transpose computation of the pads and
+# circular padding as Slice + Concat (a fused pattern and folded constants for the importer); the
+# torch.export-based one writes Mish and Pad nodes (mode wrap for circular).
 DYNAMO = {"param_act_classifier", "prpd_phase_circular"}
 
 # Architectures whose ONNX form the importer cannot read yet, with the reason. Strict xfail: a
@@ -115,18 +115,26 @@ def torch_onnx(model: nn.Module, x: np.ndarray, path: Path, dynamo: bool) -> Pat
 
 
 ONNX_CASES = [
-    pytest.param(a, marks=pytest.mark.xfail(reason=ONNX_GAPS[a.name], strict=True))
-    if a.name in ONNX_GAPS
-    else a
+    pytest.param(
+        a,
+        dynamo,
+        id=a.name + ("-dynamo" if dynamo else ""),
+        marks=[pytest.mark.xfail(reason=ONNX_GAPS[a.name], strict=True)]
+        if a.name in ONNX_GAPS
+        else [],
+    )
     for a in ARCHITECTURES
+    for dynamo in ((False, True) if a.name in DYNAMO else (False,))
 ]
 
 
-@pytest.mark.parametrize("arch", ONNX_CASES, ids=IDS)
-def test_onnx_import_java_and_reference_match_torch(tmp_path: Path, arch: Arch) -> None:
+@pytest.mark.parametrize(("arch", "dynamo"), ONNX_CASES)
+def test_onnx_import_java_and_reference_match_torch(
+    tmp_path: Path, arch: Arch, dynamo: bool
+) -> None:
     model = arch.build()
     x = inputs(arch)
     expected = torch_forward(model, x)
-    src = torch_onnx(model, x, tmp_path / "src.onnx", dynamo=arch.name in DYNAMO)
+    src = torch_onnx(model, x, tmp_path / "src.onnx", dynamo=dynamo)
     manifest = export_onnx(src, tmp_path / "out", name=arch.name, fold_bn=arch.fold_bn)
     assert_backends_match(manifest, x, expected, f"{arch.name} (ONNX)", check=check)

@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pd2java.errors import UnsupportedModelError
@@ -203,3 +204,157 @@ def test_every_registered_pattern_is_documented() -> None:
     section = text.split("### Fused patterns", 1)[1].split("\nNames:", 1)[0]
     for pattern in onnx_patterns():
         assert f"| `{pattern.name}`" in section, pattern.name
+
+
+# --- circular padding: Slice + Concat per axis ------------------------------------------------
+
+
+class _Circular(nn.Module):
+    """F.pad circular by ``pad`` (left, right, top, bottom), then a circular conv, then a head."""
+
+    def __init__(self, pad: tuple[int, int, int, int], conv_pad: tuple[int, int]) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.pad = pad
+        self.conv = nn.Conv2d(2, 3, 3, padding=conv_pad, padding_mode="circular")
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, self.pad, mode="circular")
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+# name: (F.pad's pads, the conv's (ph, pw), the circular_pad2d attrs expected in order)
+CIRCULAR = {
+    "both_axes": ((2, 1, 1, 3), (1, 2), [((1, 3), (2, 1)), ((1, 1), (2, 2))]),
+    "w_only": ((1, 2, 0, 0), (0, 1), [((0, 0), (1, 2)), ((0, 0), (1, 1))]),
+    "h_only": ((0, 0, 2, 1), (1, 0), [((2, 1), (0, 0)), ((1, 1), (0, 0))]),
+    "whole_extent": ((5, 5, 4, 0), (1, 1), [((4, 0), (5, 5)), ((1, 1), (1, 1))]),
+}
+
+
+def _circular_check(path: Path, x: torch.Tensor, model: nn.Module, case: str) -> None:
+    graph, from_ort, _ = assert_onnx_import_matches_ort(path, x, case, ops=("circular_pad2d",))
+    pads = [(n.attrs["pad_h"], n.attrs["pad_w"]) for n in graph.nodes if n.op == "circular_pad2d"]
+    assert pads == CIRCULAR[case][2], pads
+    assert "concat" not in {n.op for n in graph.nodes}
+    assert_close(from_ort, torch_forward(model, x), what=f"{case}: onnxruntime vs torch")
+
+
+@pytest.mark.parametrize("opset", [17, 13])
+@pytest.mark.parametrize("case", sorted(CIRCULAR))
+def test_torchscript_circular_padding_is_read_as_circular_pad(
+    tmp_path: Path, case: str, opset: int
+) -> None:
+    """torch's TorchScript exporter writes F.pad(mode='circular') and Conv2d(padding_mode=
+    'circular') as Slice + Concat on H, then on W (a single-input Concat for an unpadded axis);
+    opset 13 without constant folding too."""
+    model = _Circular(*CIRCULAR[case][:2]).eval()
+    x = seeded_input(f"circular_{case}", (2, 4, 5))
+    path = torch_onnx_export(model, x, tmp_path / f"{case}.onnx", opset=opset, fold=opset > 13)
+    assert "Slice" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    _circular_check(path, x, model, case)
+
+
+def test_default_export_of_circular_padding_is_read(tmp_path: Path) -> None:
+    """The default exporter writes Pad mode wrap; the same ops come back, and Java agrees."""
+    model = _Circular(*CIRCULAR["both_axes"][:2]).eval()
+    x = seeded_input("circular_dynamo", (2, 4, 5))
+    path = _dynamo_export(model, x, tmp_path / "circular.onnx")
+    _circular_check(path, x, model, "both_axes")
+    manifest = export_onnx(path, tmp_path / "out", name="circular")
+    assert_backends_match(manifest, x, torch_forward(model, x), "circular (default exporter)")
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _wrap_model(steps: list[tuple], concat_axes: list[int] | None = None) -> onnx.ModelProto:
+    """x (N, 2, 3, 4) through one Concat per step, then Flatten. A step is (axis, before, after)
+    with before / after the (start, end) of a Slice of the step's input along ``axis`` (None: no
+    Slice), or (axis, before, after, slice_axis, step) to vary the Slice's own axis and step;
+    ``concat_axes`` overrides each Concat's axis (negative axes)."""
+    from onnx import helper, numpy_helper
+
+    nodes, inits, value = [], [], "x"
+    for i, spec in enumerate(steps):
+        axis, before, after = spec[:3]
+        slice_axis, step = (spec[3], spec[4]) if len(spec) > 3 else (axis, None)
+        parts = [value]
+        for side, bounds in (("before", before), ("after", after)):
+            if bounds is None:
+                continue
+            names = [f"s{i}{side}.{k}" for k in ("starts", "ends", "axes", "steps")]
+            values = [[bounds[0]], [bounds[1]], [slice_axis], [step]]
+            count = 4 if step is not None else 3
+            inits += [
+                numpy_helper.from_array(np.array(v, np.int64), n)
+                for n, v in zip(names[:count], values[:count])
+            ]
+            out = f"s{i}{side}"
+            nodes.append(helper.make_node("Slice", [value, *names[:count]], [out]))
+            parts = [out, *parts] if side == "before" else [*parts, out]
+        out = f"c{i}"
+        concat_axis = concat_axes[i] if concat_axes else axis
+        nodes.append(helper.make_node("Concat", parts, [out], name=f"concat{i}", axis=concat_axis))
+        value = out
+    nodes.append(helper.make_node("Flatten", [value], ["y"], axis=1))
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 2, 3, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    inferred = onnx.shape_inference.infer_shapes(model)
+    model.graph.output[0].CopyFrom(inferred.graph.output[0])
+    return model
+
+
+def _save(model: onnx.ModelProto, path: Path) -> Path:
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("steps", "concat_axes", "expected"),
+    [
+        # W first, then H: the other order
+        ([(3, (-1, _INT64_MAX), (0, 2)), (2, (1, 3), None)], None, [((2, 0), (1, 2))]),
+        # negative axes on the Concat and a Slice end past the extent
+        ([(2, (-3, 99), (0, 1)), (3, None, (0, 4))], [-2, -1], [((3, 1), (0, 4))]),
+        # a Slice's own axis negative, steps given as 1
+        ([(3, (2, 4), None, -1, 1)], None, [((0, 0), (2, 0))]),
+        # twice on the same axis: two pads, the second wrapping the first's output
+        ([(3, (-1, 4), None), (3, None, (0, 2))], None, [((0, 0), (1, 0)), ((0, 0), (0, 2))]),
+    ],
+    ids=["w_then_h", "negative_axes", "slice_axis_negative", "same_axis_twice"],
+)
+def test_hand_built_circular_forms(tmp_path: Path, steps, concat_axes, expected) -> None:
+    path = _save(_wrap_model(steps, concat_axes), tmp_path / "m.onnx")
+    x = seeded_input("wrap_hand", (2, 3, 4))
+    graph, _, _ = assert_onnx_import_matches_ort(path, x, "hand-built", ops=("circular_pad2d",))
+    assert [(n.attrs["pad_h"], n.attrs["pad_w"]) for n in graph.nodes[:-1]] == expected
+    assert [n.op for n in graph.nodes] == ["circular_pad2d"] * len(expected) + ["flatten"]
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [(3, (-2, -1), None)],  # the Slice before x stops short of the end of W
+        [(3, None, (1, 2))],  # the Slice after x does not start at 0
+        [(3, (0, 1), (-1, _INT64_MAX))],  # head and tail swapped: a rotation, not a pad
+        [(3, (-2, _INT64_MAX), None, 3, 2)],  # step 2
+        [(3, (0, 3), None, 2, None)],  # a (whole) Slice of H inside a Concat on W
+        [(3, (-1, _INT64_MAX), None), (2, (1, 3), (5, 6))],  # the outer step's tail is empty
+    ],
+    ids=["short_tail", "head_offset", "swapped", "step_2", "other_axis", "empty_slice"],
+)
+def test_near_miss_circular_is_refused_at_the_slice(tmp_path: Path, steps) -> None:
+    """Slices that do not take exactly the wrap-around are never read as circular_pad2d: the
+    nodes are read one by one, and a Slice of a computed value is refused as before."""
+    path = _save(_wrap_model(steps), tmp_path / "m.onnx")
+    assert "Slice" in _refused_at(path)

@@ -245,6 +245,21 @@ CASES: dict[str, tuple[Callable[[], onnx.ModelProto], str]] = {
         r"'bad' \(BatchNormalization\): training_mode=1",
     ),
     "dropout-training": (dropout_training, r"'bad' \(Dropout\): Dropout in training mode"),
+    "constant-of-shape-large": (
+        lambda: model_of(
+            [
+                helper.make_node("ConstantOfShape", ["s"], ["c"], name="bad"),
+                helper.make_node("Add", ["x", "c"], ["t"]),
+                helper.make_node("Flatten", ["t"], ["y"]),
+            ],
+            [init("s", np.array([1, 3, 64, 64]))],
+            in_shape=["N", 3, 64, 64],
+        ),
+        (
+            r"'bad' \(ConstantOfShape\): shape \[1, 3, 64, 64\]: pd2java folds "
+            r"ConstantOfShape only for non-negative shapes of at most 4096 elements"
+        ),
+    ),
 }
 
 

@@ -157,3 +157,50 @@ def test_bn_folded_graph_to_onnx(tmp_path: Path, name: str) -> None:
     assert not any(n.op == "batch_norm2d" for n in graph.nodes)
     path = write_onnx(graph, tmp_path / "m.onnx")
     assert_close(ort_run(path, x), torch_forward(model, x), what=f"{name} folded: onnxruntime")
+
+
+class _CircularPad(torch.nn.Module):
+    def __init__(self, pad: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.pad(x, self.pad, mode="circular")
+
+
+# (left, right, top, bottom) on a (2, 3, 4) input: both axes, W or H alone, one side only, and
+# pads equal to the extent (the whole axis copied).
+CIRCULAR_PADS = [(2, 1, 1, 3), (1, 1, 0, 0), (0, 0, 2, 0), (0, 3, 0, 0), (4, 4, 3, 3)]
+
+
+def _circular_models() -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    models: dict[str, torch.nn.Module] = {
+        f"pad_{'_'.join(map(str, pad))}": torch.nn.Sequential(
+            _CircularPad(pad), torch.nn.Conv2d(2, 2, 1)
+        )
+        for pad in CIRCULAR_PADS
+    }
+    models["conv"] = torch.nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode="circular")
+    models["module_then_conv"] = torch.nn.Sequential(
+        torch.nn.CircularPad2d((0, 1, 2, 0)),
+        torch.nn.Conv2d(2, 4, (2, 3), stride=(1, 2), padding=1, padding_mode="circular"),
+    )
+    return {name: torch.nn.Sequential(m, torch.nn.Flatten()).eval() for name, m in models.items()}
+
+
+@pytest.mark.parametrize("name", sorted(_circular_models()))
+def test_circular_pad_graph_to_onnx_and_back(tmp_path: Path, name: str) -> None:
+    """circular_pad2d is written as Slice + Concat (opset 17 has no Pad mode wrap) and reads
+    back as the same one op: the same IR, node names included."""
+    model = _circular_models()[name]
+    x = torch.rand(3, 2, 3, 4, generator=torch.Generator().manual_seed(5))
+    graph = capture(model, (2, 3, 4), name="m", classes=None)
+    assert "circular_pad2d" in {n.op for n in graph.nodes}
+    path = write_onnx(graph, tmp_path / "m.onnx")
+    written = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"Slice", "Concat"} <= written and "Pad" not in written
+    assert_close(ort_run(path, x), torch_forward(model, x), what=f"{name}: onnxruntime vs torch")
+    back = onnx_to_graph(path)
+    assert _structure(back) == _structure(graph)
+    check_graph(back, x, torch_forward(model, x), name)

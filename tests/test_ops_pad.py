@@ -108,10 +108,31 @@ def test_pad_op_matches_torch(name, shape, body, lrtb, op, tmp_path):
     left, right, top, bottom = lrtb
     assert graph.nodes[0].attrs["pad_h"] == (top, bottom)
     assert graph.nodes[0].attrs["pad_w"] == (left, right)
-    if op != "circular_pad2d":  # our ONNX reads back (circular is written as Slice + Concat)
-        back = onnx_to_graph(manifest.parent / f"{name}.onnx")
-        assert [n.op for n in back.nodes] == [op, "flatten", "linear"]
-        assert back.nodes[0].attrs == graph.nodes[0].attrs
+    # our ONNX reads back as the same op (circular: written as Slice + Concat, a fused pattern)
+    back = onnx_to_graph(manifest.parent / f"{name}.onnx")
+    assert [n.op for n in back.nodes] == [op, "flatten", "linear"]
+    assert back.nodes[0].attrs == graph.nodes[0].attrs
+
+
+@pytest.mark.parametrize("opset", [17, 13])
+@pytest.mark.parametrize(
+    ("name", "shape", "body", "lrtb", "op"), PAD_CASES, ids=[c[0] for c in PAD_CASES]
+)
+def test_torchscript_onnx_export_of_pad_imports(name, shape, body, lrtb, op, opset, tmp_path):
+    """torch's TorchScript exporter writes constant, reflect and replicate padding as a `Pad`
+    whose pads are computed (ConstantOfShape, Concat, Reshape, reversing Slice, Transpose, Cast;
+    at opset 13 without constant folding also Shape, Gather, Mul and Sub of constants), and
+    circular padding as Slice + Concat: each is read as its one op with the right pads."""
+    model = _Head(body, _out(shape, lrtb)).eval()
+    x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(len(name))) * 2 + 0.5
+    path = torch_onnx_export(model, x, tmp_path / f"{name}.onnx", opset=opset, fold=opset > 13)
+    graph, _, _ = assert_onnx_import_matches_ort(path, x, f"{name} (opset {opset})", ops=(op,))
+    assert [n.op for n in graph.nodes] == [op, "flatten", "linear"]
+    left, right, top, bottom = lrtb
+    assert graph.nodes[0].attrs["pad_h"] == (top, bottom)
+    assert graph.nodes[0].attrs["pad_w"] == (left, right)
+    want = torch_forward(model, x)
+    assert_close(reference.run_graph(graph, x.numpy()), want, ATOL, RTOL, what=f"{name} vs torch")
 
 
 class _Prpd(nn.Module):

@@ -8,8 +8,9 @@ nothing is written anywhere, since this module only reads.
 
 How it works: nodes that cannot reach the graph output are dropped first; the fused patterns the
 families register (``onnx_pattern``: torch's opset-17 decompositions of GELU, Mish, SiLU and
-GroupNorm) are found among the rest; then they are walked in file order, a pattern read as one op
-at its last node, with an environment mapping each ONNX value to one of
+GroupNorm, and circular padding as Slice + Concat) are found among the rest; then they are
+walked in file order, a pattern read as one op at its last node, with an environment mapping each
+ONNX value to one of
 - ``_Runtime``: an IR value computed per sample (its IR name and per-sample shape),
 - ``_Const``: a constant array (an initializer, a ``Constant`` node, or a folded shape computation
   such as legacy exports' ``Shape -> Gather -> Unsqueeze -> Concat`` for ``x.view(x.size(0), -1)``;
@@ -32,6 +33,7 @@ a byte of it is read.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -867,12 +869,15 @@ def _constant(im: Importer, node: onnx.NodeProto) -> None:
 
 @_folds("Shape")
 def _shape(im: Importer, node: onnx.NodeProto) -> None:
-    x = im.runtime(node.input[0])
-    dims: list[Any] = [BATCH, *x.shape]
+    value = im.get(node.input[0])
+    constant = isinstance(value, _Const)
+    dims: list[Any] = (
+        list(value.array.shape) if constant else [BATCH, *im.runtime(node.input[0]).shape]
+    )
     attrs = _attrs(node)
     start, end = int(attrs.get("start", 0)), attrs.get("end")
     dims = dims[start:] if end is None else dims[start : int(end)]
-    _const_output(im, node, np.array(dims, dtype=object))
+    _const_output(im, node, np.array(dims, dtype=np.int64 if constant else object))
 
 
 def _folded_input(im: Importer, node: onnx.NodeProto, index: int) -> np.ndarray:
@@ -932,16 +937,42 @@ def _transpose(im: Importer, node: onnx.NodeProto) -> None:
     _const_output(im, node, np.transpose(data, None if perm is None else _int_list(perm)))
 
 
+# A ConstantOfShape folded into an array larger than this is refused: constant folding is for
+# shape computations (a few entries), not for materialising tensors.
+MAX_FOLDED_ELEMENTS = 4096
+
+
+@_folds("ConstantOfShape")
+def _constant_of_shape(im: Importer, node: onnx.NodeProto) -> None:
+    shape = _folded_input(im, node, 0)
+    if shape.dtype == object or not np.issubdtype(shape.dtype, np.integer):
+        raise im.fail(f"its shape {node.input[0]!r} must be constant integers")
+    dims = _int_list(shape.reshape(-1))
+    if min(dims, default=0) < 0 or math.prod(dims) > MAX_FOLDED_ELEMENTS:
+        raise im.fail(
+            f"shape {dims}: pd2java folds ConstantOfShape only for non-negative shapes of at most "
+            f"{MAX_FOLDED_ELEMENTS} elements (a shape computation)"
+        )
+    value = _attrs(node).get("value")
+    fill = np.zeros(1, np.float32) if value is None else im._to_array(value).reshape(-1)
+    if fill.size != 1:
+        raise im.fail(f"its value has {fill.size} elements; ONNX requires one")
+    _const_output(im, node, np.full(dims, fill[0], dtype=fill.dtype))
+
+
 @onnx_import(
     "Shape",
     "Gather",
     "Cast",
     "Transpose",
+    "ConstantOfShape",
     role="folded",
     ir="folded",
     form="only on constants (and `Shape` of a computed value, whose batch entry stays symbolic): "
-    "the legacy exporter's `x.view(x.size(0), -1)` and the weight `Transpose` of a bias-free "
-    "Linear exported without constant folding",
+    "the legacy exporter's `x.view(x.size(0), -1)`, the weight `Transpose` of a bias-free "
+    "Linear exported without constant folding, and the TorchScript exporter's computation of "
+    "`F.pad`'s pads (`ConstantOfShape` up to "
+    f"{MAX_FOLDED_ELEMENTS} elements)",
 )
 def _fold(im: Importer, node: onnx.NodeProto) -> None:
     _FOLDERS[node.op_type](im, node)

@@ -12,12 +12,20 @@ pad < extent; breaking that depends on the input, so it is SHAPE_MISMATCH. const
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pd2java.errors import ErrorCode
-from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
+from pd2java.ops.frontend_registry import (
+    PatternMatch,
+    onnx_export,
+    onnx_import,
+    onnx_pattern,
+    torch_function,
+    torch_module,
+)
 from pd2java.ops.lowering import Call, Lowered, Unsupported, Value
 from pd2java.ops.onnx_conventions import float_attr, int_list
 from pd2java.ops.registry import Attrs, Shape, ShapeError, pair, register, want_rank
@@ -26,7 +34,7 @@ if TYPE_CHECKING:
     from onnx import NodeProto
 
     from pd2java.backends.onnx import Emitter
-    from pd2java.frontends.onnx import Importer
+    from pd2java.frontends.onnx import Importer, PatternView
     from pd2java.ir import Node
 
 # torch's mode names (F.pad, nn.Conv2d(padding_mode=...)) -> the op; constant is apart (a value).
@@ -221,7 +229,8 @@ def _pad_call(call: Call) -> Lowered:
 @onnx_import(
     "Pad",
     ops=("constant_pad2d", "reflection_pad2d", "replication_pad2d", "circular_pad2d"),
-    form="4-D input; constant `pads` (and `axes`), non-negative, on H and W only; `mode` "
+    form="4-D input; constant `pads` (and `axes`; a folded computation counts, such as the "
+    "TorchScript exporter's for `F.pad`), non-negative, on H and W only; `mode` "
     "constant (constant scalar `constant_value`, 0 when absent), reflect, edge or wrap "
     "(opset 19)",
 )
@@ -301,8 +310,9 @@ def _replication_pad_to_onnx(e: Emitter, node: Node) -> None:
 @onnx_export(
     "circular_pad2d",
     1,
-    doc="`Slice` + `Concat` on H, then on W (opset 17 has no `Pad` mode wrap); the reader "
-    "does not map this construction back, only `Pad` mode wrap",
+    doc="`Concat(Slice(x, h - top, h), x, Slice(x, 0, bottom))` on H, then the same on W (only "
+    "the padded axes; opset 17 has no `Pad` mode wrap), the last `Concat` named after the node; "
+    "the reader maps it back (fused pattern `circular_pad2d`)",
 )
 def _circular_pad_to_onnx(e: Emitter, node: Node) -> None:
     shape = _input_shape(e, node)
@@ -317,14 +327,16 @@ def _circular_pad_to_onnx(e: Emitter, node: Node) -> None:
         e.add("Identity", [current], node.outputs, node.name)
         return
     for i, (axis, size, before, after, tag) in enumerate(active):
-        out = node.outputs[0] if i == len(active) - 1 else e.fresh(f"{node.name}_{tag}")
+        last = i == len(active) - 1
+        out = node.outputs[0] if last else e.fresh(f"{node.name}_{tag}")
         parts = []
         if before:
             parts.append(_slice(e, node, current, axis, size - before, size, f"{tag}_before"))
         parts.append(current)
         if after:
             parts.append(_slice(e, node, current, axis, 0, after, f"{tag}_after"))
-        e.add("Concat", parts, [out], e.fresh(f"{node.name}_{tag}_concat"), axis=axis)
+        name = node.name if last else e.fresh(f"{node.name}_{tag}_concat")
+        e.add("Concat", parts, [out], name, axis=axis)
         current = out
 
 
@@ -345,3 +357,139 @@ def _input_shape(e: Emitter, node: Node) -> tuple[int, ...]:
     producer = e.graph.producer_of(name)
     assert producer is not None
     return tuple(producer.output_shape)
+
+
+# --- fused ONNX pattern: circular padding written as Slice + Concat --------------------------
+
+
+@dataclass(frozen=True)
+class _WrapStep:
+    """One axis of a circular pad: ``Concat([Slice(y)?, y, Slice(y)?], axis)``; ``before`` and
+    ``after`` are the (start, end) of the Slice before / after ``y`` (None: no Slice there)."""
+
+    axis: int  # 2 (H) or 3 (W) of the (N, C, H, W) value
+    source: str  # y
+    before: tuple[int, int] | None
+    after: tuple[int, int] | None
+    slices: tuple[NodeProto, ...]
+
+
+def _one_int(view: PatternView, name: str) -> int | None:
+    array = view.const(name)
+    if array is None or array.size != 1 or not np.issubdtype(array.dtype, np.integer):
+        return None
+    return int(array.reshape(-1)[0])
+
+
+def _slice_bounds(view: PatternView, node: NodeProto, y: str, axis: int) -> tuple[int, int] | None:
+    """(start, end) of ``node``, a Slice of ``y`` along ``axis`` alone with step 1 and constant
+    one-element starts, ends and axes; else None."""
+    inputs = list(node.input) + [""] * (5 - len(node.input))
+    if node.input[0] != y or not inputs[3]:
+        return None
+    start, end, axes = (_one_int(view, name) for name in inputs[1:4])
+    step = _one_int(view, inputs[4]) if inputs[4] else 1
+    if start is None or end is None or axes is None or step != 1 or not -4 <= axes < 4:
+        return None
+    return (start, end) if axes % 4 == axis else None
+
+
+def _slice_of(
+    view: PatternView, value: str, y: str, axis: int
+) -> tuple[NodeProto, tuple[int, int]] | None:
+    """The Slice of ``y`` along ``axis`` producing ``value`` (used only there) and its bounds."""
+    node = view.inner(value, "Slice")
+    bounds = _slice_bounds(view, node, y, axis) if node is not None else None
+    return None if node is None or bounds is None else (node, bounds)
+
+
+def _wrap_step(view: PatternView, concat: NodeProto) -> _WrapStep | None:
+    """``concat`` as one axis of a circular pad (bounds checked later, against the shape)."""
+    axes = [a.i for a in concat.attribute if a.name == "axis"]
+    inputs = list(concat.input)
+    if len(axes) != 1 or axes[0] not in (-2, -1, 2, 3) or not 1 <= len(inputs) <= 3:
+        return None
+    axis = axes[0] % 4
+    for mid, y in enumerate(inputs):
+        before, after = inputs[:mid], inputs[mid + 1 :]
+        if not y or len(before) > 1 or len(after) > 1:
+            continue
+        head = _slice_of(view, before[0], y, axis) if before else None
+        tail = _slice_of(view, after[0], y, axis) if after else None
+        if (before and head is None) or (after and tail is None):
+            continue
+        return _WrapStep(
+            axis,
+            y,
+            head[1] if head else None,
+            tail[1] if tail else None,
+            tuple(found[0] for found in (head, tail) if found),
+        )
+    return None
+
+
+def _clamped(bound: int, size: int) -> int:
+    """An ONNX Slice bound (step 1) on an axis of ``size``: negative counts from the end, then
+    clamped to [0, size]."""
+    return min(max(bound + size if bound < 0 else bound, 0), size)
+
+
+def _wrap_pads(im: Importer, step: _WrapStep, size: int) -> tuple[int, int]:
+    """The (before, after) pad of ``step`` on an axis of ``size``: the Slice before ``y`` must be
+    the last rows of the axis, the one after it the first rows."""
+    pads = [0, 0]
+    for i, (bounds, what) in enumerate(((step.before, "before"), (step.after, "after"))):
+        if bounds is None:
+            continue
+        start, end = (_clamped(b, size) for b in bounds)
+        exact = end == size and start < size if what == "before" else start == 0 and end > 0
+        if not exact:
+            raise im.fail(
+                f"the Slice {what} the value on axis {step.axis} takes [{start}, {end}) of "
+                f"{size}: not the wrap-around of a circular pad"
+            )
+        pads[i] = end - start
+    return pads[0], pads[1]
+
+
+@onnx_pattern(
+    "circular_pad2d",
+    anchors=("Concat",),
+    ops=("circular_pad2d",),
+    shown="`Concat(Slice(x, -top, end), x, Slice(x, 0, bottom))` on H and / or W",
+    form="per padded axis a Concat of `y`, the Slice of its last rows before it and the Slice of "
+    "its first rows after it (either Slice absent for a zero pad), on axis H or W (negative "
+    "axes too); starts, ends and axes constant, one axis, steps absent or 1; two such Concats "
+    "on different axes, in either order, the inner one used only by the outer one and its "
+    "Slices, are one op; a single-input Concat is a zero pad on its axis (torch's TorchScript "
+    "exporter writes one), but at least one Slice is needed",
+)
+def _circular_pad_pattern(view: PatternView, anchor: NodeProto) -> PatternMatch | None:
+    outer = _wrap_step(view, anchor)
+    if outer is None:
+        return None
+    steps, nodes = [outer], list(outer.slices)
+    inner_node = view.producer.get(outer.source)
+    if (
+        inner_node is not None
+        and inner_node.op_type == "Concat"
+        and inner_node.domain in ("", "ai.onnx")
+        and view.consumers.get(outer.source, 0) == 1 + len(outer.slices)
+    ):
+        inner = _wrap_step(view, inner_node)
+        if inner is not None and inner.axis != outer.axis:
+            steps.insert(0, inner)
+            nodes += [inner_node, *inner.slices]
+    if not any(step.slices for step in steps):
+        return None
+    x = steps[0].source
+
+    def finish(im: Importer, last: NodeProto) -> None:
+        xv = im.image(x)
+        pads = {2: (0, 0), 3: (0, 0)}
+        for step in steps:
+            pads[step.axis] = _wrap_pads(im, step, xv.shape[step.axis - 1])
+        op = "circular_pad2d"
+        im.emit(op, [xv], last.output[0], attrs=pad_attrs(op, *pads[2], *pads[3]))
+
+    return PatternMatch(tuple(nodes), (x,), finish)

@@ -137,9 +137,13 @@ def _flatten_from_onnx(im: Importer, node: NodeProto) -> None:
     ops=("flatten",),
     form="constant target `[0, -1]`, `[N, -1]` (N from a folded `Shape`), `[-1, K]`, "
     "`[N or 0, K]`, and `[1, -1]` when the batch is fixed at 1; `[N or 0, d1, ..., dk, -1]` "
-    "keeping the leading dims (flatten@2)",
+    "keeping the leading dims (flatten@2); folded when the data is a constant too (the "
+    "TorchScript exporter's computation of `F.pad`'s pads)",
 )
 def _reshape_from_onnx(im: Importer, node: NodeProto) -> None:
+    if isinstance(im.get(node.input[0]), Const):
+        _fold_reshape(im, node)
+        return
     x = im.runtime(node.input[0])
     target = im.const(node.input[1], "shape").array.reshape(-1).tolist()
     allowzero = int(im.attrs(node).get("allowzero", 0))
@@ -177,6 +181,29 @@ def _reshape_from_onnx(im: Importer, node: NodeProto) -> None:
             )
         )
     im.emit("flatten", [x], node.output[0], version=1)
+
+
+def _fold_reshape(im: Importer, node: NodeProto) -> None:
+    """A Reshape of a constant to a constant target, by ONNX's rules: 0 copies the input's
+    dimension (unless ``allowzero``), one -1 is inferred."""
+    data = im.const(node.input[0], "data").array
+    target = im.const(node.input[1], "shape").array.reshape(-1).tolist()
+    allowzero = int(im.attrs(node).get("allowzero", 0))
+    if not all(isinstance(d, int) for d in target):
+        raise im.fail(f"Reshape of a constant to {target}, which holds the batch size")
+    dims = [
+        data.shape[i] if d == 0 and not allowzero and i < data.ndim else d
+        for i, d in enumerate(target)
+    ]
+    if dims.count(-1) > 1 or min(dims, default=0) < -1:
+        raise im.fail(f"Reshape of a constant to {target}: not a valid ONNX shape")
+    try:
+        folded = data.reshape(dims)
+    except ValueError:
+        raise im.fail(
+            f"Reshape of a constant of shape {list(data.shape)} to {target}: sizes differ"
+        ) from None
+    im.env[node.output[0]] = Const(folded, node.output[0])
 
 
 @onnx_export("flatten", 1, doc="`Flatten(axis=1)`")

@@ -547,7 +547,9 @@ def _resize_from_onnx(im: Importer, node: NodeProto) -> None:
     role="folded",
     ir="folded",
     form="only on constants (and `Shape` of a computed value): the `sizes` computation the "
-    "PyTorch exporter writes for `F.interpolate(x, size=...)`",
+    "PyTorch exporter writes for `F.interpolate(x, size=...)`, and the pads computation it "
+    "writes for `F.pad`; a Slice of a computed value only inside circular padding (fused "
+    "pattern `circular_pad2d`)",
 )
 def _slice_fold(im: Importer, node: NodeProto) -> None:
     data = im.const(node.input[0], "data").array

@@ -1,22 +1,22 @@
 package org.pd2java.runtime;
 
 /**
- * max_pool2d@1, fast path for unpadded pooling (padding 0, any kernel, stride and dilation):
- * with no padding and floor output size every window lies inside the input, so the reference's
- * per-cell bounds checks go; 2x2 windows (the PRPD CNN's pools) get a straight-line body, and
- * the maximum is the branch-free {@code Math.max} (the reference's {@code v > m} branch is
- * mispredicted about half the time on real feature maps). Same value as {@link MaxPool2dKernel}
- * for NaN-free windows (a tie between -0.0 and +0.0 may give the other zero); a window holding
- * a NaN gives NaN here, as in PyTorch, where the reference skips it. JUnit tests it against the
- * reference.
+ * max_pool2d@1 and @2, fast path where every window lies inside the input ({@link
+ * Window2d#windowsInside}: no padding, any kernel, stride and dilation; for @2 with ceil_mode only
+ * where the ceil gives no more windows than the floor), so the reference's per-cell bounds checks
+ * go; 2x2 windows (the PRPD CNN's pools) get a straight-line body, and the maximum is the
+ * branch-free {@code Math.max} (the reference's {@code v > m} branch is mispredicted about half
+ * the time on real feature maps). Same value as {@link MaxPool2dKernel} for NaN-free windows (a
+ * tie between -0.0 and +0.0 may give the other zero); a window holding a NaN gives NaN here, as
+ * in PyTorch, where the reference skips it. JUnit tests it against the reference.
  */
 final class FastMaxPool2dKernel implements Kernel {
   private final Window2d g;
 
-  /** {@code g} must have no padding. */
+  /** Every window of {@code g} must lie inside the input. */
   FastMaxPool2dKernel(Window2d g) {
-    if (g.padded()) {
-      throw new IllegalArgumentException("padded pool on the unpadded fast path: " + g);
+    if (!g.windowsInside()) {
+      throw new IllegalArgumentException("a window leaves the input on the fast path: " + g);
     }
     this.g = g;
   }

@@ -11,16 +11,23 @@ final class MaxPool2dKernel implements Kernel {
   private final Window2d g;
 
   static Kernel compile(NodeDef n, int[][] in) {
-    Window2d g = Window2d.pool(n, in, true);
-    if (!g.padded() && !n.referenceKernels) {
+    return choose(n, Window2d.pool(n, in, true));
+  }
+
+  /**
+   * max_pool2d@2: the fast path too where every window lies inside the input (no padding, and
+   * ceil_mode giving no extra window); else this bounds-checked kernel (padding, or a ceil_mode
+   * window overhanging the input).
+   */
+  static Kernel compile2(NodeDef n, int[][] in) {
+    return choose(n, Window2d.pool2(n, in, true));
+  }
+
+  private static Kernel choose(NodeDef n, Window2d g) {
+    if (g.windowsInside() && !n.referenceKernels) {
       return new FastMaxPool2dKernel(g); // every window inside: no bounds checks
     }
     return new MaxPool2dKernel(g);
-  }
-
-  /** max_pool2d@2: always this bounds-checked kernel (ceil_mode windows may overhang). */
-  static Kernel compile2(NodeDef n, int[][] in) {
-    return new MaxPool2dKernel(Window2d.pool2(n, in, true));
   }
 
   private MaxPool2dKernel(Window2d g) {

@@ -221,9 +221,20 @@ final class Window2d {
     return (int) out;
   }
 
-  /** Whether there is any padding: if not, every window lies inside the input. */
+  /** Whether there is any padding. */
   boolean padded() {
     return ph != 0 || pw != 0 || phEnd != 0 || pwEnd != 0;
+  }
+
+  /**
+   * Whether every window lies inside the input: no padding, and the last window of each axis
+   * ends within it. Always so for an unpadded floor-mode window; with ceil_mode ({@link #pool2})
+   * only where the ceil gives no more windows than the floor.
+   */
+  boolean windowsInside() {
+    return !padded()
+        && (long) (ho - 1) * sh + (long) dh * (kh - 1) < h
+        && (long) (wo - 1) * sw + (long) dw * (kw - 1) < w;
   }
 
   /**

@@ -13,8 +13,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The fast convolution kernels match the reference kernel on sweeps of geometries (every other
- * case without bias).
+ * The fast kernels match the reference kernels on sweeps of geometries: convolutions (every other
+ * case without bias), max pools (@1 unpadded, @2 on random geometries), relu and leaky_relu.
  */
 class FastKernelTest {
   @TempDir Path dir;
@@ -188,6 +188,79 @@ class FastKernelTest {
           java.util.Arrays.toString(c));
     }
   }
+  /** PyTorch's pool output extent with per-side pads and ceil_mode (Window2d.poolExtent). */
+  private static int poolExtent(int in, int k, int s, int begin, int end, int d, boolean ceil) {
+    int num = in + begin + end - (d * (k - 1) + 1);
+    int out = Math.floorDiv(num + (ceil ? s - 1 : 0), s) + 1;
+    return ceil && (out - 1) * s >= in + begin ? out - 1 : out;
+  }
+
+  @Test
+  void maxPoolV2MatchesReferenceOnRandomGeometries() throws IOException {
+    Random r = new Random(17);
+    int ceilFast = 0, overhanging = 0, padded = 0, floorFast = 0;
+    for (int t = 0; t < 150; t++) {
+      int c = 1 + r.nextInt(3);
+      int[] k = {1 + r.nextInt(4), 1 + r.nextInt(4)};
+      int[] st = {1 + r.nextInt(3), 1 + r.nextInt(3)};
+      int[] d = {1 + r.nextInt(2), 1 + r.nextInt(2)};
+      boolean ceil = r.nextBoolean();
+      boolean pad = r.nextInt(4) == 0;
+      int[] ph = {pad ? r.nextInt(k[0] / 2 + 1) : 0, pad ? r.nextInt(k[0] / 2 + 1) : 0};
+      int[] pw = {pad ? r.nextInt(k[1] / 2 + 1) : 0, pad ? r.nextInt(k[1] / 2 + 1) : 0};
+      int h = d[0] * (k[0] - 1) + 1 + r.nextInt(9);
+      int w = d[1] * (k[1] - 1) + 1 + r.nextInt(9);
+      if (t == 0) { // the PRPD CNN's pool with ceil_mode on even sizes: 2x2 body, ceil == floor
+        c = 3;
+        k = new int[] {2, 2};
+        st = new int[] {2, 2};
+        d = new int[] {1, 1};
+        ceil = true;
+        ph = new int[] {0, 0};
+        pw = new int[] {0, 0};
+        h = 60;
+        w = 120;
+      }
+      int ho = poolExtent(h, k[0], st[0], ph[0], ph[1], d[0], ceil);
+      int wo = poolExtent(w, k[1], st[1], pw[0], pw[1], d[1], ceil);
+      boolean unpadded = ph[0] + ph[1] + pw[0] + pw[1] == 0;
+      boolean inside = unpadded
+          && (ho - 1) * st[0] + d[0] * (k[0] - 1) < h
+          && (wo - 1) * st[1] + d[1] * (k[1] - 1) < w;
+      Fixture f = new Fixture(c, h, w).node("c", "max_pool2d", map("kernel_size", k,
+          "stride", st, "pad_h", ph, "pad_w", pw, "dilation", d, "ceil_mode", ceil), map(),
+          new int[] {c, ho, wo});
+      f.nodes.get(0).put("version", 2);
+      Path dd = Files.createTempDirectory(dir, "q");
+      Path p = Fixture.write(dd, f.manifest(), f.weights());
+      Model fast = Model.load(p);
+      Model ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true));
+      float[] x = random(r, c * h * w);
+      String what = "case " + t + ": k " + java.util.Arrays.toString(k) + " s "
+          + java.util.Arrays.toString(st) + " d " + java.util.Arrays.toString(d) + " pads "
+          + java.util.Arrays.toString(ph) + java.util.Arrays.toString(pw) + " ceil " + ceil
+          + " in " + h + "x" + w;
+      assertKernel(fast, x, inside ? "FastMaxPool2dKernel" : "MaxPool2dKernel");
+      assertKernel(ref, x, "MaxPool2dKernel");
+      assertArrayEquals(ref.runLayers(x).get("c"), fast.runLayers(x).get("c"), 0f, what);
+      if (inside) {
+        if (ceil) {
+          ceilFast++;
+        } else {
+          floorFast++;
+        }
+      } else if (unpadded) {
+        overhanging++;
+      } else {
+        padded++;
+      }
+    }
+    // the sweep reaches every case: ceil_mode equal to the floor (fast), floor (fast), a ceil
+    // window overhanging the input and padding (both on the reference)
+    assertTrue(ceilFast > 5 && floorFast > 5 && overhanging > 5 && padded > 5,
+        ceilFast + " " + floorFast + " " + overhanging + " " + padded);
+  }
+
   @Test
   void branchFreeActivationsMatchReferenceExactly() throws IOException {
     Random r = new Random(13);
