@@ -8,10 +8,11 @@ front ends.
     pd2java check [SRC] [--module PKG.MOD:FACTORY] [--input-shape C H W] [--trust-pickle]
 
 SRC is a pd2java checkpoint (.pt), a plain state dict (``torch.save(model.state_dict(), path)``,
-with ``--module``, whose ``factory()`` builds the model) or an ONNX model (.onnx); without SRC,
-``--module`` exports the factory's initial weights. A whole pickled module is refused unless
-``--trust-pickle``; TorchScript is refused (torch.fx cannot capture it). Unless --no-java, the Java
-sources for the export (a typed wrapper and its JUnit 5 golden-vector test,
+with ``--module``, whose ``factory()`` builds the model), a TorchScript file (``torch.jit.save`` of
+a scripted or traced module: .ts, .torchscript, or .pt/.pth told by its contents; with
+``--input-shape``) or an ONNX model (.onnx); without SRC, ``--module`` exports the factory's
+initial weights. A whole pickled module is refused unless ``--trust-pickle``. Unless --no-java,
+the Java sources for the export (a typed wrapper and its JUnit 5 golden-vector test,
 pd2java.backends.java.codegen) are written under OUTDIR/src/. Prints every file written with its
 size.
 
@@ -42,7 +43,7 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-_SUFFIXES = (".pt", ".pth", ".onnx")
+_SUFFIXES = (".pt", ".pth", ".onnx", ".ts", ".torchscript")
 
 
 def _classes(args: argparse.Namespace) -> list[str] | None:
@@ -73,7 +74,8 @@ def _source_path(src: str | None) -> Path | None:
     if path.suffix.lower() not in _SUFFIXES:
         raise UserError(
             f"{src}: unknown source type {path.suffix or '(no suffix)'!r}; give a pd2java "
-            "checkpoint or a state dict (.pt/.pth) or an ONNX model (.onnx)"
+            "checkpoint or a state dict (.pt/.pth), a TorchScript file (.ts/.torchscript/.pt) "
+            "or an ONNX model (.onnx)"
         )
     return path
 
@@ -83,7 +85,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     src = _source_path(args.src)
     if src is None and args.module is None:
-        raise UserError("give a source file (.pt, .pth, .onnx) or --module pkg.mod:factory")
+        raise UserError("give a source file (.pt, .pth, .ts, .onnx) or --module pkg.mod:factory")
     classes = _classes(args)
     java = not args.no_java
     if java:  # check the Java names before anything is written
@@ -142,13 +144,22 @@ def check_graph(
     module: str | None = None,
     trust_pickle: bool = False,
 ) -> Graph:
-    """The validated IR graph of SRC (a .pt checkpoint or state dict, an .onnx file or
-    ``module:factory``; or None with ``module``), as ``pd2java export`` would capture it;
-    ``UnsupportedModelError`` lists every unsupported node."""
-    from pd2java.exporter import resolve_torch_source
+    """The validated IR graph of SRC (a .pt checkpoint or state dict, a TorchScript file, an
+    .onnx file or ``module:factory``; or None with ``module``), as ``pd2java export`` would
+    capture it; ``UnsupportedModelError`` lists every unsupported node."""
+    from pd2java.exporter import is_torchscript_source, resolve_torch_source
     from pd2java.ir.passes import validate
 
     path = None if src is None else Path(src)
+    if path is not None and is_torchscript_source(path):
+        for flag, given in (("--module", module), ("--trust-pickle", trust_pickle or None)):
+            if given is not None:
+                raise UserError(f"{src}: {flag} does not apply to a TorchScript file")
+        from pd2java.frontends.torchscript import torchscript_to_graph
+
+        graph, _ = torchscript_to_graph(path, input_shape)
+        validate(graph)
+        return graph
     if path is not None and path.suffix.lower() == ".onnx":
         for flag, given in (
             ("--input-shape", input_shape),
@@ -168,8 +179,9 @@ def check_graph(
         module, path = src, None  # `pd2java check pkg.mod:factory`
     elif path is not None and path.suffix.lower() not in (".pt", ".pth"):
         raise UserError(
-            f"{src}: unknown source; give a pd2java checkpoint or a state dict (.pt), an ONNX "
-            "model (.onnx) or a Python factory as module:factory"
+            f"{src}: unknown source; give a pd2java checkpoint or a state dict (.pt), a "
+            "TorchScript file (.ts, .pt), an ONNX model (.onnx) or a Python factory as "
+            "module:factory"
         )
     if path is None and module is None:
         raise UserError("give a source file or --module pkg.mod:factory")
@@ -212,31 +224,36 @@ def _source_options(p: argparse.ArgumentParser, shape_help: str) -> None:
         action="store_true",
         help="allow SRC to be a whole pickled module (torch.save(model)), loaded with "
         "torch.load(weights_only=False): this runs code from the file, use only for files you "
-        "trust",
+        "trust (not needed for, and refused with, a TorchScript file)",
     )
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
-        help="export a checkpoint, state dict + module, or ONNX model to manifest + safetensors",
+        help="export a checkpoint, state dict + module, TorchScript file or ONNX model to "
+        "manifest + safetensors",
         description=(
             "Export a pd2java checkpoint (.pt), a state dict (.pt) with --module, --module alone "
-            "(its initial weights) or an ONNX model (.onnx) to OUTDIR/NAME.manifest.json and "
-            "OUTDIR/NAME.safetensors (and NAME.onnx unless --no-onnx), validated, with golden "
-            "vectors, written atomically."
+            "(its initial weights), a TorchScript file (torch.jit.save of a scripted or traced "
+            "module, .ts or .pt, with --input-shape) or an ONNX model (.onnx) to "
+            "OUTDIR/NAME.manifest.json and OUTDIR/NAME.safetensors (and NAME.onnx unless "
+            "--no-onnx), validated, with golden vectors, written atomically."
         ),
     )
     p.add_argument(
         "src",
         nargs="?",
-        help="pd2java checkpoint (.pt), state dict (.pt/.pth, with --module) or ONNX model "
+        help="pd2java checkpoint (.pt), state dict (.pt/.pth, with --module), TorchScript file "
+        "(.ts/.torchscript, or .pt/.pth by its contents; with --input-shape) or ONNX model "
         "(.onnx); leave out with --module to export the factory's initial weights",
     )
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--name", help="model name (default: the source file's stem)")
     _source_options(
-        p, "per-sample input shape (required for --module; a checkpoint or ONNX file has its own)"
+        p,
+        "per-sample input shape (required for --module and TorchScript; a checkpoint or ONNX "
+        "file has its own)",
     )
     p.add_argument("--classes", metavar="A,B,C", help="class names in output order")
     p.add_argument("--classes-file", metavar="FILE", help="class names, one a line")
@@ -269,10 +286,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument(
         "src",
         nargs="?",
-        help="pd2java checkpoint (.pt), state dict (.pt, with --module), ONNX model (.onnx) or "
-        "module:factory (Python)",
+        help="pd2java checkpoint (.pt), state dict (.pt, with --module), TorchScript file (.ts or "
+        ".pt, with --input-shape), ONNX model (.onnx) or module:factory (Python)",
     )
     _source_options(
-        c, "per-sample input shape (required for module:factory; overrides a checkpoint's)"
+        c,
+        "per-sample input shape (required for module:factory and TorchScript; overrides a "
+        "checkpoint's)",
     )
     c.set_defaults(func=run_check)

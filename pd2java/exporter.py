@@ -1,4 +1,5 @@
-"""Export: a torch model, pd2java checkpoint or ONNX file -> manifest + safetensors (+ ONNX).
+"""Export: a torch model, pd2java checkpoint, TorchScript or ONNX file -> manifest + safetensors
+(+ ONNX).
 
 Public API::
 
@@ -7,6 +8,8 @@ Public API::
     export_checkpoint(path, out_dir, *, classes=None, head=None, name=None, fold_bn=False,
                       onnx=True)
     export_onnx(path, out_dir, *, classes=None, head=None, name=None, fold_bn=False, onnx=True)
+    export_torchscript(path, out_dir, *, input_shape, classes=None, head=None, name=None,
+                       fold_bn=False, onnx=True)
     export_source(src, out_dir, *, module=None, input_shape=None, classes=None, head=None,
                   trust_pickle=False, name=None, fold_bn=False, onnx=True)
     write_graph(graph, out_dir, *, onnx=True, inputs=None, outputs=None)
@@ -14,10 +17,11 @@ Public API::
 (``outputs``: one golden array per graph output, primary first.)
 
 each returning the manifest's path. ``export_source`` is the ``pd2java export`` verb's front door:
-SRC is a pd2java checkpoint, a plain state dict (with ``module="pkg.mod:factory"``), an ONNX
-file, or None (the factory's own initial weights); ``resolve_torch_source`` reads the torch ones
-(weights-only loading; a pickled module only with ``trust_pickle``; TorchScript refused).
-The manifest's ``producer.weights_source`` records which weights were exported. The pipeline: front end (torch.fx or ONNX) -> IR ->
+SRC is a pd2java checkpoint, a plain state dict (with ``module="pkg.mod:factory"``), a
+TorchScript file (``pd2java.frontends.torchscript``), an ONNX file, or None (the factory's own
+initial weights); ``resolve_torch_source`` reads the torch ones (weights-only loading; a pickled
+module only with ``trust_pickle``). The manifest's ``producer.weights_source`` records which
+weights were exported. The pipeline: front end (torch.fx, TorchScript or ONNX) -> IR ->
 ``validate`` -> optional ``fold_bn`` -> golden vectors -> every file's bytes built in memory and
 read back through the strict reader -> temporary files in OUTDIR (``pd2java.fsutil``) -> renamed
 into place, weights first, manifest last. Any failure before the renames leaves OUTDIR exactly as
@@ -36,7 +40,6 @@ import pickle
 import re
 import sys
 import warnings
-import zipfile
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -57,6 +60,7 @@ from pd2java.backends.reference import run_graph_all, run_node, self_test, worst
 from pd2java.backends.safetensors_io import encode_safetensors
 from pd2java.errors import ParityError, UserError
 from pd2java.format_rules import ATOL, RTOL
+from pd2java.frontends.torchscript import TORCHSCRIPT_SUFFIXES, is_torchscript
 from pd2java.fsutil import atomic_path, check_can_create
 from pd2java.ir import Graph, Node
 from pd2java.ir.passes import fold_affine as fold_affine_pass
@@ -373,31 +377,16 @@ def onnxruntime_outputs(path: str | os.PathLike[str], inputs: np.ndarray) -> lis
 
 # --- reading torch sources ----------------------------------------------------------------------
 
-TORCHSCRIPT_REFUSAL = (
-    "is a TorchScript file (torch.jit.save / torch.jit.script / torch.jit.trace): its graph is "
-    "TorchScript code, which torch.fx cannot capture, so pd2java cannot export it. Routes that "
-    "work: save the weights with torch.save(model.state_dict(), 'w.pt') from the Python model and "
-    "run `pd2java export w.pt --module pkg.mod:factory --input-shape C H W`; or export the Python "
-    "model to ONNX with torch.onnx.export and run `pd2java export model.onnx`"
+TORCHSCRIPT_ELSEWHERE = (
+    "is a TorchScript file (torch.jit.save of a torch.jit.script or torch.jit.trace module), "
+    "not weights: export it with `pd2java export FILE --input-shape C H W` (no --module)"
 )
 
 
-def is_torchscript(path: str | os.PathLike[str]) -> bool:
-    """True for a TorchScript archive: a zip holding ``constants.pkl`` or a ``code/`` folder."""
-    try:
-        if not zipfile.is_zipfile(path):
-            return False
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
-    return any(
-        n == "constants.pkl"
-        or n.endswith("/constants.pkl")
-        or n.startswith("code/")
-        or "/code/" in n
-        for n in names
-    )
+def is_torchscript_source(path: Path) -> bool:
+    """Whether ``path`` is to be read as TorchScript: by its suffix (.ts, .torchscript), which a
+    damaged file is then refused under, or, for any other name, by its archive's contents."""
+    return path.suffix.lower() in TORCHSCRIPT_SUFFIXES or is_torchscript(path)
 
 
 def build_from_factory(spec: str) -> nn.Module:
@@ -489,7 +478,7 @@ def _read_torch_file(path: Path, *, trust_pickle: bool) -> tuple[Any, bool]:
     import torch
 
     if is_torchscript(path):
-        raise UserError(f"{path} {TORCHSCRIPT_REFUSAL}")
+        raise UserError(f"{path} {TORCHSCRIPT_ELSEWHERE}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -556,7 +545,7 @@ def resolve_torch_source(
 ) -> TorchSource:
     """Read a torch source: a pd2java checkpoint; a state dict with ``module`` (strict load); a
     whole pickled module (only with ``trust_pickle``); or, without ``src``, ``module``'s own
-    initial weights. TorchScript is refused with the routes that work."""
+    initial weights. A TorchScript file is refused here: ``export_torchscript`` reads it."""
     from pd2java.training.checkpoint import FORMAT as CHECKPOINT_FORMAT
     from pd2java.training.checkpoint import load_checkpoint
 
@@ -860,6 +849,65 @@ def export_onnx(
     return write_graph(graph, out_dir, onnx=onnx, inputs=inputs, outputs=expected)
 
 
+def export_torchscript(
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    input_shape: Sequence[int] | None,
+    classes: Sequence[str] | None = None,
+    head: str | None = None,
+    name: str | None = None,
+    fold_bn: bool = False,
+    onnx: bool = True,
+) -> Path:
+    """Export a TorchScript file (``torch.jit.save`` of a scripted or traced module) for the
+    per-sample ``input_shape`` (C, H, W), which such a file does not record.
+
+    The graph is read by :mod:`pd2java.frontends.torchscript` (checked archive, screened ops,
+    ``torch.onnx.export(dynamo=False)`` in memory, the ONNX front end). The golden outputs are the
+    TorchScript module's own, run on the golden inputs (with ``head`` applied): an oracle
+    independent of the conversion. The NumPy reference must agree with them within the format
+    tolerance, or a ParityError names the worst element and nothing is written."""
+    from pd2java.frontends.torchscript import torchscript_outputs, torchscript_to_graph
+
+    _check_head(head)
+    src = Path(path)
+    if not src.is_file():
+        raise UserError(f"TorchScript file {src} does not exist or is not a file")
+    check_out_dir(out_dir)
+    final_name = _check_name(name) if name is not None else model_name(src.stem)
+    digest = _sha256(src)
+    graph, module = torchscript_to_graph(src, input_shape)
+    import torch
+
+    producer = {
+        "source": f"torchscript:{src.name}",
+        "weights_source": f"torchscript {src.name} sha256 {digest}",
+        "torch": torch.__version__.split("+")[0],
+        "numpy": np.__version__,
+        "converted_by": "torch.onnx.export (TorchScript exporter, "
+        f"opset {graph.meta.get('onnx_opset')}) and the pd2java ONNX front end",
+    }
+    graph = graph.with_(name=final_name, meta={**graph.meta, "producer": producer})
+    validate(graph)
+    graph = _with_classes(append_head(graph, head), classes, str(src))
+    validate(graph)
+    if fold_bn:
+        graph = fold_affine_pass(fold_bn_pass(graph))
+        validate(graph)
+    inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
+    expected = torchscript_outputs(module, inputs, src).astype(np.float32)
+    if head in PROBABILITY_OPS:  # the module has no head: apply the one appended above
+        expected = run_node(graph.producer_of(graph.output), expected)
+    check_agreement(
+        run_graph(graph, inputs),
+        expected,
+        what=f"the NumPy reference of {src.name}" + (f" (+ {head} head)" if head else ""),
+        oracle_name="the TorchScript module" + (f" + {head}" if head in PROBABILITY_OPS else ""),
+    )
+    return write_graph(graph, out_dir, onnx=onnx, inputs=inputs, outputs=expected)
+
+
 def export_source(
     src: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
@@ -875,9 +923,24 @@ def export_source(
 ) -> Path:
     """Export what a user has: an ONNX file; a pd2java checkpoint; a state dict with
     ``module="pkg.mod:factory"``; ``module`` alone (its initial weights); a pickled module with
-    ``trust_pickle``. ``input_shape`` is required except for ONNX files and checkpoints."""
+    ``trust_pickle``; a TorchScript file. ``input_shape`` is required except for ONNX files and
+    checkpoints."""
     _check_head(head)
     path = None if src is None else Path(src)
+    if path is not None and is_torchscript_source(path):
+        for flag, given in (("--module", module), ("--trust-pickle", trust_pickle or None)):
+            if given is not None:
+                raise UserError(f"{path}: {flag} does not apply to a TorchScript file")
+        return export_torchscript(
+            path,
+            out_dir,
+            input_shape=input_shape,
+            classes=classes,
+            head=head,
+            name=name,
+            fold_bn=fold_bn,
+            onnx=onnx,
+        )
     if path is not None and path.suffix.lower() == ".onnx":
         for flag, given in (
             ("--module", module),

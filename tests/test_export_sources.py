@@ -1,7 +1,8 @@
 """`pd2java export` / `check` / `evaluate` / `verify` with what users have: a plain state dict
 plus the code that builds the model (`--module pkg.mod:factory`), the factory alone, an ONNX file
-with `--classes` / `--head`, a whole pickled module (refused unless `--trust-pickle`) and a
-TorchScript file (refused). Real torch, onnxruntime and JVM; no mocks."""
+with `--classes` / `--head` and a whole pickled module (refused unless `--trust-pickle`).
+TorchScript files have their own tests (test_torchscript.py). Real torch, onnxruntime and JVM; no
+mocks."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def build_probs():
     return nn.Sequential(Small(), nn.Softmax(dim=1))
 """
 
-# torch.jit and the TorchScript-based ONNX exporter are deprecated: that is the point here.
+# The TorchScript-based ONNX exporter (torch_onnx_export) is deprecated upstream.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 _ids = count()
 SHAPE = ["--input-shape", "1", "8", "8"]
@@ -251,29 +252,6 @@ def test_pickled_module_refused_then_trusted(
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(reference.run(path, x), expected, atol=1e-5, rtol=1e-4)
-
-
-def test_torchscript_refused(
-    tmp_path: Path, user_module: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from pd2java.exporter import is_torchscript
-
-    scripted = tmp_path / "scripted.pt"
-    torch.jit.script(_build(user_module)).save(str(scripted))
-    traced = tmp_path / "traced.pt"
-    torch.jit.trace(_build(user_module), torch.zeros(1, 1, 8, 8)).save(str(traced))
-    plain = tmp_path / "w.pt"
-    torch.save(_build(user_module).state_dict(), plain)
-    assert is_torchscript(scripted) and is_torchscript(traced) and not is_torchscript(plain)
-    for src in (scripted, traced):
-        argv = ["export", str(src), "--module", f"{user_module}:build", *SHAPE]
-        assert main([*argv, "-o", str(tmp_path / "out")]) == 1
-        err = capsys.readouterr().err
-        assert "TorchScript" in err and "torch.fx cannot capture" in err
-        assert "state_dict" in err and "torch.onnx.export" in err
-        assert main(["check", str(src), *SHAPE]) == 1
-        assert "TorchScript" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
 
 
 def test_evaluate_export_equals_checkpoint(
