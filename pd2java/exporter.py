@@ -828,12 +828,32 @@ def export_onnx(
         graph = fold_affine_pass(fold_bn_pass(graph))
         validate(graph)
     inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
-    expected = list(onnxruntime_outputs(src, inputs))
-    if len(expected) != len(graph.outputs):  # the importer keeps every ONNX output, in order
+    expected = onnxruntime_outputs(src, inputs)
+    return _check_oracle_and_write(
+        graph, src, out_dir, inputs, expected, head=head, onnx=onnx, oracle="onnxruntime"
+    )
+
+
+def _check_oracle_and_write(
+    graph: Graph,
+    src: Path,
+    out_dir: str | os.PathLike[str],
+    inputs: np.ndarray,
+    expected: list[np.ndarray],
+    *,
+    head: str | None,
+    onnx: bool,
+    oracle: str,
+) -> Path:
+    """Write ``graph`` with golden outputs from an independent oracle (onnxruntime, the
+    TorchScript module), whose every output the NumPy reference must first reproduce within the
+    format tolerance; ``head`` is applied to the oracle's primary output (the source has none)."""
+    expected = [np.asarray(e, dtype=np.float32) for e in expected]
+    if len(expected) != len(graph.outputs):  # the importers keep every output, in order
         raise RuntimeError(
             f"internal: {src.name} gives {len(expected)} outputs, its import {len(graph.outputs)}"
         )
-    if head in PROBABILITY_OPS:  # the source has no head: apply the one appended above
+    if head in PROBABILITY_OPS:
         expected[0] = run_node(graph.producer_of(graph.output), expected[0])
     ours = run_graph_all(graph, inputs)
     for i, (mine, theirs) in enumerate(zip(ours, expected)):
@@ -843,8 +863,7 @@ def export_onnx(
             theirs,
             what=f"the NumPy reference of {src.name}{label}"
             + (f" (+ {head} head)" if head else ""),
-            oracle_name="onnxruntime"
-            + (f" + {head}" if head in PROBABILITY_OPS and i == 0 else ""),
+            oracle_name=oracle + (f" + {head}" if head in PROBABILITY_OPS and i == 0 else ""),
         )
     return write_graph(graph, out_dir, onnx=onnx, inputs=inputs, outputs=expected)
 
@@ -896,16 +915,10 @@ def export_torchscript(
         graph = fold_affine_pass(fold_bn_pass(graph))
         validate(graph)
     inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
-    expected = torchscript_outputs(module, inputs, src).astype(np.float32)
-    if head in PROBABILITY_OPS:  # the module has no head: apply the one appended above
-        expected = run_node(graph.producer_of(graph.output), expected)
-    check_agreement(
-        run_graph(graph, inputs),
-        expected,
-        what=f"the NumPy reference of {src.name}" + (f" (+ {head} head)" if head else ""),
-        oracle_name="the TorchScript module" + (f" + {head}" if head in PROBABILITY_OPS else ""),
+    expected = torchscript_outputs(module, inputs, src)
+    return _check_oracle_and_write(
+        graph, src, out_dir, inputs, expected, head=head, onnx=onnx, oracle="the TorchScript module"
     )
-    return write_graph(graph, out_dir, onnx=onnx, inputs=inputs, outputs=expected)
 
 
 def export_source(

@@ -96,7 +96,7 @@ def test_scripted_and_traced_export_match_torch(
         oracle = torch.softmax(torch.from_numpy(oracle), 1).numpy()
         np.testing.assert_allclose(golden.output, oracle, rtol=0, atol=1e-7)
         assert data["classes"] == ["a", "b", "c"]
-        assert data["output"]["kind"] == "probabilities"
+        assert data["outputs"][0]["kind"] == "probabilities"
     else:
         np.testing.assert_array_equal(golden.output, oracle)
 
@@ -163,9 +163,9 @@ def test_input_shape_is_required_and_other_flags_refused(
     out = tmp_path / "out"
     assert main(["export", str(src), "-o", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "does not record its input shape" in err and "--input-shape C H W" in err
+    assert "does not record its input shape" in err and "--input-shape (e.g. C H W)" in err
     assert main(["check", str(src)]) == 1
-    assert "--input-shape C H W" in capsys.readouterr().err
+    assert "--input-shape (e.g. C H W)" in capsys.readouterr().err
     # A shape the model cannot take is refused by the conversion, naming the flag.
     assert main(["export", str(src), "-o", str(out), "--input-shape", "3", "12", "12"]) == 1
     assert "check --input-shape C H W" in capsys.readouterr().err

@@ -380,7 +380,7 @@ def _retell(exc: UnsupportedModelError, model: onnx.ModelProto, path: Path) -> N
 def torchscript_to_graph(
     path: str | os.PathLike[str], input_shape: Sequence[int] | None
 ) -> tuple[Graph, torch.jit.ScriptModule]:
-    """The IR graph of the TorchScript file at ``path`` for per-sample ``input_shape`` (C, H, W),
+    """The IR graph of the TorchScript file at ``path`` for per-sample ``input_shape`` (any rank),
     and the loaded module (the oracle). ``UnsupportedModelError`` lists every unsupported node."""
     from pd2java.frontends.onnx import Importer
 
@@ -388,11 +388,11 @@ def torchscript_to_graph(
     if input_shape is None:
         raise UserError(
             f"{src}: a TorchScript file does not record its input shape; give the per-sample "
-            "input shape with --input-shape C H W"
+            "input shape with --input-shape (e.g. C H W)"
         )
     shape = tuple(int(d) for d in input_shape)
-    if len(shape) != 3 or min(shape) <= 0:
-        raise UserError(f"{src}: input shape {list(shape)} is not [C, H, W] of positive sizes")
+    if not shape or min(shape) <= 0:
+        raise UserError(f"{src}: input shape {list(shape)} must be one or more positive sizes")
     module = load_torchscript(src)
     model = to_onnx(module, shape, src)
     try:
@@ -405,22 +405,26 @@ def torchscript_to_graph(
 
 def torchscript_outputs(
     module: torch.jit.ScriptModule, inputs: np.ndarray, path: Path
-) -> np.ndarray:
-    """``module.forward`` on (N, C, H, W) ``inputs``, one sample at a time (a traced module may
-    have fixed its batch size at 1): (N, K) float32."""
+) -> list[np.ndarray]:
+    """``module.forward`` on the batch ``inputs`` (N, *input shape), one sample at a time (a
+    traced module may have fixed its batch size at 1): every output (a tensor, or a tuple, list
+    or dict of them, flattened in order), each (N, *its shape) float32."""
     import torch
 
-    rows = []
+    from pd2java.exporter import torch_outputs
+
+    rows: list[list[np.ndarray]] = []
     try:
         with torch.no_grad():
             for i in range(inputs.shape[0]):
-                out = module.forward(torch.from_numpy(np.array(inputs[i : i + 1])))
-                if not isinstance(out, torch.Tensor):
-                    raise UserError(
-                        f"{path}: forward returns a {type(out).__name__}, not one tensor; pd2java "
-                        "models give exactly one output"
-                    )
-                rows.append(out.detach().to(torch.float32).reshape(1, -1).numpy())
+                outs = torch_outputs(module.forward(torch.from_numpy(np.array(inputs[i : i + 1]))))
+                for out in outs:
+                    if not isinstance(out, torch.Tensor):
+                        raise UserError(
+                            f"{path}: forward returns a {type(out).__name__}; pd2java needs "
+                            "tensors (one, or a tuple, list or dict of them)"
+                        )
+                rows.append([o.detach().to(torch.float32).numpy() for o in outs])
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - the module's own errors
@@ -429,4 +433,4 @@ def torchscript_outputs(
             f"{path}: the TorchScript module fails on the golden inputs ({type(exc).__name__}: "
             f"{first}); nothing was written"
         ) from None
-    return np.concatenate(rows, axis=0)
+    return [np.concatenate([r[k] for r in rows], axis=0) for k in range(len(rows[0]))]
