@@ -4,12 +4,11 @@ Shared by tests/test_architectures.py (parity through torch.fx and ONNX, NumPy r
 against torch) and benchmarks/bench_java.py (latency next to the zoo models). Each entry of
 ``ARCHITECTURES`` is an ``Arch``: a name, a factory returning a fresh module in eval mode with
 deterministic, *realistic* random weights (see ``realistic``), the per-sample input shape
-(C, H, W), and whether the fx export folds batch norm.
+((C, H, W) images, (C, L) PRPS sequences, (F,) feature vectors), and whether the fx export
+folds batch norm.
 
 The networks follow their papers' structure (block order, activations, strides, shortcuts,
-squeeze-and-excitation) with few channels and small inputs, within the format's limits: one
-(C, H, W) input and one 1-D output per sample, so no concat, no reshape other than flatten, no
-auxiliary heads. Nothing is trained.
+squeeze-and-excitation) with few channels and small inputs. Nothing is trained.
 """
 
 from __future__ import annotations
@@ -619,11 +618,62 @@ def realistic(model: nn.Module, shape: tuple[int, int, int], seed: int) -> nn.Mo
     return model.eval()
 
 
+class StatsMLP(nn.Module):
+    """An MLP on 32 statistical PD features per sample (pulse counts, mean and max amplitudes,
+    skewness and kurtosis per half cycle, ...): standardisation with the training set's mean
+    and std inside the model, two hidden layers with BatchNorm1d, ReLU/GELU and dropout."""
+
+    def __init__(self, features: int = 32, hidden: int = 64, classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(32)
+        self.register_buffer("mean", torch.rand(features, generator=gen) * 2)
+        self.register_buffer("std", torch.rand(features, generator=gen) + 0.5)
+        self.body = nn.Sequential(
+            nn.Linear(features, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(hidden, hidden // 2),
+            nn.BatchNorm1d(hidden // 2),
+            nn.GELU(),
+            nn.AlphaDropout(0.1),
+            nn.Linear(hidden // 2, classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body((x - self.mean) / self.std)
+
+
+class AuxHeadNet(nn.Module):
+    """A PRPD classifier with an auxiliary head on its middle stage (GoogLeNet's deep
+    supervision): forward returns (main logits, auxiliary logits), both exported."""
+
+    def __init__(self, in_ch: int = 1, width: int = 8, classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(*_conv_bn(in_ch, width, 3), nn.ReLU(), nn.MaxPool2d(2))
+        self.mid = nn.Sequential(*_conv_bn(width, 2 * width, 3), nn.ReLU(), nn.MaxPool2d(2))
+        self.aux = nn.Sequential(
+            nn.AdaptiveAvgPool2d((2, 4)),
+            nn.Conv2d(2 * width, width, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(8 * width, classes),
+        )
+        self.top = nn.Sequential(
+            *_conv_bn(2 * width, 4 * width, 3, 2), nn.ReLU(), nn.AdaptiveAvgPool2d(1)
+        )
+        self.fc = nn.Linear(4 * width, classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = self.mid(self.stem(x))
+        return self.fc(torch.flatten(self.top(m), 1)), self.aux(m)
+
+
 @dataclass(frozen=True)
 class Arch:
     name: str
     build: Callable[[], nn.Module]  # a fresh module in eval mode, same weights every call
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]
     fold_bn: bool  # what the fx export of the tests uses
     note: str
 
@@ -631,7 +681,7 @@ class Arch:
 def _arch(
     name: str,
     make: Callable[[], nn.Module],
-    shape: tuple[int, int, int],
+    shape: tuple[int, ...],
     fold_bn: bool,
     note: str,
     seed: int,
@@ -734,6 +784,22 @@ ARCHITECTURES: list[Arch] = [
         True,
         "3x3 and 1x1 -> 5x5 branches concatenated with the stem (three-way cat), 1x1 fusion",
         11,
+    ),
+    _arch(
+        "stats_mlp",
+        lambda: StatsMLP(32),
+        (32,),
+        True,
+        "(32,) feature vectors: input standardisation, linear + BatchNorm1d, GELU, dropouts",
+        12,
+    ),
+    _arch(
+        "aux_head",
+        lambda: AuxHeadNet(1, width=8),
+        (1, 32, 64),
+        True,
+        "two outputs: main logits and an auxiliary head on the middle stage",
+        13,
     ),
 ]
 

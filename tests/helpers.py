@@ -97,26 +97,34 @@ def seeded_input(name: str, shape: tuple[int, ...], batch: int = 3) -> torch.Ten
     return torch.randn(batch, *shape, generator=gen)
 
 
-def torch_forward(model: torch.nn.Module, x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """``model(x)`` without autograd, as a NumPy array (``x`` a tensor or a float32 array)."""
+def torch_forward(model: torch.nn.Module, x: torch.Tensor | np.ndarray) -> Any:
+    """``model(x)`` without autograd, as a NumPy array (``x`` a tensor or a float32 array); a
+    model with several outputs gives the list of them, in pd2java's output order (tuples and
+    lists flattened, dicts in insertion order)."""
     import torch
 
+    from pd2java.exporter import torch_outputs
+
     with torch.no_grad():
-        return model(torch.as_tensor(x)).numpy()
+        outs = [t.numpy() for t in torch_outputs(model(torch.as_tensor(x)))]
+    return outs[0] if len(outs) == 1 else outs
 
 
 def ort_run(
-    model: Path | str | bytes | onnx.ModelProto, x: torch.Tensor | np.ndarray
-) -> np.ndarray:
+    model: Path | str | bytes | onnx.ModelProto,
+    x: torch.Tensor | np.ndarray,
+    all_outputs: bool = False,
+) -> Any:
     """Run an ONNX model (a file, serialized bytes or a ModelProto) on onnxruntime's CPU provider,
-    ``x`` fed to its first input; return the first output."""
+    ``x`` fed to its first input; return the first output (``all_outputs``: the list of all)."""
     import onnxruntime as ort
 
     if hasattr(model, "SerializeToString"):
         model = model.SerializeToString()
     data = model if isinstance(model, bytes) else str(model)
     sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: _as_numpy(x)})[0]
+    outs = sess.run(None, {sess.get_inputs()[0].name: _as_numpy(x)})
+    return outs if all_outputs else outs[0]
 
 
 def torch_onnx_export(
@@ -165,21 +173,31 @@ def assert_backends_match(
     check: Callable[[Any, Any, str], None] | None = None,
 ) -> None:
     """An exported model's NumPy reference and Java runtime (and, given ``onnx_file``, the ONNX
-    file written beside it under onnxruntime) all match ``expected`` on ``x``.
+    file written beside it under onnxruntime) all match ``expected`` on ``x``: one array, or
+    a list of them for a model with several outputs (each output is compared).
 
     ``check(got, expected, what)`` compares; by default ``assert_close`` at ATOL/RTOL of
     ``pd2java.format_rules``.
     """
     from pd2java.backends import reference
-    from pd2java.backends.java.bridge import java_predict
+    from pd2java.backends.java.bridge import java_predict_all
 
     if check is None:
         check = _check_close
     xs = _as_numpy(x)
-    check(reference.run(manifest, xs), expected, f"{name}: NumPy reference vs torch")
-    check(java_predict(manifest, xs), expected, f"{name}: Java vs torch")
+    want = list(expected) if isinstance(expected, (list, tuple)) else [expected]
+    graph = reference.load(manifest).graph
+    got = {
+        "NumPy reference": reference.run_graph_all(graph, xs),
+        "Java": java_predict_all(manifest, xs),
+    }
     if onnx_file is not None:
-        check(ort_run(onnx_file, xs), expected, f"{name}: written ONNX on onnxruntime vs torch")
+        got["written ONNX on onnxruntime"] = ort_run(onnx_file, xs, all_outputs=True)
+    for who, outs in got.items():
+        assert len(outs) == len(want), f"{name}: {who} gives {len(outs)} outputs, torch {len(want)}"
+        for i, (g, e) in enumerate(zip(outs, want)):
+            label = "" if len(want) == 1 else f" output {i}"
+            check(g, e, f"{name}: {who}{label} vs torch")
 
 
 def export_and_compare(

@@ -51,9 +51,10 @@ def inputs(arch: Arch) -> np.ndarray:
 
 def check(got: np.ndarray, expected: np.ndarray, what: str) -> None:
     assert_close(got, expected, what=what)
-    np.testing.assert_array_equal(
-        np.argmax(got, 1), np.argmax(expected, 1), err_msg=f"{what}: argmax"
-    )
+    if expected.ndim == 2:  # class scores: the same class too
+        np.testing.assert_array_equal(
+            np.argmax(got, 1), np.argmax(expected, 1), err_msg=f"{what}: argmax"
+        )
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES, ids=IDS)
@@ -74,6 +75,7 @@ def test_weights_give_realistic_activations(arch: Arch) -> None:
     ]
     try:
         y = torch_forward(model, inputs(arch)[:3])  # the image-like samples
+        y = y[0] if isinstance(y, list) else y  # the primary output of a multi-output net
     finally:
         for h in handles:
             h.remove()
