@@ -449,3 +449,69 @@ def test_same_file_same_graph_same_bytes(tmp_path: Path) -> None:
     a, b = onnx_to_graph(path), onnx_to_graph(path)
     assert a.nodes == b.nodes
     assert graph_to_onnx(a).SerializeToString() == graph_to_onnx(b).SerializeToString()
+
+
+# --- any input rank, fixed batch, several outputs --------------------------------------------
+
+
+def test_fixed_batch_is_read_as_the_batch(tmp_path: Path) -> None:
+    """A graph whose batch axis is fixed at 4 (e.g. exported with a batch of 4) imports; its
+    Reshape may name the batch as 4, and onnxruntime, fed 4 samples at a time, is the oracle."""
+    from pd2java.exporter import export_onnx
+
+    w = RNG.standard_normal((5, 3 * 4 * 4)).astype(np.float32)
+    model = make(
+        [
+            helper.make_node("Relu", ["x"], ["r"]),
+            helper.make_node("Reshape", ["r", "s"], ["f"]),
+            helper.make_node("Gemm", ["f", "w"], ["y"], transB=1),
+        ],
+        [init("s", np.array([4, -1], np.int64)), init("w", w)],
+        in_shape=(4, 3, 4, 4),
+        out_shape=(4, 5),
+    )
+    path = tmp_path / "fixed.onnx"
+    onnx.save(model, str(path))
+    graph = onnx_to_graph(path)
+    assert graph.input.shape == (3, 4, 4) and graph.meta["onnx_fixed_batch"] == 4
+    assert ops(graph) == ["relu", "flatten", "linear"]
+    manifest = export_onnx(path, tmp_path / "out", onnx=False)  # 3 golden samples: a padded chunk
+    x = RNG.standard_normal((4, 3, 4, 4)).astype(np.float32)
+    assert_close(reference.run(manifest, x), ort_run(model, x), what="fixed batch")
+
+
+def test_sequence_input_and_two_outputs(tmp_path: Path) -> None:
+    """A (N, C, L) input and two graph outputs, one of rank 2 per sample, import in order and
+    run in the reference and in Java."""
+    from pd2java.backends.java.bridge import java_predict_all
+    from pd2java.exporter import export_onnx
+
+    model = make(
+        [
+            helper.make_node("Relu", ["x"], ["feat"]),
+            helper.make_node("Flatten", ["feat"], ["flat"]),
+            helper.make_node("Sigmoid", ["flat"], ["prob"]),
+        ],
+        [],
+        in_shape=("N", 3, 10),
+        out_shape=("N", 30),
+        out_name="prob",
+    )
+    model.graph.output.append(
+        helper.make_tensor_value_info("feat", TensorProto.FLOAT, ["N", 3, 10])
+    )
+    path = tmp_path / "two.onnx"
+    onnx.save(model, str(path))
+    graph = onnx_to_graph(path)
+    assert graph.input.shape == (3, 10)
+    assert graph.outputs == ("prob", "feat") and graph.output_kinds == ("probabilities", "logits")
+    manifest = export_onnx(path, tmp_path / "out")
+    x = RNG.standard_normal((2, 3, 10)).astype(np.float32)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": x})
+    for who, got in (
+        ("reference", reference.run_graph_all(reference.load(manifest).graph, x)),
+        ("Java", java_predict_all(manifest, x)),
+    ):
+        for i, (g, e) in enumerate(zip(got, want)):
+            assert_close(g, e, what=f"{who} output {i}")
