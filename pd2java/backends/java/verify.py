@@ -338,12 +338,15 @@ def compare(
     )
 
 
-def _torch_predict(model: Any, x: np.ndarray) -> np.ndarray:
+def _torch_predict(model: Any, x: np.ndarray) -> list[np.ndarray]:
+    """Every output of the PyTorch model, each (N, values per sample)."""
     import torch
 
+    from pd2java.exporter import torch_outputs
+
     with torch.no_grad():
-        out = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
-    return out.detach().cpu().numpy().astype(np.float32).reshape(x.shape[0], -1)
+        outs = torch_outputs(model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))))
+    return [o.detach().cpu().numpy().astype(np.float32).reshape(x.shape[0], -1) for o in outs]
 
 
 def prpd_images(n: int, seed: int, classes: Sequence[str] | None) -> np.ndarray:
@@ -361,11 +364,12 @@ def prpd_images(n: int, seed: int, classes: Sequence[str] | None) -> np.ndarray:
     return images[pick][:, None, :, :]
 
 
-def _reference_run(manifest: Path, x: np.ndarray) -> np.ndarray:
+def _reference_run(manifest: Path, x: np.ndarray) -> list[np.ndarray]:
+    """Every output of the NumPy reference, each (N, values per sample)."""
     from pd2java.backends import reference
 
-    out = np.asarray(reference.run(manifest, x), dtype=np.float32)
-    return out.reshape(x.shape[0], -1)
+    outs = reference.run_graph_all(reference.load(manifest).graph, x)
+    return [np.asarray(o, dtype=np.float32).reshape(x.shape[0], -1) for o in outs]
 
 
 def layer_rows(
@@ -507,9 +511,9 @@ def verify(
         torch_source = f"{torch_source} + the {appended} head the export appended"
 
     comparisons: list[Comparison] = []
-    sets: list[tuple[str, np.ndarray, np.ndarray | None]] = []
+    sets: list[tuple[str, np.ndarray, tuple[np.ndarray, ...] | None]] = []
     if loaded.golden is not None:
-        sets.append(("golden", loaded.golden.input, loaded.golden.output))
+        sets.append(("golden", loaded.golden.input, loaded.golden.outputs))
     rng = np.random.default_rng(seed)
     if samples:
         sets.append(
@@ -520,19 +524,39 @@ def verify(
         else:
             notes.append(f"input shape {list(input_shape)} is not a PRPD image: prpd set skipped")
 
+    many = len(loaded.graph.outputs) > 1
     for name, x, expected in sets:
         say(f"running {name} inputs ({x.shape[0]})")
-        got = bridge.java_predict(manifest, x, self_test=False).reshape(x.shape[0], -1)
+        got = [
+            o.reshape(x.shape[0], -1) for o in bridge.java_predict_all(manifest, x, self_test=False)
+        ]
+        oracles: list[tuple[str, list[np.ndarray]]] = []
         if expected is not None:
-            comparisons.append(
-                compare(got, expected.reshape(x.shape[0], -1), name, "export", atol, rtol)
-            )
-        comparisons.append(compare(got, _reference_run(manifest, x), name, "numpy", atol, rtol))
+            oracles.append(("export", [e.reshape(x.shape[0], -1) for e in expected]))
+        oracles.append(("numpy", _reference_run(manifest, x)))
         if model is not None:
             want = _torch_predict(model, x)
-            if appended in PROBABILITY_OPS:  # the export's last node is the appended head
-                want = reference.run_node(loaded.graph.producer_of(loaded.graph.output), want)
-            comparisons.append(compare(got, want, name, "pytorch", atol, rtol))
+            if appended in PROBABILITY_OPS:  # the export's primary output is the appended head
+                want[0] = reference.run_node(loaded.graph.producer_of(loaded.graph.output), want[0])
+            oracles.append(("pytorch", want))
+        for oracle, refs in oracles:
+            if len(refs) != len(got):
+                comparisons.append(
+                    Comparison(
+                        name,
+                        oracle,
+                        x.shape[0],
+                        float("inf"),
+                        float("inf"),
+                        0,
+                        False,
+                        f"{len(got)} outputs in Java, {len(refs)} in {oracle}",
+                    )
+                )
+                continue
+            for i, (mine, ref) in enumerate(zip(got, refs)):
+                label = f"{name} output {i}" if many else name
+                comparisons.append(compare(mine, ref, label, oracle, atol, rtol))
 
     layers: list[LayerRow] = []
     first: LayerRow | None = None
