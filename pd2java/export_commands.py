@@ -1,11 +1,11 @@
 """The ``pd2java export`` and ``pd2java check`` verbs: thin wrappers over pd2java.exporter and the
 front ends.
 
-    pd2java export [SRC] -o OUTDIR [--module PKG.MOD:FACTORY] [--input-shape C H W]
+    pd2java export [SRC] -o OUTDIR [--module PKG.MOD:FACTORY] [--input-shape D [D ...]]
                    [--classes A,B,C | --classes-file FILE] [--head softmax|sigmoid|none]
                    [--trust-pickle] [--name NAME] [--fold-bn] [--no-onnx]
                    [--java-package PKG] [--java-class NAME] [--no-java]
-    pd2java check [SRC] [--module PKG.MOD:FACTORY] [--input-shape C H W] [--trust-pickle]
+    pd2java check [SRC] [--module PKG.MOD:FACTORY] [--input-shape D [D ...]] [--trust-pickle]
 
 SRC is a pd2java checkpoint (.pt), a plain state dict (``torch.save(model.state_dict(), path)``,
 with ``--module``, whose ``factory()`` builds the model), a TorchScript file (``torch.jit.save`` of
@@ -188,9 +188,12 @@ def check_graph(
     source = resolve_torch_source(path, module=module, trust_pickle=trust_pickle)
     shape = input_shape or source.input_shape
     if shape is None:
-        raise UserError(f"{src or module}: give the model's input shape with --input-shape C H W")
-    if not isinstance(shape, (list, tuple)) or len(shape) != 3:
-        raise UserError(f"{src or module}: input shape {shape!r} is not [C, H, W]")
+        raise UserError(
+            f"{src or module}: give the model's per-sample input shape with --input-shape "
+            "(e.g. C H W)"
+        )
+    if not isinstance(shape, (list, tuple)) or not shape or min(shape) < 1:
+        raise UserError(f"{src or module}: input shape {shape!r} must be one or more sizes >= 1")
     graph = capture(source.model, shape, name=source.name)
     validate(graph)
     return graph
@@ -218,7 +221,7 @@ def _source_options(p: argparse.ArgumentParser, shape_help: str) -> None:
         "current folder is importable) and factory() must return an nn.Module; SRC is then its "
         "state dict, or absent to use the factory's initial weights",
     )
-    p.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), help=shape_help)
+    p.add_argument("--input-shape", type=int, nargs="+", metavar="D", help=shape_help)
     p.add_argument(
         "--trust-pickle",
         action="store_true",
@@ -252,7 +255,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="model name (default: the source file's stem)")
     _source_options(
         p,
-        "per-sample input shape (required for --module and TorchScript; a checkpoint or ONNX "
+        "per-sample input shape, any rank, e.g. C H W, C L or F (required for --module and "
+        "TorchScript; a checkpoint or ONNX "
         "file has its own)",
     )
     p.add_argument("--classes", metavar="A,B,C", help="class names in output order")

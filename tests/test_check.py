@@ -328,7 +328,7 @@ def test_check_a_module_factory(
     assert "torch.cumsum(tensor[N, 1, 12, 12], dim=2)" in out and ".repeat(1, 4)" in out
 
     assert main(["check", "check_factory_models:build"]) == 1
-    assert "--input-shape C H W" in capsys.readouterr().err
+    assert "--input-shape (e.g. C H W)" in capsys.readouterr().err
     assert main(["check", "check_factory_models:not_a_model", "--input-shape", "1", "8", "8"]) == 1
     assert "not an nn.Module" in capsys.readouterr().err
     assert main(["check", "no_such_module_here:build", "--input-shape", "1", "8", "8"]) == 1

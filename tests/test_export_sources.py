@@ -45,6 +45,23 @@ def build():
 
 def build_probs():
     return nn.Sequential(Small(), nn.Softmax(dim=1))
+
+
+class StatsNet(nn.Module):
+    # A (F,) feature-vector input and two outputs: class scores and an embedding.
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Sequential(nn.Linear(6, 5), nn.Tanh())
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x):
+        e = self.embed(x)
+        return {"scores": self.fc(e), "embedding": e}
+
+
+def build_stats():
+    return StatsNet()
 """
 
 # The TorchScript-based ONNX exporter (torch_onnx_export) is deprecated upstream.
@@ -68,9 +85,11 @@ def _build(module: str, factory: str = "build") -> torch.nn.Module:
 
     torch.manual_seed(0)
     model = build_from_factory(f"{module}:{factory}")  # imported from the current folder
-    with torch.no_grad():  # non-trivial BN statistics, so the weights matter
-        model.bn.running_mean.uniform_(-0.5, 0.5)
-        model.bn.running_var.uniform_(0.5, 2.0)
+    bn = getattr(model, "bn", None)
+    if bn is not None:
+        with torch.no_grad():  # non-trivial BN statistics, so the weights matter
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
     return model.eval()
 
 
@@ -177,7 +196,10 @@ def test_onnx_with_classes_and_head_checked_against_onnxruntime(
     capsys.readouterr()
     bad = ["export", str(src), "-o", str(tmp_path / "o3"), "--no-java"]
     assert main([*bad, "--classes", "a,b"]) == 1
-    assert "2 class names given but the model's primary output has per-sample shape [3]" in capsys.readouterr().err
+    assert (
+        "2 class names given but the model's primary output has per-sample shape [3]"
+        in capsys.readouterr().err
+    )
     assert main([*bad, *SHAPE]) == 1
     assert "--input-shape does not apply" in capsys.readouterr().err
     # a model that already ends in softmax gets no second head
@@ -328,3 +350,25 @@ def test_verify_names_the_weights_and_untrained_mismatch(
     assert "weights: factory initialisation (untrained)" in captured.out
     assert "FAIL" in captured.out and "this is not a Java bug" in captured.out
     assert "this is not a Java bug" in captured.err
+
+
+def test_feature_vector_module_with_two_outputs_from_the_cli(
+    tmp_path: Path, user_module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--input-shape 6` (a rank-1 input) and a forward returning a dict of two tensors: both are
+    outputs, in order; the primary one carries the classes; Java and the reference agree with
+    torch on both."""
+    from helpers import assert_backends_match, torch_forward
+
+    model = _build(user_module, "build_stats")
+    torch.save(model.state_dict(), "w.pt")
+    out = tmp_path / "out"
+    argv = ["export", "w.pt", "--module", f"{user_module}:build_stats", "--input-shape", "6"]
+    assert main([*argv, "-o", str(out), "--classes", "a,b,c"]) == 0
+    printed = capsys.readouterr().out
+    assert "no typed classifier wrapper" not in printed  # the primary output is 1-D: a wrapper
+    path, data = _manifest(out)
+    assert data["input"]["shape"] == [6]
+    assert [o["shape"] for o in data["outputs"]] == [[3], [5]]
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+    assert_backends_match(path, x, torch_forward(model, x), "stats net")

@@ -66,6 +66,33 @@ def _per_sample(module: torch.jit.ScriptModule, x: np.ndarray) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
+class PaddedTwoHeads(nn.Module):
+    """Replicate padding, a circular and a reflect conv (the forms the TorchScript-based ONNX
+    exporter writes as computed pads and as Slice + Concat), and two outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.circ = nn.Conv2d(1, 4, 3, padding=1, padding_mode="circular")
+        self.refl = nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect")
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feat = torch.relu(self.refl(self.circ(F.pad(x, (1, 1, 1, 1), mode="replicate"))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(feat, 1), 1)), feat
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_padding_modes_and_two_outputs(tmp_path: Path, how: str) -> None:
+    from pd2java.exporter import export_torchscript
+
+    torch.manual_seed(1)
+    model = PaddedTwoHeads().eval()
+    src = _save(model, how, tmp_path / "padded.ts")
+    manifest = export_torchscript(src, tmp_path / "out", input_shape=SHAPE)
+    x = seeded_input(f"torchscript-padded-{how}", SHAPE, batch=3).numpy()
+    assert_backends_match(manifest, x, torch_forward(model, x), f"{how} padded TorchScript")
+
+
 @pytest.mark.parametrize(
     ("how", "suffix", "extra"),
     [("script", ".ts", []), ("trace", ".pt", ["--head", "softmax", "--classes", "a,b,c"])],
