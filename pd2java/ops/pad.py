@@ -57,6 +57,17 @@ def pad_attrs(op: str, top: int, bottom: int, left: int, right: int, value: floa
     return attrs
 
 
+def pad1d_steps(op: str, left: int, right: int) -> tuple[Lowered, Lowered, Lowered]:
+    """Pad op ``op`` applied along L of a (C, L) value (before a conv1d): the pad ops take
+    (C, H, W), so the value is viewed as (C, 1, L) by an unsqueeze at dim 2, padded along W
+    only, and squeezed back."""
+    return (
+        Lowered("unsqueeze", {"dim": 2}),
+        Lowered(op, pad_attrs(op, 0, 0, left, right)),
+        Lowered("squeeze", {"dim": 2}),
+    )
+
+
 # --- shape rules and NumPy kernels ------------------------------------------------------------
 
 

@@ -1,9 +1,9 @@
 package org.pd2java.runtime;
 
 /**
- * max_pool2d@1, fast path for unpadded pooling (padding 0, any kernel, stride and dilation):
- * with no padding and floor output size every window lies inside the input, so the reference's
- * per-cell bounds checks go; 2x2 windows (the PRPD CNN's pools) get a straight-line body, and
+ * max_pool2d@1 and max_pool1d@1, fast path for pooling whose windows all lie inside the input
+ * (padding 0, any kernel, stride and dilation; with ceil_mode, only where no last window reaches
+ * beyond the input): the reference's per-cell bounds checks go; 2x2 windows (the PRPD CNN's pools) get a straight-line body, and
  * the maximum is the branch-free {@code Math.max} (the reference's {@code v > m} branch is
  * mispredicted about half the time on real feature maps). Same value as {@link MaxPool2dKernel}
  * for NaN-free windows (a tie between -0.0 and +0.0 may give the other zero); a window holding
@@ -13,17 +13,18 @@ package org.pd2java.runtime;
 final class FastMaxPool2dKernel implements Kernel {
   private final Window2d g;
 
-  /** {@code g} must have no padding. */
+  /** Every window of {@code g} must lie inside the input ({@link Window2d#inside}). */
   FastMaxPool2dKernel(Window2d g) {
-    if (g.padded()) {
-      throw new IllegalArgumentException("padded pool on the unpadded fast path: " + g);
+    if (!g.inside()) {
+      throw new IllegalArgumentException("pool with windows outside the input on the fast path: "
+          + g);
     }
     this.g = g;
   }
 
   @Override
   public int[] outputShape() {
-    return new int[] {g.c, g.ho, g.wo};
+    return g.outputShape();
   }
 
   @Override
