@@ -905,17 +905,39 @@ def _avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     im.emit(f"avg_pool{dims}d", [x], node.output[0], attrs=attrs_ir, version=version)
 
 
-@onnx_import("GlobalAveragePool", ops=("global_avg_pool",), ir="global_avg_pool(keepdims=true)")
+@onnx_import(
+    "GlobalAveragePool",
+    ops=("global_avg_pool", "avg_pool1d"),
+    form="global_avg_pool with `keepdims` true; on a (C, L) input (torch's AdaptiveAvgPool1d(1)) "
+    "avg_pool1d with kernel = stride = L",
+)
 def _global_avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     _global_pool_from_onnx(im, node, "global_avg_pool")
 
 
 def _global_pool_from_onnx(im: Importer, node: NodeProto, op: str) -> None:
-    x = im.image(node.input[0])
-    im.emit(op, [x], node.output[0], attrs={"keepdims": True})
+    x = im.runtime(node.input[0])
+    if len(x.shape) != 2:
+        x = im.image(node.input[0])
+        im.emit(op, [x], node.output[0], attrs={"keepdims": True})
+        return
+    # (C, L) -> (C, 1): the one window of a 1-D pool over the whole length
+    whole = {"kernel_size": x.shape[1], "stride": x.shape[1], "padding": (0, 0)}
+    if op == "global_max_pool":
+        im.emit(
+            "max_pool1d", [x], node.output[0], attrs={**whole, "dilation": 1, "ceil_mode": False}
+        )
+        return
+    attrs = {**whole, "ceil_mode": False, "count_include_pad": True}
+    im.emit("avg_pool1d", [x], node.output[0], attrs=attrs)
 
 
-@onnx_import("GlobalMaxPool", ops=("global_max_pool",), ir="global_max_pool(keepdims=true)")
+@onnx_import(
+    "GlobalMaxPool",
+    ops=("global_max_pool", "max_pool1d"),
+    form="global_max_pool with `keepdims` true; on a (C, L) input (torch's AdaptiveMaxPool1d(1)) "
+    "max_pool1d with kernel = stride = L",
+)
 def _global_max_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     _global_pool_from_onnx(im, node, "global_max_pool")
 
