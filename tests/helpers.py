@@ -11,6 +11,7 @@ register (the ONNX front end must not load before the op registry has).
 
 from __future__ import annotations
 
+import functools
 import warnings
 import zlib
 from collections.abc import Callable, Iterable
@@ -95,6 +96,39 @@ def seeded_input(name: str, shape: tuple[int, ...], batch: int = 3) -> torch.Ten
 
     gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
     return torch.randn(batch, *shape, generator=gen)
+
+
+# --- sequence (C, L) models ------------------------------------------------------------------
+# The format's model input is a per-sample (C, H, W) image and its output 1-D, so a model on
+# (N, C, L) sequences is fed a (N, C, 1, L) input, squeezed to (N, C, L) first, and its output
+# flattened at the end. These helpers are the only place that knows it: when the format takes
+# a (C, L) input and any output, ``seq_model`` returns ``body`` and ``seq_input`` a (N, C, L)
+# tensor.
+
+
+@functools.cache
+def _squeeze_h() -> type:
+    import torch
+
+    class SqueezeH(torch.nn.Module):
+        """(N, C, 1, L) -> (N, C, L), as ``x.squeeze(2)``."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.squeeze(2)
+
+    return SqueezeH
+
+
+def seq_model(body: torch.nn.Module) -> torch.nn.Module:
+    """``body``, a module on (N, C, L) sequences, as an exportable model on (N, C, 1, L)."""
+    from torch import nn
+
+    return nn.Sequential(_squeeze_h()(), body, nn.Flatten(1)).eval()
+
+
+def seq_input(name: str, channels: int, length: int, batch: int = 3) -> torch.Tensor:
+    """The seeded input (``seeded_input``) of a ``seq_model`` for (C, L) sequences."""
+    return seeded_input(name, (channels, 1, length), batch)
 
 
 def torch_forward(model: torch.nn.Module, x: torch.Tensor | np.ndarray) -> np.ndarray:
