@@ -46,15 +46,15 @@ from pd2java.ops.pool import ceil_window_out
 from pd2java.ops.registry import ShapeError, impl
 
 
-class _Fn(nn.Module):
-    """A functional pool as users write it."""
+class _Call(nn.Module):
+    """A functional form as users write it: ``fn(x)`` in forward."""
 
-    def __init__(self, fn: str, *args: object, **kwargs: object) -> None:
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
         super().__init__()
-        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.fn = fn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return getattr(F, self.fn)(x, *self.args, **self.kwargs)
+        return self.fn(x)
 
 
 class _FConv(nn.Module):
@@ -194,10 +194,22 @@ CASES: list[Case] = [
         "max_pool1d@1",
         REFUSED,
     ),
-    C("f_max", 2, 9, lambda: _Fn("max_pool1d", 3, 1, 1), "max_pool1d@1"),
-    C("f_max_ceil", 2, 9, lambda: _Fn("max_pool1d", 2, ceil_mode=True), "max_pool1d@1"),
+    C("f_max", 2, 9, lambda: _Call(lambda x: F.max_pool1d(x, 3, 1, 1)), "max_pool1d@1"),
+    C(
+        "f_max_ceil",
+        2,
+        9,
+        lambda: _Call(lambda x: F.max_pool1d(x, 2, ceil_mode=True)),
+        "max_pool1d@1",
+    ),
     C("adaptive_max_1", 3, 11, lambda: nn.AdaptiveMaxPool1d(1), "max_pool1d@1"),
-    C("f_adaptive_max_3", 2, 12, lambda: _Fn("adaptive_max_pool1d", 3), "max_pool1d@1"),
+    C(
+        "f_adaptive_max_3",
+        2,
+        12,
+        lambda: _Call(lambda x: F.adaptive_max_pool1d(x, 3)),
+        "max_pool1d@1",
+    ),
     # avg_pool1d
     C("avg_plain", 2, 10, lambda: nn.AvgPool1d(3), "avg_pool1d@1"),
     C("avg_pad_incl", 2, 9, lambda: nn.AvgPool1d(3, 2, 1), "avg_pool1d@1"),
@@ -220,10 +232,22 @@ CASES: list[Case] = [
     ),
     C("avg_stride_gt_kernel", 3, 8, lambda: nn.AvgPool1d(2, 3, ceil_mode=True), "avg_pool1d@1"),
     C("avg_len1", 2, 1, lambda: nn.AvgPool1d(3, 2, 1), "avg_pool1d@1"),
-    C("f_avg", 2, 8, lambda: _Fn("avg_pool1d", 3, 2, 1, True, False), "avg_pool1d@1"),
+    C(
+        "f_avg",
+        2,
+        8,
+        lambda: _Call(lambda x: F.avg_pool1d(x, 3, 2, 1, True, False)),
+        "avg_pool1d@1",
+    ),
     C("adaptive_avg_1", 3, 11, lambda: nn.AdaptiveAvgPool1d(1), "avg_pool1d@1"),
     C("adaptive_avg_4", 2, 12, lambda: nn.AdaptiveAvgPool1d(4), "avg_pool1d@1"),
-    C("f_adaptive_avg_1", 2, 5, lambda: _Fn("adaptive_avg_pool1d", 1), "avg_pool1d@1"),
+    C(
+        "f_adaptive_avg_1",
+        2,
+        5,
+        lambda: _Call(lambda x: F.adaptive_avg_pool1d(x, 1)),
+        "avg_pool1d@1",
+    ),
     # all together, as a PRPS model would use them
     C("prps_stack", 2, 36, _prps_stack, "avg_pool1d@1", NO_IMPORT),
 ]
@@ -373,7 +397,7 @@ def test_adaptive_pools_are_plain_pools() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [nn.AdaptiveAvgPool1d(5), _Fn("adaptive_max_pool1d", 5)],
+    [nn.AdaptiveAvgPool1d(5), _Call(lambda x: F.adaptive_max_pool1d(x, 5))],
     ids=["module", "functional"],
 )
 def test_adaptive_pool_to_unequal_bins_is_refused(tmp_path: Path, body: nn.Module) -> None:

@@ -63,7 +63,8 @@ def _window(
     return kernel, strides, as_(padding, "padding")
 
 
-def lower_max_pool2d_call(
+def lower_max_pool_call(
+    dims: int,
     kernel_size: object,
     stride: object = None,
     padding: object = 0,
@@ -71,14 +72,18 @@ def lower_max_pool2d_call(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> Lowered:
-    """F.max_pool2d / nn.MaxPool2d arguments -> max_pool2d (stride defaults to the kernel);
-    @1 unless ceil_mode is on."""
+    """F.max_pool1d / F.max_pool2d (``dims`` 1 or 2) and the modules' arguments -> max_pool1d /
+    max_pool2d (stride defaults to the kernel); max_pool2d@1 unless ceil_mode is on."""
     if return_indices:
         raise Unsupported("max pool with return_indices=True")
+    if dims == 1:
+        kernel, stride_, pad = _window(kernel_size, stride, padding, as_single)
+        attrs = {"kernel_size": kernel, "stride": stride_, "padding": (pad, pad)}
+        attrs |= {"dilation": as_single(dilation, "dilation"), "ceil_mode": bool(ceil_mode)}
+        return Lowered("max_pool1d", attrs)
     kernel, strides, pads = _window(kernel_size, stride, padding)
-    dilations = as_pair(dilation, "dilation")
     attrs = pool_attrs(kernel, strides, (pads[0], pads[0], pads[1], pads[1]), bool(ceil_mode))
-    attrs["dilation"] = dilations
+    attrs["dilation"] = as_pair(dilation, "dilation")
     return Lowered("max_pool2d", attrs, version=2 if "ceil_mode" in attrs else 1)
 
 
@@ -126,7 +131,7 @@ def _max_pool_call_args(call: Call) -> dict[str, Any]:
 
 @torch_module("torch.nn.MaxPool2d", ops=("max_pool2d",))
 def _max_pool2d_module(mod: object, x: Value) -> Lowered:
-    return lower_max_pool2d_call(*_max_pool_module_args(mod))
+    return lower_max_pool_call(2, *_max_pool_module_args(mod))
 
 
 # F.max_pool2d is a boolean_dispatch wrapper: its two branches are matched too, unlisted.
@@ -136,29 +141,12 @@ def _max_pool2d_module(mod: object, x: Value) -> Lowered:
     aliases=("torch.nn.functional._max_pool2d", "torch.max_pool2d"),
 )
 def _max_pool2d_call(call: Call) -> Lowered:
-    return lower_max_pool2d_call(**_max_pool_call_args(call))
-
-
-def lower_max_pool1d_call(
-    kernel_size: object,
-    stride: object = None,
-    padding: object = 0,
-    dilation: object = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> Lowered:
-    """F.max_pool1d / nn.MaxPool1d arguments -> max_pool1d (stride defaults to the kernel)."""
-    if return_indices:
-        raise Unsupported("max pool with return_indices=True")
-    kernel, stride_, pad = _window(kernel_size, stride, padding, as_single)
-    attrs = {"kernel_size": kernel, "stride": stride_, "padding": (pad, pad)}
-    attrs |= {"dilation": as_single(dilation, "dilation"), "ceil_mode": bool(ceil_mode)}
-    return Lowered("max_pool1d", attrs)
+    return lower_max_pool_call(2, **_max_pool_call_args(call))
 
 
 @torch_module("torch.nn.MaxPool1d", ops=("max_pool1d",))
 def _max_pool1d_module(mod: object, x: Value) -> Lowered:
-    return lower_max_pool1d_call(*_max_pool_module_args(mod))
+    return lower_max_pool_call(1, *_max_pool_module_args(mod))
 
 
 # F.max_pool1d is a boolean_dispatch wrapper too.
@@ -168,10 +156,11 @@ def _max_pool1d_module(mod: object, x: Value) -> Lowered:
     aliases=("torch.nn.functional._max_pool1d", "torch.max_pool1d"),
 )
 def _max_pool1d_call(call: Call) -> Lowered:
-    return lower_max_pool1d_call(**_max_pool_call_args(call))
+    return lower_max_pool_call(1, **_max_pool_call_args(call))
 
 
-def lower_avg_pool2d_call(
+def lower_avg_pool_call(
+    dims: int,
     kernel_size: object,
     stride: object = None,
     padding: object = 0,
@@ -179,10 +168,15 @@ def lower_avg_pool2d_call(
     count_include_pad: bool = True,
     divisor_override: object = None,
 ) -> Lowered:
-    """F.avg_pool2d / nn.AvgPool2d arguments -> avg_pool2d with explicit count_include_pad;
-    @1 unless ceil_mode is on."""
+    """F.avg_pool1d / F.avg_pool2d (``dims`` 1 or 2) and the modules' arguments -> avg_pool1d /
+    avg_pool2d with explicit count_include_pad; avg_pool2d@1 unless ceil_mode is on."""
     if divisor_override is not None:
         raise Unsupported(f"avg pool with divisor_override={divisor_override!r}")
+    if dims == 1:
+        kernel, stride_, pad = _window(kernel_size, stride, padding, as_single)
+        attrs = {"kernel_size": kernel, "stride": stride_, "padding": (pad, pad)}
+        attrs |= {"ceil_mode": bool(ceil_mode), "count_include_pad": bool(count_include_pad)}
+        return Lowered("avg_pool1d", attrs)
     kernel, strides, pads = _window(kernel_size, stride, padding)
     attrs = pool_attrs(kernel, strides, (pads[0], pads[0], pads[1], pads[1]), bool(ceil_mode))
     attrs["count_include_pad"] = bool(count_include_pad)
@@ -194,7 +188,8 @@ _AVG_NOTE = "`count_include_pad` written explicitly"
 
 @torch_module("torch.nn.AvgPool2d", ops=("avg_pool2d",), note=_AVG_NOTE)
 def _avg_pool2d_module(mod: object, x: Value) -> Lowered:
-    return lower_avg_pool2d_call(
+    return lower_avg_pool_call(
+        2,
         mod.kernel_size,
         mod.stride,
         mod.padding,
@@ -204,55 +199,30 @@ def _avg_pool2d_module(mod: object, x: Value) -> Lowered:
     )
 
 
+# F.avg_pool1d's arguments after the input, with PyTorch's defaults (F.avg_pool2d adds
+# divisor_override).
+_AVG_POOL_ARGS = ["kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"]
+_AVG_POOL_DEFAULTS = {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}
+
+
 @torch_function("torch.nn.functional.avg_pool2d", ops=("avg_pool2d",), note=_AVG_NOTE)
 def _avg_pool2d_call(call: Call) -> Lowered:
-    names = [
-        "kernel_size",
-        "stride",
-        "padding",
-        "ceil_mode",
-        "count_include_pad",
-        "divisor_override",
-    ]
     b = call.bind(
-        names,
-        {
-            "stride": None,
-            "padding": 0,
-            "ceil_mode": False,
-            "count_include_pad": True,
-            "divisor_override": None,
-        },
+        [*_AVG_POOL_ARGS, "divisor_override"], {**_AVG_POOL_DEFAULTS, "divisor_override": None}
     )
-    return lower_avg_pool2d_call(**b)
-
-
-def lower_avg_pool1d_call(
-    kernel_size: object,
-    stride: object = None,
-    padding: object = 0,
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-) -> Lowered:
-    """F.avg_pool1d / nn.AvgPool1d arguments -> avg_pool1d with explicit count_include_pad."""
-    kernel, stride_, pad = _window(kernel_size, stride, padding, as_single)
-    attrs = {"kernel_size": kernel, "stride": stride_, "padding": (pad, pad)}
-    attrs |= {"ceil_mode": bool(ceil_mode), "count_include_pad": bool(count_include_pad)}
-    return Lowered("avg_pool1d", attrs)
+    return lower_avg_pool_call(2, **b)
 
 
 @torch_module("torch.nn.AvgPool1d", ops=("avg_pool1d",), note=_AVG_NOTE)
 def _avg_pool1d_module(mod: Any, x: Value) -> Lowered:
-    return lower_avg_pool1d_call(
-        mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode, mod.count_include_pad
+    return lower_avg_pool_call(
+        1, mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode, mod.count_include_pad
     )
 
 
 @torch_function("torch.nn.functional.avg_pool1d", ops=("avg_pool1d",), note=_AVG_NOTE)
 def _avg_pool1d_call(call: Call) -> Lowered:
-    names = ["kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"]
-    defaults = {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}
-    return lower_avg_pool1d_call(**call.bind(names, defaults))
+    return lower_avg_pool_call(1, **call.bind(_AVG_POOL_ARGS, _AVG_POOL_DEFAULTS))
 
 
 def lower_adaptive_pool1d_call(
@@ -1046,15 +1016,30 @@ def _max_pool_to_onnx(e: Emitter, node: Node) -> None:
 def _pool_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> None:
     """A 2-D pool with symmetric pads and floor output size, plus the op's own attributes."""
     ph, pw = e.pair(node, "padding")
+    kernel, stride = e.pair(node, "kernel_size"), e.pair(node, "stride")
+    _emit_window(e, node, op_type, kernel, stride, [ph, pw, ph, pw], False, **extra)
+
+
+def _emit_window(
+    e: Emitter,
+    node: Node,
+    op_type: str,
+    kernel: list[int],
+    stride: list[int],
+    pads: list[int],
+    ceil: bool,
+    **extra: object,
+) -> None:
+    """An ONNX MaxPool / AveragePool of ``node`` with its window written out."""
     e.add(
         op_type,
         node.inputs,
         node.outputs,
         node.name,
-        kernel_shape=e.pair(node, "kernel_size"),
-        strides=e.pair(node, "stride"),
-        pads=[ph, pw, ph, pw],
-        ceil_mode=0,
+        kernel_shape=kernel,
+        strides=stride,
+        pads=pads,
+        ceil_mode=int(ceil),
         **extra,
     )
 
@@ -1119,17 +1104,7 @@ def _ceil_pool_to_onnx(
     ceil = bool(node.attrs["ceil_mode"]) and any(
         _ceil_adds_window(*axis) for axis in zip(sizes, kernel, stride, begins, ends, dilation)
     )
-    e.add(
-        op_type,
-        node.inputs,
-        node.outputs,
-        node.name,
-        kernel_shape=kernel,
-        strides=stride,
-        pads=[*begins, *ends],
-        ceil_mode=int(ceil),
-        **extra,
-    )
+    _emit_window(e, node, op_type, kernel, stride, [*begins, *ends], ceil, **extra)
 
 
 def _pool1d_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> None:
@@ -1242,17 +1217,7 @@ def _adaptive_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> 
             "or --no-onnx)"
         )
     kernel = [h // oh, w // ow]
-    e.add(
-        op_type,
-        node.inputs,
-        node.outputs,
-        node.name,
-        kernel_shape=kernel,
-        strides=kernel,
-        pads=[0, 0, 0, 0],
-        ceil_mode=0,
-        **extra,
-    )
+    _emit_window(e, node, op_type, kernel, kernel, [0, 0, 0, 0], False, **extra)
 
 
 @onnx_export(

@@ -53,6 +53,16 @@ _P = AttrSpec(
 )
 _D = AttrSpec("dilation", "int2", "spacing between kernel taps [dh, dw]")
 
+# The 1-D ops' window: single ints.
+_K1 = AttrSpec("kernel_size", "int", "window length k, >= 1")
+_S1 = AttrSpec("stride", "int", "step, >= 1")
+_CEIL1 = AttrSpec(
+    "ceil_mode",
+    "bool",
+    "false: floor output length; true: ceil, as PyTorch (a last window must start inside the "
+    "input or the left padding, else it is dropped)",
+)
+
 OP_LIST: tuple[OpSpec, ...] = (
     OpSpec(
         "conv2d",
@@ -634,8 +644,8 @@ OP_LIST: tuple[OpSpec, ...] = (
         (
             AttrSpec("in_channels", "int", "input channels"),
             AttrSpec("out_channels", "int", "output channels"),
-            AttrSpec("kernel_size", "int", "window length k, >= 1"),
-            AttrSpec("stride", "int", "step, >= 1"),
+            _K1,
+            _S1,
             AttrSpec("padding", "int", "implicit zeros added at each end, >= 0"),
             AttrSpec("dilation", "int", "spacing between kernel taps, >= 1"),
             AttrSpec("groups", "int", "channel groups; groups == in_channels is depthwise"),
@@ -650,18 +660,13 @@ OP_LIST: tuple[OpSpec, ...] = (
         1,
         (),
         (
-            AttrSpec("kernel_size", "int", "window length k, >= 1"),
-            AttrSpec("stride", "int", "step, >= 1"),
+            _K1,
+            _S1,
             AttrSpec(
                 "padding", "int2", "-inf padding [left, right], each >= 0 and <= kernel_size // 2"
             ),
             AttrSpec("dilation", "int", "spacing between window taps, >= 1"),
-            AttrSpec(
-                "ceil_mode",
-                "bool",
-                "false: floor output length; true: ceil, as PyTorch (a last window must start "
-                "inside the input or the left padding, else it is dropped)",
-            ),
+            _CEIL1,
         ),
         "Max over windows along L of a (C, L) value, as torch.nn.MaxPool1d, with per-side "
         "padding; padded cells and cells beyond the padded input never win. Output length: "
@@ -673,17 +678,12 @@ OP_LIST: tuple[OpSpec, ...] = (
         1,
         (),
         (
-            AttrSpec("kernel_size", "int", "window length k, >= 1"),
-            AttrSpec("stride", "int", "step, >= 1"),
+            _K1,
+            _S1,
             AttrSpec(
                 "padding", "int2", "zero padding [left, right], each >= 0 and <= kernel_size // 2"
             ),
-            AttrSpec(
-                "ceil_mode",
-                "bool",
-                "false: floor output length; true: ceil, as PyTorch (a last window must start "
-                "inside the input or the left padding, else it is dropped)",
-            ),
+            _CEIL1,
             AttrSpec(
                 "count_include_pad",
                 "bool",

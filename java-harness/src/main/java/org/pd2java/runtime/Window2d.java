@@ -83,16 +83,11 @@ final class Window2d {
    * channel counts), a rank-3 input with in_channels channels, and an output size that fits.
    */
   static Window2d conv(NodeDef n, int[][] in) {
-    int cin = n.intAttr("in_channels", 1);
-    int cout = n.intAttr("out_channels", 1);
     int[] k = n.int2Attr("kernel_size", 1);
     int[] s = n.int2Attr("stride", 1);
     int[] p = n.int2Attr("padding", 0);
     int[] d = n.int2Attr("dilation", 1);
-    int groups = n.intAttr("groups", 1);
-    checkGroups(n, cin, cout, groups);
-    int[] x = convInput(n, in, cin, 3);
-    return over(n, x, cout, groups, k, s, p, d, false);
+    return conv(n, in, k, s, p, d, false);
   }
 
   /**
@@ -100,16 +95,23 @@ final class Window2d {
    * seen as {@code (c, 1, l)} with a {@code (1, k)} window.
    */
   static Window2d conv1d(NodeDef n, int[][] in) {
-    int cin = n.intAttr("in_channels", 1);
-    int cout = n.intAttr("out_channels", 1);
     int[] k = {1, n.intAttr("kernel_size", 1)};
     int[] s = {1, n.intAttr("stride", 1)};
     int[] p = {0, n.intAttr("padding", 0)};
     int[] d = {1, n.intAttr("dilation", 1)};
+    return conv(n, in, k, s, p, d, true);
+  }
+
+  /** Both convolutions' channels and groups on their window; {@code seq}: conv1d's input. */
+  private static Window2d conv(
+      NodeDef n, int[][] in, int[] k, int[] s, int[] p, int[] d, boolean seq) {
+    int cin = n.intAttr("in_channels", 1);
+    int cout = n.intAttr("out_channels", 1);
     int groups = n.intAttr("groups", 1);
     checkGroups(n, cin, cout, groups);
-    int[] x = convInput(n, in, cin, 2);
-    return over(n, new int[] {x[0], 1, x[1]}, cout, groups, k, s, p, d, true);
+    int[] x = convInput(n, in, cin, seq ? 2 : 3);
+    int[] chw = seq ? new int[] {x[0], 1, x[1]} : x;
+    return over(n, chw, cout, groups, k, s, p, d, seq);
   }
 
   /**
