@@ -231,6 +231,31 @@ def _activations() -> nn.Module:
     )
 
 
+# --- sequence models ---------------------------------------------------------------------------
+
+
+def prps_seq() -> nn.Module:
+    """A small phase-resolved pulse sequence (PRPS) classifier on (N, 2, L=40) sequences:
+    conv1d (plain, depthwise, strided and dilated),
+    batch_norm1d, max_pool1d with a ceil_mode window, avg_pool1d, an adaptive max pool to 1.
+    Zero padding only and a ceil_mode that adds a window, so its ONNX form reads back the same."""
+    body = nn.Sequential(
+        nn.Conv1d(2, 6, 5, padding=2),
+        nn.BatchNorm1d(6),
+        nn.ReLU(),
+        nn.MaxPool1d(3, 2, 1, ceil_mode=True),
+        nn.Conv1d(6, 6, 3, padding=1, groups=6),
+        nn.AvgPool1d(2, count_include_pad=False),
+        nn.Conv1d(6, 8, 3, stride=2, dilation=2),
+        nn.AdaptiveMaxPool1d(1),
+    )
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        body[1].running_mean.copy_(torch.randn(6, generator=gen) * 0.5)
+        body[1].running_var.copy_(torch.rand(6, generator=gen) + 0.5)
+    return nn.Sequential(body, nn.Flatten(1), nn.Linear(8, 4))
+
+
 # --- zoo models ------------------------------------------------------------------------------
 
 
@@ -259,6 +284,7 @@ CORPUS: list[tuple[str, Callable[[], nn.Module], Shape]] = [
     ("mean_forms", _seeded(MeanForms, 15), (3, 5, 4)),
     ("called_twice", _seeded(CalledTwice, 16), (3, 4, 5)),
     ("view_forms", _seeded(ViewForms, 19), (2, 4, 5)),
+    ("prps_seq", _seeded(prps_seq, 20), (2, 40)),
     ("zoo_lenet", _seeded(zoo_lenet, 17), (1, 60, 120)),
     ("zoo_light", _seeded(zoo_light, 18), (1, 60, 120)),
 ]

@@ -97,6 +97,22 @@ def seeded_input(name: str, shape: tuple[int, ...], batch: int = 3) -> torch.Ten
     return torch.randn(batch, *shape, generator=gen)
 
 
+# --- sequence (C, L) models ------------------------------------------------------------------
+
+
+def seq_model(body: torch.nn.Module) -> torch.nn.Module:
+    """``body``, a module on (N, C, L) sequences, ready to export (a (C, L) input, its own
+    output); wrapped so that ``body`` is a module call to lower, not a forward to trace."""
+    from torch import nn
+
+    return nn.Sequential(body).eval()
+
+
+def seq_input(name: str, channels: int, length: int, batch: int = 3) -> torch.Tensor:
+    """The seeded (N, C, L) input (``seeded_input``) of a sequence model."""
+    return seeded_input(name, (channels, length), batch)
+
+
 def torch_forward(model: torch.nn.Module, x: torch.Tensor | np.ndarray) -> Any:
     """``model(x)`` without autograd, as a NumPy array (``x`` a tensor or a float32 array); a
     model with several outputs gives the list of them, in pd2java's output order (tuples and

@@ -185,14 +185,6 @@ CASES: dict[str, tuple[Callable[[], onnx.ModelProto], str]] = {
         lambda: one("AveragePool", kernel_shape=[2, 2], pads=[2, 2, 2, 2]),
         r"exceed half the kernel",
     ),
-    "conv-1d": (
-        lambda: model_of(
-            [helper.make_node("Conv", ["x", "w"], ["y"], name="bad")],
-            [init("w", np.ones((2, 3, 3), np.float32))],
-            in_shape=["N", 3, 8],
-        ),
-        r"its input 'x' has per-sample shape \[3, 8\]",
-    ),
     "gemm-alpha": (
         lambda: model_of(
             [

@@ -498,6 +498,63 @@ def graph_struct_ops() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     return c.graph("logits"), c.x, c.expected
 
 
+def graph_seq_ops() -> tuple[Graph, torch.Tensor, torch.Tensor]:
+    """conv1d (grouped, strided, dilated, with and without bias), max_pool1d with per-side
+    padding, dilation and a ceil_mode window, avg_pool1d both ways, on a (C, L) value squeezed
+    from the (C, 1, L) input."""
+    c = Chain((4, 1, 17), seed=12)
+    v = c.step("squeeze", ["input"], {"dim": 2}, {}, lambda x: x.squeeze(2))
+    conv1d = {"kernel_size": 3, "stride": 2, "padding": 2, "dilation": 2, "groups": 2}
+    v = c.step(
+        "conv1d",
+        [v],
+        {"in_channels": 4, "out_channels": 6, **conv1d},
+        {"weight": c.rand(6, 2, 3), "bias": c.rand(6)},
+        lambda x, weight, bias: F.conv1d(x, weight, bias, 2, 2, 2, 2),
+    )
+    v = c.step(
+        "max_pool1d",
+        [v],
+        {"kernel_size": 3, "stride": 2, "padding": (1, 0), "dilation": 2, "ceil_mode": True},
+        {},
+        # the left pad only, as an F.pad of a very negative value (every window holds a real
+        # cell, so it acts as -inf); no ceil_mode window starts in the right padding
+        lambda x: F.max_pool1d(F.pad(x, (1, 0), value=-1e30), 3, 2, dilation=2, ceil_mode=True),
+    )
+    for include in (True, False):
+        v = c.step(
+            "avg_pool1d",
+            [v],
+            {
+                "kernel_size": 2,
+                "stride": 1,
+                "padding": (1, 1),
+                "ceil_mode": False,
+                "count_include_pad": include,
+            },
+            {},
+            lambda x, include=include: F.avg_pool1d(x, 2, 1, 1, count_include_pad=include),
+        )
+    v = c.step(
+        "conv1d",
+        [v],
+        {
+            "in_channels": 6,
+            "out_channels": 3,
+            "kernel_size": 1,
+            "stride": 1,
+            "padding": 0,
+            "dilation": 1,
+            "groups": 1,
+        },
+        {"weight": c.rand(3, 6, 1), "bias": None},
+        lambda x, weight, bias: F.conv1d(x, weight, bias),
+    )
+    v = c.step("flatten", [v], {}, {}, lambda x: x.flatten(1))
+    linear(c, v, int(c.values[v].shape[1]), 2)
+    return c.graph("logits"), c.x, c.expected
+
+
 GRAPHS = {
     "norms": graph_all_norms,
     "pools": graph_all_pools,
@@ -509,6 +566,7 @@ GRAPHS = {
     "binary": graph_binary_ops,
     "pools_v2": graph_pools_v2,
     "struct": graph_struct_ops,
+    "seq": graph_seq_ops,
 }
 
 

@@ -405,9 +405,11 @@ class Importer:
     def spatial(
         self, node: onnx.NodeProto, attrs: dict[str, Any], kernel: list[int]
     ) -> tuple[list[int], list[int], list[int]]:
-        """strides, symmetric pads [ph, pw] and dilations of a 2-D Conv/pool node."""
-        if len(kernel) != 2:
-            raise self.fail(f"kernel {kernel} is not 2-D; pd2java supports 2-D kernels only")
+        """strides, symmetric pads ([ph, pw], or [p] for a 1-D kernel) and dilations of a 2-D
+        (or 1-D) Conv/pool node."""
+        dims = len(kernel)
+        if dims not in (1, 2):
+            raise self.fail(f"kernel {kernel} is neither 2-D nor 1-D; pd2java supports those only")
         auto_pad = attrs.get("auto_pad", b"NOTSET")
         auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
         if auto_pad not in ("NOTSET", "VALID"):
@@ -415,15 +417,16 @@ class Importer:
                 f"auto_pad={auto_pad!r} is not supported (only NOTSET with explicit pads, "
                 "or VALID); re-export with explicit padding"
             )
-        strides = int_list(attrs.get("strides", [1, 1]))
-        dilations = int_list(attrs.get("dilations", [1, 1]))
-        pads = int_list(attrs.get("pads", [0, 0, 0, 0])) if auto_pad == "NOTSET" else [0, 0, 0, 0]
-        if len(strides) != 2 or len(dilations) != 2 or len(pads) != 4:
+        strides = int_list(attrs.get("strides", [1] * dims))
+        dilations = int_list(attrs.get("dilations", [1] * dims))
+        no_pads = [0] * 2 * dims
+        pads = int_list(attrs.get("pads", no_pads)) if auto_pad == "NOTSET" else no_pads
+        if len(strides) != dims or len(dilations) != dims or len(pads) != 2 * dims:
             raise self.fail(
-                f"strides {strides}, dilations {dilations}, pads {pads} do not describe a 2-D "
-                "window"
+                f"strides {strides}, dilations {dilations}, pads {pads} do not describe a "
+                f"{dims}-D window"
             )
-        if pads[0] != pads[2] or pads[1] != pads[3]:
+        if pads[:dims] != pads[dims:]:
             raise self.fail(
                 f"pads {pads} are asymmetric; pd2java supports the same padding on both "
                 "sides ([ph, pw, ph, pw])"
@@ -433,7 +436,7 @@ class Importer:
                 f"strides {strides}, dilations {dilations} and pads {pads} must be "
                 "positive (pads non-negative)"
             )
-        return strides, pads[:2], dilations
+        return strides, pads[:dims], dilations
 
     # --- the walk -----------------------------------------------------------------------------
 

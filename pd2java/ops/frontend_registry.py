@@ -437,10 +437,6 @@ TORCH_HINTS: dict[str, Hint] = {
         _adaptive("MaxPool2d"), refused=True, needs=("torch.nn.MaxPool2d",)
     ),
     "torch.nn.ZeroPad2d": Hint(_zero_pad, needs=("torch.nn.Conv2d",)),
-    "torch.nn.Conv1d": Hint(
-        "a Conv1d over a length-L signal is nn.Conv2d with kernel_size=(1, k) on a (C, 1, L) map",
-        needs=("torch.nn.Conv2d",),
-    ),
     "torch.nn.Upsample": Hint("not supported yet: no lowering is registered for it"),
     "torch.nn.functional.interpolate": Hint("not supported yet: no lowering is registered for it"),
 }

@@ -307,3 +307,12 @@ def as_pair(value: object, what: str) -> tuple[int, int]:
     if isinstance(value, (tuple, list)) and len(value) == 1 and isinstance(value[0], int):
         return (int(value[0]), int(value[0]))
     raise Unsupported(f"{what}={value!r} is not an int or pair of ints")
+
+
+def as_single(value: object, what: str) -> int:
+    """PyTorch's int-or-1-tuple argument of a 1-D op (``Conv1d.kernel_size`` is ``(k,)``)."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Unsupported(f"{what}={value!r} is not an int")
+    return int(value)

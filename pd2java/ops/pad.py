@@ -26,7 +26,7 @@ from pd2java.ops.frontend_registry import (
     torch_function,
     torch_module,
 )
-from pd2java.ops.lowering import Call, Lowered, Unsupported, Value
+from pd2java.ops.lowering import Call, Lowered, LoweredSeq, Unsupported, Value
 from pd2java.ops.onnx_conventions import float_attr, int_list
 from pd2java.ops.registry import Attrs, Shape, ShapeError, pair, register, want_rank
 
@@ -63,6 +63,19 @@ def pad_attrs(op: str, top: int, bottom: int, left: int, right: int, value: floa
     if op == "constant_pad2d":
         attrs["value"] = float(value)
     return attrs
+
+
+def pad1d_steps(
+    op: str, left: int, right: int, value: float = 0.0
+) -> tuple[Lowered, Lowered, Lowered]:
+    """Pad op ``op`` applied along L of a (C, L) value (F.pad of a sequence, or before a
+    conv1d): the pad ops take (C, H, W), so the value is viewed as (C, 1, L) by an unsqueeze at
+    dim 2, padded along W only, and squeezed back."""
+    return (
+        Lowered("unsqueeze", {"dim": 2}),
+        Lowered(op, pad_attrs(op, 0, 0, left, right, value)),
+        Lowered("squeeze", {"dim": 2}),
+    )
 
 
 # --- shape rules and NumPy kernels ------------------------------------------------------------
@@ -140,87 +153,123 @@ def replication_pad2d_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Map
 # --- torch lowerings ----------------------------------------------------------------------
 
 
-def _torch_pads(pad: object, what: str) -> tuple[int, int, int, int]:
-    """PyTorch's (left, right, top, bottom) as (top, bottom, left, right), checked."""
+def _torch_pads(pad: object, what: str, rank: int = 4) -> tuple[int, int, int, int]:
+    """PyTorch's (left, right, top, bottom) as (top, bottom, left, right), checked; for a
+    rank-3 (N, C, L) tensor, (left, right) of L, given as (0, 0, left, right)."""
+    count = 2 if rank == 3 else 4
+    if isinstance(pad, int) and not isinstance(pad, bool):  # a padding module's single size
+        pad = (pad,) * count
     if not (
         isinstance(pad, (tuple, list))
-        and len(pad) == 4
+        and len(pad) == count
         and all(isinstance(p, int) and not isinstance(p, bool) for p in pad)
     ):
         raise Unsupported(
             f"{what}={pad!r}: pd2java pads H and W only, four ints (left, right, top, bottom)"
+            if count == 4
+            else f"{what}={pad!r}: pd2java pads L only of a (N, C, L) tensor, two ints (left, "
+            "right)"
         )
+    if count == 2:
+        pad = (*pad, 0, 0)
     left, right, top, bottom = (int(p) for p in pad)
     if min(left, right, top, bottom) < 0:
         raise Unsupported(f"{what}={pad!r} has a negative pad (cropping is not supported)")
     return top, bottom, left, right
 
 
-def _check_4d(x: Value, what: str) -> None:
-    if x.rank != 4:
-        raise Unsupported(f"{what} of a rank-{x.rank} tensor (only (N, C, H, W) is supported)")
+def _check_rank(x: Value, what: str) -> None:
+    if x.rank not in (3, 4):
+        raise Unsupported(
+            f"{what} of a rank-{x.rank} tensor (only (N, C, H, W) and (N, C, L) are supported)"
+        )
+
+
+def _padded(
+    op: str, x: Value, pads: tuple[int, int, int, int], *value: float
+) -> Lowered | LoweredSeq:
+    """Pad op ``op`` with (top, bottom, left, right) ``pads``: on an image directly, on a
+    (N, C, L) sequence along L through the (C, 1, L) view (``pad1d_steps``)."""
+    if x.rank == 3:
+        return LoweredSeq(pad1d_steps(op, pads[2], pads[3], *value))
+    return Lowered(op, pad_attrs(op, *pads, *value))
 
 
 def _lower_pad_module(
     mod: object, x: Value, what: str, op: str, with_value: bool = False
-) -> Lowered:
-    """A padding module (``what``) on (N, C, H, W) as ``op``; ``with_value``: its fill value."""
-    _check_4d(x, what)
-    pads = _torch_pads(mod.padding, "padding")
+) -> Lowered | LoweredSeq:
+    """A padding module (``what``) on (N, C, H, W), or a 1-D one on (N, C, L), as ``op``;
+    ``with_value``: its fill value."""
+    _check_rank(x, what)
+    pads = _torch_pads(mod.padding, "padding", x.rank)
     value = (float(mod.value),) if with_value else ()
-    return Lowered(op, pad_attrs(op, *pads, *value))
+    return _padded(op, x, pads, *value)
 
 
 @torch_module("torch.nn.ZeroPad2d", ops=("constant_pad2d",))
-def _zero_pad_module(mod: object, x: Value) -> Lowered:
-    return _lower_pad_module(mod, x, "ZeroPad2d", "constant_pad2d")
+@torch_module("torch.nn.ZeroPad1d", ops=("constant_pad2d", "unsqueeze", "squeeze"))
+def _zero_pad_module(mod: object, x: Value) -> Lowered | LoweredSeq:
+    return _lower_pad_module(mod, x, type(mod).__name__, "constant_pad2d")
 
 
 @torch_module("torch.nn.ConstantPad2d", ops=("constant_pad2d",))
-def _constant_pad_module(mod: object, x: Value) -> Lowered:
-    return _lower_pad_module(mod, x, "ConstantPad2d", "constant_pad2d", with_value=True)
+@torch_module("torch.nn.ConstantPad1d", ops=("constant_pad2d", "unsqueeze", "squeeze"))
+def _constant_pad_module(mod: object, x: Value) -> Lowered | LoweredSeq:
+    return _lower_pad_module(mod, x, type(mod).__name__, "constant_pad2d", with_value=True)
 
 
 @torch_module("torch.nn.CircularPad2d", ops=("circular_pad2d",))
-def _circular_pad_module(mod: object, x: Value) -> Lowered:
-    return _lower_pad_module(mod, x, "CircularPad2d", "circular_pad2d")
+@torch_module("torch.nn.CircularPad1d", ops=("circular_pad2d", "unsqueeze", "squeeze"))
+def _circular_pad_module(mod: object, x: Value) -> Lowered | LoweredSeq:
+    return _lower_pad_module(mod, x, type(mod).__name__, "circular_pad2d")
 
 
 @torch_module("torch.nn.ReflectionPad2d", ops=("reflection_pad2d",))
-def _reflection_pad_module(mod: object, x: Value) -> Lowered:
-    return _lower_pad_module(mod, x, "ReflectionPad2d", "reflection_pad2d")
+@torch_module("torch.nn.ReflectionPad1d", ops=("reflection_pad2d", "unsqueeze", "squeeze"))
+def _reflection_pad_module(mod: object, x: Value) -> Lowered | LoweredSeq:
+    return _lower_pad_module(mod, x, type(mod).__name__, "reflection_pad2d")
 
 
 @torch_module("torch.nn.ReplicationPad2d", ops=("replication_pad2d",))
-def _replication_pad_module(mod: object, x: Value) -> Lowered:
-    return _lower_pad_module(mod, x, "ReplicationPad2d", "replication_pad2d")
+@torch_module("torch.nn.ReplicationPad1d", ops=("replication_pad2d", "unsqueeze", "squeeze"))
+def _replication_pad_module(mod: object, x: Value) -> Lowered | LoweredSeq:
+    return _lower_pad_module(mod, x, type(mod).__name__, "replication_pad2d")
 
 
 @torch_function(
     "torch.nn.functional.pad",
-    ops=("circular_pad2d", "constant_pad2d", "reflection_pad2d", "replication_pad2d"),
+    ops=(
+        "circular_pad2d",
+        "constant_pad2d",
+        "reflection_pad2d",
+        "replication_pad2d",
+        "unsqueeze",
+        "squeeze",
+    ),
     shown={"torch.nn.functional.pad": "F.pad(x, (l, r, t, b), mode, value)"},
-    note="4-D input, four non-negative pads; mode constant, reflect, replicate or circular",
+    note="4-D input and four non-negative pads, or a 3-D (N, C, L) input and two (the phase "
+    "axis of a PRPS sequence wraps: mode circular); mode constant, reflect, replicate or "
+    "circular",
     aliases=("torch._C._nn.pad",),
 )
-def _pad_call(call: Call) -> Lowered:
+def _pad_call(call: Call) -> Lowered | LoweredSeq:
     x = call.tensor(0)
-    _check_4d(x, "F.pad")
+    _check_rank(x, "F.pad")
     b = call.bind(["pad", "mode", "value"], {"mode": "constant", "value": None})
-    pads = _torch_pads(b["pad"], "pad")
+    pads = _torch_pads(b["pad"], "pad", x.rank)
     mode = b["mode"]
     if mode == "constant":
         value = 0.0 if b["value"] is None else b["value"]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise Unsupported(f"pad value {value!r} is not a number")
-        return Lowered("constant_pad2d", pad_attrs("constant_pad2d", *pads, float(value)))
+        return _padded("constant_pad2d", x, pads, float(value))
     if mode not in TORCH_MODES:
         raise Unsupported(
             f"pad mode={mode!r} (supported: 'constant', {', '.join(map(repr, TORCH_MODES))})"
         )
     if b["value"] not in (None, 0, 0.0):
         raise Unsupported(f"pad mode={mode!r} takes no value (got value={b['value']!r})")
-    return Lowered(TORCH_MODES[mode], pad_attrs(TORCH_MODES[mode], *pads))
+    return _padded(TORCH_MODES[mode], x, pads)
 
 
 # --- ONNX -----------------------------------------------------------------------------------

@@ -12,14 +12,22 @@ of the output extent (uniform bins) and refuses the other sizes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pd2java.errors import ErrorCode, UserError
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
-from pd2java.ops.lowering import Call, Lowered, Pending, Unsupported, Value, as_pair
+from pd2java.ops.lowering import (
+    Call,
+    Lowered,
+    Pending,
+    Unsupported,
+    Value,
+    as_pair,
+    as_single,
+)
 from pd2java.ops.onnx_conventions import PartialMean, Runtime, int_list
 from pd2java.ops.registry import (
     Attrs,
@@ -28,6 +36,7 @@ from pd2java.ops.registry import (
     check_pool_padding,
     pair,
     register,
+    single,
     want_rank,
     window_out,
 )
@@ -41,18 +50,21 @@ if TYPE_CHECKING:
 
 
 def _window(
-    kernel_size: object, stride: object, padding: object
-) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
-    """Kernel, stride (PyTorch's default: the kernel) and padding of a pool as int pairs. The
-    padding limit is the shape rule's (``check_pool_padding``), checked when the node is made."""
-    kernel = as_pair(kernel_size, "kernel_size")
-    strides = (
-        kernel if stride is None or stride == [] or stride == () else as_pair(stride, "stride")
-    )
-    return kernel, strides, as_pair(padding, "padding")
+    kernel_size: object,
+    stride: object,
+    padding: object,
+    as_: Callable[[object, str], Any] = as_pair,
+) -> tuple[Any, Any, Any]:
+    """Kernel, stride (PyTorch's default: the kernel) and padding of a pool as int pairs (or, with
+    ``as_`` = ``as_single``, ints for a 1-D pool). The padding limit is the shape rule's
+    (``check_pool_padding``, ``ceil_window_out``), checked when the node is made."""
+    kernel = as_(kernel_size, "kernel_size")
+    strides = kernel if stride is None or stride == [] or stride == () else as_(stride, "stride")
+    return kernel, strides, as_(padding, "padding")
 
 
-def lower_max_pool2d_call(
+def lower_max_pool_call(
+    dims: int,
     kernel_size: object,
     stride: object = None,
     padding: object = 0,
@@ -60,14 +72,18 @@ def lower_max_pool2d_call(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> Lowered:
-    """F.max_pool2d / nn.MaxPool2d arguments -> max_pool2d (stride defaults to the kernel);
-    @1 unless ceil_mode is on."""
+    """F.max_pool1d / F.max_pool2d (``dims`` 1 or 2) and the modules' arguments -> max_pool1d /
+    max_pool2d (stride defaults to the kernel); max_pool2d@1 unless ceil_mode is on."""
     if return_indices:
         raise Unsupported("max pool with return_indices=True")
+    if dims == 1:
+        kernel, stride_, pad = _window(kernel_size, stride, padding, as_single)
+        attrs = {"kernel_size": kernel, "stride": stride_, "padding": (pad, pad)}
+        attrs |= {"dilation": as_single(dilation, "dilation"), "ceil_mode": bool(ceil_mode)}
+        return Lowered("max_pool1d", attrs)
     kernel, strides, pads = _window(kernel_size, stride, padding)
-    dilations = as_pair(dilation, "dilation")
     attrs = pool_attrs(kernel, strides, (pads[0], pads[0], pads[1], pads[1]), bool(ceil_mode))
-    attrs["dilation"] = dilations
+    attrs["dilation"] = as_pair(dilation, "dilation")
     return Lowered("max_pool2d", attrs, version=2 if "ceil_mode" in attrs else 1)
 
 
@@ -92,11 +108,30 @@ def pool_attrs(
     }
 
 
+def _max_pool_module_args(mod: Any) -> tuple[object, ...]:
+    """An nn.MaxPool1d / nn.MaxPool2d's settings, in the functional form's order."""
+    return (
+        mod.kernel_size,
+        mod.stride,
+        mod.padding,
+        mod.dilation,
+        mod.ceil_mode,
+        mod.return_indices,
+    )
+
+
+def _max_pool_call_args(call: Call) -> dict[str, Any]:
+    """F.max_pool1d / F.max_pool2d arguments bound, with PyTorch's defaults."""
+    names = ["kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
+    return call.bind(
+        names,
+        {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "return_indices": False},
+    )
+
+
 @torch_module("torch.nn.MaxPool2d", ops=("max_pool2d",))
 def _max_pool2d_module(mod: object, x: Value) -> Lowered:
-    return lower_max_pool2d_call(
-        mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, mod.return_indices
-    )
+    return lower_max_pool_call(2, *_max_pool_module_args(mod))
 
 
 # F.max_pool2d is a boolean_dispatch wrapper: its two branches are matched too, unlisted.
@@ -106,15 +141,26 @@ def _max_pool2d_module(mod: object, x: Value) -> Lowered:
     aliases=("torch.nn.functional._max_pool2d", "torch.max_pool2d"),
 )
 def _max_pool2d_call(call: Call) -> Lowered:
-    names = ["kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
-    b = call.bind(
-        names,
-        {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "return_indices": False},
-    )
-    return lower_max_pool2d_call(**b)
+    return lower_max_pool_call(2, **_max_pool_call_args(call))
 
 
-def lower_avg_pool2d_call(
+@torch_module("torch.nn.MaxPool1d", ops=("max_pool1d",))
+def _max_pool1d_module(mod: object, x: Value) -> Lowered:
+    return lower_max_pool_call(1, *_max_pool_module_args(mod))
+
+
+# F.max_pool1d is a boolean_dispatch wrapper too.
+@torch_function(
+    "torch.nn.functional.max_pool1d",
+    ops=("max_pool1d",),
+    aliases=("torch.nn.functional._max_pool1d", "torch.max_pool1d"),
+)
+def _max_pool1d_call(call: Call) -> Lowered:
+    return lower_max_pool_call(1, **_max_pool_call_args(call))
+
+
+def lower_avg_pool_call(
+    dims: int,
     kernel_size: object,
     stride: object = None,
     padding: object = 0,
@@ -122,10 +168,15 @@ def lower_avg_pool2d_call(
     count_include_pad: bool = True,
     divisor_override: object = None,
 ) -> Lowered:
-    """F.avg_pool2d / nn.AvgPool2d arguments -> avg_pool2d with explicit count_include_pad;
-    @1 unless ceil_mode is on."""
+    """F.avg_pool1d / F.avg_pool2d (``dims`` 1 or 2) and the modules' arguments -> avg_pool1d /
+    avg_pool2d with explicit count_include_pad; avg_pool2d@1 unless ceil_mode is on."""
     if divisor_override is not None:
         raise Unsupported(f"avg pool with divisor_override={divisor_override!r}")
+    if dims == 1:
+        kernel, stride_, pad = _window(kernel_size, stride, padding, as_single)
+        attrs = {"kernel_size": kernel, "stride": stride_, "padding": (pad, pad)}
+        attrs |= {"ceil_mode": bool(ceil_mode), "count_include_pad": bool(count_include_pad)}
+        return Lowered("avg_pool1d", attrs)
     kernel, strides, pads = _window(kernel_size, stride, padding)
     attrs = pool_attrs(kernel, strides, (pads[0], pads[0], pads[1], pads[1]), bool(ceil_mode))
     attrs["count_include_pad"] = bool(count_include_pad)
@@ -137,7 +188,8 @@ _AVG_NOTE = "`count_include_pad` written explicitly"
 
 @torch_module("torch.nn.AvgPool2d", ops=("avg_pool2d",), note=_AVG_NOTE)
 def _avg_pool2d_module(mod: object, x: Value) -> Lowered:
-    return lower_avg_pool2d_call(
+    return lower_avg_pool_call(
+        2,
         mod.kernel_size,
         mod.stride,
         mod.padding,
@@ -147,27 +199,95 @@ def _avg_pool2d_module(mod: object, x: Value) -> Lowered:
     )
 
 
+# F.avg_pool1d's arguments after the input, with PyTorch's defaults (F.avg_pool2d adds
+# divisor_override).
+_AVG_POOL_ARGS = ["kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"]
+_AVG_POOL_DEFAULTS = {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}
+
+
 @torch_function("torch.nn.functional.avg_pool2d", ops=("avg_pool2d",), note=_AVG_NOTE)
 def _avg_pool2d_call(call: Call) -> Lowered:
-    names = [
-        "kernel_size",
-        "stride",
-        "padding",
-        "ceil_mode",
-        "count_include_pad",
-        "divisor_override",
-    ]
     b = call.bind(
-        names,
-        {
-            "stride": None,
-            "padding": 0,
-            "ceil_mode": False,
-            "count_include_pad": True,
-            "divisor_override": None,
-        },
+        [*_AVG_POOL_ARGS, "divisor_override"], {**_AVG_POOL_DEFAULTS, "divisor_override": None}
     )
-    return lower_avg_pool2d_call(**b)
+    return lower_avg_pool_call(2, **b)
+
+
+@torch_module("torch.nn.AvgPool1d", ops=("avg_pool1d",), note=_AVG_NOTE)
+def _avg_pool1d_module(mod: Any, x: Value) -> Lowered:
+    return lower_avg_pool_call(
+        1, mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode, mod.count_include_pad
+    )
+
+
+@torch_function("torch.nn.functional.avg_pool1d", ops=("avg_pool1d",), note=_AVG_NOTE)
+def _avg_pool1d_call(call: Call) -> Lowered:
+    return lower_avg_pool_call(1, **call.bind(_AVG_POOL_ARGS, _AVG_POOL_DEFAULTS))
+
+
+def lower_adaptive_pool1d_call(
+    op: str, output_size: object, x: Value, return_indices: bool = False
+) -> Lowered:
+    """Adaptive 1-D pool to an output size m dividing the input length L: its bins are the
+    windows of a plain pool (``op``, max_pool1d or avg_pool1d) with kernel = stride = L / m.
+    Other sizes have unequal bins, which no 1-D op computes."""
+    if return_indices:
+        raise Unsupported("adaptive max pool with return_indices=True")
+    if x.rank != 3:
+        raise Unsupported(f"adaptive 1-D pool of a rank-{x.rank} tensor (only (N, C, L))")
+    length = x.shape[1]
+    size = length if output_size is None else as_single(output_size, "output_size")
+    if size < 1 or length % size:
+        raise Unsupported(
+            f"adaptive 1-D pool of length {length} to {size}: only an output size dividing the "
+            "length is supported (equal windows, a plain pool)"
+        )
+    k = length // size
+    attrs: dict[str, Any] = {"kernel_size": k, "stride": k, "padding": (0, 0)}
+    if op == "max_pool1d":
+        return Lowered(op, {**attrs, "dilation": 1, "ceil_mode": False})
+    return Lowered(op, {**attrs, "ceil_mode": False, "count_include_pad": True})
+
+
+_ADAPTIVE1D_NOTE = (
+    "an output size m dividing the length L (1 included): a pool with kernel = stride = L / m"
+)
+
+
+@torch_module("torch.nn.AdaptiveAvgPool1d", ops=("avg_pool1d",), note=_ADAPTIVE1D_NOTE)
+def _adaptive_avg_pool1d_module(mod: Any, x: Value) -> Lowered:
+    return lower_adaptive_pool1d_call("avg_pool1d", mod.output_size, x)
+
+
+@torch_function(
+    "torch.nn.functional.adaptive_avg_pool1d",
+    ops=("avg_pool1d",),
+    shown={"torch.nn.functional.adaptive_avg_pool1d": "F.adaptive_avg_pool1d(x, output_size)"},
+    note=_ADAPTIVE1D_NOTE,
+)
+def _adaptive_avg_pool1d_call(call: Call) -> Lowered:
+    b = call.bind(["output_size"], {})
+    return lower_adaptive_pool1d_call("avg_pool1d", b["output_size"], call.tensor(0))
+
+
+@torch_module("torch.nn.AdaptiveMaxPool1d", ops=("max_pool1d",), note=_ADAPTIVE1D_NOTE)
+def _adaptive_max_pool1d_module(mod: Any, x: Value) -> Lowered:
+    return lower_adaptive_pool1d_call("max_pool1d", mod.output_size, x, mod.return_indices)
+
+
+# F.adaptive_max_pool1d is a boolean_dispatch wrapper: its no-indices branch is matched too.
+@torch_function(
+    "torch.nn.functional.adaptive_max_pool1d",
+    ops=("max_pool1d",),
+    shown={"torch.nn.functional.adaptive_max_pool1d": "F.adaptive_max_pool1d(x, output_size)"},
+    note=_ADAPTIVE1D_NOTE,
+    aliases=("torch.nn.functional._adaptive_max_pool1d",),
+)
+def _adaptive_max_pool1d_call(call: Call) -> Lowered:
+    b = call.bind(["output_size", "return_indices"], {"return_indices": False})
+    return lower_adaptive_pool1d_call(
+        "max_pool1d", b["output_size"], call.tensor(0), b["return_indices"]
+    )
 
 
 def adaptive_output_size(output_size: object, x: Value) -> tuple[int, int]:
@@ -532,6 +652,46 @@ def avg_pool2d_v2_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping
     return (sums / counts).astype(np.float32)
 
 
+def pool1d_as_2d(attrs: Attrs, shape: Shape, op: str) -> tuple[dict[str, Any], int]:
+    """A max_pool1d / avg_pool1d node on a (C, L) input, checked: the attributes of the
+    max_pool2d@2 / avg_pool2d@2 it is on the (C, 1, L) view (a (1, k) window, no padding along
+    H), and its output length. The value rules are the 2-D pools' (``ceil_window_out``)."""
+    want_rank(shape, 2, op)
+    k = single(attrs["kernel_size"], "kernel_size")
+    s = single(attrs["stride"], "stride")
+    pads = pair(attrs["padding"], "padding")
+    d = single(attrs["dilation"], "dilation") if op == "max_pool1d" else 1
+    if not isinstance(attrs["ceil_mode"], bool):
+        raise ShapeError("ceil_mode must be a bool", ErrorCode.INVALID_ATTRIBUTE)
+    out = ceil_window_out(shape[1], k, s, *pads, d, attrs["ceil_mode"], "length")
+    view = {"kernel_size": (1, k), "stride": (1, s), "pad_h": (0, 0), "pad_w": pads}
+    if op == "max_pool1d":
+        return {**view, "dilation": (1, d), "ceil_mode": attrs["ceil_mode"]}, out
+    if not isinstance(attrs["count_include_pad"], bool):
+        raise ShapeError("count_include_pad must be a bool", ErrorCode.INVALID_ATTRIBUTE)
+    view |= {"ceil_mode": attrs["ceil_mode"], "count_include_pad": attrs["count_include_pad"]}
+    return view, out
+
+
+def _pool1d_infer(op: str, attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    return (shape[0], pool1d_as_2d(attrs, shape, op)[1])
+
+
+@register("max_pool1d", 1, infer=lambda attrs, shapes: _pool1d_infer("max_pool1d", attrs, shapes))
+def max_pool1d_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
+    """max_pool2d@2 of the (N, C, 1, L) view."""
+    view, _ = pool1d_as_2d(attrs, tuple(inputs[0].shape[1:]), "max_pool1d")
+    return max_pool2d_v2_kernel(view, [inputs[0][:, :, None, :]], params)[:, :, 0, :]
+
+
+@register("avg_pool1d", 1, infer=lambda attrs, shapes: _pool1d_infer("avg_pool1d", attrs, shapes))
+def avg_pool1d_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
+    """avg_pool2d@2 of the (N, C, 1, L) view."""
+    view, _ = pool1d_as_2d(attrs, tuple(inputs[0].shape[1:]), "avg_pool1d")
+    return avg_pool2d_v2_kernel(view, [inputs[0][:, :, None, :]], params)[:, :, 0, :]
+
+
 def _global_infer(attrs: Attrs, shapes: list[Shape], op: str) -> Shape:
     (shape,) = shapes
     want_rank(shape, 3, op)
@@ -617,43 +777,60 @@ def adaptive_max_pool2d_kernel(
 
 def _pool_window(
     im: Importer, node: NodeProto, attrs: dict[str, Any], dilated: bool
-) -> tuple[Runtime, dict[str, Any], bool]:
-    """A MaxPool / AveragePool node's input, its window attributes (``pool_attrs``) and whether
-    it is an @2 window."""
-    x = im.image(node.input[0])
+) -> tuple[Runtime, dict[str, Any], int, int]:
+    """A MaxPool / AveragePool node's input, its window attributes, the IR op's version and its
+    spatial axes: 2 on a (C, H, W) input (``pool_attrs``; @2 for asymmetric pads or ceil_mode),
+    1 on a (C, L) input (max_pool1d / avg_pool1d, per-side ``padding``)."""
+    x = im.runtime(node.input[0])
+    dims = len(x.shape) - 1
+    if dims not in (1, 2):
+        raise im.fail(
+            f"its input {node.input[0]!r} has per-sample shape {list(x.shape)}; pd2java pools "
+            "a (C, L) or (C, H, W) value"
+        )
     if "kernel_shape" not in attrs:
         raise im.fail("kernel_shape is missing")
     kernel = int_list(attrs["kernel_shape"])
-    if len(kernel) != 2:
-        raise im.fail(f"kernel {kernel} is not 2-D; pd2java supports 2-D kernels only")
-    strides = int_list(attrs.get("strides", [1, 1]))
-    dilations = int_list(attrs.get("dilations", [1, 1]))
+    if len(kernel) != dims:
+        raise im.fail(f"kernel {kernel} is not {dims}-D like its input {list(x.shape)}")
+    strides = int_list(attrs.get("strides", [1] * dims))
+    dilations = int_list(attrs.get("dilations", [1] * dims))
     ceil_mode = bool(int(attrs.get("ceil_mode", 0)))
     auto_pad = attrs.get("auto_pad", b"NOTSET")
     auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
-    if len(strides) != 2 or len(dilations) != 2 or min(strides) < 1 or min(dilations) < 1:
-        raise im.fail(f"strides {strides} and dilations {dilations} must be two ints >= 1")
-    if not dilated and dilations != [1, 1]:
+    if len(strides) != dims or len(dilations) != dims or min(strides + dilations) < 1:
+        raise im.fail(f"strides {strides} and dilations {dilations} must be {dims} ints >= 1 each")
+    if not dilated and dilations != [1] * dims:
         raise im.fail(f"dilations {dilations} are not supported for average pooling")
     if auto_pad == "NOTSET":
-        pads = int_list(attrs.get("pads", [0, 0, 0, 0]))
-        if len(pads) != 4 or min(pads) < 0:
-            raise im.fail(f"pads {pads} must be four ints >= 0 (top, left, bottom, right)")
+        pads = int_list(attrs.get("pads", [0] * 2 * dims))
+        if len(pads) != 2 * dims or min(pads) < 0:
+            sides = "top, left, bottom, right" if dims == 2 else "left, right"
+            raise im.fail(f"pads {pads} must be {2 * dims} ints >= 0 ({sides})")
     elif auto_pad == "VALID":
-        pads = [0, 0, 0, 0]
+        pads = [0] * 2 * dims
     elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         if ceil_mode:
             raise im.fail(f"auto_pad={auto_pad} with ceil_mode=1 is not supported")
         # ONNX: output = ceil(in / stride); the odd padding cell goes to the end (UPPER) or
         # the beginning (LOWER)
-        pads = [0, 0, 0, 0]
+        pads = [0] * 2 * dims
         for i, size in enumerate(x.shape[1:]):
             out = -(-size // strides[i])
             total = max(0, (out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - size)
             small, large = total // 2, total - total // 2
-            pads[i], pads[i + 2] = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+            pads[i], pads[i + dims] = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
     else:
         raise im.fail(f"auto_pad={auto_pad!r} is not a known value")
+    if dims == 1:
+        attrs_ir: dict[str, Any] = {
+            "kernel_size": kernel[0],
+            "stride": strides[0],
+            "padding": (pads[0], pads[1]),
+        }
+        if dilated:
+            attrs_ir["dilation"] = dilations[0]
+        return x, {**attrs_ir, "ceil_mode": ceil_mode}, 1, dims
     attrs_ir = pool_attrs(
         (kernel[0], kernel[1]),
         (strides[0], strides[1]),
@@ -662,53 +839,75 @@ def _pool_window(
     )
     if dilated:
         attrs_ir["dilation"] = (dilations[0], dilations[1])
-    return x, attrs_ir, "ceil_mode" in attrs_ir
+    return x, attrs_ir, 2 if "ceil_mode" in attrs_ir else 1, dims
 
 
 @onnx_import(
     "MaxPool",
-    ops=("max_pool2d",),
-    form="2-D, pads at most kernel // 2 per side, `ceil_mode` 0 or 1, `auto_pad` NOTSET, VALID, "
-    "SAME_UPPER or SAME_LOWER (pads computed from the input shape; not with `ceil_mode` 1), "
-    "the `Indices` output unused; max_pool2d@1 for symmetric pads and `ceil_mode` 0, else @2. "
-    "A `ceil_mode` 1 node whose last window would start in the end padding (dropped by "
-    "PyTorch and onnxruntime, kept by ONNX opset < 19 shape inference) is refused by the "
-    "shape cross-check",
+    ops=("max_pool2d", "max_pool1d"),
+    form="2-D on a (C, H, W) input, 1-D on a (C, L) input; pads at most kernel // 2 per side, "
+    "`ceil_mode` 0 or 1, `auto_pad` NOTSET, VALID, SAME_UPPER or SAME_LOWER (pads computed "
+    "from the input shape; not with `ceil_mode` 1), the `Indices` output unused; max_pool2d@1 "
+    "for symmetric pads and `ceil_mode` 0, else @2. A `ceil_mode` 1 node whose last window "
+    "would start in the end padding (dropped by PyTorch and onnxruntime, kept by ONNX opset "
+    "< 19 shape inference) is refused by the shape cross-check",
 )
 def _max_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     attrs = im.attrs(node)
-    im.only_first_output(node, "pd2java's max_pool2d does not return indices")
-    x, attrs_ir, v2 = _pool_window(im, node, attrs, dilated=True)
-    im.emit("max_pool2d", [x], node.output[0], attrs=attrs_ir, version=2 if v2 else 1)
+    im.only_first_output(node, "pd2java's max pools do not return indices")
+    x, attrs_ir, version, dims = _pool_window(im, node, attrs, dilated=True)
+    im.emit(f"max_pool{dims}d", [x], node.output[0], attrs=attrs_ir, version=version)
 
 
 @onnx_import(
     "AveragePool",
-    ops=("avg_pool2d",),
-    form="2-D, pads at most kernel // 2 per side, no dilation, `ceil_mode` 0 or 1, `auto_pad` "
-    "NOTSET, VALID, SAME_UPPER or SAME_LOWER (pads computed from the input shape; not with "
-    "`ceil_mode` 1), `count_include_pad` carried (ONNX's default 0, for SAME pads too, as "
-    "onnxruntime computes); avg_pool2d@1 for symmetric pads and `ceil_mode` 0, else @2; "
-    "`ceil_mode` 1 as for MaxPool",
+    ops=("avg_pool2d", "avg_pool1d"),
+    form="2-D on a (C, H, W) input, 1-D on a (C, L) input; pads at most kernel // 2 per side, "
+    "no dilation, `ceil_mode` 0 or 1, `auto_pad` NOTSET, VALID, SAME_UPPER or SAME_LOWER (pads "
+    "computed from the input shape; not with `ceil_mode` 1), `count_include_pad` carried "
+    "(ONNX's default 0, for SAME pads too, as onnxruntime computes); avg_pool2d@1 for "
+    "symmetric pads and `ceil_mode` 0, else @2; `ceil_mode` 1 as for MaxPool",
 )
 def _avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     attrs = im.attrs(node)
-    x, attrs_ir, v2 = _pool_window(im, node, attrs, dilated=False)
+    x, attrs_ir, version, dims = _pool_window(im, node, attrs, dilated=False)
     attrs_ir["count_include_pad"] = bool(int(attrs.get("count_include_pad", 0)))
-    im.emit("avg_pool2d", [x], node.output[0], attrs=attrs_ir, version=2 if v2 else 1)
+    im.emit(f"avg_pool{dims}d", [x], node.output[0], attrs=attrs_ir, version=version)
 
 
-@onnx_import("GlobalAveragePool", ops=("global_avg_pool",), ir="global_avg_pool(keepdims=true)")
+@onnx_import(
+    "GlobalAveragePool",
+    ops=("global_avg_pool", "avg_pool1d"),
+    form="global_avg_pool with `keepdims` true; on a (C, L) input (torch's AdaptiveAvgPool1d(1)) "
+    "avg_pool1d with kernel = stride = L",
+)
 def _global_avg_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     _global_pool_from_onnx(im, node, "global_avg_pool")
 
 
 def _global_pool_from_onnx(im: Importer, node: NodeProto, op: str) -> None:
-    x = im.image(node.input[0])
-    im.emit(op, [x], node.output[0], attrs={"keepdims": True})
+    x = im.runtime(node.input[0])
+    if len(x.shape) != 2:
+        x = im.image(node.input[0])
+        im.emit(op, [x], node.output[0], attrs={"keepdims": True})
+        return
+    # (C, L) -> (C, 1): the one window of a 1-D pool over the whole length
+    whole = {"kernel_size": x.shape[1], "stride": x.shape[1], "padding": (0, 0)}
+    if op == "global_max_pool":
+        im.emit(
+            "max_pool1d", [x], node.output[0], attrs={**whole, "dilation": 1, "ceil_mode": False}
+        )
+        return
+    attrs = {**whole, "ceil_mode": False, "count_include_pad": True}
+    im.emit("avg_pool1d", [x], node.output[0], attrs=attrs)
 
 
-@onnx_import("GlobalMaxPool", ops=("global_max_pool",), ir="global_max_pool(keepdims=true)")
+@onnx_import(
+    "GlobalMaxPool",
+    ops=("global_max_pool", "max_pool1d"),
+    form="global_max_pool with `keepdims` true; on a (C, L) input (torch's AdaptiveMaxPool1d(1)) "
+    "max_pool1d with kernel = stride = L",
+)
 def _global_max_pool_from_onnx(im: Importer, node: NodeProto) -> None:
     _global_pool_from_onnx(im, node, "global_max_pool")
 
@@ -817,15 +1016,30 @@ def _max_pool_to_onnx(e: Emitter, node: Node) -> None:
 def _pool_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> None:
     """A 2-D pool with symmetric pads and floor output size, plus the op's own attributes."""
     ph, pw = e.pair(node, "padding")
+    kernel, stride = e.pair(node, "kernel_size"), e.pair(node, "stride")
+    _emit_window(e, node, op_type, kernel, stride, [ph, pw, ph, pw], False, **extra)
+
+
+def _emit_window(
+    e: Emitter,
+    node: Node,
+    op_type: str,
+    kernel: list[int],
+    stride: list[int],
+    pads: list[int],
+    ceil: bool,
+    **extra: object,
+) -> None:
+    """An ONNX MaxPool / AveragePool of ``node`` with its window written out."""
     e.add(
         op_type,
         node.inputs,
         node.outputs,
         node.name,
-        kernel_shape=e.pair(node, "kernel_size"),
-        strides=e.pair(node, "stride"),
-        pads=[ph, pw, ph, pw],
-        ceil_mode=0,
+        kernel_shape=kernel,
+        strides=stride,
+        pads=pads,
+        ceil_mode=int(ceil),
         **extra,
     )
 
@@ -851,35 +1065,85 @@ def _ceil_adds_window(size: int, k: int, s: int, begin: int, end: int, d: int) -
 
 
 def _pool_v2_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> None:
-    """A 2-D pool with per-side pads and ceil_mode, plus the op's own attributes.
+    """A 2-D pool with per-side pads and ceil_mode, plus the op's own attributes."""
+    top, bottom = e.pair(node, "pad_h")
+    left, right = e.pair(node, "pad_w")
+    _, h, w = e.graph.value_shape(node.inputs[0])
+    _ceil_pool_to_onnx(
+        e,
+        node,
+        op_type,
+        (h, w),
+        e.pair(node, "kernel_size"),
+        e.pair(node, "stride"),
+        ([top, left], [bottom, right]),
+        extra.get("dilations", [1, 1]),  # type: ignore[arg-type]
+        **extra,
+    )
+
+
+def _ceil_pool_to_onnx(
+    e: Emitter,
+    node: Node,
+    op_type: str,
+    sizes: tuple[int, ...],
+    kernel: list[int],
+    stride: list[int],
+    pads: tuple[list[int], list[int]],
+    dilation: list[int],
+    **extra: object,
+) -> None:
+    """A pool with per-side ``pads`` (begins, ends) and the node's ceil_mode on an input of
+    spatial ``sizes``, plus the op's own attributes.
 
     ``ceil_mode`` is written 1 only where ceil gives more outputs than floor on this input; where
     it gives as many (also where PyTorch drops a last window starting in the end padding) the
     windows are the same and 0 is written: ONNX opset 17's shape inference does not drop that
     window, so it would disagree with the output shape."""
-    top, bottom = e.pair(node, "pad_h")
-    left, right = e.pair(node, "pad_w")
-    ceil = bool(node.attrs["ceil_mode"])
-    if ceil:
-        _, h, w = e.graph.value_shape(node.inputs[0])
-        kernel, stride = e.pair(node, "kernel_size"), e.pair(node, "stride")
-        dilation = extra.get("dilations", [1, 1])
-        ceil = any(
-            _ceil_adds_window(size, k, st, b, en, d)
-            for size, k, st, b, en, d in zip(
-                (h, w), kernel, stride, (top, left), (bottom, right), dilation
-            )
-        )
-    e.add(
+    begins, ends = pads
+    ceil = bool(node.attrs["ceil_mode"]) and any(
+        _ceil_adds_window(*axis) for axis in zip(sizes, kernel, stride, begins, ends, dilation)
+    )
+    _emit_window(e, node, op_type, kernel, stride, [*begins, *ends], ceil, **extra)
+
+
+def _pool1d_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> None:
+    """A max_pool1d / avg_pool1d on the (N, C, L) tensor, plus the op's own attributes."""
+    left, right = e.pair(node, "padding")
+    _, length = e.graph.value_shape(node.inputs[0])
+    d = int(node.attrs.get("dilation", 1))
+    _ceil_pool_to_onnx(
+        e,
+        node,
         op_type,
-        node.inputs,
-        node.outputs,
-        node.name,
-        kernel_shape=e.pair(node, "kernel_size"),
-        strides=e.pair(node, "stride"),
-        pads=[top, left, bottom, right],
-        ceil_mode=int(ceil),
+        (length,),
+        [int(node.attrs["kernel_size"])],
+        [int(node.attrs["stride"])],
+        ([left], [right]),
+        [d],
         **extra,
+    )
+
+
+@onnx_export(
+    "max_pool1d",
+    1,
+    doc="`MaxPool` on the (N, C, L) tensor (`kernel_shape` `[k]`, `strides`, `pads` "
+    "[left, right], `dilations`, `ceil_mode` as for max_pool2d@2)",
+)
+def _max_pool1d_to_onnx(e: Emitter, node: Node) -> None:
+    _pool1d_to_onnx(e, node, "MaxPool", dilations=[int(node.attrs["dilation"])])
+
+
+@onnx_export(
+    "avg_pool1d",
+    1,
+    doc="`AveragePool` on the (N, C, L) tensor (`kernel_shape` `[k]`, `strides`, `pads` "
+    "[left, right], `count_include_pad`, `ceil_mode` as for max_pool2d@2)",
+)
+def _avg_pool1d_to_onnx(e: Emitter, node: Node) -> None:
+    _pool1d_to_onnx(
+        e, node, "AveragePool", count_include_pad=int(bool(node.attrs["count_include_pad"]))
     )
 
 
@@ -953,17 +1217,7 @@ def _adaptive_to_onnx(e: Emitter, node: Node, op_type: str, **extra: object) -> 
             "or --no-onnx)"
         )
     kernel = [h // oh, w // ow]
-    e.add(
-        op_type,
-        node.inputs,
-        node.outputs,
-        node.name,
-        kernel_shape=kernel,
-        strides=kernel,
-        pads=[0, 0, 0, 0],
-        ceil_mode=0,
-        **extra,
-    )
+    _emit_window(e, node, op_type, kernel, kernel, [0, 0, 0, 0], False, **extra)
 
 
 @onnx_export(

@@ -140,6 +140,13 @@ def pair(value: object, what: str) -> tuple[int, int]:
     return int(a), int(b)
 
 
+def single(value: object, what: str) -> int:
+    """An ``int`` attribute, checked (a bool is not an int)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ShapeError(f"{what} must be an int, got {value!r}", ErrorCode.INVALID_ATTRIBUTE)
+    return int(value)
+
+
 def want_rank(shape: Shape, rank: int, what: str) -> None:
     if len(shape) != rank:
         raise ShapeError(f"{what} needs a {rank}-D per-sample input, got shape {list(shape)}")

@@ -4,7 +4,8 @@ Everything else (manifest JSON Schema, docs/OPS.md, the fx and ONNX front ends, 
 reference, the check against the Java kernel registry) is derived from or checked against this
 table. Attribute names follow PyTorch.
 
-Attribute kinds: ``int``, ``float``, ``bool``, ``int2`` (a list of exactly two ints, [height, width]).
+Attribute kinds: ``int``, ``float``, ``bool``, ``int2`` (a list of exactly two ints: [height,
+width], or [begin, end] for a per-side padding such as max_pool2d@2's ``pad_w``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ _P = AttrSpec(
     "padding", "int2", "implicit zero (conv, avg) or -inf (max) padding [ph, pw] per side"
 )
 _D = AttrSpec("dilation", "int2", "spacing between kernel taps [dh, dw]")
+
+# The 1-D ops' window: single ints.
+_K1 = AttrSpec("kernel_size", "int", "window length k, >= 1")
+_S1 = AttrSpec("stride", "int", "step, >= 1")
+_CEIL1 = AttrSpec(
+    "ceil_mode",
+    "bool",
+    "false: floor output length; true: ceil, as PyTorch (a last window must start inside the "
+    "input or the left padding, else it is dropped)",
+)
 
 OP_LIST: tuple[OpSpec, ...] = (
     OpSpec(
@@ -621,6 +632,67 @@ OP_LIST: tuple[OpSpec, ...] = (
             ),
         ),
         "Merge the axes start_dim..last into one, row-major (torch.flatten(x, start_dim)).",
+    ),
+    OpSpec(
+        "conv1d",
+        1,
+        1,
+        (
+            ParamSpec("weight", False, "float (out_channels, in_channels/groups, k)"),
+            ParamSpec("bias", True, "float (out_channels)"),
+        ),
+        (
+            AttrSpec("in_channels", "int", "input channels"),
+            AttrSpec("out_channels", "int", "output channels"),
+            _K1,
+            _S1,
+            AttrSpec("padding", "int", "implicit zeros added at each end, >= 0"),
+            AttrSpec("dilation", "int", "spacing between kernel taps, >= 1"),
+            AttrSpec("groups", "int", "channel groups; groups == in_channels is depthwise"),
+        ),
+        "1-D cross-correlation of a (C, L) value with zero padding, as "
+        "torch.nn.Conv1d(padding_mode='zeros'): output (out_channels, L_out), L_out = "
+        "floor((L + 2 * padding - dilation * (k - 1) - 1) / stride) + 1.",
+    ),
+    OpSpec(
+        "max_pool1d",
+        1,
+        1,
+        (),
+        (
+            _K1,
+            _S1,
+            AttrSpec(
+                "padding", "int2", "-inf padding [left, right], each >= 0 and <= kernel_size // 2"
+            ),
+            AttrSpec("dilation", "int", "spacing between window taps, >= 1"),
+            _CEIL1,
+        ),
+        "Max over windows along L of a (C, L) value, as torch.nn.MaxPool1d, with per-side "
+        "padding; padded cells and cells beyond the padded input never win. Output length: "
+        "floor (or ceil) of (L + left + right - dilation * (k - 1) - 1) / stride + 1.",
+    ),
+    OpSpec(
+        "avg_pool1d",
+        1,
+        1,
+        (),
+        (
+            _K1,
+            _S1,
+            AttrSpec(
+                "padding", "int2", "zero padding [left, right], each >= 0 and <= kernel_size // 2"
+            ),
+            _CEIL1,
+            AttrSpec(
+                "count_include_pad",
+                "bool",
+                "true: divide by the window clipped to the padded input (padding cells count, "
+                "cells beyond the right padding do not); false: by the real cells",
+            ),
+        ),
+        "Mean over windows along L of a (C, L) value, as torch.nn.AvgPool1d, with per-side "
+        "padding; output length as max_pool1d (dilation 1).",
     ),
 )
 

@@ -649,6 +649,55 @@ def _pool_v2(
     return hand([1, *hw], nodes, output="flat", k=out_hw[0] * out_hw[1])
 
 
+def _seq(
+    *,
+    conv: dict[str, Any] | None = None,
+    weight: Any = None,
+    max_pool: dict[str, Any] | None = None,
+    avg_pool: dict[str, Any] | None = None,
+) -> Callable[[Path], Path]:
+    """input (2, 1, 6) -> squeeze to (2, 6) -> conv1d (depthwise, kernel 3, padding 1) ->
+    max_pool1d (kernel 2, stride 2, padding [0, 1], ceil_mode: the third window would start in
+    the end padding and is dropped) -> avg_pool1d (kernel 2, padding [1, 0]) -> flatten; each
+    node's attributes updated by ``conv``, ``max_pool``, ``avg_pool``, the weight replaced by
+    ``weight``."""
+    conv_attrs = {
+        "in_channels": 2,
+        "out_channels": 2,
+        "kernel_size": 3,
+        "stride": 1,
+        "padding": 1,
+        "dilation": 1,
+        "groups": 2,
+        **(conv or {}),
+    }
+    max_attrs = {
+        "kernel_size": 2,
+        "stride": 2,
+        "padding": [0, 1],
+        "dilation": 1,
+        "ceil_mode": True,
+        **(max_pool or {}),
+    }
+    avg_attrs = {
+        "kernel_size": 2,
+        "stride": 1,
+        "padding": [1, 0],
+        "ceil_mode": False,
+        "count_include_pad": False,
+        **(avg_pool or {}),
+    }
+    nodes = [
+        _n("sq", "squeeze", ["input"], {"dim": 2}, shape=[2, 6]),
+        _n("conv", "conv1d", ["sq"], conv_attrs, {"weight": "w", "bias": None}, shape=[2, 6]),
+        _n("mp", "max_pool1d", ["conv"], max_attrs, shape=[2, 3]),
+        _n("ap", "avg_pool1d", ["mp"], avg_attrs, shape=[2, 3]),
+        _n("flat", "flatten", ["ap"], shape=[6]),
+    ]
+    w = f32([[[1.0, -2.0, 0.5]], [[0.25, 1.0, -1.0]]]) if weight is None else weight
+    return hand([2, 1, 6], nodes, output="flat", k=6, tensors={"w": w})
+
+
 def _add_graph() -> Callable[[Path], Path]:
     nodes = [
         _n("a", "relu", ["input"], shape=[1, 2, 2]),
@@ -1870,6 +1919,50 @@ CASES: tuple[Case, ...] = (
         ),
         "INVALID_ATTRIBUTE",
         "each side's padding is at most kernel // 2 (left 2 with kernel 3)",
+    ),
+    # --- sequence ops on (C, L): conv1d, max_pool1d, avg_pool1d
+    C(
+        "accept_seq_ops",
+        _seq(),
+        None,
+        "conv1d, max_pool1d (per-side padding, ceil_mode dropping a window that would start in "
+        "the end padding) and avg_pool1d on a (C, L) value",
+    ),
+    C(
+        "seq_max_pool1d_end_pad_over_half_kernel",
+        _seq(max_pool={"kernel_size": 3, "padding": [0, 2]}),
+        "INVALID_ATTRIBUTE",
+        "each side's padding is at most kernel // 2, as for max_pool2d@2",
+    ),
+    C(
+        "seq_avg_pool1d_begin_pad_over_half_kernel",
+        _seq(avg_pool={"padding": [2, 0]}),
+        "INVALID_ATTRIBUTE",
+        "each side's padding is at most kernel // 2, as for avg_pool2d@2",
+    ),
+    C(
+        "seq_pool1d_padding_single_int",
+        _seq(max_pool={"padding": 1}),
+        "INVALID_ATTRIBUTE",
+        "a 1-D pool's padding is [left, right] (int2)",
+    ),
+    C(
+        "seq_conv1d_kernel_size_pair",
+        _seq(conv={"kernel_size": [1, 3]}),
+        "INVALID_ATTRIBUTE",
+        "conv1d's window attributes are single ints",
+    ),
+    C(
+        "seq_conv1d_weight_4d",
+        _seq(weight=f32([[[[1.0, -2.0, 0.5]]], [[[0.25, 1.0, -1.0]]]])),
+        "INVALID_PARAMETER",
+        "conv1d's weight is (out_channels, in_channels / groups, k)",
+    ),
+    C(
+        "seq_conv1d_groups_not_dividing",
+        _seq(conv={"groups": 3}),
+        "INVALID_ATTRIBUTE",
+        "groups divides both channel counts, as for conv2d",
     ),
 )
 

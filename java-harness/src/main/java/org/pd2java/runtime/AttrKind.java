@@ -8,7 +8,7 @@ public enum AttrKind {
   FLOAT("float"),
   /** JSON true or false. */
   BOOL("bool"),
-  /** A JSON array of exactly two integers, [height, width]. */
+  /** A JSON array of exactly two integers: [height, width], or [begin, end] of a padding. */
   INT2("int2");
 
   private final String jsonName;

@@ -9,6 +9,8 @@ package org.pd2java.runtime;
  * <p>avg_pool2d@2 ({@link #compile2}): per-side padding and ceil_mode; as PyTorch divides, with
  * {@code count_include_pad} the divisor is the window clipped to the padded input (padding cells
  * count, cells beyond the bottom/right padding do not), which for @1 is always kh * kw.
+ * avg_pool1d@1 ({@link #compile1d}): @2's window on the {@code (c, 1, l)} view of a {@code (c,
+ * l)} input.
  */
 final class AvgPool2dKernel implements Kernel {
   private final Window2d g;
@@ -24,6 +26,12 @@ final class AvgPool2dKernel implements Kernel {
     return new AvgPool2dKernel(g, n.boolAttr("count_include_pad"));
   }
 
+  /** avg_pool1d@1: @2's window on the {@code (c, 1, l)} view ({@link Window2d#pool1d}). */
+  static Kernel compile1d(NodeDef n, int[][] in) {
+    Window2d g = Window2d.pool1d(n, in, false);
+    return new AvgPool2dKernel(g, n.boolAttr("count_include_pad"));
+  }
+
   private AvgPool2dKernel(Window2d g, boolean includePad) {
     this.g = g;
     this.includePad = includePad;
@@ -31,7 +39,7 @@ final class AvgPool2dKernel implements Kernel {
 
   @Override
   public int[] outputShape() {
-    return new int[] {g.c, g.ho, g.wo};
+    return g.outputShape();
   }
 
   @Override

@@ -40,7 +40,7 @@ final class Conv2dGemmKernel implements Kernel {
 
   @Override
   public int[] outputShape() {
-    return new int[] {g.cout, g.ho, g.wo};
+    return g.outputShape();
   }
 
   /**

@@ -4,7 +4,8 @@ import java.util.Arrays;
 
 /**
  * conv2d@1: 2-D cross-correlation with zero padding, any groups (depthwise included), stride and
- * dilation, optional bias; as torch.nn.Conv2d(padding_mode='zeros').
+ * dilation, optional bias; as torch.nn.Conv2d(padding_mode='zeros'). conv1d@1 ({@link
+ * #compile1d}) runs on the same kernels with a {@code (1, k)} window.
  *
  * <p>Loop order: for each output channel, for each input channel of its group, for each kernel
  * tap, add {@code w * input row} to the output row. The innermost loop runs along a row with a
@@ -25,7 +26,21 @@ final class Conv2dKernel implements Kernel {
   static Kernel compile(NodeDef n, int[][] in) {
     Window2d g = Window2d.conv(n, in);
     float[] weight = n.param("weight", g.cout, g.c / g.groups, g.kh, g.kw);
-    float[] bias = n.param("bias", g.cout);
+    return choose(n, g, weight, n.param("bias", g.cout));
+  }
+
+  /**
+   * conv1d@1: this op's kernels on the {@code (c, 1, l)} view ({@link Window2d#conv1d}); the
+   * weight {@code (cout, cin / groups, k)} has the layout of {@code (cout, cin / groups, 1, k)}.
+   */
+  static Kernel compile1d(NodeDef n, int[][] in) {
+    Window2d g = Window2d.conv1d(n, in);
+    float[] weight = n.param("weight", g.cout, g.c / g.groups, g.kw);
+    return choose(n, g, weight, n.param("bias", g.cout));
+  }
+
+  /** The fastest kernel that runs {@code g}: GEMM when dense, depthwise, else this one. */
+  private static Kernel choose(NodeDef n, Window2d g, float[] weight, float[] bias) {
     // The fast path's im2col scratch must stay a reasonable Java array; else use the reference.
     long scratch = (long) g.c * g.kh * g.kw * g.ho * g.wo;
     if (g.groups == 1 && !n.referenceKernels && scratch <= FormatRules.MAX_VALUE_ELEMENTS) {
@@ -52,7 +67,7 @@ final class Conv2dKernel implements Kernel {
 
   @Override
   public int[] outputShape() {
-    return new int[] {g.cout, g.ho, g.wo};
+    return g.outputShape();
   }
 
   @Override

@@ -37,7 +37,7 @@ final class ConvTranspose2dKernel implements Kernel {
                 + Arrays.toString(s) + " or dilation " + Arrays.toString(d));
       }
     }
-    int[] x = Window2d.convInput(n, in, cin);
+    int[] x = Window2d.convInput(n, in, cin, 3);
     int ho = outExtent(n, "height", x[1], k[0], s[0], p[0], op[0], d[0]);
     int wo = outExtent(n, "width", x[2], k[1], s[1], p[1], op[1], d[1]);
     float[] weight = n.param("weight", cin, cout / groups, k[0], k[1]);
@@ -66,7 +66,7 @@ final class ConvTranspose2dKernel implements Kernel {
 
   @Override
   public int[] outputShape() {
-    return new int[] {g.cout, g.ho, g.wo};
+    return g.outputShape();
   }
 
   @Override

@@ -45,7 +45,7 @@ final class DepthwiseConv2dKernel implements Kernel {
 
   @Override
   public int[] outputShape() {
-    return new int[] {g.cout, g.ho, g.wo};
+    return g.outputShape();
   }
 
   @Override

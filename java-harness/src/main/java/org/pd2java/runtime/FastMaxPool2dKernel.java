@@ -1,7 +1,7 @@
 package org.pd2java.runtime;
 
 /**
- * max_pool2d@1 and @2, fast path where every window lies inside the input ({@link
+ * max_pool2d@1 and @2 and max_pool1d@1, fast path where every window lies inside the input ({@link
  * Window2d#windowsInside}: no padding, any kernel, stride and dilation; for @2 with ceil_mode only
  * where the ceil gives no more windows than the floor), so the reference's per-cell bounds checks
  * go; 2x2 windows (the PRPD CNN's pools) get a straight-line body, and the maximum is the
@@ -23,7 +23,7 @@ final class FastMaxPool2dKernel implements Kernel {
 
   @Override
   public int[] outputShape() {
-    return new int[] {g.c, g.ho, g.wo};
+    return g.outputShape();
   }
 
   @Override

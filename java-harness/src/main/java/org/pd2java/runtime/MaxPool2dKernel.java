@@ -5,7 +5,8 @@ package org.pd2java.runtime;
  * floor output size. Padding may be at most half the undilated kernel ({@code p <= k / 2}, see
  * {@link Window2d#pool}), as PyTorch requires whatever the dilation; so every window holds at
  * least one real cell. max_pool2d@2 ({@link #compile2}): the same with per-side padding and
- * ceil_mode; cells beyond the padded input count as -infinity too.
+ * ceil_mode; cells beyond the padded input count as -infinity too. max_pool1d@1 ({@link
+ * #compile1d}): @2's window on the {@code (c, 1, l)} view of a {@code (c, l)} input.
  */
 final class MaxPool2dKernel implements Kernel {
   private final Window2d g;
@@ -23,6 +24,11 @@ final class MaxPool2dKernel implements Kernel {
     return choose(n, Window2d.pool2(n, in, true));
   }
 
+  /** max_pool1d@1: this kernel on the {@code (c, 1, l)} view ({@link Window2d#pool1d}). */
+  static Kernel compile1d(NodeDef n, int[][] in) {
+    return choose(n, Window2d.pool1d(n, in, true));
+  }
+
   private static Kernel choose(NodeDef n, Window2d g) {
     if (g.windowsInside() && !n.referenceKernels) {
       return new FastMaxPool2dKernel(g); // every window inside: no bounds checks
@@ -36,7 +42,7 @@ final class MaxPool2dKernel implements Kernel {
 
   @Override
   public int[] outputShape() {
-    return new int[] {g.c, g.ho, g.wo};
+    return g.outputShape();
   }
 
   @Override

@@ -79,6 +79,9 @@ public final class OpRegistry {
     factory(f, "flatten@2", ShapeOnlyKernel::compileFlatten);
     factory(f, "max_pool2d@2", MaxPool2dKernel::compile2);
     factory(f, "avg_pool2d@2", AvgPool2dKernel::compile2);
+    factory(f, "conv1d@1", Conv2dKernel::compile1d);
+    factory(f, "max_pool1d@1", MaxPool2dKernel::compile1d);
+    factory(f, "avg_pool1d@1", AvgPool2dKernel::compile1d);
     return f;
   }
 

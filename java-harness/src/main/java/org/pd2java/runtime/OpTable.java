@@ -420,7 +420,57 @@ final class OpTable {
               List.of(),
               List.of(
                   // first axis merged, counted with the batch axis (1..rank); every axis from it to the last is merged into one
-                  new AttrSpec("start_dim", AttrKind.INT))));
+                  new AttrSpec("start_dim", AttrKind.INT))),
+          // conv1d@1: 1-D cross-correlation of a (C, L) value with zero padding, as torch.nn.Conv1d(padding_mode='zeros'): output (out_channels, L_out), L_out = floor((L + 2 * padding - dilation * (k - 1) - 1) / stride) + 1.
+          new Op("conv1d", 1, 1,
+              List.of(
+                  // float (out_channels, in_channels/groups, k)
+                  new ParamSpec("weight", false, false),
+                  // float (out_channels)
+                  new ParamSpec("bias", true, false)),
+              List.of(
+                  // input channels
+                  new AttrSpec("in_channels", AttrKind.INT),
+                  // output channels
+                  new AttrSpec("out_channels", AttrKind.INT),
+                  // window length k, >= 1
+                  new AttrSpec("kernel_size", AttrKind.INT),
+                  // step, >= 1
+                  new AttrSpec("stride", AttrKind.INT),
+                  // implicit zeros added at each end, >= 0
+                  new AttrSpec("padding", AttrKind.INT),
+                  // spacing between kernel taps, >= 1
+                  new AttrSpec("dilation", AttrKind.INT),
+                  // channel groups; groups == in_channels is depthwise
+                  new AttrSpec("groups", AttrKind.INT))),
+          // max_pool1d@1: Max over windows along L of a (C, L) value, as torch.nn.MaxPool1d, with per-side padding; padded cells and cells beyond the padded input never win. Output length: floor (or ceil) of (L + left + right - dilation * (k - 1) - 1) / stride + 1.
+          new Op("max_pool1d", 1, 1,
+              List.of(),
+              List.of(
+                  // window length k, >= 1
+                  new AttrSpec("kernel_size", AttrKind.INT),
+                  // step, >= 1
+                  new AttrSpec("stride", AttrKind.INT),
+                  // -inf padding [left, right], each >= 0 and <= kernel_size // 2
+                  new AttrSpec("padding", AttrKind.INT2),
+                  // spacing between window taps, >= 1
+                  new AttrSpec("dilation", AttrKind.INT),
+                  // false: floor output length; true: ceil, as PyTorch (a last window must start inside the input or the left padding, else it is dropped)
+                  new AttrSpec("ceil_mode", AttrKind.BOOL))),
+          // avg_pool1d@1: Mean over windows along L of a (C, L) value, as torch.nn.AvgPool1d, with per-side padding; output length as max_pool1d (dilation 1).
+          new Op("avg_pool1d", 1, 1,
+              List.of(),
+              List.of(
+                  // window length k, >= 1
+                  new AttrSpec("kernel_size", AttrKind.INT),
+                  // step, >= 1
+                  new AttrSpec("stride", AttrKind.INT),
+                  // zero padding [left, right], each >= 0 and <= kernel_size // 2
+                  new AttrSpec("padding", AttrKind.INT2),
+                  // false: floor output length; true: ceil, as PyTorch (a last window must start inside the input or the left padding, else it is dropped)
+                  new AttrSpec("ceil_mode", AttrKind.BOOL),
+                  // true: divide by the window clipped to the padded input (padding cells count, cells beyond the right padding do not); false: by the real cells
+                  new AttrSpec("count_include_pad", AttrKind.BOOL))));
 
   private OpTable() {}
 }

@@ -10,6 +10,12 @@ import java.util.Arrays;
  * from one of these, so the attribute checks, the output-size rule, the pools' padding rule and
  * the padding border ({@link #validOutputColumns}) are written once.
  *
+ * <p>The 1-D ops (conv1d, max_pool1d, avg_pool1d; {@link #conv1d}, {@link #pool1d}) are the same
+ * windows on their {@code (c, l)} input seen as {@code (c, 1, l)}, which has the same memory
+ * layout: {@code h = 1}, a {@code (1, k)} window, no padding along H. Only the declared output
+ * shape differs ({@link #outputShape}: {@code (cout, wo)}), so the 2-D kernels run them as they
+ * are.
+ *
  * <p>Load time only: kernels copy the fields they need into local variables at the top of
  * {@code run}, and the hot loops read only those locals.
  */
@@ -27,10 +33,12 @@ final class Window2d {
    * them except for max_pool2d@2 / avg_pool2d@2 ({@link #pool2}) with per-side pads.
    */
   final int phEnd, pwEnd;
+  /** A 1-D op's window: the input is {@code (c, w)}, the output {@code (cout, wo)}. */
+  final boolean seq;
 
   private Window2d(
       int[] x, int cout, int groups, int[] k, int[] s, int[] p, int[] d, int ho, int wo) {
-    this(x, cout, groups, k, s, p, p, d, ho, wo);
+    this(x, cout, groups, k, s, p, p, d, ho, wo, false);
   }
 
   private Window2d(
@@ -43,7 +51,8 @@ final class Window2d {
       int[] pEnd,
       int[] d,
       int ho,
-      int wo) {
+      int wo,
+      boolean seq) {
     this.c = x[0];
     this.h = x[1];
     this.w = x[2];
@@ -61,6 +70,12 @@ final class Window2d {
     this.wo = wo;
     this.phEnd = pEnd[0];
     this.pwEnd = pEnd[1];
+    this.seq = seq;
+  }
+
+  /** @return the output shape: {@code (cout, ho, wo)}, or {@code (cout, wo)} for a 1-D op */
+  int[] outputShape() {
+    return seq ? new int[] {cout, wo} : new int[] {cout, ho, wo};
   }
 
   /**
@@ -68,16 +83,35 @@ final class Window2d {
    * channel counts), a rank-3 input with in_channels channels, and an output size that fits.
    */
   static Window2d conv(NodeDef n, int[][] in) {
-    int cin = n.intAttr("in_channels", 1);
-    int cout = n.intAttr("out_channels", 1);
     int[] k = n.int2Attr("kernel_size", 1);
     int[] s = n.int2Attr("stride", 1);
     int[] p = n.int2Attr("padding", 0);
     int[] d = n.int2Attr("dilation", 1);
+    return conv(n, in, k, s, p, d, false);
+  }
+
+  /**
+   * conv1d: the attributes of {@link #conv} as single ints, on a rank-2 {@code (c, l)} input
+   * seen as {@code (c, 1, l)} with a {@code (1, k)} window.
+   */
+  static Window2d conv1d(NodeDef n, int[][] in) {
+    int[] k = {1, n.intAttr("kernel_size", 1)};
+    int[] s = {1, n.intAttr("stride", 1)};
+    int[] p = {0, n.intAttr("padding", 0)};
+    int[] d = {1, n.intAttr("dilation", 1)};
+    return conv(n, in, k, s, p, d, true);
+  }
+
+  /** Both convolutions' channels and groups on their window; {@code seq}: conv1d's input. */
+  private static Window2d conv(
+      NodeDef n, int[][] in, int[] k, int[] s, int[] p, int[] d, boolean seq) {
+    int cin = n.intAttr("in_channels", 1);
+    int cout = n.intAttr("out_channels", 1);
     int groups = n.intAttr("groups", 1);
     checkGroups(n, cin, cout, groups);
-    int[] x = convInput(n, in, cin);
-    return over(n, x, cout, groups, k, s, p, d);
+    int[] x = convInput(n, in, cin, seq ? 2 : 3);
+    int[] chw = seq ? new int[] {x[0], 1, x[1]} : x;
+    return over(n, chw, cout, groups, k, s, p, d, seq);
   }
 
   /**
@@ -99,9 +133,9 @@ final class Window2d {
     }
   }
 
-  /** A convolution's input: rank 3 with in_channels channels (SHAPE_MISMATCH). */
-  static int[] convInput(NodeDef n, int[][] in, int cin) {
-    int[] x = n.input(in, 0, 3);
+  /** A convolution's input: of the given rank with in_channels channels (SHAPE_MISMATCH). */
+  static int[] convInput(NodeDef n, int[][] in, int cin, int rank) {
+    int[] x = n.input(in, 0, rank);
     if (x[0] != cin) {
       throw n.error(
           ErrorCode.SHAPE_MISMATCH,
@@ -130,7 +164,7 @@ final class Window2d {
       }
     }
     int[] x = n.input(in, 0, 3);
-    return over(n, x, x[0], 1, k, s, p, d);
+    return over(n, x, x[0], 1, k, s, p, d, false);
   }
 
   /**
@@ -146,23 +180,44 @@ final class Window2d {
     int[] padW = n.int2Attr("pad_w", 0);
     int[] d = dilated ? n.int2Attr("dilation", 1) : new int[] {1, 1};
     boolean ceil = n.boolAttr("ceil_mode");
-    int[][] pads = {padH, padW};
-    String[] names = {"pad_h", "pad_w"};
-    for (int i = 0; i < 2; i++) {
-      for (int p : pads[i]) {
-        if (p > k[i] / 2) {
-          throw n.error(
-              ErrorCode.INVALID_ATTRIBUTE,
-              names[i] + " " + Arrays.toString(pads[i]) + " exceeds half the kernel size " + k[i]);
-        }
-      }
-    }
+    checkPoolPads(n, "pad_h", padH, k[0]);
+    checkPoolPads(n, "pad_w", padW, k[1]);
     int[] x = n.input(in, 0, 3);
     int ho = poolExtent(n, "height", x[1], k[0], s[0], padH[0], padH[1], d[0], ceil);
     int wo = poolExtent(n, "width", x[2], k[1], s[1], padW[0], padW[1], d[1], ceil);
     int[] begin = {padH[0], padW[0]};
     int[] end = {padH[1], padW[1]};
-    return new Window2d(x, x[0], 1, k, s, begin, end, d, ho, wo);
+    return new Window2d(x, x[0], 1, k, s, begin, end, d, ho, wo, false);
+  }
+
+  /**
+   * max_pool1d ({@code dilated}) and avg_pool1d: {@link #pool2}'s rules with single-int kernel,
+   * stride and dilation and per-side {@code padding} [left, right], on a rank-2 {@code (c, l)}
+   * input seen as {@code (c, 1, l)} with a {@code (1, k)} window.
+   */
+  static Window2d pool1d(NodeDef n, int[][] in, boolean dilated) {
+    int k = n.intAttr("kernel_size", 1);
+    int s = n.intAttr("stride", 1);
+    int[] pad = n.int2Attr("padding", 0);
+    int d = dilated ? n.intAttr("dilation", 1) : 1;
+    boolean ceil = n.boolAttr("ceil_mode");
+    checkPoolPads(n, "padding", pad, k);
+    int[] x = n.input(in, 0, 2);
+    int wo = poolExtent(n, "length", x[1], k, s, pad[0], pad[1], d, ceil);
+    return new Window2d(new int[] {x[0], 1, x[1]}, x[0], 1, new int[] {1, k},
+        new int[] {1, s}, new int[] {0, pad[0]}, new int[] {0, pad[1]}, new int[] {1, d}, 1, wo,
+        true);
+  }
+
+  /** The pools' rule: each pad of {@code pads} at most half the kernel (INVALID_ATTRIBUTE). */
+  private static void checkPoolPads(NodeDef n, String attr, int[] pads, int k) {
+    for (int p : pads) {
+      if (p > k / 2) {
+        throw n.error(
+            ErrorCode.INVALID_ATTRIBUTE,
+            attr + " " + Arrays.toString(pads) + " exceeds half the kernel size " + k);
+      }
+    }
   }
 
   /**
@@ -189,10 +244,10 @@ final class Window2d {
   }
 
   private static Window2d over(
-      NodeDef n, int[] x, int cout, int groups, int[] k, int[] s, int[] p, int[] d) {
+      NodeDef n, int[] x, int cout, int groups, int[] k, int[] s, int[] p, int[] d, boolean seq) {
     int ho = outExtent(n, "height", x[1], k[0], s[0], p[0], d[0]);
-    int wo = outExtent(n, "width", x[2], k[1], s[1], p[1], d[1]);
-    return new Window2d(x, cout, groups, k, s, p, d, ho, wo);
+    int wo = outExtent(n, seq ? "length" : "width", x[2], k[1], s[1], p[1], d[1]);
+    return new Window2d(x, cout, groups, k, s, p, p, d, ho, wo, seq);
   }
 
   /**
@@ -264,7 +319,8 @@ final class Window2d {
 
   @Override
   public String toString() {
-    return "Window2d[in=(" + c + ", " + h + ", " + w + "), out=(" + cout + ", " + ho + ", " + wo
+    return "Window2d[" + (seq ? "1-D, " : "") + "in=(" + c + ", " + h + ", " + w + "), out=("
+        + cout + ", " + ho + ", " + wo
         + "), kernel=" + kh + "x" + kw + ", stride=" + sh + "x" + sw + ", padding=" + ph + "x"
         + pw + ", dilation=" + dh + "x" + dw + ", groups=" + groups + "]";
   }
