@@ -618,6 +618,39 @@ def realistic(model: nn.Module, shape: tuple[int, int, int], seed: int) -> nn.Mo
     return model.eval()
 
 
+class PRPSConv1dNet(nn.Module):
+    """A PRPS (phase-resolved pulse sequence) classifier: C channels (pulse counts and amplitude
+    statistics per phase bin) over L phase bins. The phase axis wraps at 360 degrees, so every
+    padding on it is circular (F.pad and padding_mode='circular'); conv1d + BatchNorm1d, a
+    depthwise-separable block with SiLU, a dilated conv, max and ceil-mode average pools, an
+    adaptive average pool to 1 and a linear head."""
+
+    def __init__(self, in_ch: int = 4, width: int = 16, classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv1d(in_ch, width, 7, bias=False), nn.BatchNorm1d(width), nn.ReLU()
+        )
+        self.block = nn.Sequential(
+            nn.MaxPool1d(2),
+            nn.Conv1d(width, width, 5, padding=2, padding_mode="circular", groups=width),
+            nn.BatchNorm1d(width),
+            nn.SiLU(),
+            nn.Conv1d(width, 2 * width, 1, bias=False),
+            nn.BatchNorm1d(2 * width),
+            nn.SiLU(),
+            nn.AvgPool1d(3, 2, ceil_mode=True),
+            nn.Conv1d(2 * width, 2 * width, 3, padding=2, dilation=2, padding_mode="circular"),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool1d(1),
+            nn.Flatten(),
+            nn.Dropout(0.2),
+            nn.Linear(2 * width, classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(self.stem(F.pad(x, (3, 3), mode="circular")))
+
+
 class StatsMLP(nn.Module):
     """An MLP on 32 statistical PD features per sample (pulse counts, mean and max amplitudes,
     skewness and kurtosis per half cycle, ...): standardisation with the training set's mean
@@ -784,6 +817,15 @@ ARCHITECTURES: list[Arch] = [
         True,
         "3x3 and 1x1 -> 5x5 branches concatenated with the stem (three-way cat), 1x1 fusion",
         11,
+    ),
+    _arch(
+        "prps_conv1d",
+        lambda: PRPSConv1dNet(4, width=16),
+        (4, 120),
+        True,
+        "(C, L) PRPS sequences: circular F.pad and circular convs on the phase axis, conv1d + "
+        "BatchNorm1d, depthwise-separable SiLU block, dilation, max and ceil-mode avg pools",
+        14,
     ),
     _arch(
         "stats_mlp",

@@ -332,8 +332,8 @@ def prune_tensors(graph: Graph) -> Graph:
 
 
 def fold_bn(graph: Graph) -> Graph:
-    """Fold every conv2d whose only consumer is a batch_norm2d into one conv2d, and every linear
-    whose only consumer is a batch_norm1d into one linear (new weight ``W * scale`` per output
+    """Fold every conv2d whose only consumer is a batch_norm2d into one conv2d, and every conv1d
+    or linear whose only consumer is a batch_norm1d into it (new weight ``W * scale`` per output
     row, new bias ``(b - mean) * scale + beta`` with ``scale = gamma / sqrt(var + eps)``).
 
     Matched on structure only. The folded layer keeps its node's name and output value; the
@@ -344,6 +344,7 @@ def fold_bn(graph: Graph) -> Graph:
     # What each foldable layer folds with, and the weight shape its attributes give.
     folds = {
         "conv2d": ("batch_norm2d", lambda attrs: conv_param_shapes(attrs)["weight"]),
+        "conv1d": ("batch_norm1d", lambda attrs: impl("conv1d@1").param_shapes(attrs)["weight"]),
         "linear": ("batch_norm1d", lambda attrs: (attrs["out_features"], attrs["in_features"])),
     }
     tensors = dict(graph.tensors)

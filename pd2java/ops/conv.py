@@ -28,7 +28,7 @@ from pd2java.ops.lowering import (
     as_single,
 )
 from pd2java.ops.onnx_conventions import Const, Runtime, int_list
-from pd2java.ops.pad import TORCH_MODES, pad1d_steps, pad_attrs
+from pd2java.ops.pad import TORCH_MODES, emit_chain, pad1d_steps, pad_attrs
 from pd2java.ops.registry import (
     Attrs,
     Shape,
@@ -531,20 +531,7 @@ def _zero_pad_first(
         )
     else:
         steps = pad1d_steps("constant_pad2d", *pads[0])
-    for step in steps:
-        tag = "pad" if step.op == "constant_pad2d" else str(step.op)
-        value = f"{node.output[0]}.{tag}"
-        while value in im.env:
-            value += "_"
-        im.emit(
-            str(step.op),
-            [x],
-            value,
-            attrs=dict(step.attrs),
-            node_name=f"{node.name or 'Conv'}_{tag}",
-        )
-        x = im.runtime(value)
-    return x
+    return emit_chain(im, steps, x, prefix=node.output[0], node=node.name or "Conv")
 
 
 def onnx_conv_weight(

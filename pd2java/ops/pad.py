@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pd2java.backends.onnx import Emitter
     from pd2java.frontends.onnx import Importer, PatternView
     from pd2java.ir import Node
+    from pd2java.ops.onnx_conventions import Runtime
 
 # torch's mode names (F.pad, nn.Conv2d(padding_mode=...)) -> the op; constant is apart (a value).
 TORCH_MODES: dict[str, str] = {
@@ -408,19 +409,52 @@ def _input_shape(e: Emitter, node: Node) -> tuple[int, ...]:
     return tuple(producer.output_shape)
 
 
+def emit_chain(
+    im: Importer,
+    steps: tuple[Lowered, ...],
+    x: Runtime,
+    *,
+    prefix: str,
+    node: str,
+    output: str | None = None,
+) -> Runtime:
+    """Emit ``steps`` one after the other from ``x``. Each step writes ``<prefix>.<tag>`` (tag
+    ``pad`` for a pad op, else the op name) from a node ``<node>_<tag>``, except that with
+    ``output`` the last step writes that ONNX value under the ONNX node's own name. Returns the
+    last value."""
+    for i, step in enumerate(steps):
+        tag = "pad" if str(step.op).endswith("_pad2d") else str(step.op)
+        final = output is not None and i == len(steps) - 1
+        value = output if final else f"{prefix}.{tag}"
+        while not final and value in im.env:
+            value += "_"
+        im.emit(
+            str(step.op),
+            [x],
+            value,
+            attrs=dict(step.attrs),
+            node_name=None if final else f"{node}_{tag}",
+        )
+        x = im.runtime(value)
+    return x
+
+
 # --- fused ONNX pattern: circular padding written as Slice + Concat --------------------------
 
 
 @dataclass(frozen=True)
 class _WrapStep:
     """One axis of a circular pad: ``Concat([Slice(y)?, y, Slice(y)?], axis)``; ``before`` and
-    ``after`` are the (start, end) of the Slice before / after ``y`` (None: no Slice there)."""
+    ``after`` are the (start, end) of the Slice before / after ``y`` (None: no Slice there).
+    Axes are as written (negative or not); they are resolved against the value's rank when the
+    pattern is read: H or W of an (N, C, H, W) value, L of an (N, C, L) one."""
 
-    axis: int  # 2 (H) or 3 (W) of the (N, C, H, W) value
+    axis: int  # the Concat's axis
     source: str  # y
     before: tuple[int, int] | None
     after: tuple[int, int] | None
     slices: tuple[NodeProto, ...]
+    slice_axes: tuple[int, ...]  # each Slice's axis
 
 
 def _one_int(view: PatternView, name: str) -> int | None:
@@ -430,8 +464,8 @@ def _one_int(view: PatternView, name: str) -> int | None:
     return int(array.reshape(-1)[0])
 
 
-def _slice_bounds(view: PatternView, node: NodeProto, y: str, axis: int) -> tuple[int, int] | None:
-    """(start, end) of ``node``, a Slice of ``y`` along ``axis`` alone with step 1 and constant
+def _slice_bounds(view: PatternView, node: NodeProto, y: str) -> tuple[int, int, int] | None:
+    """(start, end, axis) of ``node``, a Slice of ``y`` along one axis with step 1 and constant
     one-element starts, ends and axes; else None."""
     inputs = list(node.input) + [""] * (5 - len(node.input))
     if node.input[0] != y or not inputs[3]:
@@ -440,16 +474,16 @@ def _slice_bounds(view: PatternView, node: NodeProto, y: str, axis: int) -> tupl
     step = _one_int(view, inputs[4]) if inputs[4] else 1
     if start is None or end is None or axes is None or step != 1 or not -4 <= axes < 4:
         return None
-    return (start, end) if axes % 4 == axis else None
+    return start, end, axes
 
 
 def _slice_of(
-    view: PatternView, value: str, y: str, axis: int
-) -> tuple[NodeProto, tuple[int, int]] | None:
-    """The Slice of ``y`` along ``axis`` producing ``value`` (used only there) and its bounds."""
+    view: PatternView, value: str, y: str
+) -> tuple[NodeProto, tuple[int, int], int] | None:
+    """The Slice of ``y`` producing ``value`` (used only there), its bounds and axis."""
     node = view.inner(value, "Slice")
-    bounds = _slice_bounds(view, node, y, axis) if node is not None else None
-    return None if node is None or bounds is None else (node, bounds)
+    found = _slice_bounds(view, node, y) if node is not None else None
+    return None if node is None or found is None else (node, found[:2], found[2])
 
 
 def _wrap_step(view: PatternView, concat: NodeProto) -> _WrapStep | None:
@@ -458,21 +492,23 @@ def _wrap_step(view: PatternView, concat: NodeProto) -> _WrapStep | None:
     inputs = list(concat.input)
     if len(axes) != 1 or axes[0] not in (-2, -1, 2, 3) or not 1 <= len(inputs) <= 3:
         return None
-    axis = axes[0] % 4
+    axis = axes[0]
     for mid, y in enumerate(inputs):
         before, after = inputs[:mid], inputs[mid + 1 :]
         if not y or len(before) > 1 or len(after) > 1:
             continue
-        head = _slice_of(view, before[0], y, axis) if before else None
-        tail = _slice_of(view, after[0], y, axis) if after else None
+        head = _slice_of(view, before[0], y) if before else None
+        tail = _slice_of(view, after[0], y) if after else None
         if (before and head is None) or (after and tail is None):
             continue
+        found = [f for f in (head, tail) if f]
         return _WrapStep(
             axis,
             y,
             head[1] if head else None,
             tail[1] if tail else None,
-            tuple(found[0] for found in (head, tail) if found),
+            tuple(f[0] for f in found),
+            tuple(f[2] for f in found),
         )
     return None
 
@@ -505,13 +541,14 @@ def _wrap_pads(im: Importer, step: _WrapStep, size: int) -> tuple[int, int]:
     "circular_pad2d",
     anchors=("Concat",),
     ops=("circular_pad2d",),
-    shown="`Concat(Slice(x, -top, end), x, Slice(x, 0, bottom))` on H and / or W",
+    shown="`Concat(Slice(x, -top, end), x, Slice(x, 0, bottom))` on H and / or W (L)",
     form="per padded axis a Concat of `y`, the Slice of its last rows before it and the Slice of "
-    "its first rows after it (either Slice absent for a zero pad), on axis H or W (negative "
-    "axes too); starts, ends and axes constant, one axis, steps absent or 1; two such Concats "
-    "on different axes, in either order, the inner one used only by the outer one and its "
-    "Slices, are one op; a single-input Concat is a zero pad on its axis (torch's TorchScript "
-    "exporter writes one), but at least one Slice is needed",
+    "its first rows after it (either Slice absent for a zero pad), on axis H or W of an "
+    "(N, C, H, W) value, or L of an (N, C, L) one (then unsqueeze, circular_pad2d on W, "
+    "squeeze), negative axes too; starts, ends and axes constant, one axis, steps absent or 1; "
+    "two such Concats on different axes, in either order, the inner one used only by the outer "
+    "one and its Slices, are one op; a single-input Concat is a zero pad on its axis (torch's "
+    "TorchScript exporter writes one), but at least one Slice is needed",
 )
 def _circular_pad_pattern(view: PatternView, anchor: NodeProto) -> PatternMatch | None:
     outer = _wrap_step(view, anchor)
@@ -526,7 +563,7 @@ def _circular_pad_pattern(view: PatternView, anchor: NodeProto) -> PatternMatch 
         and view.consumers.get(outer.source, 0) == 1 + len(outer.slices)
     ):
         inner = _wrap_step(view, inner_node)
-        if inner is not None and inner.axis != outer.axis:
+        if inner is not None and inner.axis % 4 != outer.axis % 4:
             steps.insert(0, inner)
             nodes += [inner_node, *inner.slices]
     if not any(step.slices for step in steps):
@@ -534,11 +571,26 @@ def _circular_pad_pattern(view: PatternView, anchor: NodeProto) -> PatternMatch 
     x = steps[0].source
 
     def finish(im: Importer, last: NodeProto) -> None:
-        xv = im.image(x)
+        xv = im.runtime(x)
+        rank = len(xv.shape) + 1
+        paddable = (2, 3) if rank == 4 else (2,) if rank == 3 else ()
         pads = {2: (0, 0), 3: (0, 0)}
         for step in steps:
-            pads[step.axis] = _wrap_pads(im, step, xv.shape[step.axis - 1])
+            axis = step.axis % rank
+            if axis not in paddable or any(a % rank != axis for a in step.slice_axes):
+                raise im.fail(
+                    f"Concat/Slice on axis {step.axis} of a rank-{rank} value: not a circular "
+                    "pad of H or W (or of L of a sequence)"
+                )
+            pads[axis] = _wrap_pads(im, step, xv.shape[axis - 1])
         op = "circular_pad2d"
-        im.emit(op, [xv], last.output[0], attrs=pad_attrs(op, *pads[2], *pads[3]))
+        if rank == 4:
+            im.emit(op, [xv], last.output[0], attrs=pad_attrs(op, *pads[2], *pads[3]))
+        else:
+            if len(steps) != 1:
+                raise im.fail("two circular pads on the one axis L of a sequence")
+            out = last.output[0]
+            name = last.name or "Concat"
+            emit_chain(im, pad1d_steps(op, *pads[2]), xv, prefix=out, node=name, output=out)
 
     return PatternMatch(tuple(nodes), (x,), finish)
