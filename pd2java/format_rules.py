@@ -80,6 +80,12 @@ LIMITS: tuple[Limit, ...] = (
     Limit("MAX_JSON_DEPTH", 64, "nesting depth of arrays and objects in any JSON document"),
     Limit("MAX_JSON_NUMBER_CHARS", 100, "characters of one JSON number"),
     Limit("MAX_JSON_STRING_CHARS", 1024 * 1024, "characters of one JSON string"),
+    Limit(
+        "MAX_JSON_VALUES",
+        1 << 22,
+        "values in one JSON document: the root, every array element and every object member "
+        "(bounds the memory a reader builds from a document within the size limits)",
+    ),
     Limit("MAX_TENSORS", 100_000, "tensors in a safetensors header"),
     Limit("MAX_NODES", 100_000, "nodes in a manifest"),
     Limit(
@@ -100,6 +106,7 @@ MAX_WEIGHTS_BYTES = LIMIT["MAX_WEIGHTS_BYTES"]
 MAX_JSON_DEPTH = LIMIT["MAX_JSON_DEPTH"]
 MAX_JSON_NUMBER_CHARS = LIMIT["MAX_JSON_NUMBER_CHARS"]
 MAX_JSON_STRING_CHARS = LIMIT["MAX_JSON_STRING_CHARS"]
+MAX_JSON_VALUES = LIMIT["MAX_JSON_VALUES"]
 MAX_TENSORS = LIMIT["MAX_TENSORS"]
 MAX_NODES = LIMIT["MAX_NODES"]
 MAX_VALUE_ELEMENTS = LIMIT["MAX_VALUE_ELEMENTS"]

@@ -25,6 +25,7 @@ from pd2java.format_rules import (
     MAX_JSON_DEPTH,
     MAX_JSON_NUMBER_CHARS,
     MAX_JSON_STRING_CHARS,
+    MAX_JSON_VALUES,
     MAX_TENSORS,
     WEIGHT_DTYPES,
 )
@@ -122,6 +123,7 @@ def read_regular_file(
 
 # A JSON string token (escapes included); everything outside them is structure, numbers, literals.
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NON_EMPTY = re.compile(r"[\[{][ \t\n\r]*[^ \t\n\r\]}]")  # a non-empty array or object
 _LONG_NUMBER = re.compile(rf"[-+0-9.eE]{{{MAX_JSON_NUMBER_CHARS + 1},}}")
 _OPEN = np.zeros(256, dtype=np.int8)
 _OPEN[[ord("["), ord("{")]] = 1
@@ -153,8 +155,9 @@ def loads_strict(data: bytes, where: str) -> Any:
 
     Invalid UTF-8 or JSON, a duplicate key, NaN/Infinity literals or a number overflowing a
     double -> INVALID_JSON. Nesting deeper than MAX_JSON_DEPTH, a number longer than
-    MAX_JSON_NUMBER_CHARS, a string longer than MAX_JSON_STRING_CHARS -> LIMIT_EXCEEDED, found by a
-    linear scan before the parser runs (so the parser never recurses deeper than the limit).
+    MAX_JSON_NUMBER_CHARS, a string longer than MAX_JSON_STRING_CHARS, more than MAX_JSON_VALUES
+    values -> LIMIT_EXCEEDED, found by a linear scan before the parser runs (so the parser never
+    recurses deeper than the limit nor builds more than that many values).
     """
     try:
         text = data.decode("utf-8")
@@ -190,6 +193,15 @@ def loads_strict(data: bytes, where: str) -> Any:
                 ErrorCode.LIMIT_EXCEEDED,
                 f"{where}: JSON nested {depth} deep exceeds the depth limit {MAX_JSON_DEPTH}",
             )
+    # Values: the root, plus per non-empty array or object one more than its commas (strings are
+    # blanked, so every comma left is structural). Counted before anything is built.
+    values = 1 + skeleton.count(",") + len(_NON_EMPTY.findall(skeleton))
+    if values > MAX_JSON_VALUES:
+        raise FormatError(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"{where}: the JSON document holds {values} values, over the limit of "
+            f"{MAX_JSON_VALUES} (MAX_JSON_VALUES)",
+        )
     long_number = _LONG_NUMBER.search(skeleton)
     if long_number:
         raise FormatError(

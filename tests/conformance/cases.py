@@ -938,6 +938,18 @@ CASES: tuple[Case, ...] = (
         text_sub('"format": ', '"x_str": "' + "a" * (MIB + 1) + '", "format": '),
         "LIMIT_EXCEEDED",
     ),
+    # 2^22 + 1 values in an unknown key: 8 MiB of "0," (well within the size limit), one over
+    C(
+        "json_over_max_values",
+        text_sub('"format": ', '"x_many": [' + "0," * (1 << 22) + '0], "format": '),
+        "LIMIT_EXCEEDED",
+    ),
+    # and an unknown key of 2^22 - 1000 values: the whole document stays within the limit
+    C(
+        "accept_json_many_values",
+        text_sub('"format": ', '"x_many": [' + "0," * ((1 << 22) - 1000) + '0], "format": '),
+        None,
+    ),
     C("manifest_over_16mib", manifest_over_limit, "LIMIT_EXCEEDED"),
     # --- manifest path -----------------------------------------------------------------------------
     C("manifest_fifo", manifest_special(lambda p: os.mkfifo(p)), "UNSAFE_PATH"),

@@ -37,6 +37,8 @@ final class FormatRules {
   static final long MAX_JSON_NUMBER_CHARS = 100L;
   /** Limit: characters of one JSON string. */
   static final long MAX_JSON_STRING_CHARS = 1048576L;
+  /** Limit: values in one JSON document: the root, every array element and every object member (bounds the memory a reader builds from a document within the size limits). */
+  static final long MAX_JSON_VALUES = 4194304L;
   /** Limit: tensors in a safetensors header. */
   static final long MAX_TENSORS = 100000L;
   /** Limit: nodes in a manifest. */

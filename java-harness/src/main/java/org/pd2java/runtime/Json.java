@@ -39,9 +39,16 @@ final class Json {
    * @param maxStringChars longest string, characters
    * @param maxTopMembers most members of the top-level object (checked while parsing, so a
    *     header naming millions of tensors is refused before they are all built in memory)
+   * @param maxValues most values in the document: the root, every array element and every
+   *     object member (checked while parsing, so the memory built stays bounded)
    */
   record Limits(
-      long maxBytes, int maxDepth, int maxNumberChars, int maxStringChars, int maxTopMembers) {
+      long maxBytes,
+      int maxDepth,
+      int maxNumberChars,
+      int maxStringChars,
+      int maxTopMembers,
+      int maxValues) {
     /** Limits for a manifest: FormatRules' sizes, no member cap at the top level. */
     static final Limits MANIFEST =
         new Limits(
@@ -49,7 +56,8 @@ final class Json {
             Math.toIntExact(FormatRules.MAX_JSON_DEPTH),
             Math.toIntExact(FormatRules.MAX_JSON_NUMBER_CHARS),
             Math.toIntExact(FormatRules.MAX_JSON_STRING_CHARS),
-            Integer.MAX_VALUE);
+            Integer.MAX_VALUE,
+            Math.toIntExact(FormatRules.MAX_JSON_VALUES));
 
     /**
      * Limits for a safetensors header: FormatRules' sizes; at most MAX_TENSORS tensors plus the
@@ -61,11 +69,18 @@ final class Json {
             Math.toIntExact(FormatRules.MAX_JSON_DEPTH),
             Math.toIntExact(FormatRules.MAX_JSON_NUMBER_CHARS),
             Math.toIntExact(FormatRules.MAX_JSON_STRING_CHARS),
-            Math.toIntExact(FormatRules.MAX_TENSORS + 1));
+            Math.toIntExact(FormatRules.MAX_TENSORS + 1),
+            Math.toIntExact(FormatRules.MAX_JSON_VALUES));
 
-    /** Limits without a top-level member cap. */
+    /** Limits without a top-level member cap, and FormatRules' value cap. */
     Limits(long maxBytes, int maxDepth, int maxNumberChars, int maxStringChars) {
-      this(maxBytes, maxDepth, maxNumberChars, maxStringChars, Integer.MAX_VALUE);
+      this(
+          maxBytes,
+          maxDepth,
+          maxNumberChars,
+          maxStringChars,
+          Integer.MAX_VALUE,
+          Math.toIntExact(FormatRules.MAX_JSON_VALUES));
     }
   }
 
@@ -73,6 +88,7 @@ final class Json {
   private final String file;
   private final Limits limits;
   private int pos;
+  private int values;
 
   private Json(String text, String file, Limits limits) {
     this.text = text;
@@ -166,6 +182,9 @@ final class Json {
   private Object value(int depth) {
     if (pos >= text.length()) {
       throw error("unexpected end of input");
+    }
+    if (++values > limits.maxValues()) {
+      throw limit("more than " + limits.maxValues() + " values (MAX_JSON_VALUES)");
     }
     char c = text.charAt(pos);
     switch (c) {

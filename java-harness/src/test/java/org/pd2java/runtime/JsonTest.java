@@ -76,7 +76,7 @@ class JsonTest {
 
   @Test
   void capsTopLevelMembersWhileParsing() {
-    Json.Limits three = new Json.Limits(1 << 20, 64, 100, 100, 3);
+    Json.Limits three = new Json.Limits(1 << 20, 64, 100, 100, 3, 1 << 20);
     assertEquals(3, Model.asMap(Json.parse(
         "{\"a\":[1,2,3,4],\"b\":{\"x\":1,\"y\":2,\"z\":3,\"w\":4},\"c\":3}"
             .getBytes(StandardCharsets.UTF_8), "t.json", three)).size());
@@ -85,6 +85,21 @@ class JsonTest {
         three));
     assertEquals(ErrorCode.LIMIT_EXCEEDED, e.code());
     assertTrue(e.getMessage().contains("more than 3 members"), e.getMessage());
+  }
+
+  @Test
+  void capsValuesWhileParsing() {
+    // The root, every array element and every object member: this document holds 10 values,
+    // the count the Python reader's pre-scan gives (1 + commas + non-empty containers).
+    byte[] doc = "{\"a\": [1, [], {}, [2, 3]], \"b\": {\"c\": null}}"
+        .getBytes(StandardCharsets.UTF_8);
+    Json.Limits ten = new Json.Limits(1 << 20, 64, 100, 100, 1 << 20, 10);
+    assertEquals(2, Model.asMap(Json.parse(doc, "t.json", ten)).size());
+    Json.Limits nine = new Json.Limits(1 << 20, 64, 100, 100, 1 << 20, 9);
+    Pd2JavaException e =
+        assertThrows(Pd2JavaException.class, () -> Json.parse(doc, "t.json", nine));
+    assertEquals(ErrorCode.LIMIT_EXCEEDED, e.code());
+    assertTrue(e.getMessage().contains("MAX_JSON_VALUES"), e.getMessage());
   }
 
   @Test
