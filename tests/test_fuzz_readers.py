@@ -14,7 +14,6 @@ import copy
 import hashlib
 import json
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -168,7 +167,6 @@ def fuzz_corpus(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Pat
 
 
 def test_python_reader_raises_only_format_errors(fuzz_corpus: list[tuple[str, Path]]) -> None:
-    start = time.perf_counter()
     problems = []
     for desc, path in fuzz_corpus:
         problem = _problem(python_verdict, path)
@@ -177,7 +175,6 @@ def test_python_reader_raises_only_format_errors(fuzz_corpus: list[tuple[str, Pa
     assert not problems, f"{len(problems)} of {len(fuzz_corpus)} mutations:\n" + "\n".join(
         problems[:30]
     )
-    assert time.perf_counter() - start < 60
 
 
 def test_java_reader_raises_only_pd2java_exceptions(fuzz_corpus: list[tuple[str, Path]]) -> None:
