@@ -67,6 +67,8 @@ from pd2java.ir.passes import fold_affine as fold_affine_pass
 from pd2java.ir.passes import fold_bn as fold_bn_pass
 from pd2java.ir.passes import validate
 from pd2java.ops.frontend_registry import PROBABILITY_OPS
+from pd2java.ops.table import OPS
+from pd2java.quantize import Encoded, encode
 
 if TYPE_CHECKING:  # torch is imported lazily: write_graph serves ONNX imports without it
     from torch import nn
@@ -157,6 +159,8 @@ def write_graph(
     onnx: bool = True,
     inputs: np.ndarray | None = None,
     outputs: Sequence[np.ndarray] | None = None,
+    weights: str = "fp32",
+    int8_clip: str = "max",
 ) -> Path:
     """Validate ``graph`` and write ``<name>.safetensors``, ``<name>.onnx`` (unless onnx=False)
     and ``<name>.manifest.json`` into ``out_dir`` atomically; returns the manifest path.
@@ -164,12 +168,44 @@ def write_graph(
     ``outputs`` holds the golden value of every graph output on ``inputs``, primary first. They
     default to the NumPy reference's outputs on the golden inputs (right for an ONNX import;
     torch exports pass PyTorch's own outputs).
+
+    ``weights`` "fp16" or "int8" stores the weights of the slots that take it compressed
+    (``pd2java.quantize``; ``int8_clip`` "max" or "mse"). The golden outputs are then the NumPy
+    reference's on the compressed model (what both readers compute), and the producer entry
+    records the mode, the tensors kept in float32 and the deviation from the float32 outputs
+    (``outputs``, or the reference's on the float32 graph).
     """
     out = check_out_dir(out_dir)
     validate(graph)
     inputs = golden_inputs(graph.input.shape) if inputs is None else inputs
     inputs = np.ascontiguousarray(inputs, dtype=np.float32)
     expected = run_graph_all(graph, inputs) if outputs is None else tuple(outputs)
+    encoded = encode(graph.tensors, _allowed_dtypes(graph), weights, int8_clip)
+    if weights != "fp32":
+        fp32_outputs = expected
+        graph = graph.with_(
+            tensors=encoded.values,
+            meta={
+                **graph.meta,
+                "producer": {
+                    **dict(graph.meta.get("producer", {})),
+                    "weights": _compression_note(graph, encoded, weights, int8_clip),
+                },
+            },
+        )
+        expected = run_graph_all(graph, inputs)
+        graph = graph.with_(
+            meta={
+                **graph.meta,
+                "producer": {
+                    **dict(graph.meta["producer"]),
+                    "weights": {
+                        **graph.meta["producer"]["weights"],
+                        **_deviation(expected[0], fp32_outputs[0]),
+                    },
+                },
+            }
+        )
     if len(expected) != len(graph.outputs):
         raise ValueError(f"{len(expected)} golden outputs for {len(graph.outputs)} graph outputs")
     golden: dict[str, np.ndarray] = {GOLDEN_INPUT: inputs}
@@ -181,20 +217,21 @@ def write_graph(
     for reserved in golden:
         if reserved in graph.tensors:
             raise UserError(f"tensor name {reserved!r} is reserved for the golden vectors")
-    tensors = {**graph.tensors, **golden}
-    weights = encode_safetensors(tensors)
+    data = encode_safetensors({**encoded.stored, **golden})
     weights_file = f"{graph.name}.safetensors"
     manifest = build_manifest(
         graph,
         weights_file=weights_file,
-        weights_bytes=len(weights),
-        weights_sha256=hashlib.sha256(weights).hexdigest(),
+        weights_bytes=len(data),
+        weights_sha256=hashlib.sha256(data).hexdigest(),
         golden_count=int(inputs.shape[0]),
+        quantization=encoded.scales,
+        compressed=any(a.dtype != np.float32 for a in encoded.stored.values()),
     )
     manifest_bytes = encode_manifest(manifest)
     manifest_file = f"{graph.name}.manifest.json"
     # Read the pair back through the strict reader and self-test it before anything touches disk.
-    loaded = load_bytes(manifest_bytes, out / manifest_file, weights_data=weights)
+    loaded = load_bytes(manifest_bytes, out / manifest_file, weights_data=data)
     try:
         self_test(loaded)
     except ParityError as exc:
@@ -202,12 +239,45 @@ def write_graph(
             f"the NumPy reference does not reproduce the golden outputs ({exc}); this is a "
             "pd2java bug, please report it with the model. Nothing was written."
         ) from None
-    files: list[tuple[str, bytes]] = [(weights_file, weights)]
+    files: list[tuple[str, bytes]] = [(weights_file, data)]
     if onnx:
         files.append((f"{graph.name}.onnx", _onnx_bytes(graph)))
     files.append((manifest_file, manifest_bytes))
     _write_all(out, files)
     return out / manifest_file
+
+
+def _allowed_dtypes(graph: Graph) -> dict[str, tuple[str, ...]]:
+    """Each tensor's dtypes: those every slot referencing it accepts (op table)."""
+    allowed: dict[str, tuple[str, ...]] = {}
+    for node in graph.nodes:
+        for p in OPS[node.key].params:
+            tname = node.params[p.name]
+            if tname is not None:
+                prev = allowed.get(tname, p.dtypes)
+                allowed[tname] = tuple(d for d in prev if d in p.dtypes)
+    return allowed
+
+
+def _compression_note(graph: Graph, encoded: Encoded, mode: str, clip: str) -> dict[str, Any]:
+    fp32 = sum(int(np.asarray(a).nbytes) for a in graph.tensors.values())
+    stored = sum(int(a.nbytes) for a in encoded.stored.values())
+    note: dict[str, Any] = {"mode": mode, "fp32_bytes": fp32, "stored_bytes": stored}
+    if mode == "int8":
+        note["int8_clip"] = clip
+    note["kept_fp32"] = sorted(encoded.kept_fp32)
+    return note
+
+
+def _deviation(got: np.ndarray, fp32: np.ndarray) -> dict[str, Any]:
+    """How far the compressed model's golden outputs are from the float32 model's."""
+    a = np.asarray(got, np.float64).reshape(len(got), -1)
+    b = np.asarray(fp32, np.float64).reshape(len(fp32), -1)
+    out: dict[str, Any] = {"golden_max_abs_deviation": float(np.abs(a - b).max())}
+    if a.shape[1] > 1:
+        agree = int(np.sum(np.argmax(a, 1) == np.argmax(b, 1)))
+        out["golden_argmax_agreement"] = f"{agree}/{len(a)}"
+    return out
 
 
 def _onnx_bytes(graph: Graph) -> bytes:

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 FORMAT = "pd2java.manifest"
 # The version writers emit. Version 2 lifted version 1's shape rules: the input may have any rank
 # (v1: exactly [C, H, W]) and a model has one or more outputs of any rank (v1: one [K] vector).
-FORMAT_VERSION = 2
-# Every version a reader reads (docs/FORMAT.md, "Version 1 files").
-READ_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+# Version 3 added compressed weights (F16, and I8 with per-output-channel scales listed under
+# "quantization"). Writers emit the lowest version that holds the file: 2 when every weight is
+# F32 (so runtimes of version 2 keep reading fp32 exports), 3 otherwise.
+FP32_FORMAT_VERSION = 2
+# Every version a reader reads (docs/FORMAT.md, "Version 1 files", "Versions 2 and 3").
+READ_VERSIONS = (1, 2, 3)
 
 # Every top-level manifest key, in the order writers emit them (readers require all of them).
 TOP_KEYS = (
@@ -29,6 +33,7 @@ TOP_KEYS = (
     "outputs",
     "transforms",
     "weights",
+    "quantization",
     "nodes",
     "golden",
 )
@@ -43,16 +48,22 @@ GOLDEN_KEYS = ("input", "outputs", "count", "atol", "rtol")
 
 # Version 1: "output" (one object, shape [K]) instead of "outputs", the input shape exactly
 # [C, H, W] with "layout": "CHW", and golden "output" (one tensor name) instead of "outputs".
-TOP_KEYS_V1 = tuple("output" if k == "outputs" else k for k in TOP_KEYS)
+TOP_KEYS_V2 = tuple(k for k in TOP_KEYS if k != "quantization")
+TOP_KEYS_V1 = tuple("output" if k == "outputs" else k for k in TOP_KEYS_V2)
 INPUT_KEYS_V1 = ("name", "shape", "dtype", "layout", "image_convention")
 GOLDEN_KEYS_V1 = tuple("output" if k == "outputs" else k for k in GOLDEN_KEYS)
 
 # The model name; node, value and tensor names need only be non-empty strings.
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 
-# Dtypes a weight tensor (a param slot or a golden vector) may have. Other safetensors dtypes are
-# allowed in unreferenced tensors only.
-WEIGHT_DTYPES = ("F32",)
+# Dtypes a referenced tensor may have: a param slot's (which of them, per slot, is in the op
+# table: ParamSpec.dtypes), a scale's and a golden vector's (F32 only). Version 1 and 2 files: F32
+# only. Other safetensors dtypes are allowed in unreferenced tensors only.
+WEIGHT_DTYPES = ("F32", "F16", "I8")
+FP32_WEIGHT_DTYPES = ("F32",)
+# Keys of one "quantization" entry (version 3): the F32 scale tensor of an I8 weight, one value
+# per output channel (axis 0). Dequantised value: float32(q) * scale[o], one float32 multiply.
+QUANT_KEYS = ("scale",)
 
 # The one tolerance: golden vectors written by the exporter, and Java vs reference parity.
 # |got - expected| <= ATOL + RTOL * |expected|, element by element.

@@ -274,7 +274,7 @@ def test_bad_names_and_manifests_are_refused_without_writing(tmp_path):
     with pytest.raises(UserError, match="nope.manifest.json"):
         generate_java(tmp_path / "nope.manifest.json", out)
     newer = tmp_path / "e" / "newer.manifest.json"
-    newer.write_text(manifest.read_text().replace('"format_version": 2', '"format_version": 3'))
+    newer.write_text(manifest.read_text().replace('"format_version": 2', '"format_version": 4'))
     with pytest.raises(UserError, match="format_version"):
         generate_java(newer, out)
     assert not out.exists()

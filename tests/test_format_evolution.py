@@ -60,7 +60,7 @@ def test_unknown_attribute_or_param_is_still_refused(tmp_path: Path, where: str,
 
 
 def test_newer_format_version_is_refused_with_its_code(tmp_path: Path) -> None:
-    manifest = _tiny_with(tmp_path, lambda o: o.update(format_version=3))
+    manifest = _tiny_with(tmp_path, lambda o: o.update(format_version=4))
     with pytest.raises(FormatError, match="upgrade") as py:
         reference.load(manifest)
     assert py.value.code == ErrorCode.UNSUPPORTED_FORMAT_VERSION

@@ -135,7 +135,7 @@ def test_nan_golden_output_never_passes_the_self_test(tiny: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "code", "fragments"),
     [
-        (lambda o: o.update(format_version=3), "UNSUPPORTED_FORMAT_VERSION", ("newer pd2java",)),
+        (lambda o: o.update(format_version=4), "UNSUPPORTED_FORMAT_VERSION", ("newer pd2java",)),
         (lambda o: o.update(format="onnx"), "UNSUPPORTED_FORMAT", ("not a pd2java manifest",)),
         (lambda o: o.pop("golden"), "INVALID_MANIFEST", ("missing key golden",)),
         (lambda o: o["nodes"][0].update(op="fake"), "UNKNOWN_OP", ("'conv'", "fake@1", "conv2d@1")),
@@ -263,8 +263,8 @@ def _weights_case(name: str) -> bytes:
         return _raw({"a": {"dtype": "F12", "shape": [4], "data_offsets": [0, 16]}}, f32)
     if name == "negative_dim":
         return _raw({"a": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}}, f32)
-    if name == "f16":
-        return _raw({"a": {"dtype": "F16", "shape": [8], "data_offsets": [0, 16]}}, f32)
+    if name == "bf16":
+        return _raw({"a": {"dtype": "BF16", "shape": [8], "data_offsets": [0, 16]}}, f32)
     raise AssertionError(name)
 
 
@@ -281,7 +281,7 @@ def _weights_case(name: str) -> bytes:
         ("bad_padding", "spaces"),
         ("unknown_dtype", "not a safetensors dtype"),
         ("negative_dim", "non-negative"),
-        ("f16", "'a' has dtype F16"),
+        ("bf16", "'a' has dtype BF16"),
     ],
 )
 def test_safetensors_rules(tmp_path: Path, case: str, fragment: str) -> None:

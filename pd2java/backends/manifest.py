@@ -44,6 +44,8 @@ from pd2java.format_rules import (
     ATOL,
     FORMAT,
     FORMAT_VERSION,
+    FP32_FORMAT_VERSION,
+    FP32_WEIGHT_DTYPES,
     GOLDEN_KEYS,
     GOLDEN_KEYS_V1,
     INPUT_KEYS,
@@ -56,14 +58,17 @@ from pd2java.format_rules import (
     NODE_KEYS,
     OUTPUT_KEYS,
     OUTPUT_KINDS,
+    QUANT_KEYS,
     READ_VERSIONS,
     RTOL,
     TOP_KEYS,
     TOP_KEYS_V1,
+    TOP_KEYS_V2,
 )
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.ir.passes import check_signature, validate
 from pd2java.ops.table import OPS, supported_ops
+from pd2java.quantize import dequantize_int8
 
 __all__ = ["FormatError", "ManifestError", "SafetensorsError", "load", "load_bytes", "schema"]
 
@@ -99,6 +104,8 @@ class LoadedModel:
     manifest: Mapping[str, Any]
     graph: Graph
     golden: Golden | None
+    # Each param tensor's stored dtype (F32, F16 or I8); graph.tensors holds the float32 values.
+    weight_dtypes: Mapping[str, str]
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -136,14 +143,18 @@ def build_manifest(
     weights_bytes: int,
     weights_sha256: str,
     golden_count: int | None,
+    quantization: Mapping[str, str] | None = None,
+    compressed: bool = False,
 ) -> dict[str, Any]:
-    """The manifest object for ``graph`` (which must already be validated)."""
+    """The manifest object for ``graph`` (which must already be validated). ``compressed``: some
+    weight is stored as F16 or I8 (``quantization`` maps each I8 tensor to its scale tensor), so
+    the file is format version 3; else version 2, which older runtimes read too."""
     producer = {"name": "pd2java", "version": __version__}
     producer.update(_jsonable(dict(graph.meta.get("producer", {}))))
     convention = graph.meta.get("image_convention")
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if compressed else FP32_FORMAT_VERSION,
         "producer": producer,
         "name": graph.name,
         "classes": None if graph.classes is None else list(graph.classes),
@@ -159,6 +170,11 @@ def build_manifest(
         ],
         "transforms": list(graph.transforms),
         "weights": {"file": weights_file, "bytes": weights_bytes, "sha256": weights_sha256},
+        **(
+            {"quantization": {t: {"scale": s} for t, s in sorted((quantization or {}).items())}}
+            if compressed
+            else {}
+        ),
         "nodes": [node_to_json(n) for n in graph.nodes],
         "golden": None
         if golden_count is None
@@ -285,8 +301,18 @@ def check_structure(obj: Mapping[str, Any], where: str) -> None:
     document is checked by version 1's rules (FORMAT.md, "Version 1 files")."""
     v1 = obj["format_version"] == 1
     c = _Checker(where)
-    for key in TOP_KEYS_V1 if v1 else TOP_KEYS:
+    keys = {1: TOP_KEYS_V1, 2: TOP_KEYS_V2}.get(obj["format_version"], TOP_KEYS)
+    for key in keys:
         c.obj(obj, key, "")
+    if "quantization" in keys:
+        quant = obj["quantization"]
+        c.want(isinstance(quant, dict), "quantization", "an object", quant)
+        for tname, entry in quant.items():
+            path = f"quantization/{tname}"
+            c.want(isinstance(entry, dict), path, "an object", entry)
+            for key in QUANT_KEYS:
+                c.obj(entry, key, f"{path}/")
+            c.want(isinstance(entry["scale"], str), f"{path}/scale", "a string", entry["scale"])
     c.want(isinstance(obj["producer"], dict), "producer", "an object", obj["producer"])
     name = obj["name"]
     c.want(
@@ -441,6 +467,74 @@ def _check_node(c: _Checker, n: Any, i: int) -> None:
     check_signature(spec, n["attrs"], n["params"], f"{c.where}: node {n['name']!r} ({key})")
 
 
+def _read_params(
+    obj: Mapping[str, Any], wdata: bytes, start: int, header: Mapping[str, dict], where: str
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every tensor the nodes reference, as the float32 values the model computes with (F16
+    widened, I8 dequantised with its scale: FORMAT.md, "Compressed weights"), and each one's
+    stored dtype. A slot's tensor may have the dtypes of its ParamSpec (format version 3; F32
+    only before); each I8 tensor has exactly one quantization entry, whose scale is F32, one
+    finite value > 0 per output channel (axis 0)."""
+    v3 = obj["format_version"] >= 3
+    raw: dict[str, np.ndarray] = {}
+    stored: dict[str, str] = {}
+    for n in obj["nodes"]:
+        spec = OPS[f"{n['op']}@{n['version']}"]
+        slots = {p.name: p for p in spec.params}
+        for slot, tname in n["params"].items():
+            if tname is None:
+                continue
+            allowed = slots[slot].dtypes if v3 else FP32_WEIGHT_DTYPES
+            ref = f"{where}: node {n['name']!r} param {slot!r}"
+            if tname in raw:  # shared: this slot must accept the stored dtype too
+                if stored[tname] not in allowed:
+                    raise ManifestError(
+                        f"{ref}: tensor {tname!r} has dtype {stored[tname]}; this slot takes "
+                        f"{' or '.join(allowed)}",
+                        ErrorCode.UNSUPPORTED_DTYPE,
+                    )
+                continue
+            raw[tname] = tensor_array(wdata, start, header, tname, ref, allowed)
+            stored[tname] = header[tname]["dtype"]
+    quant = obj.get("quantization", {}) if v3 else {}
+    for tname, dtype in stored.items():
+        if dtype == "I8" and tname not in quant:
+            raise ManifestError(
+                f"{where}: int8 tensor {tname!r} has no 'quantization' entry (its scale)",
+                ErrorCode.INVALID_PARAMETER,
+            )
+    tensors: dict[str, np.ndarray] = {}
+    for tname, arr in raw.items():
+        if stored[tname] == "F16":
+            tensors[tname] = arr.astype(np.float32)
+        elif stored[tname] == "F32":
+            tensors[tname] = arr
+    for tname, entry in quant.items():
+        if stored.get(tname) != "I8":
+            raise ManifestError(
+                f"{where}: quantization entry {tname!r} names no int8 tensor a node references",
+                ErrorCode.INVALID_PARAMETER,
+            )
+        q = raw[tname]
+        what = f"{where}: quantization entry {tname!r} scale"
+        scale = tensor_array(wdata, start, header, entry["scale"], what)
+        if scale.shape != (q.shape[0],):
+            raise ManifestError(
+                f"{what} {entry['scale']!r} has shape {list(scale.shape)}, expected "
+                f"[{q.shape[0]}] (one per output channel)",
+                ErrorCode.INVALID_PARAMETER,
+            )
+        if not np.all(scale > 0):
+            bad = int(np.argmin(scale > 0))
+            raise ManifestError(
+                f"{what} {entry['scale']!r} holds {scale[bad]!r} at index {bad}; scales must be "
+                "> 0",
+                ErrorCode.INVALID_PARAMETER,
+            )
+        tensors[tname] = dequantize_int8(q, scale)
+    return tensors, stored
+
+
 def check_schema(obj: Mapping[str, Any], where: str) -> None:
     """Validate against the shipped JSON Schema (for tools; the readers use check_structure)."""
     import jsonschema
@@ -564,13 +658,7 @@ def load_bytes(data: bytes, path: str | Path, *, weights_data: bytes | None = No
             ErrorCode.WEIGHTS_CHECKSUM_MISMATCH,
         )
     header, _, start = parse_header(wdata, wpath)
-    tensors: dict[str, np.ndarray] = {}
-    for n in obj["nodes"]:
-        for slot, tname in n["params"].items():
-            if tname is not None and tname not in tensors:
-                tensors[tname] = tensor_array(
-                    wdata, start, header, tname, f"{where}: node {n['name']!r} param {slot!r}"
-                )
+    tensors, stored = _read_params(obj, wdata, start, header, where)
     g = obj["golden"]
     golden_in = None
     golden_out: list[np.ndarray] = []
@@ -609,4 +697,4 @@ def load_bytes(data: bytes, path: str | Path, *, weights_data: bytes | None = No
                     ErrorCode.SHAPE_MISMATCH,
                 )
         golden = Golden(golden_in, tuple(golden_out), float(g["atol"]), float(g["rtol"]))
-    return LoadedModel(path, obj, graph, golden)
+    return LoadedModel(path, obj, graph, golden, stored)

@@ -21,6 +21,7 @@ import numpy as np
 
 from pd2java.errors import ErrorCode, FormatError
 from pd2java.format_rules import (
+    FP32_WEIGHT_DTYPES,
     MAX_HEADER_BYTES,
     MAX_JSON_DEPTH,
     MAX_JSON_NUMBER_CHARS,
@@ -52,8 +53,9 @@ DTYPE_SIZES: dict[str, int] = {
     "F64": 8,
 }
 # The dtypes a referenced tensor may have (format_rules.WEIGHT_DTYPES), as NumPy dtypes.
-_NUMPY = {"F32": "<f4"}
+_NUMPY = {"F32": "<f4", "F16": "<f2", "I8": "i1"}
 assert set(_NUMPY) == set(WEIGHT_DTYPES)
+_DTYPE_OF = {np.dtype(v): k for k, v in _NUMPY.items()}
 
 
 class SafetensorsError(FormatError):
@@ -322,44 +324,54 @@ def parse_header(data: bytes, path: str | Path) -> tuple[dict[str, dict], dict[s
 
 
 def tensor_array(
-    data: bytes, start: int, header: Mapping[str, dict], name: str, where: str
+    data: bytes,
+    start: int,
+    header: Mapping[str, dict],
+    name: str,
+    where: str,
+    allowed: tuple[str, ...] = FP32_WEIGHT_DTYPES,
 ) -> np.ndarray:
-    """Tensor ``name`` of a file checked by :func:`parse_header`, as a float32 array.
+    """Tensor ``name`` of a file checked by :func:`parse_header`, in its stored dtype (float32,
+    float16 or int8) as a read-only array.
 
-    Absent -> MISSING_TENSOR; a dtype outside WEIGHT_DTYPES -> UNSUPPORTED_DTYPE; NaN or
-    infinity -> NON_FINITE_WEIGHT. ``where`` says who references it (node and slot, or golden).
+    Absent -> MISSING_TENSOR; a dtype outside ``allowed`` (the referencing slot's, F32 for a
+    golden vector or a scale) -> UNSUPPORTED_DTYPE; a float NaN or infinity ->
+    NON_FINITE_WEIGHT. ``where`` says who references it (node and slot, or golden).
     """
     entry = header.get(name)
     if entry is None:
         raise FormatError(
             ErrorCode.MISSING_TENSOR, f"{where} names tensor {name!r}, not in the weights file"
         )
-    np_dtype = _NUMPY.get(entry["dtype"])
-    if np_dtype is None:
+    dtype = entry["dtype"]
+    if dtype not in allowed:
         raise FormatError(
             ErrorCode.UNSUPPORTED_DTYPE,
-            f"{where}: tensor {name!r} has dtype {entry['dtype']}; a referenced tensor must be "
-            f"one of {', '.join(WEIGHT_DTYPES)} in format version 1",
+            f"{where}: tensor {name!r} has dtype {dtype}; this reference takes "
+            f"{' or '.join(allowed)}",
         )
+    np_dtype = np.dtype(_NUMPY[dtype])
     begin, end = entry["data_offsets"]
     arr = np.frombuffer(
-        data, dtype=np_dtype, count=(end - begin) // 4, offset=start + begin
+        data, dtype=np_dtype, count=(end - begin) // np_dtype.itemsize, offset=start + begin
     ).reshape(entry["shape"])
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        idx = [int(i) for i in np.argwhere(bad)[0]]
-        raise FormatError(
-            ErrorCode.NON_FINITE_WEIGHT,
-            f"{where}: tensor {name!r} holds {int(bad.sum())} NaN/Inf value(s), first at index "
-            f"{idx} ({arr[tuple(idx)]})",
-        )
-    return arr.astype(np.float32)
+    if np_dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            idx = [int(i) for i in np.argwhere(bad)[0]]
+            raise FormatError(
+                ErrorCode.NON_FINITE_WEIGHT,
+                f"{where}: tensor {name!r} holds {int(bad.sum())} NaN/Inf value(s), first at "
+                f"index {idx} ({arr[tuple(idx)]})",
+            )
+    return arr.astype(np.float32) if dtype == "F32" else arr
 
 
 def read_safetensors(
     path: str | Path, *, data: bytes | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read and validate a safetensors file; returns (float32 arrays by name, metadata).
+    """Read and validate a safetensors file; returns (arrays by name in their stored dtype:
+    float32, float16 or int8; metadata).
 
     Every tensor is decoded, so every tensor must have a dtype of WEIGHT_DTYPES
     (UNSUPPORTED_DTYPE otherwise); NaN and infinity are returned as they are.
@@ -378,26 +390,34 @@ def read_safetensors(
                 ErrorCode.UNSUPPORTED_DTYPE,
             )
         begin, end = entry["data_offsets"]
-        arr = np.frombuffer(data, dtype=np_dtype, count=(end - begin) // 4, offset=start + begin)
-        tensors[name] = arr.astype(np.float32).reshape(entry["shape"])
+        width = np.dtype(np_dtype).itemsize
+        arr = np.frombuffer(
+            data, dtype=np_dtype, count=(end - begin) // width, offset=start + begin
+        )
+        tensors[name] = arr.reshape(entry["shape"]).copy()
     return tensors, metadata
 
 
 def encode_safetensors(
     tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None
 ) -> bytes:
-    """Deterministic bytes: tensors sorted by name, little-endian F32, compact sorted-key JSON
-    header padded with spaces to a multiple of 8 bytes."""
+    """Deterministic bytes: tensors sorted by name, little-endian F32 (float16 arrays as F16,
+    int8 as I8), compact sorted-key JSON header padded with spaces to a multiple of 8 bytes."""
     header: dict[str, object] = {}
     chunks: list[bytes] = []
     pos = 0
     for name in sorted(tensors):
         arr = np.asarray(tensors[name])
-        if arr.dtype != np.float32:
-            raise ValueError(f"tensor {name!r} is {arr.dtype}; version 1 writes float32 only")
-        raw = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+        dtype = _DTYPE_OF.get(
+            arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
+        )
+        if dtype is None:
+            raise ValueError(
+                f"tensor {name!r} is {arr.dtype}; writers store float32, float16, int8"
+            )
+        raw = np.ascontiguousarray(arr, dtype=_NUMPY[dtype]).tobytes()
         header[name] = {
-            "dtype": "F32",
+            "dtype": dtype,
             "shape": [int(d) for d in arr.shape],
             "data_offsets": [pos, pos + len(raw)],
         }

@@ -13,11 +13,13 @@ from typing import Any
 from pd2java.format_rules import (
     FORMAT,
     FORMAT_VERSION,
+    FP32_FORMAT_VERSION,
     GOLDEN_KEYS,
     INPUT_KEYS,
     NAME_PATTERN,
     OUTPUT_KEYS,
     OUTPUT_KINDS,
+    QUANT_KEYS,
     TOP_KEYS,
 )
 from pd2java.ops.table import OP_LIST, AttrSpec
@@ -86,10 +88,21 @@ def generate_schema() -> dict[str, Any]:
         "title": f"pd2java manifest, format_version {FORMAT_VERSION} (generated from "
         "pd2java/format_rules.py and pd2java/ops/table.py)",
         "type": "object",
-        "required": list(TOP_KEYS),
+        "required": [k for k in TOP_KEYS if k != "quantization"],
+        # Version 3 (compressed weights) requires "quantization"; version 2 has no such key.
+        "if": {"properties": {"format_version": {"const": FORMAT_VERSION}}},
+        "then": {"required": ["quantization"]},
         "properties": {
             "format": {"const": FORMAT},
-            "format_version": {"const": FORMAT_VERSION},
+            "format_version": {"enum": [FP32_FORMAT_VERSION, FORMAT_VERSION]},
+            "quantization": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": list(QUANT_KEYS),
+                    "properties": {"scale": {"type": "string"}},
+                },
+            },
             "producer": {"type": "object"},
             "name": {"type": "string", "pattern": f"^{NAME_PATTERN}$"},
             "classes": {"type": ["array", "null"], "items": {"type": "string"}},

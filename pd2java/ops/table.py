@@ -30,6 +30,13 @@ class ParamSpec:
     doc: str
     # Every element must be >= 0 (a batch norm's running variance); both readers refuse others.
     nonnegative: bool = False
+    # The safetensors dtypes the slot's tensor may have (format version 3; versions 1 and 2: F32
+    # only). I8 is symmetric per output channel (axis 0), with a scale (FORMAT.md).
+    dtypes: tuple[str, ...] = ("F32",)
+
+
+# The compressible weight slots: float, half or int8 with per-output-channel scales.
+COMPRESSIBLE = ("F32", "F16", "I8")
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,12 @@ OP_LIST: tuple[OpSpec, ...] = (
         1,
         1,
         (
-            ParamSpec("weight", False, "float (out_channels, in_channels/groups, kh, kw)"),
+            ParamSpec(
+                "weight",
+                False,
+                "float (out_channels, in_channels/groups, kh, kw)",
+                dtypes=COMPRESSIBLE,
+            ),
             ParamSpec("bias", True, "float (out_channels)"),
         ),
         (
@@ -151,7 +163,12 @@ OP_LIST: tuple[OpSpec, ...] = (
         1,
         1,
         (
-            ParamSpec("weight", False, "float (out_features, in_features)"),
+            ParamSpec(
+                "weight",
+                False,
+                "float (out_features, in_features)",
+                dtypes=COMPRESSIBLE,
+            ),
             ParamSpec("bias", True, "float (out_features)"),
         ),
         (
@@ -638,7 +655,12 @@ OP_LIST: tuple[OpSpec, ...] = (
         1,
         1,
         (
-            ParamSpec("weight", False, "float (out_channels, in_channels/groups, k)"),
+            ParamSpec(
+                "weight",
+                False,
+                "float (out_channels, in_channels/groups, k)",
+                dtypes=COMPRESSIBLE,
+            ),
             ParamSpec("bias", True, "float (out_channels)"),
         ),
         (

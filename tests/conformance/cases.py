@@ -962,7 +962,7 @@ CASES: tuple[Case, ...] = (
     # --- format, version ---------------------------------------------------------------------------
     C("format_missing", mutate(delp("format")), "UNSUPPORTED_FORMAT"),
     C("format_wrong", mutate(setp("format", "onnx")), "UNSUPPORTED_FORMAT"),
-    C("format_version_3", mutate(setp("format_version", 3)), "UNSUPPORTED_FORMAT_VERSION"),
+    C("format_version_4", mutate(setp("format_version", 4)), "UNSUPPORTED_FORMAT_VERSION"),
     C("format_version_float", mutate(setp("format_version", 1.0)), "UNSUPPORTED_FORMAT_VERSION"),
     C("format_version_string", mutate(setp("format_version", "1")), "UNSUPPORTED_FORMAT_VERSION"),
     C("format_version_bool", mutate(setp("format_version", True)), "UNSUPPORTED_FORMAT_VERSION"),

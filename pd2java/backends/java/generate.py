@@ -87,6 +87,10 @@ def render_format_rules() -> str:
         f"  static final List<String> GOLDEN_KEYS_V1 = {_jlist(r.GOLDEN_KEYS_V1)};",
         f"  static final String NAME_PATTERN = {_jstr(r.NAME_PATTERN)};",
         f"  static final List<String> WEIGHT_DTYPES = {_jlist(r.WEIGHT_DTYPES)};",
+        f"  static final List<String> FP32_WEIGHT_DTYPES = {_jlist(r.FP32_WEIGHT_DTYPES)};",
+        f"  static final List<String> QUANT_KEYS = {_jlist(r.QUANT_KEYS)};",
+        f"  static final int FP32_FORMAT_VERSION = {r.FP32_FORMAT_VERSION};",
+        f"  static final List<String> TOP_KEYS_V2 = {_jlist(r.TOP_KEYS_V2)};",
         "  /** Tolerance: |got - expected| <= ATOL + RTOL * |expected|. */",
         f"  static final double ATOL = {r.ATOL!r};",
         f"  static final double RTOL = {r.RTOL!r};",
@@ -163,7 +167,10 @@ def render_op_table(ops: Iterable[table.OpSpec] | None = None) -> str:
         params = [
             (
                 p.doc,
-                f"new ParamSpec({_jstr(p.name)}, {_jbool(p.optional)}, {_jbool(p.nonnegative)})",
+                (
+                    f"new ParamSpec({_jstr(p.name)}, {_jbool(p.optional)}, "
+                    f"{_jbool(p.nonnegative)}, {_jlist(p.dtypes)})"
+                ),
             )
             for p in op.params
         ]

@@ -8,9 +8,9 @@ import java.util.List;
 /** The model format's shared rules: the same constants the Python reader uses. */
 final class FormatRules {
   static final String FORMAT = "pd2java.manifest";
-  static final int FORMAT_VERSION = 2;
-  static final List<Integer> READ_VERSIONS = List.of(1, 2);
-  static final List<String> TOP_KEYS = List.of("format", "format_version", "producer", "name", "classes", "input", "outputs", "transforms", "weights", "nodes", "golden");
+  static final int FORMAT_VERSION = 3;
+  static final List<Integer> READ_VERSIONS = List.of(1, 2, 3);
+  static final List<String> TOP_KEYS = List.of("format", "format_version", "producer", "name", "classes", "input", "outputs", "transforms", "weights", "quantization", "nodes", "golden");
   static final List<String> INPUT_KEYS = List.of("name", "shape", "dtype", "image_convention");
   static final List<String> OUTPUT_KEYS = List.of("name", "shape", "dtype", "kind");
   static final List<String> OUTPUT_KINDS = List.of("probabilities", "logits");
@@ -21,7 +21,11 @@ final class FormatRules {
   static final List<String> INPUT_KEYS_V1 = List.of("name", "shape", "dtype", "layout", "image_convention");
   static final List<String> GOLDEN_KEYS_V1 = List.of("input", "output", "count", "atol", "rtol");
   static final String NAME_PATTERN = "[A-Za-z_][A-Za-z0-9_]*";
-  static final List<String> WEIGHT_DTYPES = List.of("F32");
+  static final List<String> WEIGHT_DTYPES = List.of("F32", "F16", "I8");
+  static final List<String> FP32_WEIGHT_DTYPES = List.of("F32");
+  static final List<String> QUANT_KEYS = List.of("scale");
+  static final int FP32_FORMAT_VERSION = 2;
+  static final List<String> TOP_KEYS_V2 = List.of("format", "format_version", "producer", "name", "classes", "input", "outputs", "transforms", "weights", "nodes", "golden");
   /** Tolerance: |got - expected| <= ATOL + RTOL * |expected|. */
   static final double ATOL = 1e-05;
   static final double RTOL = 0.0001;

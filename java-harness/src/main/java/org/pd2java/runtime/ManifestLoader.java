@@ -95,7 +95,9 @@ final class ManifestLoader {
     }
     boolean v1 = v == 1;
     // 2. Every top-level key present and typed.
-    for (String k : v1 ? FormatRules.TOP_KEYS_V1 : FormatRules.TOP_KEYS) {
+    List<String> topKeys =
+        v1 ? FormatRules.TOP_KEYS_V1 : v == 2 ? FormatRules.TOP_KEYS_V2 : FormatRules.TOP_KEYS;
+    for (String k : topKeys) {
       if (!top.containsKey(k)) {
         throw bad("missing key '" + k + "' (readers assume no defaults)");
       }

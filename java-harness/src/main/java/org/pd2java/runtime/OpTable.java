@@ -35,9 +35,9 @@ final class OpTable {
           new Op("conv2d", 1, 1,
               List.of(
                   // float (out_channels, in_channels/groups, kh, kw)
-                  new ParamSpec("weight", false, false),
+                  new ParamSpec("weight", false, false, List.of("F32", "F16", "I8")),
                   // float (out_channels)
-                  new ParamSpec("bias", true, false)),
+                  new ParamSpec("bias", true, false, List.of("F32"))),
               List.of(
                   // input channels
                   new AttrSpec("in_channels", AttrKind.INT),
@@ -57,13 +57,13 @@ final class OpTable {
           new Op("batch_norm2d", 1, 1,
               List.of(
                   // float (C)
-                  new ParamSpec("running_mean", false, false),
+                  new ParamSpec("running_mean", false, false, List.of("F32")),
                   // float (C), every element >= 0
-                  new ParamSpec("running_var", false, true),
+                  new ParamSpec("running_var", false, true, List.of("F32")),
                   // float (C), gamma; absent when affine=False
-                  new ParamSpec("weight", true, false),
+                  new ParamSpec("weight", true, false, List.of("F32")),
                   // float (C), beta; absent when affine=False
-                  new ParamSpec("bias", true, false)),
+                  new ParamSpec("bias", true, false, List.of("F32"))),
               List.of(
                   // channels C
                   new AttrSpec("num_features", AttrKind.INT),
@@ -125,9 +125,9 @@ final class OpTable {
           new Op("linear", 1, 1,
               List.of(
                   // float (out_features, in_features)
-                  new ParamSpec("weight", false, false),
+                  new ParamSpec("weight", false, false, List.of("F32", "F16", "I8")),
                   // float (out_features)
-                  new ParamSpec("bias", true, false)),
+                  new ParamSpec("bias", true, false, List.of("F32"))),
               List.of(
                   // input length
                   new AttrSpec("in_features", AttrKind.INT),
@@ -199,7 +199,7 @@ final class OpTable {
           new Op("prelu", 1, 1,
               List.of(
                   // float (num_parameters), the slope for x < 0
-                  new ParamSpec("weight", false, false)),
+                  new ParamSpec("weight", false, false, List.of("F32"))),
               List.of(
                   // 1 (one slope shared by every channel) or C, the size of the per-sample value's first axis (one slope per channel)
                   new AttrSpec("num_parameters", AttrKind.INT))),
@@ -207,9 +207,9 @@ final class OpTable {
           new Op("group_norm", 1, 1,
               List.of(
                   // float (C), per-channel scale; absent when affine=False
-                  new ParamSpec("weight", true, false),
+                  new ParamSpec("weight", true, false, List.of("F32")),
                   // float (C), per-channel shift; absent when affine=False
-                  new ParamSpec("bias", true, false)),
+                  new ParamSpec("bias", true, false, List.of("F32"))),
               List.of(
                   // channel groups G >= 1; num_channels must be a multiple of it (else INVALID_ATTRIBUTE)
                   new AttrSpec("num_groups", AttrKind.INT),
@@ -221,9 +221,9 @@ final class OpTable {
           new Op("instance_norm2d", 1, 1,
               List.of(
                   // float (C), per-channel scale; absent when affine=False
-                  new ParamSpec("weight", true, false),
+                  new ParamSpec("weight", true, false, List.of("F32")),
                   // float (C), per-channel shift; absent when affine=False
-                  new ParamSpec("bias", true, false)),
+                  new ParamSpec("bias", true, false, List.of("F32"))),
               List.of(
                   // channels C of the (C, H, W) input, >= 1
                   new AttrSpec("num_features", AttrKind.INT),
@@ -281,9 +281,9 @@ final class OpTable {
           new Op("conv_transpose2d", 1, 1,
               List.of(
                   // float (in_channels, out_channels/groups, kh, kw)
-                  new ParamSpec("weight", false, false),
+                  new ParamSpec("weight", false, false, List.of("F32")),
                   // float (out_channels)
-                  new ParamSpec("bias", true, false)),
+                  new ParamSpec("bias", true, false, List.of("F32"))),
               List.of(
                   // input channels
                   new AttrSpec("in_channels", AttrKind.INT),
@@ -317,9 +317,9 @@ final class OpTable {
           new Op("layer_norm", 1, 1,
               List.of(
                   // float (normalized_size), the normalised dims' scale flattened row-major; absent when elementwise_affine=False
-                  new ParamSpec("weight", true, false),
+                  new ParamSpec("weight", true, false, List.of("F32")),
                   // float (normalized_size), the normalised dims' shift flattened row-major; absent when there is no bias
-                  new ParamSpec("bias", true, false)),
+                  new ParamSpec("bias", true, false, List.of("F32"))),
               List.of(
                   // how many trailing per-sample dims are normalised, >= 1 and <= the input's rank
                   new AttrSpec("normalized_dims", AttrKind.INT),
@@ -331,13 +331,13 @@ final class OpTable {
           new Op("batch_norm1d", 1, 1,
               List.of(
                   // float (C)
-                  new ParamSpec("running_mean", false, false),
+                  new ParamSpec("running_mean", false, false, List.of("F32")),
                   // float (C), every element >= 0
-                  new ParamSpec("running_var", false, true),
+                  new ParamSpec("running_var", false, true, List.of("F32")),
                   // float (C), gamma; absent when affine=False
-                  new ParamSpec("weight", true, false),
+                  new ParamSpec("weight", true, false, List.of("F32")),
                   // float (C), beta; absent when affine=False
-                  new ParamSpec("bias", true, false)),
+                  new ParamSpec("bias", true, false, List.of("F32"))),
               List.of(
                   // channels C
                   new AttrSpec("num_features", AttrKind.INT),
@@ -363,7 +363,7 @@ final class OpTable {
           new Op("constant", 1, 0,
               List.of(
                   // the tensor, of any per-sample shape of rank >= 1 (a number is stored as (1,)); the node's output shape is this tensor's shape
-                  new ParamSpec("value", false, false)),
+                  new ParamSpec("value", false, false, List.of("F32"))),
               List.of()),
           // max_pool2d@2: Max over windows with per-side padding and PyTorch's ceil_mode; padded cells and cells beyond the padded input never win. Output extent per axis: floor (or ceil) of (in + pad_begin + pad_end - dilation * (kernel - 1) - 1) / stride + 1. Writers use max_pool2d@1 when the pads are symmetric and ceil_mode is false.
           new Op("max_pool2d", 2, 1,
@@ -425,9 +425,9 @@ final class OpTable {
           new Op("conv1d", 1, 1,
               List.of(
                   // float (out_channels, in_channels/groups, k)
-                  new ParamSpec("weight", false, false),
+                  new ParamSpec("weight", false, false, List.of("F32", "F16", "I8")),
                   // float (out_channels)
-                  new ParamSpec("bias", true, false)),
+                  new ParamSpec("bias", true, false, List.of("F32"))),
               List.of(
                   // input channels
                   new AttrSpec("in_channels", AttrKind.INT),

@@ -260,7 +260,7 @@ final class SafeTensors {
           node,
           what + " tensor '" + name + "' is not in the weights file");
     }
-    if (!FormatRules.WEIGHT_DTYPES.contains(e.dtype())) {
+    if (!FormatRules.FP32_WEIGHT_DTYPES.contains(e.dtype())) {
       throw new Pd2JavaException(
           ErrorCode.UNSUPPORTED_DTYPE,
           file,
@@ -268,7 +268,7 @@ final class SafeTensors {
           what + " tensor '" + name + "' has dtype " + e.dtype()
               + ", which format version " + FormatRules.FORMAT_VERSION
               + " does not allow for a weight (allowed: "
-              + String.join(", ", FormatRules.WEIGHT_DTYPES) + ")");
+              + String.join(", ", FormatRules.FP32_WEIGHT_DTYPES) + ")");
     }
     int[] shape = new int[e.shape().length];
     for (int i = 0; i < shape.length; i++) {

@@ -109,7 +109,7 @@ class LoaderTest {
   @Test
   void newerFormatVersionTellsToUpgrade() throws IOException {
     Map<String, Object> m = small().manifest();
-    m.put("format_version", 3);
+    m.put("format_version", FormatRules.FORMAT_VERSION + 1);
     m.remove("nodes"); // the version is checked before anything else
     fails(ErrorCode.UNSUPPORTED_FORMAT_VERSION, m, "newer", "upgrade");
   }
