@@ -15,6 +15,9 @@ from pd2java.format_rules import (
     FORMAT_VERSION,
     GOLDEN_KEYS,
     INPUT_KEYS,
+    INT32_MAX,
+    INT32_MIN,
+    MAX_INTS_LENGTH,
     NAME_PATTERN,
     OUTPUT_KEYS,
     OUTPUT_KINDS,
@@ -31,6 +34,7 @@ _KIND_SCHEMA: dict[str, dict[str, Any]] = {
     "float": {"type": "number"},
     "bool": {"type": "boolean"},
     "int2": {"$ref": "#/$defs/int2"},
+    "ints": {"$ref": "#/$defs/ints"},
 }
 
 
@@ -155,6 +159,12 @@ def generate_schema() -> dict[str, Any]:
                 "items": {"type": "integer"},
                 "minItems": 2,
                 "maxItems": 2,
+            },
+            "ints": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": INT32_MIN, "maximum": INT32_MAX},
+                "minItems": 1,
+                "maxItems": MAX_INTS_LENGTH,
             },
             "node": {
                 "type": "object",

@@ -4,7 +4,8 @@ Everything else (manifest JSON Schema, docs/OPS.md, the fx and ONNX front ends, 
 reference, the check against the Java kernel registry) is derived from or checked against this
 table. Attribute names follow PyTorch.
 
-Attribute kinds: ``int``, ``float``, ``bool``, ``int2`` (a list of exactly two ints, [height, width]).
+Attribute kinds: ``int``, ``float``, ``bool``, ``int2`` (a list of exactly two ints, [height, width]),
+``ints`` (a list of 1..``pd2java.format_rules.MAX_INTS_LENGTH`` ints, e.g. a per-sample shape).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-AttrKind = Literal["int", "float", "bool", "int2"]
+AttrKind = Literal["int", "float", "bool", "int2", "ints"]
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,8 @@ def render_format_rules() -> str:
         f"  static final List<String> GOLDEN_KEYS_V1 = {_jlist(r.GOLDEN_KEYS_V1)};",
         f"  static final String NAME_PATTERN = {_jstr(r.NAME_PATTERN)};",
         f"  static final List<String> WEIGHT_DTYPES = {_jlist(r.WEIGHT_DTYPES)};",
+        "  /** Longest {@code ints} attribute (a JSON array of 1..this many integers). */",
+        f"  static final int MAX_INTS_LENGTH = {r.MAX_INTS_LENGTH};",
         "  /** Tolerance: |got - expected| <= ATOL + RTOL * |expected|. */",
         f"  static final double ATOL = {r.ATOL!r};",
         f"  static final double RTOL = {r.RTOL!r};",

@@ -22,6 +22,8 @@ final class FormatRules {
   static final List<String> GOLDEN_KEYS_V1 = List.of("input", "output", "count", "atol", "rtol");
   static final String NAME_PATTERN = "[A-Za-z_][A-Za-z0-9_]*";
   static final List<String> WEIGHT_DTYPES = List.of("F32");
+  /** Longest {@code ints} attribute (a JSON array of 1..this many integers). */
+  static final int MAX_INTS_LENGTH = 8;
   /** Tolerance: |got - expected| <= ATOL + RTOL * |expected|. */
   static final double ATOL = 1e-05;
   static final double RTOL = 0.0001;
