@@ -623,6 +623,25 @@ OP_LIST: tuple[OpSpec, ...] = (
         ),
         "Merge the axes start_dim..last into one, row-major (torch.flatten(x, start_dim)).",
     ),
+    OpSpec(
+        "reshape",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "shape",
+                "ints",
+                "the per-sample output shape (no batch entry, no -1): every entry >= 1 (else "
+                "INVALID_ATTRIBUTE), their product the input's element count per sample (else "
+                "SHAPE_MISMATCH)",
+            ),
+        ),
+        "View each sample's values, unchanged in row-major order, with another shape "
+        "(x.view(N, *shape), torch.reshape); the batch axis is never touched. Writers use "
+        "flatten@1 for a 1-D shape and flatten@2 when the shape keeps the input's leading dims "
+        "and merges the rest.",
+    ),
 )
 
 OPS: dict[str, OpSpec] = {}

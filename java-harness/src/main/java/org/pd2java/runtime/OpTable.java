@@ -420,7 +420,13 @@ final class OpTable {
               List.of(),
               List.of(
                   // first axis merged, counted with the batch axis (1..rank); every axis from it to the last is merged into one
-                  new AttrSpec("start_dim", AttrKind.INT))));
+                  new AttrSpec("start_dim", AttrKind.INT))),
+          // reshape@1: View each sample's values, unchanged in row-major order, with another shape (x.view(N, *shape), torch.reshape); the batch axis is never touched. Writers use flatten@1 for a 1-D shape and flatten@2 when the shape keeps the input's leading dims and merges the rest.
+          new Op("reshape", 1, 1,
+              List.of(),
+              List.of(
+                  // the per-sample output shape (no batch entry, no -1): every entry >= 1 (else INVALID_ATTRIBUTE), their product the input's element count per sample (else SHAPE_MISMATCH)
+                  new AttrSpec("shape", AttrKind.INTS))));
 
   private OpTable() {}
 }
