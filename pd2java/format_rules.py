@@ -53,6 +53,13 @@ TOP_KEYS_V1 = tuple("output" if k == "outputs" else k for k in TOP_KEYS_V2)
 INPUT_KEYS_V1 = ("name", "shape", "dtype", "layout", "image_convention")
 GOLDEN_KEYS_V1 = tuple("output" if k == "outputs" else k for k in GOLDEN_KEYS)
 
+# An ``ints`` attribute (pd2java/ops/table.py) is a JSON array of 1..MAX_INTS_LENGTH integers,
+# each in the 32-bit signed range. A longer array is a wrong kind (INVALID_ATTRIBUTE), not a
+# reader limit: no op of the table needs more (reshape's per-sample shape has rank <= 8).
+MAX_INTS_LENGTH = 8
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
 # The model name; node, value and tensor names need only be non-empty strings.
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 

@@ -199,9 +199,16 @@ CASES: dict[str, tuple[Callable[[], onnx.ModelProto], str]] = {
         lambda: one("Gemm", ["x", "w"], [init("w", np.ones((8, 4), np.float32))]),
         r"per-sample shape \[3, 8, 8\]; a linear layer needs a flat",
     ),
-    "reshape-3d": (
-        lambda: one("Reshape", ["x", "s"], [init("s", np.array([0, 4, -1]))]),
-        r"'bad' \(Reshape\): Reshape to \[0, 4, -1\] is not supported",
+    "reshape-not-divisible": (
+        lambda: one("Reshape", ["x", "s"], [init("s", np.array([0, 5, -1]))]),
+        (
+            r"'bad' \(Reshape\): Reshape to \[0, 5, -1\] is not supported: the known "
+            r"per-sample entries multiply to 5, which does not divide"
+        ),
+    ),
+    "reshape-across-batch": (
+        lambda: one("Reshape", ["x", "s"], [init("s", np.array([-1, 5]))]),
+        r"Reshape to \[-1, 5\] is not supported: .* move elements across the batch axis",
     ),
     "reshape-batch-1-dynamic": (
         lambda: one("Reshape", ["x", "s"], [init("s", np.array([1, -1]))]),

@@ -484,7 +484,8 @@ def graph_pools_v2() -> tuple[Graph, torch.Tensor, torch.Tensor]:
 
 
 def graph_struct_ops() -> tuple[Graph, torch.Tensor, torch.Tensor]:
-    """concat on C, H and W; unsqueeze, squeeze; flatten@2 (a Reshape to [0, C, -1])."""
+    """concat on C, H and W; unsqueeze, squeeze; flatten@2 (a Reshape to [0, C, -1]); reshape@1
+    (a Reshape to [0, *shape])."""
     c = Chain((2, 3, 4), seed=11)
     v = c.step("concat", ["input", "input"], {"dim": 1}, {}, lambda a, b: torch.cat([a, b], 1))
     v = c.step("concat", [v, v], {"dim": 2}, {}, lambda a, b: torch.cat([a, b], 2))
@@ -493,6 +494,7 @@ def graph_struct_ops() -> tuple[Graph, torch.Tensor, torch.Tensor]:
     v = c.step("squeeze", [v], {"dim": 2}, {}, lambda x: x.squeeze(2))
     v = c.step("flatten", [v], {"start_dim": 2}, {}, lambda x: x.flatten(2))
     c.nodes[-1] = c.nodes[-1].with_(version=2)
+    v = c.step("reshape", [v], {"shape": (8, 3, 8)}, {}, lambda x: x.reshape(-1, 8, 3, 8))
     v = c.step("flatten", [v], {}, {}, lambda x: x.flatten(1))
     linear(c, v, 4 * 6 * 8, 3)
     return c.graph("logits"), c.x, c.expected

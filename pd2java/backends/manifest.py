@@ -595,7 +595,7 @@ def _graph_from_manifest(obj: Mapping[str, Any], tensors: dict[str, np.ndarray])
         spec = OPS[f"{n['op']}@{n['version']}"]
         kinds = {a.name: a.kind for a in spec.attrs}
         attrs = {
-            k: tuple(v) if kinds.get(k) == "int2" and isinstance(v, list) else v
+            k: tuple(v) if kinds.get(k) in ("int2", "ints") and isinstance(v, list) else v
             for k, v in n["attrs"].items()
         }
         nodes.append(

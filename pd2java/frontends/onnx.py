@@ -933,6 +933,18 @@ def _cast(im: Importer, node: onnx.NodeProto) -> None:
     _const_output(im, node, data if data.dtype == object else data.astype(to))
 
 
+@_folds("Mod")
+def _mod(im: Importer, node: onnx.NodeProto) -> None:
+    a, b = _folded_input(im, node, 0), _folded_input(im, node, 1)
+    if any(v.dtype == object or not np.issubdtype(v.dtype, np.integer) for v in (a, b)):
+        raise im.fail("pd2java folds Mod only of integer constants (a shape computation)")
+    if np.any(b == 0):
+        raise im.fail("Mod by zero")
+    # fmod=0 (the only form ONNX allows on integers besides fmod=1): the divisor's sign, as %
+    fmod = int(_attrs(node).get("fmod", 0))
+    _const_output(im, node, np.fmod(a, b) if fmod else np.mod(a, b))
+
+
 @_folds("Transpose")
 def _transpose(im: Importer, node: onnx.NodeProto) -> None:
     data = _folded_input(im, node, 0)
@@ -969,13 +981,15 @@ def _constant_of_shape(im: Importer, node: onnx.NodeProto) -> None:
     "Cast",
     "Transpose",
     "ConstantOfShape",
+    "Mod",
     role="folded",
     ir="folded",
     form="only on constants (and `Shape` of a computed value, whose batch entry stays symbolic): "
     "the legacy exporter's `x.view(x.size(0), -1)`, the weight `Transpose` of a bias-free "
-    "Linear exported without constant folding, and the TorchScript exporter's computation of "
+    "Linear exported without constant folding, the TorchScript exporter's computation of "
     "`F.pad`'s pads (`ConstantOfShape` up to "
-    f"{MAX_FOLDED_ELEMENTS} elements)",
+    f"{MAX_FOLDED_ELEMENTS} elements) and its normalisation of `unflatten`'s dim (`Mod` of "
+    "integers)",
 )
 def _fold(im: Importer, node: onnx.NodeProto) -> None:
     _FOLDERS[node.op_type](im, node)

@@ -22,7 +22,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from pd2java.errors import ErrorCode, FormatError, UserError
-from pd2java.format_rules import MAX_NODES, MAX_PLAN_ELEMENTS, MAX_VALUE_ELEMENTS, OUTPUT_KINDS
+from pd2java.format_rules import (
+    INT32_MAX,
+    INT32_MIN,
+    MAX_INTS_LENGTH,
+    MAX_NODES,
+    MAX_PLAN_ELEMENTS,
+    MAX_VALUE_ELEMENTS,
+    OUTPUT_KINDS,
+)
 from pd2java.ir import Graph, Node
 from pd2java.ops.conv import conv_param_shapes
 from pd2java.ops.norm import bn_scale_shift
@@ -38,8 +46,43 @@ def where(node: Node) -> str:
     return f"node {node.name!r} ({node.op}@{node.version}{origin})"
 
 
+def _ints_problem(value: object) -> str | None:
+    """Why ``value`` is not of kind ``ints`` (a list of 1..MAX_INTS_LENGTH 32-bit integers), or
+    None when it is."""
+    if not isinstance(value, (tuple, list)):
+        return "not an array"
+    if not value:
+        return "an empty array"
+    if len(value) > MAX_INTS_LENGTH:
+        return f"{len(value)} entries, more than {MAX_INTS_LENGTH}"
+    for i, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"entry {i} ({v!r}) is not an integer"
+        if not INT32_MIN <= v <= INT32_MAX:
+            return f"entry {i} ({v}) is outside the 32-bit integer range"
+    return None
+
+
+# What each kind is, for messages.
+KIND_RULES = {
+    "int": "a JSON integer",
+    "float": "a finite JSON number",
+    "bool": "true or false",
+    "int2": "an array of exactly two integers [h, w]",
+    "ints": f"an array of 1..{MAX_INTS_LENGTH} integers in the 32-bit range",
+}
+
+
+def attr_problem(spec_kind: str, value: object) -> str | None:
+    """Why ``value`` is not of attribute kind ``spec_kind`` (empty when the kind's rule says it
+    all), or None when it is."""
+    if spec_kind == "ints":
+        return _ints_problem(value)
+    return None if check_attr(spec_kind, value) else ""
+
+
 def check_attr(spec_kind: str, value: object) -> bool:
-    """Whether ``value`` has the attribute kind ``spec_kind`` (int, float, bool, int2)."""
+    """Whether ``value`` has the attribute kind ``spec_kind`` (int, float, bool, int2, ints)."""
     if spec_kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if spec_kind == "float":
@@ -56,6 +99,8 @@ def check_attr(spec_kind: str, value: object) -> bool:
             and len(value) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         )
+    if spec_kind == "ints":
+        return _ints_problem(value) is None
     raise ValueError(f"unknown attr kind {spec_kind}")
 
 
@@ -94,10 +139,12 @@ def check_signature(
             f"extra {sorted(attrs.keys() - want_attrs.keys())}",
         )
     for name, a in want_attrs.items():
-        if not check_attr(a.kind, attrs[name]):
+        problem = attr_problem(a.kind, attrs[name])
+        if problem is not None:
             raise _fail(
                 ErrorCode.INVALID_ATTRIBUTE,
-                f"{at}: attr {name!r} must be of kind {a.kind}, got {attrs[name]!r}",
+                f"{at}: attr {name!r} must be of kind {a.kind} ({KIND_RULES[a.kind]}), got "
+                f"{attrs[name]!r}" + (f": {problem}" if problem else ""),
             )
     want_params = {p.name: p for p in spec.params}
     if params.keys() != want_params.keys():

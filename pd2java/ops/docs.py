@@ -16,6 +16,9 @@ from pd2java.format_rules import (
     FP32_FORMAT_VERSION,
     GOLDEN_KEYS,
     INPUT_KEYS,
+    INT32_MAX,
+    INT32_MIN,
+    MAX_INTS_LENGTH,
     NAME_PATTERN,
     OUTPUT_KEYS,
     OUTPUT_KINDS,
@@ -33,6 +36,7 @@ _KIND_SCHEMA: dict[str, dict[str, Any]] = {
     "float": {"type": "number"},
     "bool": {"type": "boolean"},
     "int2": {"$ref": "#/$defs/int2"},
+    "ints": {"$ref": "#/$defs/ints"},
 }
 
 
@@ -168,6 +172,12 @@ def generate_schema() -> dict[str, Any]:
                 "items": {"type": "integer"},
                 "minItems": 2,
                 "maxItems": 2,
+            },
+            "ints": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": INT32_MIN, "maximum": INT32_MAX},
+                "minItems": 1,
+                "maxItems": MAX_INTS_LENGTH,
             },
             "node": {
                 "type": "object",

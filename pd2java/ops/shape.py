@@ -1,23 +1,31 @@
-"""Structure ops: flatten, concat, squeeze, unsqueeze. Torch lowerings (nn.Flatten,
-torch.flatten(x, d), x.view(x.size(0), -1), torch.cat, x.squeeze(d), x.unsqueeze(d)), shape rules,
-NumPy kernels and ONNX mappings (Flatten, Reshape, Concat, Squeeze, Unsqueeze).
+"""Structure ops: flatten, reshape, concat, squeeze, unsqueeze. Torch lowerings (nn.Flatten,
+torch.flatten(x, d), x.view / x.reshape / torch.reshape, nn.Unflatten / x.unflatten, torch.cat,
+x.squeeze(d), x.unsqueeze(d)), shape rules, NumPy kernels and ONNX mappings (Flatten, Reshape,
+Concat, Squeeze, Unsqueeze).
 
 Every ``dim`` here is counted with the batch axis, as in PyTorch, and must name a per-sample
 axis (>= 1): torch's negative dims are normalised at capture. ``flatten@1`` merges every axis
 but the batch one; ``flatten@2`` merges ``start_dim``..last, and lowerings write ``flatten@1``
 when ``start_dim`` is 1, so existing exports stay byte-identical. ONNX's ``Flatten`` always makes
 a 2-D tensor, so ``flatten@2`` is exported as a ``Reshape`` to a constant ``[0, d1, ..., -1]``
-(the batch copied, the kept dims explicit, the merged ones -1)."""
+(the batch copied, the kept dims explicit, the merged ones -1).
+
+``reshape@1`` gives each sample any shape of the same element count (values unchanged,
+row-major). Every writer goes through :func:`lower_reshape`, which keeps flatten@1 and flatten@2
+where they express the reshape, so models that exported before reshape@1 existed export the same
+ops; a torch or ONNX target is first resolved to an explicit per-sample shape by
+:func:`resolve_per_sample` (one -1 inferred), its batch entry checked by the front end's rules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from math import prod
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pd2java.errors import ErrorCode
+from pd2java.format_rules import MAX_INTS_LENGTH
 from pd2java.ops import onnx_conventions
 from pd2java.ops.frontend_registry import onnx_export, onnx_import, torch_function, torch_module
 from pd2java.ops.lowering import (
@@ -42,50 +50,126 @@ if TYPE_CHECKING:
     from pd2java.ir import Node
 
 
-def lower_flatten_call(start_dim: int = 0, end_dim: int = -1, *, rank: int) -> Lowered:
-    """flatten@1 for start_dim 1 (all but the batch axis), flatten@2 for a later start_dim;
-    end_dim must be the last axis and the batch axis is never merged."""
+class TargetRefused(ValueError):
+    """A reshape target pd2java cannot write; the message says why (no front-end prefix)."""
+
+
+def resolve_per_sample(
+    shape: Shape, entries: Sequence[object], *, zero_copies: bool = False
+) -> Shape:
+    """The per-sample target ``entries`` (no batch entry) as an explicit shape for a per-sample
+    value of ``shape``: at most one -1, inferred from the element count; with ``zero_copies``
+    (ONNX's ``allowzero=0``) a 0 copies the input's dim at that position. TargetRefused when an
+    entry is not a constant int, is 0 or < -1, or the element counts cannot agree."""
+    numel = prod(shape)
+    dims: list[int] = []
+    for i, d in enumerate(entries):
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise TargetRefused(
+                f"per-sample entry {i} is {d!r}, not a constant int (only the first, batch, "
+                "entry may be known at run time only)"
+            )
+        d = int(d)
+        if d == 0 and zero_copies:
+            if i >= len(shape):
+                raise TargetRefused(
+                    f"per-sample entry {i} is 0 (copy the input's dim) but the input has only "
+                    f"{len(shape)} per-sample dims"
+                )
+            d = shape[i]
+        if d == 0 or d < -1:
+            raise TargetRefused(f"per-sample entry {i} is {d}; each must be >= 1 or one -1")
+        dims.append(d)
+    if not dims:
+        raise TargetRefused("no per-sample entry: the result would have no per-sample axis")
+    if dims.count(-1) > 1:
+        raise TargetRefused("more than one per-sample -1")
+    known = prod(d for d in dims if d != -1)
+    if -1 in dims:
+        if numel % known:
+            raise TargetRefused(
+                f"the known per-sample entries multiply to {known}, which does not divide the "
+                f"{numel} elements of a sample of shape {list(shape)}"
+            )
+        dims[dims.index(-1)] = numel // known
+    elif known != numel:
+        raise TargetRefused(
+            f"the per-sample entries multiply to {known}, not the {numel} elements of a sample "
+            f"of shape {list(shape)}: the reshape would move elements across the batch axis"
+        )
+    return tuple(dims)
+
+
+def lower_reshape(shape: Shape, target: Shape) -> Lowered:
+    """The op that reshapes a per-sample value of ``shape`` to ``target`` (explicit, same element
+    count): flatten@1 to 1-D, flatten@2 when ``target`` keeps the input's leading dims and merges
+    the rest into its last one, reshape@1 otherwise. TargetRefused when reshape@1 would need more
+    than MAX_INTS_LENGTH dims."""
+    target = tuple(int(d) for d in target)
+    if len(target) == 1:
+        return Lowered("flatten", version=1)
+    if len(target) <= len(shape) and target[:-1] == tuple(shape[: len(target) - 1]):
+        return Lowered("flatten", {"start_dim": len(target)}, version=2)
+    if len(target) > MAX_INTS_LENGTH:
+        raise TargetRefused(
+            f"{len(target)} per-sample dims; reshape@1 writes at most {MAX_INTS_LENGTH}"
+        )
+    return Lowered("reshape", {"shape": target}, version=1)
+
+
+def lower_flatten_call(start_dim: int = 0, end_dim: int = -1, *, shape: Shape) -> Lowered:
+    """Merge axes start_dim..end_dim (counted with the batch axis, which is never merged):
+    flatten@1 for start_dim 1 to the last axis, flatten@2 for a later start_dim, reshape@1 when
+    end_dim is not the last axis."""
+    rank = len(shape) + 1
     start = start_dim + rank if start_dim < 0 else start_dim
     end = end_dim + rank if end_dim < 0 else end_dim
-    if start < 1 or start >= rank or end != rank - 1:
+    if not 1 <= start <= end < rank:
         raise Unsupported(
             f"flatten(start_dim={start_dim}, end_dim={end_dim}) of a rank-{rank} tensor "
-            "(only flattening from a per-sample axis, start_dim >= 1, to the last one, "
-            "end_dim=-1, is supported)"
+            "(only flattening per-sample axes, 1 <= start_dim <= end_dim, is supported; the "
+            "batch axis 0 is never merged)"
         )
-    if start == 1:
-        return Lowered("flatten", version=1)
-    return Lowered("flatten", {"start_dim": start}, version=2)
+    merged = prod(shape[start - 1 : end])
+    try:
+        return lower_reshape(shape, (*shape[: start - 1], merged, *shape[end:]))
+    except TargetRefused as exc:
+        raise Unsupported(f"flatten(start_dim={start_dim}, end_dim={end_dim}): {exc}") from None
 
 
-@torch_module("torch.nn.Flatten", ops=("flatten",), shown="Flatten()")
+@torch_module("torch.nn.Flatten", ops=("flatten", "reshape"), shown="Flatten()")
 def _flatten_module(mod: object, x: Value) -> Lowered:
-    return lower_flatten_call(mod.start_dim, mod.end_dim, rank=x.rank)
+    return lower_flatten_call(mod.start_dim, mod.end_dim, shape=x.shape)
 
 
 @torch_function(
     "torch.flatten",
     methods=("flatten",),
-    ops=("flatten",),
+    ops=("flatten", "reshape"),
     shown={"torch.flatten": "torch.flatten(x, d)", "flatten": "x.flatten(d)"},
-    note="end_dim=-1; start_dim >= 1",
+    note="start_dim >= 1; end_dim other than -1 writes reshape@1",
 )
 def _flatten_call(call: Call) -> Lowered:
     x = call.tensor(0)
     b = call.bind(["start_dim", "end_dim"], {"start_dim": 0, "end_dim": -1})
-    return lower_flatten_call(b["start_dim"], b["end_dim"], rank=x.rank)
+    return lower_flatten_call(b["start_dim"], b["end_dim"], shape=x.shape)
+
+
+def _shown_dims(dims: Sequence[object]) -> list[object]:
+    return ["x.size(0)" if d is BATCH else "<run-time>" if is_runtime(d) else d for d in dims]
 
 
 @torch_function(
     "torch.reshape",
     methods=("view", "reshape"),
-    ops=("flatten",),
+    ops=("flatten", "reshape"),
     shown={
-        "torch.reshape": "torch.reshape(x, (x.size(0), -1))",
-        "view": "x.view(x.size(0), -1)",
-        "reshape": "x.reshape(x.shape[0], -1)",
+        "torch.reshape": "torch.reshape(x, (x.size(0), ...))",
+        "view": "x.view(x.size(0), ...)",
+        "reshape": "x.reshape(x.shape[0], ...)",
     },
-    note="only to (N, -1)",
+    note="batch entry x.size(0), x.shape[0], or -1 with every other entry given; at most one "
+    "per-sample -1; a target a flatten expresses writes flatten@1 or @2",
 )
 def _reshape_call(call: Call) -> Lowered:
     x = call.tensor(0)
@@ -94,14 +178,77 @@ def _reshape_call(call: Call) -> Lowered:
         dims = list(dims[0])
     if "shape" in call.kwargs or "size" in call.kwargs:
         dims = list(call.kwargs.get("shape", call.kwargs.get("size")))
-    numel = prod(x.shape)
-    if len(dims) == 2:
-        first, second = dims
-        batch_ok = first is BATCH or (first == -1 and second == numel)
-        if batch_ok and second in (-1, numel):
-            return Lowered("flatten", version=1)
-    shown = ["x.size(0)" if is_runtime(d) else d for d in dims]
-    raise Unsupported(f"reshape to {shown} (only flattening to (N, -1) is supported)")
+    shown = _shown_dims(dims)
+    try:
+        if not dims:
+            raise TargetRefused("no entries")
+        first, rest = dims[0], dims[1:]
+        if first is not BATCH:
+            if isinstance(first, bool) or not isinstance(first, int) or is_runtime(first):
+                raise TargetRefused(
+                    f"the batch entry is {shown[0]!r}; write x.size(0), x.shape[0] or -1"
+                )
+            if first != -1:
+                raise TargetRefused(
+                    f"a constant batch size {first}: the batch size is known only at run time; "
+                    "write x.size(0), x.shape[0] or -1"
+                )
+            if -1 in rest:
+                raise TargetRefused(
+                    "-1 as the batch entry needs every per-sample entry given, but another entry "
+                    "is -1 too; write the batch as x.size(0)"
+                )
+        return lower_reshape(x.shape, resolve_per_sample(x.shape, rest))
+    except TargetRefused as exc:
+        raise Unsupported(
+            f"reshape to {shown} of a tensor with per-sample shape {list(x.shape)}: {exc}"
+        ) from None
+
+
+def _unflatten(shape: Shape, dim: object, sizes: object) -> Lowered:
+    rank = len(shape) + 1
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise Unsupported(f"unflatten dim={dim!r} (one constant int dim is supported)")
+    d = dim + rank if dim < 0 else dim
+    if not 1 <= d < rank:
+        raise Unsupported(
+            f"unflatten dim={dim} of a rank-{rank} tensor (only a per-sample axis, not the batch "
+            "axis 0, is supported)"
+        )
+    if not isinstance(sizes, (list, tuple)) or is_runtime(sizes):
+        raise Unsupported(f"unflatten sizes {sizes!r} (a constant list of ints is supported)")
+    try:
+        split = resolve_per_sample((shape[d - 1],), list(sizes))
+    except TargetRefused as exc:
+        raise Unsupported(
+            f"unflatten of dim {d} (size {shape[d - 1]}) to {list(sizes)}: {exc}"
+        ) from None
+    target = (*shape[: d - 1], *split, *shape[d:])
+    if len(target) > MAX_INTS_LENGTH:
+        raise Unsupported(
+            f"unflatten to {len(target)} per-sample dims; reshape@1 writes at most "
+            f"{MAX_INTS_LENGTH}"
+        )
+    # Always reshape@1 (never a flatten, even for a no-op split): unflatten adds axes.
+    return Lowered("reshape", {"shape": target}, version=1)
+
+
+@torch_module("torch.nn.Unflatten", ops=("reshape",), shown="Unflatten(d, sizes)")
+def _unflatten_module(mod: object, x: Value) -> Lowered:
+    return _unflatten(x.shape, mod.dim, tuple(mod.unflattened_size))
+
+
+@torch_function(
+    "torch.unflatten",
+    methods=("unflatten",),
+    ops=("reshape",),
+    shown={"torch.unflatten": "torch.unflatten(x, d, sizes)", "unflatten": "x.unflatten(d, sizes)"},
+    note="d >= 1 (or negative); at most one -1 among the sizes",
+)
+def _unflatten_call(call: Call) -> Lowered:
+    x = call.tensor(0)
+    b = call.bind(["dim", "sizes"], {})
+    return _unflatten(x.shape, b["dim"], b["sizes"])
 
 
 def _flatten_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
@@ -113,6 +260,35 @@ def _flatten_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
 def flatten_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
     x = inputs[0]
     return np.ascontiguousarray(x).reshape(x.shape[0], -1)
+
+
+def _reshape_infer(attrs: Attrs, shapes: list[Shape]) -> Shape:
+    (shape,) = shapes
+    target = attrs["shape"]
+    if not isinstance(target, (list, tuple)) or not all(
+        isinstance(d, int) and not isinstance(d, bool) for d in target
+    ):
+        raise ShapeError(
+            f"reshape: shape={target!r} is not a list of ints", ErrorCode.INVALID_ATTRIBUTE
+        )
+    if not target or min(target) < 1:
+        raise ShapeError(
+            f"reshape: shape={list(target)} has an entry < 1; every per-sample dim must be >= 1 "
+            "(writers resolve -1 and write no batch entry)",
+            ErrorCode.INVALID_ATTRIBUTE,
+        )
+    if prod(target) != prod(shape):
+        raise ShapeError(
+            f"reshape of per-sample shape {list(shape)} ({prod(shape)} elements) to "
+            f"{list(target)} ({prod(target)} elements): the element counts differ"
+        )
+    return tuple(int(d) for d in target)
+
+
+@register("reshape", 1, infer=_reshape_infer)
+def reshape_kernel(attrs: Attrs, inputs: list[np.ndarray], params: Mapping) -> np.ndarray:
+    x = np.ascontiguousarray(inputs[0])
+    return x.reshape(x.shape[0], *attrs["shape"])  # type: ignore[misc]
 
 
 # --- ONNX -----------------------------------------------------------------------------------
@@ -134,11 +310,13 @@ def _flatten_from_onnx(im: Importer, node: NodeProto) -> None:
 
 @onnx_import(
     "Reshape",
-    ops=("flatten",),
-    form="constant target `[0, -1]`, `[N, -1]` (N from a folded `Shape`), `[-1, K]`, "
-    "`[N or 0, K]`, and `[1, -1]` when the batch is fixed at 1; `[N or 0, d1, ..., dk, -1]` "
-    "keeping the leading dims (flatten@2); folded when the data is a constant too (the "
-    "TorchScript exporter's computation of `F.pad`'s pads)",
+    ops=("flatten", "reshape"),
+    form="a constant target (folded from `Shape` arithmetic too) whose first entry is the batch: "
+    "0 (allowzero=0), N from a folded `Shape`, the fixed batch size when the input fixes it, or "
+    "-1 when every other entry is given; the rest any per-sample shape of the same element "
+    "count, with at most one -1 and 0 copying the input's dim. Written as flatten@1 (to 1-D), "
+    "flatten@2 (keeping the leading dims) or reshape@1. Folded when the data is a constant too "
+    "(the TorchScript exporter's computation of `F.pad`'s pads)",
 )
 def _reshape_from_onnx(im: Importer, node: NodeProto) -> None:
     if isinstance(im.get(node.input[0]), Const):
@@ -147,40 +325,46 @@ def _reshape_from_onnx(im: Importer, node: NodeProto) -> None:
     x = im.runtime(node.input[0])
     target = im.const(node.input[1], "shape").array.reshape(-1).tolist()
     allowzero = int(im.attrs(node).get("allowzero", 0))
-    size = prod(x.shape)
-    ok = False
-    if len(target) == 2:
-        first, second = target
-        batch_ok = (
+    try:
+        if not target:
+            raise TargetRefused("an empty target has no batch entry")
+        first, rest = target[0], target[1:]
+        batch = (
             first is onnx_conventions.BATCH
             or (first == 0 and not allowzero)
-            or first == im.fixed_batch
-            or (first == -1 and second == size)
+            or (im.fixed_batch is not None and first == im.fixed_batch)
         )
-        ok = batch_ok and second in (-1, size)
-    elif 3 <= len(target) <= len(x.shape) + 1:
-        first, kept, last = target[0], target[1:-1], target[-1]
-        batch_ok = (
-            first is onnx_conventions.BATCH
-            or (first == 0 and not allowzero)
-            or first == im.fixed_batch
+        if not batch:
+            if first != -1:
+                fixed = (
+                    f"; the input's batch size is fixed at {im.fixed_batch}"
+                    if im.fixed_batch is not None
+                    else "; a leading constant only when the input's batch size is fixed"
+                )
+                raise TargetRefused(
+                    f"the first entry {first!r} is not the batch (0 with allowzero=0, N from a "
+                    f"folded Shape, or -1 with every other entry given){fixed}"
+                )
+            if -1 in rest:
+                raise TargetRefused(
+                    "-1 as the batch entry needs every other entry given, but another is -1 too"
+                )
+        lowered = lower_reshape(
+            x.shape, resolve_per_sample(x.shape, rest, zero_copies=not allowzero)
         )
-        merged = prod(x.shape[len(kept) :])
-        if batch_ok and kept == list(x.shape[: len(kept)]) and last in (-1, merged):
-            start = len(kept) + 1  # flatten from this axis, counted with the batch axis
-            im.emit("flatten", [x], node.output[0], attrs={"start_dim": start}, version=2)
-            return
-    if not ok:
+    except TargetRefused as exc:
         raise im.fail(
-            f"Reshape to {target} is not supported; pd2java supports flattening each sample: a "
-            f"constant shape [N, -1], [0, -1] or [-1, {size}] (allowzero=0 for 0)"
-            + (
-                f"; [{im.fixed_batch}, ...] names the fixed batch"
-                if im.fixed_batch is not None
-                else "; a leading constant only when the input's batch size is fixed"
-            )
-        )
-    im.emit("flatten", [x], node.output[0], version=1)
+            f"Reshape to {target} is not supported: {exc}. pd2java reshapes each sample: a "
+            "constant target whose first entry is the batch and whose rest is a per-sample shape "
+            "of the same element count"
+        ) from None
+    im.emit(
+        lowered.op,  # type: ignore[arg-type]
+        [x],
+        node.output[0],
+        attrs=dict(lowered.attrs),
+        version=lowered.version,
+    )
 
 
 def _fold_reshape(im: Importer, node: NodeProto) -> None:
@@ -209,6 +393,17 @@ def _fold_reshape(im: Importer, node: NodeProto) -> None:
 @onnx_export("flatten", 1, doc="`Flatten(axis=1)`")
 def _flatten_to_onnx(e: Emitter, node: Node) -> None:
     e.add("Flatten", node.inputs, node.outputs, node.name, axis=1)
+
+
+@onnx_export(
+    "reshape",
+    1,
+    doc="`Reshape` to a constant `[0, *shape]` (the batch copied, the per-sample shape explicit)",
+)
+def _reshape_to_onnx(e: Emitter, node: Node) -> None:
+    target = np.array([0, *node.attrs["shape"]], dtype=np.int64)  # type: ignore[misc]
+    shape = e.constant(f"{node.name}_shape", target)
+    e.add("Reshape", [node.inputs[0], shape], node.outputs, node.name)
 
 
 # --- flatten@2, concat, squeeze, unsqueeze: shape rules and NumPy kernels --------------------

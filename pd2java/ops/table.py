@@ -5,7 +5,8 @@ reference, the check against the Java kernel registry) is derived from or checke
 table. Attribute names follow PyTorch.
 
 Attribute kinds: ``int``, ``float``, ``bool``, ``int2`` (a list of exactly two ints: [height,
-width], or [begin, end] for a per-side padding such as max_pool2d@2's ``pad_w``).
+width], or [begin, end] for a per-side padding such as max_pool2d@2's ``pad_w``), ``ints`` (a
+list of 1..``pd2java.format_rules.MAX_INTS_LENGTH`` ints, e.g. a per-sample shape).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-AttrKind = Literal["int", "float", "bool", "int2"]
+AttrKind = Literal["int", "float", "bool", "int2", "ints"]
 
 
 @dataclass(frozen=True)
@@ -715,6 +716,25 @@ OP_LIST: tuple[OpSpec, ...] = (
         ),
         "Mean over windows along L of a (C, L) value, as torch.nn.AvgPool1d, with per-side "
         "padding; output length as max_pool1d (dilation 1).",
+    ),
+    OpSpec(
+        "reshape",
+        1,
+        1,
+        (),
+        (
+            AttrSpec(
+                "shape",
+                "ints",
+                "the per-sample output shape (no batch entry, no -1): every entry >= 1 (else "
+                "INVALID_ATTRIBUTE), their product the input's element count per sample (else "
+                "SHAPE_MISMATCH)",
+            ),
+        ),
+        "View each sample's values, unchanged in row-major order, with another shape "
+        "(x.view(N, *shape), torch.reshape); the batch axis is never touched. Writers use "
+        "flatten@1 for a 1-D shape and flatten@2 when the shape keeps the input's leading dims "
+        "and merges the rest.",
     ),
 )
 

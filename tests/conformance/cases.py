@@ -878,6 +878,31 @@ class Case:
     note: str = ""
 
 
+def _reshape(
+    shape_attr: Any, out: list[int], *, text: tuple[str, str] | None = None
+) -> Callable[[Path], Path]:
+    """input (2, 3, 4) -> reshape@1 with attribute ``shape_attr`` (declared output ``out``) ->
+    flatten; ``text`` replaces a string in the written manifest (a number JSON cannot be made to
+    print, such as ``6e0``)."""
+    size = 1
+    for d in out:
+        size *= d
+    nodes = [
+        _n("view", "reshape", ["input"], {"shape": shape_attr}, shape=out),
+        _n("flat", "flatten", ["view"], shape=[size]),
+    ]
+    build = hand([2, 3, 4], nodes, output="flat", k=size)
+    if text is None:
+        return build
+
+    def edit(d: Path) -> Path:
+        path = build(d)
+        path.write_text(_str(path.read_text("utf-8"), *text), "utf-8")
+        return path
+
+    return edit
+
+
 C = Case
 N = "nodes/"
 
@@ -1975,6 +2000,75 @@ CASES: tuple[Case, ...] = (
         _seq(conv={"groups": 3}),
         "INVALID_ATTRIBUTE",
         "groups divides both channel counts, as for conv2d",
+    ),
+    # --- the ints attribute kind and reshape@1 ------------------------------------------------------
+    C(
+        "accept_reshape_to_another_rank",
+        _reshape([4, 6], [4, 6]),
+        None,
+        "any per-sample shape of the same element count: (2, 3, 4) as (4, 6)",
+    ),
+    C(
+        "accept_ints_of_max_length",
+        _reshape([1, 1, 2, 1, 3, 1, 4, 1], [1, 1, 2, 1, 3, 1, 4, 1]),
+        None,
+        "an ints attribute holds up to MAX_INTS_LENGTH (8) integers",
+    ),
+    C("attr_ints_not_array", _reshape(24, [24]), "INVALID_ATTRIBUTE", "ints is an array"),
+    C("attr_ints_empty", _reshape([], [24]), "INVALID_ATTRIBUTE", "ints holds at least one"),
+    C(
+        "attr_ints_too_long",
+        _reshape([1, 1, 1, 1, 1, 1, 1, 4, 6], [1, 1, 1, 1, 1, 1, 1, 4, 6]),
+        "INVALID_ATTRIBUTE",
+        "9 integers, one more than MAX_INTS_LENGTH (a wrong kind, not LIMIT_EXCEEDED)",
+    ),
+    C(
+        "attr_ints_float_item",
+        _reshape([4, 6.0], [4, 6]),
+        "INVALID_ATTRIBUTE",
+        "6.0 is not an integer",
+    ),
+    C(
+        "attr_ints_exponent_item",
+        _reshape([4, 6], [4, 6], text=('"shape": [\n     4,\n     6\n', '"shape": [4, 6e0\n')),
+        "INVALID_ATTRIBUTE",
+        "6e0 is not an integer",
+    ),
+    C(
+        "attr_ints_bool_item",
+        _reshape([True, 24], [1, 24]),
+        "INVALID_ATTRIBUTE",
+        "true is not an integer",
+    ),
+    C(
+        "attr_ints_string_item",
+        _reshape(["4", 6], [4, 6]),
+        "INVALID_ATTRIBUTE",
+        '"4" is not an integer',
+    ),
+    C(
+        "attr_ints_over_32_bits",
+        _reshape([2**32, 24], [24]),
+        "INVALID_ATTRIBUTE",
+        "an entry outside the 32-bit range is a wrong kind, found before any shape rule",
+    ),
+    C(
+        "reshape_entry_below_one",
+        _reshape([-2, -12], [2, 12]),
+        "INVALID_ATTRIBUTE",
+        "every entry >= 1, even when the product is the element count (-2 * -12 = 24)",
+    ),
+    C(
+        "reshape_zero_entry",
+        _reshape([0, 24], [1, 24]),
+        "INVALID_ATTRIBUTE",
+        "an entry < 1 is INVALID_ATTRIBUTE; both readers check the entries before the product",
+    ),
+    C(
+        "reshape_element_count_differs",
+        _reshape([5, 5], [5, 5]),
+        "SHAPE_MISMATCH",
+        "the product of the entries (25) is not the input's element count (24)",
     ),
 )
 

@@ -91,6 +91,8 @@ def render_format_rules() -> str:
         f"  static final List<String> QUANT_KEYS = {_jlist(r.QUANT_KEYS)};",
         f"  static final int FP32_FORMAT_VERSION = {r.FP32_FORMAT_VERSION};",
         f"  static final List<String> TOP_KEYS_V2 = {_jlist(r.TOP_KEYS_V2)};",
+        "  /** Longest {@code ints} attribute (a JSON array of 1..this many integers). */",
+        f"  static final int MAX_INTS_LENGTH = {r.MAX_INTS_LENGTH};",
         "  /** Tolerance: |got - expected| <= ATOL + RTOL * |expected|. */",
         f"  static final double ATOL = {r.ATOL!r};",
         f"  static final double RTOL = {r.RTOL!r};",

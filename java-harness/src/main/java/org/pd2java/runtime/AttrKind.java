@@ -9,7 +9,9 @@ public enum AttrKind {
   /** JSON true or false. */
   BOOL("bool"),
   /** A JSON array of exactly two integers: [height, width], or [begin, end] of a padding. */
-  INT2("int2");
+  INT2("int2"),
+  /** A JSON array of 1..{@link FormatRules#MAX_INTS_LENGTH} integers (a per-sample shape). */
+  INTS("ints");
 
   private final String jsonName;
 

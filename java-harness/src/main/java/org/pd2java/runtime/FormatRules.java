@@ -26,6 +26,8 @@ final class FormatRules {
   static final List<String> QUANT_KEYS = List.of("scale");
   static final int FP32_FORMAT_VERSION = 2;
   static final List<String> TOP_KEYS_V2 = List.of("format", "format_version", "producer", "name", "classes", "input", "outputs", "transforms", "weights", "nodes", "golden");
+  /** Longest {@code ints} attribute (a JSON array of 1..this many integers). */
+  static final int MAX_INTS_LENGTH = 8;
   /** Tolerance: |got - expected| <= ATOL + RTOL * |expected|. */
   static final double ATOL = 1e-05;
   static final double RTOL = 0.0001;

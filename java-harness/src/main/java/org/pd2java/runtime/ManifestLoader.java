@@ -674,6 +674,15 @@ final class ManifestLoader {
           rule = "an array of exactly two integers [h, w]";
         }
       }
+      case INTS -> {
+        int[] ints = intsValue(v);
+        if (ints != null) {
+          out = ints;
+        } else {
+          rule = "an array of 1.." + FormatRules.MAX_INTS_LENGTH
+              + " integers in the 32-bit range: " + intsProblem(v);
+        }
+      }
     }
     if (rule != null) {
       throw new Pd2JavaException(
@@ -682,6 +691,42 @@ final class ManifestLoader {
               + a.kind().jsonName() + " (" + rule + ")");
     }
     return out;
+  }
+
+  /** An {@code ints} attribute's value, or null when {@code v} is not one. */
+  private static int[] intsValue(Object v) {
+    if (intsProblem(v) != null) {
+      return null;
+    }
+    List<?> l = (List<?>) v;
+    int[] out = new int[l.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = (int) (long) (Long) l.get(i);
+    }
+    return out;
+  }
+
+  /** Why {@code v} is not an {@code ints} value, or null when it is. */
+  private static String intsProblem(Object v) {
+    if (!(v instanceof List<?> l)) {
+      return "not an array";
+    }
+    if (l.isEmpty()) {
+      return "an empty array";
+    }
+    if (l.size() > FormatRules.MAX_INTS_LENGTH) {
+      return l.size() + " entries, more than " + FormatRules.MAX_INTS_LENGTH;
+    }
+    for (int i = 0; i < l.size(); i++) {
+      Object e = l.get(i);
+      if (!(e instanceof Long x)) {
+        return "entry " + i + " (" + describe(e) + ") is not an integer";
+      }
+      if (x < Integer.MIN_VALUE || x > Integer.MAX_VALUE) {
+        return "entry " + i + " (" + x + ") is outside the 32-bit integer range";
+      }
+    }
+    return null;
   }
 
   private static String describe(Object v) {

@@ -11,7 +11,9 @@ final class NodeDef {
   final String file;
   final String name;
   final OpSpec op;
-  /** Attribute values: Integer (int), Double (float), Boolean (bool), int[2] (int2). */
+  /**
+   * Attribute values: Integer (int), Double (float), Boolean (bool), int[2] (int2), int[] (ints).
+   */
   final Map<String, Object> attrs;
   /** Parameter tensors by slot; null for an absent optional slot. */
   final Map<String, Tensor> params;
@@ -47,6 +49,11 @@ final class NodeDef {
   }
 
   int[] int2Attr(String attr, int min) {
+    return intsAttr(attr, min);
+  }
+
+  /** An int2 or ints attribute whose entries must all be >= min (INVALID_ATTRIBUTE otherwise). */
+  int[] intsAttr(String attr, int min) {
     int[] v = (int[]) attrs.get(attr);
     for (int x : v) {
       if (x < min) {

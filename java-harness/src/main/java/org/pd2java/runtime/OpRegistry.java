@@ -77,6 +77,7 @@ public final class OpRegistry {
     factory(f, "squeeze@1", ShapeOnlyKernel::compileSqueeze);
     factory(f, "unsqueeze@1", ShapeOnlyKernel::compileUnsqueeze);
     factory(f, "flatten@2", ShapeOnlyKernel::compileFlatten);
+    factory(f, "reshape@1", ShapeOnlyKernel::compileReshape);
     factory(f, "max_pool2d@2", MaxPool2dKernel::compile2);
     factory(f, "avg_pool2d@2", AvgPool2dKernel::compile2);
     factory(f, "conv1d@1", Conv2dKernel::compile1d);

@@ -470,7 +470,13 @@ final class OpTable {
                   // false: floor output length; true: ceil, as PyTorch (a last window must start inside the input or the left padding, else it is dropped)
                   new AttrSpec("ceil_mode", AttrKind.BOOL),
                   // true: divide by the window clipped to the padded input (padding cells count, cells beyond the right padding do not); false: by the real cells
-                  new AttrSpec("count_include_pad", AttrKind.BOOL))));
+                  new AttrSpec("count_include_pad", AttrKind.BOOL))),
+          // reshape@1: View each sample's values, unchanged in row-major order, with another shape (x.view(N, *shape), torch.reshape); the batch axis is never touched. Writers use flatten@1 for a 1-D shape and flatten@2 when the shape keeps the input's leading dims and merges the rest.
+          new Op("reshape", 1, 1,
+              List.of(),
+              List.of(
+                  // the per-sample output shape (no batch entry, no -1): every entry >= 1 (else INVALID_ATTRIBUTE), their product the input's element count per sample (else SHAPE_MISMATCH)
+                  new AttrSpec("shape", AttrKind.INTS))));
 
   private OpTable() {}
 }

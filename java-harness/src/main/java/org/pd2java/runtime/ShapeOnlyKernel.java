@@ -4,9 +4,10 @@ import java.util.Arrays;
 
 /**
  * Ops that change only the per-sample shape, never the row-major values: squeeze@1 (remove the
- * size-1 axis {@code dim}), unsqueeze@1 (insert a size-1 axis at {@code dim}) and flatten@2
- * (merge the axes {@code start_dim}..last). Every axis counts the batch axis, as in PyTorch, and
- * must be a per-sample one (>= 1). The run is a copy.
+ * size-1 axis {@code dim}), unsqueeze@1 (insert a size-1 axis at {@code dim}), flatten@2 (merge
+ * the axes {@code start_dim}..last) and reshape@1 (any {@code shape} of the same element count).
+ * Every axis counts the batch axis, as in PyTorch, and must be a per-sample one (>= 1). The run
+ * is a copy.
  */
 final class ShapeOnlyKernel implements Kernel {
   private final int[] shape;
@@ -70,6 +71,32 @@ final class ShapeOnlyKernel implements Kernel {
     }
     out[start - 1] = merged;
     return new ShapeOnlyKernel(out);
+  }
+
+  /**
+   * reshape@1: every entry of {@code shape} >= 1 (INVALID_ATTRIBUTE), their product the input's
+   * element count (SHAPE_MISMATCH).
+   */
+  static Kernel compileReshape(NodeDef n, int[][] in) {
+    int[] target = n.intsAttr("shape", 1);
+    long size = 1;
+    for (int d : in[0]) {
+      size *= d;
+    }
+    long product = 1;
+    for (int d : target) {
+      product *= d;
+      if (product > size) {
+        break; // entries are >= 1, so it only grows: stop before it can overflow
+      }
+    }
+    if (product != size) {
+      throw n.error(
+          ErrorCode.SHAPE_MISMATCH,
+          "reshape of per-sample shape " + Arrays.toString(in[0]) + " (" + size
+              + " elements) to " + Arrays.toString(target) + ": the element counts differ");
+    }
+    return new ShapeOnlyKernel(target.clone());
   }
 
   private ShapeOnlyKernel(int[] shape) {
