@@ -25,6 +25,7 @@ way around it, exit 1; or ``all N nodes supported`` with the op counts, exit 0. 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,6 +106,8 @@ def run_export(args: argparse.Namespace) -> int:
         name=args.name,
         fold_bn=args.fold_bn,
         onnx=not args.no_onnx,
+        weights=args.weights,
+        int8_clip=args.int8_clip,
     )
     stem = manifest.name[: -len(".manifest.json")]
     written = [manifest.parent / f"{stem}.safetensors"]
@@ -132,9 +135,37 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"exported {what} -> {manifest.parent}" + (" (BN folded)" if args.fold_bn else ""))
     for path in written:
         print(f"  {path}  {_size(path.stat().st_size)}")
+    if args.weights != "fp32":
+        print(_compression_summary(manifest))
     if note:
         print(note)
     return 0
+
+
+def _compression_summary(manifest: Path) -> str:
+    """One paragraph from the manifest's producer entry: what was compressed, the size, and the
+    deviation of the compressed model from the float32 one on the golden inputs."""
+    w = json.loads(manifest.read_text("utf-8"))["producer"]["weights"]
+    kept = w["kept_fp32"]
+    ratio = w["stored_bytes"] / max(w["fp32_bytes"], 1)
+    head = (
+        f"{w['mode']} weights: {_size(w['fp32_bytes'])} of float32 parameters stored in "
+        f"{_size(w['stored_bytes'])} ({ratio:.0%})"
+    )
+    shown = ", ".join(kept[:8]) + (" ..." if len(kept) > 8 else "")
+    kept_line = (
+        f"  kept in float32 (a slot that takes float32 only: bias, norm, ...): {len(kept)} "
+        f"tensor(s)" + (f": {shown}" if kept else "")
+    )
+    agree = w.get("golden_argmax_agreement")
+    deviation = (
+        f"  deviation from the float32 model on the golden inputs: max abs "
+        f"{w['golden_max_abs_deviation']:.3g}"
+        + (f", argmax agreement {agree}" if agree else "")
+        + " (pd2java verify --data DATA measures the accuracy change)"
+    )
+    lines = [head, kept_line, deviation]
+    return "\n".join(lines)
 
 
 def check_graph(
@@ -271,6 +302,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--fold-bn", action="store_true", help="fold each conv + batch norm pair into one conv"
     )
     p.add_argument("--no-onnx", action="store_true", help="do not write NAME.onnx")
+    p.add_argument(
+        "--weights",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="how conv and linear weights are stored: float32 (default), half, or symmetric "
+        "per-output-channel int8 with scales (format version 3; docs/COMPRESSION.md)",
+    )
+    p.add_argument(
+        "--int8-clip",
+        choices=("max", "mse"),
+        default="max",
+        help="int8 clipping per output channel: the largest magnitude, or the threshold with the "
+        "least squared error over the channel's weights",
+    )
     p.add_argument("--java-package", help="package of the generated Java sources")
     p.add_argument("--java-class", help="class name of the generated Java wrapper")
     p.add_argument(

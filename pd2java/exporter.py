@@ -14,6 +14,9 @@ Public API::
                   trust_pickle=False, name=None, fold_bn=False, onnx=True)
     write_graph(graph, out_dir, *, onnx=True, inputs=None, outputs=None)
 
+Every entry point also takes ``weights="fp32"|"fp16"|"int8"`` and ``int8_clip="max"|"mse"``
+(compressed weights, format version 3: ``pd2java.quantize``, docs/COMPRESSION.md).
+
 (``outputs``: one golden array per graph output, primary first.)
 
 each returning the manifest's path. ``export_source`` is the ``pd2java export`` verb's front door:
@@ -710,6 +713,8 @@ def export(
     name: str | None = None,
     fold_bn: bool = False,
     onnx: bool = True,
+    weights: str = "fp32",
+    int8_clip: str = "max",
     image_convention: dict[str, Any] | None = None,
     producer: dict[str, Any] | None = None,
 ) -> Path:
@@ -755,7 +760,9 @@ def export(
     if head in ("softmax", "sigmoid"):  # torch's own head, so the oracle stays independent
         fn = torch.softmax if head == "softmax" else (lambda t, _dim: torch.sigmoid(t))
         expected[0] = fn(torch.from_numpy(expected[0]), 1).numpy()
-    return write_graph(graph, out, onnx=onnx, inputs=inputs, outputs=expected)
+    return write_graph(
+        graph, out, onnx=onnx, weights=weights, int8_clip=int8_clip, inputs=inputs, outputs=expected
+    )
 
 
 def torch_outputs(result: Any) -> list[Any]:
@@ -778,6 +785,8 @@ def export_checkpoint(
     name: str | None = None,
     fold_bn: bool = False,
     onnx: bool = True,
+    weights: str = "fp32",
+    int8_clip: str = "max",
 ) -> Path:
     """Export a pd2java checkpoint (.pt): its model, classes and input image convention.
 
@@ -791,7 +800,16 @@ def export_checkpoint(
     if source.kind != "checkpoint":
         raise UserError(f"{src} is not a pd2java checkpoint")
     return _export_torch_source(
-        source, src, out_dir, classes=classes, head=head, name=name, fold_bn=fold_bn, onnx=onnx
+        source,
+        src,
+        out_dir,
+        classes=classes,
+        head=head,
+        name=name,
+        fold_bn=fold_bn,
+        onnx=onnx,
+        weights=weights,
+        int8_clip=int8_clip,
     )
 
 
@@ -806,6 +824,8 @@ def _export_torch_source(
     name: str | None = None,
     fold_bn: bool = False,
     onnx: bool = True,
+    weights: str = "fp32",
+    int8_clip: str = "max",
 ) -> Path:
     _check_head(head)
     producer = dict(source.producer)
@@ -849,6 +869,8 @@ def _export_torch_source(
         name=_check_name(name) if name is not None else source.name,
         fold_bn=fold_bn,
         onnx=onnx,
+        weights=weights,
+        int8_clip=int8_clip,
         image_convention=source.image_convention,
         producer=producer,
     )
@@ -863,6 +885,8 @@ def export_onnx(
     name: str | None = None,
     fold_bn: bool = False,
     onnx: bool = True,
+    weights: str = "fp32",
+    int8_clip: str = "max",
 ) -> Path:
     """Map an ONNX model onto the IR and write it with the same passes and writer.
 
@@ -900,7 +924,16 @@ def export_onnx(
     inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
     expected = onnxruntime_outputs(src, inputs)
     return _check_oracle_and_write(
-        graph, src, out_dir, inputs, expected, head=head, onnx=onnx, oracle="onnxruntime"
+        graph,
+        src,
+        out_dir,
+        inputs,
+        expected,
+        head=head,
+        onnx=onnx,
+        weights=weights,
+        int8_clip=int8_clip,
+        oracle="onnxruntime",
     )
 
 
@@ -914,6 +947,8 @@ def _check_oracle_and_write(
     head: str | None,
     onnx: bool,
     oracle: str,
+    weights: str = "fp32",
+    int8_clip: str = "max",
 ) -> Path:
     """Write ``graph`` with golden outputs from an independent oracle (onnxruntime, the
     TorchScript module), whose every output the NumPy reference must first reproduce within the
@@ -935,7 +970,15 @@ def _check_oracle_and_write(
             + (f" (+ {head} head)" if head else ""),
             oracle_name=oracle + (f" + {head}" if head in PROBABILITY_OPS and i == 0 else ""),
         )
-    return write_graph(graph, out_dir, onnx=onnx, inputs=inputs, outputs=expected)
+    return write_graph(
+        graph,
+        out_dir,
+        onnx=onnx,
+        weights=weights,
+        int8_clip=int8_clip,
+        inputs=inputs,
+        outputs=expected,
+    )
 
 
 def export_torchscript(
@@ -948,6 +991,8 @@ def export_torchscript(
     name: str | None = None,
     fold_bn: bool = False,
     onnx: bool = True,
+    weights: str = "fp32",
+    int8_clip: str = "max",
 ) -> Path:
     """Export a TorchScript file (``torch.jit.save`` of a scripted or traced module) for the
     per-sample ``input_shape`` (C, H, W), which such a file does not record.
@@ -987,7 +1032,16 @@ def export_torchscript(
     inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
     expected = torchscript_outputs(module, inputs, src)
     return _check_oracle_and_write(
-        graph, src, out_dir, inputs, expected, head=head, onnx=onnx, oracle="the TorchScript module"
+        graph,
+        src,
+        out_dir,
+        inputs,
+        expected,
+        head=head,
+        onnx=onnx,
+        weights=weights,
+        int8_clip=int8_clip,
+        oracle="the TorchScript module",
     )
 
 
@@ -1003,6 +1057,8 @@ def export_source(
     name: str | None = None,
     fold_bn: bool = False,
     onnx: bool = True,
+    weights: str = "fp32",
+    int8_clip: str = "max",
 ) -> Path:
     """Export what a user has: an ONNX file; a pd2java checkpoint; a state dict with
     ``module="pkg.mod:factory"``; ``module`` alone (its initial weights); a pickled module with
@@ -1023,6 +1079,8 @@ def export_source(
             name=name,
             fold_bn=fold_bn,
             onnx=onnx,
+            weights=weights,
+            int8_clip=int8_clip,
         )
     if path is not None and path.suffix.lower() == ".onnx":
         for flag, given in (
@@ -1033,7 +1091,15 @@ def export_source(
             if given is not None:
                 raise UserError(f"{path}: {flag} does not apply to an ONNX model")
         return export_onnx(
-            path, out_dir, classes=classes, head=head, name=name, fold_bn=fold_bn, onnx=onnx
+            path,
+            out_dir,
+            classes=classes,
+            head=head,
+            name=name,
+            fold_bn=fold_bn,
+            onnx=onnx,
+            weights=weights,
+            int8_clip=int8_clip,
         )
     check_out_dir(out_dir)
     source = resolve_torch_source(path, module=module, trust_pickle=trust_pickle)
@@ -1047,4 +1113,6 @@ def export_source(
         name=name,
         fold_bn=fold_bn,
         onnx=onnx,
+        weights=weights,
+        int8_clip=int8_clip,
     )

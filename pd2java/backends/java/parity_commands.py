@@ -21,6 +21,7 @@ def _run(args: argparse.Namespace) -> int:
         atol=args.atol,
         rtol=args.rtol,
         seed=args.seed,
+        data=args.data,
         progress=lambda msg: print(f"... {msg}", file=sys.stderr),
     )
     print(report.table())
@@ -74,4 +75,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=argparse.SUPPRESS)
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help="seed of the random and PRPD inputs")
+    p.add_argument(
+        "--data",
+        metavar="DATA",
+        help="labelled dataset (folder, or synth:gis / synth:transformer): also report the "
+        "accuracy of the export and of the PyTorch checkpoint, and the change (for compressed "
+        "weights, what int8 or fp16 costs)",
+    )
     p.set_defaults(func=_run)
