@@ -236,7 +236,10 @@ def generate_ops_md() -> str:
         lines += [f"## `{spec.name}@{spec.version}`", "", spec.doc, ""]
         lines.append(f"- inputs: {spec.num_inputs}")
         for p in spec.params:
-            lines.append(f"- param `{p.name}`{' (optional)' if p.optional else ''}: {p.doc}")
+            stored = "" if p.dtypes == ("F32",) else f"; stored as {', '.join(p.dtypes)}"
+            lines.append(
+                f"- param `{p.name}`{' (optional)' if p.optional else ''}: {p.doc}{stored}"
+            )
         for a in spec.attrs:
             lines.append(f"- attr `{a.name}` ({a.kind}): {a.doc}")
         lines.append("")
