@@ -43,7 +43,7 @@ import pickle
 import re
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -914,22 +914,14 @@ def export_onnx(
         "source": f"onnx:{src.name}",
         "weights_source": f"onnx {src.name} sha256 {_sha256(src)}",
     }
-    graph = graph.with_(name=final_name, meta={**graph.meta, "producer": producer})
-    validate(graph)
-    graph = _with_classes(append_head(graph, head), classes, str(src))
-    validate(graph)
-    if fold_bn:
-        graph = fold_affine_pass(fold_bn_pass(graph))
-        validate(graph)
-    inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
-    expected = onnxruntime_outputs(src, inputs)
     return _check_oracle_and_write(
-        graph,
+        graph.with_(name=final_name, meta={**graph.meta, "producer": producer}),
         src,
         out_dir,
-        inputs,
-        expected,
+        lambda inputs: onnxruntime_outputs(src, inputs),
+        classes=classes,
         head=head,
+        fold_bn=fold_bn,
         onnx=onnx,
         weights=weights,
         int8_clip=int8_clip,
@@ -941,18 +933,29 @@ def _check_oracle_and_write(
     graph: Graph,
     src: Path,
     out_dir: str | os.PathLike[str],
-    inputs: np.ndarray,
-    expected: list[np.ndarray],
+    oracle_outputs: Callable[[np.ndarray], list[np.ndarray]],
     *,
+    classes: Sequence[str] | None,
     head: str | None,
+    fold_bn: bool,
     onnx: bool,
     oracle: str,
     weights: str = "fp32",
     int8_clip: str = "max",
 ) -> Path:
-    """Write ``graph`` with golden outputs from an independent oracle (onnxruntime, the
-    TorchScript module), whose every output the NumPy reference must first reproduce within the
-    format tolerance; ``head`` is applied to the oracle's primary output (the source has none)."""
+    """Finish an import (ONNX, TorchScript): validate, apply ``classes``, ``head`` and
+    ``fold_bn``, then write the graph with golden outputs from an independent oracle
+    (``oracle_outputs`` of the golden inputs: onnxruntime, the TorchScript module), whose every
+    output the NumPy reference must first reproduce within the format tolerance; ``head`` is
+    applied to the oracle's primary output (the source has none)."""
+    validate(graph)
+    graph = _with_classes(append_head(graph, head), classes, str(src))
+    validate(graph)
+    if fold_bn:
+        graph = fold_affine_pass(fold_bn_pass(graph))
+        validate(graph)
+    inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
+    expected = oracle_outputs(inputs)
     expected = [np.asarray(e, dtype=np.float32) for e in expected]
     if len(expected) != len(graph.outputs):  # the importers keep every output, in order
         raise RuntimeError(
@@ -1022,22 +1025,14 @@ def export_torchscript(
         "converted_by": "torch.onnx.export (TorchScript exporter, "
         f"opset {graph.meta.get('onnx_opset')}) and the pd2java ONNX front end",
     }
-    graph = graph.with_(name=final_name, meta={**graph.meta, "producer": producer})
-    validate(graph)
-    graph = _with_classes(append_head(graph, head), classes, str(src))
-    validate(graph)
-    if fold_bn:
-        graph = fold_affine_pass(fold_bn_pass(graph))
-        validate(graph)
-    inputs = np.ascontiguousarray(golden_inputs(graph.input.shape), dtype=np.float32)
-    expected = torchscript_outputs(module, inputs, src)
     return _check_oracle_and_write(
-        graph,
+        graph.with_(name=final_name, meta={**graph.meta, "producer": producer}),
         src,
         out_dir,
-        inputs,
-        expected,
+        lambda inputs: torchscript_outputs(module, inputs, src),
+        classes=classes,
         head=head,
+        fold_bn=fold_bn,
         onnx=onnx,
         weights=weights,
         int8_clip=int8_clip,
