@@ -1061,22 +1061,21 @@ def export_source(
     checkpoints."""
     _check_head(head)
     path = None if src is None else Path(src)
+    # What every route takes alike.
+    common: dict[str, Any] = {
+        "classes": classes,
+        "head": head,
+        "name": name,
+        "fold_bn": fold_bn,
+        "onnx": onnx,
+        "weights": weights,
+        "int8_clip": int8_clip,
+    }
     if path is not None and is_torchscript_source(path):
         for flag, given in (("--module", module), ("--trust-pickle", trust_pickle or None)):
             if given is not None:
                 raise UserError(f"{path}: {flag} does not apply to a TorchScript file")
-        return export_torchscript(
-            path,
-            out_dir,
-            input_shape=input_shape,
-            classes=classes,
-            head=head,
-            name=name,
-            fold_bn=fold_bn,
-            onnx=onnx,
-            weights=weights,
-            int8_clip=int8_clip,
-        )
+        return export_torchscript(path, out_dir, input_shape=input_shape, **common)
     if path is not None and path.suffix.lower() == ".onnx":
         for flag, given in (
             ("--module", module),
@@ -1085,29 +1084,7 @@ def export_source(
         ):
             if given is not None:
                 raise UserError(f"{path}: {flag} does not apply to an ONNX model")
-        return export_onnx(
-            path,
-            out_dir,
-            classes=classes,
-            head=head,
-            name=name,
-            fold_bn=fold_bn,
-            onnx=onnx,
-            weights=weights,
-            int8_clip=int8_clip,
-        )
+        return export_onnx(path, out_dir, **common)
     check_out_dir(out_dir)
     source = resolve_torch_source(path, module=module, trust_pickle=trust_pickle)
-    return _export_torch_source(
-        source,
-        path,
-        out_dir,
-        input_shape=input_shape,
-        classes=classes,
-        head=head,
-        name=name,
-        fold_bn=fold_bn,
-        onnx=onnx,
-        weights=weights,
-        int8_clip=int8_clip,
-    )
+    return _export_torch_source(source, path, out_dir, input_shape=input_shape, **common)
