@@ -15,12 +15,19 @@ no data-dependent Python control flow, so both models trace with ``torch.fx``.
 A checkpoint names its architecture (``"lenet"`` or ``"light"``, or the aliases ``"PDModel"`` /
 ``"PDLightModel"``), its classes and its config (``model.config()``);
 ``build_model(arch, classes, **config)`` rebuilds it.
+
+Compressed variants (``pd2java compress``, docs/COMPRESSION.md) are the same classes with optional
+width and factorisation arguments: ``conv_widths`` (PDModel's four conv widths), ``hidden_widths``
+(PDLightModel's nine inverted-residual expansion widths) and ``low_rank`` (linear layer path ->
+rank, each such layer built as two linears, in -> rank without bias then rank -> out). Their
+defaults give the seed architectures, and ``config()`` lists them only when they differ, so a
+checkpoint written before they existed loads unchanged.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -30,6 +37,10 @@ from pd2java.errors import UserError
 
 #: Input shape (C, H, W) of every zoo model: one channel, 60 amplitude bins x 120 phase bins.
 INPUT_SHAPE: tuple[int, int, int] = (1, 60, 120)
+
+#: PDModel's conv widths, and the positions (3 x 7) of each channel of its last feature map.
+LENET_WIDTHS: tuple[int, ...] = (32, 64, 128, 256)
+LENET_POSITIONS = 3 * 7
 
 HEADS = ("softmax", "sigmoid")
 
@@ -47,6 +58,9 @@ LIGHT_BLOCKS: tuple[tuple[int, int, int, int], ...] = (
     (64, 64, 1, 6),
 )
 
+#: PDLightModel's expansion widths, one per block (input channels x expansion).
+LIGHT_HIDDEN: tuple[int, ...] = tuple(cin * e for cin, _cout, _stride, e in LIGHT_BLOCKS)
+
 
 def _check_classes(classes: Sequence[str]) -> list[str]:
     if isinstance(classes, str):
@@ -57,6 +71,75 @@ def _check_classes(classes: Sequence[str]) -> list[str]:
     if len(set(names)) != len(names):
         raise UserError(f"class names must be unique, got {names!r}")
     return names
+
+
+def _check_widths(
+    widths: Sequence[int] | None, default: Sequence[int], what: str
+) -> tuple[int, ...]:
+    """``widths`` (or ``default`` for None) as a tuple of positive ints of ``default``'s length."""
+    if widths is None:
+        return tuple(default)
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise UserError(f"{what} must be a list of {len(default)} channel counts, got {widths!r}")
+    values = list(widths)
+    if len(values) != len(default) or not all(
+        isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in values
+    ):
+        raise UserError(
+            f"{what} must be a list of {len(default)} channel counts >= 1, got {values!r}"
+        )
+    return tuple(values)
+
+
+def factorized_linear(in_features: int, out_features: int, rank: int, bias: bool) -> nn.Sequential:
+    """A linear layer of rank ``rank`` as two: ``in -> rank`` without bias, then ``rank -> out``
+    (with the original layer's bias). Plain ``nn.Sequential`` of ``nn.Linear``: fx sees two
+    linear calls, so an export holds two linear nodes."""
+    return nn.Sequential(
+        nn.Linear(in_features, rank, bias=False), nn.Linear(rank, out_features, bias=bias)
+    )
+
+
+def linear_layer_names(model: nn.Module) -> list[str]:
+    """Paths of ``model``'s ``nn.Linear`` layers, in definition order."""
+    return [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+
+
+def _apply_low_rank(model: nn.Module, low_rank: Any) -> dict[str, int]:
+    """Replace each linear layer named in ``low_rank`` (path -> rank) by ``factorized_linear``;
+    return the checked mapping. Unknown paths, non-linear targets and ranks outside
+    [1, min(in, out)] are refused, naming the model's linear layers."""
+    if low_rank is None:
+        return {}
+    if not isinstance(low_rank, Mapping):
+        raise UserError(f"low_rank must map linear layer names to ranks, got {low_rank!r}")
+    checked: dict[str, int] = {}
+    layers = linear_layer_names(model)
+    for name in sorted(low_rank):
+        rank = low_rank[name]
+        target = dict(model.named_modules()).get(name) if isinstance(name, str) else None
+        if not isinstance(target, nn.Linear):
+            raise UserError(
+                f"low_rank names {name!r}, which is not a linear layer of "
+                f"{type(model).__name__}; its linear layers: {', '.join(layers)}"
+            )
+        limit = min(target.in_features, target.out_features)
+        if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= limit:
+            raise UserError(
+                f"low_rank rank of {name} ({target.in_features} -> {target.out_features}) must "
+                f"be an integer in [1, {limit}], got {rank!r}"
+            )
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(
+            parent,
+            child,
+            factorized_linear(
+                target.in_features, target.out_features, rank, target.bias is not None
+            ),
+        )
+        checked[name] = rank
+    return checked
 
 
 def _make_head(head: str) -> nn.Module:
@@ -74,25 +157,36 @@ class PDModel(nn.Module):
     (60x120 -> 30x60 -> 15x30 -> 7x15 -> 3x7), flatten 5376, linear 5376->64, ReLU,
     linear 64->32, dropout, ReLU, linear 32->classes, then the probability head.
     With 6 classes: 734,246 trainable parameters.
+
+    ``conv_widths`` (default ``LENET_WIDTHS``) sets the four conv widths (the flatten width is
+    the last one x 21) and ``low_rank`` factorises linear layers (see the module docstring).
     """
 
     arch = "lenet"
 
-    def __init__(self, classes: Sequence[str], head: str = "softmax", dropout: float = 0.5):
+    def __init__(
+        self,
+        classes: Sequence[str],
+        head: str = "softmax",
+        dropout: float = 0.5,
+        conv_widths: Sequence[int] | None = None,
+        low_rank: Mapping[str, int] | None = None,
+    ):
         super().__init__()
         self.classes = _check_classes(classes)
         if not 0.0 <= float(dropout) < 1.0:
             raise UserError(f"dropout must be in [0, 1), got {dropout}")
         self.head_name = head
         self.dropout_p = float(dropout)
+        self.conv_widths = _check_widths(conv_widths, LENET_WIDTHS, "conv_widths")
         layers: list[nn.Module] = []
         channels = 1
-        for out in (32, 64, 128, 256):
+        for out in self.conv_widths:
             layers += [nn.Conv2d(channels, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             channels = out
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
-            nn.Linear(256 * 3 * 7, 64),
+            nn.Linear(channels * LENET_POSITIONS, 64),
             nn.ReLU(),
             nn.Linear(64, 32),
             nn.Dropout(self.dropout_p),
@@ -100,10 +194,16 @@ class PDModel(nn.Module):
             nn.Linear(32, len(self.classes)),
         )
         self.head = _make_head(head)
+        self.low_rank = _apply_low_rank(self, low_rank)
 
     def config(self) -> dict[str, Any]:
         """With ``classes``, everything ``build_model("lenet", classes, **config)`` needs."""
-        return {"head": self.head_name, "dropout": self.dropout_p}
+        config: dict[str, Any] = {"head": self.head_name, "dropout": self.dropout_p}
+        if self.conv_widths != LENET_WIDTHS:
+            config["conv_widths"] = list(self.conv_widths)
+        if self.low_rank:
+            config["low_rank"] = dict(self.low_rank)
+        return config
 
     def forward_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores before the head; train with cross-entropy on these."""
@@ -124,11 +224,18 @@ def _conv_bn_act(cin: int, cout: int, kernel: int, stride: int, groups: int = 1)
 
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: [1x1 expand, BN, LeakyReLU] -> depthwise 3x3, BN, LeakyReLU -> 1x1
-    project, BN (linear bottleneck, no activation); input added back when the shapes allow."""
+    project, BN (linear bottleneck, no activation); input added back when the shapes allow.
 
-    def __init__(self, cin: int, cout: int, stride: int, expansion: int):
+    ``hidden`` (default ``cin * expansion``) is the expansion width; a block without expansion
+    (``expansion == 1``) has no expand conv, so its depthwise width is ``cin``."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int, hidden: int | None = None):
         super().__init__()
-        hidden = cin * expansion
+        hidden = cin * expansion if hidden is None else hidden
+        if expansion == 1 and hidden != cin:
+            raise UserError(
+                f"an inverted residual block without expansion has width {cin}, got {hidden}"
+            )
         layers: list[nn.Module] = []
         if expansion > 1:
             layers.append(_conv_bn_act(cin, hidden, 1, 1))
@@ -153,24 +260,46 @@ class PDLightModel(nn.Module):
     trainable parameters plus 8,284 BN buffer values
     (8,256 running statistics and 28 step counters). Feature maps: 32x30x60 after the stem,
     24x15x30, 32x8x15, 64x4x8, 256x4x8 before the pool.
+
+    ``hidden_widths`` (default ``LIGHT_HIDDEN``) sets the nine blocks' expansion widths (the first
+    block has no expansion: its entry stays 32) and ``low_rank`` factorises linear layers (see the
+    module docstring).
     """
 
     arch = "light"
 
-    def __init__(self, classes: Sequence[str], head: str = "softmax"):
+    def __init__(
+        self,
+        classes: Sequence[str],
+        head: str = "softmax",
+        hidden_widths: Sequence[int] | None = None,
+        low_rank: Mapping[str, int] | None = None,
+    ):
         super().__init__()
         self.classes = _check_classes(classes)
         self.head_name = head
+        self.hidden_widths = _check_widths(hidden_widths, LIGHT_HIDDEN, "hidden_widths")
         self.stem = _conv_bn_act(1, 32, 3, 2)
-        self.blocks = nn.Sequential(*(InvertedResidual(*spec) for spec in LIGHT_BLOCKS))
+        self.blocks = nn.Sequential(
+            *(
+                InvertedResidual(*spec, hidden=width)
+                for spec, width in zip(LIGHT_BLOCKS, self.hidden_widths)
+            )
+        )
         self.last = _conv_bn_act(64, 256, 1, 1)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(256, len(self.classes))
         self.head = _make_head(head)
+        self.low_rank = _apply_low_rank(self, low_rank)
 
     def config(self) -> dict[str, Any]:
         """With ``classes``, everything ``build_model("light", classes, **config)`` needs."""
-        return {"head": self.head_name}
+        config: dict[str, Any] = {"head": self.head_name}
+        if self.hidden_widths != LIGHT_HIDDEN:
+            config["hidden_widths"] = list(self.hidden_widths)
+        if self.low_rank:
+            config["low_rank"] = dict(self.low_rank)
+        return config
 
     def forward_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores before the head; train with cross-entropy on these."""
