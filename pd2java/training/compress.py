@@ -27,7 +27,6 @@ accuracy before and after it.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import re
@@ -459,7 +458,7 @@ def _fine_tune(
     progress: bool,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Train ``model`` in place; load its best validation epoch. Returns (history, best row)."""
-    from pd2java.training.train import _evaluate_split, augment_batch, resolve_recipe
+    from pd2java.training.train import EpochLog, augment_batch, resolve_recipe
 
     x_train, y_train, x_val, y_val = splits
     augmentation = resolve_recipe(model.arch)  # the training augmentation's settings
@@ -470,10 +469,6 @@ def _fine_tune(
     augment_gen = torch.Generator().manual_seed(seed + 2)
     if teacher is not None:
         teacher.eval()
-    history: list[dict[str, Any]] = []
-    best: tuple[float, float] | None = None
-    best_state: dict[str, torch.Tensor] = {}
-    best_row: dict[str, Any] = {}
     what = "distill" if teacher is not None else "fine-tune"
     bar = tqdm(
         range(epochs),
@@ -482,6 +477,7 @@ def _fine_tune(
         disable=not progress,
         dynamic_ncols=True,
     )
+    log = EpochLog(bar)
     for epoch in bar:
         epoch_start = time.perf_counter()
         lr_now = optimizer.param_groups[0]["lr"]
@@ -514,25 +510,9 @@ def _fine_tune(
             "train_loss": loss_sum / seen,
             "train_accuracy": correct / seen,
         }
-        if len(x_val):
-            row["val_loss"], row["val_accuracy"] = _evaluate_split(model, x_val, y_val)
-            score = (row["val_accuracy"], -row["val_loss"])
-        else:
-            score = (float(epoch), 0.0)  # no validation: the last epoch is kept
-        row["seconds"] = time.perf_counter() - epoch_start
-        history.append(row)
-        if best is None or score > best:
-            best = score
-            best_state = copy.deepcopy(model.state_dict())
-            best_row = row
-        postfix = {"loss": f"{row['train_loss']:.3f}", "acc": f"{row['train_accuracy']:.3f}"}
-        if "val_accuracy" in row:
-            postfix["val_acc"] = f"{row['val_accuracy']:.3f}"
-        bar.set_postfix(postfix)
-    bar.close()
-    model.load_state_dict(best_state)
-    model.eval()
-    return history, best_row
+        log.end_epoch(model, row, x_val, y_val, epoch_start)
+    log.restore_best(model)
+    return log.history, log.best_row
 
 
 # ---------------------------------------------------------------------------------------------

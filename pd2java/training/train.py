@@ -254,6 +254,49 @@ def deterministic(seed: int, threads: int | None = None) -> Iterator[None]:
         torch.set_num_threads(previous_threads)
 
 
+class EpochLog:
+    """The per-epoch bookkeeping of a training loop: each epoch's row (scored on the validation
+    split when there is one), the best epoch's weights (highest validation accuracy, then lowest
+    loss; the last epoch without validation) and the progress bar's figures."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.history: list[dict[str, Any]] = []
+        self.best_row: dict[str, Any] = {}
+        self._best: tuple[float, float] | None = None
+        self._state: dict[str, torch.Tensor] = {}
+
+    def end_epoch(
+        self,
+        model: nn.Module,
+        row: dict[str, Any],
+        x_val: torch.Tensor,
+        y_val: torch.Tensor,
+        epoch_start: float,
+    ) -> None:
+        if len(x_val):
+            row["val_loss"], row["val_accuracy"] = _evaluate_split(model, x_val, y_val)
+            score = (row["val_accuracy"], -row["val_loss"])
+        else:
+            score = (float(row["epoch"]), 0.0)  # no validation: the last epoch is kept
+        row["seconds"] = time.perf_counter() - epoch_start
+        self.history.append(row)
+        if self._best is None or score > self._best:
+            self._best = score
+            self._state = copy.deepcopy(model.state_dict())
+            self.best_row = row
+        postfix = {"loss": f"{row['train_loss']:.3f}", "acc": f"{row['train_accuracy']:.3f}"}
+        if "val_accuracy" in row:
+            postfix["val_acc"] = f"{row['val_accuracy']:.3f}"
+        self.bar.set_postfix(postfix)
+
+    def restore_best(self, model: nn.Module) -> None:
+        """Close the bar and load the best epoch's weights into ``model`` (eval mode)."""
+        self.bar.close()
+        model.load_state_dict(self._state)
+        model.eval()
+
+
 def _evaluate_split(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256
 ) -> tuple[float, float]:
@@ -344,10 +387,6 @@ def train(
         order_gen = torch.Generator().manual_seed(seed + 1)
         augment_gen = torch.Generator().manual_seed(seed + 2)
 
-        history: list[dict[str, Any]] = []
-        best: tuple[float, float] | None = None  # (accuracy, -loss) of the kept weights
-        best_state: dict[str, torch.Tensor] = {}
-        best_row: dict[str, Any] = {}
         started = time.perf_counter()
         bar = tqdm(
             range(recipe.epochs),
@@ -356,6 +395,7 @@ def train(
             disable=not progress,
             dynamic_ncols=True,
         )
+        log = EpochLog(bar)
         for epoch in bar:
             epoch_start = time.perf_counter()
             if recipe.schedule == "step":
@@ -385,27 +425,12 @@ def train(
                 "train_loss": loss_sum / len(x_train),
                 "train_accuracy": correct / len(x_train),
             }
-            if len(x_val):
-                row["val_loss"], row["val_accuracy"] = _evaluate_split(model, x_val, y_val)
-                score = (row["val_accuracy"], -row["val_loss"])
-            else:
-                score = (float(epoch), 0.0)  # no validation: the last epoch is kept
-            row["seconds"] = time.perf_counter() - epoch_start
-            history.append(row)
-            if best is None or score > best:
-                best = score
-                best_state = copy.deepcopy(model.state_dict())
-                best_row = row
-            postfix = {"loss": f"{row['train_loss']:.3f}", "acc": f"{row['train_accuracy']:.3f}"}
-            if "val_accuracy" in row:
-                postfix["val_acc"] = f"{row['val_accuracy']:.3f}"
-            bar.set_postfix(postfix)
-        bar.close()
+            log.end_epoch(model, row, x_val, y_val, epoch_start)
+        log.restore_best(model)
         train_seconds = time.perf_counter() - started
         used_threads = torch.get_num_threads()
 
-    model.load_state_dict(best_state)
-    model.eval()
+    history, best_row = log.history, log.best_row
     metrics: dict[str, Any] = {
         "best_epoch": best_row["epoch"],
         "train_loss": best_row["train_loss"],
