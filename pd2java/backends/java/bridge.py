@@ -292,6 +292,37 @@ class JavaBenchResult:
     java_version: str
 
 
+def _java_command() -> tuple[str, str]:
+    """The ``java`` executable (``$JAVA_HOME/bin/java`` when set) and the classpath of the runtime
+    and gateway jars (built and cached on first use)."""
+    from pd2java.backends.java import build
+
+    classpath = os.pathsep.join([str(build.build_runtime()), str(build.build_gateway())])
+    home = os.environ.get("JAVA_HOME")
+    return (str(Path(home) / "bin" / "java") if home else "java"), classpath
+
+
+def java_heap_per_model(
+    manifest_path: str | os.PathLike[str], *, copies: int = 200, timeout: float = 600
+) -> dict[str, float]:
+    """Resident heap of one loaded model, measured in a fresh JVM: ``copies`` loads (self-test
+    off) kept alive, used heap after a full GC before and after, divided by ``copies``. Returns
+    ``{"bytes_per_model", "copies", "model"}``."""
+    java, classpath = _java_command()
+    cmd = [
+        java,
+        "-cp",
+        classpath,
+        "org.pd2java.gateway.HeapProbe",
+        _manifest_arg(manifest_path),
+        str(copies),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise JavaBridgeError(f"heap probe failed ({proc.returncode}): {proc.stderr.strip()}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def java_bench(
     manifest_path: str | os.PathLike[str],
     x: Any,
@@ -303,23 +334,16 @@ def java_bench(
 ) -> JavaBenchResult:
     """Time ``Model.predict`` on one sample at a time in a fresh JVM (no py4j on the timed path).
 
-    ``x`` (N, C, H, W) is cycled through; the JVM runs ``warmup`` untimed calls first so the JIT
+    ``x`` (N, *input shape) is cycled through; the JVM runs ``warmup`` untimed calls first so the JIT
     has compiled the kernels. Load time is the median of ``loads`` fresh ``Model.load`` calls.
     """
     import tempfile
 
-    from pd2java.backends.java import build
-
     manifest = _manifest_arg(manifest_path)
     arr = np.ascontiguousarray(np.asarray(x), dtype="<f4")
-    if arr.ndim != 4 or arr.shape[0] == 0:
-        raise UserError(f"java_bench: expected a non-empty (N, C, H, W) batch, got {arr.shape}")
-    classpath = os.pathsep.join([str(build.build_runtime()), str(build.build_gateway())])
-    java = (
-        str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
-        if os.environ.get("JAVA_HOME")
-        else "java"
-    )
+    if arr.ndim < 2 or arr.shape[0] == 0:
+        raise UserError(f"java_bench: expected a non-empty (N, ...) batch, got {arr.shape}")
+    java, classpath = _java_command()
     with tempfile.TemporaryDirectory(prefix="pd2java-bench-") as tmp:
         inputs = Path(tmp) / "inputs.f32"
         inputs.write_bytes(arr.tobytes())
