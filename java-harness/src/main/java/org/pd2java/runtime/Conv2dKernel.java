@@ -15,17 +15,25 @@ import java.util.Arrays;
  * convolution when {@link LoadOptions#withReferenceKernels(boolean)} is set; otherwise dense
  * convolutions use {@link Conv2dGemmKernel} and depthwise ones (groups == in_channels) {@link
  * DepthwiseConv2dKernel}, which JUnit tests against this one.
+ *
+ * <p>A compressed weight (F16, or I8 with per-output-channel scales; FORMAT.md, "Compressed
+ * weights") stays compressed in all three kernels: each dequantises the weights of the output
+ * channel(s) it is about to compute into a small per-call scratch array, so the arithmetic, and
+ * the result, is the float32 kernel's on the dequantised weights.
  */
 final class Conv2dKernel implements Kernel {
   private final Window2d g;
+  /** The float32 weight, or null when it is compressed ({@link #packed}). */
   private final float[] weight;
+  /** The compressed weight (dequantised one output channel at a time), or null. */
+  private final WeightTensor packed;
   private final float[] bias;
   // Per kernel column kx: the range [owLo, owHi) of output columns whose input column is inside.
   private final int[] owLo, owHi;
 
   static Kernel compile(NodeDef n, int[][] in) {
     Window2d g = Window2d.conv(n, in);
-    float[] weight = n.param("weight", g.cout, g.c / g.groups, g.kh, g.kw);
+    WeightTensor weight = n.weights("weight", g.cout, g.c / g.groups, g.kh, g.kw);
     return choose(n, g, weight, n.param("bias", g.cout));
   }
 
@@ -35,12 +43,12 @@ final class Conv2dKernel implements Kernel {
    */
   static Kernel compile1d(NodeDef n, int[][] in) {
     Window2d g = Window2d.conv1d(n, in);
-    float[] weight = n.param("weight", g.cout, g.c / g.groups, g.kw);
+    WeightTensor weight = n.weights("weight", g.cout, g.c / g.groups, g.kw);
     return choose(n, g, weight, n.param("bias", g.cout));
   }
 
   /** The fastest kernel that runs {@code g}: GEMM when dense, depthwise, else this one. */
-  private static Kernel choose(NodeDef n, Window2d g, float[] weight, float[] bias) {
+  private static Kernel choose(NodeDef n, Window2d g, WeightTensor weight, float[] bias) {
     // The fast path's im2col scratch must stay a reasonable Java array; else use the reference.
     long scratch = (long) g.c * g.kh * g.kw * g.ho * g.wo;
     if (g.groups == 1 && !n.referenceKernels && scratch <= FormatRules.MAX_VALUE_ELEMENTS) {
@@ -56,9 +64,10 @@ final class Conv2dKernel implements Kernel {
     return new Conv2dKernel(g, weight, bias);
   }
 
-  private Conv2dKernel(Window2d g, float[] weight, float[] bias) {
+  private Conv2dKernel(Window2d g, WeightTensor weight, float[] bias) {
     this.g = g;
-    this.weight = weight;
+    this.weight = weight.floats();
+    this.packed = this.weight == null ? weight : null;
     this.bias = bias;
     int[][] range = g.validOutputColumns();
     this.owLo = range[0];
@@ -75,19 +84,29 @@ final class Conv2dKernel implements Kernel {
     final int cin = g.c, h = g.h, w = g.w, cout = g.cout, groups = g.groups;
     final int kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh;
     final int dw = g.dw, ho = g.ho, wo = g.wo;
-    final float[] weight = this.weight, bias = this.bias;
+    final float[] bias = this.bias;
     final int[] owLo = this.owLo, owHi = this.owHi;
     float[] x = inputs[0];
     int inPerG = cin / groups;
     int outPerG = cout / groups;
     int plane = ho * wo;
+    int perOc = inPerG * kh * kw;
+    // Compressed weights: each output channel's dequantised into this row before its loops.
+    float[] row = weight == null ? new float[perOc] : null;
     for (int oc = 0; oc < cout; oc++) {
+      float[] weight = this.weight;
+      int wofs = oc * perOc;
+      if (weight == null) {
+        packed.row(oc, row, 0);
+        weight = row;
+        wofs = 0;
+      }
       int grp = oc / outPerG;
       int obase = oc * plane;
       Arrays.fill(out, obase, obase + plane, bias == null ? 0f : bias[oc]);
       for (int icg = 0; icg < inPerG; icg++) {
         int ibase = (grp * inPerG + icg) * h * w;
-        int wbase = (oc * inPerG + icg) * kh * kw;
+        int wbase = wofs + icg * kh * kw;
         for (int ky = 0; ky < kh; ky++) {
           for (int kx = 0; kx < kw; kx++) {
             float wt = weight[wbase + ky * kw + kx];
