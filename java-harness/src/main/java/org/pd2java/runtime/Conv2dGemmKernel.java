@@ -16,11 +16,6 @@ import java.util.Arrays;
  * accumulator arrays, two k rows per pass ({@link #madd42}), all indexed by {@code i} from 0.
  * Each column element loaded feeds eight multiply-adds and the accumulators stay in L1.
  *
- * <p>A compressed weight is dequantised per tile, one block of four output channels (4 x
- * in_channels*kh*kw floats of scratch) at a time, just before that block's products: the extra
- * work is one conversion per {@link #TILE} multiply-adds, and the products are the float32
- * kernel's on the dequantised weights.
- *
  * <p>Scratch: the column tiles ({@code in_channels*kh*kw x out_h*out_w} floats in all) and four
  * accumulators of {@link #TILE} floats are allocated per call, like every other intermediate
  * value, so the kernel holds nothing mutable.
@@ -30,17 +25,13 @@ final class Conv2dGemmKernel implements Kernel {
   static final int TILE = 256;
 
   private final Window2d g;
-  /** The float32 weight, or null when it is compressed ({@link #packed}). */
   private final float[] weight;
-  /** The compressed weight, dequantised one block of output channels at a time; or null. */
-  private final WeightTensor packed;
   private final float[] bias;
   private final int[] owLo, owHi;
 
-  Conv2dGemmKernel(Window2d g, WeightTensor weight, float[] bias) {
+  Conv2dGemmKernel(Window2d g, float[] weight, float[] bias) {
     this.g = g;
-    this.weight = weight.floats();
-    this.packed = this.weight == null ? weight : null;
+    this.weight = weight;
     this.bias = bias;
     int[][] range = g.validOutputColumns();
     this.owLo = range[0];
@@ -115,13 +106,9 @@ final class Conv2dGemmKernel implements Kernel {
   public void run(float[][] inputs, float[] out) {
     float[][][] col = im2colTiles(inputs[0]);
     final int cout = g.cout;
-    final float[] bias = this.bias;
-    final WeightTensor packed = this.packed;
+    final float[] weight = this.weight, bias = this.bias;
     int n = g.ho * g.wo;
     int kk = g.c * g.kh * g.kw;
-    // Compressed weights: each tile's block of four output channels (or the one channel of the
-    // tail) is dequantised into this scratch before its products; float32 ones are read in place.
-    float[] block = packed == null ? null : new float[4 * kk];
     float[] a0 = new float[TILE];
     float[] a1 = new float[TILE];
     float[] a2 = new float[TILE];
@@ -136,13 +123,7 @@ final class Conv2dGemmKernel implements Kernel {
         Arrays.fill(a1, 0, t, bias == null ? 0f : bias[m + 1]);
         Arrays.fill(a2, 0, t, bias == null ? 0f : bias[m + 2]);
         Arrays.fill(a3, 0, t, bias == null ? 0f : bias[m + 3]);
-        float[] weight = this.weight;
         int r0 = m * kk;
-        if (weight == null) {
-          packed.rows(m, 4, block);
-          weight = block;
-          r0 = 0;
-        }
         int r1 = r0 + kk;
         int r2 = r1 + kk;
         int r3 = r2 + kk;
@@ -163,13 +144,7 @@ final class Conv2dGemmKernel implements Kernel {
       }
       for (; m < cout; m++) { // the last cout % 4 channels, one at a time
         Arrays.fill(a0, 0, t, bias == null ? 0f : bias[m]);
-        float[] weight = this.weight;
         int r0 = m * kk;
-        if (weight == null) {
-          packed.row(m, block, 0);
-          weight = block;
-          r0 = 0;
-        }
         for (int k = 0; k < kk; k++) {
           madd11(a0, b[k], weight[r0 + k], t);
         }

@@ -16,17 +16,13 @@ import java.util.Arrays;
  * convolutions use {@link Conv2dGemmKernel} and depthwise ones (groups == in_channels) {@link
  * DepthwiseConv2dKernel}, which JUnit tests against this one.
  *
- * <p>A compressed weight (F16, or I8 with per-output-channel scales; FORMAT.md, "Compressed
- * weights") stays compressed in all three kernels: each dequantises the weights of the output
- * channel(s) it is about to compute into a small per-call scratch array, so the arithmetic, and
- * the result, is the float32 kernel's on the dequantised weights.
+ * <p>These three take float32 weights. A compressed weight (F16, or I8 with per-output-channel
+ * scales; FORMAT.md, "Compressed weights") runs on their compressed twins, chosen at load ({@link
+ * #choose}), which keep it compressed and dequantise it piecewise into per-call scratch.
  */
 final class Conv2dKernel implements Kernel {
   private final Window2d g;
-  /** The float32 weight, or null when it is compressed ({@link #packed}). */
   private final float[] weight;
-  /** The compressed weight (dequantised one output channel at a time), or null. */
-  private final WeightTensor packed;
   private final float[] bias;
   // Per kernel column kx: the range [owLo, owHi) of output columns whose input column is inside.
   private final int[] owLo, owHi;
@@ -47,27 +43,40 @@ final class Conv2dKernel implements Kernel {
     return choose(n, g, weight, n.param("bias", g.cout));
   }
 
-  /** The fastest kernel that runs {@code g}: GEMM when dense, depthwise, else this one. */
-  private static Kernel choose(NodeDef n, Window2d g, WeightTensor weight, float[] bias) {
+  /**
+   * The fastest kernel that runs {@code g}: GEMM when dense, depthwise, else this one; for a
+   * compressed weight, the same choice among their compressed twins ({@link
+   * PackedConv2dGemmKernel}, {@link PackedDepthwiseConv2dKernel}, {@link PackedConv2dKernel}),
+   * which keep it compressed. Chosen once, here: the float32 kernels carry no dtype test.
+   */
+  private static Kernel choose(NodeDef n, Window2d g, WeightTensor w, float[] bias) {
     // The fast path's im2col scratch must stay a reasonable Java array; else use the reference.
     long scratch = (long) g.c * g.kh * g.kw * g.ho * g.wo;
-    if (g.groups == 1 && !n.referenceKernels && scratch <= FormatRules.MAX_VALUE_ELEMENTS) {
-      return new Conv2dGemmKernel(g, weight, bias);
-    }
+    boolean gemm = g.groups == 1 && !n.referenceKernels
+        && scratch <= FormatRules.MAX_VALUE_ELEMENTS;
     // The depthwise path's per-call scratch: tap planes, or one zero-padded input plane.
     long taps = (long) g.kh * g.kw * g.ho * g.wo;
     long padded = (g.h + 2L * g.ph) * (g.w + 2L * g.pw);
-    if (g.groups == g.c && g.groups > 1 && !n.referenceKernels
-        && Math.max(taps, padded) <= FormatRules.MAX_VALUE_ELEMENTS) {
+    boolean depthwise = g.groups == g.c && g.groups > 1 && !n.referenceKernels
+        && Math.max(taps, padded) <= FormatRules.MAX_VALUE_ELEMENTS;
+    float[] weight = w.floats();
+    if (weight == null) {
+      return gemm ? new PackedConv2dGemmKernel(g, w, bias)
+          : depthwise ? new PackedDepthwiseConv2dKernel(g, w, bias)
+          : new PackedConv2dKernel(g, w, bias);
+    }
+    if (gemm) {
+      return new Conv2dGemmKernel(g, weight, bias);
+    }
+    if (depthwise) {
       return new DepthwiseConv2dKernel(g, weight, bias);
     }
     return new Conv2dKernel(g, weight, bias);
   }
 
-  private Conv2dKernel(Window2d g, WeightTensor weight, float[] bias) {
+  private Conv2dKernel(Window2d g, float[] weight, float[] bias) {
     this.g = g;
-    this.weight = weight.floats();
-    this.packed = this.weight == null ? weight : null;
+    this.weight = weight;
     this.bias = bias;
     int[][] range = g.validOutputColumns();
     this.owLo = range[0];
@@ -84,29 +93,19 @@ final class Conv2dKernel implements Kernel {
     final int cin = g.c, h = g.h, w = g.w, cout = g.cout, groups = g.groups;
     final int kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh;
     final int dw = g.dw, ho = g.ho, wo = g.wo;
-    final float[] bias = this.bias;
+    final float[] weight = this.weight, bias = this.bias;
     final int[] owLo = this.owLo, owHi = this.owHi;
     float[] x = inputs[0];
     int inPerG = cin / groups;
     int outPerG = cout / groups;
     int plane = ho * wo;
-    int perOc = inPerG * kh * kw;
-    // Compressed weights: each output channel's dequantised into this row before its loops.
-    float[] row = weight == null ? new float[perOc] : null;
     for (int oc = 0; oc < cout; oc++) {
-      float[] weight = this.weight;
-      int wofs = oc * perOc;
-      if (weight == null) {
-        packed.row(oc, row, 0);
-        weight = row;
-        wofs = 0;
-      }
       int grp = oc / outPerG;
       int obase = oc * plane;
       Arrays.fill(out, obase, obase + plane, bias == null ? 0f : bias[oc]);
       for (int icg = 0; icg < inPerG; icg++) {
         int ibase = (grp * inPerG + icg) * h * w;
-        int wbase = wofs + icg * kh * kw;
+        int wbase = (oc * inPerG + icg) * kh * kw;
         for (int ky = 0; ky < kh; ky++) {
           for (int kx = 0; kx < kw; kx++) {
             float wt = weight[wbase + ky * kw + kx];

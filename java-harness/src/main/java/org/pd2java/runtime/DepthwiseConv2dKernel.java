@@ -23,25 +23,20 @@ import java.util.Arrays;
  * </ul>
  *
  * <p>Scratch per call (reused for every channel of the call): the tap planes and an accumulator
- * plane, or the padded plane; with a compressed weight, one output channel's kh*kw taps,
- * dequantised just before that channel is computed. Padded cells are the same for every channel and are never
+ * plane, or the padded plane. Padded cells are the same for every channel and are never
  * written, so they stay 0.
  */
 final class DepthwiseConv2dKernel implements Kernel {
   private final Window2d g;
-  /** The float32 weight, or null when it is compressed ({@link #packed}). */
   private final float[] weight;
-  /** The compressed weight, dequantised one output channel's taps at a time; or null. */
-  private final WeightTensor packed;
   private final float[] bias;
   private final int[] owLo, owHi;
   /** Stride-1 output planes up to this many cells are computed directly, larger by tap planes. */
   static final int DIRECT_MAX_PLANE = 64;
 
-  DepthwiseConv2dKernel(Window2d g, WeightTensor weight, float[] bias) {
+  DepthwiseConv2dKernel(Window2d g, float[] weight, float[] bias) {
     this.g = g;
-    this.weight = weight.floats();
-    this.packed = this.weight == null ? weight : null;
+    this.weight = weight;
     this.bias = bias;
     int[][] range = g.validOutputColumns();
     this.owLo = range[0];
@@ -70,13 +65,12 @@ final class DepthwiseConv2dKernel implements Kernel {
     final int cin = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
     final int ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw, ho = g.ho, wo = g.wo;
     final int mult = g.cout / g.c;
-    final float[] bias = this.bias;
+    final float[] weight = this.weight, bias = this.bias;
     int pwid = w + 2 * pw;
     int phgt = h + 2 * ph;
     int n = ho * wo;
     int taps = kh * kw;
     float[] plane = new float[pwid * phgt]; // the border stays 0 for every channel
-    float[] dq = weight == null ? new float[taps] : null; // a compressed channel's taps
     int[] off = new int[taps]; // padded-plane offset of each tap from the window's corner
     for (int ky = 0; ky < kh; ky++) {
       for (int kx = 0; kx < kw; kx++) {
@@ -90,13 +84,7 @@ final class DepthwiseConv2dKernel implements Kernel {
       for (int j = 0; j < mult; j++) {
         int oc = ic * mult + j;
         float b = bias == null ? 0f : bias[oc];
-        float[] weight = this.weight;
         int wb = oc * taps;
-        if (weight == null) {
-          packed.row(oc, dq, 0);
-          weight = dq;
-          wb = 0;
-        }
         int o = oc * n;
         if (taps == 9) { // 3x3: the nine weights and offsets in registers
           float w0 = weight[wb];
@@ -146,13 +134,12 @@ final class DepthwiseConv2dKernel implements Kernel {
     final int cin = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
     final int ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw, ho = g.ho, wo = g.wo;
     final int mult = g.cout / g.c;
-    final float[] bias = this.bias;
+    final float[] weight = this.weight, bias = this.bias;
     final int[] owLo = this.owLo, owHi = this.owHi;
     int n = ho * wo;
     int taps = kh * kw;
     float[][] tap = new float[taps][n];
     float[] acc = new float[n];
-    float[] dq = weight == null ? new float[taps] : null; // a compressed channel's taps
     for (int ic = 0; ic < cin; ic++) {
       int ibase = ic * h * w;
       for (int ky = 0; ky < kh; ky++) {
@@ -181,13 +168,7 @@ final class DepthwiseConv2dKernel implements Kernel {
       for (int j = 0; j < mult; j++) {
         int oc = ic * mult + j;
         Arrays.fill(acc, bias == null ? 0f : bias[oc]);
-        float[] weight = this.weight;
         int wb = oc * taps;
-        if (weight == null) {
-          packed.row(oc, dq, 0);
-          weight = dq;
-          wb = 0;
-        }
         int t = 0;
         for (; t + 2 < taps; t += 3) {
           madd3(acc, tap[t], tap[t + 1], tap[t + 2], weight[wb + t], weight[wb + t + 1],

@@ -18,14 +18,14 @@ import java.util.Map;
  * each call.
  *
  * <p><b>Threads.</b> A {@code Model} is immutable after load and safe to call from any number of
- * threads at once. Weights are read-only arrays shared by all calls (float32, or kept compressed:
- * {@link #weightBytes()}). <b>Scratch memory is per call</b>: each call allocates its own
- * buffers and lets the garbage collector reclaim them, so calls share nothing mutable. The
- * buffers follow a plan made at load: a value whose last reader has run hands its buffer to a
- * later value of the same size, so a call allocates {@link #scratchFloats()} floats (plus, per
- * call, the fast kernels' own scratch: a dense convolution's im2col tile and four 256-float
- * accumulators, a depthwise convolution's tap planes or padded plane; with compressed weights, one
- * output channel's (linear: one row's) weights dequantised at a time), and {@link #predictBatch} reuses one set of buffers for all its samples. {@link #runLayers}
+ * threads at once. Weights are read-only arrays shared by all calls. <b>Scratch
+ * memory is per call</b>: each call allocates its own buffers and lets the garbage collector
+ * reclaim them, so calls share nothing mutable. The buffers follow a plan made at load: a value
+ * whose last reader has run hands its buffer to a later value of the same size, so a call
+ * allocates {@link #scratchFloats()} floats (plus, per call, the fast kernels' own scratch: a
+ * dense convolution's im2col tile and four 256-float accumulators, a depthwise convolution's tap
+ * planes or padded plane, a compressed convolution's weights for a block of output channels),
+ * and {@link #predictBatch} reuses one set of buffers for all its samples. {@link #runLayers}
  * keeps every value and so allocates one array per node.
  *
  * <p><b>Shapes.</b> A model has one input and one or more outputs, each of any rank; shapes are

@@ -332,7 +332,8 @@ final class SafeTensors {
         return new WeightTensor.F16(name, shape, bits);
       }
       case "I8" -> {
-        return new WeightTensor.I8(name, shape, Arrays.copyOfRange(bytes, begin, begin + len), null);
+        byte[] q = Arrays.copyOfRange(bytes, begin, begin + len);
+        return new WeightTensor.I8(name, shape, q, null);
       }
       default -> throw new IllegalStateException(
           "dtype " + e.dtype() + " is allowed but has no decoder");

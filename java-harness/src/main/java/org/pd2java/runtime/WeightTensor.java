@@ -7,8 +7,9 @@ import java.util.Arrays;
  * ({@link F16}, 2 bytes an element) or int8 with one float32 scale per output channel ({@link
  * I8}, 1 byte an element). Compressed tensors stay compressed for the model's lifetime: the
  * kernels whose slots take them (conv2d, conv1d and linear weights; the op table's {@code
- * ParamSpec.dtypes}) dequantise one output channel at a time ({@link #row}) into their own
- * scratch while computing.
+ * ParamSpec.dtypes}) dequantise them piecewise while computing: a linear layer each weight as
+ * its dot product reads it, a convolution a block of output channels ({@link #rows}) into
+ * per-call scratch.
  *
  * <p>Dequantised values are exactly the Python reader's (FORMAT.md, "Compressed weights"): a half
  * widened to float32 exactly ({@link #halfToFloat}); an int8 {@code q} of output channel {@code o}
@@ -147,7 +148,7 @@ abstract sealed class WeightTensor permits WeightTensor.F32, WeightTensor.F16, W
     }
   }
 
-  /** IEEE half values, held as their 16-bit patterns. */
+  /** IEEE half values, held as their 16-bit patterns; finite (the loader checks). */
   static final class F16 extends WeightTensor {
     final short[] bits;
 
@@ -178,20 +179,29 @@ abstract sealed class WeightTensor permits WeightTensor.F32, WeightTensor.F16, W
 
     @Override
     void row(int o, float[] dst, int off) {
-      final short[] bits = this.bits;
-      int base = o * rowLength;
-      for (int i = 0; i < rowLength; i++) {
-        dst[off + i] = halfToFloat(bits[base + i]);
-      }
+      widen(bits, o * rowLength, dst, off, rowLength);
     }
 
     @Override
     float[] toFloats() {
       float[] out = new float[bits.length];
-      for (int i = 0; i < out.length; i++) {
-        out[i] = halfToFloat(bits[i]);
-      }
+      widen(bits, 0, out, 0, out.length);
       return out;
+    }
+
+    /**
+     * {@link #halfToFloat} for finite halves (the loader refuses the others), branch-free: the
+     * half's exponent and mantissa bits placed in a float's low exponent and high mantissa bits
+     * give {@code 2^-112} times its value (a subnormal half lands on a subnormal float), and
+     * multiplying by {@code 2^112} is exact. JUnit checks it against {@link #halfToFloat} on
+     * every finite half.
+     */
+    static void widen(short[] bits, int from, float[] dst, int off, int len) {
+      for (int i = 0; i < len; i++) {
+        int h = bits[from + i];
+        dst[off + i] =
+            Float.intBitsToFloat(((h & 0x8000) << 16) | ((h & 0x7fff) << 13)) * 0x1p112f;
+      }
     }
   }
 

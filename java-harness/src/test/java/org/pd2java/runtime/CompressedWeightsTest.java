@@ -100,6 +100,23 @@ class CompressedWeightsTest {
     assertEquals(2 * 1023, nan); // every NaN pattern was seen
   }
 
+  @Test
+  void f16RowsWidenEveryFiniteHalfExactly() {
+    short[] bits = new short[(1 << 16) - 2 * 1024]; // every pattern but infinities and NaNs
+    int n = 0;
+    for (int h = 0; h < 1 << 16; h++) {
+      if ((h & 0x7c00) != 0x7c00) {
+        bits[n++] = (short) h;
+      }
+    }
+    assertEquals(bits.length, n);
+    float[] got = new WeightTensor.F16("w", new int[] {1, n}, bits).toFloats();
+    for (int i = 0; i < n; i++) {
+      assertEquals(Float.floatToRawIntBits(WeightTensor.halfToFloat(bits[i])),
+          Float.floatToRawIntBits(got[i]), String.format("0x%04x", bits[i] & 0xffff));
+    }
+  }
+
   // ---- int8 --------------------------------------------------------------------------------
 
   @Test
@@ -193,19 +210,21 @@ class CompressedWeightsTest {
     return a;
   }
 
-  /** The one node's kernel class, from the profile's key "c (ClassName)". */
+  /** The kernel class of node c (the first), from the profile's key "c (ClassName)". */
   private static String kernel(Model m, float[] x) {
-    return m.profile(x, 1).keySet().iterator().next();
+    String key = m.profile(x, 1).keySet().iterator().next();
+    assertTrue(key.startsWith("c ("), key);
+    return key.substring(3, key.length() - 1);
   }
 
   /**
    * One node {@code c} of {@code op} with weight {@code w} (and a float32 bias): loaded from a
    * version 3 file with the weight as F16, then as I8, and from a version 2 file with the
-   * dequantised float32 values; each compressed model runs on the same kernel class as its
-   * float32 twin and gives bit-identical outputs, with the default and with the reference
-   * kernels.
+   * dequantised float32 values; each compressed model runs on the compressed twin ("Packed" +
+   * name) of its float32 twin's kernel and gives bit-identical outputs, with the default and
+   * with the reference kernels.
    *
-   * @return the kernel class used with the default kernels
+   * @return the float32 kernel class used with the default kernels
    */
   private String compare(Random r, int[] inShape, String op, Map<String, Object> attrs,
       Weight w, int[] outShape) throws IOException {
@@ -239,11 +258,11 @@ class CompressedWeightsTest {
         Model a = Model.load(pp, o);
         Model b = Model.load(fp, o);
         String what = op + " " + dtype + (reference ? " (reference kernels)" : "");
-        assertEquals(kernel(b, x), kernel(a, x), what);
+        assertEquals("Packed" + kernel(b, x), kernel(a, x), what);
         assertArrayEquals(b.runLayers(x).get("c"), a.runLayers(x).get("c"), 0f, what);
         assertTrue(a.weightBytes() < b.weightBytes(), what);
         if (!reference) {
-          used = kernel(a, x);
+          used = kernel(b, x);
         }
       }
     }
@@ -261,30 +280,37 @@ class CompressedWeightsTest {
   void denseConvOnTheGemmKernel() throws IOException {
     Random r = new Random(21);
     // several column tiles, out_channels not a multiple of 4, odd in_channels * kh * kw
-    assertEquals("c (Conv2dGemmKernel)", compare(r, new int[] {3, 20, 33}, "conv2d",
+    assertEquals("Conv2dGemmKernel", compare(r, new int[] {3, 20, 33}, "conv2d",
         conv(3, 7, 3, 1, 1, 1, 1), Weight.random(r, 7, 3, 3, 3), new int[] {7, 20, 33}));
-    assertEquals("c (Conv2dGemmKernel)", compare(r, new int[] {5, 9, 8}, "conv2d",
+    assertEquals("Conv2dGemmKernel", compare(r, new int[] {5, 9, 8}, "conv2d",
         conv(5, 8, 1, 2, 0, 1, 1), Weight.random(r, 8, 5, 1, 1), new int[] {8, 5, 4}));
+    // Small maps: the compressed kernel runs blocks of PackedConv2dGemmKernel.MIN_BLOCK output
+    // channels (70 = 64 + 6, the last block with a tail of 2; 130 = 64 + 64 + 2)
+    assertEquals(64, PackedConv2dGemmKernel.MIN_BLOCK);
+    assertEquals("Conv2dGemmKernel", compare(r, new int[] {3, 4, 5}, "conv2d",
+        conv(3, 70, 3, 1, 1, 1, 1), Weight.random(r, 70, 3, 3, 3), new int[] {70, 4, 5}));
+    assertEquals("Conv2dGemmKernel", compare(r, new int[] {6, 1, 1}, "conv2d",
+        conv(6, 130, 1, 1, 0, 1, 1), Weight.random(r, 130, 6, 1, 1), new int[] {130, 1, 1}));
   }
 
   @Test
   void depthwiseConvOnBothPathsOfItsKernel() throws IOException {
     Random r = new Random(22);
     // stride 2: the direct path (3x3 weights in registers)
-    assertEquals("c (DepthwiseConv2dKernel)", compare(r, new int[] {4, 15, 30}, "conv2d",
+    assertEquals("DepthwiseConv2dKernel", compare(r, new int[] {4, 15, 30}, "conv2d",
         conv(4, 4, 3, 2, 1, 1, 4), Weight.random(r, 4, 1, 3, 3), new int[] {4, 8, 15}));
     // stride 1, a large plane and a channel multiplier: the tap-plane path
-    assertEquals("c (DepthwiseConv2dKernel)", compare(r, new int[] {3, 12, 14}, "conv2d",
+    assertEquals("DepthwiseConv2dKernel", compare(r, new int[] {3, 12, 14}, "conv2d",
         conv(3, 6, 3, 1, 1, 1, 3), Weight.random(r, 6, 1, 3, 3), new int[] {6, 12, 14}));
     // 5x5 taps on the direct path (not the 3x3 special case)
-    assertEquals("c (DepthwiseConv2dKernel)", compare(r, new int[] {2, 9, 11}, "conv2d",
+    assertEquals("DepthwiseConv2dKernel", compare(r, new int[] {2, 9, 11}, "conv2d",
         conv(2, 2, 5, 2, 2, 1, 2), Weight.random(r, 2, 1, 5, 5), new int[] {2, 5, 6}));
   }
 
   @Test
   void groupedConvOnTheReferenceKernel() throws IOException {
     Random r = new Random(23);
-    assertEquals("c (Conv2dKernel)", compare(r, new int[] {4, 6, 7}, "conv2d",
+    assertEquals("Conv2dKernel", compare(r, new int[] {4, 6, 7}, "conv2d",
         conv(4, 6, 3, 1, 1, 1, 2), Weight.random(r, 6, 2, 3, 3), new int[] {6, 6, 7}));
   }
 
@@ -293,18 +319,18 @@ class CompressedWeightsTest {
     Random r = new Random(24);
     Map<String, Object> dense = map("in_channels", 3, "out_channels", 5, "kernel_size", 3,
         "stride", 1, "padding", 1, "dilation", 1, "groups", 1);
-    assertEquals("c (Conv2dGemmKernel)", compare(r, new int[] {3, 40}, "conv1d", dense,
+    assertEquals("Conv2dGemmKernel", compare(r, new int[] {3, 40}, "conv1d", dense,
         Weight.random(r, 5, 3, 3), new int[] {5, 40}));
     Map<String, Object> depthwise = map("in_channels", 4, "out_channels", 4, "kernel_size", 5,
         "stride", 2, "padding", 2, "dilation", 1, "groups", 4);
-    assertEquals("c (DepthwiseConv2dKernel)", compare(r, new int[] {4, 30}, "conv1d",
+    assertEquals("DepthwiseConv2dKernel", compare(r, new int[] {4, 30}, "conv1d",
         depthwise, Weight.random(r, 4, 1, 5), new int[] {4, 15}));
   }
 
   @Test
   void linearDequantisesOneRowAtATime() throws IOException {
     Random r = new Random(25);
-    assertEquals("c (LinearKernel)", compare(r, new int[] {37}, "linear",
+    assertEquals("LinearKernel", compare(r, new int[] {37}, "linear",
         map("in_features", 37, "out_features", 11), Weight.random(r, 11, 37), new int[] {11}));
   }
 
