@@ -290,7 +290,7 @@ final class SafeTensors {
               + String.join(" or ", allowed)
               + (allowed.size() == 1 && node != null
                   ? " (compressed weights need format version " + FormatRules.FORMAT_VERSION
-                      + " and a slot that takes them: conv2d, conv1d and linear weights)"
+                      + " and a slot whose op table entry takes them)"
                   : ""));
     }
     int[] shape = new int[e.shape().length];
