@@ -53,7 +53,12 @@ def _python_view(spec: OpSpec) -> dict:
         "version": spec.version,
         "num_inputs": spec.num_inputs,
         "params": [
-            {"name": p.name, "optional": p.optional, "nonnegative": p.nonnegative}
+            {
+                "name": p.name,
+                "optional": p.optional,
+                "nonnegative": p.nonnegative,
+                "dtypes": list(p.dtypes),
+            }
             for p in spec.params
         ],
         "attrs": [{"name": a.name, "kind": a.kind} for a in spec.attrs],
@@ -71,7 +76,8 @@ def test_same_ops_in_both_directions() -> None:
 
 @pytest.mark.parametrize("key", sorted(OPS))
 def test_same_signature(key: str) -> None:
-    """Inputs, parameter slots (optional, nonnegative) and attributes with their kinds."""
+    """Inputs, parameter slots (optional, nonnegative, the dtypes they take) and attributes with
+    their kinds."""
     assert _java_registry()[key] == _python_view(OPS[key])
 
 

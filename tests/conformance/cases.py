@@ -787,15 +787,29 @@ def _second_output(
     return change
 
 
-def _tiny_pool(t: dict[str, T], count: int) -> np.ndarray:
+def _values(t: dict[str, T], quant: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Every tensor as the float64 values a reader computes with: F32 as is, F16 widened, I8
+    times its scale per output channel (``quant``: int8 tensor -> scale tensor)."""
+    out = {}
+    for name, e in t.items():
+        if e.dtype == "I8":
+            q = np.frombuffer(e.raw, "i1").reshape(e.shape).astype(np.float32)
+            scale = _arr(t[(quant or {})[name]]).reshape((-1,) + (1,) * (len(e.shape) - 1))
+            out[name] = (q * scale).astype(np.float64)  # one float32 multiply, as the readers
+        elif e.dtype in ("F32", "F16"):
+            out[name] = (
+                np.frombuffer(e.raw, "<f4" if e.dtype == "F32" else "<f2")
+                .reshape(e.shape)
+                .astype(np.float64)
+            )
+    return out
+
+
+def _tiny_pool(t: dict[str, T], count: int, quant: dict[str, str] | None = None) -> np.ndarray:
     """The tiny model's ``pool`` value on its golden inputs: conv(3x3, pad 1) + bias, batch
     norm, leaky relu 0.2, 2x2 max pool, in float64 NumPy."""
-
-    def arr(name: str) -> np.ndarray:
-        e = t[name]
-        return np.frombuffer(e.raw, "<f4").reshape(e.shape).astype(np.float64)
-
-    x, w, b = arr("golden.input"), arr("conv.weight"), arr("conv.bias")
+    v = _values(t, quant)
+    x, w, b = v["golden.input"], v["conv.weight"], v["conv.bias"]
     n, _, h, wd = x.shape
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     y = np.zeros((n, w.shape[0], h, wd))
@@ -803,14 +817,97 @@ def _tiny_pool(t: dict[str, T], count: int) -> np.ndarray:
         for j in range(3):
             y += np.einsum("nchw,oc->nohw", xp[:, :, i : i + h, j : j + wd], w[:, :, i, j])
     y += b[None, :, None, None]
-    mean, var = arr("bn.running_mean"), arr("bn.running_var")
-    gamma, beta = arr("bn.weight"), arr("bn.bias")
+    mean, var = v["bn.running_mean"], v["bn.running_var"]
+    gamma, beta = v["bn.weight"], v["bn.bias"]
     y = (y - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
     y = y * gamma[None, :, None, None] + beta[None, :, None, None]
     y = np.where(y > 0, y, 0.2 * y)
     y = y.reshape(n, y.shape[1], h // 2, 2, wd // 2, 2).max(axis=(3, 5))
     assert count == n
     return y.astype(np.float32)
+
+
+def _tiny_prob(t: dict[str, T], quant: dict[str, str] | None = None) -> np.ndarray:
+    """The tiny model's output (flatten, fc without bias, softmax) on its golden inputs."""
+    pool = _tiny_pool(t, int(t["golden.input"].shape[0]), quant).astype(np.float64)
+    logits = pool.reshape(len(pool), -1) @ _values(t, quant)["fc.weight"].T
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+# --- format version 3: compressed weights -------------------------------------------------------
+
+
+def _int8(a: np.ndarray) -> tuple[T, T]:
+    """Symmetric per-output-channel int8 of ``a`` (written here, not by pd2java): (q, scale)."""
+    rows = a.reshape(a.shape[0], -1)
+    scale = (np.abs(rows).max(axis=1) / 127.0).astype(np.float32)
+    scale[scale == 0] = 1.0
+    q = np.clip(np.round(a / scale.reshape((-1,) + (1,) * (a.ndim - 1))), -127, 127)
+    return T("I8", list(a.shape), q.astype("i1").tobytes()), f32(scale)
+
+
+def compressed(
+    conv: str = "I8",
+    fc: str = "F16",
+    edit: Callable[[dict[str, Any], dict[str, T]], Any] | None = None,
+) -> Callable[[Path], Path]:
+    """The tiny export as format version 3: conv.weight and fc.weight stored as ``conv`` and
+    ``fc`` (F32, F16 or I8), the golden outputs recomputed for the compressed weights; then
+    ``edit`` (one defect)."""
+
+    def build(d: Path) -> Path:
+        m, t = tiny()
+        m["format_version"] = 3
+        quant: dict[str, dict[str, str]] = {}
+        for name, dtype in (("conv.weight", conv), ("fc.weight", fc)):
+            if dtype == "F16":
+                t[name] = as_f16(t[name])
+            elif dtype == "I8":
+                t[name], t[f"{name}.scale"] = _int8(_arr(t[name]))
+                quant[name] = {"scale": f"{name}.scale"}
+        items = list(m.items())
+        m.clear()
+        for k, v in items:
+            m[k] = v
+            if k == "weights":
+                m["quantization"] = quant
+        t["golden.output"] = f32(_tiny_prob(t, {k: v["scale"] for k, v in quant.items()}))
+        if edit is not None:
+            edit(m, t)
+        return write_export(d, m, t)
+
+    return build
+
+
+def _drop_quant(name: str) -> Callable[[dict[str, Any], dict[str, T]], None]:
+    return lambda m, t: m["quantization"].pop(name)
+
+
+def _quant_entry(name: str, entry: Any) -> Callable[[dict[str, Any], dict[str, T]], None]:
+    def change(m: dict[str, Any], t: dict[str, T]) -> None:
+        m["quantization"][name] = entry
+
+    return change
+
+
+def _scale(values: list[float]) -> Callable[[dict[str, Any], dict[str, T]], None]:
+    def change(m: dict[str, Any], t: dict[str, T]) -> None:
+        t["conv.weight.scale"] = f32(values)
+
+    return change
+
+
+def _i8_bias(m: dict[str, Any], t: dict[str, T]) -> None:
+    """conv.bias stored as I8 with a scale entry: its slot takes float32 only."""
+    t["conv.bias"], t["conv.bias.scale"] = _int8(_arr(t["conv.bias"]).reshape(-1, 1))
+    t["conv.bias"] = T("I8", [2], t["conv.bias"].raw)
+    m["quantization"]["conv.bias"] = {"scale": "conv.bias.scale"}
+
+
+def _i8_tagged_f32(m: dict[str, Any], t: dict[str, T]) -> None:
+    """The int8 bytes of conv.weight under an F32 tag (a quarter of the bytes the shape needs)."""
+    t["conv.weight"] = T("F32", t["conv.weight"].shape, t["conv.weight"].raw)
 
 
 def _classes_on_map_output(m: dict[str, Any]) -> None:
@@ -1043,6 +1140,93 @@ CASES: tuple[Case, ...] = (
     C("golden_second_output_shape", mutate_tensors(_second_output(golden="bad")), "SHAPE_MISMATCH"),
     C("classes_on_a_map_output", mutate(_classes_on_map_output), "INVALID_MANIFEST"),
     C("accept_feature_vector_input", _mlp(6), None),
+    # --- version 3: compressed weights (F16; I8 with per-output-channel scales) ------------------
+    C("accept_v3_int8_conv_f16_fc", compressed("I8", "F16"), None),
+    C("accept_v3_f16_conv_int8_fc", compressed("F16", "I8"), None),
+    C("accept_v3_all_f32", compressed("F32", "F32"), None),
+    C(
+        "v3_quantization_missing",
+        compressed(edit=lambda m, t: m.pop("quantization")),
+        "INVALID_MANIFEST",
+    ),
+    C(
+        "v3_quantization_not_object",
+        compressed(edit=lambda m, t: m.update(quantization=[])),
+        "INVALID_MANIFEST",
+    ),
+    C(
+        "v3_quant_entry_without_scale",
+        compressed(edit=_quant_entry("conv.weight", {})),
+        "INVALID_MANIFEST",
+    ),
+    C(
+        "v3_quant_scale_not_string",
+        compressed(edit=_quant_entry("conv.weight", {"scale": 1})),
+        "INVALID_MANIFEST",
+    ),
+    C("v3_int8_without_entry", compressed(edit=_drop_quant("conv.weight")), "INVALID_PARAMETER"),
+    C(
+        "v3_entry_for_a_float_tensor",
+        compressed(edit=_quant_entry("fc.weight", {"scale": "conv.weight.scale"})),
+        "INVALID_PARAMETER",
+    ),
+    C(
+        "v3_entry_for_an_absent_tensor",
+        compressed(edit=_quant_entry("nope", {"scale": "conv.weight.scale"})),
+        "INVALID_PARAMETER",
+    ),
+    C("v3_scale_wrong_length", compressed(edit=_scale([0.01, 0.02, 0.03])), "INVALID_PARAMETER"),
+    C("v3_scale_zero", compressed(edit=_scale([0.01, 0.0])), "INVALID_PARAMETER"),
+    C("v3_scale_negative", compressed(edit=_scale([0.01, -0.02])), "INVALID_PARAMETER"),
+    C("v3_scale_nan", compressed(edit=_scale([0.01, float("nan")])), "NON_FINITE_WEIGHT"),
+    C(
+        "v3_scale_missing_tensor",
+        compressed(edit=lambda m, t: t.pop("conv.weight.scale")),
+        "MISSING_TENSOR",
+    ),
+    C(
+        "v3_scale_f16",
+        compressed(
+            edit=lambda m, t: t.update({"conv.weight.scale": as_f16(t["conv.weight.scale"])})
+        ),
+        "UNSUPPORTED_DTYPE",
+    ),
+    C("v3_int8_bias_not_allowed", compressed(edit=_i8_bias), "UNSUPPORTED_DTYPE"),
+    C(
+        "v3_f16_batch_norm_not_allowed",
+        compressed(edit=lambda m, t: t.update({"bn.weight": as_f16(t["bn.weight"])})),
+        "UNSUPPORTED_DTYPE",
+    ),
+    C(
+        "v3_f16_weight_nan",
+        compressed(
+            "F32",
+            "F16",
+            edit=lambda m, t: t.update(
+                {"fc.weight": as_f16(poke((0, 0), np.nan)(f32(_values(t)["fc.weight"])))}
+            ),
+        ),
+        "NON_FINITE_WEIGHT",
+    ),
+    C("v3_int8_bytes_tagged_f32", compressed(edit=_i8_tagged_f32), "INVALID_SAFETENSORS"),
+    C(
+        "v3_golden_f16",
+        compressed(edit=lambda m, t: t.update({"golden.output": as_f16(t["golden.output"])})),
+        "UNSUPPORTED_DTYPE",
+    ),
+    C(
+        "v2_with_int8_weight",
+        compressed(edit=lambda m, t: m.update(format_version=2)),
+        "UNSUPPORTED_DTYPE",
+        "v2 files hold F32 weights only; the quantization key is ignored",
+    ),
+    C(
+        "v2_with_f16_weight",
+        compressed(
+            "F32", "F16", edit=lambda m, t: (m.update(format_version=2), m.pop("quantization"))
+        ),
+        "UNSUPPORTED_DTYPE",
+    ),
     C("accept_sequence_input_and_map_output", _sequence(3, 10), None),
     C("output_kind_unknown", mutate(setp("outputs/0/kind", "scores")), "INVALID_MANIFEST"),
     C(

@@ -75,7 +75,8 @@ public final class Gateway {
   }
 
   /**
-   * Describes a model as a small JSON object: name, classes, input shape, outputs.
+   * Describes a model as a small JSON object: name, classes, input shape, outputs, and the bytes
+   * its weights take in memory ({@link Model#weightBytes()}, compressed weights compressed).
    *
    * @param manifest path of the manifest
    * @param selfTest whether the load-time self-test runs
@@ -112,7 +113,8 @@ public final class Gateway {
       quote(sb, m.outputKind(k));
       sb.append('}');
     }
-    return sb.append("]}").toString();
+    sb.append("],\"weight_bytes\":").append(m.weightBytes());
+    return sb.append('}').toString();
   }
 
   /**

@@ -70,6 +70,7 @@ public final class Cli {
         System.out.println("ok " + m);
         System.out.println("classes: " + m.classes());
         System.out.println("nodes: " + String.join(" ", m.nodeNames()));
+        System.out.printf("weights in memory: %.2f MB%n", m.weightBytes() / 1e6);
         System.out.printf("scratch per call: %.2f MB%n", m.scratchFloats() * 4 / 1e6);
         System.out.printf(
             "self-test: %s; load: %.1f ms%n", selfTest ? "passed" : "skipped", loadMs);

@@ -12,7 +12,7 @@ final class ConstantKernel implements Kernel {
   private final float[] value;
 
   static Kernel compile(NodeDef n, int[][] in) {
-    Tensor t = n.params.get("value");
+    WeightTensor t = n.params.get("value");
     boolean empty = t.shape.length < 1;
     for (int d : t.shape) {
       empty |= d < 1;
@@ -23,7 +23,7 @@ final class ConstantKernel implements Kernel {
           "parameter 'value' (tensor '" + t.name + "') has shape " + Arrays.toString(t.shape)
               + "; it must have rank >= 1 and no empty dim (store a number as shape [1])");
     }
-    return new ConstantKernel(t.shape.clone(), t.data);
+    return new ConstantKernel(t.shape.clone(), n.param("value", t.shape));
   }
 
   private ConstantKernel(int[] shape, float[] value) {

@@ -15,6 +15,10 @@ import java.util.Arrays;
  * convolution when {@link LoadOptions#withReferenceKernels(boolean)} is set; otherwise dense
  * convolutions use {@link Conv2dGemmKernel} and depthwise ones (groups == in_channels) {@link
  * DepthwiseConv2dKernel}, which JUnit tests against this one.
+ *
+ * <p>These three take float32 weights. A compressed weight (F16, or I8 with per-output-channel
+ * scales; FORMAT.md, "Compressed weights") runs on their compressed twins, chosen at load ({@link
+ * #choose}), which keep it compressed and dequantise it piecewise into per-call scratch.
  */
 final class Conv2dKernel implements Kernel {
   private final Window2d g;
@@ -25,7 +29,7 @@ final class Conv2dKernel implements Kernel {
 
   static Kernel compile(NodeDef n, int[][] in) {
     Window2d g = Window2d.conv(n, in);
-    float[] weight = n.param("weight", g.cout, g.c / g.groups, g.kh, g.kw);
+    WeightTensor weight = n.weights("weight", g.cout, g.c / g.groups, g.kh, g.kw);
     return choose(n, g, weight, n.param("bias", g.cout));
   }
 
@@ -35,22 +39,36 @@ final class Conv2dKernel implements Kernel {
    */
   static Kernel compile1d(NodeDef n, int[][] in) {
     Window2d g = Window2d.conv1d(n, in);
-    float[] weight = n.param("weight", g.cout, g.c / g.groups, g.kw);
+    WeightTensor weight = n.weights("weight", g.cout, g.c / g.groups, g.kw);
     return choose(n, g, weight, n.param("bias", g.cout));
   }
 
-  /** The fastest kernel that runs {@code g}: GEMM when dense, depthwise, else this one. */
-  private static Kernel choose(NodeDef n, Window2d g, float[] weight, float[] bias) {
+  /**
+   * The fastest kernel that runs {@code g}: GEMM when dense, depthwise, else this one; for a
+   * compressed weight, the same choice among their compressed twins ({@link
+   * PackedConv2dGemmKernel}, {@link PackedDepthwiseConv2dKernel}, {@link PackedConv2dKernel}),
+   * which keep it compressed. Chosen once, here: the float32 kernels carry no dtype test.
+   */
+  private static Kernel choose(NodeDef n, Window2d g, WeightTensor w, float[] bias) {
     // The fast path's im2col scratch must stay a reasonable Java array; else use the reference.
     long scratch = (long) g.c * g.kh * g.kw * g.ho * g.wo;
-    if (g.groups == 1 && !n.referenceKernels && scratch <= FormatRules.MAX_VALUE_ELEMENTS) {
-      return new Conv2dGemmKernel(g, weight, bias);
-    }
+    boolean gemm = g.groups == 1 && !n.referenceKernels
+        && scratch <= FormatRules.MAX_VALUE_ELEMENTS;
     // The depthwise path's per-call scratch: tap planes, or one zero-padded input plane.
     long taps = (long) g.kh * g.kw * g.ho * g.wo;
     long padded = (g.h + 2L * g.ph) * (g.w + 2L * g.pw);
-    if (g.groups == g.c && g.groups > 1 && !n.referenceKernels
-        && Math.max(taps, padded) <= FormatRules.MAX_VALUE_ELEMENTS) {
+    boolean depthwise = g.groups == g.c && g.groups > 1 && !n.referenceKernels
+        && Math.max(taps, padded) <= FormatRules.MAX_VALUE_ELEMENTS;
+    float[] weight = w.floats();
+    if (weight == null) {
+      return gemm ? new PackedConv2dGemmKernel(g, w, bias)
+          : depthwise ? new PackedDepthwiseConv2dKernel(g, w, bias)
+          : new PackedConv2dKernel(g, w, bias);
+    }
+    if (gemm) {
+      return new Conv2dGemmKernel(g, weight, bias);
+    }
+    if (depthwise) {
       return new DepthwiseConv2dKernel(g, weight, bias);
     }
     return new Conv2dKernel(g, weight, bias);

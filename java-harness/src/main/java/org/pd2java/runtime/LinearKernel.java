@@ -2,7 +2,10 @@ package org.pd2java.runtime;
 
 import java.util.Arrays;
 
-/** linear@1: {@code y = W x + b} on a 1-D value; dot products accumulated in double. */
+/**
+ * linear@1: {@code y = W x + b} on a 1-D value; dot products accumulated in double. A compressed
+ * weight runs on {@link PackedLinearKernel}.
+ */
 final class LinearKernel implements Kernel {
   private final int in, out;
   private final float[] weight;
@@ -17,7 +20,12 @@ final class LinearKernel implements Kernel {
           ErrorCode.SHAPE_MISMATCH,
           "input has shape " + Arrays.toString(x) + ", expected [" + in + "] (in_features)");
     }
-    return new LinearKernel(in, out, n.param("weight", out, in), n.param("bias", out));
+    WeightTensor w = n.weights("weight", out, in);
+    float[] bias = n.param("bias", out);
+    float[] weight = w.floats();
+    // chosen here, once: the float32 kernel carries no dtype test
+    return weight != null ? new LinearKernel(in, out, weight, bias)
+        : new PackedLinearKernel(in, out, w, bias);
   }
 
   private LinearKernel(int in, int out, float[] weight, float[] bias) {

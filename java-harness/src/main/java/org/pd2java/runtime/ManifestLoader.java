@@ -23,9 +23,10 @@ import java.util.regex.Pattern;
  * Order (FORMAT.md): the manifest file (a regular file within MAX_MANIFEST_BYTES), JSON, format,
  * format_version, every top-level key, every node's keys, names, op, attrs and parameter slots
  * (no weights needed yet), then the weights file (bare name, real path directly in the export
- * folder, regular file, size limit, size, SHA-256, safetensors rules), then per node the wiring,
- * parameter tensors (dtype, finite, value rules of the slot), shapes and the plan size, then the
- * model output, then the golden vectors and the self-test. Every limit is FormatRules' and is
+ * folder, regular file, size limit, size, SHA-256, safetensors rules), then every referenced
+ * parameter tensor (dtype the slot takes, finite; version 3: int8 scales), then per node the
+ * wiring, the value rules of the slots, shapes and the plan size, then the model output, then the
+ * golden vectors and the self-test. Every limit is FormatRules' and is
  * checked before anything of that size is allocated.
  *
  * <p>Unknown extra keys at the top level and in nodes are ignored (FORMAT.md section 6: a new
@@ -102,6 +103,9 @@ final class ManifestLoader {
         throw bad("missing key '" + k + "' (readers assume no defaults)");
       }
     }
+    // Version 3: each int8 tensor's scale tensor (a version 2 file's key is ignored, unknown).
+    Map<String, String> quantization =
+        topKeys.contains("quantization") ? quantization(top.get("quantization")) : Map.of();
     objectAt(top, "producer", "producer");
     String name = string(top, "name", "name");
     if (!NAME.matcher(name).matches()) {
@@ -212,9 +216,9 @@ final class ManifestLoader {
     if (nodes.isEmpty()) {
       throw new Pd2JavaException(ErrorCode.INVALID_GRAPH, file, null, "'nodes' is empty");
     }
-    // 4. Weights.
+    // 4. Weights: the file, then every tensor the nodes reference (dtypes, values, scales).
     SafeTensors st = readWeights(weightsFile, weightsBytes, sha);
-    Map<String, Tensor> tensorCache = new HashMap<>();
+    Map<String, WeightTensor> tensors = readParams(nodes, st, v, quantization);
     // 5. Compile: wiring, parameter shapes, output shapes.
     Map<String, Integer> slots = new HashMap<>();
     List<int[]> slotShapes = new ArrayList<>();
@@ -241,19 +245,12 @@ final class ManifestLoader {
             ErrorCode.INVALID_GRAPH, file, n.name(),
             "output value " + quote(n.output()) + " is already defined");
       }
-      Map<String, Tensor> params = new LinkedHashMap<>();
+      Map<String, WeightTensor> params = new LinkedHashMap<>();
       for (Map.Entry<String, String> p : n.params().entrySet()) {
-        String t = p.getValue();
-        if (t == null) {
-          params.put(p.getKey(), null);
-          continue;
+        WeightTensor tensor = p.getValue() == null ? null : tensors.get(p.getValue());
+        if (tensor != null) {
+          checkValues(n, p.getKey(), tensor);
         }
-        Tensor tensor = tensorCache.get(t);
-        if (tensor == null) {
-          tensor = st.floats(t, n.name(), "parameter '" + p.getKey() + "':");
-          tensorCache.put(t, tensor);
-        }
-        checkValues(n, p.getKey(), tensor);
         params.put(p.getKey(), tensor);
       }
       NodeDef def =
@@ -316,9 +313,13 @@ final class ManifestLoader {
                 + Arrays.toString(produced));
       }
     }
+    long weightBytes = 0;
+    for (WeightTensor t : tensors.values()) {
+      weightBytes += t.bytes();
+    }
     Model model = new Model(
         name, classes, inputName, inputShape, outputNames, outputShapes, outputKinds, steps,
-        slotShapes.size(), outSlots);
+        slotShapes.size(), outSlots, weightBytes);
     // 7. Golden vectors and the self-test.
     if (goldenRaw != Json.NULL) {
       golden(Model.asMap(goldenRaw), st, model, v1, options.selfTest());
@@ -342,20 +343,118 @@ final class ManifestLoader {
   }
 
   /** The value rules of a parameter slot, from the op table (e.g. a non-negative variance). */
-  private void checkValues(RawNode n, String slot, Tensor t) {
+  private void checkValues(RawNode n, String slot, WeightTensor t) {
     for (ParamSpec p : n.op().params()) {
       if (p.name().equals(slot) && p.nonnegative()) {
-        float[] d = t.data;
-        for (int i = 0; i < d.length; i++) {
-          if (d[i] < 0) {
+        for (int i = 0; i < t.size(); i++) {
+          float d = t.get(i);
+          if (d < 0) {
             throw new Pd2JavaException(
                 ErrorCode.INVALID_PARAMETER, file, n.name(),
                 n.op().key() + ": parameter '" + slot + "' (tensor '" + t.name + "') holds "
-                    + d[i] + " at flat index " + i + "; it must be >= 0");
+                    + d + " at flat index " + i + "; it must be >= 0");
           }
         }
       }
     }
+  }
+
+  /**
+   * The top-level {@code quantization} object of a version 3 file, structurally (FORMAT.md,
+   * "Compressed weights"): an object whose every entry is an object with a string {@code scale};
+   * INVALID_MANIFEST otherwise. Its meaning (each names a referenced int8 tensor, scales of the
+   * right shape and > 0) is checked with the weights, by {@link #readParams}.
+   *
+   * @return int8 tensor name to scale tensor name, in document order
+   */
+  private Map<String, String> quantization(Object raw) {
+    if (!(raw instanceof Map)) {
+      throw bad("'quantization' must be an object (int8 tensor name -> {\"scale\": tensor name})");
+    }
+    Map<String, String> out = new LinkedHashMap<>();
+    for (Map.Entry<String, Object> e : Model.asMap(raw).entrySet()) {
+      String path = "quantization/" + e.getKey();
+      if (!(e.getValue() instanceof Map)) {
+        throw bad("'" + path + "' must be an object");
+      }
+      Map<String, Object> entry = Model.asMap(e.getValue());
+      for (String k : FormatRules.QUANT_KEYS) {
+        if (!entry.containsKey(k)) {
+          throw bad("missing key '" + path + "/" + k + "'");
+        }
+      }
+      out.put(e.getKey(), string(entry, "scale", path + "/scale"));
+    }
+    return out;
+  }
+
+  /**
+   * Every tensor the nodes reference, in its stored form (FORMAT.md, "Compressed weights"), in
+   * the Python reader's order: per node and slot, the tensor's dtype must be one the slot takes
+   * (its {@link ParamSpec#dtypes} in version 3, F32 before; a tensor shared by several slots must
+   * suit each) and its values finite; then every int8 tensor needs a quantization entry; then, in
+   * document order, each entry must name a referenced int8 tensor and its scale must be an F32
+   * tensor of finite values, one per output channel (shape [weight.shape[0]]), all > 0.
+   *
+   * @return tensor name to tensor, int8 ones with their scales
+   */
+  private Map<String, WeightTensor> readParams(
+      List<RawNode> nodes, SafeTensors st, long version, Map<String, String> quantization) {
+    Map<String, WeightTensor> tensors = new LinkedHashMap<>();
+    for (RawNode n : nodes) {
+      for (ParamSpec slot : n.op().params()) {
+        String t = n.params().get(slot.name());
+        if (t == null) {
+          continue;
+        }
+        List<String> allowed = version >= 3 ? slot.dtypes() : FormatRules.FP32_WEIGHT_DTYPES;
+        String what = "parameter '" + slot.name() + "':";
+        WeightTensor seen = tensors.get(t);
+        if (seen == null) {
+          tensors.put(t, st.weight(t, n.name(), what, allowed));
+        } else if (!allowed.contains(seen.dtype())) {
+          throw new Pd2JavaException(
+              ErrorCode.UNSUPPORTED_DTYPE, file, n.name(),
+              what + " tensor '" + t + "' has dtype " + seen.dtype() + "; this slot takes "
+                  + String.join(" or ", allowed));
+        }
+      }
+    }
+    for (WeightTensor t : tensors.values()) {
+      if (t instanceof WeightTensor.I8 && !quantization.containsKey(t.name)) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_PARAMETER, file, null,
+            "int8 tensor '" + t.name + "' has no 'quantization' entry (its scale)");
+      }
+    }
+    for (Map.Entry<String, String> e : quantization.entrySet()) {
+      String t = e.getKey();
+      if (!(tensors.get(t) instanceof WeightTensor.I8 q)) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_PARAMETER, file, null,
+            "quantization entry '" + t + "' names no int8 tensor a node references");
+      }
+      String what = "quantization entry '" + t + "' scale";
+      Tensor scale = st.floats(e.getValue(), null, what);
+      if (q.shape.length == 0 || !Arrays.equals(scale.shape, new int[] {q.shape[0]})) {
+        throw new Pd2JavaException(
+            ErrorCode.INVALID_PARAMETER, file, null,
+            what + " '" + e.getValue() + "' has shape " + scale.shapeString() + ", expected "
+                + (q.shape.length == 0 ? "one per output channel, but int8 tensor '" + t
+                    + "' has rank 0 (no output-channel axis)"
+                    : "[" + q.shape[0] + "] (one per output channel)"));
+      }
+      for (int i = 0; i < scale.data.length; i++) {
+        if (!(scale.data[i] > 0)) {
+          throw new Pd2JavaException(
+              ErrorCode.INVALID_PARAMETER, file, null,
+              what + " '" + e.getValue() + "' holds " + scale.data[i] + " at index " + i
+                  + "; scales must be > 0");
+        }
+      }
+      tensors.put(t, new WeightTensor.I8(t, q.shape, q.q, scale.data));
+    }
+    return tensors;
   }
 
   private void nonEmpty(String name, String node, String what) {

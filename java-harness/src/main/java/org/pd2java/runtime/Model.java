@@ -18,13 +18,13 @@ import java.util.Map;
  * each call.
  *
  * <p><b>Threads.</b> A {@code Model} is immutable after load and safe to call from any number of
- * threads at once. Weights are read-only {@code float[]}s shared by all calls. <b>Scratch
+ * threads at once. Weights are read-only arrays shared by all calls. <b>Scratch
  * memory is per call</b>: each call allocates its own buffers and lets the garbage collector
  * reclaim them, so calls share nothing mutable. The buffers follow a plan made at load: a value
  * whose last reader has run hands its buffer to a later value of the same size, so a call
  * allocates {@link #scratchFloats()} floats (plus, per call, the fast kernels' own scratch: a
  * dense convolution's im2col tile and four 256-float accumulators, a depthwise convolution's tap
- * planes or padded plane),
+ * planes or padded plane, a compressed convolution's weights for a block of output channels),
  * and {@link #predictBatch} reuses one set of buffers for all its samples. {@link #runLayers}
  * keeps every value and so allocates one array per node.
  *
@@ -61,6 +61,8 @@ public final class Model {
   // Buffer plan for predict: value slot -> buffer, and each buffer's size (see planBuffers).
   private final int[] bufferOf;
   private final int[] bufferSizes;
+  // Bytes of the parameter tensors as held (compressed ones compressed): see weightBytes().
+  private final long weightBytes;
 
   Model(
       String name,
@@ -72,7 +74,9 @@ public final class Model {
       String[] outputKinds,
       List<Step> steps,
       int valueCount,
-      int[] outputSlots) {
+      int[] outputSlots,
+      long weightBytes) {
+    this.weightBytes = weightBytes;
     this.name = name;
     this.classes = classes == null ? null : List.copyOf(classes);
     this.inputName = inputName;
@@ -132,6 +136,21 @@ public final class Model {
    */
   public static Model load(Path manifest, LoadOptions options) {
     return ManifestLoader.load(manifest, options);
+  }
+
+  /**
+   * The memory the model's parameter tensors take: the bytes of the arrays holding every tensor
+   * the nodes reference, each counted once however many nodes share it. A float32 tensor counts
+   * 4 bytes an element; compressed weights stay compressed in memory (conv2d, conv1d and linear
+   * weights of a format version 3 file): F16 2 bytes an element, I8 1 byte an element plus its
+   * float32 scales. Tensors are counted as decoded from the file: object headers and kernels'
+   * per-call scratch are not counted, and a kernel that derives its own constants at load (a
+   * batch norm folds its four tensors into a scale and a shift) may keep fewer bytes.
+   *
+   * @return bytes of weight storage
+   */
+  public long weightBytes() {
+    return weightBytes;
   }
 
   /** @return the model name from the manifest */

@@ -15,8 +15,12 @@ final class NodeDef {
    * Attribute values: Integer (int), Double (float), Boolean (bool), int[2] (int2), int[] (ints).
    */
   final Map<String, Object> attrs;
-  /** Parameter tensors by slot; null for an absent optional slot. */
-  final Map<String, Tensor> params;
+  /**
+   * Parameter tensors by slot; null for an absent optional slot. Only a slot whose {@link
+   * ParamSpec#dtypes} lists F16 or I8 can hold a compressed tensor (read it with {@link
+   * #weights}); every other slot's tensor is float32 ({@link #param}).
+   */
+  final Map<String, WeightTensor> params;
   /** Use only the clear reference kernels (no fast paths). */
   final boolean referenceKernels;
 
@@ -25,7 +29,7 @@ final class NodeDef {
       String name,
       OpSpec op,
       Map<String, Object> attrs,
-      Map<String, Tensor> params,
+      Map<String, WeightTensor> params,
       boolean referenceKernels) {
     this.referenceKernels = referenceKernels;
     this.file = file;
@@ -84,9 +88,31 @@ final class NodeDef {
     return (Boolean) attrs.get(attr);
   }
 
-  /** The tensor in a slot, checked against the expected shape; null if absent (optional). */
+  /**
+   * The float32 tensor in a slot, checked against the expected shape; null if absent (optional).
+   * For slots that take float32 only; a kernel whose slot takes compressed weights reads {@link
+   * #weights}.
+   */
   float[] param(String slot, int... shape) {
-    Tensor t = params.get(slot);
+    WeightTensor t = weights(slot, shape);
+    if (t == null) {
+      return null;
+    }
+    float[] data = t.floats();
+    if (data == null) { // the loader let a compressed dtype into a slot whose kernel cannot hold it
+      throw new IllegalStateException(
+          op.key() + " parameter '" + slot + "' holds a " + t.dtype() + " tensor but its kernel "
+              + "reads float32 only: the op table's dtypes and the kernel disagree");
+    }
+    return data;
+  }
+
+  /**
+   * The tensor in a slot as stored (float32, F16 or I8: the slot's {@link ParamSpec#dtypes}),
+   * checked against the expected shape; null if absent (optional).
+   */
+  WeightTensor weights(String slot, int... shape) {
+    WeightTensor t = params.get(slot);
     if (t == null) {
       return null;
     }
@@ -96,7 +122,7 @@ final class NodeDef {
           "parameter '" + slot + "' (tensor '" + t.name + "') has shape " + t.shapeString()
               + ", expected " + Arrays.toString(shape));
     }
-    return t.data;
+    return t;
   }
 
   /** Requires an input of the given rank. */

@@ -147,7 +147,10 @@ public final class OpRegistry {
     return String.join(", ", new java.util.TreeSet<>(OPS.keySet()));
   }
 
-  /** @return the registry as JSON: a list of {name, version, num_inputs, params, attrs} */
+  /**
+   * @return the registry as JSON: a list of {name, version, num_inputs, params (name, optional,
+   *     nonnegative, dtypes), attrs}
+   */
   public static String toJson() {
     StringBuilder sb = new StringBuilder("[");
     boolean first = true;
@@ -160,7 +163,11 @@ public final class OpRegistry {
         ParamSpec p = op.params().get(i);
         sb.append(i == 0 ? "" : ", ").append("{\"name\": \"").append(p.name());
         sb.append("\", \"optional\": ").append(p.optional());
-        sb.append(", \"nonnegative\": ").append(p.nonnegative()).append('}');
+        sb.append(", \"nonnegative\": ").append(p.nonnegative()).append(", \"dtypes\": [");
+        for (int j = 0; j < p.dtypes().size(); j++) {
+          sb.append(j == 0 ? "\"" : ", \"").append(p.dtypes().get(j)).append('"');
+        }
+        sb.append("]}");
       }
       sb.append("], \"attrs\": [");
       for (int i = 0; i < op.attrs().size(); i++) {

@@ -3,6 +3,7 @@ package org.pd2java.runtime;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -16,8 +17,10 @@ import java.util.Map;
  * non-negative shapes, product(shape) x dtype size == byte length with overflow-checked
  * arithmetic, offsets contiguous from 0 to the end of the file with no gap, overlap or trailing
  * byte. Values are read little-endian explicitly. A tensor the manifest refers to must have a
- * dtype of {@link FormatRules#WEIGHT_DTYPES} and finite values; unreferenced tensors may have any
- * known dtype and are never decoded.
+ * dtype its reference takes (one of {@link FormatRules#WEIGHT_DTYPES}: a parameter slot's {@link
+ * ParamSpec#dtypes} in format version 3; F32 for golden vectors, int8 scales and every tensor of
+ * a version 1 or 2 file) and finite values; unreferenced tensors may have any known dtype and are
+ * never decoded.
  */
 final class SafeTensors {
   /** Every dtype safetensors defines, with its element size in bytes. */
@@ -243,8 +246,8 @@ final class SafeTensors {
   }
 
   /**
-   * Decodes a referenced tensor to float32, refusing a dtype outside {@link
-   * FormatRules#WEIGHT_DTYPES} and NaN or infinity.
+   * Decodes a float32-only tensor (a golden vector or an int8 weight's scale), refusing any other
+   * dtype and NaN or infinity.
    *
    * @param name tensor name
    * @param node the node referring to it, or null (golden vectors)
@@ -252,6 +255,24 @@ final class SafeTensors {
    * @return the tensor
    */
   Tensor floats(String name, String node, String what) {
+    WeightTensor t = weight(name, node, what, FormatRules.FP32_WEIGHT_DTYPES);
+    return new Tensor(name, t.shape, t.floats());
+  }
+
+  /**
+   * Decodes a referenced tensor in its stored form: F32 to {@code float[]}, F16 to its 16-bit
+   * patterns, I8 to its bytes (an {@link WeightTensor.I8} without scales yet: the loader adds
+   * them). Refuses a missing tensor (MISSING_TENSOR), a dtype outside {@code allowed}
+   * (UNSUPPORTED_DTYPE) and a float NaN or infinity (NON_FINITE_WEIGHT). The arrays are copies:
+   * nothing keeps the file's bytes alive.
+   *
+   * @param name tensor name
+   * @param node the node referring to it, or null (golden vectors)
+   * @param what who refers to it, for messages
+   * @param allowed the dtypes the reference takes (a slot's in format version 3, else F32)
+   * @return the tensor
+   */
+  WeightTensor weight(String name, String node, String what, List<String> allowed) {
     Entry e = entries.get(name);
     if (e == null) {
       throw new Pd2JavaException(
@@ -260,15 +281,17 @@ final class SafeTensors {
           node,
           what + " tensor '" + name + "' is not in the weights file");
     }
-    if (!FormatRules.FP32_WEIGHT_DTYPES.contains(e.dtype())) {
+    if (!allowed.contains(e.dtype())) {
       throw new Pd2JavaException(
           ErrorCode.UNSUPPORTED_DTYPE,
           file,
           node,
-          what + " tensor '" + name + "' has dtype " + e.dtype()
-              + ", which format version " + FormatRules.FORMAT_VERSION
-              + " does not allow for a weight (allowed: "
-              + String.join(", ", FormatRules.FP32_WEIGHT_DTYPES) + ")");
+          what + " tensor '" + name + "' has dtype " + e.dtype() + "; this reference takes "
+              + String.join(" or ", allowed)
+              + (allowed.size() == 1 && node != null
+                  ? " (compressed weights need format version " + FormatRules.FORMAT_VERSION
+                      + " and a slot whose op table entry takes them)"
+                  : ""));
     }
     int[] shape = new int[e.shape().length];
     for (int i = 0; i < shape.length; i++) {
@@ -282,22 +305,46 @@ final class SafeTensors {
       }
       shape[i] = (int) e.shape()[i];
     }
-    // F32 is the only weight dtype: 4 bytes per element, little-endian.
-    float[] data = new float[(int) ((e.end() - e.begin()) / 4)];
-    ByteBuffer.wrap(bytes, (int) e.begin(), (int) (e.end() - e.begin()))
-        .slice()
-        .order(ByteOrder.LITTLE_ENDIAN)
-        .asFloatBuffer()
-        .get(data);
-    for (int i = 0; i < data.length; i++) {
-      if (!Float.isFinite(data[i])) {
-        throw new Pd2JavaException(
-            ErrorCode.NON_FINITE_WEIGHT,
-            file,
-            node,
-            what + " tensor '" + name + "' holds " + data[i] + " at flat index " + i);
+    // Little-endian, element sizes from the dtype; the byte length was checked against the shape.
+    int begin = (int) e.begin();
+    int len = (int) (e.end() - e.begin());
+    switch (e.dtype()) {
+      case "F32" -> {
+        float[] data = new float[len / 4];
+        ByteBuffer.wrap(bytes, begin, len).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer()
+            .get(data);
+        for (int i = 0; i < data.length; i++) {
+          if (!Float.isFinite(data[i])) {
+            throw nonFinite(name, node, what, data[i], i);
+          }
+        }
+        return new WeightTensor.F32(name, shape, data);
       }
+      case "F16" -> {
+        short[] bits = new short[len / 2];
+        ByteBuffer.wrap(bytes, begin, len).slice().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer()
+            .get(bits);
+        for (int i = 0; i < bits.length; i++) {
+          if ((bits[i] & 0x7c00) == 0x7c00) { // exponent all ones: infinity or NaN
+            throw nonFinite(name, node, what, WeightTensor.halfToFloat(bits[i]), i);
+          }
+        }
+        return new WeightTensor.F16(name, shape, bits);
+      }
+      case "I8" -> {
+        byte[] q = Arrays.copyOfRange(bytes, begin, begin + len);
+        return new WeightTensor.I8(name, shape, q, null);
+      }
+      default -> throw new IllegalStateException(
+          "dtype " + e.dtype() + " is allowed but has no decoder");
     }
-    return new Tensor(name, shape, data);
+  }
+
+  private Pd2JavaException nonFinite(String name, String node, String what, float v, int i) {
+    return new Pd2JavaException(
+        ErrorCode.NON_FINITE_WEIGHT,
+        file,
+        node,
+        what + " tensor '" + name + "' holds " + v + " at flat index " + i);
   }
 }

@@ -73,6 +73,16 @@ final class Window2d {
     this.seq = seq;
   }
 
+  /**
+   * This window with {@code cout} output channels: a dense convolution's block of output
+   * channels ({@link PackedConv2dGemmKernel}).
+   */
+  Window2d withOutputChannels(int cout) {
+    return new Window2d(new int[] {c, h, w}, cout, groups, new int[] {kh, kw},
+        new int[] {sh, sw}, new int[] {ph, pw}, new int[] {phEnd, pwEnd}, new int[] {dh, dw}, ho,
+        wo, seq);
+  }
+
   /** @return the output shape: {@code (cout, ho, wo)}, or {@code (cout, wo)} for a 1-D op */
   int[] outputShape() {
     return seq ? new int[] {cout, wo} : new int[] {cout, ho, wo};

@@ -28,8 +28,13 @@ final class Fixture {
   String name = "m";
   List<String> classes = null;
   String outputKind = "probabilities";
-  /** The format version written: 2 (current) or 1 (input [C, H, W], one [K] output). */
+  /**
+   * The format version written: 2 (float32 weights), 3 (compressed weights allowed, with a
+   * {@code quantization} object) or 1 (input [C, H, W], one [K] output).
+   */
   int version = 2;
+  /** Version 3's {@code quantization} object: int8 tensor name -> {"scale": tensor name}. */
+  final Map<String, Object> quantization = new LinkedHashMap<>();
   Map<String, Object> golden = null;
   private String last = "input";
   private int[] lastShape;
@@ -45,6 +50,32 @@ final class Fixture {
       b.putFloat(x);
     }
     return b.array();
+  }
+
+  /** IEEE half bit patterns as little-endian bytes. */
+  static byte[] f16(short... bits) {
+    ByteBuffer b = ByteBuffer.allocate(2 * bits.length).order(ByteOrder.LITTLE_ENDIAN);
+    for (short x : bits) {
+      b.putShort(x);
+    }
+    return b.array();
+  }
+
+  /** An F16 tensor of the given half bit patterns (the file must then be version 3). */
+  Fixture half(String name, int[] shape, short... bits) {
+    tensors.put(name, new Raw("F16", longs(shape), f16(bits)));
+    return this;
+  }
+
+  /**
+   * An I8 tensor with its F32 scale tensor {@code name + ".scale"} and its quantization entry
+   * (the file must then be version 3).
+   */
+  Fixture int8(String name, int[] shape, byte[] q, float... scale) {
+    tensors.put(name, new Raw("I8", longs(shape), q.clone()));
+    tensors.put(name + ".scale", new Raw("F32", longs(scale.length), f32(scale)));
+    quantization.put(name, map("scale", name + ".scale"));
+    return this;
   }
 
   static long[] longs(int... shape) {
@@ -183,6 +214,9 @@ final class Fixture {
     }
     m.put("transforms", List.of());
     m.put("weights", map("file", name + ".safetensors", "bytes", 0, "sha256", ""));
+    if (version >= 3) {
+      m.put("quantization", new LinkedHashMap<>(quantization));
+    }
     m.put("nodes", all);
     m.put("golden", goldenEntry());
     return m;
