@@ -516,6 +516,12 @@ def _read_params(
                 ErrorCode.INVALID_PARAMETER,
             )
         q = raw[tname]
+        if q.ndim == 0:
+            raise ManifestError(
+                f"{where}: int8 tensor {tname!r} has no axis 0 (rank 0), so no output channels "
+                "to scale",
+                ErrorCode.INVALID_PARAMETER,
+            )
         what = f"{where}: quantization entry {tname!r} scale"
         scale = tensor_array(wdata, start, header, entry["scale"], what)
         if scale.shape != (q.shape[0],):

@@ -905,6 +905,11 @@ def _i8_bias(m: dict[str, Any], t: dict[str, T]) -> None:
     m["quantization"]["conv.bias"] = {"scale": "conv.bias.scale"}
 
 
+def _i8_rank0(m: dict[str, Any], t: dict[str, T]) -> None:
+    """conv.weight as one int8 number (rank 0): no output channel for its scale."""
+    t["conv.weight"] = T("I8", [], bytes([3]))
+
+
 def _i8_tagged_f32(m: dict[str, Any], t: dict[str, T]) -> None:
     """The int8 bytes of conv.weight under an F32 tag (a quarter of the bytes the shape needs)."""
     t["conv.weight"] = T("F32", t["conv.weight"].shape, t["conv.weight"].raw)
@@ -1209,6 +1214,7 @@ CASES: tuple[Case, ...] = (
         "NON_FINITE_WEIGHT",
     ),
     C("v3_int8_bytes_tagged_f32", compressed(edit=_i8_tagged_f32), "INVALID_SAFETENSORS"),
+    C("v3_int8_rank0", compressed(edit=_i8_rank0), "INVALID_PARAMETER"),
     C(
         "v3_golden_f16",
         compressed(edit=lambda m, t: t.update({"golden.output": as_f16(t["golden.output"])})),
