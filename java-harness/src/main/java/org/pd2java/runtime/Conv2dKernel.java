@@ -90,43 +90,50 @@ final class Conv2dKernel implements Kernel {
 
   @Override
   public void run(float[][] inputs, float[] out) {
-    final int cin = g.c, h = g.h, w = g.w, cout = g.cout, groups = g.groups;
-    final int kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh;
-    final int dw = g.dw, ho = g.ho, wo = g.wo;
-    final float[] weight = this.weight, bias = this.bias;
-    final int[] owLo = this.owLo, owHi = this.owHi;
-    float[] x = inputs[0];
-    int inPerG = cin / groups;
-    int outPerG = cout / groups;
+    int taps = g.c / g.groups * g.kh * g.kw;
+    for (int oc = 0; oc < g.cout; oc++) {
+      outputChannel(g, owLo, owHi, inputs[0], out, oc, weight, oc * taps, bias);
+    }
+  }
+
+  /**
+   * Output channel {@code oc} of the convolution, its weights read from {@code weights} at
+   * {@code woff} (in_channels/groups x kh x kw values): the reference loops, shared with {@link
+   * PackedConv2dKernel}, which passes each channel's dequantised weights.
+   */
+  static void outputChannel(
+      Window2d g, int[] owLo, int[] owHi, float[] x, float[] out, int oc, float[] weights,
+      int woff, float[] bias) {
+    final int h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
+    final int ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw, ho = g.ho, wo = g.wo;
+    int inPerG = g.c / g.groups;
+    int grp = oc / (g.cout / g.groups);
     int plane = ho * wo;
-    for (int oc = 0; oc < cout; oc++) {
-      int grp = oc / outPerG;
-      int obase = oc * plane;
-      Arrays.fill(out, obase, obase + plane, bias == null ? 0f : bias[oc]);
-      for (int icg = 0; icg < inPerG; icg++) {
-        int ibase = (grp * inPerG + icg) * h * w;
-        int wbase = (oc * inPerG + icg) * kh * kw;
-        for (int ky = 0; ky < kh; ky++) {
-          for (int kx = 0; kx < kw; kx++) {
-            float wt = weight[wbase + ky * kw + kx];
-            int lo = owLo[kx];
-            int hi = owHi[kx];
-            int xoff = kx * dw - pw;
-            for (int oy = 0; oy < ho; oy++) {
-              int iy = oy * sh - ph + ky * dh;
-              if (iy < 0 || iy >= h) {
-                continue;
+    int obase = oc * plane;
+    Arrays.fill(out, obase, obase + plane, bias == null ? 0f : bias[oc]);
+    for (int icg = 0; icg < inPerG; icg++) {
+      int ibase = (grp * inPerG + icg) * h * w;
+      int wbase = woff + icg * kh * kw;
+      for (int ky = 0; ky < kh; ky++) {
+        for (int kx = 0; kx < kw; kx++) {
+          float wt = weights[wbase + ky * kw + kx];
+          int lo = owLo[kx];
+          int hi = owHi[kx];
+          int xoff = kx * dw - pw;
+          for (int oy = 0; oy < ho; oy++) {
+            int iy = oy * sh - ph + ky * dh;
+            if (iy < 0 || iy >= h) {
+              continue;
+            }
+            int irow = ibase + iy * w + xoff;
+            int orow = obase + oy * wo;
+            if (sw == 1) {
+              for (int ox = lo; ox < hi; ox++) {
+                out[orow + ox] += wt * x[irow + ox];
               }
-              int irow = ibase + iy * w + xoff;
-              int orow = obase + oy * wo;
-              if (sw == 1) {
-                for (int ox = lo; ox < hi; ox++) {
-                  out[orow + ox] += wt * x[irow + ox];
-                }
-              } else {
-                for (int ox = lo; ox < hi; ox++) {
-                  out[orow + ox] += wt * x[irow + ox * sw];
-                }
+            } else {
+              for (int ox = lo; ox < hi; ox++) {
+                out[orow + ox] += wt * x[irow + ox * sw];
               }
             }
           }

@@ -1,7 +1,5 @@
 package org.pd2java.runtime;
 
-import java.util.Arrays;
-
 /**
  * conv2d@1 (and conv1d@1) with a compressed weight (F16, or I8 with per-output-channel scales),
  * which stays compressed in memory, for the geometries {@link Conv2dKernel} (the reference) runs:
@@ -33,50 +31,10 @@ final class PackedConv2dKernel implements Kernel {
 
   @Override
   public void run(float[][] inputs, float[] out) {
-    final int cin = g.c, h = g.h, w = g.w, cout = g.cout, groups = g.groups;
-    final int kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, ph = g.ph, pw = g.pw, dh = g.dh;
-    final int dw = g.dw, ho = g.ho, wo = g.wo;
-    final float[] bias = this.bias;
-    final int[] owLo = this.owLo, owHi = this.owHi;
-    float[] x = inputs[0];
-    int inPerG = cin / groups;
-    int outPerG = cout / groups;
-    int plane = ho * wo;
-    float[] row = new float[inPerG * kh * kw]; // output channel oc's weights, dequantised
-    for (int oc = 0; oc < cout; oc++) {
+    float[] row = new float[g.c / g.groups * g.kh * g.kw]; // channel oc's weights, dequantised
+    for (int oc = 0; oc < g.cout; oc++) {
       weight.row(oc, row, 0);
-      int grp = oc / outPerG;
-      int obase = oc * plane;
-      Arrays.fill(out, obase, obase + plane, bias == null ? 0f : bias[oc]);
-      for (int icg = 0; icg < inPerG; icg++) {
-        int ibase = (grp * inPerG + icg) * h * w;
-        int wbase = icg * kh * kw;
-        for (int ky = 0; ky < kh; ky++) {
-          for (int kx = 0; kx < kw; kx++) {
-            float wt = row[wbase + ky * kw + kx];
-            int lo = owLo[kx];
-            int hi = owHi[kx];
-            int xoff = kx * dw - pw;
-            for (int oy = 0; oy < ho; oy++) {
-              int iy = oy * sh - ph + ky * dh;
-              if (iy < 0 || iy >= h) {
-                continue;
-              }
-              int irow = ibase + iy * w + xoff;
-              int orow = obase + oy * wo;
-              if (sw == 1) {
-                for (int ox = lo; ox < hi; ox++) {
-                  out[orow + ox] += wt * x[irow + ox];
-                }
-              } else {
-                for (int ox = lo; ox < hi; ox++) {
-                  out[orow + ox] += wt * x[irow + ox * sw];
-                }
-              }
-            }
-          }
-        }
-      }
+      Conv2dKernel.outputChannel(g, owLo, owHi, inputs[0], out, oc, row, 0, bias);
     }
   }
 }
