@@ -185,30 +185,15 @@ def write_graph(
     expected = run_graph_all(graph, inputs) if outputs is None else tuple(outputs)
     encoded = encode(graph.tensors, _allowed_dtypes(graph), weights, int8_clip)
     if weights != "fp32":
-        fp32_outputs = expected
-        graph = graph.with_(
-            tensors=encoded.values,
-            meta={
-                **graph.meta,
-                "producer": {
-                    **dict(graph.meta.get("producer", {})),
-                    "weights": _compression_note(graph, encoded, weights, int8_clip),
-                },
-            },
-        )
-        expected = run_graph_all(graph, inputs)
-        graph = graph.with_(
-            meta={
-                **graph.meta,
-                "producer": {
-                    **dict(graph.meta["producer"]),
-                    "weights": {
-                        **graph.meta["producer"]["weights"],
-                        **_deviation(expected[0], fp32_outputs[0]),
-                    },
-                },
-            }
-        )
+        # The golden outputs become the compressed model's; record how far they moved.
+        compressed = graph.with_(tensors=encoded.values)
+        fp32_outputs, expected = expected, run_graph_all(compressed, inputs)
+        note = {
+            **_compression_note(graph, encoded, weights, int8_clip),
+            **_deviation(expected[0], fp32_outputs[0]),
+        }
+        producer = {**dict(graph.meta.get("producer", {})), "weights": note}
+        graph = compressed.with_(meta={**graph.meta, "producer": producer})
     if len(expected) != len(graph.outputs):
         raise ValueError(f"{len(expected)} golden outputs for {len(graph.outputs)} graph outputs")
     golden: dict[str, np.ndarray] = {GOLDEN_INPUT: inputs}
