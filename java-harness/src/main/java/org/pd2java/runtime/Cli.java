@@ -11,14 +11,32 @@ import java.util.Random;
  *   <li>{@code check MANIFEST [--no-self-test]}: load, validate and self-test; print a summary.
  *   <li>{@code --reference} (either command): use only the reference kernels.
  *   <li>{@code bench MANIFEST [--warmup N] [--iters N]}: single-thread latency per image on
- *       seeded uniform [0, 1) inputs (median and 99th percentile, milliseconds) and load time;
- *       {@code --per-node} also prints the mean time of every node.
+ *       seeded uniform [0, 1) inputs (median and 99th percentile, milliseconds) and load time,
+ *       for {@code predict} and for {@code predictInto} in one {@link Workspace}, each with the
+ *       bytes a call allocates; {@code --per-node} also prints the mean time of every node.
  * </ul>
  *
  * Exit status: 0 ok, 1 a {@link Pd2JavaException} (its message on stderr), 64 usage error.
  */
 public final class Cli {
   private Cli() {}
+
+  /**
+   * Bytes this thread has allocated so far ({@code com.sun.management.ThreadMXBean}), or -1 when
+   * the JVM does not measure it.
+   */
+  static long allocatedBytes() {
+    try {
+      if (java.lang.management.ManagementFactory.getThreadMXBean()
+          instanceof com.sun.management.ThreadMXBean t && t.isThreadAllocatedMemorySupported()
+          && t.isThreadAllocatedMemoryEnabled()) {
+        return t.getThreadAllocatedBytes(Thread.currentThread().getId());
+      }
+    } catch (LinkageError e) {
+      // a runtime image without the jdk.management module
+    }
+    return -1;
+  }
 
   /**
    * Entry point.
@@ -71,7 +89,8 @@ public final class Cli {
         System.out.println("classes: " + m.classes());
         System.out.println("nodes: " + String.join(" ", m.nodeNames()));
         System.out.printf("weights in memory: %.2f MB%n", m.weightBytes() / 1e6);
-        System.out.printf("scratch per call: %.2f MB%n", m.scratchFloats() * 4 / 1e6);
+        System.out.printf("scratch per call: %.2f MB (values; workspace with kernel scratch: "
+            + "%.2f MB)%n", m.scratchFloats() * 4 / 1e6, m.newWorkspace().floats() * 4 / 1e6);
         System.out.printf(
             "self-test: %s; load: %.1f ms%n", selfTest ? "passed" : "skipped", loadMs);
         return 0;
@@ -81,30 +100,52 @@ public final class Cli {
       for (int i = 0; i < x.length; i++) {
         x[i] = r.nextFloat();
       }
+      Workspace ws = m.newWorkspace();
+      float[] out = new float[Model.product(m.outputShape())];
       for (int i = 0; i < warmup; i++) {
         m.predict(x);
+        m.predictInto(x, out, ws);
       }
       double[] ms = new double[iters];
+      long bytes = allocatedBytes();
       for (int i = 0; i < iters; i++) {
         long s = System.nanoTime();
         m.predict(x);
         ms[i] = (System.nanoTime() - s) / 1e6;
       }
+      long predictBytes = allocatedBytes() - bytes;
+      double[] msInto = new double[iters];
+      bytes = allocatedBytes();
+      for (int i = 0; i < iters; i++) {
+        long s = System.nanoTime();
+        m.predictInto(x, out, ws);
+        msInto[i] = (System.nanoTime() - s) / 1e6;
+      }
+      long intoBytes = allocatedBytes() - bytes;
       Arrays.sort(ms);
+      Arrays.sort(msInto);
       if (perNode) {
         for (var e : m.profile(x, iters).entrySet()) {
           System.out.printf("%10.4f ms  %s%n", e.getValue() / 1e6 / iters, e.getKey());
         }
       }
+      // Bytes per call include the timing loop's own (none: ms is preallocated); -1 when the
+      // JVM cannot measure thread allocation.
       System.out.printf(
           "{\"model\": \"%s\", \"kernels\": \"%s\", \"load_ms\": %.3f,"
               + " \"median_ms\": %.4f, \"p99_ms\": %.4f,"
+              + " \"into_median_ms\": %.4f, \"into_p99_ms\": %.4f,"
+              + " \"bytes_per_call\": %d, \"into_bytes_per_call\": %d,"
               + " \"iters\": %d, \"warmup\": %d}%n",
           m.name(),
           reference ? "reference" : "default",
           loadMs,
           ms[iters / 2],
           ms[Math.min(iters - 1, (int) Math.ceil(iters * 0.99) - 1)],
+          msInto[iters / 2],
+          msInto[Math.min(iters - 1, (int) Math.ceil(iters * 0.99) - 1)],
+          bytes < 0 ? -1 : predictBytes / iters,
+          bytes < 0 ? -1 : intoBytes / iters,
           iters, warmup);
       return 0;
     } catch (Pd2JavaException e) {

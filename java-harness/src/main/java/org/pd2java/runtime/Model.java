@@ -26,7 +26,10 @@ import java.util.Map;
  * dense convolution's im2col tile and four 256-float accumulators, a depthwise convolution's tap
  * planes or padded plane, a compressed convolution's weights for a block of output channels),
  * and {@link #predictBatch} reuses one set of buffers for all its samples. {@link #runLayers}
- * keeps every value and so allocates one array per node.
+ * keeps every value and so allocates one array per node. {@link #predictInto} and {@link
+ * #predictAllInto} run in a caller-owned {@link Workspace} (one per thread) instead, so the
+ * buffer plan and the per-step input arrays are not allocated again; the kernels' own scratch
+ * still is.
  *
  * <p><b>Shapes.</b> A model has one input and one or more outputs, each of any rank; shapes are
  * per sample (the batch axis is implicit): {@link #inputShape()}, {@link #outputShape(int)}. A
@@ -61,6 +64,11 @@ public final class Model {
   // Buffer plan for predict: value slot -> buffer, and each buffer's size (see planBuffers).
   private final int[] bufferOf;
   private final int[] bufferSizes;
+  // Scratch rows for the kernels: row r is the longest any step asks for (Kernel.scratchRows).
+  private final int[] scratchRows;
+  // Per step: buffer index of each input, and of the output (the plan, resolved).
+  private final int[][] stepInputBuffers;
+  private final int[] stepOutputBuffers;
   // Bytes of the parameter tensors as held (compressed ones compressed): see weightBytes().
   private final long weightBytes;
 
@@ -100,6 +108,36 @@ public final class Model {
     }
     this.bufferOf = new int[valueCount];
     this.bufferSizes = planBuffers(this.steps, slotSizes, this.outputSlots, bufferOf);
+    int rows = 0;
+    for (Step st : this.steps) {
+      rows = Math.max(rows, st.kernel().scratchRows().length);
+    }
+    this.scratchRows = new int[rows];
+    this.stepInputBuffers = new int[this.steps.length][];
+    this.stepOutputBuffers = new int[this.steps.length];
+    for (int s = 0; s < this.steps.length; s++) {
+      Step st = this.steps[s];
+      int[] need = st.kernel().scratchRows();
+      for (int r = 0; r < need.length; r++) {
+        scratchRows[r] = Math.max(scratchRows[r], need[r]);
+      }
+      int[] slots = st.inputSlots();
+      stepInputBuffers[s] = new int[slots.length];
+      for (int i = 0; i < slots.length; i++) {
+        stepInputBuffers[s][i] = bufferOf[slots[i]];
+      }
+      stepOutputBuffers[s] = bufferOf[st.outputSlot()];
+    }
+  }
+
+  /**
+   * A new workspace for this model: its value buffers and the kernels' scratch ({@link
+   * #scratchFloats()} floats). Not thread-safe: one per thread (see {@link Workspace}).
+   *
+   * @return a workspace for {@link #predictInto} and {@link #predictAllInto}
+   */
+  public Workspace newWorkspace() {
+    return new Workspace(this, bufferSizes, scratchRows, stepInputBuffers, stepOutputBuffers);
   }
 
   static int product(int[] shape) {
@@ -243,14 +281,83 @@ public final class Model {
    */
   public float[][] predictAll(float[] x) {
     checkInput(x, 1);
-    float[][] buffers = allocate();
-    executePlanned(x, 0, buffers);
+    Workspace ws = newWorkspace();
+    executePlanned(x, 0, ws);
     float[][] out = new float[outputSlots.length][];
     for (int k = 0; k < out.length; k++) {
-      out[k] = buffers[bufferOf[outputSlots[k]]]; // outputs never share a buffer
+      out[k] = ws.buffers[bufferOf[outputSlots[k]]]; // outputs never share a buffer
       checkOutput(out[k], k, outputSizes[k]);
     }
     return out;
+  }
+
+  /**
+   * Runs one sample in {@code ws} and writes its primary output into {@code out}: the same
+   * values as {@link #predict}, bit for bit, and no allocation once the JIT has warmed up.
+   *
+   * @param x one sample: the input shape's element count, row-major
+   * @param out receives the primary output ({@code outputShape()}'s element count)
+   * @param ws a workspace of this model ({@link #newWorkspace()}), used by one thread at a time
+   * @throws Pd2JavaException as {@link #predict}; INVALID_INPUT also when {@code out} has the
+   *     wrong length (on NON_FINITE_OUTPUT, {@code out} holds the values as computed)
+   * @throws IllegalArgumentException when {@code ws} belongs to another model
+   */
+  public void predictInto(float[] x, float[] out, Workspace ws) {
+    checkInput(x, 1);
+    checkWorkspace(ws);
+    checkOutArray(out, 0);
+    executePlanned(x, 0, ws);
+    System.arraycopy(ws.buffers[bufferOf[outputSlots[0]]], 0, out, 0, outputSizes[0]);
+    checkOutput(out, 0, outputSizes[0]);
+  }
+
+  /**
+   * Runs one sample in {@code ws} and writes every output into {@code outs}, as {@link
+   * #predictInto} does the primary one.
+   *
+   * @param x one sample, row-major
+   * @param outs one array per output ({@link #outputCount()}), each of that output's size
+   * @param ws a workspace of this model, used by one thread at a time
+   * @throws Pd2JavaException as {@link #predictInto}
+   * @throws IllegalArgumentException when {@code ws} belongs to another model
+   */
+  public void predictAllInto(float[] x, float[][] outs, Workspace ws) {
+    checkInput(x, 1);
+    checkWorkspace(ws);
+    if (outs == null || outs.length != outputSlots.length) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_INPUT, null, null,
+          "model '" + name + "' has " + outputSlots.length + " output(s) but got "
+              + (outs == null ? "null" : outs.length + " output arrays"));
+    }
+    for (int k = 0; k < outs.length; k++) {
+      checkOutArray(outs[k], k);
+    }
+    executePlanned(x, 0, ws);
+    for (int k = 0; k < outs.length; k++) {
+      System.arraycopy(ws.buffers[bufferOf[outputSlots[k]]], 0, outs[k], 0, outputSizes[k]);
+    }
+    for (int k = 0; k < outs.length; k++) {
+      checkOutput(outs[k], k, outputSizes[k]);
+    }
+  }
+
+  private void checkWorkspace(Workspace ws) {
+    if (ws == null || ws.model != this) {
+      throw new IllegalArgumentException(
+          "model '" + name + "': " + (ws == null ? "workspace is null" : "the workspace belongs to "
+              + "model '" + ws.model.name + "' (use this model's newWorkspace())"));
+    }
+  }
+
+  private void checkOutArray(float[] out, int k) {
+    if (out == null || out.length != outputSizes[k]) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_INPUT, null, null,
+          "model '" + name + "': output " + k + " (" + outputNames[k] + ") needs an array of "
+              + outputSizes[k] + " floats " + Arrays.toString(outputShapes[k]) + " but got "
+              + (out == null ? "null" : out.length));
+    }
   }
 
   /**
@@ -301,12 +408,12 @@ public final class Model {
       }
       out[k] = new float[n * outputSizes[k]];
     }
-    float[][] buffers = allocate(); // reused by every sample of this call
+    Workspace ws = newWorkspace(); // reused by every sample of this call
     for (int s = 0; s < n; s++) {
-      executePlanned(xs, s * inputSize, buffers);
+      executePlanned(xs, s * inputSize, ws);
       for (int k = 0; k < out.length; k++) {
         System.arraycopy(
-            buffers[bufferOf[outputSlots[k]]], 0, out[k], s * outputSizes[k], outputSizes[k]);
+            ws.buffers[bufferOf[outputSlots[k]]], 0, out[k], s * outputSizes[k], outputSizes[k]);
       }
     }
     return out;
@@ -418,24 +525,15 @@ public final class Model {
     return sizes.stream().mapToInt(Integer::intValue).toArray();
   }
 
-  private float[][] allocate() {
-    float[][] buffers = new float[bufferSizes.length][];
-    for (int i = 0; i < buffers.length; i++) {
-      buffers[i] = new float[bufferSizes[i]];
-    }
-    return buffers;
-  }
-
-  /** Runs one sample in the planned buffers (the outputs are left in their buffers). */
-  private void executePlanned(float[] src, int offset, float[][] buffers) {
-    System.arraycopy(src, offset, buffers[bufferOf[0]], 0, inputSize);
-    for (Step step : steps) {
-      int[] slots = step.inputSlots();
-      float[][] ins = new float[slots.length][];
-      for (int i = 0; i < ins.length; i++) {
-        ins[i] = buffers[bufferOf[slots[i]]];
-      }
-      step.kernel().run(ins, buffers[bufferOf[step.outputSlot()]]);
+  /** Runs one sample in the workspace's buffers (the outputs are left in their buffers). */
+  private void executePlanned(float[] src, int offset, Workspace ws) {
+    System.arraycopy(src, offset, ws.buffers[bufferOf[0]], 0, inputSize);
+    final Step[] steps = this.steps;
+    final float[][][] ins = ws.ins;
+    final float[][] outs = ws.outs;
+    final float[][] scratch = ws.scratch;
+    for (int s = 0; s < steps.length; s++) {
+      steps[s].kernel().run(ins[s], outs[s], scratch);
     }
   }
 
@@ -451,17 +549,13 @@ public final class Model {
     for (Step step : steps) {
       ns.put(step.node() + " (" + step.kernel().getClass().getSimpleName() + ")", 0L);
     }
-    float[][] buffers = allocate();
+    Workspace ws = newWorkspace();
     for (int it = 0; it < iters; it++) {
-      System.arraycopy(x, 0, buffers[bufferOf[0]], 0, inputSize);
-      for (Step step : steps) {
-        int[] slots = step.inputSlots();
-        float[][] ins = new float[slots.length][];
-        for (int i = 0; i < ins.length; i++) {
-          ins[i] = buffers[bufferOf[slots[i]]];
-        }
+      System.arraycopy(x, 0, ws.buffers[bufferOf[0]], 0, inputSize);
+      for (int s = 0; s < steps.length; s++) {
+        Step step = steps[s];
         long t0 = System.nanoTime();
-        step.kernel().run(ins, buffers[bufferOf[step.outputSlot()]]);
+        step.kernel().run(ws.ins[s], ws.outs[s], ws.scratch);
         ns.merge(step.node() + " (" + step.kernel().getClass().getSimpleName() + ")",
             System.nanoTime() - t0, Long::sum);
       }
@@ -469,7 +563,10 @@ public final class Model {
     return ns;
   }
 
-  /** @return floats of scratch one {@link #predict} call allocates (its buffer plan) */
+  /**
+   * @return floats of the buffer plan (the values of one call); a {@link Workspace} holds these
+   *     plus the kernels' scratch rows ({@link Workspace#floats()})
+   */
   public long scratchFloats() {
     long total = 0;
     for (int n : bufferSizes) {
