@@ -290,6 +290,9 @@ class JavaBenchResult:
     load_ms: float  # Model.load with the golden self-test (the default)
     load_ms_no_self_test: float
     java_version: str
+    # Throughput of predictBatch over a pool of 1 and of 2 threads, images per second.
+    images_per_s_1_thread: float
+    images_per_s_2_threads: float
 
 
 def _java_command() -> tuple[str, str]:
@@ -372,4 +375,6 @@ def java_bench(
         load_ms=float(raw["load_ms_selftest"]),
         load_ms_no_self_test=float(raw["load_ms_no_selftest"]),
         java_version=str(raw["java"]),
+        images_per_s_1_thread=float(raw["images_per_s_1_thread"]),
+        images_per_s_2_threads=float(raw["images_per_s_2_threads"]),
     )

@@ -5,6 +5,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Arrays;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.pd2java.runtime.LoadOptions;
 import org.pd2java.runtime.Model;
 
@@ -70,6 +72,23 @@ public final class Bench {
       micros[i] = (System.nanoTime() - t0) / 1e3;
       sink += y[0];
     }
+    // Throughput: one batch of `iters` images, on 1 and 2 threads (predictBatch over a pool).
+    float[] batch = new float[iters * per];
+    for (int i = 0; i < iters; i++) {
+      System.arraycopy(samples[i % n], 0, batch, i * per, per);
+    }
+    double[] imagesPerSecond = new double[3];
+    for (int threads = 1; threads <= 2; threads++) {
+      ExecutorService pool = Executors.newFixedThreadPool(threads);
+      try {
+        sink += model.predictBatch(batch, iters, pool, threads)[0]; // warm the threads
+        long t0 = System.nanoTime();
+        sink += model.predictBatch(batch, iters, pool, threads)[0];
+        imagesPerSecond[threads] = iters / ((System.nanoTime() - t0) / 1e9);
+      } finally {
+        pool.shutdown();
+      }
+    }
     Arrays.sort(micros);
     Arrays.sort(loadSelfTest);
     Arrays.sort(loadPlain);
@@ -81,6 +100,8 @@ public final class Bench {
     sb.append(",\"mean_us\":").append(Arrays.stream(micros).average().orElse(0));
     sb.append(",\"load_ms_selftest\":").append(percentile(loadSelfTest, 50));
     sb.append(",\"load_ms_no_selftest\":").append(percentile(loadPlain, 50));
+    sb.append(",\"images_per_s_1_thread\":").append(imagesPerSecond[1]);
+    sb.append(",\"images_per_s_2_threads\":").append(imagesPerSecond[2]);
     sb.append(",\"java\":");
     Gateway.quote(sb, System.getProperty("java.version"));
     sb.append(",\"checksum\":").append(sink);

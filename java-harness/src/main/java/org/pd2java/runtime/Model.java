@@ -8,6 +8,9 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
 
 /**
  * A loaded pd2java model ready for inference.
@@ -392,6 +395,68 @@ public final class Model {
     for (int k = 0; k < out.length; k++) {
       checkOutput(out[k], k, outputSizes[k]);
     }
+    return out;
+  }
+
+  /**
+   * Runs a batch of {@code n} samples spread over {@code executor} and returns the primary
+   * output: the samples are cut into {@code parts} contiguous chunks (at most n), each run by one
+   * task with its own {@link Workspace}, each writing its own part of the result. Every sample is
+   * computed exactly as by {@link #predict} (the same kernels, the same order within a sample),
+   * so the result is bit-identical to {@link #predictBatch} whatever the number of threads. The
+   * caller owns the executor (its threads, their number, shutting it down); this call waits for
+   * its tasks.
+   *
+   * @param xs n consecutive samples
+   * @param n number of samples, at least 1
+   * @param executor runs the chunks, e.g. a fixed pool of as many threads as cores to use
+   * @param parts number of chunks, at least 1 (typically the executor's thread count)
+   * @return n consecutive primary outputs
+   * @throws Pd2JavaException as {@link #predictBatch}
+   * @throws IllegalArgumentException if parts is below 1
+   */
+  public float[] predictBatch(float[] xs, int n, Executor executor, int parts) {
+    if (n < 1) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_INPUT, null, null,
+          "batch size " + n + ": a batch holds at least one sample");
+    }
+    if (parts < 1) {
+      throw new IllegalArgumentException("parts must be at least 1, got " + parts);
+    }
+    checkInput(xs, n);
+    int size = outputSizes[0];
+    if ((long) n * size > Integer.MAX_VALUE - 8) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_INPUT, null, null, "batch of " + n + " gives too large an output");
+    }
+    float[] out = new float[n * size];
+    int chunks = Math.min(parts, n);
+    List<CompletableFuture<Void>> tasks = new ArrayList<>(chunks);
+    for (int c = 0; c < chunks; c++) {
+      int from = (int) ((long) n * c / chunks);
+      int to = (int) ((long) n * (c + 1) / chunks);
+      tasks.add(CompletableFuture.runAsync(() -> {
+        Workspace ws = newWorkspace();
+        for (int s = from; s < to; s++) {
+          executePlanned(xs, s * inputSize, ws);
+          System.arraycopy(ws.buffers[bufferOf[outputSlots[0]]], 0, out, s * size, size);
+        }
+      }, executor));
+    }
+    try {
+      CompletableFuture.allOf(tasks.toArray(new CompletableFuture<?>[0])).join();
+    } catch (CompletionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof RuntimeException r) {
+        throw r;
+      }
+      if (cause instanceof Error err) {
+        throw err;
+      }
+      throw e;
+    }
+    checkOutput(out, 0, size);
     return out;
   }
 

@@ -95,4 +95,44 @@ class WorkspaceTest {
       }
     }
   }
+
+  @Test
+  void batchOverAnExecutorIsBitIdenticalToTheSequentialBatch() throws Exception {
+    Model m = ModelTest.cnn().load(dir);
+    Random r = new Random(5);
+    int n = 23;
+    float[] xs = random(r, n * 80);
+    float[] want = m.predictBatch(xs, n);
+    for (int threads : new int[] {1, 2, 7}) {
+      java.util.concurrent.ExecutorService pool =
+          java.util.concurrent.Executors.newFixedThreadPool(threads);
+      try {
+        for (int parts : new int[] {1, threads, 64}) {
+          assertArrayEquals(want, m.predictBatch(xs, n, pool, parts), 0f,
+              threads + " threads, " + parts + " parts");
+        }
+      } finally {
+        pool.shutdown();
+      }
+    }
+  }
+
+  @Test
+  void batchOverAnExecutorRefusesBadInputTyped() throws Exception {
+    Model m = ModelTest.cnn().load(dir);
+    java.util.concurrent.ExecutorService pool =
+        java.util.concurrent.Executors.newFixedThreadPool(2);
+    try {
+      float[] xs = new float[160];
+      xs[100] = Float.NaN;
+      Pd2JavaException e =
+          assertThrows(Pd2JavaException.class, () -> m.predictBatch(xs, 2, pool, 2));
+      assertEquals(ErrorCode.INVALID_INPUT, e.code());
+      assertThrows(Pd2JavaException.class, () -> m.predictBatch(new float[0], 0, pool, 2));
+      assertThrows(IllegalArgumentException.class,
+          () -> m.predictBatch(new float[160], 2, pool, 0));
+    } finally {
+      pool.shutdown();
+    }
+  }
 }
