@@ -690,18 +690,19 @@ def _placeholder(cap: _Capture, node: fx.Node) -> Any:
 
 
 def _returned(result: Any) -> list[Any]:
-    """What ``forward`` returns, as the flat list of its output values (torch_outputs' order:
-    tuples and lists flattened, dicts in insertion order)."""
-    if isinstance(result, dict):
-        result = list(result.values())
-    if isinstance(result, (tuple, list)):
-        return [v for item in result for v in _returned(item)]
-    if not isinstance(result, fx.Node):
-        raise _Refused(
-            f"forward() returns {type(result).__name__}; pd2java needs tensors (one, or a "
-            "tuple, list or dict of them)"
-        )
-    return [result]
+    """What ``forward`` returns, as the flat list of its output values, flattened as
+    ``pd2java.exporter.torch_outputs`` flattens the tensors torch computes (so the two orders
+    agree); every value must be a traced tensor."""
+    from pd2java.exporter import torch_outputs
+
+    values = torch_outputs(result)
+    for value in values:
+        if not isinstance(value, fx.Node):
+            raise _Refused(
+                f"forward() returns {type(value).__name__}; pd2java needs tensors (one, or a "
+                "tuple, list or dict of them)"
+            )
+    return values
 
 
 def capture(
