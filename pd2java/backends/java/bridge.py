@@ -34,6 +34,36 @@ from pd2java.errors import UserError
 # without paying a round trip per image.
 _CHUNK = 128
 
+# The JVM option that enables the runtime's Vector API kernels (docs/JAVA.md, "Vector API").
+VECTOR_OPTION = "--add-modules=jdk.incubator.vector"
+_VECTOR_ENV = "PD2JAVA_JAVA_VECTOR"
+_vector: bool | None = None  # None: from the environment variable
+
+
+def vector_enabled() -> bool:
+    """Whether the JVMs pd2java starts get :data:`VECTOR_OPTION`: set by :func:`use_vector`, else
+    by the environment variable ``PD2JAVA_JAVA_VECTOR`` (``1``/``true``/``on``; off by default,
+    as in a JVM started without the flag)."""
+    if _vector is not None:
+        return _vector
+    return os.environ.get(_VECTOR_ENV, "").strip().lower() in ("1", "true", "on", "yes")
+
+
+def use_vector(on: bool | None) -> None:
+    """Start later JVMs with (``True``) or without (``False``) the Vector API kernels, or follow
+    the environment again (``None``). A running parity JVM of the other kind is shut down, so the
+    next call starts one as asked."""
+    global _vector
+    before = vector_enabled()
+    _vector = on
+    if vector_enabled() != before:
+        shutdown()
+
+
+def java_options() -> list[str]:
+    """The options every JVM pd2java starts gets, before the class path."""
+    return ["-Xss8m", "-Djava.awt.headless=true", *([VECTOR_OPTION] if vector_enabled() else [])]
+
 
 class JavaError(UserError):
     """The Java runtime refused a model or an input; ``code`` is its error code (or None)."""
@@ -60,6 +90,7 @@ class ModelInfo:
     input_shape: tuple[int, ...]
     output_shapes: tuple[tuple[int, ...], ...]  # primary first
     output_kinds: tuple[str, ...]
+    kernels: str  # Model.kernelInfo(): "vector: ...", "scalar: ..." or "reference: ..."
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -81,7 +112,7 @@ class _Jvm:
         self.stdout: deque[str] = deque(maxlen=200)
         port, proc = launch_gateway(
             classpath=os.pathsep.join([str(runtime_jar), str(gateway_jar)]),
-            javaopts=["-Xss8m", "-Djava.awt.headless=true"],
+            javaopts=java_options(),
             die_on_exit=True,
             redirect_stdout=self.stdout,
             redirect_stderr=self.stderr,
@@ -191,6 +222,7 @@ def model_info(manifest_path: str | os.PathLike[str], *, self_test: bool = True)
         input_shape=tuple(raw["input_shape"]),
         output_shapes=tuple(tuple(o["shape"]) for o in raw["outputs"]),
         output_kinds=tuple(o["kind"] for o in raw["outputs"]),
+        kernels=str(raw["kernels"]),
     )
 
 
@@ -295,14 +327,16 @@ class JavaBenchResult:
     images_per_s_2_threads: float
 
 
-def _java_command() -> tuple[str, str]:
-    """The ``java`` executable (``$JAVA_HOME/bin/java`` when set) and the classpath of the runtime
-    and gateway jars (built and cached on first use)."""
+def _java_command() -> list[str]:
+    """``java`` (``$JAVA_HOME/bin/java`` when set), :func:`java_options` and the class path of the
+    runtime and gateway jars (built and cached on first use): a command line to add a main class
+    and its arguments to."""
     from pd2java.backends.java import build
 
     classpath = os.pathsep.join([str(build.build_runtime()), str(build.build_gateway())])
     home = os.environ.get("JAVA_HOME")
-    return (str(Path(home) / "bin" / "java") if home else "java"), classpath
+    java = str(Path(home) / "bin" / "java") if home else "java"
+    return [java, *java_options(), "-cp", classpath]
 
 
 def java_heap_per_model(
@@ -311,11 +345,8 @@ def java_heap_per_model(
     """Resident heap of one loaded model, measured in a fresh JVM: ``copies`` loads (self-test
     off) kept alive, used heap after a full GC before and after, divided by ``copies``. Returns
     ``{"bytes_per_model", "copies", "model"}``."""
-    java, classpath = _java_command()
     cmd = [
-        java,
-        "-cp",
-        classpath,
+        *_java_command(),
         "org.pd2java.gateway.HeapProbe",
         _manifest_arg(manifest_path),
         str(copies),
@@ -346,14 +377,11 @@ def java_bench(
     arr = np.ascontiguousarray(np.asarray(x), dtype="<f4")
     if arr.ndim < 2 or arr.shape[0] == 0:
         raise UserError(f"java_bench: expected a non-empty (N, ...) batch, got {arr.shape}")
-    java, classpath = _java_command()
     with tempfile.TemporaryDirectory(prefix="pd2java-bench-") as tmp:
         inputs = Path(tmp) / "inputs.f32"
         inputs.write_bytes(arr.tobytes())
         cmd = [
-            java,
-            "-cp",
-            classpath,
+            *_java_command(),
             "org.pd2java.gateway.Bench",
             manifest,
             str(inputs),

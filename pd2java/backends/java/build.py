@@ -91,6 +91,9 @@ def _javac(sources: list[Path], out_dir: Path, classpath: list[Path], what: str)
     argfile = out_dir.parent / "sources.txt"
     argfile.write_text("\n".join(f'"{s.as_posix()}"' for s in sources) + "\n", encoding="utf-8")
     cmd = [_tool("javac"), "--release", "17", "-Xlint:all", "-encoding", "UTF-8"]
+    # The Vector API kernels compile against the incubator module; only they refer to it, and
+    # the jar loads them by name only when the JVM has the module (see Kernels.java).
+    cmd += ["--add-modules", "jdk.incubator.vector"]
     cmd += ["-d", str(out_dir)]
     if classpath:
         cmd += ["-cp", os.pathsep.join(str(p) for p in classpath)]

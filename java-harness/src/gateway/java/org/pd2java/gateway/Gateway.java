@@ -114,6 +114,8 @@ public final class Gateway {
       sb.append('}');
     }
     sb.append("],\"weight_bytes\":").append(m.weightBytes());
+    sb.append(",\"kernels\":");
+    quote(sb, m.kernelInfo());
     return sb.append('}').toString();
   }
 

@@ -86,6 +86,7 @@ public final class Cli {
       double loadMs = (System.nanoTime() - t0) / 1e6;
       if (args[0].equals("check")) {
         System.out.println("ok " + m);
+        System.out.println("kernels: " + m.kernelInfo());
         System.out.println("classes: " + m.classes());
         System.out.println("nodes: " + String.join(" ", m.nodeNames()));
         System.out.printf("weights in memory: %.2f MB%n", m.weightBytes() / 1e6);

@@ -59,6 +59,13 @@ final class Conv2dKernel implements Kernel {
     long padded = (g.h + 2L * g.ph) * (g.w + 2L * g.pw);
     boolean depthwise = g.groups == g.c && g.groups > 1 && !n.referenceKernels
         && Math.max(taps, padded) <= FormatRules.MAX_VALUE_ELEMENTS;
+    if (n.vector != null) {
+      Kernel k = g.groups == 1 ? n.vector.denseConv(g, w, bias)
+          : g.groups == g.c ? n.vector.depthwiseConv(g, w, bias) : null;
+      if (k != null) {
+        return k;
+      }
+    }
     float[] weight = w.floats();
     if (weight == null) {
       return gemm ? new PackedConv2dGemmKernel(g, w, bias)

@@ -22,6 +22,12 @@ final class LinearKernel implements Kernel {
     }
     WeightTensor w = n.weights("weight", out, in);
     float[] bias = n.param("bias", out);
+    if (n.vector != null) {
+      Kernel k = n.vector.linear(in, out, w, bias);
+      if (k != null) {
+        return k;
+      }
+    }
     float[] weight = w.floats();
     // chosen here, once: the float32 kernel carries no dtype test
     return weight != null ? new LinearKernel(in, out, weight, bias)

@@ -5,14 +5,16 @@ package org.pd2java.runtime;
  * method returns a new instance.
  */
 public final class LoadOptions {
-  private static final LoadOptions DEFAULTS = new LoadOptions(true, false);
+  private static final LoadOptions DEFAULTS = new LoadOptions(true, false, true);
 
   private final boolean selfTest;
   private final boolean referenceKernels;
+  private final boolean vectorKernels;
 
-  private LoadOptions(boolean selfTest, boolean referenceKernels) {
+  private LoadOptions(boolean selfTest, boolean referenceKernels, boolean vectorKernels) {
     this.selfTest = selfTest;
     this.referenceKernels = referenceKernels;
+    this.vectorKernels = vectorKernels;
   }
 
   /** @return the defaults: golden self-test on, fast kernels where they exist */
@@ -28,7 +30,7 @@ public final class LoadOptions {
    * @return new options
    */
   public LoadOptions withSelfTest(boolean on) {
-    return new LoadOptions(on, referenceKernels);
+    return new LoadOptions(on, referenceKernels, vectorKernels);
   }
 
   /**
@@ -38,7 +40,24 @@ public final class LoadOptions {
    * @return new options
    */
   public LoadOptions withReferenceKernels(boolean on) {
-    return new LoadOptions(selfTest, on);
+    return new LoadOptions(selfTest, on, vectorKernels);
+  }
+
+  /**
+   * Allows or forbids the Vector API kernels. They run only when the JVM was started with {@code
+   * --add-modules jdk.incubator.vector} (see {@link Model#kernelInfo()}); this option can only
+   * switch them off, e.g. to compare both paths in one JVM. On by default.
+   *
+   * @param on whether the Vector API kernels may be used
+   * @return new options
+   */
+  public LoadOptions withVectorKernels(boolean on) {
+    return new LoadOptions(selfTest, referenceKernels, on);
+  }
+
+  /** @return whether the Vector API kernels may be used (when the JVM has the module) */
+  public boolean vectorKernels() {
+    return vectorKernels;
   }
 
   /** @return whether the golden self-test runs at load */

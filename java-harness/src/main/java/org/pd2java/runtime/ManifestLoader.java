@@ -254,7 +254,8 @@ final class ManifestLoader {
         params.put(p.getKey(), tensor);
       }
       NodeDef def =
-          new NodeDef(file, n.name(), n.op(), n.attrs(), params, options.referenceKernels());
+          new NodeDef(file, n.name(), n.op(), n.attrs(), params, options.referenceKernels(),
+              options.vectorKernels() ? Kernels.vector() : null);
       Kernel kernel = n.op().factory().compile(def, inShapes);
       int[] got = kernel.outputShape();
       if (!Arrays.equals(got, n.outputShape())) {
@@ -319,7 +320,8 @@ final class ManifestLoader {
     }
     Model model = new Model(
         name, classes, inputName, inputShape, outputNames, outputShapes, outputKinds, steps,
-        slotShapes.size(), outSlots, weightBytes);
+        slotShapes.size(), outSlots, weightBytes,
+        Kernels.info(options));
     // 7. Golden vectors and the self-test.
     if (goldenRaw != Json.NULL) {
       golden(Model.asMap(goldenRaw), st, model, v1, options.selfTest());

@@ -74,6 +74,8 @@ public final class Model {
   private final int[] stepOutputBuffers;
   // Bytes of the parameter tensors as held (compressed ones compressed): see weightBytes().
   private final long weightBytes;
+  // Which kernel family the steps were compiled for (Kernels.info).
+  private final String kernelInfo;
 
   Model(
       String name,
@@ -86,8 +88,10 @@ public final class Model {
       List<Step> steps,
       int valueCount,
       int[] outputSlots,
-      long weightBytes) {
+      long weightBytes,
+      String kernelInfo) {
     this.weightBytes = weightBytes;
+    this.kernelInfo = kernelInfo;
     this.name = name;
     this.classes = classes == null ? null : List.copyOf(classes);
     this.inputName = inputName;
@@ -192,6 +196,17 @@ public final class Model {
    */
   public long weightBytes() {
     return weightBytes;
+  }
+
+  /**
+   * Which kernels this model runs and why: {@code "vector: ..."} when it was loaded in a JVM
+   * started with {@code --add-modules jdk.incubator.vector} (the Vector API kernels, with the
+   * vector width), else {@code "scalar: ..."} with the reason. The answer is fixed at load.
+   *
+   * @return a one-line description of the active kernel family
+   */
+  public String kernelInfo() {
+    return kernelInfo;
   }
 
   /** @return the model name from the manifest */

@@ -23,6 +23,8 @@ final class NodeDef {
   final Map<String, WeightTensor> params;
   /** Use only the clear reference kernels (no fast paths). */
   final boolean referenceKernels;
+  /** The Vector API kernels, or null for the scalar ones ({@link Kernels#vector()}). */
+  final KernelProvider vector;
 
   NodeDef(
       String file,
@@ -30,8 +32,10 @@ final class NodeDef {
       OpSpec op,
       Map<String, Object> attrs,
       Map<String, WeightTensor> params,
-      boolean referenceKernels) {
+      boolean referenceKernels,
+      KernelProvider vector) {
     this.referenceKernels = referenceKernels;
+    this.vector = referenceKernels ? null : vector;
     this.file = file;
     this.name = name;
     this.op = op;
