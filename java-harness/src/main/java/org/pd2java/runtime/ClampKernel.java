@@ -5,7 +5,7 @@ package org.pd2java.runtime;
  * ({@code |v| <= Float.MAX_VALUE}) with {@code min <= max}; a one-sided clamp is written with the
  * float32 extreme (3.4028234663852886e38) as the missing bound.
  */
-final class ClampKernel extends ElementwiseKernel {
+final class ClampKernel extends ElementwiseKernel implements Epilogue.PiecewiseLinear {
   private final float low, high;
 
   static Kernel compile(NodeDef n, int[][] in) {
@@ -37,5 +37,20 @@ final class ClampKernel extends ElementwiseKernel {
     for (int i = 0; i < out.length; i++) {
       out[i] = Math.min(Math.max(in[i], low), high);
     }
+  }
+
+  @Override
+  public float slope() {
+    return 1f;
+  }
+
+  @Override
+  public float lo() {
+    return low;
+  }
+
+  @Override
+  public float hi() {
+    return high;
   }
 }

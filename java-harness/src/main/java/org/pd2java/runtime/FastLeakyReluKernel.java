@@ -7,7 +7,8 @@ package org.pd2java.runtime;
  * x (one of the two is 0), so the value equals {@link LeakyReluKernel}'s for every input, NaN
  * included; only a -0.0 result (x = -0.0, or slope * x underflowing) comes out as +0.0.
  */
-final class FastLeakyReluKernel extends ElementwiseKernel {
+final class FastLeakyReluKernel extends ElementwiseKernel
+    implements Epilogue.PiecewiseLinear {
   private final float slope;
 
   FastLeakyReluKernel(int[] shape, float slope) {
@@ -23,5 +24,20 @@ final class FastLeakyReluKernel extends ElementwiseKernel {
       float x = in[i];
       out[i] = Math.max(x, 0f) + s * Math.min(x, 0f);
     }
+  }
+
+  @Override
+  public float slope() {
+    return slope;
+  }
+
+  @Override
+  public float lo() {
+    return Float.NEGATIVE_INFINITY;
+  }
+
+  @Override
+  public float hi() {
+    return Float.POSITIVE_INFINITY;
   }
 }

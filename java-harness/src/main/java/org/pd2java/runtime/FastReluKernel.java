@@ -7,7 +7,7 @@ package org.pd2java.runtime;
  * included; a NaN stays NaN here (as in PyTorch) where the reference gives 0. Model inputs are
  * never NaN (refused), so a NaN can only come from an overflow inside the network.
  */
-final class FastReluKernel extends ElementwiseKernel {
+final class FastReluKernel extends ElementwiseKernel implements Epilogue.PiecewiseLinear {
   FastReluKernel(int[] shape) {
     super(shape);
   }
@@ -18,5 +18,20 @@ final class FastReluKernel extends ElementwiseKernel {
     for (int i = 0; i < out.length; i++) {
       out[i] = Math.max(in[i], 0f);
     }
+  }
+
+  @Override
+  public float slope() {
+    return 0f;
+  }
+
+  @Override
+  public float lo() {
+    return 0f;
+  }
+
+  @Override
+  public float hi() {
+    return Float.POSITIVE_INFINITY;
   }
 }

@@ -62,7 +62,9 @@ public final class Model {
   private final int[] outputSizes;
   private final String[] outputKinds;
   private final int[] outputSlots;
+  // The plan predict* runs (after PlanFusion), and every node unfused (for runLayers).
   private final Step[] steps;
+  private final Step[] layerSteps;
   private final int valueCount;
   // Buffer plan for predict: value slot -> buffer, and each buffer's size (see planBuffers).
   private final int[] bufferOf;
@@ -106,7 +108,8 @@ public final class Model {
     }
     this.outputKinds = outputKinds.clone();
     this.outputSlots = outputSlots.clone();
-    this.steps = steps.toArray(new Step[0]);
+    this.layerSteps = steps.toArray(new Step[0]);
+    this.steps = PlanFusion.fuse(steps, valueCount, outputSlots).toArray(new Step[0]);
     this.valueCount = valueCount;
     int[] slotSizes = new int[valueCount];
     slotSizes[0] = inputSize;
@@ -559,7 +562,7 @@ public final class Model {
 
   /** @return node names in execution order */
   public List<String> nodeNames() {
-    return Arrays.stream(steps).map(Step::node).toList();
+    return Arrays.stream(layerSteps).map(Step::node).toList();
   }
 
   /**
@@ -659,7 +662,7 @@ public final class Model {
   private float[][] execute(float[] src, int offset, Map<String, float[]> layers) {
     float[][] values = new float[valueCount][];
     values[0] = Arrays.copyOfRange(src, offset, offset + inputSize);
-    for (Step step : steps) {
+    for (Step step : layerSteps) {
       float[][] ins = new float[step.inputSlots().length][];
       for (int i = 0; i < ins.length; i++) {
         ins[i] = values[step.inputSlots()[i]];
@@ -718,6 +721,6 @@ public final class Model {
           .append(outputKinds[k]);
     }
     return "Model[" + name + ", input " + Arrays.toString(inputShape) + ", output"
-        + (outputNames.length == 1 ? " " : "s ") + outs + ", " + steps.length + " nodes]";
+        + (outputNames.length == 1 ? " " : "s ") + outs + ", " + layerSteps.length + " nodes]";
   }
 }

@@ -1,7 +1,7 @@
 package org.pd2java.runtime;
 
 /** relu6@1: {@code min(max(x, 0), 6)}. */
-final class Relu6Kernel extends ElementwiseKernel {
+final class Relu6Kernel extends ElementwiseKernel implements Epilogue.PiecewiseLinear {
   static Kernel compile(NodeDef n, int[][] in) {
     return new Relu6Kernel(in[0]);
   }
@@ -17,5 +17,20 @@ final class Relu6Kernel extends ElementwiseKernel {
       float x = in[i];
       out[i] = x > 0f ? (x < 6f ? x : 6f) : 0f;
     }
+  }
+
+  @Override
+  public float slope() {
+    return 0f;
+  }
+
+  @Override
+  public float lo() {
+    return 0f;
+  }
+
+  @Override
+  public float hi() {
+    return 6f;
   }
 }

@@ -26,16 +26,21 @@ final class VectorKernels implements KernelProvider {
 
   @Override
   public Kernel denseConv(Window2d g, WeightTensor weight, float[] bias) {
-    return null;
+    // im2col must stay one Java array (as the scalar GEMM's rule)
+    long b = (long) g.c * g.kh * g.kw * g.ho * g.wo;
+    return b > FormatRules.MAX_VALUE_ELEMENTS ? null : VectorConvKernel.of(g, weight, bias);
   }
 
   @Override
   public Kernel depthwiseConv(Window2d g, WeightTensor weight, float[] bias) {
-    return null;
+    long planes = (long) g.sw * ((g.ph + g.h + g.phEnd) * (long) ((g.pw + g.w + g.pwEnd + g.sw
+        - 1) / g.sw) + S.length());
+    return planes > FormatRules.MAX_VALUE_ELEMENTS ? null
+        : new VectorDepthwiseKernel(g, weight, bias, Epilogue.NONE);
   }
 
   @Override
   public Kernel linear(int in, int out, WeightTensor weight, float[] bias) {
-    return null;
+    return new VectorLinearKernel(in, out, weight, bias, Epilogue.NONE);
   }
 }

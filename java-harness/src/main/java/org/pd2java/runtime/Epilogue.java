@@ -1,0 +1,72 @@
+package org.pd2java.runtime;
+
+/**
+ * What a fused kernel does to each output value after its own sum and bias ({@link
+ * PlanFusion}): first add the residual input ({@code inputs[1]}, same shape as the output), then
+ * apply a piecewise-linear activation {@code min(max(max(v, slope * v), lo), hi)}.
+ *
+ * <p>That one form covers relu ({@code slope 0, lo 0}), relu6 ({@code hi 6}), leaky_relu with a
+ * slope in [0, 1] and clamp ({@code slope 1}), each exactly as its own kernel computes it
+ * for every non-NaN value ({@code max(v, slope * v)} is {@code v} for {@code v >= 0} and {@code
+ * slope * v} below when {@code 0 <= slope <= 1}). A NaN stays NaN, as in the fast scalar
+ * activation kernels and PyTorch.
+ */
+record Epilogue(boolean residual, boolean activation, float slope, float lo, float hi) {
+  /** Nothing: the kernel's plain output. */
+  static final Epilogue NONE = new Epilogue(false, false, 1f, Float.NEGATIVE_INFINITY,
+      Float.POSITIVE_INFINITY);
+
+  /** @return this epilogue with the residual add */
+  Epilogue withResidual() {
+    return new Epilogue(true, activation, slope, lo, hi);
+  }
+
+  /** @return this epilogue followed by the activation {@code act} */
+  Epilogue withActivation(PiecewiseLinear act) {
+    return new Epilogue(residual, true, act.slope(), act.lo(), act.hi());
+  }
+
+  /** The epilogue on one value (for the scalar tails of the vector kernels). */
+  float apply(float v, float[] res, int i) {
+    if (residual) {
+      v += res[i];
+    }
+    if (activation) {
+      v = Math.min(Math.max(Math.max(v, slope * v), lo), hi);
+    }
+    return v;
+  }
+
+  /**
+   * An activation kernel the fusion pass can fold into the kernel before it: {@code min(max(
+   * max(v, slope * v), lo), hi)} with {@code 0 <= slope <= 1}.
+   */
+  interface PiecewiseLinear {
+    /** @return the slope below zero, in [0, 1] */
+    float slope();
+
+    /** @return the lower bound */
+    float lo();
+
+    /** @return the upper bound */
+    float hi();
+
+    /** @return false when this instance's parameters fall outside the form (no fusion) */
+    default boolean fusable() {
+      return slope() >= 0f && slope() <= 1f && lo() <= hi();
+    }
+  }
+
+  /** A kernel that can take an epilogue: the fusion pass asks it for a fused twin. */
+  interface Fusable extends Kernel {
+    /**
+     * @param e the epilogue; its residual, when set, is the second input of the fused kernel
+     * @return a kernel computing this one's output followed by {@code e}, sharing this one's
+     *     weights, or null when this kernel cannot
+     */
+    Kernel fused(Epilogue e);
+
+    /** @return the epilogue this kernel already applies */
+    Epilogue epilogue();
+  }
+}

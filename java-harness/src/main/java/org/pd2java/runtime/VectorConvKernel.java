@@ -1,0 +1,330 @@
+package org.pd2java.runtime;
+
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * conv2d@1 and conv1d@1 with {@code groups == 1} on the Vector API: a GEMM {@code out[m][j] =
+ * sum_k W[m][k] * B[k][j]} over output channels {@code m}, im2col taps {@code k = (ic, ky, kx)}
+ * and output positions {@code j}, computed by a register-blocked microkernel.
+ *
+ * <p><b>Layout.</b> {@code B} is the im2col matrix, {@code kk x n} row-major in a scratch row;
+ * for a pointwise convolution (1x1, stride 1, no padding) the input already is {@code B} and no
+ * copy is made. The float32 weight is packed at load into the microkernel's order, {@link #MR}
+ * output channels interleaved per tap ({@code [cout / MR][kk][MR]}, then the last {@code cout %
+ * MR} channels row by row), and the file's row-major copy is not kept. A compressed weight (F16,
+ * I8) stays compressed: each block of {@link #MR} channels is dequantised into scratch when used.
+ *
+ * <p><b>Microkernel.</b> {@link #MR} output channels by two vectors of positions: eight
+ * accumulators, each tap loads two vectors of {@code B} and broadcasts four weights for eight
+ * fused multiply-adds. Positions are walked in column tiles whose {@code B} panel stays in L2
+ * while every channel block uses it. Residual add and activation ({@link Epilogue}) follow on
+ * each block's L1-hot output ({@link VectorEpilogue}). Positions left over at the end of a row (fewer
+ * than two vectors) are copied into a zero-padded panel and computed the same way.
+ *
+ * <p>Summation is float32 in tap order with fused multiply-adds: results differ from the scalar
+ * kernels by rounding only (JUnit and the parity tests hold them to 1e-5 + 1e-4 |x|). All working
+ * memory is scratch ({@link #scratchRows()}), so a call in a {@link Workspace} allocates nothing.
+ */
+final class VectorConvKernel implements Epilogue.Fusable {
+  private static final VectorSpecies<Float> S = VectorKernels.S;
+  private static final int V = S.length();
+  /** Output positions per microkernel call: two vectors. */
+  private static final int NR = 2 * V;
+  /** Output channels per microkernel call. */
+  static final int MR = 4;
+  /** Bytes of the B panel a column tile may span (kept in L2 while all channel blocks use it). */
+  private static final int PANEL_BYTES = 192 * 1024;
+
+  private final Window2d g;
+  private final int n, kk, full;
+  private final boolean direct;
+  /** Packed float32 weights, or null when {@link #compressed} holds the weight. */
+  private final float[] packed;
+  private final WeightTensor compressed;
+  private final float[] bias;
+  private final Epilogue ep;
+  private final int[] owLo, owHi;
+  /** Positions per column tile (a multiple of NR). */
+  private final int tile;
+  private final int[] scratchRows;
+
+  // Scratch rows: B (im2col), the tail panel, the tail output, a dequantised weight block (and
+  // its row-major staging).
+  private static final int ROW_B = 0, ROW_PANEL = 1, ROW_TAIL = 2, ROW_W = 3, ROW_WROWS = 4;
+
+  static VectorConvKernel of(Window2d g, WeightTensor weight, float[] bias) {
+    float[] w = weight.floats();
+    int kk = g.c * g.kh * g.kw;
+    return new VectorConvKernel(g, w == null ? null : pack(w, g.cout, kk),
+        w == null ? weight : null, bias, Epilogue.NONE);
+  }
+
+  private VectorConvKernel(Window2d g, float[] packed, WeightTensor compressed, float[] bias,
+      Epilogue ep) {
+    this.g = g;
+    this.packed = packed;
+    this.compressed = compressed;
+    this.bias = bias;
+    this.ep = ep;
+    this.n = g.ho * g.wo;
+    this.kk = g.c * g.kh * g.kw;
+    this.full = g.cout / MR * MR;
+    this.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0
+        && g.phEnd == 0 && g.pwEnd == 0 && g.ho == g.h && g.wo == g.w;
+    int[][] range = g.validOutputColumns();
+    this.owLo = range[0];
+    this.owHi = range[1];
+    int cols = PANEL_BYTES / 4 / Math.max(1, kk) / NR * NR;
+    this.tile = Math.max(NR, cols);
+    long b = direct ? 0 : (long) kk * n;
+    this.scratchRows = new int[] {(int) b, kk * NR, MR * NR,
+        compressed == null ? 0 : kk * MR, compressed == null ? 0 : kk * MR};
+  }
+
+  /** Row-major {@code [cout][kk]} to the microkernel's order (see the class comment). */
+  static float[] pack(float[] w, int cout, int kk) {
+    float[] p = new float[cout * kk];
+    int full = cout / MR * MR;
+    int i = 0;
+    for (int m = 0; m < full; m += MR) {
+      for (int k = 0; k < kk; k++) {
+        for (int r = 0; r < MR; r++) {
+          p[i++] = w[(m + r) * kk + k];
+        }
+      }
+    }
+    System.arraycopy(w, full * kk, p, i, (cout - full) * kk);
+    return p;
+  }
+
+  @Override
+  public int[] outputShape() {
+    return g.outputShape();
+  }
+
+  @Override
+  public int[] scratchRows() {
+    return scratchRows;
+  }
+
+  @Override
+  public Epilogue epilogue() {
+    return ep;
+  }
+
+  @Override
+  public Kernel fused(Epilogue e) {
+    return new VectorConvKernel(g, packed, compressed, bias, e);
+  }
+
+  @Override
+  public void run(float[][] inputs, float[] out) {
+    run(inputs, out, Kernel.newScratch(scratchRows));
+  }
+
+  @Override
+  public void run(float[][] inputs, float[] out, float[][] scratch) {
+    float[] b = direct ? inputs[0] : scratch[ROW_B];
+    if (!direct) {
+      im2col(inputs[0], b);
+    }
+    float[] res = ep.residual() ? inputs[1] : null;
+    final int n = this.n, kk = this.kk, cout = g.cout;
+    int mainEnd = n / NR * NR;
+    for (int j0 = 0; j0 < mainEnd; j0 += tile) {
+      int j1 = Math.min(mainEnd, j0 + tile);
+      for (int m = 0; m < full; m += MR) {
+        float[] w = packed;
+        int wOff = m * kk;
+        if (w == null) {
+          w = dequantise(m, scratch);
+          wOff = 0;
+        }
+        for (int j = j0; j < j1; j += NR) {
+          block(b, n, j, w, wOff, m, out, n, j);
+        }
+        for (int r = 0; r < MR; r++) {
+          VectorEpilogue.apply(ep, out, (m + r) * n + j0, j1 - j0, res);
+        }
+      }
+      for (int m = full; m < cout; m++) {
+        float[] w = packed;
+        int wOff = m * kk;
+        if (w == null) {
+          w = scratch[ROW_W];
+          compressed.row(m, w, 0);
+          wOff = 0;
+        }
+        for (int j = j0; j < j1; j += NR) {
+          row(b, n, j, w, wOff, m, out, n, j);
+        }
+        VectorEpilogue.apply(ep, out, m * n + j0, j1 - j0, res);
+      }
+    }
+    if (mainEnd < n) {
+      tail(b, mainEnd, out, res, scratch);
+    }
+  }
+
+  /** The last {@code n % NR} positions: through a zero-padded panel, then a scalar epilogue. */
+  private void tail(float[] b, int j0, float[] out, float[] res, float[][] scratch) {
+    final int n = this.n, kk = this.kk, t = n - j0;
+    float[] panel = scratch[ROW_PANEL];
+    float[] y = scratch[ROW_TAIL];
+    for (int k = 0; k < kk; k++) {
+      System.arraycopy(b, k * n + j0, panel, k * NR, t);
+      Arrays.fill(panel, k * NR + t, (k + 1) * NR, 0f);
+    }
+    for (int m = 0; m < g.cout; m += m < full ? MR : 1) {
+      boolean four = m < full;
+      float[] w = packed;
+      int wOff = m * kk;
+      if (w == null) {
+        w = four ? dequantise(m, scratch) : scratch[ROW_W];
+        if (!four) {
+          compressed.row(m, w, 0);
+        }
+        wOff = 0;
+      }
+      int rows = four ? MR : 1;
+      if (four) {
+        block(panel, NR, 0, w, wOff, m, y, NR, -m * NR);
+      } else {
+        row(panel, NR, 0, w, wOff, m, y, NR, -m * NR);
+      }
+      for (int r = 0; r < rows; r++) {
+        int o = (m + r) * n + j0;
+        for (int q = 0; q < t; q++) {
+          out[o + q] = ep.apply(y[r * NR + q], res, o + q);
+        }
+      }
+    }
+  }
+
+  /** Channels {@code [m, m + MR)} of a compressed weight, packed, in scratch. */
+  private float[] dequantise(int m, float[][] scratch) {
+    float[] rows = scratch[ROW_WROWS];
+    float[] w = scratch[ROW_W];
+    compressed.rows(m, MR, rows);
+    final int kk = this.kk;
+    for (int k = 0; k < kk; k++) {
+      for (int r = 0; r < MR; r++) {
+        w[k * MR + r] = rows[r * kk + k];
+      }
+    }
+    return w;
+  }
+
+  /**
+   * Channels {@code [m, m + MR)} at positions {@code [j, j + NR)}: {@code out[(m + r) * ldo +
+   * oOff + q]} for r < MR, q < NR, from {@code B[k * ldb + j + q]} and the packed weights at
+   * {@code wOff}, plus the bias (the epilogue is a separate pass: {@link VectorEpilogue}).
+   */
+  private void block(float[] b, int ldb, int j, float[] w, int wOff, int m, float[] out, int ldo,
+      int oOff) {
+    FloatVector c00 = bias(m), c01 = c00;
+    FloatVector c10 = bias(m + 1), c11 = c10;
+    FloatVector c20 = bias(m + 2), c21 = c20;
+    FloatVector c30 = bias(m + 3), c31 = c30;
+    final int kk = this.kk;
+    int bi = j;
+    int wi = wOff;
+    for (int k = 0; k < kk; k++) {
+      FloatVector x0 = FloatVector.fromArray(S, b, bi);
+      FloatVector x1 = FloatVector.fromArray(S, b, bi + V);
+      FloatVector w0 = FloatVector.broadcast(S, w[wi]);
+      FloatVector w1 = FloatVector.broadcast(S, w[wi + 1]);
+      FloatVector w2 = FloatVector.broadcast(S, w[wi + 2]);
+      FloatVector w3 = FloatVector.broadcast(S, w[wi + 3]);
+      c00 = x0.fma(w0, c00);
+      c01 = x1.fma(w0, c01);
+      c10 = x0.fma(w1, c10);
+      c11 = x1.fma(w1, c11);
+      c20 = x0.fma(w2, c20);
+      c21 = x1.fma(w2, c21);
+      c30 = x0.fma(w3, c30);
+      c31 = x1.fma(w3, c31);
+      bi += ldb;
+      wi += MR;
+    }
+    int o = m * ldo + oOff;
+    c00.intoArray(out, o);
+    c01.intoArray(out, o + V);
+    o += ldo;
+    c10.intoArray(out, o);
+    c11.intoArray(out, o + V);
+    o += ldo;
+    c20.intoArray(out, o);
+    c21.intoArray(out, o + V);
+    o += ldo;
+    c30.intoArray(out, o);
+    c31.intoArray(out, o + V);
+  }
+
+  /** One channel {@code m} at positions {@code [j, j + NR)} (weights row-major at wOff). */
+  private void row(float[] b, int ldb, int j, float[] w, int wOff, int m, float[] out, int ldo,
+      int oOff) {
+    FloatVector c0 = bias(m), c1 = c0;
+    final int kk = this.kk;
+    int bi = j;
+    for (int k = 0; k < kk; k++) {
+      FloatVector wk = FloatVector.broadcast(S, w[wOff + k]);
+      c0 = FloatVector.fromArray(S, b, bi).fma(wk, c0);
+      c1 = FloatVector.fromArray(S, b, bi + V).fma(wk, c1);
+      bi += ldb;
+    }
+    int o = m * ldo + oOff;
+    c0.intoArray(out, o);
+    c1.intoArray(out, o + V);
+  }
+
+  private FloatVector bias(int m) {
+    return FloatVector.broadcast(S, bias == null ? 0f : bias[m]);
+  }
+
+  /**
+   * im2col: {@code b[k * n + j]} is input tap {@code k = (ic, ky, kx)} for output position
+   * {@code j = oy * wo + ox}; every element is written (padding as 0), so scratch needs no
+   * clearing.
+   */
+  private void im2col(float[] x, float[] b) {
+    final int cin = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
+    final int ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw, ho = g.ho, wo = g.wo;
+    final int n = this.n;
+    for (int ic = 0; ic < cin; ic++) {
+      int ibase = ic * h * w;
+      for (int ky = 0; ky < kh; ky++) {
+        for (int kx = 0; kx < kw; kx++) {
+          int row = ((ic * kh + ky) * kw + kx) * n;
+          int lo = owLo[kx];
+          int hi = owHi[kx];
+          int xoff = kx * dw - pw;
+          for (int oy = 0; oy < ho; oy++) {
+            int p = row + oy * wo;
+            int iy = oy * sh - ph + ky * dh;
+            if (iy < 0 || iy >= h || lo >= hi) {
+              Arrays.fill(b, p, p + wo, 0f);
+              continue;
+            }
+            if (lo > 0) {
+              Arrays.fill(b, p, p + lo, 0f);
+            }
+            int src = ibase + iy * w + xoff; // input index of output column ox: src + ox * sw
+            if (sw == 1) {
+              System.arraycopy(x, src + lo, b, p + lo, hi - lo);
+            } else {
+              for (int ox = lo; ox < hi; ox++) {
+                b[p + ox] = x[src + ox * sw];
+              }
+            }
+            if (hi < wo) {
+              Arrays.fill(b, p + hi, p + wo, 0f);
+            }
+          }
+        }
+      }
+    }
+  }
+}
