@@ -565,6 +565,11 @@ public final class Model {
     return Arrays.stream(layerSteps).map(Step::node).toList();
   }
 
+  /** @return the steps predict runs, after fusion ({@code "conv+act"} names a fused step) */
+  List<String> planNodes() {
+    return Arrays.stream(steps).map(Step::node).toList();
+  }
+
   /**
    * Assigns each value slot a buffer so that a value whose last reader has run hands its buffer
    * to a later value of the same size. A step's output never shares a buffer with its inputs

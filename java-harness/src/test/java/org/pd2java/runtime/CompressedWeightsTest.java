@@ -258,7 +258,10 @@ class CompressedWeightsTest {
         Model a = Model.load(pp, o);
         Model b = Model.load(fp, o);
         String what = op + " " + dtype + (reference ? " (reference kernels)" : "");
-        assertEquals("Packed" + kernel(b, x), kernel(a, x), what);
+        // the Vector API kernels take either dtype (one class); the scalar ones have twins
+        String plainKernel = kernel(b, x);
+        assertEquals((plainKernel.startsWith("Vector") ? "" : "Packed") + plainKernel,
+            kernel(a, x), what);
         assertArrayEquals(b.runLayers(x).get("c"), a.runLayers(x).get("c"), 0f, what);
         assertTrue(a.weightBytes() < b.weightBytes(), what);
         if (!reference) {
@@ -268,6 +271,8 @@ class CompressedWeightsTest {
     }
     return used;
   }
+
+  private static final String GEMM = KernelTesting.fast("Conv2dGemmKernel", "VectorConvKernel");
 
   private static Map<String, Object> conv(int cin, int cout, int k, int stride, int pad,
       int dil, int groups) {
@@ -280,16 +285,16 @@ class CompressedWeightsTest {
   void denseConvOnTheGemmKernel() throws IOException {
     Random r = new Random(21);
     // several column tiles, out_channels not a multiple of 4, odd in_channels * kh * kw
-    assertEquals("Conv2dGemmKernel", compare(r, new int[] {3, 20, 33}, "conv2d",
+    assertEquals(GEMM, compare(r, new int[] {3, 20, 33}, "conv2d",
         conv(3, 7, 3, 1, 1, 1, 1), Weight.random(r, 7, 3, 3, 3), new int[] {7, 20, 33}));
-    assertEquals("Conv2dGemmKernel", compare(r, new int[] {5, 9, 8}, "conv2d",
+    assertEquals(GEMM, compare(r, new int[] {5, 9, 8}, "conv2d",
         conv(5, 8, 1, 2, 0, 1, 1), Weight.random(r, 8, 5, 1, 1), new int[] {8, 5, 4}));
     // Small maps: the compressed kernel runs blocks of PackedConv2dGemmKernel.MIN_BLOCK output
     // channels (70 = 64 + 6, the last block with a tail of 2; 130 = 64 + 64 + 2)
     assertEquals(64, PackedConv2dGemmKernel.MIN_BLOCK);
-    assertEquals("Conv2dGemmKernel", compare(r, new int[] {3, 4, 5}, "conv2d",
+    assertEquals(GEMM, compare(r, new int[] {3, 4, 5}, "conv2d",
         conv(3, 70, 3, 1, 1, 1, 1), Weight.random(r, 70, 3, 3, 3), new int[] {70, 4, 5}));
-    assertEquals("Conv2dGemmKernel", compare(r, new int[] {6, 1, 1}, "conv2d",
+    assertEquals(GEMM, compare(r, new int[] {6, 1, 1}, "conv2d",
         conv(6, 130, 1, 1, 0, 1, 1), Weight.random(r, 130, 6, 1, 1), new int[] {130, 1, 1}));
   }
 
@@ -297,13 +302,16 @@ class CompressedWeightsTest {
   void depthwiseConvOnBothPathsOfItsKernel() throws IOException {
     Random r = new Random(22);
     // stride 2: the direct path (3x3 weights in registers)
-    assertEquals("DepthwiseConv2dKernel", compare(r, new int[] {4, 15, 30}, "conv2d",
+    assertEquals(KernelTesting.fast("DepthwiseConv2dKernel", "VectorDepthwiseKernel"),
+        compare(r, new int[] {4, 15, 30}, "conv2d",
         conv(4, 4, 3, 2, 1, 1, 4), Weight.random(r, 4, 1, 3, 3), new int[] {4, 8, 15}));
     // stride 1, a large plane and a channel multiplier: the tap-plane path
-    assertEquals("DepthwiseConv2dKernel", compare(r, new int[] {3, 12, 14}, "conv2d",
+    assertEquals(KernelTesting.fast("DepthwiseConv2dKernel", "VectorDepthwiseKernel"),
+        compare(r, new int[] {3, 12, 14}, "conv2d",
         conv(3, 6, 3, 1, 1, 1, 3), Weight.random(r, 6, 1, 3, 3), new int[] {6, 12, 14}));
     // 5x5 taps on the direct path (not the 3x3 special case)
-    assertEquals("DepthwiseConv2dKernel", compare(r, new int[] {2, 9, 11}, "conv2d",
+    assertEquals(KernelTesting.fast("DepthwiseConv2dKernel", "VectorDepthwiseKernel"),
+        compare(r, new int[] {2, 9, 11}, "conv2d",
         conv(2, 2, 5, 2, 2, 1, 2), Weight.random(r, 2, 1, 5, 5), new int[] {2, 5, 6}));
   }
 
@@ -319,18 +327,20 @@ class CompressedWeightsTest {
     Random r = new Random(24);
     Map<String, Object> dense = map("in_channels", 3, "out_channels", 5, "kernel_size", 3,
         "stride", 1, "padding", 1, "dilation", 1, "groups", 1);
-    assertEquals("Conv2dGemmKernel", compare(r, new int[] {3, 40}, "conv1d", dense,
+    assertEquals(GEMM, compare(r, new int[] {3, 40}, "conv1d", dense,
         Weight.random(r, 5, 3, 3), new int[] {5, 40}));
     Map<String, Object> depthwise = map("in_channels", 4, "out_channels", 4, "kernel_size", 5,
         "stride", 2, "padding", 2, "dilation", 1, "groups", 4);
-    assertEquals("DepthwiseConv2dKernel", compare(r, new int[] {4, 30}, "conv1d",
+    assertEquals(KernelTesting.fast("DepthwiseConv2dKernel", "VectorDepthwiseKernel"),
+        compare(r, new int[] {4, 30}, "conv1d",
         depthwise, Weight.random(r, 4, 1, 5), new int[] {4, 15}));
   }
 
   @Test
   void linearDequantisesOneRowAtATime() throws IOException {
     Random r = new Random(25);
-    assertEquals("LinearKernel", compare(r, new int[] {37}, "linear",
+    assertEquals(KernelTesting.fast("LinearKernel", "VectorLinearKernel"),
+        compare(r, new int[] {37}, "linear",
         map("in_features", 37, "out_features", 11), Weight.random(r, 11, 37), new int[] {11}));
   }
 

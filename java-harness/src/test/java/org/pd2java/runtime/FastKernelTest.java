@@ -68,7 +68,7 @@ class FastKernelTest {
       Model fast = Model.load(p);
       Model ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true));
       float[] x = random(r, c[0] * c[10] * c[11]);
-      assertKernel(fast, x, "Conv2dGemmKernel");
+      assertKernel(fast, x, KernelTesting.fast("Conv2dGemmKernel", "VectorConvKernel"));
       assertKernel(ref, x, "Conv2dKernel");
       float[] a = fast.runLayers(x).get("c");
       float[] b = ref.runLayers(x).get("c");
@@ -128,7 +128,8 @@ class FastKernelTest {
       Model fast = Model.load(p);
       Model ref = Model.load(p, LoadOptions.defaults().withReferenceKernels(true));
       float[] x = random(r, cin * c[10] * c[11]);
-      assertKernel(fast, x, "DepthwiseConv2dKernel");
+      assertKernel(fast, x,
+          KernelTesting.fast("DepthwiseConv2dKernel", "VectorDepthwiseKernel"));
       assertKernel(ref, x, "Conv2dKernel");
       // Twice: the second call reuses nothing from the first (per-call scratch).
       for (int rep = 0; rep < 2; rep++) {

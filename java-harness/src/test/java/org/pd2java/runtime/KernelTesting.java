@@ -15,6 +15,14 @@ final class KernelTesting {
   private KernelTesting() {}
 
   /** A shape literal: {@code s(2, 3, 4)}. */
+  /**
+   * The fast kernel class expected for an op: {@code vector} when this JVM runs the Vector API
+   * kernels ({@link Kernels#vector()}), else {@code scalar}.
+   */
+  static String fast(String scalar, String vector) {
+    return Kernels.vector() != null ? vector : scalar;
+  }
+
   static int[] s(int... d) {
     return d;
   }
