@@ -69,8 +69,8 @@ final class SoftmaxKernel implements Kernel {
     }
   }
 
+  /** Each exponential is computed twice (for the sum, then the quotient): no per-call array. */
   private void runSoftmax(float[] x, float[] out) {
-    double[] e = new double[axis];
     for (int o = 0; o < outer; o++) {
       for (int i = 0; i < inner; i++) {
         int base = o * axis * inner + i;
@@ -80,11 +80,10 @@ final class SoftmaxKernel implements Kernel {
         }
         double sum = 0;
         for (int k = 0; k < axis; k++) {
-          e[k] = Math.exp((double) x[base + k * inner] - max);
-          sum += e[k];
+          sum += Math.exp((double) x[base + k * inner] - max);
         }
         for (int k = 0; k < axis; k++) {
-          out[base + k * inner] = (float) (e[k] / sum);
+          out[base + k * inner] = (float) (Math.exp((double) x[base + k * inner] - max) / sum);
         }
       }
     }

@@ -33,9 +33,9 @@ final class VectorKernels implements KernelProvider {
 
   @Override
   public Kernel depthwiseConv(Window2d g, WeightTensor weight, float[] bias) {
-    long planes = (long) g.sw * ((g.ph + g.h + g.phEnd) * (long) ((g.pw + g.w + g.pwEnd + g.sw
-        - 1) / g.sw) + S.length());
-    return planes > FormatRules.MAX_VALUE_ELEMENTS ? null
+    long plane = (g.ph + g.h + g.phEnd) * (long) (g.pw + g.w + g.pwEnd) + S.length();
+    long rows = (long) g.ho * ((g.wo - 1L) * g.sw + S.length());
+    return Math.max(plane, rows) > FormatRules.MAX_VALUE_ELEMENTS ? null
         : new VectorDepthwiseKernel(g, weight, bias, Epilogue.NONE);
   }
 
