@@ -30,9 +30,16 @@ import java.util.concurrent.Executor;
  * planes or padded plane, a compressed convolution's weights for a block of output channels),
  * and {@link #predictBatch} reuses one set of buffers for all its samples. {@link #runLayers}
  * keeps every value and so allocates one array per node. {@link #predictInto} and {@link
- * #predictAllInto} run in a caller-owned {@link Workspace} (one per thread) instead, so the
- * buffer plan and the per-step input arrays are not allocated again; the kernels' own scratch
- * still is.
+ * #predictAllInto} run in a caller-owned {@link Workspace} (one per thread) instead, which holds
+ * the buffer plan, the per-step input arrays and the kernels' declared scratch: with the Vector
+ * API kernels ({@link #kernelInfo()}) a steady-state call there allocates nothing. The scalar
+ * kernels still allocate their own scratch per call (the dense convolution's im2col tiles and
+ * accumulators: HotSpot 17 vectorises its loops only over arrays allocated inside the call).
+ *
+ * <p><b>Plan.</b> At load the nodes are compiled into steps, and with the Vector API kernels a
+ * fusion pass folds activations and residual adds into the convolution or linear step before
+ * them ({@code PlanFusion}); a value that is a model output is never fused away. {@link
+ * #runLayers} runs the unfused nodes, so every node's value stays visible.
  *
  * <p><b>Shapes.</b> A model has one input and one or more outputs, each of any rank; shapes are
  * per sample (the batch axis is implicit): {@link #inputShape()}, {@link #outputShape(int)}. A
