@@ -7,6 +7,10 @@ with torch (1e-5 abs + 1e-4 rel, and the same argmax on every sample).
 - ONNX: ``torch.onnx.export`` (the TorchScript exporter, opset 17; the torch.export-based one
   too for the models listed in ``DYNAMO``) then ``pd2java.exporter.export_onnx``.
 
+Java runs each export on both kernel families (the Vector API kernels, then the scalar ones:
+conftest's java_kernels); the export, torch, the reference and onnxruntime run once per case
+(conftest's parity_cache).
+
 Weights are random but realistic (tests/architectures.py:realistic): a first test holds every
 network to non-trivial, non-saturated activations, so that parity means something.
 """
@@ -21,9 +25,11 @@ import numpy as np
 import pytest
 import torch
 from architectures import ARCHITECTURES, NORMS, Arch
+from conftest import KERNEL_FAMILIES
 from helpers import assert_backends_match, assert_close, torch_forward, torch_onnx_export
 from torch import nn
 
+from pd2java.backends.java.bridge import java_predict_all
 from pd2java.exporter import export, export_onnx
 
 IDS = [a.name for a in ARCHITECTURES]
@@ -87,16 +93,34 @@ def test_weights_give_realistic_activations(arch: Arch) -> None:
     assert float(np.abs(y).max()) < 1e3
 
 
+def java_matches(manifest: Path, x: np.ndarray, expected, what: str, kernels) -> None:
+    """The Java runtime, on the kernel family ``kernels`` asks for, matches torch on ``x``."""
+    got = java_predict_all(manifest, x)
+    kernels.check(manifest)
+    want = list(expected) if isinstance(expected, (list, tuple)) else [expected]
+    assert len(got) == len(want), f"{what}: Java gives {len(got)} outputs, torch {len(want)}"
+    for i, (g, e) in enumerate(zip(got, want)):
+        label = "" if len(want) == 1 else f" output {i}"
+        check(g, e, f"{what}: Java ({kernels} kernels){label} vs torch")
+
+
+@pytest.mark.parametrize("java_kernels", KERNEL_FAMILIES, indirect=True, scope="module")
 @pytest.mark.parametrize("arch", ARCHITECTURES, ids=IDS)
-def test_fx_export_java_and_reference_match_torch(tmp_path: Path, arch: Arch) -> None:
-    model = arch.build()
-    x = inputs(arch)
-    expected = torch_forward(model, x)
-    manifest = export(
-        model, tmp_path, input_shape=arch.shape, name=arch.name, onnx=True, fold_bn=arch.fold_bn
-    )
-    onnx_file = manifest.with_name(f"{arch.name}.onnx")
-    assert_backends_match(manifest, x, expected, f"{arch.name} (fx)", onnx_file, check=check)
+def test_fx_export_java_and_reference_match_torch(parity_cache, arch: Arch, java_kernels) -> None:
+    def prepare(folder: Path):
+        model = arch.build()
+        x = inputs(arch)
+        expected = torch_forward(model, x)
+        manifest = export(
+            model, folder, input_shape=arch.shape, name=arch.name, onnx=True, fold_bn=arch.fold_bn
+        )
+        onnx_file = manifest.with_name(f"{arch.name}.onnx")
+        # Once per export: the reference and onnxruntime do not depend on the JVM's kernels.
+        assert_backends_match(manifest, x, expected, f"{arch.name} (fx)", onnx_file, check=check)
+        return manifest, x, expected
+
+    manifest, x, expected = parity_cache(f"fx_{arch.name}", prepare)
+    java_matches(manifest, x, expected, f"{arch.name} (fx)", java_kernels)
 
 
 def torch_onnx(model: nn.Module, x: np.ndarray, path: Path, dynamo: bool) -> Path:
@@ -130,13 +154,20 @@ ONNX_CASES = [
 ]
 
 
+@pytest.mark.parametrize("java_kernels", KERNEL_FAMILIES, indirect=True, scope="module")
 @pytest.mark.parametrize(("arch", "dynamo"), ONNX_CASES)
 def test_onnx_import_java_and_reference_match_torch(
-    tmp_path: Path, arch: Arch, dynamo: bool
+    parity_cache, arch: Arch, dynamo: bool, java_kernels
 ) -> None:
-    model = arch.build()
-    x = inputs(arch)
-    expected = torch_forward(model, x)
-    src = torch_onnx(model, x, tmp_path / "src.onnx", dynamo=dynamo)
-    manifest = export_onnx(src, tmp_path / "out", name=arch.name, fold_bn=arch.fold_bn)
-    assert_backends_match(manifest, x, expected, f"{arch.name} (ONNX)", check=check)
+    def prepare(folder: Path):
+        model = arch.build()
+        x = inputs(arch)
+        expected = torch_forward(model, x)
+        src = torch_onnx(model, x, folder / "src.onnx", dynamo=dynamo)
+        manifest = export_onnx(src, folder / "out", name=arch.name, fold_bn=arch.fold_bn)
+        assert_backends_match(manifest, x, expected, f"{arch.name} (ONNX)", check=check)
+        return manifest, x, expected
+
+    key = f"onnx_{arch.name}" + ("_dynamo" if dynamo else "")
+    manifest, x, expected = parity_cache(key, prepare)
+    java_matches(manifest, x, expected, f"{arch.name} (ONNX)", java_kernels)

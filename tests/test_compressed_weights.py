@@ -5,7 +5,7 @@ the Java runtime (real JVM), which keeps the weights compressed in memory (docs/
 
 For each model and mode: the export is version 3 with F16 / I8 weights in the slots that take them,
 Java loads it with its golden self-test on, its outputs on a fresh batch equal the reference's at
-the format tolerance, the compressed values matter (the outputs differ from the float32 export's),
+the format tolerance on both kernel families (the Vector API kernels and the scalar ones), the compressed values matter (the outputs differ from the float32 export's),
 and the bytes Java holds for the weights (``Model.weightBytes()``, the gateway's ``info``) are
 exactly the stored bytes of the referenced tensors, well under the float32 export's.
 """
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from conformance.verdicts import java_call
+from conftest import KERNEL_FAMILIES
 from helpers import assert_close
 from torch import nn
 
@@ -134,25 +135,30 @@ def _stored_bytes(manifest: Path) -> int:
     return total
 
 
+@pytest.mark.parametrize("java_kernels", KERNEL_FAMILIES, indirect=True, scope="module")
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_java_runs_compressed_exports_like_the_reference(
-    tmp_path: Path, name: str, mode: str
+    parity_cache, name: str, mode: str, java_kernels
 ) -> None:
-    path = _export(tmp_path, name, mode)
-    loaded = reference.load(path)
-    assert loaded.manifest["format_version"] == 3
-    compressed = {t for t, d in loaded.weight_dtypes.items() if d == DTYPE[mode]}
-    weights = {
-        n.params["weight"] for n in loaded.graph.nodes if n.op in ("conv2d", "conv1d", "linear")
-    }
-    assert compressed == weights, "every conv/linear weight, and only those, is compressed"
-    if mode == "int8":
-        assert set(loaded.manifest["quantization"]) == weights
-    x = _batch(name)
-    expected = reference.run(path, x)
+    def prepare(folder: Path):
+        path = _export(folder, name, mode)
+        loaded = reference.load(path)
+        assert loaded.manifest["format_version"] == 3
+        compressed = {t for t, d in loaded.weight_dtypes.items() if d == DTYPE[mode]}
+        weights = {
+            n.params["weight"] for n in loaded.graph.nodes if n.op in ("conv2d", "conv1d", "linear")
+        }
+        assert compressed == weights, "every conv/linear weight, and only those, is compressed"
+        if mode == "int8":
+            assert set(loaded.manifest["quantization"]) == weights
+        x = _batch(name)
+        return path, x, reference.run(path, x)
+
+    path, x, expected = parity_cache(f"compressed_{name}_{mode}", prepare)
     got = java_predict(path, x)  # Java's load-time golden self-test runs first
-    assert_close(got, expected, what=f"{name} {mode}: Java vs reference")
+    java_kernels.check(path)
+    assert_close(got, expected, what=f"{name} {mode} ({java_kernels} kernels): Java vs reference")
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

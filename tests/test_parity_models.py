@@ -2,7 +2,8 @@
 
 Random initialisation with randomised BN statistics (so BN is not the identity and folding has
 something to fold); inputs are synthetic PRPD images plus uniform noise. Java must match PyTorch
-and the NumPy reference within 1e-5 abs + 1e-4 rel with the same argmax. Also covers the bridge
+and the NumPy reference within 1e-5 abs + 1e-4 rel with the same argmax, on both kernel families
+(the Vector API kernels and the scalar ones; conftest.java_kernels), each export made once. Also covers the bridge
 itself: one JVM reused across calls, the model cache following a re-export, typed Java errors.
 """
 
@@ -17,6 +18,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import KERNEL_FAMILIES
 from corpus import randomize_bn
 from helpers import assert_close
 
@@ -43,33 +45,38 @@ def inputs() -> np.ndarray:
     return _inputs()
 
 
+@pytest.mark.parametrize("java_kernels", KERNEL_FAMILIES, indirect=True, scope="module")
 @pytest.mark.parametrize("fold_bn", [False, True], ids=["fp32", "fold_bn"])
 @pytest.mark.parametrize("arch", ["lenet", "light"])
-def test_zoo_model_java_matches_torch_and_reference(tmp_path, inputs, arch, fold_bn):
-    torch.manual_seed(11)
-    model = randomize_bn(build_model(arch, GIS), seed=12).eval()
-    manifest = export(
-        model,
-        tmp_path,
-        input_shape=(1, 60, 120),
-        classes=GIS,
-        name=f"zoo_{arch}",
-        fold_bn=fold_bn,
-        onnx=False,
-    )
-    transforms = json.loads(manifest.read_text())["transforms"]
-    # recorded only where a conv + batch norm pair was folded; LeNet has no batch norm
-    assert ("fold_bn" in transforms) == (fold_bn and arch == "light")
-    with torch.no_grad():
-        expected = model(torch.from_numpy(inputs)).numpy()
+def test_zoo_model_java_matches_torch_and_reference(
+    parity_cache, inputs, arch, fold_bn, java_kernels
+):
+    def prepare(folder):
+        torch.manual_seed(11)
+        model = randomize_bn(build_model(arch, GIS), seed=12).eval()
+        manifest = export(
+            model,
+            folder,
+            input_shape=(1, 60, 120),
+            classes=GIS,
+            name=f"zoo_{arch}",
+            fold_bn=fold_bn,
+            onnx=False,
+        )
+        transforms = json.loads(manifest.read_text())["transforms"]
+        # recorded only where a conv + batch norm pair was folded; LeNet has no batch norm
+        assert ("fold_bn" in transforms) == (fold_bn and arch == "light")
+        with torch.no_grad():
+            expected = model(torch.from_numpy(inputs)).numpy()
+        return manifest, expected, reference.run(manifest, inputs)
+
+    manifest, expected, ref = parity_cache(f"zoo_{arch}_{fold_bn}", prepare)
     got = java_predict(manifest, inputs)
+    java_kernels.check(manifest)
     assert got.shape == (len(inputs), len(GIS))
-    assert_close(got, expected, what=f"{arch} fold_bn={fold_bn}: Java vs PyTorch")
-    assert_close(
-        got,
-        reference.run(manifest, inputs),
-        what=f"{arch} fold_bn={fold_bn}: Java vs NumPy reference",
-    )
+    what = f"{arch} fold_bn={fold_bn} ({java_kernels} kernels)"
+    assert_close(got, expected, what=f"{what}: Java vs PyTorch")
+    assert_close(got, ref, what=f"{what}: Java vs NumPy reference")
     # The typed model info the gateway reports matches the manifest.
     info = bridge.model_info(manifest)
     assert info.classes == tuple(GIS)
@@ -90,11 +97,13 @@ def _tiny(seed: int, classes: int = 3) -> torch.nn.Module:
     ).eval()
 
 
-def test_layer_outputs_match_reference_node_by_node(tmp_path):
+@pytest.mark.parametrize("java_kernels", KERNEL_FAMILIES, indirect=True, scope="module")
+def test_layer_outputs_match_reference_node_by_node(tmp_path, java_kernels):
     model = randomize_bn(_tiny(1), seed=2)
     manifest = export(model, tmp_path, input_shape=(1, 6, 8), name="tiny", onnx=False)
     x = np.random.default_rng(0).standard_normal((1, 1, 6, 8)).astype(np.float32)
     java = java_layers(manifest, x)
+    java_kernels.check(manifest)
     ref = reference.run_layers(manifest, x)
     assert list(java) == list(ref)  # same nodes, same (topological) order
     for node, value in ref.items():

@@ -210,12 +210,19 @@ def build_tests(harness: Path | None = None) -> Path:
     return target
 
 
-def run_junit(harness: Path | None = None, timeout: float = 900) -> tuple[bool, str]:
-    """Build everything and run the JUnit tests; returns (all passed, launcher output)."""
+def junit_command(vector: bool, harness: Path | None = None) -> list[str]:
+    """The command that runs the JUnit suite in a JVM with (``vector``) or without the Vector API
+    module, building everything first. The JVM is told which kernel family to expect (system
+    property ``pd2java.test.expectVector``), and KernelPathTest fails when another one is active:
+    a run that silently fell back to the scalar kernels does not pass."""
+    from pd2java.backends.java.bridge import VECTOR_OPTION
+
     runtime = build_runtime(harness)
     tests = build_tests(harness)
-    cmd = [
+    return [
         _tool("java"),
+        *([VECTOR_OPTION] if vector else []),
+        f"-Dpd2java.test.expectVector={'true' if vector else 'false'}",
         "-jar",
         str(junit_launcher()),
         "--disable-banner",
@@ -227,5 +234,12 @@ def run_junit(harness: Path | None = None, timeout: float = 900) -> tuple[bool, 
         "--scan-class-path",
         str(tests),
     ]
+
+
+def run_junit(vector: bool, harness: Path | None = None, timeout: float = 900) -> tuple[bool, str]:
+    """Build everything and run the JUnit tests in a JVM started with (``vector=True``) or
+    without ``--add-modules=jdk.incubator.vector``, i.e. on the Vector API kernels or on the
+    scalar ones; returns (all passed, launcher output). CI runs both."""
+    cmd = junit_command(vector, harness)
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
     return proc.returncode == 0, (proc.stdout + proc.stderr)

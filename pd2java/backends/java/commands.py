@@ -2,7 +2,8 @@
 
 - ``pd2java java build``: build (or reuse from the cache) the runtime jar and the py4j gateway
   jar, and print their paths;
-- ``pd2java java test``: compile and run the JUnit 5 tests through the console launcher;
+- ``pd2java java test``: compile and run the JUnit 5 tests through the console launcher, once in
+  a JVM with the Vector API kernels and once in one without;
 - ``pd2java java check MANIFEST``: load a manifest in the Java runtime (all validation and the
   golden self-test) and print a summary.
 """
@@ -30,10 +31,17 @@ def _build(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from pd2java.backends.java.build import run_junit
 
-    ok, output = run_junit()
-    print(output)
-    if not ok:
-        raise UserError("JUnit tests failed (see the launcher output above)")
+    failed = []
+    for vector in (True, False):
+        family = "Vector API" if vector else "scalar"
+        ok, output = run_junit(vector)
+        print(f"== JUnit on the {family} kernels ==\n{output}")
+        if not ok:
+            failed.append(family)
+    if failed:
+        raise UserError(
+            f"JUnit tests failed on the {' and '.join(failed)} kernels (see the output above)"
+        )
     return 0
 
 

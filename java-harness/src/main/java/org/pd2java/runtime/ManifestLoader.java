@@ -27,7 +27,9 @@ import java.util.regex.Pattern;
  * parameter tensor (dtype the slot takes, finite; version 3: int8 scales), then per node the
  * wiring, the value rules of the slots, shapes and the plan size, then the model output, then the
  * golden vectors and the self-test. Every limit is FormatRules' and is
- * checked before anything of that size is allocated.
+ * checked before anything of that size is allocated; so is the Java heap: a load the heap cannot
+ * hold is refused before the weights are read, LIMIT_EXCEEDED naming what it needs, what is free
+ * and -Xmx ({@link #checkHeap}), and an OutOfMemoryError during a load becomes that error too.
  *
  * <p>Unknown extra keys at the top level and in nodes are ignored (FORMAT.md section 6: a new
  * optional key is an additive change); {@code attrs} and {@code params} must match the op exactly.
@@ -55,7 +57,19 @@ final class ManifestLoader {
       int[] outputShape) {}
 
   static Model load(Path manifest, LoadOptions options) {
-    return new ManifestLoader(manifest).run(options);
+    ManifestLoader loader = new ManifestLoader(manifest);
+    try {
+      return loader.run(options);
+    } catch (OutOfMemoryError e) {
+      // The backstop of checkHeap: a load the estimate let through (kernels' own copies of the
+      // weights, a self-test workspace larger than its values) still fails as a typed error,
+      // and the partly built model is garbage by now.
+      Runtime rt = Runtime.getRuntime();
+      throw new Pd2JavaException(
+          ErrorCode.LIMIT_EXCEEDED, loader.file, null,
+          "the Java heap ran out while loading the model (" + e.getMessage() + "; max heap "
+              + mb(rt.maxMemory()) + "); start the JVM with a larger -Xmx", e);
+    }
   }
 
   private Pd2JavaException bad(String rule) {
@@ -217,7 +231,17 @@ final class ManifestLoader {
       throw new Pd2JavaException(ErrorCode.INVALID_GRAPH, file, null, "'nodes' is empty");
     }
     // 4. Weights: the file, then every tensor the nodes reference (dtypes, values, scales).
-    SafeTensors st = readWeights(weightsFile, weightsBytes, sha);
+    // The self-test's workspace: every declared value of one sample (not yet checked against
+    // the limits, so each is capped at MAX_VALUE_ELEMENTS and the sum at MAX_PLAN_ELEMENTS).
+    long workspace = 0;
+    if (options.selfTest() && goldenRaw != Json.NULL) {
+      long values = elements(inputShape);
+      for (RawNode n : nodes) {
+        values = Math.min(values + elements(n.outputShape()), FormatRules.MAX_PLAN_ELEMENTS);
+      }
+      workspace = 4 * values;
+    }
+    SafeTensors st = readWeights(weightsFile, weightsBytes, sha, workspace);
     Map<String, WeightTensor> tensors = readParams(nodes, st, v, quantization);
     // 5. Compile: wiring, parameter shapes, output shapes.
     Map<String, Integer> slots = new HashMap<>();
@@ -327,6 +351,15 @@ final class ManifestLoader {
       golden(Model.asMap(goldenRaw), st, model, v1, options.selfTest());
     }
     return model;
+  }
+
+  /** The elements of a shape, or MAX_VALUE_ELEMENTS when more (no overflow). */
+  private static long elements(int[] shape) {
+    long p = 1;
+    for (int d : shape) {
+      p = Math.min(p * d, FormatRules.MAX_VALUE_ELEMENTS); // d < 2^31: p * d cannot overflow
+    }
+    return p;
   }
 
   /** The elements of a value per sample, refused above MAX_VALUE_ELEMENTS. */
@@ -529,7 +562,53 @@ final class ManifestLoader {
     return "a FIFO, socket or device";
   }
 
-  private SafeTensors readWeights(String weightsFile, long expectedBytes, String sha) {
+  /**
+   * Refuses a load the Java heap cannot hold, before the weights file is read: LIMIT_EXCEEDED
+   * when what the load will hold at once is more than the heap still free ({@code
+   * Runtime.maxMemory()} minus the heap in use). That is the file's bytes (read whole, to be
+   * hashed and parsed), the tensors decoded from them (the weights as the model holds them and
+   * the golden vectors: at most as many bytes as the file, since float32, half and int8 are held
+   * at their stored width) and, when the self-test runs, one workspace (every value of one
+   * sample). An OutOfMemoryError despite the estimate is turned into the same error by {@link
+   * #load}.
+   *
+   * <p>The heap in use counts garbage not yet collected; so before refusing, one {@code
+   * System.gc()} is asked for and the free heap measured again. A load that fits never pays it.
+   */
+  private void checkHeap(String wf, long fileBytes, long workspace) {
+    Runtime rt = Runtime.getRuntime();
+    long max = rt.maxMemory();
+    if (max == Long.MAX_VALUE) {
+      return; // no heap limit
+    }
+    long need = 2 * fileBytes + workspace;
+    long free = max - (rt.totalMemory() - rt.freeMemory());
+    if (need <= free) {
+      return;
+    }
+    System.gc();
+    long used = rt.totalMemory() - rt.freeMemory();
+    free = max - used;
+    if (need <= free) {
+      return;
+    }
+    long suggest = (used + need + need / 4 + (64L << 20) - 1) / (64L << 20) * 64; // MB
+    throw new Pd2JavaException(
+        ErrorCode.LIMIT_EXCEEDED, wf, null,
+        "loading this model needs about " + mb(need) + " of Java heap (the " + mb(fileBytes)
+            + " weights file read whole, up to " + mb(fileBytes) + " of tensors decoded from it"
+            + (workspace > 0 ? ", " + mb(workspace) + " for the self-test's workspace" : "")
+            + ") but only " + mb(Math.max(free, 0)) + " is free (max heap " + mb(max) + ", "
+            + mb(used) + " in use); start the JVM with a larger heap, e.g. -Xmx" + suggest + "m");
+  }
+
+  /** Bytes as megabytes with one decimal, for messages. */
+  private static String mb(long bytes) {
+    return String.format(java.util.Locale.ROOT, "%.1f MB", bytes / 1048576.0);
+  }
+
+  private SafeTensors readWeights(
+      String weightsFile, long expectedBytes, String sha, long workspace) {
     if (weightsFile.isEmpty()
         || weightsFile.contains("/")
         || weightsFile.contains("\\")
@@ -588,6 +667,7 @@ final class ManifestLoader {
           "file is " + size + " bytes but the manifest " + file + " says weights.bytes = "
               + expectedBytes);
     }
+    checkHeap(wf, size, workspace);
     byte[] bytes = readAtMost(real, wf, "the weights file named by " + file, size);
     if (bytes.length != expectedBytes) {
       throw new Pd2JavaException(
