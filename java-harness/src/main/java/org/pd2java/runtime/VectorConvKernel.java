@@ -9,18 +9,18 @@ import jdk.incubator.vector.VectorSpecies;
  * sum_k W[m][k] * B[k][j]} over output channels {@code m}, im2col taps {@code k = (ic, ky, kx)}
  * and output positions {@code j}, computed by a register-blocked microkernel.
  *
- * <p><b>Layout.</b> {@code B} is the im2col matrix, {@code kk x n} row-major in a scratch row;
- * for a pointwise convolution (1x1, stride 1, no padding) the input already is {@code B} and no
- * copy is made. The float32 weight is packed at load into the microkernel's order, {@link #MR}
+ * <p><b>Layout.</b> {@code B} is the im2col matrix, {@code kk x n}, built one column tile at a
+ * time into a scratch panel that stays in L2 while every channel block uses it; for a pointwise
+ * convolution (1x1, stride 1, no padding) the input already is {@code B} and no copy is made. The float32 weight is packed at load into the microkernel's order, {@link #MR}
  * output channels interleaved per tap ({@code [cout / MR][kk][MR]}, then the last {@code cout %
  * MR} channels row by row), and the file's row-major copy is not kept. A compressed weight (F16,
  * I8) stays compressed: each block of {@link #MR} channels is dequantised into scratch when used.
  *
  * <p><b>Microkernel.</b> {@link #MR} output channels by two vectors of positions: eight
  * accumulators, each tap loads two vectors of {@code B} and broadcasts four weights for eight
- * fused multiply-adds. Positions are walked in column tiles whose {@code B} panel stays in L2
- * while every channel block uses it. Residual add and activation ({@link Epilogue}) follow on
- * each block's L1-hot output ({@link VectorEpilogue}). Positions left over at the end of a row (fewer
+ * fused multiply-adds. Residual add and activation ({@link Epilogue}) are applied in registers
+ * before the single store (for the last {@code cout % MR} channels, on their L1-hot rows by
+ * {@link VectorEpilogue}). Positions left over at the end of a row (fewer
  * than two vectors) are copied into a zero-padded panel and computed the same way.
  *
  * <p>Summation is float32 in tap order with fused multiply-adds: results differ from the scalar
@@ -77,8 +77,8 @@ final class VectorConvKernel implements Epilogue.Fusable {
     this.owLo = range[0];
     this.owHi = range[1];
     int cols = PANEL_BYTES / 4 / Math.max(1, kk) / NR * NR;
-    this.tile = Math.max(NR, cols);
-    long b = direct ? 0 : (long) kk * n;
+    this.tile = Math.max(NR, Math.min(cols, Math.max(NR, n / NR * NR)));
+    long b = direct ? 0 : (long) kk * tile;
     this.scratchRows = new int[] {(int) b, kk * NR, MR * NR,
         compressed == null ? 0 : kk * MR, compressed == null ? 0 : kk * MR};
   }
@@ -126,15 +126,22 @@ final class VectorConvKernel implements Epilogue.Fusable {
 
   @Override
   public void run(float[][] inputs, float[] out, float[][] scratch) {
-    float[] b = direct ? inputs[0] : scratch[ROW_B];
-    if (!direct) {
-      im2col(inputs[0], b);
-    }
-    float[] res = ep.residual() ? inputs[1] : null;
-    final int n = this.n, kk = this.kk, cout = g.cout;
+    final float[] x = inputs[0];
+    final float[] res = ep.residual() ? inputs[1] : null;
+    final int n = this.n, kk = this.kk, cout = g.cout, tile = this.tile;
+    final float[] bt = scratch[ROW_B];
     int mainEnd = n / NR * NR;
     for (int j0 = 0; j0 < mainEnd; j0 += tile) {
       int j1 = Math.min(mainEnd, j0 + tile);
+      // This tile's columns of B: the input itself (pointwise), or im2col into the L2 panel.
+      float[] b = x;
+      int ldb = n, bOff = j0;
+      if (!direct) {
+        im2col(x, bt, tile, j0, j1);
+        b = bt;
+        ldb = tile;
+        bOff = 0;
+      }
       for (int m = 0; m < full; m += MR) {
         float[] w = packed;
         int wOff = m * kk;
@@ -143,10 +150,7 @@ final class VectorConvKernel implements Epilogue.Fusable {
           wOff = 0;
         }
         for (int j = j0; j < j1; j += NR) {
-          block(b, n, j, w, wOff, m, out, n, j);
-        }
-        for (int r = 0; r < MR; r++) {
-          VectorEpilogue.apply(ep, out, (m + r) * n + j0, j1 - j0, res);
+          block(b, ldb, bOff + j - j0, w, wOff, m, out, n, j, res, true);
         }
       }
       for (int m = full; m < cout; m++) {
@@ -158,23 +162,29 @@ final class VectorConvKernel implements Epilogue.Fusable {
           wOff = 0;
         }
         for (int j = j0; j < j1; j += NR) {
-          row(b, n, j, w, wOff, m, out, n, j);
+          row(b, ldb, bOff + j - j0, w, wOff, m, out, n, j);
         }
         VectorEpilogue.apply(ep, out, m * n + j0, j1 - j0, res);
       }
     }
     if (mainEnd < n) {
-      tail(b, mainEnd, out, res, scratch);
+      tail(x, mainEnd, out, res, scratch);
     }
   }
 
   /** The last {@code n % NR} positions: through a zero-padded panel, then a scalar epilogue. */
-  private void tail(float[] b, int j0, float[] out, float[] res, float[][] scratch) {
+  private void tail(float[] x, int j0, float[] out, float[] res, float[][] scratch) {
     final int n = this.n, kk = this.kk, t = n - j0;
     float[] panel = scratch[ROW_PANEL];
     float[] y = scratch[ROW_TAIL];
+    if (direct) {
+      for (int k = 0; k < kk; k++) {
+        System.arraycopy(x, k * n + j0, panel, k * NR, t);
+      }
+    } else {
+      im2col(x, panel, NR, j0, n);
+    }
     for (int k = 0; k < kk; k++) {
-      System.arraycopy(b, k * n + j0, panel, k * NR, t);
       Arrays.fill(panel, k * NR + t, (k + 1) * NR, 0f);
     }
     for (int m = 0; m < g.cout; m += m < full ? MR : 1) {
@@ -190,7 +200,7 @@ final class VectorConvKernel implements Epilogue.Fusable {
       }
       int rows = four ? MR : 1;
       if (four) {
-        block(panel, NR, 0, w, wOff, m, y, NR, -m * NR);
+        block(panel, NR, 0, w, wOff, m, y, NR, -m * NR, null, false);
       } else {
         row(panel, NR, 0, w, wOff, m, y, NR, -m * NR);
       }
@@ -220,10 +230,11 @@ final class VectorConvKernel implements Epilogue.Fusable {
   /**
    * Channels {@code [m, m + MR)} at positions {@code [j, j + NR)}: {@code out[(m + r) * ldo +
    * oOff + q]} for r < MR, q < NR, from {@code B[k * ldb + j + q]} and the packed weights at
-   * {@code wOff}, plus the bias (the epilogue is a separate pass: {@link VectorEpilogue}).
+   * {@code wOff}, plus the bias; with {@code epi}, the epilogue (the residual read at the
+   * output's indices).
    */
   private void block(float[] b, int ldb, int j, float[] w, int wOff, int m, float[] out, int ldo,
-      int oOff) {
+      int oOff, float[] res, boolean epi) {
     FloatVector c00 = bias(m), c01 = c00;
     FloatVector c10 = bias(m + 1), c11 = c10;
     FloatVector c20 = bias(m + 2), c21 = c20;
@@ -249,18 +260,39 @@ final class VectorConvKernel implements Epilogue.Fusable {
       bi += ldb;
       wi += MR;
     }
-    int o = m * ldo + oOff;
-    c00.intoArray(out, o);
-    c01.intoArray(out, o + V);
-    o += ldo;
-    c10.intoArray(out, o);
-    c11.intoArray(out, o + V);
-    o += ldo;
-    c20.intoArray(out, o);
-    c21.intoArray(out, o + V);
-    o += ldo;
-    c30.intoArray(out, o);
-    c31.intoArray(out, o + V);
+    int o0 = m * ldo + oOff, o1 = o0 + ldo, o2 = o1 + ldo, o3 = o2 + ldo;
+    // The epilogue in registers, written out here: a helper taking vectors would box them
+    // whenever HotSpot does not inline it.
+    final Epilogue e = ep;
+    if (epi && e.residual()) {
+      c00 = c00.add(FloatVector.fromArray(S, res, o0));
+      c01 = c01.add(FloatVector.fromArray(S, res, o0 + V));
+      c10 = c10.add(FloatVector.fromArray(S, res, o1));
+      c11 = c11.add(FloatVector.fromArray(S, res, o1 + V));
+      c20 = c20.add(FloatVector.fromArray(S, res, o2));
+      c21 = c21.add(FloatVector.fromArray(S, res, o2 + V));
+      c30 = c30.add(FloatVector.fromArray(S, res, o3));
+      c31 = c31.add(FloatVector.fromArray(S, res, o3 + V));
+    }
+    if (epi && e.activation()) {
+      final float sl = e.slope(), lo = e.lo(), hi = e.hi();
+      c00 = c00.max(c00.mul(sl)).max(lo).min(hi);
+      c01 = c01.max(c01.mul(sl)).max(lo).min(hi);
+      c10 = c10.max(c10.mul(sl)).max(lo).min(hi);
+      c11 = c11.max(c11.mul(sl)).max(lo).min(hi);
+      c20 = c20.max(c20.mul(sl)).max(lo).min(hi);
+      c21 = c21.max(c21.mul(sl)).max(lo).min(hi);
+      c30 = c30.max(c30.mul(sl)).max(lo).min(hi);
+      c31 = c31.max(c31.mul(sl)).max(lo).min(hi);
+    }
+    c00.intoArray(out, o0);
+    c01.intoArray(out, o0 + V);
+    c10.intoArray(out, o1);
+    c11.intoArray(out, o1 + V);
+    c20.intoArray(out, o2);
+    c21.intoArray(out, o2 + V);
+    c30.intoArray(out, o3);
+    c31.intoArray(out, o3 + V);
   }
 
   /** One channel {@code m} at positions {@code [j, j + NR)} (weights row-major at wOff). */
@@ -285,43 +317,44 @@ final class VectorConvKernel implements Epilogue.Fusable {
   }
 
   /**
-   * im2col: {@code b[k * n + j]} is input tap {@code k = (ic, ky, kx)} for output position
-   * {@code j = oy * wo + ox}; every element is written (padding as 0), so scratch needs no
-   * clearing.
+   * im2col of output positions {@code [j0, j1)}: {@code b[k * ldb + j - j0]} is input tap {@code
+   * k = (ic, ky, kx)} for output position {@code j = oy * wo + ox}. Every element of that range
+   * is written (padding as 0), so scratch needs no clearing.
    */
-  private void im2col(float[] x, float[] b) {
+  private void im2col(float[] x, float[] b, int ldb, int j0, int j1) {
     final int cin = g.c, h = g.h, w = g.w, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw;
-    final int ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw, ho = g.ho, wo = g.wo;
-    final int n = this.n;
+    final int ph = g.ph, pw = g.pw, dh = g.dh, dw = g.dw, wo = g.wo;
     for (int ic = 0; ic < cin; ic++) {
       int ibase = ic * h * w;
       for (int ky = 0; ky < kh; ky++) {
         for (int kx = 0; kx < kw; kx++) {
-          int row = ((ic * kh + ky) * kw + kx) * n;
+          int row = ((ic * kh + ky) * kw + kx) * ldb - j0;
           int lo = owLo[kx];
           int hi = owHi[kx];
           int xoff = kx * dw - pw;
-          for (int oy = 0; oy < ho; oy++) {
-            int p = row + oy * wo;
+          for (int j = j0; j < j1; ) {
+            int oy = j / wo;
+            int ox0 = j - oy * wo;
+            int ox1 = Math.min(wo, ox0 + (j1 - j));
+            int p = row + j - ox0; // b index of (oy, ox): p + ox
             int iy = oy * sh - ph + ky * dh;
-            if (iy < 0 || iy >= h || lo >= hi) {
-              Arrays.fill(b, p, p + wo, 0f);
-              continue;
-            }
-            if (lo > 0) {
-              Arrays.fill(b, p, p + lo, 0f);
-            }
-            int src = ibase + iy * w + xoff; // input index of output column ox: src + ox * sw
-            if (sw == 1) {
-              System.arraycopy(x, src + lo, b, p + lo, hi - lo);
+            int a = Math.max(lo, ox0);
+            int e = Math.min(hi, ox1);
+            if (iy < 0 || iy >= h || a >= e) {
+              Arrays.fill(b, p + ox0, p + ox1, 0f);
             } else {
-              for (int ox = lo; ox < hi; ox++) {
-                b[p + ox] = x[src + ox * sw];
+              Arrays.fill(b, p + ox0, p + a, 0f);
+              int src = ibase + iy * w + xoff; // input index of output column ox: src + ox * sw
+              if (sw == 1) {
+                System.arraycopy(x, src + a, b, p + a, e - a);
+              } else {
+                for (int ox = a; ox < e; ox++) {
+                  b[p + ox] = x[src + ox * sw];
+                }
               }
+              Arrays.fill(b, p + e, p + ox1, 0f);
             }
-            if (hi < wo) {
-              Arrays.fill(b, p + hi, p + wo, 0f);
-            }
+            j += ox1 - ox0;
           }
         }
       }

@@ -10,7 +10,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Per input channel, the input is copied into a zero-padded plane (its padding cells are
  * cleared once per call and never written after). Each output row is a sum over taps of {@code
- * weight * (a vector load)}, one vector of output columns at a time; a strided convolution
+ * weight * (a vector load)}, one vector of output columns at a time. At stride 1 all the rows
+ * are one sweep: at the plane's row pitch they are one contiguous run, and the columns that fall
+ * in the padding are computed and dropped, which costs less than a loop per row. A strided one
  * computes its rows at column stride 1 (consecutive inputs, so no gathers) and keeps every
  * {@code sw}-th column when copying out. Rows are built in a scratch plane padded to whole
  * vectors, so no load or store needs a mask; the activation ({@link Epilogue}) runs over that
@@ -32,6 +34,9 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
   private final int hp, wp;
   /** Output columns at column stride 1, and that rounded up to whole vectors. */
   private final int wFull, wFullPad;
+  /** Stride 1: all output rows in one sweep of {@code flatLen} positions at pitch {@code wp}. */
+  private final boolean flat;
+  private final int flatLen;
   /** Per tap (ky, kx): its offset in the padded plane from the window's top-left corner. */
   private final int[] tapOff;
   private final int[] scratchRows;
@@ -54,7 +59,9 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
         tapOff[ky * g.kw + kx] = ky * g.dh * wp + kx * g.dw;
       }
     }
-    this.scratchRows = new int[] {hp * wp + V, g.ho * wFullPad,
+    this.flat = g.sh == 1 && g.sw == 1;
+    this.flatLen = (g.ho * wp + V - 1) / V * V;
+    this.scratchRows = new int[] {planeLen(), Math.max(g.ho * wFullPad, flatLen),
         compressed == null ? 0 : (g.cout / g.c) * g.kh * g.kw};
   }
 
@@ -69,7 +76,17 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
     this.wFull = k.wFull;
     this.wFullPad = k.wFullPad;
     this.tapOff = k.tapOff;
+    this.flat = k.flat;
+    this.flatLen = k.flatLen;
     this.scratchRows = k.scratchRows;
+  }
+
+  /**
+   * The padded plane plus slack: a vector's reads start at most one vector minus one before the
+   * end of a sweep and a tap reaches {@code (kw - 1) dw} further.
+   */
+  private int planeLen() {
+    return hp * wp + V + (g.kw - 1) * g.dw;
   }
 
   @Override
@@ -105,7 +122,7 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
     final float[] x = inputs[0];
     final float[] plane = scratch[ROW_PLANE];
     final float[] rows = scratch[ROW_OUT];
-    Arrays.fill(plane, 0, hp * wp + V, 0f);
+    Arrays.fill(plane, 0, planeLen(), 0f);
     for (int ic = 0; ic < cin; ic++) {
       int ibase = ic * h * w;
       for (int iy = 0; iy < h; iy++) {
@@ -121,15 +138,29 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
           wOff = 0;
         }
         float b = bias == null ? 0f : bias[oc];
+        int obase = oc * ho * wo;
+        if (flat) {
+          // Stride 1: the output rows at the plane's row pitch are one contiguous run of
+          // positions, computed in one sweep (the columns past wo are dropped when copying out).
+          if (taps == 9) {
+            row9(plane, 0, wt, wOff, b, rows, 0, flatLen);
+          } else {
+            rowAny(plane, 0, wt, wOff, b, rows, 0, flatLen);
+          }
+          VectorEpilogue.apply(ep, rows, 0, flatLen, null);
+          for (int oy = 0; oy < ho; oy++) {
+            System.arraycopy(rows, oy * wp, out, obase + oy * wo, wo);
+          }
+          continue;
+        }
         for (int oy = 0; oy < ho; oy++) {
           if (taps == 9) {
-            row9(plane, oy * sh * wp, wt, wOff, b, rows, oy * wFullPad);
+            row9(plane, oy * sh * wp, wt, wOff, b, rows, oy * wFullPad, wFullPad);
           } else {
-            rowAny(plane, oy * sh * wp, wt, wOff, b, rows, oy * wFullPad);
+            rowAny(plane, oy * sh * wp, wt, wOff, b, rows, oy * wFullPad, wFullPad);
           }
         }
         VectorEpilogue.apply(ep, rows, 0, ho * wFullPad, null);
-        int obase = oc * ho * wo;
         for (int oy = 0; oy < ho; oy++) {
           int src = oy * wFullPad;
           int dst = obase + oy * wo;
@@ -145,12 +176,12 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
     }
   }
 
-  /** One row at column stride 1, any kernel: taps in order, each a load and an FMA. */
+  /** {@code len} positions (whole vectors) at column stride 1 from {@code base}, any kernel. */
   private void rowAny(float[] plane, int base, float[] wt, int wOff, float b, float[] rows,
-      int dst) {
+      int dst, int len) {
     final int[] tapOff = this.tapOff;
-    final int taps = tapOff.length, wFullPad = this.wFullPad;
-    for (int ox = 0; ox < wFullPad; ox += V) {
+    final int taps = tapOff.length;
+    for (int ox = 0; ox < len; ox += V) {
       FloatVector acc = FloatVector.broadcast(S, b);
       int p = base + ox;
       for (int t = 0; t < taps; t++) {
@@ -161,12 +192,12 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
     }
   }
 
-  /** One row at column stride 1 of a 3x3 kernel: the nine weights stay in registers. */
+  /** As {@link #rowAny} for a 3x3 kernel: the nine weights stay in registers. */
   private void row9(float[] plane, int base, float[] wt, int wOff, float b, float[] rows,
-      int dst) {
+      int dst, int len) {
     final int[] o = this.tapOff;
     final int o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4], o5 = o[5], o6 = o[6];
-    final int o7 = o[7], o8 = o[8], wFullPad = this.wFullPad;
+    final int o7 = o[7], o8 = o[8];
     FloatVector w0 = FloatVector.broadcast(S, wt[wOff]);
     FloatVector w1 = FloatVector.broadcast(S, wt[wOff + 1]);
     FloatVector w2 = FloatVector.broadcast(S, wt[wOff + 2]);
@@ -177,7 +208,7 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
     FloatVector w7 = FloatVector.broadcast(S, wt[wOff + 7]);
     FloatVector w8 = FloatVector.broadcast(S, wt[wOff + 8]);
     FloatVector bv = FloatVector.broadcast(S, b);
-    for (int ox = 0; ox < wFullPad; ox += V) {
+    for (int ox = 0; ox < len; ox += V) {
       int p = base + ox;
       FloatVector acc = FloatVector.fromArray(S, plane, p + o0).fma(w0, bv);
       acc = FloatVector.fromArray(S, plane, p + o1).fma(w1, acc);
