@@ -33,10 +33,11 @@ final class VectorKernels implements KernelProvider {
 
   @Override
   public Kernel depthwiseConv(Window2d g, WeightTensor weight, float[] bias) {
-    long plane = (g.ph + g.h + g.phEnd) * (long) (g.pw + g.w + g.pwEnd) + S.length()
-        + (g.kw - 1L) * g.dw;
-    long rows = (long) g.ho * ((g.wo - 1L) * g.sw + S.length() + g.pw + g.pwEnd + g.kw * g.dw);
-    return Math.max(plane, rows) > FormatRules.MAX_VALUE_ELEMENTS ? null
+    long wp = g.pw + g.w + g.pwEnd;
+    long hq = (g.ph + g.h + g.phEnd + g.sh - 1) / g.sh;
+    long plane = VectorDepthwiseKernel.planeLen(g, hq, wp);
+    long sweep = g.ho * wp + S.length();
+    return Math.max(plane, sweep) > FormatRules.MAX_VALUE_ELEMENTS ? null
         : new VectorDepthwiseKernel(g, weight, bias, Epilogue.NONE);
   }
 
