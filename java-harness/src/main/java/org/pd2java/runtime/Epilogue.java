@@ -26,6 +26,30 @@ record Epilogue(boolean residual, boolean activation, float slope, float lo, flo
     return new Epilogue(residual, true, act.slope(), act.lo(), act.hi());
   }
 
+  /** {@link #actMode} bits: max with 0, max with slope * v, the lower bound, the upper bound. */
+  static final int ZERO = 1, LEAKY = 2, LOWER = 4, UPPER = 8;
+
+  /**
+   * The activation as the few operations it needs (bits {@link #ZERO}, {@link #LEAKY}, {@link
+   * #LOWER}, {@link #UPPER}), so a kernel skips the no-ops: relu is one max, leaky_relu a
+   * multiply and a max, relu6 two, an unbounded side costs nothing. Same values as {@link #apply}
+   * (with slope 0 the {@code max(v, 0 * v)} is {@code max(v, 0)}, and a lower bound of at most 0
+   * after it changes nothing).
+   */
+  int actMode() {
+    if (!activation) {
+      return 0;
+    }
+    int mode = slope == 0f ? ZERO : slope != 1f ? LEAKY : 0;
+    if (lo > Float.NEGATIVE_INFINITY && !(slope == 0f && lo <= 0f)) {
+      mode |= LOWER;
+    }
+    if (hi < Float.POSITIVE_INFINITY) {
+      mode |= UPPER;
+    }
+    return mode;
+  }
+
   /** The epilogue on one value (for the scalar tails of the vector kernels). */
   float apply(float v, float[] res, int i) {
     if (residual) {

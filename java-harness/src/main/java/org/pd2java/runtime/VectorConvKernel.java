@@ -261,8 +261,7 @@ final class VectorConvKernel implements Epilogue.Fusable {
       wi += MR;
     }
     int o0 = m * ldo + oOff, o1 = o0 + ldo, o2 = o1 + ldo, o3 = o2 + ldo;
-    // The epilogue in registers, written out here: a helper taking vectors would box them
-    // whenever HotSpot does not inline it.
+    // The epilogue in registers, before the one store.
     final Epilogue e = ep;
     if (epi && e.residual()) {
       c00 = c00.add(FloatVector.fromArray(S, res, o0));
@@ -275,15 +274,49 @@ final class VectorConvKernel implements Epilogue.Fusable {
       c31 = c31.add(FloatVector.fromArray(S, res, o3 + V));
     }
     if (epi && e.activation()) {
+      // Only the operations this activation needs (Epilogue.actMode), written out: a helper
+      // taking vectors is boxed whenever HotSpot does not inline it.
       final float sl = e.slope(), lo = e.lo(), hi = e.hi();
-      c00 = c00.max(c00.mul(sl)).max(lo).min(hi);
-      c01 = c01.max(c01.mul(sl)).max(lo).min(hi);
-      c10 = c10.max(c10.mul(sl)).max(lo).min(hi);
-      c11 = c11.max(c11.mul(sl)).max(lo).min(hi);
-      c20 = c20.max(c20.mul(sl)).max(lo).min(hi);
-      c21 = c21.max(c21.mul(sl)).max(lo).min(hi);
-      c30 = c30.max(c30.mul(sl)).max(lo).min(hi);
-      c31 = c31.max(c31.mul(sl)).max(lo).min(hi);
+      final int mode = e.actMode();
+      if ((mode & Epilogue.ZERO) != 0) {
+        c00 = c00.max(0f);
+        c01 = c01.max(0f);
+        c10 = c10.max(0f);
+        c11 = c11.max(0f);
+        c20 = c20.max(0f);
+        c21 = c21.max(0f);
+        c30 = c30.max(0f);
+        c31 = c31.max(0f);
+      } else if ((mode & Epilogue.LEAKY) != 0) {
+        c00 = c00.max(c00.mul(sl));
+        c01 = c01.max(c01.mul(sl));
+        c10 = c10.max(c10.mul(sl));
+        c11 = c11.max(c11.mul(sl));
+        c20 = c20.max(c20.mul(sl));
+        c21 = c21.max(c21.mul(sl));
+        c30 = c30.max(c30.mul(sl));
+        c31 = c31.max(c31.mul(sl));
+      }
+      if ((mode & Epilogue.LOWER) != 0) {
+        c00 = c00.max(lo);
+        c01 = c01.max(lo);
+        c10 = c10.max(lo);
+        c11 = c11.max(lo);
+        c20 = c20.max(lo);
+        c21 = c21.max(lo);
+        c30 = c30.max(lo);
+        c31 = c31.max(lo);
+      }
+      if ((mode & Epilogue.UPPER) != 0) {
+        c00 = c00.min(hi);
+        c01 = c01.min(hi);
+        c10 = c10.min(hi);
+        c11 = c11.min(hi);
+        c20 = c20.min(hi);
+        c21 = c21.min(hi);
+        c30 = c30.min(hi);
+        c31 = c31.min(hi);
+      }
     }
     c00.intoArray(out, o0);
     c01.intoArray(out, o0 + V);

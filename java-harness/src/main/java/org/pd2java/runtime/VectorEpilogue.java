@@ -24,15 +24,25 @@ final class VectorEpilogue {
       return;
     }
     final float slope = e.slope(), lo = e.lo(), hi = e.hi();
-    final boolean add = e.residual(), act = e.activation();
+    final boolean add = e.residual();
+    final int mode = e.actMode();
     int i = 0;
     for (; i + V <= len; i += V) {
       FloatVector v = FloatVector.fromArray(S, out, off + i);
       if (add) {
         v = v.add(FloatVector.fromArray(S, res, off + i));
       }
-      if (act) {
-        v = v.max(v.mul(slope)).max(lo).min(hi);
+      // the operations this activation needs (Epilogue.actMode), inline: see the class comment
+      if ((mode & Epilogue.ZERO) != 0) {
+        v = v.max(0f);
+      } else if ((mode & Epilogue.LEAKY) != 0) {
+        v = v.max(v.mul(slope));
+      }
+      if ((mode & Epilogue.LOWER) != 0) {
+        v = v.max(lo);
+      }
+      if ((mode & Epilogue.UPPER) != 0) {
+        v = v.min(hi);
       }
       v.intoArray(out, off + i);
     }
