@@ -332,21 +332,21 @@ class JavaBenchResult:
     # Throughput of predictBatch over a pool of 1 and of 2 threads, images per second.
     images_per_s_1_thread: float
     images_per_s_2_threads: float
-    into_median_ms: float = float("nan")
-    into_p99_ms: float = float("nan")
-    into_mean_ms: float = float("nan")
-    bytes_per_call: float = -1.0
-    into_bytes_per_call: float = -1.0
-    gc_count: int = 0
-    into_gc_count: int = 0
-    batch: int = 0  # images in the throughput batch
-    kernel_info: str = ""  # Model.kernelInfo(): which kernel family ran
-    weight_bytes: int = 0  # Model.weightBytes()
+    into_median_ms: float
+    into_p99_ms: float
+    into_mean_ms: float
+    bytes_per_call: float
+    into_bytes_per_call: float
+    gc_count: int
+    into_gc_count: int
+    batch: int  # images in the throughput batch
+    kernel_info: str  # Model.kernelInfo(): which kernel family ran
+    weight_bytes: int  # Model.weightBytes()
     # Model.profile over node_iters calls: (node, kernel class, mean ms), in execution order.
-    node_times: tuple[tuple[str, str, float], ...] = ()
-    gc_names: tuple[str, ...] = ()
-    vm: str = ""
-    java_command: tuple[str, ...] = ()  # the JVM and its options, without the class path
+    node_times: tuple[tuple[str, str, float], ...]
+    gc_names: tuple[str, ...]
+    vm: str
+    java_command: tuple[str, ...]  # the JVM and its options, without the class path
 
 
 def _java_command() -> list[str]:
