@@ -32,7 +32,7 @@ import org.pd2java.runtime.Workspace;
  *       thread allocated per call ({@code com.sun.management.ThreadMXBean}) and the garbage
  *       collections during the loop (sum of every {@link GarbageCollectorMXBean}'s count);
  *   <li>throughput: {@code predictBatch} of B images (default ITERS) over a pool of 1 and of 2
- *       threads, one untimed batch first;
+ *       threads, one untimed batch first, best of 3 timed batches;
  *   <li>with K &gt; 0: {@link Model#profile} over K calls, every node's mean time.
  * </ol>
  *
@@ -155,9 +155,12 @@ public final class Bench {
       ExecutorService pool = Executors.newFixedThreadPool(threads);
       try {
         sink += model.predictBatch(batch, batchSize, pool, threads)[0]; // warm the threads
-        long t0 = System.nanoTime();
-        sink += model.predictBatch(batch, batchSize, pool, threads)[0];
-        imagesPerSecond[threads] = batchSize / ((System.nanoTime() - t0) / 1e9);
+        for (int rep = 0; rep < 3; rep++) { // best of 3: the machine is shared
+          long t0 = System.nanoTime();
+          sink += model.predictBatch(batch, batchSize, pool, threads)[0];
+          imagesPerSecond[threads] =
+              Math.max(imagesPerSecond[threads], batchSize / ((System.nanoTime() - t0) / 1e9));
+        }
       } finally {
         pool.shutdown();
       }
