@@ -312,19 +312,41 @@ def java_layers(
 
 @dataclass(frozen=True)
 class JavaBenchResult:
-    """Single-thread timings measured inside the JVM by ``org.pd2java.gateway.Bench``."""
+    """Timings and allocation measured inside the JVM by ``org.pd2java.gateway.Bench``.
+
+    ``median_ms``/``p99_ms``/``mean_ms`` are ``Model.predict``'s (one image per call, single
+    thread); the ``into_`` fields are the allocation-free ``predictInto(x, out, ws)``'s, over the
+    same number of calls. ``*_bytes_per_call`` is what the calling thread allocated per call
+    (``com.sun.management.ThreadMXBean``; -1 where the JVM cannot tell) and ``*_gc_count`` the
+    garbage collections during that loop of ``iters`` calls.
+    """
 
     median_ms: float
     p99_ms: float
     mean_ms: float
     iters: int
     warmup: int
-    load_ms: float  # Model.load with the golden self-test (the default)
+    load_ms: float  # Model.load with the golden self-test (the default), warm JVM, median
     load_ms_no_self_test: float
     java_version: str
     # Throughput of predictBatch over a pool of 1 and of 2 threads, images per second.
     images_per_s_1_thread: float
     images_per_s_2_threads: float
+    into_median_ms: float
+    into_p99_ms: float
+    into_mean_ms: float
+    bytes_per_call: float
+    into_bytes_per_call: float
+    gc_count: int
+    into_gc_count: int
+    batch: int  # images in the throughput batch
+    kernel_info: str  # Model.kernelInfo(): which kernel family ran
+    weight_bytes: int  # Model.weightBytes()
+    # Model.profile over node_iters calls: (node, kernel class, mean ms), in execution order.
+    node_times: tuple[tuple[str, str, float], ...]
+    gc_names: tuple[str, ...]
+    vm: str
+    java_command: tuple[str, ...]  # the JVM and its options, without the class path
 
 
 def _java_command() -> list[str]:
@@ -339,14 +361,35 @@ def _java_command() -> list[str]:
     return [java, *java_options(), "-cp", classpath]
 
 
+def _bench_command(java: str | os.PathLike[str] | None, vector: bool | None) -> list[str]:
+    """:func:`_java_command` with another ``java`` executable and/or with the Vector API option
+    forced on or off (``None``: as :func:`java_options` says)."""
+    cmd = _java_command()
+    exe, options, classpath = cmd[0], cmd[1:-2], cmd[-2:]
+    if java is not None:
+        exe = str(java)
+    if vector is not None:
+        options = [o for o in options if o != VECTOR_OPTION] + ([VECTOR_OPTION] if vector else [])
+    return [exe, *options, *classpath]
+
+
 def java_heap_per_model(
-    manifest_path: str | os.PathLike[str], *, copies: int = 200, timeout: float = 600
-) -> dict[str, float]:
+    manifest_path: str | os.PathLike[str],
+    *,
+    copies: int = 200,
+    timeout: float = 600,
+    java: str | os.PathLike[str] | None = None,
+    vector: bool | None = None,
+) -> dict[str, Any]:
     """Resident heap of one loaded model, measured in a fresh JVM: ``copies`` loads (self-test
     off) kept alive, used heap after a full GC before and after, divided by ``copies``. Returns
-    ``{"bytes_per_model", "copies", "model"}``."""
+    ``{"bytes_per_model", "copies", "model", "weight_bytes", "kernel_info", "java", ...}``.
+
+    ``java`` is the ``java`` executable to run (default: ``$JAVA_HOME/bin/java`` or ``java``);
+    ``vector`` starts it with (``True``) or without (``False``) :data:`VECTOR_OPTION` (default:
+    :func:`vector_enabled`)."""
     cmd = [
-        *_java_command(),
+        *_bench_command(java, vector),
         "org.pd2java.gateway.HeapProbe",
         _manifest_arg(manifest_path),
         str(copies),
@@ -365,11 +408,19 @@ def java_bench(
     iters: int = 1000,
     loads: int = 5,
     timeout: float = 600,
+    batch: int | None = None,
+    node_iters: int = 0,
+    java: str | os.PathLike[str] | None = None,
+    vector: bool | None = None,
 ) -> JavaBenchResult:
-    """Time ``Model.predict`` on one sample at a time in a fresh JVM (no py4j on the timed path).
+    """Time the model on one sample at a time in a fresh JVM (no py4j on the timed path).
 
-    ``x`` (N, *input shape) is cycled through; the JVM runs ``warmup`` untimed calls first so the JIT
-    has compiled the kernels. Load time is the median of ``loads`` fresh ``Model.load`` calls.
+    ``x`` (N, *input shape) is cycled through; the JVM runs ``warmup`` untimed calls of
+    ``predict`` and of ``predictInto`` first so the JIT has compiled the kernels, then ``iters``
+    timed calls of each. Load time is the median of ``loads`` ``Model.load`` calls after one
+    untimed load. Throughput is ``predictBatch`` of ``batch`` images (default ``iters``) on 1 and 2
+    threads; ``node_iters > 0`` adds every node's mean time over that many calls
+    (``Model.profile``). ``java`` and ``vector`` choose the JVM as in :func:`java_heap_per_model`.
     """
     import tempfile
 
@@ -377,11 +428,12 @@ def java_bench(
     arr = np.ascontiguousarray(np.asarray(x), dtype="<f4")
     if arr.ndim < 2 or arr.shape[0] == 0:
         raise UserError(f"java_bench: expected a non-empty (N, ...) batch, got {arr.shape}")
+    base = _bench_command(java, vector)
     with tempfile.TemporaryDirectory(prefix="pd2java-bench-") as tmp:
         inputs = Path(tmp) / "inputs.f32"
         inputs.write_bytes(arr.tobytes())
         cmd = [
-            *_java_command(),
+            *base,
             "org.pd2java.gateway.Bench",
             manifest,
             str(inputs),
@@ -389,6 +441,9 @@ def java_bench(
             str(warmup),
             str(iters),
             str(loads),
+            "--node-iters",
+            str(node_iters),
+            *(["--batch", str(batch)] if batch is not None else []),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
@@ -405,4 +460,18 @@ def java_bench(
         java_version=str(raw["java"]),
         images_per_s_1_thread=float(raw["images_per_s_1_thread"]),
         images_per_s_2_threads=float(raw["images_per_s_2_threads"]),
+        into_median_ms=raw["into_median_us"] / 1000.0,
+        into_p99_ms=raw["into_p99_us"] / 1000.0,
+        into_mean_ms=raw["into_mean_us"] / 1000.0,
+        bytes_per_call=float(raw["bytes_per_call"]),
+        into_bytes_per_call=float(raw["into_bytes_per_call"]),
+        gc_count=int(raw["gc_count"]),
+        into_gc_count=int(raw["into_gc_count"]),
+        batch=int(raw["batch"]),
+        kernel_info=str(raw["kernel_info"]),
+        weight_bytes=int(raw["weight_bytes"]),
+        node_times=tuple((str(n["node"]), str(n["kernel"]), float(n["ms"])) for n in raw["nodes"]),
+        gc_names=tuple(str(g) for g in raw["gc"]),
+        vm=str(raw["vm"]),
+        java_command=tuple(base[:-2]),
     )

@@ -12,7 +12,10 @@ import org.pd2java.runtime.Model;
  * keeps them all alive, and reports the used heap after a full collection, before and after,
  * divided by COPIES. Run in a fresh JVM with a heap large enough for the copies.
  *
- * <p>Usage: {@code HeapProbe MANIFEST COPIES}; prints one JSON object on stdout.
+ * <p>Usage: {@code HeapProbe MANIFEST COPIES}; prints one JSON object on stdout: {@code
+ * bytes_per_model}, {@code copies}, the model's name, {@code weight_bytes} ({@link
+ * Model#weightBytes()}, to compare the heap with), its {@link Model#kernelInfo()} (the kernel
+ * family may hold weights in another layout) and the JVM's version.
  */
 public final class HeapProbe {
   private HeapProbe() {}
@@ -58,8 +61,17 @@ public final class HeapProbe {
     }
     long after = settledHeap(memory);
     double perModel = (after - before) / (double) copies;
-    System.out.println(
-        "{\"bytes_per_model\":" + perModel + ",\"copies\":" + copies + ",\"model\":\""
-            + kept[copies - 1].name() + "\"}");
+    Model last = kept[copies - 1];
+    StringBuilder sb = new StringBuilder("{\"bytes_per_model\":").append(perModel);
+    sb.append(",\"copies\":").append(copies);
+    sb.append(",\"model\":");
+    Gateway.quote(sb, last.name());
+    sb.append(",\"weight_bytes\":").append(last.weightBytes());
+    sb.append(",\"kernel_info\":");
+    Gateway.quote(sb, last.kernelInfo());
+    sb.append(",\"java\":");
+    Gateway.quote(sb, System.getProperty("java.version"));
+    sb.append(",\"max_heap_bytes\":").append(Runtime.getRuntime().maxMemory());
+    System.out.println(sb.append('}'));
   }
 }

@@ -633,12 +633,18 @@ public final class Model {
   }
 
   /**
-   * Times every node over {@code iters} runs of one sample (single thread, after the caller's
-   * warm-up), for the CLI's {@code bench --per-node}.
+   * Times every node over {@code iters} runs of one sample on the calling thread, in a workspace
+   * of its own, for the CLI's {@code bench --per-node} and the benchmark's per-node table. Call it
+   * after a warm-up (the JIT compiles the kernels during the first calls); divide a value by
+   * {@code iters} for the mean time of one call.
    *
-   * @return node name to total nanoseconds, in execution order
+   * @param x one sample, row-major
+   * @param iters runs to time, >= 1
+   * @return {@code "node (KernelClass)"} (the node's name and the simple name of the kernel class
+   *     that runs it) to total nanoseconds over the runs, in execution order
+   * @throws Pd2JavaException if {@code x} is not one valid sample
    */
-  LinkedHashMap<String, Long> profile(float[] x, int iters) {
+  public LinkedHashMap<String, Long> profile(float[] x, int iters) {
     checkInput(x, 1);
     LinkedHashMap<String, Long> ns = new LinkedHashMap<>();
     for (Step step : steps) {
