@@ -172,20 +172,24 @@ final class VectorConvKernel implements Epilogue.Fusable {
     }
   }
 
-  /** The last {@code n % NR} positions: through a zero-padded panel, then a scalar epilogue. */
+  /**
+   * The last {@code n % NR} positions: through a zero-padded panel one vector wide when they fit
+   * in one (so at most {@code V - 1} lanes are wasted), else two, then a scalar epilogue.
+   */
   private void tail(float[] x, int j0, float[] out, float[] res, float[][] scratch) {
     final int n = this.n, kk = this.kk, t = n - j0;
+    final int pw = t <= V ? V : NR;
     float[] panel = scratch[ROW_PANEL];
     float[] y = scratch[ROW_TAIL];
     if (direct) {
       for (int k = 0; k < kk; k++) {
-        System.arraycopy(x, k * n + j0, panel, k * NR, t);
+        System.arraycopy(x, k * n + j0, panel, k * pw, t);
       }
     } else {
-      im2col(x, panel, NR, j0, n);
+      im2col(x, panel, pw, j0, n);
     }
     for (int k = 0; k < kk; k++) {
-      Arrays.fill(panel, k * NR + t, (k + 1) * NR, 0f);
+      Arrays.fill(panel, k * pw + t, (k + 1) * pw, 0f);
     }
     for (int m = 0; m < g.cout; m += m < full ? MR : 1) {
       boolean four = m < full;
@@ -199,7 +203,9 @@ final class VectorConvKernel implements Epilogue.Fusable {
         wOff = 0;
       }
       int rows = four ? MR : 1;
-      if (four) {
+      if (pw == V) {
+        blockV(panel, w, wOff, m, rows, y);
+      } else if (four) {
         block(panel, NR, 0, w, wOff, m, y, NR, -m * NR, null, false);
       } else {
         row(panel, NR, 0, w, wOff, m, y, NR, -m * NR);
@@ -343,6 +349,36 @@ final class VectorConvKernel implements Epilogue.Fusable {
     int o = m * ldo + oOff;
     c0.intoArray(out, o);
     c1.intoArray(out, o + V);
+  }
+
+  /**
+   * Channels {@code [m, m + rows)} (rows 4 or 1) on a one-vector panel ({@code panel[k * V + q]},
+   * weights packed or row-major at wOff): {@code y[r * NR + q]}, bias only.
+   */
+  private void blockV(float[] panel, float[] w, int wOff, int m, int rows, float[] y) {
+    final int kk = this.kk;
+    if (rows == 1) {
+      FloatVector c = bias(m);
+      for (int k = 0; k < kk; k++) {
+        c = FloatVector.fromArray(S, panel, k * V).fma(FloatVector.broadcast(S, w[wOff + k]), c);
+      }
+      c.intoArray(y, 0);
+      return;
+    }
+    FloatVector c0 = bias(m), c1 = bias(m + 1), c2 = bias(m + 2), c3 = bias(m + 3);
+    int wi = wOff;
+    for (int k = 0; k < kk; k++) {
+      FloatVector x0 = FloatVector.fromArray(S, panel, k * V);
+      c0 = x0.fma(FloatVector.broadcast(S, w[wi]), c0);
+      c1 = x0.fma(FloatVector.broadcast(S, w[wi + 1]), c1);
+      c2 = x0.fma(FloatVector.broadcast(S, w[wi + 2]), c2);
+      c3 = x0.fma(FloatVector.broadcast(S, w[wi + 3]), c3);
+      wi += MR;
+    }
+    c0.intoArray(y, 0);
+    c1.intoArray(y, NR);
+    c2.intoArray(y, 2 * NR);
+    c3.intoArray(y, 3 * NR);
   }
 
   private FloatVector bias(int m) {
