@@ -5,7 +5,7 @@ package org.pd2java.runtime;
  * ({@code |v| <= Float.MAX_VALUE}) with {@code min <= max}; a one-sided clamp is written with the
  * float32 extreme (3.4028234663852886e38) as the missing bound.
  */
-final class ClampKernel extends ElementwiseKernel implements Epilogue.PiecewiseLinear {
+final class ClampKernel extends ElementwiseKernel implements Epilogue.Activation {
   private final float low, high;
 
   static Kernel compile(NodeDef n, int[][] in) {
@@ -40,17 +40,7 @@ final class ClampKernel extends ElementwiseKernel implements Epilogue.PiecewiseL
   }
 
   @Override
-  public float slope() {
-    return 1f;
-  }
-
-  @Override
-  public float lo() {
-    return low;
-  }
-
-  @Override
-  public float hi() {
-    return high;
+  public Epilogue.Act act() {
+    return Epilogue.Act.clamp(low, high);
   }
 }

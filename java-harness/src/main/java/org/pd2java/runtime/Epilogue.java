@@ -22,7 +22,7 @@ record Epilogue(boolean residual, boolean activation, float slope, float lo, flo
   }
 
   /** @return this epilogue followed by the activation {@code act} */
-  Epilogue withActivation(PiecewiseLinear act) {
+  Epilogue withActivation(Act act) {
     return new Epilogue(residual, true, act.slope(), act.lo(), act.hi());
   }
 
@@ -62,23 +62,34 @@ record Epilogue(boolean residual, boolean activation, float slope, float lo, flo
   }
 
   /**
-   * An activation kernel the fusion pass can fold into the kernel before it: {@code min(max(
-   * max(v, slope * v), lo), hi)} with {@code 0 <= slope <= 1}.
+   * An activation as this form's parameters: {@code min(max(max(v, slope * v), lo), hi)}.
+   *
+   * @param slope the slope below zero; fusable in [0, 1]
+   * @param lo the lower bound
+   * @param hi the upper bound
    */
-  interface PiecewiseLinear {
-    /** @return the slope below zero, in [0, 1] */
-    float slope();
+  record Act(float slope, float lo, float hi) {
+    static final Act RELU = new Act(0f, 0f, Float.POSITIVE_INFINITY);
+    static final Act RELU6 = new Act(0f, 0f, 6f);
 
-    /** @return the lower bound */
-    float lo();
-
-    /** @return the upper bound */
-    float hi();
-
-    /** @return false when this instance's parameters fall outside the form (no fusion) */
-    default boolean fusable() {
-      return slope() >= 0f && slope() <= 1f && lo() <= hi();
+    static Act leaky(float slope) {
+      return new Act(slope, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY);
     }
+
+    static Act clamp(float lo, float hi) {
+      return new Act(1f, lo, hi);
+    }
+
+    /** @return false when the parameters fall outside the form (no fusion) */
+    boolean fusable() {
+      return slope >= 0f && slope <= 1f && lo <= hi;
+    }
+  }
+
+  /** An activation kernel the fusion pass can fold into the kernel before it. */
+  interface Activation {
+    /** @return what this kernel computes, as {@link Act} parameters */
+    Act act();
   }
 
   /** A kernel that can take an epilogue: the fusion pass asks it for a fused twin. */

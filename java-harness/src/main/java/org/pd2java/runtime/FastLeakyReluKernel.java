@@ -7,8 +7,7 @@ package org.pd2java.runtime;
  * x (one of the two is 0), so the value equals {@link LeakyReluKernel}'s for every input, NaN
  * included; only a -0.0 result (x = -0.0, or slope * x underflowing) comes out as +0.0.
  */
-final class FastLeakyReluKernel extends ElementwiseKernel
-    implements Epilogue.PiecewiseLinear {
+final class FastLeakyReluKernel extends ElementwiseKernel implements Epilogue.Activation {
   private final float slope;
 
   FastLeakyReluKernel(int[] shape, float slope) {
@@ -27,17 +26,7 @@ final class FastLeakyReluKernel extends ElementwiseKernel
   }
 
   @Override
-  public float slope() {
-    return slope;
-  }
-
-  @Override
-  public float lo() {
-    return Float.NEGATIVE_INFINITY;
-  }
-
-  @Override
-  public float hi() {
-    return Float.POSITIVE_INFINITY;
+  public Epilogue.Act act() {
+    return Epilogue.Act.leaky(slope);
   }
 }

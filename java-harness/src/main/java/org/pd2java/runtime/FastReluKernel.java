@@ -7,7 +7,7 @@ package org.pd2java.runtime;
  * included; a NaN stays NaN here (as in PyTorch) where the reference gives 0. Model inputs are
  * never NaN (refused), so a NaN can only come from an overflow inside the network.
  */
-final class FastReluKernel extends ElementwiseKernel implements Epilogue.PiecewiseLinear {
+final class FastReluKernel extends ElementwiseKernel implements Epilogue.Activation {
   FastReluKernel(int[] shape) {
     super(shape);
   }
@@ -21,17 +21,7 @@ final class FastReluKernel extends ElementwiseKernel implements Epilogue.Piecewi
   }
 
   @Override
-  public float slope() {
-    return 0f;
-  }
-
-  @Override
-  public float lo() {
-    return 0f;
-  }
-
-  @Override
-  public float hi() {
-    return Float.POSITIVE_INFINITY;
+  public Epilogue.Act act() {
+    return Epilogue.Act.RELU;
   }
 }

@@ -87,9 +87,9 @@ final class PlanFusion {
     Epilogue e = f.epilogue();
     Kernel fused = null;
     int[] inputs = cur.inputSlots();
-    if (next.kernel() instanceof Epilogue.PiecewiseLinear act && act.fusable()
+    if (next.kernel() instanceof Epilogue.Activation a && a.act().fusable()
         && !e.activation()) {
-      fused = f.fused(e.withActivation(act));
+      fused = f.fused(e.withActivation(a.act()));
     } else if (next.kernel() instanceof AddKernel && !e.residual() && !e.activation()
         && inputs.length == 1) {
       int[] in = next.inputSlots();

@@ -1,7 +1,7 @@
 package org.pd2java.runtime;
 
 /** relu6@1: {@code min(max(x, 0), 6)}. */
-final class Relu6Kernel extends ElementwiseKernel implements Epilogue.PiecewiseLinear {
+final class Relu6Kernel extends ElementwiseKernel implements Epilogue.Activation {
   static Kernel compile(NodeDef n, int[][] in) {
     return new Relu6Kernel(in[0]);
   }
@@ -20,17 +20,7 @@ final class Relu6Kernel extends ElementwiseKernel implements Epilogue.PiecewiseL
   }
 
   @Override
-  public float slope() {
-    return 0f;
-  }
-
-  @Override
-  public float lo() {
-    return 0f;
-  }
-
-  @Override
-  public float hi() {
-    return 6f;
+  public Epilogue.Act act() {
+    return Epilogue.Act.RELU6;
   }
 }

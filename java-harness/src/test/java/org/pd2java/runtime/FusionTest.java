@@ -22,24 +22,6 @@ import org.junit.jupiter.api.io.TempDir;
 class FusionTest {
   @TempDir Path dir;
 
-  private static float[] random(Random r, int n) {
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = r.nextFloat() * 2 - 1;
-    }
-    return a;
-  }
-
-  /** Within the parity tolerance of the reference: 1e-5 + 1e-4 |want|. */
-  static void assertClose(float[] want, float[] got, String what) {
-    assertEquals(want.length, got.length, what);
-    for (int i = 0; i < want.length; i++) {
-      double tol = FormatRules.ATOL + FormatRules.RTOL * Math.abs(want[i]);
-      assertTrue(Math.abs(want[i] - got[i]) <= tol,
-          what + "[" + i + "]: " + got[i] + " vs reference " + want[i]);
-    }
-  }
-
   private static Map<String, Object> conv(int cin, int cout, int k, int stride, int pad,
       int groups) {
     return map("in_channels", cin, "out_channels", cout, "kernel_size", new int[] {k, k},
@@ -54,14 +36,14 @@ class FusionTest {
   static Fixture block() {
     Random r = new Random(7);
     Fixture f = new Fixture(2, 9, 11);
-    f.tensor("c1.w", new int[] {8, 2, 3, 3}, random(r, 144))
-        .tensor("c1.b", new int[] {8}, random(r, 8))
-        .tensor("pw.w", new int[] {8, 8, 1, 1}, random(r, 64))
-        .tensor("dw.w", new int[] {8, 1, 3, 3}, random(r, 72))
-        .tensor("dw.b", new int[] {8}, random(r, 8))
-        .tensor("fc.w", new int[] {6, 8}, random(r, 48))
-        .tensor("fc.b", new int[] {6}, random(r, 6))
-        .tensor("fc2.w", new int[] {5, 6}, random(r, 30))
+    f.tensor("c1.w", new int[] {8, 2, 3, 3}, HotOps.random(r, 144))
+        .tensor("c1.b", new int[] {8}, HotOps.random(r, 8))
+        .tensor("pw.w", new int[] {8, 8, 1, 1}, HotOps.random(r, 64))
+        .tensor("dw.w", new int[] {8, 1, 3, 3}, HotOps.random(r, 72))
+        .tensor("dw.b", new int[] {8}, HotOps.random(r, 8))
+        .tensor("fc.w", new int[] {6, 8}, HotOps.random(r, 48))
+        .tensor("fc.b", new int[] {6}, HotOps.random(r, 6))
+        .tensor("fc2.w", new int[] {5, 6}, HotOps.random(r, 30))
         .node("c1", "conv2d", conv(2, 8, 3, 1, 1, 1), map("weight", "c1.w", "bias", "c1.b"),
             new int[] {8, 9, 11})
         .node("relu", "relu", map(), new int[] {8, 9, 11})
@@ -101,13 +83,13 @@ class FusionTest {
     assertEquals(nodes, ref.planNodes());
     Random r = new Random(11);
     for (int i = 0; i < 10; i++) {
-      float[] x = random(r, 2 * 9 * 11);
-      assertClose(ref.predict(x), fast.predict(x), "sample " + i);
+      float[] x = HotOps.random(r, 2 * 9 * 11);
+      HotOps.assertClose(ref.predict(x), fast.predict(x), "sample " + i);
       LinkedHashMap<String, float[]> a = ref.runLayers(x);
       LinkedHashMap<String, float[]> b = fast.runLayers(x);
       assertEquals(a.keySet(), b.keySet());
       for (String node : a.keySet()) {
-        assertClose(a.get(node), b.get(node), node);
+        HotOps.assertClose(a.get(node), b.get(node), node);
       }
     }
   }
@@ -128,11 +110,11 @@ class FusionTest {
     Model ref = Model.load(manifest, LoadOptions.defaults().withReferenceKernels(true));
     List<String> plan = fast.planNodes();
     assertTrue(plan.contains("c1") && plan.contains("relu") && plan.contains("pw"), plan::toString);
-    float[] x = random(new Random(5), 2 * 9 * 11);
+    float[] x = HotOps.random(new Random(5), 2 * 9 * 11);
     float[][] want = ref.predictAll(x);
     float[][] got = fast.predictAll(x);
     for (int k = 0; k < want.length; k++) {
-      assertClose(want[k], got[k], "output " + k);
+      HotOps.assertClose(want[k], got[k], "output " + k);
     }
   }
 }
