@@ -27,7 +27,7 @@ import jdk.incubator.vector.VectorSpecies;
  * kernels by rounding only (JUnit and the parity tests hold them to 1e-5 + 1e-4 |x|). All working
  * memory is scratch ({@link #scratchRows()}), so a call in a {@link Workspace} allocates nothing.
  */
-final class VectorConvKernel implements Epilogue.Fusable {
+final class VectorConvKernel extends FusableKernel {
   private static final VectorSpecies<Float> S = VectorKernels.S;
   private static final int V = S.length();
   /** Output positions per microkernel call: two vectors. */
@@ -44,7 +44,6 @@ final class VectorConvKernel implements Epilogue.Fusable {
   private final float[] packed;
   private final WeightTensor compressed;
   private final float[] bias;
-  private final Epilogue ep;
   private final int[] owLo, owHi;
   /** Positions per column tile (a multiple of NR). */
   private final int tile;
@@ -63,11 +62,11 @@ final class VectorConvKernel implements Epilogue.Fusable {
 
   private VectorConvKernel(Window2d g, float[] packed, WeightTensor compressed, float[] bias,
       Epilogue ep) {
+    super(ep);
     this.g = g;
     this.packed = packed;
     this.compressed = compressed;
     this.bias = bias;
-    this.ep = ep;
     this.n = g.ho * g.wo;
     this.kk = g.c * g.kh * g.kw;
     this.full = g.cout / MR * MR;
@@ -110,18 +109,8 @@ final class VectorConvKernel implements Epilogue.Fusable {
   }
 
   @Override
-  public Epilogue epilogue() {
-    return ep;
-  }
-
-  @Override
   public Kernel fused(Epilogue e) {
     return new VectorConvKernel(g, packed, compressed, bias, e);
-  }
-
-  @Override
-  public void run(float[][] inputs, float[] out) {
-    run(inputs, out, Kernel.newScratch(scratchRows));
   }
 
   @Override

@@ -22,7 +22,7 @@ import jdk.incubator.vector.VectorSpecies;
  * tap order, as the scalar reference's up to rounding. A compressed weight's channel is
  * dequantised into scratch.
  */
-final class VectorDepthwiseKernel implements Epilogue.Fusable {
+final class VectorDepthwiseKernel extends FusableKernel {
   private static final VectorSpecies<Float> S = VectorKernels.S;
   private static final int V = S.length();
 
@@ -30,7 +30,6 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
   private final float[] weight;
   private final WeightTensor compressed;
   private final float[] bias;
-  private final Epilogue ep;
   /** Padded plane width (the row pitch), and rows per row-phase plane. */
   private final int wp, hq;
   /** Positions of one sweep: {@code ho x wp} rounded up to whole vectors. */
@@ -42,11 +41,11 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
   private static final int ROW_PLANE = 0, ROW_OUT = 1, ROW_W = 2;
 
   VectorDepthwiseKernel(Window2d g, WeightTensor weight, float[] bias, Epilogue ep) {
+    super(ep);
     this.g = g;
     this.weight = weight.floats();
     this.compressed = this.weight == null ? weight : null;
     this.bias = bias;
-    this.ep = ep;
     int hp = g.ph + g.h + g.phEnd;
     this.wp = g.pw + g.w + g.pwEnd;
     this.hq = (hp + g.sh - 1) / g.sh;
@@ -63,11 +62,11 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
   }
 
   private VectorDepthwiseKernel(VectorDepthwiseKernel k, Epilogue ep) {
+    super(ep);
     this.g = k.g;
     this.weight = k.weight;
     this.compressed = k.compressed;
     this.bias = k.bias;
-    this.ep = ep;
     this.wp = k.wp;
     this.hq = k.hq;
     this.sweep = k.sweep;
@@ -94,18 +93,8 @@ final class VectorDepthwiseKernel implements Epilogue.Fusable {
   }
 
   @Override
-  public Epilogue epilogue() {
-    return ep;
-  }
-
-  @Override
   public Kernel fused(Epilogue e) {
     return e.residual() ? null : new VectorDepthwiseKernel(this, e);
-  }
-
-  @Override
-  public void run(float[][] inputs, float[] out) {
-    run(inputs, out, Kernel.newScratch(scratchRows));
   }
 
   @Override

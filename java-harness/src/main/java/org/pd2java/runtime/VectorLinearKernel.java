@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Float32 partial sums instead of the reference's double: results differ by rounding only,
  * held to 1e-5 + 1e-4 |x| by JUnit and the parity tests.
  */
-final class VectorLinearKernel implements Epilogue.Fusable {
+final class VectorLinearKernel extends FusableKernel {
   private static final VectorSpecies<Float> S = VectorKernels.S;
   private static final int V = S.length();
   private static final int MR = 4;
@@ -22,26 +22,25 @@ final class VectorLinearKernel implements Epilogue.Fusable {
   private final float[] weight;
   private final WeightTensor compressed;
   private final float[] bias;
-  private final Epilogue ep;
   private final int[] scratchRows;
 
   VectorLinearKernel(int in, int out, WeightTensor weight, float[] bias, Epilogue ep) {
+    super(ep);
     this.in = in;
     this.out = out;
     this.weight = weight.floats();
     this.compressed = this.weight == null ? weight : null;
     this.bias = bias;
-    this.ep = ep;
     this.scratchRows = new int[] {compressed == null ? 0 : MR * in, MR * V};
   }
 
   private VectorLinearKernel(VectorLinearKernel k, Epilogue ep) {
+    super(ep);
     this.in = k.in;
     this.out = k.out;
     this.weight = k.weight;
     this.compressed = k.compressed;
     this.bias = k.bias;
-    this.ep = ep;
     this.scratchRows = k.scratchRows;
   }
 
@@ -56,18 +55,8 @@ final class VectorLinearKernel implements Epilogue.Fusable {
   }
 
   @Override
-  public Epilogue epilogue() {
-    return ep;
-  }
-
-  @Override
   public Kernel fused(Epilogue e) {
     return e.residual() ? null : new VectorLinearKernel(this, e);
-  }
-
-  @Override
-  public void run(float[][] inputs, float[] y) {
-    run(inputs, y, Kernel.newScratch(scratchRows));
   }
 
   @Override
