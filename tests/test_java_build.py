@@ -119,3 +119,47 @@ def test_cli_java_build(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["java", "build", "--runtime-only"]) == 0
     out = capsys.readouterr().out
     assert str(build.build_runtime()) in out
+
+
+def test_build_output_writes_the_versioned_deliverable(tmp_path: Path, capsys) -> None:
+    from pd2java import __version__
+
+    out = tmp_path / "dist"
+    assert cli.main(["java", "build", "-o", str(out)]) == 0
+    stem = f"pd2java-runtime-{__version__}"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{stem}.jar", f"{stem}-sources.jar", "pom.xml"]
+    )  # and no temporary folder left behind
+    assert f"wrote {out / (stem + '.jar')}" in capsys.readouterr().out
+    with zipfile.ZipFile(out / f"{stem}.jar") as z:
+        manifest = z.read("META-INF/MANIFEST.MF").decode()
+        classes = [n for n in z.namelist() if n.endswith(".class")]
+    assert f"Implementation-Version: {__version__}" in manifest
+    assert "Automatic-Module-Name: org.pd2java.runtime" in manifest
+    assert all(n.startswith("org/pd2java/runtime/") for n in classes)
+    with zipfile.ZipFile(out / f"{stem}-sources.jar") as z:
+        sources = z.namelist()
+    assert "org/pd2java/runtime/Model.java" in sources
+    assert not [n for n in sources if n.endswith(".class")]
+    pom = (out / "pom.xml").read_text(encoding="utf-8")
+    assert "<groupId>org.pd2java</groupId>" in pom
+    assert "<artifactId>pd2java-runtime</artifactId>" in pom
+    assert f"<version>{__version__}</version>" in pom
+    assert "<dependencies/>" in pom  # zero dependencies
+    # The jar reports the same version as the Python package.
+    java = build._tool("java")
+    proc = subprocess.run(
+        [java, "-jar", str(out / f"{stem}.jar"), "version"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == f"pd2java-runtime {__version__}"
+
+
+def test_build_output_refuses_a_file_in_the_way(tmp_path: Path) -> None:
+    blocker = tmp_path / "dist"
+    blocker.write_text("not a folder")
+    with pytest.raises(build.JavaBuildError, match="not a folder"):
+        build.write_artifacts(blocker)
+    assert blocker.read_text() == "not a folder"

@@ -29,6 +29,10 @@ from pd2java.resources import cache_dir, java_harness_dir
 
 JUNIT_LAUNCHER = Path("/usr/share/java/junit-platform-console-standalone.jar")
 RUNTIME_MAIN = "org.pd2java.runtime.Cli"
+# Maven coordinates and module name of the runtime jar (the version is the package's).
+GROUP_ID = "org.pd2java"
+ARTIFACT_ID = "pd2java-runtime"
+MODULE_NAME = "org.pd2java.runtime"
 # Bump when the build recipe itself changes, so old cached artefacts are not reused.
 _RECIPE = "1"
 
@@ -117,7 +121,9 @@ def _build_jar(
         classes.mkdir()
         _javac(sources, classes, classpath, kind)
         tmp_jar = work / "out.jar"
-        cmd = [_tool("jar"), "--create", "--file", str(tmp_jar)]
+        manifest = work / "MANIFEST.MF"
+        manifest.write_text(_jar_manifest(kind), encoding="utf-8")
+        cmd = [_tool("jar"), "--create", "--file", str(tmp_jar), "--manifest", str(manifest)]
         if main:
             cmd += ["--main-class", main]
         cmd += ["-C", str(classes), "."]
@@ -126,6 +132,109 @@ def _build_jar(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _jar_manifest(kind: str) -> str:
+    """MANIFEST.MF entries beside the ones ``jar`` writes: title and version, and for the runtime
+    its ``Automatic-Module-Name`` (a stable module name on the module path)."""
+    from pd2java import __version__
+
+    lines = [f"Implementation-Title: pd2java-{kind}", f"Implementation-Version: {__version__}"]
+    if kind == "runtime":
+        lines.append(f"Automatic-Module-Name: {MODULE_NAME}")
+    return "\n".join(lines) + "\n"
+
+
+def pom_xml(version: str) -> str:
+    """The runtime's ``pom.xml``: its coordinates, no dependencies, Java 17, and the compiler flag
+    the Vector API kernels need (for teams that build the sources with Maven)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0"
+         xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+         xsi:schemaLocation="http://maven.apache.org/POM/4.0.0 https://maven.apache.org/xsd/maven-4.0.0.xsd">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>{GROUP_ID}</groupId>
+  <artifactId>{ARTIFACT_ID}</artifactId>
+  <version>{version}</version>
+  <packaging>jar</packaging>
+  <name>pd2java runtime</name>
+  <description>Loads pd2java model manifests and runs them in pure Java (no dependencies).</description>
+  <properties>
+    <maven.compiler.release>17</maven.compiler.release>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+  </properties>
+  <dependencies/>
+  <build>
+    <plugins>
+      <plugin>
+        <groupId>org.apache.maven.plugins</groupId>
+        <artifactId>maven-compiler-plugin</artifactId>
+        <version>3.13.0</version>
+        <configuration>
+          <compilerArgs>
+            <arg>--add-modules=jdk.incubator.vector</arg>
+          </compilerArgs>
+        </configuration>
+      </plugin>
+      <plugin>
+        <groupId>org.apache.maven.plugins</groupId>
+        <artifactId>maven-jar-plugin</artifactId>
+        <version>3.4.2</version>
+        <configuration>
+          <archive>
+            <manifest>
+              <mainClass>{RUNTIME_MAIN}</mainClass>
+            </manifest>
+            <manifestEntries>
+              <Implementation-Version>{version}</Implementation-Version>
+              <Automatic-Module-Name>{MODULE_NAME}</Automatic-Module-Name>
+            </manifestEntries>
+          </archive>
+        </configuration>
+      </plugin>
+    </plugins>
+  </build>
+</project>
+"""
+
+
+def write_artifacts(out_dir: str | os.PathLike[str], harness: Path | None = None) -> list[Path]:
+    """Write the runtime as a deliverable into ``out_dir``: ``pd2java-runtime-<version>.jar``,
+    ``pd2java-runtime-<version>-sources.jar`` and ``pom.xml``. Each file is written under a
+    temporary name and renamed into place, so ``out_dir`` never holds a half-written one.
+    Returns their paths."""
+    from pd2java import __version__
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise JavaBuildError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    runtime = build_runtime(harness)
+    src_root = (harness or java_harness_dir()) / "src" / "main" / "java"
+    stem = f"{ARTIFACT_ID}-{__version__}"
+    work = Path(tempfile.mkdtemp(prefix=".pd2java-artifacts-", dir=out))
+    try:
+        shutil.copyfile(runtime, work / f"{stem}.jar")
+        _run(
+            [
+                _tool("jar"),
+                "--create",
+                "--file",
+                str(work / f"{stem}-sources.jar"),
+                "-C",
+                str(src_root),
+                ".",
+            ],
+            "jar (sources)",
+        )
+        (work / "pom.xml").write_text(pom_xml(__version__), encoding="utf-8")
+        written = []
+        for name in (f"{stem}.jar", f"{stem}-sources.jar", "pom.xml"):
+            os.replace(work / name, out / name)
+            written.append(out / name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return written
 
 
 def build_runtime(harness: Path | None = None) -> Path:

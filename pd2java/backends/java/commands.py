@@ -1,7 +1,8 @@
 """CLI verb ``pd2java java``: build the Java runtime, run its JUnit tests, check a manifest.
 
 - ``pd2java java build``: build (or reuse from the cache) the runtime jar and the py4j gateway
-  jar, and print their paths;
+  jar, and print their paths; with ``-o DIR``, write the runtime jar, its sources jar and a
+  ``pom.xml`` into DIR, named by version;
 - ``pd2java java test``: compile and run the JUnit 5 tests through the console launcher, once in
   a JVM with the Vector API kernels and once in one without;
 - ``pd2java java check MANIFEST``: load a manifest in the Java runtime (all validation and the
@@ -18,8 +19,12 @@ from pd2java.errors import UserError
 
 
 def _build(args: argparse.Namespace) -> int:
-    from pd2java.backends.java.build import build_gateway, build_runtime
+    from pd2java.backends.java.build import build_gateway, build_runtime, write_artifacts
 
+    if args.output:
+        for path in write_artifacts(args.output):
+            print(f"wrote {path} ({path.stat().st_size} bytes)")
+        return 0
     runtime = build_runtime()
     print(f"runtime jar: {runtime} ({runtime.stat().st_size} bytes)")
     if not args.runtime_only:
@@ -74,6 +79,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="java_command", metavar="<java command>")
     b = sub.add_parser("build", help="build the runtime and gateway jars; print their paths")
     b.add_argument("--runtime-only", action="store_true", help="skip the py4j gateway jar")
+    b.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="write the runtime as a deliverable into DIR: pd2java-runtime-<version>.jar, "
+        "its -sources.jar and a pom.xml (org.pd2java:pd2java-runtime:<version>)",
+    )
     b.set_defaults(func=_build)
     t = sub.add_parser("test", help="run the runtime's JUnit 5 tests")
     t.set_defaults(func=_test)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import get_args
 
-from pd2java import format_rules
+from pd2java import __version__, format_rules
 from pd2java.errors import ERROR_CODE_DOCS, ErrorCode
 from pd2java.ops import table
 
@@ -70,6 +70,8 @@ def render_format_rules() -> str:
         "",
         "/** The model format's shared rules: the same constants the Python reader uses. */",
         "final class FormatRules {",
+        "  /** The runtime's version: the pd2java package's, one number for the wheel and the jar. */",
+        f"  static final String RUNTIME_VERSION = {_jstr(__version__)};",
         f"  static final String FORMAT = {_jstr(r.FORMAT)};",
         f"  static final int FORMAT_VERSION = {r.FORMAT_VERSION};",
         "  static final List<Integer> READ_VERSIONS = List.of("

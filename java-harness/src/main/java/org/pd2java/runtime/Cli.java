@@ -54,9 +54,13 @@ public final class Cli {
    * @return exit status
    */
   public static int run(String[] args) {
+    if (args.length == 1 && args[0].equals("version")) {
+      System.out.println("pd2java-runtime " + Model.runtimeVersion());
+      return 0;
+    }
     if (args.length < 2 || !(args[0].equals("check") || args[0].equals("bench"))) {
       System.err.println(
-          "usage: check MANIFEST [--no-self-test] [--reference]"
+          "usage: version | check MANIFEST [--no-self-test] [--reference]"
               + " | bench MANIFEST [--warmup N] [--iters N] [--reference] [--per-node]");
       return 64;
     }
@@ -86,6 +90,7 @@ public final class Cli {
       double loadMs = (System.nanoTime() - t0) / 1e6;
       if (args[0].equals("check")) {
         System.out.println("ok " + m);
+        System.out.println("runtime: " + Model.runtimeVersion());
         System.out.println("kernels: " + m.kernelInfo());
         System.out.println("classes: " + m.classes());
         System.out.println("nodes: " + String.join(" ", m.nodeNames()));

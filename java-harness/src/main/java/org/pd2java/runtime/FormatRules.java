@@ -7,6 +7,8 @@ import java.util.List;
 
 /** The model format's shared rules: the same constants the Python reader uses. */
 final class FormatRules {
+  /** The runtime's version: the pd2java package's, one number for the wheel and the jar. */
+  static final String RUNTIME_VERSION = "0.2.0";
   static final String FORMAT = "pd2java.manifest";
   static final int FORMAT_VERSION = 3;
   static final List<Integer> READ_VERSIONS = List.of(1, 2, 3);

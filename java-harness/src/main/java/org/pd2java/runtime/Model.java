@@ -219,6 +219,16 @@ public final class Model {
     return kernelInfo;
   }
 
+  /**
+   * The runtime's version: the pd2java release this jar was built from (also the jar's {@code
+   * Implementation-Version} and its Maven version).
+   *
+   * @return e.g. {@code "0.2.0"}
+   */
+  public static String runtimeVersion() {
+    return FormatRules.RUNTIME_VERSION;
+  }
+
   /** @return the model name from the manifest */
   public String name() {
     return name;
