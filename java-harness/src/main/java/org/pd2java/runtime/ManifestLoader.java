@@ -39,11 +39,34 @@ final class ManifestLoader {
   private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
 
   private final String file;
+  /** The manifest's path, or null for a load from memory ({@link #manifestBytes}). */
   private final Path manifest;
+  private final byte[] manifestBytes;
+  /** A load from memory: the weights by their bare file name (checked before it is asked). */
+  private final WeightsSource weightsSource;
+
+  /**
+   * Where a load from memory (bytes, streams, the classpath) finds the weights file the manifest
+   * names. Returns its bytes, or null when there is none; reads at most {@code max} bytes plus
+   * one, so an oversized file is noticed without being read whole.
+   */
+  @FunctionalInterface
+  interface WeightsSource {
+    byte[] read(String bareName, long max) throws IOException;
+  }
 
   private ManifestLoader(Path manifest) {
     this.manifest = manifest;
     this.file = String.valueOf(manifest.getFileName());
+    this.manifestBytes = null;
+    this.weightsSource = null;
+  }
+
+  private ManifestLoader(String name, byte[] manifestBytes, WeightsSource weights) {
+    this.manifest = null;
+    this.file = name;
+    this.manifestBytes = manifestBytes;
+    this.weightsSource = weights;
   }
 
   /** A node after the structural pass. */
@@ -57,7 +80,23 @@ final class ManifestLoader {
       int[] outputShape) {}
 
   static Model load(Path manifest, LoadOptions options) {
-    ManifestLoader loader = new ManifestLoader(manifest);
+    return load(new ManifestLoader(manifest), options);
+  }
+
+  /**
+   * A load from memory: {@code name} stands for the manifest in error messages; every check of
+   * a file load applies except those about files (regular file, folder, links).
+   */
+  static Model load(String name, byte[] manifest, WeightsSource weights, LoadOptions options) {
+    return load(new ManifestLoader(name, manifest, weights), options);
+  }
+
+  /** Reads a stream into memory, at most {@code max} bytes plus one (to notice a longer one). */
+  static byte[] readStream(InputStream in, long max) throws IOException {
+    return in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, max + 1));
+  }
+
+  private static Model load(ManifestLoader loader, LoadOptions options) {
     try {
       return loader.run(options);
     } catch (OutOfMemoryError e) {
@@ -500,6 +539,9 @@ final class ManifestLoader {
   }
 
   private Map<String, Object> readManifest() {
+    if (manifest == null) {
+      return parseManifest(manifestBytes);
+    }
     // A regular file (never a FIFO or device, which could block or never end), within the size
     // limit: both known from its attributes before it is opened.
     BasicFileAttributes attrs;
@@ -526,6 +568,17 @@ final class ManifestLoader {
     if (bytes.length != attrs.size()) {
       throw new Pd2JavaException(
           ErrorCode.IO_ERROR, file, null, "the manifest changed size while being read");
+    }
+    return parseManifest(bytes);
+  }
+
+  private Map<String, Object> parseManifest(byte[] bytes) {
+    long max = FormatRules.MAX_MANIFEST_BYTES;
+    if (bytes.length > max) {
+      throw new Pd2JavaException(
+          ErrorCode.LIMIT_EXCEEDED, file, null,
+          "manifest is " + (bytes.length > max + 1 ? "over " + max : bytes.length)
+              + " bytes; the limit is " + max + " (MAX_MANIFEST_BYTES)");
     }
     Object top = Json.parse(bytes, file, Json.Limits.MANIFEST);
     if (!(top instanceof Map)) {
@@ -623,6 +676,9 @@ final class ManifestLoader {
               + " absolute path)");
     }
     String wf = weightsFile;
+    if (manifest == null) {
+      return readWeightsFromMemory(wf, expectedBytes, sha);
+    }
     // The export folder is the manifest's real folder; the weights file's real path (symbolic
     // links followed) must lie directly in it, and be a regular file: never a link leaving the
     // folder, a FIFO or a device, which are refused before they are opened.
@@ -673,6 +729,37 @@ final class ManifestLoader {
       throw new Pd2JavaException(
           ErrorCode.IO_ERROR, wf, null, "file changed size while being read");
     }
+    return checkAndParseWeights(wf, bytes, sha);
+  }
+
+  /** The weights of a load from memory: same size, checksum and format checks as a file's. */
+  private SafeTensors readWeightsFromMemory(String wf, long expectedBytes, String sha) {
+    byte[] bytes;
+    try {
+      bytes = weightsSource.read(wf, FormatRules.MAX_WEIGHTS_BYTES);
+    } catch (IOException e) {
+      throw new Pd2JavaException(
+          ErrorCode.IO_ERROR, wf, null, "cannot read the weights named by " + file + ": " + e, e);
+    }
+    if (bytes == null) {
+      throw new Pd2JavaException(
+          ErrorCode.IO_ERROR, wf, null, "the weights named by " + file + " were not found");
+    }
+    if (bytes.length > FormatRules.MAX_WEIGHTS_BYTES) {
+      throw new Pd2JavaException(
+          ErrorCode.LIMIT_EXCEEDED, wf, null,
+          "weights are over " + FormatRules.MAX_WEIGHTS_BYTES + " bytes (MAX_WEIGHTS_BYTES)");
+    }
+    if (bytes.length != expectedBytes) {
+      throw new Pd2JavaException(
+          ErrorCode.WEIGHTS_SIZE_MISMATCH, wf, null,
+          "weights are " + bytes.length + " bytes but the manifest " + file
+              + " says weights.bytes = " + expectedBytes);
+    }
+    return checkAndParseWeights(wf, bytes, sha);
+  }
+
+  private SafeTensors checkAndParseWeights(String wf, byte[] bytes, String sha) {
     String got = sha256(bytes);
     if (!got.equals(sha)) {
       throw new Pd2JavaException(

@@ -1,5 +1,7 @@
 package org.pd2java.runtime;
 
+import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -8,6 +10,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
@@ -191,6 +194,87 @@ public final class Model {
    */
   public static Model load(Path manifest, LoadOptions options) {
     return ManifestLoader.load(manifest, options);
+  }
+
+  /**
+   * Loads a model from memory: the manifest's JSON and the weights file's bytes (for a model
+   * kept in a database, received over the network or unpacked from an archive). Every check of
+   * {@link #load(Path, LoadOptions)} applies (the weights' size and SHA-256 against the
+   * manifest, the self-test, ...) except those about files.
+   *
+   * @param manifest the manifest's bytes (UTF-8 JSON)
+   * @param weights the bytes of the weights file the manifest names
+   * @param options load options
+   * @return the model
+   * @throws Pd2JavaException if anything is invalid or the golden self-test fails
+   */
+  public static Model load(byte[] manifest, byte[] weights, LoadOptions options) {
+    Objects.requireNonNull(manifest, "manifest");
+    Objects.requireNonNull(weights, "weights");
+    return ManifestLoader.load("manifest", manifest, (name, max) -> weights, options);
+  }
+
+  /**
+   * Loads a model from two streams, the manifest's and the weights file's, read to their end
+   * (at most the format's size limits plus one byte, so an oversized one is refused without
+   * being read whole). The caller closes them.
+   *
+   * @param manifest the manifest's JSON
+   * @param weights the weights file the manifest names
+   * @param options load options
+   * @return the model
+   * @throws Pd2JavaException IO_ERROR if a stream fails, else as {@link #load(byte[], byte[],
+   *     LoadOptions)}
+   */
+  public static Model load(InputStream manifest, InputStream weights, LoadOptions options) {
+    Objects.requireNonNull(manifest, "manifest");
+    Objects.requireNonNull(weights, "weights");
+    byte[] json;
+    try {
+      json = ManifestLoader.readStream(manifest, FormatRules.MAX_MANIFEST_BYTES);
+    } catch (IOException e) {
+      throw new Pd2JavaException(ErrorCode.IO_ERROR, "manifest", null,
+          "cannot read the manifest stream: " + e, e);
+    }
+    return ManifestLoader.load("manifest", json,
+        (name, max) -> ManifestLoader.readStream(weights, max), options);
+  }
+
+  /**
+   * Loads a model packaged as classpath resources (e.g. inside the application's jar): {@code
+   * manifestResource} names the manifest ({@code "models/gis_light/gis_light.manifest.json"},
+   * as for {@link ClassLoader#getResourceAsStream}), and the weights file it names is looked up
+   * beside it.
+   *
+   * @param loader the class loader holding the resources
+   * @param manifestResource the manifest's resource name
+   * @param options load options
+   * @return the model
+   * @throws Pd2JavaException IO_ERROR if a resource is missing or unreadable, else as {@link
+   *     #load(byte[], byte[], LoadOptions)}
+   */
+  public static Model loadResource(
+      ClassLoader loader, String manifestResource, LoadOptions options) {
+    Objects.requireNonNull(loader, "loader");
+    Objects.requireNonNull(manifestResource, "manifestResource");
+    String dir = manifestResource.substring(0, manifestResource.lastIndexOf('/') + 1);
+    byte[] json;
+    try (InputStream in = loader.getResourceAsStream(manifestResource)) {
+      if (in == null) {
+        throw new Pd2JavaException(ErrorCode.IO_ERROR, manifestResource, null,
+            "no such classpath resource");
+      }
+      json = ManifestLoader.readStream(in, FormatRules.MAX_MANIFEST_BYTES);
+    } catch (IOException e) {
+      throw new Pd2JavaException(ErrorCode.IO_ERROR, manifestResource, null,
+          "cannot read the classpath resource: " + e, e);
+    }
+    String name = manifestResource.substring(dir.length());
+    return ManifestLoader.load(name, json, (weights, max) -> {
+      try (InputStream in = loader.getResourceAsStream(dir + weights)) {
+        return in == null ? null : ManifestLoader.readStream(in, max);
+      }
+    }, options);
   }
 
   /**
