@@ -91,6 +91,19 @@ final class ManifestLoader {
     return load(new ManifestLoader(name, manifest, weights), options);
   }
 
+  /** {@link #load(String, byte[], WeightsSource, LoadOptions)}, the manifest read from a stream. */
+  static Model load(String name, InputStream manifest, WeightsSource weights,
+      LoadOptions options) {
+    byte[] json;
+    try {
+      json = readStream(manifest, FormatRules.MAX_MANIFEST_BYTES);
+    } catch (IOException e) {
+      throw new Pd2JavaException(ErrorCode.IO_ERROR, name, null,
+          "cannot read the manifest: " + e, e);
+    }
+    return load(name, json, weights, options);
+  }
+
   /** Reads a stream into memory, at most {@code max} bytes plus one (to notice a longer one). */
   static byte[] readStream(InputStream in, long max) throws IOException {
     return in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, max + 1));

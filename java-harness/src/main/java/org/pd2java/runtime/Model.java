@@ -229,14 +229,7 @@ public final class Model {
   public static Model load(InputStream manifest, InputStream weights, LoadOptions options) {
     Objects.requireNonNull(manifest, "manifest");
     Objects.requireNonNull(weights, "weights");
-    byte[] json;
-    try {
-      json = ManifestLoader.readStream(manifest, FormatRules.MAX_MANIFEST_BYTES);
-    } catch (IOException e) {
-      throw new Pd2JavaException(ErrorCode.IO_ERROR, "manifest", null,
-          "cannot read the manifest stream: " + e, e);
-    }
-    return ManifestLoader.load("manifest", json,
+    return ManifestLoader.load("manifest", manifest,
         (name, max) -> ManifestLoader.readStream(weights, max), options);
   }
 
@@ -258,23 +251,21 @@ public final class Model {
     Objects.requireNonNull(loader, "loader");
     Objects.requireNonNull(manifestResource, "manifestResource");
     String dir = manifestResource.substring(0, manifestResource.lastIndexOf('/') + 1);
-    byte[] json;
     try (InputStream in = loader.getResourceAsStream(manifestResource)) {
       if (in == null) {
         throw new Pd2JavaException(ErrorCode.IO_ERROR, manifestResource, null,
             "no such classpath resource");
       }
-      json = ManifestLoader.readStream(in, FormatRules.MAX_MANIFEST_BYTES);
-    } catch (IOException e) {
+      return ManifestLoader.load(manifestResource.substring(dir.length()), in,
+          (weights, max) -> {
+            try (InputStream w = loader.getResourceAsStream(dir + weights)) {
+              return w == null ? null : ManifestLoader.readStream(w, max);
+            }
+          }, options);
+    } catch (IOException e) { // closing the manifest resource
       throw new Pd2JavaException(ErrorCode.IO_ERROR, manifestResource, null,
           "cannot read the classpath resource: " + e, e);
     }
-    String name = manifestResource.substring(dir.length());
-    return ManifestLoader.load(name, json, (weights, max) -> {
-      try (InputStream in = loader.getResourceAsStream(dir + weights)) {
-        return in == null ? null : ManifestLoader.readStream(in, max);
-      }
-    }, options);
   }
 
   /**
