@@ -1,7 +1,7 @@
 """The Python op table and the Java kernel registry agree; real exports load in Java.
 
 Java's op table (``OpTable.java``) is generated from the Python one; these tests check what the
-built JVM actually uses (``OpRegistry --json`` on the real runtime jar) against the Python table,
+built JVM actually uses (``Cli ops --json`` on the real runtime jar) against the Python table,
 and that the runtime refuses to start when a table op and its kernel factory do not pair up.
 """
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 def _registry_dump(jar: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["java", "-cp", str(jar), "org.pd2java.runtime.OpRegistry", "--json"],
+        ["java", "-cp", str(jar), "org.pd2java.runtime.Cli", "ops", "--json"],
         capture_output=True,
         text=True,
         check=False,

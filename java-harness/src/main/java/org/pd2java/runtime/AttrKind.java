@@ -1,7 +1,7 @@
 package org.pd2java.runtime;
 
 /** The kind of a node attribute, as in pd2java.ops.table. */
-public enum AttrKind {
+enum AttrKind {
   /** A JSON integer (fits a Java int). */
   INT("int"),
   /** A JSON number (finite). */

@@ -6,4 +6,4 @@ package org.pd2java.runtime;
  * @param name attribute name (PyTorch's)
  * @param kind its kind
  */
-public record AttrSpec(String name, AttrKind kind) {}
+record AttrSpec(String name, AttrKind kind) {}

@@ -8,6 +8,9 @@ import java.util.Random;
  * Command line of the runtime jar ({@code java -jar pd2java-runtime.jar ...}):
  *
  * <ul>
+ *   <li>{@code version}: the runtime's version.
+ *   <li>{@code ops [--json]}: the ops this runtime runs, one {@code name@version} a line, or the
+ *       op table (slots and attributes) as JSON, which the Python tests hold to the Python table.
  *   <li>{@code check MANIFEST [--no-self-test]}: load, validate and self-test; print a summary.
  *   <li>{@code --reference} (either command): use only the reference kernels.
  *   <li>{@code bench MANIFEST [--warmup N] [--iters N]}: single-thread latency per image on
@@ -58,9 +61,20 @@ public final class Cli {
       System.out.println("pd2java-runtime " + Model.runtimeVersion());
       return 0;
     }
+    if (args.length >= 1 && args[0].equals("ops")) {
+      if (args.length == 2 && args[1].equals("--json")) {
+        System.out.println(OpRegistry.toJson());
+      } else if (args.length == 1) {
+        OpRegistry.all().keySet().forEach(System.out::println);
+      } else {
+        System.err.println("usage: ops [--json]");
+        return 64;
+      }
+      return 0;
+    }
     if (args.length < 2 || !(args[0].equals("check") || args[0].equals("bench"))) {
       System.err.println(
-          "usage: version | check MANIFEST [--no-self-test] [--reference]"
+          "usage: version | ops [--json] | check MANIFEST [--no-self-test] [--reference]"
               + " | bench MANIFEST [--warmup N] [--iters N] [--reference] [--per-node]");
       return 64;
     }

@@ -14,7 +14,7 @@ package org.pd2java.runtime;
  * vectorised loops ({@link Conv2dGemmKernel}) need every array they touch indexed by the same
  * expression from 0. Scratch contents are undefined on entry: a kernel zeroes what it relies on.
  */
-public interface Kernel {
+interface Kernel {
   /** No scratch. */
   int[] NO_SCRATCH = new int[0];
 

@@ -19,7 +19,7 @@ import java.util.Map;
  * <p>To add an op: add it to the Python table, run {@code python -m pd2java.generate}, write one
  * kernel class with a static {@code compile(NodeDef, int[][])} and add it to {@link #factories()}.
  */
-public final class OpRegistry {
+final class OpRegistry {
   private static final Map<String, OpSpec> OPS = join(OpTable.OPS, factories());
 
   private OpRegistry() {}
@@ -178,18 +178,5 @@ public final class OpRegistry {
       sb.append("]}");
     }
     return sb.append("\n]").toString();
-  }
-
-  /**
-   * Prints the registry: {@code --json} for machine-readable output, otherwise one key a line.
-   *
-   * @param args command-line arguments
-   */
-  public static void main(String[] args) {
-    if (args.length == 1 && args[0].equals("--json")) {
-      System.out.println(toJson());
-    } else {
-      OPS.keySet().forEach(System.out::println);
-    }
   }
 }

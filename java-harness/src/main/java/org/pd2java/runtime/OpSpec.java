@@ -7,7 +7,7 @@ import java.util.List;
  * parameter slots and attributes, from the generated {@link OpTable}) joined by {@link OpRegistry}
  * with the factory that compiles a node of this op into a {@link Kernel}.
  */
-public final class OpSpec {
+final class OpSpec {
   private final String name;
   private final int version;
   private final int numInputs;

@@ -10,7 +10,7 @@ import java.util.List;
  * @param nonnegative whether every element must be {@code >= 0} (a batch norm's running variance)
  * @param dtypes the safetensors dtypes its tensor may have in format version 3 (F32 only before)
  */
-public record ParamSpec(String name, boolean optional, boolean nonnegative, List<String> dtypes) {
+record ParamSpec(String name, boolean optional, boolean nonnegative, List<String> dtypes) {
   /** @param dtypes the slot's dtypes (copied) */
   public ParamSpec {
     dtypes = List.copyOf(dtypes);
