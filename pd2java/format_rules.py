@@ -46,6 +46,20 @@ OUTPUT_KINDS = ("probabilities", "logits")
 NODE_KEYS = ("name", "op", "version", "inputs", "outputs", "attrs", "params", "output_shape")
 GOLDEN_KEYS = ("input", "outputs", "count", "atol", "rtol")
 
+# Optional top-level key, any version (an additive change): the lowest pd2java runtime version
+# that may run the file, "MAJOR.MINOR.PATCH". A reader whose own version is lower refuses the
+# file (UNSUPPORTED_FORMAT_VERSION, "upgrade the runtime"); readers that predate the key ignore
+# it, and they are older than every version it can name. Writers emit at least the release that
+# introduced the format version they write (FORMAT_SINCE).
+MIN_RUNTIME_KEY = "min_runtime_version"
+VERSION_PATTERN = r"(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})"
+FORMAT_SINCE = {1: "0.1.0", 2: "0.2.0", 3: "0.2.0"}
+
+# ``input.image_convention``, when not null: the PRPD image convention record (docs/PRPD.md
+# section 1). Every key is required: "shape" two sizes >= 1 (amplitude bins, phase bins), the
+# others one-line strings. Readers ignore extra keys, as everywhere outside attrs and params.
+IMAGE_CONVENTION_KEYS = ("shape", "axis0", "axis1", "value", "png_rows")
+
 # Version 1: "output" (one object, shape [K]) instead of "outputs", the input shape exactly
 # [C, H, W] with "layout": "CHW", and golden "output" (one tensor name) instead of "outputs".
 TOP_KEYS_V2 = tuple(k for k in TOP_KEYS if k != "quantization")

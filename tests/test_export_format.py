@@ -30,7 +30,7 @@ from pd2java.backends import reference
 from pd2java.backends.manifest import schema
 from pd2java.backends.safetensors_io import read_safetensors
 from pd2java.exporter import export, write_graph
-from pd2java.format_rules import FP32_FORMAT_VERSION, TOP_KEYS_V2
+from pd2java.format_rules import FORMAT_SINCE, FP32_FORMAT_VERSION, MIN_RUNTIME_KEY, TOP_KEYS_V2
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.ops.registry import check_complete
 from pd2java.ops.table import OPS
@@ -161,7 +161,10 @@ def test_manifest_validates_against_schema_and_has_every_key(tmp_path: Path) -> 
     obj = json.loads(manifest.read_text())
     jsonschema.Draft202012Validator.check_schema(schema())
     jsonschema.validate(obj, schema())
-    assert list(obj) == list(TOP_KEYS_V2)  # an fp32 export is version 2
+    # An fp32 export is version 2, with the optional min_runtime_version after format_version.
+    assert [k for k in obj if k != MIN_RUNTIME_KEY] == list(TOP_KEYS_V2)
+    assert list(obj).index(MIN_RUNTIME_KEY) == 2
+    assert obj[MIN_RUNTIME_KEY] == FORMAT_SINCE[FP32_FORMAT_VERSION]
     assert obj["format"] == "pd2java.manifest" and obj["format_version"] == FP32_FORMAT_VERSION
     for node in obj["nodes"]:
         spec = OPS[f"{node['op']}@{node['version']}"]

@@ -43,17 +43,20 @@ from pd2java.errors import ErrorCode, FormatError
 from pd2java.format_rules import (
     ATOL,
     FORMAT,
+    FORMAT_SINCE,
     FORMAT_VERSION,
     FP32_FORMAT_VERSION,
     FP32_WEIGHT_DTYPES,
     GOLDEN_KEYS,
     GOLDEN_KEYS_V1,
+    IMAGE_CONVENTION_KEYS,
     INPUT_KEYS,
     INPUT_KEYS_V1,
     MAX_GOLDEN_COUNT,
     MAX_MANIFEST_BYTES,
     MAX_NODES,
     MAX_WEIGHTS_BYTES,
+    MIN_RUNTIME_KEY,
     NAME_PATTERN,
     NODE_KEYS,
     OUTPUT_KEYS,
@@ -64,6 +67,7 @@ from pd2java.format_rules import (
     TOP_KEYS,
     TOP_KEYS_V1,
     TOP_KEYS_V2,
+    VERSION_PATTERN,
 )
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.ir.passes import check_signature, validate
@@ -152,9 +156,11 @@ def build_manifest(
     producer = {"name": "pd2java", "version": __version__}
     producer.update(_jsonable(dict(graph.meta.get("producer", {}))))
     convention = graph.meta.get("image_convention")
+    version = FORMAT_VERSION if compressed else FP32_FORMAT_VERSION
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION if compressed else FP32_FORMAT_VERSION,
+        "format_version": version,
+        MIN_RUNTIME_KEY: FORMAT_SINCE[version],
         "producer": producer,
         "name": graph.name,
         "classes": None if graph.classes is None else list(graph.classes),
@@ -250,7 +256,36 @@ def parse_manifest_bytes(data: bytes, where: str) -> dict[str, Any]:
         raise ManifestError(
             f"{where}: unknown format_version {version}", ErrorCode.UNSUPPORTED_FORMAT_VERSION
         )
+    check_min_runtime(obj, where)
     return obj
+
+
+_VERSION_RE = re.compile(VERSION_PATTERN)
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """``"MAJOR.MINOR.PATCH"`` as a tuple of ints, for ordering (VERSION_PATTERN must match)."""
+    major, minor, patch = text.split(".")
+    return int(major), int(minor), int(patch)
+
+
+def check_min_runtime(obj: Mapping[str, Any], where: str, runtime: str = __version__) -> None:
+    """The optional ``min_runtime_version`` (FORMAT.md section 1): a malformed value is
+    INVALID_MANIFEST; a version above ``runtime`` (this package's) is UNSUPPORTED_FORMAT_VERSION."""
+    if MIN_RUNTIME_KEY not in obj:
+        return
+    need = obj[MIN_RUNTIME_KEY]
+    if not isinstance(need, str) or _VERSION_RE.fullmatch(need) is None:
+        raise ManifestError(
+            f"{where}: '{MIN_RUNTIME_KEY}' must be a \"MAJOR.MINOR.PATCH\" string, got {need!r}",
+            ErrorCode.INVALID_MANIFEST,
+        )
+    if parse_version(need) > parse_version(runtime):
+        raise ManifestError(
+            f"{where}: the file needs pd2java runtime {need} or newer; this reader is {runtime}: "
+            "upgrade pd2java",
+            ErrorCode.UNSUPPORTED_FORMAT_VERSION,
+        )
 
 
 # --- structure (no weights) ------------------------------------------------------------------------
@@ -343,6 +378,14 @@ def check_structure(obj: Mapping[str, Any], where: str) -> None:
     c.want(
         conv is None or isinstance(conv, dict), "input/image_convention", "null or an object", conv
     )
+    if conv is not None:
+        for key in IMAGE_CONVENTION_KEYS:
+            c.obj(conv, key, "input/image_convention/")
+            path = f"input/image_convention/{key}"
+            if key == "shape":
+                c.want(_is_shape(conv[key], 2), path, "two integers >= 1", conv[key])
+            else:
+                c.want(isinstance(conv[key], str), path, "a string", conv[key])
     if v1:
         _check_output(c, obj["output"], "output", rank1=True)
     else:

@@ -15,15 +15,18 @@ from pd2java.format_rules import (
     FORMAT_VERSION,
     FP32_FORMAT_VERSION,
     GOLDEN_KEYS,
+    IMAGE_CONVENTION_KEYS,
     INPUT_KEYS,
     INT32_MAX,
     INT32_MIN,
     MAX_INTS_LENGTH,
+    MIN_RUNTIME_KEY,
     NAME_PATTERN,
     OUTPUT_KEYS,
     OUTPUT_KINDS,
     QUANT_KEYS,
     TOP_KEYS,
+    VERSION_PATTERN,
 )
 from pd2java.ops.table import OP_LIST, AttrSpec
 
@@ -107,6 +110,7 @@ def generate_schema() -> dict[str, Any]:
                     "properties": {"scale": {"type": "string"}},
                 },
             },
+            MIN_RUNTIME_KEY: {"type": "string", "pattern": f"^{VERSION_PATTERN}$"},
             "producer": {"type": "object"},
             "name": {"type": "string", "pattern": f"^{NAME_PATTERN}$"},
             "classes": {"type": ["array", "null"], "items": {"type": "string"}},
@@ -117,7 +121,16 @@ def generate_schema() -> dict[str, Any]:
                     "name": {"type": "string", "minLength": 1},
                     "shape": {**shape, "minItems": 1},
                     "dtype": {"const": "float32"},
-                    "image_convention": {"type": ["object", "null"]},
+                    "image_convention": {
+                        "type": ["object", "null"],
+                        "required": list(IMAGE_CONVENTION_KEYS),
+                        "properties": {
+                            k: {**shape, "minItems": 2, "maxItems": 2}
+                            if k == "shape"
+                            else {"type": "string"}
+                            for k in IMAGE_CONVENTION_KEYS
+                        },
+                    },
                 },
             },
             "outputs": {

@@ -28,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from pd2java import __version__
+from pd2java.training.data.convention import IMAGE_CONVENTION
+
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 STEM = "m"
 MIB = 1024 * 1024
@@ -529,6 +532,31 @@ def _unreferenced_i8(m: dict[str, Any], t: dict[str, T]) -> None:
     t["extra.int8"] = T("I8", [3], bytes([1, 2, 255]))
 
 
+def _next_patch(version: str) -> str:
+    major, minor, patch = version.split(".")
+    return f"{major}.{minor}.{int(patch) + 1}"
+
+
+def _prpd_convention(m: dict[str, Any]) -> None:
+    m["input"]["image_convention"] = dict(IMAGE_CONVENTION)
+
+
+def _convention_without(key: str) -> Callable[[dict[str, Any]], None]:
+    def change(m: dict[str, Any]) -> None:
+        _prpd_convention(m)
+        del m["input"]["image_convention"][key]
+
+    return change
+
+
+def _convention_with(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(m: dict[str, Any]) -> None:
+        _prpd_convention(m)
+        m["input"]["image_convention"][key] = value
+
+    return change
+
+
 def _unknown_keys(m: dict[str, Any]) -> None:
     m["x_top"] = {"anything": [1, 2.5, None]}
     m["input"]["x_in"] = 1
@@ -537,6 +565,8 @@ def _unknown_keys(m: dict[str, Any]) -> None:
     m["golden"]["x_g"] = []
     m["nodes"][0]["x_node"] = {"k": 1}
     m["producer"]["x_prod"] = "z"
+    _prpd_convention(m)
+    m["input"]["image_convention"]["x_conv"] = [1]
 
 
 def _str(text: str, old: str, new: str) -> str:
@@ -1094,6 +1124,29 @@ CASES: tuple[Case, ...] = (
     C("format_version_string", mutate(setp("format_version", "1")), "UNSUPPORTED_FORMAT_VERSION"),
     C("format_version_bool", mutate(setp("format_version", True)), "UNSUPPORTED_FORMAT_VERSION"),
     C("format_version_missing", mutate(delp("format_version")), "UNSUPPORTED_FORMAT_VERSION"),
+    # min_runtime_version: optional; above the reader's own version refuses the file.
+    C("min_runtime_absent", mutate(delp("min_runtime_version")), None),
+    C("min_runtime_oldest", mutate(setp("min_runtime_version", "0.0.0")), None),
+    C("min_runtime_current", mutate(setp("min_runtime_version", __version__)), None),
+    C(
+        "min_runtime_newer",
+        mutate(setp("min_runtime_version", "99.0.0")),
+        "UNSUPPORTED_FORMAT_VERSION",
+    ),
+    C(
+        "min_runtime_newer_patch",
+        mutate(setp("min_runtime_version", _next_patch(__version__))),
+        "UNSUPPORTED_FORMAT_VERSION",
+    ),
+    C("min_runtime_two_parts", mutate(setp("min_runtime_version", "0.2")), "INVALID_MANIFEST"),
+    C("min_runtime_suffix", mutate(setp("min_runtime_version", "0.2.0-rc1")), "INVALID_MANIFEST"),
+    C(
+        "min_runtime_leading_zero",
+        mutate(setp("min_runtime_version", "0.02.0")),
+        "INVALID_MANIFEST",
+    ),
+    C("min_runtime_number", mutate(setp("min_runtime_version", 2)), "INVALID_MANIFEST"),
+    C("min_runtime_null", mutate(setp("min_runtime_version", None)), "INVALID_MANIFEST"),
     # --- top-level structure -------------------------------------------------------------------------
     C("top_classes_missing", mutate(delp("classes")), "INVALID_MANIFEST"),
     C("top_nodes_missing", mutate(delp("nodes")), "INVALID_MANIFEST"),
@@ -1105,6 +1158,27 @@ CASES: tuple[Case, ...] = (
     C("top_transforms_not_array", mutate(setp("transforms", "fold_bn")), "INVALID_MANIFEST"),
     C("top_weights_not_object", mutate_text(lambda s: s), "INVALID_MANIFEST", "see build"),
     C("input_shape_float", mutate(setp("input/shape", [1.0, 4, 4])), "INVALID_MANIFEST"),
+    # input.image_convention: null or the PRPD convention record, every key present and typed.
+    C("image_convention_prpd", mutate(_prpd_convention), None),
+    C(
+        "image_convention_not_object",
+        mutate(setp("input/image_convention", "prpd")),
+        "INVALID_MANIFEST",
+    ),
+    C("image_convention_empty", mutate(setp("input/image_convention", {})), "INVALID_MANIFEST"),
+    C("image_convention_no_axis1", mutate(_convention_without("axis1")), "INVALID_MANIFEST"),
+    C("image_convention_no_png_rows", mutate(_convention_without("png_rows")), "INVALID_MANIFEST"),
+    C(
+        "image_convention_shape_rank3",
+        mutate(_convention_with("shape", [1, 60, 120])),
+        "INVALID_MANIFEST",
+    ),
+    C(
+        "image_convention_shape_zero",
+        mutate(_convention_with("shape", [0, 120])),
+        "INVALID_MANIFEST",
+    ),
+    C("image_convention_value_number", mutate(_convention_with("value", 1)), "INVALID_MANIFEST"),
     # A rank-2 input is valid in itself; the conv2d it feeds cannot take it.
     C("input_shape_two_dims", mutate(setp("input/shape", [4, 4])), "SHAPE_MISMATCH"),
     C("input_shape_zero", mutate(setp("input/shape", [0, 4, 4])), "INVALID_MANIFEST"),

@@ -23,6 +23,12 @@ final class FormatRules {
   static final List<String> INPUT_KEYS_V1 = List.of("name", "shape", "dtype", "layout", "image_convention");
   static final List<String> GOLDEN_KEYS_V1 = List.of("input", "output", "count", "atol", "rtol");
   static final String NAME_PATTERN = "[A-Za-z_][A-Za-z0-9_]*";
+  /** Optional top-level key: the lowest runtime version that may run the file. */
+  static final String MIN_RUNTIME_KEY = "min_runtime_version";
+  /** A version, MAJOR.MINOR.PATCH (the runtime's and min_runtime_version's). */
+  static final String VERSION_PATTERN = "(0|[1-9][0-9]{0,5})\\.(0|[1-9][0-9]{0,5})\\.(0|[1-9][0-9]{0,5})";
+  /** Keys of input.image_convention, the PRPD image convention record, when not null. */
+  static final List<String> IMAGE_CONVENTION_KEYS = List.of("shape", "axis0", "axis1", "value", "png_rows");
   static final List<String> WEIGHT_DTYPES = List.of("F32", "F16", "I8");
   static final List<String> FP32_WEIGHT_DTYPES = List.of("F32");
   static final List<String> QUANT_KEYS = List.of("scale");
