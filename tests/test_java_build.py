@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -34,6 +35,48 @@ def test_runtime_jar_holds_only_the_runtime() -> None:
     assert not [n for n in names if "py4j" in n.lower()]
     assert all(n.startswith("org/pd2java/runtime/") for n in classes), classes
     assert "Main-Class: org.pd2java.runtime.Cli" in manifest
+
+
+# The runtime's public API: every other type is package-private (docs/JAVA.md, "API").
+PUBLIC_API = {
+    "Cli",
+    "ErrorCode",
+    "ImageConvention",
+    "LoadOptions",
+    "Model",
+    "ModelMetadata",
+    "Pd2JavaException",
+    "Prediction",
+    "Workspace",
+}
+
+
+def test_only_the_api_is_public() -> None:
+    """Kernels, the op registry, the loader and the format rules are internals: a server that
+    compiles against the jar sees the API types only (nested public records included)."""
+    jar = build.build_runtime()
+    with zipfile.ZipFile(jar) as z:
+        names = sorted(
+            n[: -len(".class")].replace("/", ".")
+            for n in z.namelist()
+            if n.endswith(".class") and "$" not in n
+        )
+    proc = subprocess.run(
+        [build._tool("javap"), "-cp", str(jar), *names],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    public = {
+        m.group(1)
+        for m in re.finditer(
+            r"^public .*?(?:class|interface|enum|record) org\.pd2java\.runtime\.(\w+)",
+            proc.stdout,
+            re.M,
+        )
+    }
+    assert public == PUBLIC_API
 
 
 def test_build_is_cached() -> None:
@@ -73,7 +116,7 @@ def test_changed_source_rebuilds_and_concurrent_builds_agree(
     # No temporary build folder is left behind, and the jar works.
     assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".build")]
     out = subprocess.run(
-        ["java", "-cp", str(results[0]), "org.pd2java.runtime.OpRegistry"],
+        ["java", "-cp", str(results[0]), "org.pd2java.runtime.Cli", "ops"],
         capture_output=True,
         text=True,
         check=True,

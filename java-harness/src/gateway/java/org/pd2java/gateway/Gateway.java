@@ -89,7 +89,7 @@ public final class Gateway {
     quote(sb, m.name());
     sb.append(",\"classes\":");
     List<String> classes = m.classes();
-    if (classes == null) {
+    if (classes.isEmpty()) {
       sb.append("null");
     } else {
       sb.append('[');

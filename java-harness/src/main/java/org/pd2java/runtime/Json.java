@@ -431,4 +431,58 @@ final class Json {
   private static boolean isDigit(char c) {
     return c >= '0' && c <= '9';
   }
+
+  /**
+   * A parsed value back as compact JSON text (strings escaped as JSON requires), for showing a
+   * free-form manifest value such as a nested {@code producer} entry.
+   */
+  static String write(Object v) {
+    StringBuilder sb = new StringBuilder();
+    write(v, sb);
+    return sb.toString();
+  }
+
+  private static void write(Object v, StringBuilder sb) {
+    if (v instanceof String s) {
+      sb.append('"');
+      for (int i = 0; i < s.length(); i++) {
+        char c = s.charAt(i);
+        switch (c) {
+          case '"' -> sb.append("\\\"");
+          case '\\' -> sb.append("\\\\");
+          case '\n' -> sb.append("\\n");
+          case '\r' -> sb.append("\\r");
+          case '\t' -> sb.append("\\t");
+          default -> {
+            if (c < 0x20) {
+              sb.append(String.format("\\u%04x", (int) c));
+            } else {
+              sb.append(c);
+            }
+          }
+        }
+      }
+      sb.append('"');
+    } else if (v instanceof Map<?, ?> m) {
+      sb.append('{');
+      boolean first = true;
+      for (Map.Entry<?, ?> e : m.entrySet()) {
+        sb.append(first ? "" : ",");
+        first = false;
+        write(String.valueOf(e.getKey()), sb);
+        sb.append(':');
+        write(e.getValue(), sb);
+      }
+      sb.append('}');
+    } else if (v instanceof List<?> l) {
+      sb.append('[');
+      for (int i = 0; i < l.size(); i++) {
+        sb.append(i == 0 ? "" : ",");
+        write(l.get(i), sb);
+      }
+      sb.append(']');
+    } else {
+      sb.append(v); // Long, Double, Boolean, NULL
+    }
+  }
 }

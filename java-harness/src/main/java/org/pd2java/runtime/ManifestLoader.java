@@ -37,6 +37,7 @@ import java.util.regex.Pattern;
 final class ManifestLoader {
   private static final Pattern NAME = Pattern.compile(FormatRules.NAME_PATTERN);
   private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
+  private static final Pattern VERSION = Pattern.compile(FormatRules.VERSION_PATTERN);
 
   private final String file;
   /** The manifest's path, or null for a load from memory ({@link #manifestBytes}). */
@@ -160,6 +161,7 @@ final class ManifestLoader {
           "format_version " + v + " is unknown; this runtime reads versions "
               + FormatRules.READ_VERSIONS);
     }
+    String minRuntime = minRuntimeVersion(top);
     boolean v1 = v == 1;
     // 2. Every top-level key present and typed.
     List<String> topKeys =
@@ -172,7 +174,10 @@ final class ManifestLoader {
     // Version 3: each int8 tensor's scale tensor (a version 2 file's key is ignored, unknown).
     Map<String, String> quantization =
         topKeys.contains("quantization") ? quantization(top.get("quantization")) : Map.of();
-    objectAt(top, "producer", "producer");
+    Map<String, String> producer = new LinkedHashMap<>();
+    for (Map.Entry<String, Object> e : objectAt(top, "producer", "producer").entrySet()) {
+      producer.put(e.getKey(), e.getValue() instanceof String str ? str : Json.write(e.getValue()));
+    }
     String name = string(top, "name", "name");
     if (!NAME.matcher(name).matches()) {
       throw bad("'name' " + quote(name) + " does not match " + FormatRules.NAME_PATTERN);
@@ -200,10 +205,7 @@ final class ManifestLoader {
     if (v1) {
       expectString(input, "layout", "input.layout", "CHW");
     }
-    Object conv = input.get("image_convention");
-    if (conv != Json.NULL && !(conv instanceof Map)) {
-      throw bad("'input.image_convention' must be an object or null");
-    }
+    ImageConvention convention = imageConvention(input.get("image_convention"));
     List<Map<String, Object>> outputObjects = new ArrayList<>();
     if (v1) {
       outputObjects.add(objectAt(top, "output", "output"));
@@ -245,7 +247,7 @@ final class ManifestLoader {
             + FormatRules.OUTPUT_KINDS);
       }
     }
-    stringList(top, "transforms", "transforms");
+    List<String> transforms = stringList(top, "transforms", "transforms");
     Map<String, Object> weights = objectAt(top, "weights", "weights");
     String weightsFile = string(weights, "file", "weights.file");
     long weightsBytes = integer(weights, "bytes", "weights.bytes");
@@ -394,15 +396,88 @@ final class ManifestLoader {
     for (WeightTensor t : tensors.values()) {
       weightBytes += t.bytes();
     }
+    List<ModelMetadata.Output> outputs = new ArrayList<>();
+    for (int k = 0; k < outputCount; k++) {
+      outputs.add(new ModelMetadata.Output(
+          outputNames[k], Arrays.stream(outputShapes[k]).boxed().toList(), outputKinds[k]));
+    }
+    ModelMetadata metadata = new ModelMetadata(
+        name, (int) v, minRuntime, producer, classes, inputName, inputShape, convention,
+        outputs, transforms, weightsFile, weightsBytes, sha);
     Model model = new Model(
-        name, classes, inputName, inputShape, outputNames, outputShapes, outputKinds, steps,
-        slotShapes.size(), outSlots, weightBytes,
-        Kernels.info(options));
+        metadata, steps, slotShapes.size(), outSlots, weightBytes, Kernels.info(options));
     // 7. Golden vectors and the self-test.
     if (goldenRaw != Json.NULL) {
       golden(Model.asMap(goldenRaw), st, model, v1, options.selfTest());
     }
     return model;
+  }
+
+  /**
+   * The optional {@code min_runtime_version} (FORMAT.md section 1): malformed is
+   * INVALID_MANIFEST; above this runtime's version is UNSUPPORTED_FORMAT_VERSION.
+   *
+   * @return the version the file needs, or null when it does not say
+   */
+  private String minRuntimeVersion(Map<String, Object> top) {
+    String key = FormatRules.MIN_RUNTIME_KEY;
+    if (!top.containsKey(key)) {
+      return null;
+    }
+    Object need = top.get(key);
+    if (!(need instanceof String s) || !VERSION.matcher(s).matches()) {
+      throw bad("'" + key + "' must be a \"MAJOR.MINOR.PATCH\" string, got "
+          + (need instanceof String str ? quote(str) : need));
+    }
+    if (compareVersions(s, FormatRules.RUNTIME_VERSION) > 0) {
+      throw new Pd2JavaException(
+          ErrorCode.UNSUPPORTED_FORMAT_VERSION, file, null,
+          "the file needs pd2java runtime " + s + " or newer; this runtime is "
+              + FormatRules.RUNTIME_VERSION + ": upgrade the pd2java runtime");
+    }
+    return s;
+  }
+
+  /** Orders two versions matching VERSION_PATTERN (each part at most 6 digits, so no overflow). */
+  static int compareVersions(String a, String b) {
+    String[] x = a.split("\\.");
+    String[] y = b.split("\\.");
+    for (int i = 0; i < 3; i++) {
+      int c = Integer.compare(Integer.parseInt(x[i]), Integer.parseInt(y[i]));
+      if (c != 0) {
+        return c;
+      }
+    }
+    return 0;
+  }
+
+  /**
+   * {@code input.image_convention}: null, or the PRPD convention record with every key of
+   * FormatRules.IMAGE_CONVENTION_KEYS (shape: two sizes; the rest strings; extra keys ignored).
+   */
+  private ImageConvention imageConvention(Object conv) {
+    if (conv == Json.NULL) {
+      return null;
+    }
+    if (!(conv instanceof Map)) {
+      throw bad("'input.image_convention' must be an object or null");
+    }
+    Map<String, Object> m = Model.asMap(conv);
+    Map<String, String> text = new HashMap<>();
+    int[] shape = null;
+    for (String key : FormatRules.IMAGE_CONVENTION_KEYS) {
+      String path = "input.image_convention." + key;
+      if (key.equals("shape")) {
+        shape = shape(m, key, path);
+        if (shape.length != 2) {
+          throw bad("'" + path + "' must hold two sizes, got " + Arrays.toString(shape));
+        }
+      } else {
+        text.put(key, string(m, key, path));
+      }
+    }
+    return new ImageConvention(Arrays.stream(shape).boxed().toList(), text.get("axis0"),
+        text.get("axis1"), text.get("value"), text.get("png_rows"));
   }
 
   /** The elements of a shape, or MAX_VALUE_ELEMENTS when more (no overflow). */

@@ -62,7 +62,9 @@ public final class Model {
   /** One compiled node of the plan. */
   record Step(String node, Kernel kernel, int[] inputSlots, int outputSlot, int size) {}
 
+  private final ModelMetadata metadata;
   private final String name;
+  // The primary output's class names; empty when the manifest has none.
   private final List<String> classes;
   private final String inputName;
   private final int[] inputShape;
@@ -90,33 +92,32 @@ public final class Model {
   private final String kernelInfo;
 
   Model(
-      String name,
-      List<String> classes,
-      String inputName,
-      int[] inputShape,
-      String[] outputNames,
-      int[][] outputShapes,
-      String[] outputKinds,
+      ModelMetadata metadata,
       List<Step> steps,
       int valueCount,
       int[] outputSlots,
       long weightBytes,
       String kernelInfo) {
+    this.metadata = metadata;
     this.weightBytes = weightBytes;
     this.kernelInfo = kernelInfo;
-    this.name = name;
-    this.classes = classes == null ? null : List.copyOf(classes);
-    this.inputName = inputName;
-    this.inputShape = inputShape.clone();
+    this.name = metadata.name();
+    this.classes = metadata.classes();
+    this.inputName = metadata.inputName();
+    this.inputShape = ints(metadata.inputShape());
     this.inputSize = product(inputShape);
-    this.outputNames = outputNames.clone();
-    this.outputShapes = new int[outputShapes.length][];
-    this.outputSizes = new int[outputShapes.length];
-    for (int k = 0; k < outputShapes.length; k++) {
-      this.outputShapes[k] = outputShapes[k].clone();
+    int outputCount = metadata.outputs().size();
+    this.outputNames = new String[outputCount];
+    this.outputShapes = new int[outputCount][];
+    this.outputSizes = new int[outputCount];
+    this.outputKinds = new String[outputCount];
+    for (int k = 0; k < outputCount; k++) {
+      ModelMetadata.Output o = metadata.outputs().get(k);
+      this.outputNames[k] = o.name();
+      this.outputShapes[k] = ints(o.shape());
       this.outputSizes[k] = product(outputShapes[k]);
+      this.outputKinds[k] = o.kind();
     }
-    this.outputKinds = outputKinds.clone();
     this.outputSlots = outputSlots.clone();
     this.layerSteps = steps.toArray(new Step[0]);
     this.steps = PlanFusion.fuse(steps, valueCount, outputSlots).toArray(new Step[0]);
@@ -309,9 +310,23 @@ public final class Model {
     return name;
   }
 
-  /** @return class names in output order, or null when the manifest has none */
+  /** @return class names in output order; empty (never null) when the manifest has none */
   public List<String> classes() {
     return classes;
+  }
+
+  /**
+   * What the manifest says about the model: producer, classes, input convention, input and
+   * output shapes and kinds, the weights file's SHA-256 (see {@link ModelMetadata}).
+   *
+   * @return the model's metadata (immutable)
+   */
+  public ModelMetadata metadata() {
+    return metadata;
+  }
+
+  private static int[] ints(List<Integer> l) {
+    return l.stream().mapToInt(Integer::intValue).toArray();
   }
 
   /** @return the input's value name */
@@ -615,10 +630,17 @@ public final class Model {
   /**
    * Runs one sample and picks the top class of the primary output.
    *
+   * <p>Input checks of a PRPD model (one whose manifest states an {@link ImageConvention}):
+   * every value must lie in [0, 1], as the convention normalises them (else INVALID_INPUT naming
+   * the first value outside); an image with every value zero has no PD activity and gets {@link
+   * Prediction#noActivity}, not a class, because a model asked about an empty image still
+   * answers with confidence. {@link Prpd} builds such images, and maps acquisitions below its
+   * pulse floor to the all-zero image.
+   *
    * @param x one sample, row-major
-   * @return the top class with every value of the primary output
+   * @return the top class with every value of the primary output, or a no-activity result
    * @throws Pd2JavaException as {@link #predict}: a non-finite output is NON_FINITE_OUTPUT, never
-   *     a class
+   *     a class; INVALID_INPUT for a PRPD value outside [0, 1]
    * @throws UnsupportedOperationException when the primary output is not a 1-D score vector
    */
   public Prediction classify(float[] x) {
@@ -628,6 +650,26 @@ public final class Model {
               + "one has per-sample shape " + Arrays.toString(outputShapes[0])
               + " (use predict or predictAll)");
     }
+    if (metadata.imageConvention().isPresent()) {
+      checkInput(x, 1);
+      boolean active = false;
+      for (int i = 0; i < x.length; i++) {
+        if (!(x[i] >= 0f && x[i] <= 1f)) {
+          throw new Pd2JavaException(
+              ErrorCode.INVALID_INPUT,
+              null,
+              null,
+              "model '" + name + "' takes PRPD images valued in [0, 1] (log1p(count) / max); "
+                  + "value " + x[i] + " at index " + i + " (position "
+                  + Arrays.toString(unravel(i, inputShape)) + ") is outside: normalise the "
+                  + "counts first, e.g. with Prpd.fromCounts");
+        }
+        active |= x[i] != 0f;
+      }
+      if (!active) {
+        return Prediction.noActivity(outputKinds[0]);
+      }
+    }
     float[] p = predict(x);
     int best = 0;
     for (int i = 1; i < p.length; i++) {
@@ -635,9 +677,10 @@ public final class Model {
         best = i;
       }
     }
-    String label = classes == null ? String.valueOf(best) : classes.get(best);
-    return new Prediction(label, best, p);
+    String label = classes.isEmpty() ? String.valueOf(best) : classes.get(best);
+    return new Prediction(label, best, p, outputKinds[0]);
   }
+
 
   /**
    * Runs one sample and returns every node's output, for per-layer debugging and parity.

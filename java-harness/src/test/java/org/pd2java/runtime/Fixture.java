@@ -28,6 +28,8 @@ final class Fixture {
   String name = "m";
   List<String> classes = null;
   String outputKind = "probabilities";
+  /** {@code input.image_convention}: null, or a record such as {@link #prpdConvention()}. */
+  Map<String, Object> imageConvention = null;
   /**
    * The format version written: 2 (float32 weights), 3 (compressed weights allowed, with a
    * {@code quantization} object) or 1 (input [C, H, W], one [K] output).
@@ -181,6 +183,14 @@ final class Fixture {
     return b.array();
   }
 
+  /** pd2java's PRPD image convention record, as the exporter writes it. */
+  static Map<String, Object> prpdConvention() {
+    return map("shape", new int[] {60, 120}, "axis0", "amplitude bin, 0 = lowest, 59 = full scale",
+        "axis1", "phase bin of 3 degrees, 0 = positive-going zero crossing",
+        "value", "log1p(count) / max(log1p(count)) over the image; empty image stays zero",
+        "png_rows", "row 0 of a PNG file is the top = highest amplitude");
+  }
+
   /** The manifest as a mutable map tree (weights entry filled in by {@link #write}). */
   Map<String, Object> manifest() {
     List<Map<String, Object>> all = new ArrayList<>(nodes);
@@ -209,7 +219,7 @@ final class Fixture {
       m.put("output", output);
     } else {
       m.put("input", map("name", "input", "shape", inputShape, "dtype", "float32",
-          "image_convention", null));
+          "image_convention", imageConvention));
       m.put("outputs", new ArrayList<>(List.of(output)));
     }
     m.put("transforms", List.of());

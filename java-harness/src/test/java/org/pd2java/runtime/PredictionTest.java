@@ -12,7 +12,7 @@ class PredictionTest {
   @Test
   void scoresAreACopyOfTheOutput() {
     float[] out = {0.1f, 2f, -1f};
-    Prediction p = new Prediction("b", 1, out);
+    Prediction p = new Prediction("b", 1, out, "logits");
     assertArrayEquals(out, p.scores(), 0f);
     assertNotSame(p.scores(), p.scores());
     p.scores()[0] = 9f;
@@ -21,7 +21,7 @@ class PredictionTest {
 
   @Test
   void topKRanksHighestFirstWithTiesInClassOrder() {
-    Prediction p = new Prediction("c", 2, new float[] {0.5f, 0.2f, 0.9f, 0.5f, -3f});
+    Prediction p = new Prediction("c", 2, new float[] {0.5f, 0.2f, 0.9f, 0.5f, -3f}, "logits");
     assertArrayEquals(new int[] {2}, p.topK(1));
     assertEquals(p.index(), p.topK(1)[0]);
     assertArrayEquals(new int[] {2, 0, 3}, p.topK(3));
