@@ -4,7 +4,7 @@ front ends.
     pd2java export [SRC] -o OUTDIR [--module PKG.MOD:FACTORY] [--input-shape D [D ...]]
                    [--classes A,B,C | --classes-file FILE] [--head softmax|sigmoid|none]
                    [--trust-pickle] [--name NAME] [--fold-bn] [--no-onnx]
-                   [--java-package PKG] [--java-class NAME] [--no-java]
+                   [--java-package PKG] [--java-class NAME] [--no-java] [--bundle]
     pd2java check [SRC] [--module PKG.MOD:FACTORY] [--input-shape D [D ...]] [--trust-pickle]
 
 SRC is a pd2java checkpoint (.pt), a plain state dict (``torch.save(model.state_dict(), path)``,
@@ -13,8 +13,10 @@ a scripted or traced module: .ts, .torchscript, or .pt/.pth told by its contents
 ``--input-shape``) or an ONNX model (.onnx); without SRC, ``--module`` exports the factory's
 initial weights. A whole pickled module is refused unless ``--trust-pickle``. Unless --no-java,
 the Java sources for the export (a typed wrapper and its JUnit 5 golden-vector test,
-pd2java.backends.java.codegen) are written under OUTDIR/src/. Prints every file written with its
-size.
+pd2java.backends.java.codegen) are written under OUTDIR/src/. ``--bundle`` also writes the runtime
+jar, its sources jar and pom.xml under OUTDIR/lib/ and a README-java.md for this model
+(pd2java.backends.java.bundle), so the folder is a Java deliverable. Prints every file written with
+its size.
 
 ``check`` captures SRC's graph as export would (the same sources, or ``module:factory`` as SRC:
 a Python module imported by dotted path, from the current folder too, whose ``factory()`` returns
@@ -131,6 +133,11 @@ def run_export(args: argparse.Namespace) -> int:
             )
         except NotAClassifierError as exc:
             note = f"note: {exc}"
+    if args.bundle:
+        from pd2java.backends.java.bundle import write_bundle
+
+        sources = [p for p in written if p.suffix == ".java"]
+        written += write_bundle(manifest, sources)
     what = src if src is not None else f"{args.module} (its initial, untrained weights)"
     print(f"exported {what} -> {manifest.parent}" + (" (BN folded)" if args.fold_bn else ""))
     for path in written:
@@ -320,6 +327,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--java-class", help="class name of the generated Java wrapper")
     p.add_argument(
         "--no-java", action="store_true", help="do not generate the Java wrapper and its test"
+    )
+    p.add_argument(
+        "--bundle",
+        action="store_true",
+        help="also write the runtime jar (with its sources jar and pom.xml) under OUTDIR/lib "
+        "and a README-java.md for this model: the folder becomes a Java deliverable",
     )
     p.set_defaults(func=run_export)
 

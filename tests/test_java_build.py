@@ -73,7 +73,7 @@ def test_only_the_api_is_public() -> None:
         for m in re.finditer(
             r"^public .*?(?:class|interface|enum|record) org\.pd2java\.runtime\.(\w+)",
             proc.stdout,
-            re.M,
+            re.MULTILINE,
         )
     }
     assert public == PUBLIC_API
