@@ -46,9 +46,9 @@ def window_shares(windows: int) -> tuple[np.ndarray, np.ndarray]:
 def share_windows(per_window: np.ndarray) -> np.ndarray:
     """(60, W) per-window counts -> (60, 120) per-bin counts, shared by ``phase_overlap``.
 
-    The sum ``per_window @ phase_overlap(W)`` (equal up to the last bit), in a fixed order: bin b's count
-    is ``((0 + c[w0] * s0) + c[w1] * s1) + ...`` over its windows in increasing order, one
-    rounding per multiply and per add. A matrix product leaves the order (and fused
+    The sum ``per_window @ phase_overlap(W)`` (equal up to the last bit) in a fixed order: bin
+    b's count is ``((0 + c[w0] * s0) + c[w1] * s1) + ...`` over its windows in increasing order,
+    one rounding per multiply and per add. A matrix product leaves the order (and fused
     multiply-adds) to the BLAS build, so its last bit varies between machines; this order is
     the one the Java runtime's ``Prpd.fromPrps`` repeats, bit for bit.
     """
