@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if bad else 0
     for p, text in outputs().items():
         if not p.exists() or p.read_text("utf-8") != text:
+            p.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(p, text)
             print(f"wrote {p}")
     return 0

@@ -182,12 +182,13 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
-def _call(jvm: _Jvm, method: str, *args: Any) -> Any:
-    """Call a gateway method, turning Java exceptions into JavaError."""
+def _call(jvm: _Jvm, method: str, *args: Any, target: Any = None) -> Any:
+    """Call a gateway method (of ``target``, default the entry object), turning Java exceptions
+    into JavaError."""
     from py4j.protocol import Py4JError, Py4JJavaError, Py4JNetworkError
 
     try:
-        return getattr(jvm.entry, method)(*args)
+        return getattr(jvm.entry if target is None else target, method)(*args)
     except Py4JJavaError as exc:
         throwable = exc.java_exception
         code = jvm.gateway_class.errorCode(throwable)
@@ -475,3 +476,50 @@ def java_bench(
         vm=str(raw["vm"]),
         java_command=tuple(base[:-2]),
     )
+
+
+@dataclass(frozen=True)
+class JavaPrpd:
+    """What the Java runtime's ``Prpd`` made of raw data: the (60, 120) float32 image, the pulse
+    total and whether it holds PD activity (``Prpd.hasActivity``)."""
+
+    image: np.ndarray
+    pulses: float
+    has_activity: bool
+
+
+def _prpd(method: str, *args: Any) -> JavaPrpd:
+    jvm = _get_jvm()
+    prpds = jvm.gateway.jvm.org.pd2java.gateway.Prpds
+    made = _call(jvm, method, *args, target=prpds)
+    image = np.frombuffer(bytes(prpds.image(made)), dtype="<f4").astype(np.float32)
+    return JavaPrpd(image.reshape(60, 120), float(made.pulses()), bool(made.hasActivity()))
+
+
+def _le(values: Any, dtype: str) -> bytes:
+    return np.ascontiguousarray(np.asarray(values).reshape(-1), dtype=dtype).tobytes()
+
+
+def java_prpd_from_counts(counts: Any) -> JavaPrpd:
+    """``Prpd.fromCounts`` of a (60, 120) count histogram: ``int[]`` for integer counts (which
+    must fit 32 bits), ``double[]`` otherwise."""
+    arr = np.asarray(counts)
+    if arr.dtype.kind in "iub":
+        if arr.size and (arr.min() < -(2**31) or arr.max() >= 2**31):
+            raise UserError("java_prpd_from_counts: integer counts must fit 32 bits (Java int)")
+        return _prpd("fromCounts", _le(arr, "<i4"))
+    return _prpd("fromCountsDouble", _le(arr, "<f8"))
+
+
+def java_prpd_from_pulses(phase_deg: Any, amplitude: Any, full_scale: float) -> JavaPrpd:
+    """``Prpd.fromPulses`` (the twin of ``convention.pulses_to_counts``)."""
+    return _prpd("fromPulses", _le(phase_deg, "<f8"), _le(amplitude, "<f8"), float(full_scale))
+
+
+def java_prpd_from_prps(prps: Any, full_scale: float) -> JavaPrpd:
+    """``Prpd.fromPrps`` of a (cycles, windows) PRPS matrix, sent as float32."""
+    arr = np.asarray(prps)
+    if arr.ndim != 2:
+        raise UserError(f"java_prpd_from_prps: PRPS must be 2-D, got shape {arr.shape}")
+    cycles, windows = (int(n) for n in arr.shape)
+    return _prpd("fromPrps", _le(arr, "<f4"), cycles, windows, float(full_scale))

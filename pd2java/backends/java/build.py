@@ -319,6 +319,10 @@ def build_tests(harness: Path | None = None) -> Path:
     return target
 
 
+def _test_resources(harness: Path | None) -> Path:
+    return (harness or java_harness_dir()) / "src" / "test" / "resources"
+
+
 def junit_command(vector: bool, harness: Path | None = None) -> list[str]:
     """The command that runs the JUnit suite in a JVM with (``vector``) or without the Vector API
     module, building everything first. The JVM is told which kernel family to expect (system
@@ -339,7 +343,8 @@ def junit_command(vector: bool, harness: Path | None = None) -> list[str]:
         "--details=tree",
         "--fail-if-no-tests",
         "--class-path",
-        os.pathsep.join([str(runtime), str(tests)]),
+        # src/test/resources is read in place (test vectors such as prpd_vectors.json).
+        os.pathsep.join([str(runtime), str(tests), str(_test_resources(harness))]),
         "--scan-class-path",
         str(tests),
     ]

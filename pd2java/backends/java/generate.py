@@ -3,6 +3,8 @@
 - ``ErrorCode.java`` from :class:`pd2java.errors.ErrorCode` and its docs;
 - ``FormatRules.java`` from :mod:`pd2java.format_rules` (format name and version, limits,
   tolerance, weight dtypes, key lists);
+- ``PrpdConvention.java`` from :mod:`pd2java.training.data.convention`: the PRPD image's bins and
+  the no-activity floor that ``Prpd`` uses, and ``Prpd``'s test vectors (``prpd_vectors``);
 - ``OpTable.java`` from :mod:`pd2java.ops.table`: every op's name, version, input count,
   parameter slots and attributes, as data. ``OpRegistry.java`` (hand-written) only maps each
   ``name@version`` to its kernel factory and refuses, at class init, a table op without a factory
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import get_args
 
 from pd2java import __version__, format_rules
+from pd2java.backends.java import prpd_vectors
 from pd2java.errors import ERROR_CODE_DOCS, ErrorCode
 from pd2java.ops import table
 
@@ -109,6 +112,32 @@ def render_format_rules() -> str:
         lines.append(f"  /** Limit: {lim.doc}. */")
         lines.append(f"  static final long {lim.name} = {lim.value}L;")
     lines += ["", "  private FormatRules() {}", "}", ""]
+    return "\n".join(lines)
+
+
+def render_prpd_convention() -> str:
+    """``PrpdConvention.java``: the PRPD image convention's numbers, for ``Prpd``."""
+    from pd2java.training.data import convention as c
+
+    lines = [
+        HEADER.format(source="pd2java/training/data/convention.py"),
+        "package org.pd2java.runtime;",
+        "",
+        "/** The PRPD image convention's numbers (docs/PRPD.md), as the Python package has them. */",
+        "final class PrpdConvention {",
+        "  /** Amplitude bins (axis 0 of the image; bin 0 is the lowest). */",
+        f"  static final int AMPLITUDE_BINS = {c.AMPLITUDE_BINS};",
+        "  /** Phase bins (axis 1; bin 0 starts at the positive-going zero crossing). */",
+        f"  static final int PHASE_BINS = {c.PHASE_BINS};",
+        "  /** Degrees of phase per phase bin. */",
+        f"  static final double DEGREES_PER_PHASE_BIN = {c.DEGREES_PER_PHASE_BIN!r};",
+        "  /** Fewest pulses in an acquisition that count as PD activity (MIN_PULSES). */",
+        f"  static final int MIN_PULSES = {c.MIN_PULSES};",
+        "",
+        "  private PrpdConvention() {}",
+        "}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -212,4 +241,6 @@ def render(harness: Path) -> dict[Path, str]:
         pkg / "ErrorCode.java": render_error_code(),
         pkg / "FormatRules.java": render_format_rules(),
         pkg / "OpTable.java": render_op_table(),
+        pkg / "PrpdConvention.java": render_prpd_convention(),
+        harness / prpd_vectors.RESOURCE: prpd_vectors.render(),
     }

@@ -28,6 +28,37 @@ def phase_overlap(windows: int, bins: int = PHASE_BINS) -> np.ndarray:
     return np.clip(hi - lo, 0.0, None) * windows
 
 
+def window_shares(windows: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each phase bin, the windows that overlap it and their shares: ``(sources, shares)``,
+    both (120, k) with k the most windows any bin overlaps, windows in increasing order, unused
+    slots window 0 with share 0.0 (adding 0.0 changes no count)."""
+    overlap = phase_overlap(windows)
+    k = int((overlap > 0).sum(axis=0).max())
+    sources = np.zeros((PHASE_BINS, k), dtype=np.int64)
+    shares = np.zeros((PHASE_BINS, k), dtype=np.float64)
+    for b in range(PHASE_BINS):
+        ws = np.flatnonzero(overlap[:, b] > 0)
+        sources[b, : ws.size] = ws
+        shares[b, : ws.size] = overlap[ws, b]
+    return sources, shares
+
+
+def share_windows(per_window: np.ndarray) -> np.ndarray:
+    """(60, W) per-window counts -> (60, 120) per-bin counts, shared by ``phase_overlap``.
+
+    The sum ``per_window @ phase_overlap(W)`` (equal up to the last bit) in a fixed order: bin
+    b's count is ``((0 + c[w0] * s0) + c[w1] * s1) + ...`` over its windows in increasing order,
+    one rounding per multiply and per add. A matrix product leaves the order (and fused
+    multiply-adds) to the BLAS build, so its last bit varies between machines; this order is
+    the one the Java runtime's ``Prpd.fromPrps`` repeats, bit for bit.
+    """
+    sources, shares = window_shares(per_window.shape[1])
+    counts = np.zeros((per_window.shape[0], PHASE_BINS), dtype=np.float64)
+    for j in range(sources.shape[1]):
+        counts = counts + per_window[:, sources[:, j]] * shares[:, j]
+    return counts
+
+
 def default_amplitude_max(prps: np.ndarray) -> float:
     """Full scale when the caller gives none, chosen from the data type, never per file (so all
     files of one monitor share one scale): 255 for 8-bit and 65535 for 16-bit integer types;
@@ -73,12 +104,15 @@ def prps_counts(prps: np.ndarray, *, amplitude_max: float | None = None) -> np.n
     windows = a.shape[1]
     rows, cols = np.nonzero(a)
     values = a[rows, cols].astype(np.float64)
-    abin = np.minimum((values / full * AMPLITUDE_BINS).astype(np.int64), AMPLITUDE_BINS - 1)
+    # min(.., 1) first: a huge value times 60 would not fit an int64 (full scale saturates anyway).
+    abin = np.minimum(
+        (np.minimum(values / full, 1.0) * AMPLITUDE_BINS).astype(np.int64), AMPLITUDE_BINS - 1
+    )
     per_window = np.bincount(abin * windows + cols, minlength=AMPLITUDE_BINS * windows)
     per_window = per_window.reshape(AMPLITUDE_BINS, windows).astype(np.float64)
     if windows == PHASE_BINS:
         return per_window
-    return per_window @ phase_overlap(windows)
+    return share_windows(per_window)
 
 
 def prps_to_prpd(prps: np.ndarray, *, amplitude_max: float | None = None) -> np.ndarray:

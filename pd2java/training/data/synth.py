@@ -23,11 +23,11 @@ import numpy as np
 from pd2java.errors import UserError
 from pd2java.training.data.convention import (
     AMPLITUDE_BINS,
-    DEGREES_PER_PHASE_BIN,
     PHASE_BINS,
     PRODUCTS,
     Dataset,
     normalize_counts,
+    pulses_to_counts,
 )
 
 # Chosen so that the task is real: a LeNet-style CNN (the PDModel layout, Adam 1e-3, 12 epochs)
@@ -348,15 +348,9 @@ def record_pulses(
 
 def histogram(phase: np.ndarray, amp: np.ndarray) -> np.ndarray:
     """Pulse counts per (amplitude bin, phase bin): (60, 120) int64. Amplitudes at or above full
-    scale saturate into the top bin (clipping); amplitudes <= 0 were never detected."""
-    detected = amp > 0
-    phase, amp = phase[detected], amp[detected]
-    pbin = np.minimum(
-        (np.mod(phase, 360.0) / DEGREES_PER_PHASE_BIN).astype(np.int64), PHASE_BINS - 1
-    )
-    abin = np.minimum((amp * AMPLITUDE_BINS).astype(np.int64), AMPLITUDE_BINS - 1)
-    flat = np.bincount(abin * PHASE_BINS + pbin, minlength=AMPLITUDE_BINS * PHASE_BINS)
-    return flat.reshape(AMPLITUDE_BINS, PHASE_BINS)
+    scale saturate into the top bin (clipping); amplitudes <= 0 were never detected. This is
+    ``pulses_to_counts`` with amplitudes already a fraction of full scale."""
+    return pulses_to_counts(phase, amp, 1.0)
 
 
 def image_rng(seed: int, product: str, class_index: int, index: int) -> np.random.Generator:
