@@ -47,6 +47,7 @@ PUBLIC_API = {
     "ModelMetadata",
     "Pd2JavaException",
     "Prediction",
+    "Prpd",
     "Workspace",
 }
 

@@ -683,6 +683,35 @@ public final class Model {
 
 
   /**
+   * Classifies a PRPD image built by {@link Prpd}. An acquisition with fewer pulses than the
+   * floor ({@link Prpd#hasActivity()} false) is a no-activity result without running the model:
+   * its few pulses, normalised, would fill the image's full scale and get a confident class.
+   *
+   * @param image the image
+   * @return as {@link #classify(float[])}
+   * @throws Pd2JavaException INVALID_INPUT when the model's input is not one PRPD image (its
+   *     size is not {@link Prpd#SIZE})
+   * @throws UnsupportedOperationException when the primary output is not a 1-D score vector
+   */
+  public Prediction classify(Prpd image) {
+    if (inputSize != Prpd.SIZE) {
+      throw new Pd2JavaException(
+          ErrorCode.INVALID_INPUT,
+          null,
+          null,
+          "model '" + name + "' takes input shape " + Arrays.toString(inputShape) + ", not a "
+              + Prpd.AMPLITUDE_BINS + " x " + Prpd.PHASE_BINS + " PRPD image");
+    }
+    if (!image.hasActivity()) {
+      if (outputShapes[0].length != 1) {
+        return classify(image.image()); // throws the same UnsupportedOperationException
+      }
+      return Prediction.noActivity(outputKinds[0]);
+    }
+    return classify(image.image());
+  }
+
+  /**
    * Runs one sample and returns every node's output, for per-layer debugging and parity.
    *
    * @param x one sample, row-major

@@ -185,4 +185,26 @@ class MetadataTest {
     x[0] = 7f;
     assertTrue(m.classify(x).hasActivity());
   }
+
+  @Test
+  void aPrpdBelowThePulseFloorHasNoActivityWithoutRunningTheModel() throws IOException {
+    Model m = prpd("probabilities").load(sub("f"));
+    int[] counts = new int[Prpd.SIZE];
+    counts[5 * 120 + 30] = 3; // three stray pulses: a full-scale dot once normalised
+    Prpd quiet = Prpd.fromCounts(counts);
+    assertFalse(quiet.hasActivity());
+    assertTrue(m.classify(quiet.image()).hasActivity(), "the image alone looks active");
+    Prediction p = m.classify(quiet);
+    assertFalse(p.hasActivity());
+    assertEquals(Prediction.NO_ACTIVITY, p.label());
+    counts[5 * 120 + 30] = Prpd.MIN_PULSES;
+    Prpd active = Prpd.fromCounts(counts);
+    assertTrue(active.hasActivity());
+    assertArrayEquals(m.classify(active.image()).scores(), m.classify(active).scores(), 0f);
+    // A model whose input is not one PRPD image refuses a Prpd, active or not.
+    Model small = LoaderTest.small().load(sub("s"));
+    Pd2JavaException e = assertThrows(Pd2JavaException.class, () -> small.classify(quiet));
+    assertEquals(ErrorCode.INVALID_INPUT, e.code());
+    assertTrue(e.getMessage().contains("not a 60 x 120 PRPD image"), e.getMessage());
+  }
 }
