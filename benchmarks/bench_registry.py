@@ -245,6 +245,7 @@ def run(args: argparse.Namespace) -> dict:
             java,
             *([] if args.no_vector else [VECTOR_OPTION]),
             f"-Xmx{args.xmx}",
+            *args.jvm_arg,
             "-cp",
             os.pathsep.join([str(jar), str(classes)]),
             "RegistryLoadTest",
@@ -423,6 +424,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--warmup", type=float, default=5.0, help="untimed load first (default 5 s)")
     p.add_argument("--xmx", default="3g", help="the JVM's -Xmx (default 3g)")
+    p.add_argument(
+        "--jvm-arg",
+        action="append",
+        default=[],
+        help="one more JVM option, e.g. --jvm-arg=-XX:G1HeapRegionSize=4m (repeatable)",
+    )
     p.add_argument(
         "--no-vector",
         action="store_true",

@@ -144,4 +144,8 @@ def test_arguments() -> None:
         1.0,
         10,
     )
+    assert bench.parse_args(["--jvm-arg=-XX:+UseParallelGC", "--jvm-arg", "-Xss1m"]).jvm_arg == [
+        "-XX:+UseParallelGC",
+        "-Xss1m",
+    ]
     assert bench.model_ids(4) == ["light-000", "light-001", "lenet-002", "light-003"]
