@@ -144,7 +144,7 @@ def test_arguments() -> None:
         1.0,
         10,
     )
-    assert bench.parse_args(["--jvm-arg=-XX:+UseParallelGC", "--jvm-arg", "-Xss1m"]).jvm_arg == [
+    assert bench.parse_args(["--jvm-arg=-XX:+UseParallelGC", "--jvm-arg=-Xss1m"]).jvm_arg == [
         "-XX:+UseParallelGC",
         "-Xss1m",
     ]
