@@ -5,8 +5,8 @@ package org.pd2java.runtime;
  * (the runtime never prints). Every method has a no-op default: override the ones you need.
  *
  * <p>Calls for one id come one at a time and in order (they are made while that id's load lock
- * is held), on the thread that did the work: the caller of {@code open}, one of its loading
- * threads' results committed by the caller, the caller of {@code reload}/{@code remove}, or the
+ * is held), on the thread that did the work: the caller of {@code open} (which commits what its
+ * loading threads loaded), the caller of {@code reload}, {@code scan} or {@code remove}, or the
  * watcher thread. Keep them short; never call {@code reload} or {@code remove} of the same id
  * from inside one. An exception thrown by a listener is caught and counted ({@link
  * ModelRegistry#listenerErrors()}); it changes nothing in the registry.
