@@ -58,7 +58,8 @@ ERROR_CODE_DOCS: dict[ErrorCode, str] = {
     ErrorCode.LIMIT_EXCEEDED: (
         "An input exceeds a documented reader limit (file or header size, JSON depth, number or "
         "string length, tensor or node count, planned activation memory), or, in the Java "
-        "runtime, a load needs more heap than is free (the message says how much; raise -Xmx)."
+        "runtime, a load needs more heap than is free (the message says how much; raise -Xmx) "
+        "or would take a ModelRegistry past its memory budget."
     ),
     ErrorCode.UNSUPPORTED_FORMAT: "The manifest's format is not pd2java.manifest.",
     ErrorCode.UNSUPPORTED_FORMAT_VERSION: (

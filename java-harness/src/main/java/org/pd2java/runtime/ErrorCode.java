@@ -13,7 +13,7 @@ public enum ErrorCode {
   IO_ERROR,
   /** A JSON document (manifest or safetensors header) is not strictly valid JSON. */
   INVALID_JSON,
-  /** An input exceeds a documented reader limit (file or header size, JSON depth, number or string length, tensor or node count, planned activation memory), or, in the Java runtime, a load needs more heap than is free (the message says how much; raise -Xmx). */
+  /** An input exceeds a documented reader limit (file or header size, JSON depth, number or string length, tensor or node count, planned activation memory), or, in the Java runtime, a load needs more heap than is free (the message says how much; raise -Xmx) or would take a ModelRegistry past its memory budget. */
   LIMIT_EXCEEDED,
   /** The manifest's format is not pd2java.manifest. */
   UNSUPPORTED_FORMAT,
