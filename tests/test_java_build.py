@@ -45,9 +45,12 @@ PUBLIC_API = {
     "LoadOptions",
     "Model",
     "ModelMetadata",
+    "ModelRegistry",
     "Pd2JavaException",
     "Prediction",
     "Prpd",
+    "RegistryListener",
+    "RegistryOptions",
     "Workspace",
 }
 

@@ -300,12 +300,7 @@ public final class ModelRegistry implements AutoCloseable {
    * @throws IllegalStateException if the registry is closed
    */
   public Model get(String id) {
-    Slot s = slots.get(id);
-    Version v;
-    if (s == null || (v = s.current) == null) {
-      throw missing(id, s);
-    }
-    return v.model();
+    return serving(id, false).model();
   }
 
   /**
@@ -332,13 +327,22 @@ public final class ModelRegistry implements AutoCloseable {
    * @throws IllegalStateException if the registry is closed
    */
   public Prediction classify(String id, float[] image) {
-    Slot s = slots.get(id);
-    Version v;
-    if (s == null || (v = s.current) == null) {
-      throw missing(id, s);
-    }
-    s.calls.increment();
-    return v.model().classify(image);
+    return serving(id, true).model().classify(image);
+  }
+
+  /**
+   * Classifies a PRPD image with the version serving {@code id} ({@link Model#classify(Prpd)}:
+   * below the pulse floor, a no-activity result), counted in {@link ModelStats#calls()}.
+   *
+   * @param id the model id
+   * @param image the image, from {@link Prpd}
+   * @return the prediction
+   * @throws NoSuchElementException if no version of {@code id} is serving
+   * @throws Pd2JavaException as {@link Model#classify(Prpd)}
+   * @throws IllegalStateException if the registry is closed
+   */
+  public Prediction classify(String id, Prpd image) {
+    return serving(id, true).model().classify(image);
   }
 
   /**
@@ -353,13 +357,20 @@ public final class ModelRegistry implements AutoCloseable {
    * @throws IllegalStateException if the registry is closed
    */
   public float[] predict(String id, float[] x) {
+    return serving(id, true).model().predict(x);
+  }
+
+  /** The version serving {@code id} (one map lookup, one volatile read), or the error for none. */
+  private Version serving(String id, boolean countCall) {
     Slot s = slots.get(id);
     Version v;
     if (s == null || (v = s.current) == null) {
       throw missing(id, s);
     }
-    s.calls.increment();
-    return v.model().predict(x);
+    if (countCall) {
+      s.calls.increment();
+    }
+    return v;
   }
 
   private RuntimeException missing(String id, Slot s) {
