@@ -55,6 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pd2java.fsutil import replace_marked_block
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "PARITY.md"
 README = ROOT / "README.md"
@@ -886,14 +888,7 @@ def readme_markdown(r: dict) -> str:
 
 def write_block(path: Path, block: str) -> None:
     """Replace the text between the markers of ``path`` by ``block``, atomically."""
-    text = path.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{path}: markers {BEGIN} / {END} not found")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(head + block + tail, encoding="utf-8")
-    os.replace(tmp, path)
+    replace_marked_block(path, BEGIN, END, block)
 
 
 # --- command line ---------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pd2java.fsutil import replace_marked_block
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "REGISTRY.md"
 BEGIN = "<!-- bench_registry:begin -->"
@@ -395,14 +397,7 @@ def markdown(r: dict) -> str:
 
 def write_block(path: Path, block: str) -> None:
     """Replace the text between the markers of ``path`` by ``block``, atomically."""
-    text = path.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{path}: markers {BEGIN} / {END} not found")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(head + block + tail, encoding="utf-8")
-    os.replace(tmp, path)
+    replace_marked_block(path, BEGIN, END, block)
 
 
 # --- command line ---------------------------------------------------------------------------------

@@ -59,3 +59,16 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
     return Path(target)
+
+
+def replace_marked_block(path: str | os.PathLike[str], begin: str, end: str, block: str) -> Path:
+    """Replace the text of ``path`` from marker ``begin`` through marker ``end`` by ``block``
+    (which carries the markers again), atomically: how benchmarks record their results in docs.
+    Refuses a file without both markers."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if begin not in text or end not in text:
+        raise UserError(f"{path}: markers {begin} / {end} not found")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return write_text_atomic(path, head + block + tail)

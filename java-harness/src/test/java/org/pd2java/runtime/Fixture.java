@@ -258,63 +258,33 @@ final class Fixture {
     return Model.load(write(dir));
   }
 
-  // ---- a tiny JSON writer ----
+  // ---- JSON, through the runtime's own writer ----
 
   static String json(Object v) {
-    StringBuilder sb = new StringBuilder();
-    write(sb, v);
-    return sb.toString();
+    return Json.write(plain(v));
   }
 
-  private static void write(StringBuilder sb, Object v) {
+  /** The fixture's map tree in the parser's model: Java null as Json.NULL, arrays as lists. */
+  private static Object plain(Object v) {
     if (v == null) {
-      sb.append("null");
-    } else if (v instanceof String s) {
-      sb.append('"');
-      for (char c : s.toCharArray()) {
-        if (c == '"' || c == '\\') {
-          sb.append('\\').append(c);
-        } else if (c < 0x20) {
-          sb.append(String.format("\\u%04x", (int) c));
-        } else {
-          sb.append(c);
-        }
-      }
-      sb.append('"');
+      return Json.NULL;
     } else if (v instanceof Map<?, ?> m) {
-      sb.append('{');
-      boolean first = true;
-      for (Map.Entry<?, ?> e : m.entrySet()) {
-        if (!first) {
-          sb.append(',');
-        }
-        first = false;
-        write(sb, e.getKey());
-        sb.append(':');
-        write(sb, e.getValue());
-      }
-      sb.append('}');
+      Map<String, Object> out = new LinkedHashMap<>();
+      m.forEach((k, x) -> out.put(String.valueOf(k), plain(x)));
+      return out;
     } else if (v instanceof List<?> l) {
-      sb.append('[');
-      for (int i = 0; i < l.size(); i++) {
-        if (i > 0) {
-          sb.append(',');
-        }
-        write(sb, l.get(i));
-      }
-      sb.append(']');
+      return l.stream().map(Fixture::plain).toList();
     } else if (v instanceof int[] a) {
-      write(sb, Arrays.stream(a).boxed().toList());
+      return Arrays.stream(a).boxed().toList();
     } else if (v instanceof long[] a) {
-      write(sb, Arrays.stream(a).boxed().toList());
+      return Arrays.stream(a).boxed().toList();
     } else if (v instanceof float[] a) {
       List<Object> l = new ArrayList<>();
       for (float x : a) {
-        l.add((double) x);
+        l.add((double) x); // Double.toString is valid JSON for finite values
       }
-      write(sb, l);
-    } else {
-      sb.append(v); // numbers and booleans (Double.toString is valid JSON for finite values)
+      return l;
     }
+    return v; // strings, numbers and booleans
   }
 }
