@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from pd2java.errors import UserError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -186,7 +188,7 @@ def test_markdown_and_docs_blocks(results: dict, tmp_path: Path) -> None:
     assert doc.read_text(encoding="utf-8") == f"intro\n{compact}\noutro\n"
     assert [p.name for p in tmp_path.iterdir()] == ["doc.md"]  # the temporary file is gone
     doc.write_text("no markers\n", encoding="utf-8")
-    with pytest.raises(SystemExit, match="markers"):
+    with pytest.raises(UserError, match="markers"):
         bench.write_block(doc, compact)
 
 

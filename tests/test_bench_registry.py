@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pd2java.errors import UserError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -118,7 +120,7 @@ def test_markdown_and_docs_block(results: dict, tmp_path: Path) -> None:
     assert doc.read_text(encoding="utf-8") == f"intro\n{block}\noutro\n"
     assert [p.name for p in tmp_path.iterdir()] == ["doc.md"]
     doc.write_text("no markers\n", encoding="utf-8")
-    with pytest.raises(SystemExit, match="markers"):
+    with pytest.raises(UserError, match="markers"):
         bench.write_block(doc, block)
 
 
