@@ -142,7 +142,8 @@ def resolve_data(data: Any) -> tuple[Any, str]:
     """A ``Dataset`` from a Dataset, a dataset folder, or ``synth:PRODUCT?key=value&...``.
 
     ``synth:`` synthesises on the fly with ``pd2java.training.data.synthesize``; the keys are
-    ``per_class``, ``seed`` and ``difficulty``, e.g. ``synth:gis?per_class=80&seed=0``.
+    ``per_class``, ``seed`` and ``difficulty``, e.g. ``synth:gis?per_class=80&seed=0``, and
+    ``randomization`` (``wide`` or ``classic``), a benchmark switch (docs/PRPD.md).
     Returns the dataset and a short description of where it came from.
     """
     # Imported here: pd2java.training.data is only needed when data is actually read.
@@ -158,7 +159,7 @@ def resolve_data(data: Any) -> tuple[Any, str]:
                 f"unknown product {product!r} in {text!r}; known: {', '.join(PRODUCTS)}"
             )
         kwargs: dict[str, Any] = {}
-        converters = {"per_class": int, "seed": int, "difficulty": float}
+        converters = {"per_class": int, "seed": int, "difficulty": float, "randomization": str}
         for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
             if key not in converters:
                 raise UserError(

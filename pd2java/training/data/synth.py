@@ -2,10 +2,16 @@
 
 Each defect class is a pulse process: it emits pulses (phase in degrees, amplitude as a fraction
 of full scale) over a number of AC cycles. The pulses of one record are then disturbed by the
-nuisances of a real monitor (phase offset, gain, saturation at the top bin, the measured 0.31
-background band, random impulses, a second superimposed source, short or long records), binned
-into the 60 x 120 histogram and log-normalised. ``difficulty`` in [0, 1] scales the nuisances:
-0 gives clean textbook patterns, 1 the worst this generator produces.
+nuisances of a real monitor (docs/PRPD.md, "Domain randomisation": record length, phase offset
+and cross-phase coupling, gain and saturation, trigger threshold, a background band at a random
+level, impulses, converter combs, phase-locked sinusoids, corona on nearby equipment, a second
+weaker defect, dead time, lost pulses, ADC quantisation), binned into the 60 x 120 histogram and
+log-normalised. ``difficulty`` in [0, 1] scales the nuisances: 0 gives clean textbook patterns,
+1 the worst this generator produces.
+
+``randomization="classic"`` (an internal benchmark switch, not a user knob) keeps the first
+generator's narrower nuisances bit for bit, so a benchmark can compare models pretrained on
+either; ``"wide"`` is the default. Both give the same records at difficulty 0.
 
 Determinism: every image draws from its own ``np.random.Generator`` seeded with
 (seed, product, class, index), so asking for more images per class never changes the earlier ones
@@ -17,6 +23,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -250,11 +257,19 @@ def surface(rng: np.random.Generator, n_cycles: int, *, oil: bool = False) -> Pu
     return _cat(*records)
 
 
-def noise_band(rng: np.random.Generator, n_cycles: int, rate: float) -> Pulses:
-    """The phase-independent background band near 0.31 of full scale (measured in every GIS
-    record)."""
+def noise_band(
+    rng: np.random.Generator,
+    n_cycles: int,
+    rate: float,
+    band: tuple[float, float] | None = None,
+) -> Pulses:
+    """The phase-independent background band: near 0.31 of full scale (measured in every GIS
+    record), or at ``band`` = (centre, width) when the sensor's band was drawn (wide
+    randomisation)."""
     n = int(rng.poisson(rate * n_cycles))
-    return rng.uniform(0.0, 360.0, n), rng.normal(rng.uniform(0.29, 0.33), 0.04, n)
+    if band is None:
+        return rng.uniform(0.0, 360.0, n), rng.normal(rng.uniform(0.29, 0.33), 0.04, n)
+    return rng.uniform(0.0, 360.0, n), rng.normal(band[0], band[1], n)
 
 
 def impulses(rng: np.random.Generator, n_cycles: int, rate: float) -> Pulses:
@@ -263,11 +278,13 @@ def impulses(rng: np.random.Generator, n_cycles: int, rate: float) -> Pulses:
     return rng.uniform(0.0, 360.0, n), rng.exponential(rng.uniform(0.1, 0.25), n)
 
 
-def noise(rng: np.random.Generator, n_cycles: int) -> Pulses:
-    """External noise without a defect: always the 0.31 background band, plus a random mix of
-    impulses, a converter comb (6 or 12 phase-locked lines), air corona near 270 deg at low
-    amplitude, and bursts."""
-    records = [noise_band(rng, n_cycles, rng.uniform(0.5, 10.0))]
+def noise(
+    rng: np.random.Generator, n_cycles: int, *, band: tuple[float, float] | None = None
+) -> Pulses:
+    """External noise without a defect: always the background band (0.31, or the sensor's
+    ``band``), plus a random mix of impulses, a converter comb (6 or 12 phase-locked lines), air
+    corona near 270 deg at low amplitude, and bursts."""
+    records = [noise_band(rng, n_cycles, rng.uniform(0.5, 10.0), band)]
     if rng.random() < 0.6:
         records.append(impulses(rng, n_cycles, rng.uniform(0.5, 20.0)))
     if rng.random() < 0.35:
@@ -311,6 +328,38 @@ _PROCESSES: dict[str, dict[str, _Process]] = {
 }
 
 
+# ---------------------------------------------------------------------------------------------
+# The nuisances of a real monitor, applied to a whole record (docs/PRPD.md, "Domain
+# randomisation"). Two generations: "classic" (the first generator, kept bit for bit so
+# benchmarks can compare against it) and "wide" (the default: many more factors, wider ranges).
+# ---------------------------------------------------------------------------------------------
+
+RANDOMIZATIONS = ("classic", "wide")
+"""Values of the internal ``randomization`` switch: a benchmark and reproducibility switch,
+not a user knob (``difficulty`` is the one knob users see)."""
+DEFAULT_RANDOMIZATION = "wide"
+
+# Ranges of the wide randomisation at difficulty 1 (each is scaled toward "no nuisance" as the
+# difficulty goes to 0). docs/PRPD.md lists them with their physics; keep the two in step.
+WIDE_CYCLES = (30.0, 10800.0)  # accumulated cycles (clean: 1200), log-uniform
+WIDE_PHASE_OFFSET_DEG = 50.0  # sensor coupling offset, uniform in +-this
+WIDE_CROSS_PHASE = 0.05  # probability of coupling to another phase (+-120 deg)
+WIDE_GAIN = (0.4, 2.5)  # amplitude gain against full scale, log-uniform
+WIDE_THRESHOLD = 0.08  # trigger level, uniform in [0, this] of full scale
+WIDE_BAND_CENTRE = (0.02, 0.6)  # background band centre (clean: the measured 0.31)
+WIDE_BAND_WIDTH = (0.01, 0.08)  # its standard deviation (clean: 0.04), log-uniform
+WIDE_BAND_RATE = (0.05, 8.0)  # its pulses per cycle, log-uniform
+WIDE_IMPULSE_RATE = (0.5, 20.0)  # random impulses per cycle
+WIDE_COMB_LINES = (2, 3, 4, 6, 8, 12, 18, 24)  # phase-locked lines per cycle
+WIDE_SINE_HARMONICS = (1, 6)  # harmonic order of a sinusoidal interferer
+WIDE_CORONA_RATE = (0.2, 4.0)  # corona from nearby equipment, pulses per cycle
+WIDE_SECOND_SHARE = (0.02, 0.15)  # second defect's pulses as a share of the first's
+WIDE_DROP = 0.5  # share of pulses lost, uniform in [0, this]
+WIDE_DEAD_TIME_DEG = 3.0  # paralysable dead time, uniform in [0, this] degrees
+WIDE_ADC_BITS = (6, 12)  # ADC resolution; 12 - 6 * difficulty is the coarsest drawn
+MIN_DEFECT_PULSES = 30  # a defect record is extended until its defect shows this many pulses
+
+
 def _n_cycles(rng: np.random.Generator, difficulty: float) -> int:
     """Record length: 1200 cycles when clean, log-uniform over 60..3600 at difficulty 1."""
     lo = math.log(1200.0) + (math.log(60.0) - math.log(1200.0)) * difficulty
@@ -318,10 +367,10 @@ def _n_cycles(rng: np.random.Generator, difficulty: float) -> int:
     return round(math.exp(rng.uniform(lo, hi)))
 
 
-def record_pulses(
+def _classic_record(
     product: str, class_name: str, rng: np.random.Generator, difficulty: float
 ) -> Pulses:
-    """One record's pulses for ``class_name``, with the nuisances for ``difficulty`` applied."""
+    """The first generator's record, unchanged (``randomization="classic"``)."""
     processes = _PROCESSES[product]
     d = difficulty
     n_cycles = _n_cycles(rng, d)
@@ -346,6 +395,224 @@ def record_pulses(
     return phase + offset, amp * gain
 
 
+@dataclass(frozen=True)
+class Factors:
+    """The nuisance factors drawn for one wide-randomised record (``wide_record``).
+
+    Absent interference is ``None`` (or 0); at difficulty 0 every factor is "no nuisance":
+    1200 cycles, no offset, gain 1, no threshold, nothing added, nothing lost, no quantisation.
+    """
+
+    n_cycles: int  # accumulated cycles (after any extension for a silent defect)
+    offset_deg: float  # phase offset of the whole record, cross-phase coupling included
+    cross_phase: bool
+    gain: float
+    threshold: float  # trigger level, fraction of full scale (quieter pulses are not recorded)
+    band: tuple[float, float, float] | None  # background band (centre, width, pulses per cycle)
+    impulse_rate: float  # random impulses per cycle (0: none)
+    comb: tuple[int, float, float] | None  # (lines per cycle, pulses per line and cycle, amp)
+    sine: tuple[int, float, float] | None  # (harmonic, peak amplitude, pulses per cycle)
+    corona: tuple[float, float, float] | None  # (peak phase 90/270, pulses per cycle, amp)
+    second: str | None  # a second defect class on the same sensor
+    second_share: float  # its pulse count as a share of the first defect's
+    drop: float  # share of the recorded pulses lost at random
+    dead_time_deg: float  # paralysable dead time within a cycle (0: none)
+    adc_bits: int | None  # amplitude resolution (None: not quantised)
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
+def _toward(clean: float, value: float, d: float) -> float:
+    """``value`` pulled toward ``clean`` by 1 - d: the range shrinks to ``clean`` at d = 0."""
+    return clean + (value - clean) * d
+
+
+def _draw_factors(
+    product: str, class_name: str, rng: np.random.Generator, d: float, n_cycles: int
+) -> Factors:
+    """Every factor of one record, in a fixed order of draws (all drawn whether used or not,
+    so one factor's value never shifts another's stream)."""
+    u = rng.random(12)  # presence draws
+    offset = rng.uniform(-WIDE_PHASE_OFFSET_DEG, WIDE_PHASE_OFFSET_DEG) * d
+    cross = bool(u[0] < WIDE_CROSS_PHASE * d)
+    cross_offset = float(rng.choice([-120.0, 120.0])) + rng.uniform(-10.0, 10.0)
+    gain = math.exp(rng.uniform(math.log(WIDE_GAIN[0]), math.log(WIDE_GAIN[1])) * d)
+    threshold = rng.uniform(0.0, WIDE_THRESHOLD) * d
+    centre = _toward(0.31, rng.uniform(*WIDE_BAND_CENTRE), d)
+    width = _toward(0.04, _log_uniform(rng, *WIDE_BAND_WIDTH), d)
+    band_rate = _log_uniform(rng, *WIDE_BAND_RATE) * d
+    impulse_rate = rng.uniform(*WIDE_IMPULSE_RATE) * d
+    lines = int(rng.choice(WIDE_COMB_LINES))
+    comb_rate = rng.uniform(0.3, 2.0) * d
+    comb_amp = rng.uniform(0.1, 0.5)
+    harmonic = int(rng.integers(WIDE_SINE_HARMONICS[0], WIDE_SINE_HARMONICS[1] + 1))
+    sine_amp = rng.uniform(0.05, 0.35)
+    sine_rate = rng.uniform(2.0, 30.0) * d
+    corona_peak = 270.0 if u[1] < 0.7 else 90.0
+    corona_rate = rng.uniform(*WIDE_CORONA_RATE) * d
+    corona_amp = rng.uniform(0.04, 0.18)
+    others = [c for c in PRODUCTS[product] if c not in (class_name, "noise")]
+    other = others[int(rng.integers(0, len(others)))]
+    second_share = rng.uniform(*WIDE_SECOND_SHARE)
+    drop = rng.uniform(0.0, WIDE_DROP) * d
+    dead_time = rng.uniform(0.0, WIDE_DEAD_TIME_DEG) * d
+    coarsest = round(WIDE_ADC_BITS[1] - (WIDE_ADC_BITS[1] - WIDE_ADC_BITS[0]) * d)
+    bits = int(rng.integers(coarsest, WIDE_ADC_BITS[1] + 1))
+    return Factors(
+        n_cycles=n_cycles,
+        offset_deg=cross_offset if cross else offset,
+        cross_phase=cross,
+        gain=gain,
+        threshold=threshold,
+        band=(centre, width, band_rate) if u[2] < min(1.0, 1.2 * d) else None,
+        impulse_rate=impulse_rate if u[3] < 0.7 * d else 0.0,
+        comb=(lines, comb_rate, comb_amp) if u[4] < 0.25 * d else None,
+        sine=(harmonic, sine_amp, sine_rate) if u[5] < 0.15 * d else None,
+        corona=(corona_peak, corona_rate, corona_amp) if u[6] < 0.3 * d else None,
+        # Never on "noise" (the label means "no defect"): see docs/PRPD.md for the rules.
+        second=other if class_name != "noise" and u[7] < 0.3 * d else None,
+        second_share=second_share,
+        drop=drop if u[8] < 0.5 * d else 0.0,
+        dead_time_deg=dead_time if u[9] < 0.5 * d else 0.0,
+        adc_bits=bits if d > 0 else None,
+    )
+
+
+def _wide_cycles(rng: np.random.Generator, d: float) -> int:
+    """Record length: 1200 cycles when clean, log-uniform over WIDE_CYCLES at difficulty 1.
+    One uniform draw, like the classic length, so difficulty 0 gives the same record."""
+    lo = math.log(1200.0) + (math.log(WIDE_CYCLES[0]) - math.log(1200.0)) * d
+    hi = math.log(1200.0) + (math.log(WIDE_CYCLES[1]) - math.log(1200.0)) * d
+    return round(math.exp(rng.uniform(lo, hi)))
+
+
+def _interference(rng: np.random.Generator, f: Factors) -> list[Pulses]:
+    """The background the sensor sees besides the defect, independent of the class."""
+    n_cycles = f.n_cycles
+    out: list[Pulses] = []
+    if f.band is not None:
+        out.append(noise_band(rng, n_cycles, f.band[2], f.band[:2]))
+    if f.impulse_rate > 0:
+        out.append(impulses(rng, n_cycles, f.impulse_rate))
+    if f.comb is not None:  # a converter comb: lines evenly spaced over the cycle
+        lines, rate, level = f.comb
+        n = int(rng.poisson(rate * lines * n_cycles))
+        line = rng.integers(0, lines, n)
+        phase = rng.uniform(0, 360) + line * (360.0 / lines) + rng.normal(0, rng.uniform(1, 2), n)
+        out.append((phase, rng.normal(level, rng.uniform(0.02, 0.05), n)))
+    if f.sine is not None:  # a phase-locked sinusoid: peak detector reads |A sin(h phase + p)|
+        harmonic, level, rate = f.sine
+        n = int(rng.poisson(rate * n_cycles))
+        phase = rng.uniform(0.0, 360.0, n)
+        env = np.abs(np.sin((harmonic * phase + rng.uniform(0, 360)) * _DEG))
+        out.append((phase, level * env + rng.normal(0.0, 0.01, n)))
+    if f.corona is not None:  # corona on nearby equipment, at a voltage peak, low amplitude
+        peak, rate, level = f.corona
+        n = int(rng.poisson(rate * n_cycles))
+        out.append((rng.normal(peak, rng.uniform(6.0, 15.0), n), rng.normal(level, 0.025, n)))
+    return out
+
+
+def _dead_time_keep(
+    rng: np.random.Generator, phase: np.ndarray, n_cycles: int, dead_deg: float
+) -> np.ndarray:
+    """Which pulses a paralysable detector records. A pulse is lost when another pulse came less
+    than ``dead_deg`` before it in the same cycle (each pulse, recorded or not, restarts the dead
+    time). With the record's pulses spread over its cycles at random, the pulses in that window
+    are Poisson with mean rate(phase) * dead_deg, rate being the record's pulses per cycle and
+    degree at that phase (1-degree bins), so a pulse survives with probability
+    exp(-rate * dead_deg): the exact model's statistics without sorting every pulse."""
+    whole = np.minimum(np.mod(phase, 360.0).astype(np.int64), 359)
+    rate = np.bincount(whole, minlength=360) / max(n_cycles, 1)
+    return rng.random(phase.size) < np.exp(-rate[whole] * dead_deg)
+
+
+def _acquire(process: Callable[[int], Pulses], n_cycles: int) -> tuple[Pulses, int]:
+    """A defect's pulses over ``n_cycles``, extended while it shows fewer than
+    MIN_DEFECT_PULSES: a short acquisition can miss a bursty defect (a particle resting between
+    bounces) altogether, and a monitor that triggers on activity keeps acquiring. Each extension
+    doubles the record (at most 6 times). Returns the pulses and the cycles acquired."""
+    records = [process(n_cycles)]
+    total = n_cycles
+    for _ in range(6):
+        if sum(r[0].size for r in records) >= MIN_DEFECT_PULSES:
+            break
+        records.append(process(total))
+        total *= 2
+    return _cat(*records), total
+
+
+def wide_record(
+    product: str, class_name: str, rng: np.random.Generator, difficulty: float
+) -> tuple[Pulses, Factors]:
+    """One record's pulses with the wide randomisation, and the factors that were drawn.
+
+    At difficulty 0 the pulses are the classic generator's, bit for bit (the clean textbook
+    pattern: the same draws, no nuisance)."""
+    d = difficulty
+    n_cycles = _wide_cycles(rng, d)
+    if d == 0:
+        pulses = _PROCESSES[product][class_name](rng, n_cycles)
+        return pulses, _draw_factors(product, class_name, rng, 0.0, n_cycles)
+    f = _draw_factors(product, class_name, rng, d, n_cycles)
+    band = None if f.band is None else f.band[:2]
+
+    def defect(name: str, cycles: int) -> Pulses:
+        if name == "noise":
+            return noise(rng, cycles, band=band)
+        return _PROCESSES[product][name](rng, cycles)
+
+    if class_name == "noise":
+        records, total = [defect(class_name, n_cycles)], n_cycles
+    else:
+        first, total = _acquire(lambda cycles: defect(class_name, cycles), n_cycles)
+        records = [first]
+    if total != n_cycles:
+        f = replace(f, n_cycles=total)
+    primary = records[0][0].size
+    if f.second is not None:
+        phase, amp = defect(f.second, total)
+        # The second defect is the weaker one by construction: at most second_share of the
+        # first's pulses, so the label stays the dominant pattern.
+        keep = rng.random(phase.size) < min(1.0, f.second_share * primary / max(phase.size, 1))
+        records.append((phase[keep], amp[keep]))
+    records.extend(_interference(rng, f))
+    phase, amp = _cat(*records)
+    phase = phase + f.offset_deg
+    amp = amp * f.gain
+    recorded = amp > f.threshold
+    phase, amp = phase[recorded], amp[recorded]
+    if f.dead_time_deg > 0:
+        keep = _dead_time_keep(rng, phase, total, f.dead_time_deg)
+        phase, amp = phase[keep], amp[keep]
+    if f.drop > 0:
+        keep = rng.random(phase.size) >= f.drop
+        phase, amp = phase[keep], amp[keep]
+    if f.adc_bits is not None:  # ADC codes 0..2^bits - 1; code 0 is "nothing detected"
+        levels = float(2**f.adc_bits)
+        amp = np.minimum(np.floor(amp * levels), levels - 1.0) / levels
+    return (phase, amp), f
+
+
+def record_pulses(
+    product: str,
+    class_name: str,
+    rng: np.random.Generator,
+    difficulty: float,
+    randomization: str = DEFAULT_RANDOMIZATION,
+) -> Pulses:
+    """One record's pulses for ``class_name``, with the nuisances for ``difficulty`` applied.
+
+    ``randomization`` picks the generation of nuisances: ``"wide"`` (default) or ``"classic"``
+    (the first generator, bit for bit), a benchmark switch (docs/PRPD.md)."""
+    _check_randomization(randomization)
+    if randomization == "classic":
+        return _classic_record(product, class_name, rng, difficulty)
+    return wide_record(product, class_name, rng, difficulty)[0]
+
+
 def histogram(phase: np.ndarray, amp: np.ndarray) -> np.ndarray:
     """Pulse counts per (amplitude bin, phase bin): (60, 120) int64. Amplitudes at or above full
     scale saturate into the top bin (clipping); amplitudes <= 0 were never detected. This is
@@ -360,18 +627,32 @@ def image_rng(seed: int, product: str, class_index: int, index: int) -> np.rando
 
 
 def synthesize_counts(
-    product: str, class_name: str, index: int, seed: int = 0, difficulty: float = DEFAULT_DIFFICULTY
+    product: str,
+    class_name: str,
+    index: int,
+    seed: int = 0,
+    difficulty: float = DEFAULT_DIFFICULTY,
+    *,
+    randomization: str = DEFAULT_RANDOMIZATION,
 ) -> np.ndarray:
     """The raw (60, 120) pulse-count histogram behind image ``index`` of ``class_name``; the
     image ``synthesize`` returns there is ``normalize_counts`` of it."""
     _check_args(product, 1, seed, difficulty)
+    _check_randomization(randomization)
     classes = PRODUCTS[product]
     if class_name not in classes:
         raise UserError(f"class {class_name!r} is not in product {product!r}: {', '.join(classes)}")
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
         raise UserError(f"index must be a non-negative integer, got {index!r}")
     rng = image_rng(seed, product, classes.index(class_name), index)
-    return histogram(*record_pulses(product, class_name, rng, float(difficulty)))
+    return histogram(*record_pulses(product, class_name, rng, float(difficulty), randomization))
+
+
+def _check_randomization(randomization: str) -> None:
+    if randomization not in RANDOMIZATIONS:
+        raise UserError(
+            f"randomization must be one of {', '.join(RANDOMIZATIONS)}, got {randomization!r}"
+        )
 
 
 def _check_args(product: str, per_class: int, seed: int, difficulty: float) -> None:
@@ -392,10 +673,16 @@ def synthesize(
     difficulty: float = DEFAULT_DIFFICULTY,
     *,
     progress: bool = False,
+    randomization: str = DEFAULT_RANDOMIZATION,
 ) -> Dataset:
     """``per_class`` synthetic PRPD images for every class of ``product``, grouped by class in
-    class order. Deterministic for (product, seed, difficulty, class, index)."""
+    class order. Deterministic for (product, seed, difficulty, randomization, class, index).
+
+    ``randomization`` is a benchmark and reproducibility switch, not a user knob: ``"wide"``
+    (default) draws every nuisance of docs/PRPD.md's "Domain randomisation" list, ``"classic"``
+    reproduces the first generator's images bit for bit."""
     _check_args(product, per_class, seed, difficulty)
+    _check_randomization(randomization)
     classes = PRODUCTS[product]
     images = np.empty((len(classes) * per_class, AMPLITUDE_BINS, PHASE_BINS), dtype=np.float32)
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), per_class)
@@ -406,6 +693,7 @@ def synthesize(
         jobs = tqdm(jobs, desc=f"synth {product}", unit="img", leave=False)
     for slot, (c, i) in enumerate(jobs):
         rng = image_rng(seed, product, c, i)
-        counts = histogram(*record_pulses(product, classes[c], rng, float(difficulty)))
+        pulses = record_pulses(product, classes[c], rng, float(difficulty), randomization)
+        counts = histogram(*pulses)
         images[slot] = normalize_counts(counts)
     return Dataset(images=images, labels=labels, classes=classes)
