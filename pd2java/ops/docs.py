@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from pd2java.format_rules import (
-    FORMAT,
     CONFIDENCE_KEY,
     CONFIDENCE_KEYS,
     CONFIDENCE_SCORES,
+    FORMAT,
     FORMAT_VERSION,
     FP32_FORMAT_VERSION,
     GOLDEN_KEYS,
