@@ -62,7 +62,7 @@ from pd2java.backends.manifest import (
 from pd2java.backends.reference import run_graph_all, run_node, self_test, worst_element
 from pd2java.backends.safetensors_io import encode_safetensors
 from pd2java.errors import ParityError, UserError
-from pd2java.format_rules import ATOL, RTOL
+from pd2java.format_rules import ATOL, CONFIDENCE_KEY, RTOL, check_confidence
 from pd2java.frontends.torchscript import TORCHSCRIPT_SUFFIXES, is_torchscript
 from pd2java.fsutil import atomic_path, check_can_create
 from pd2java.ir import Graph, Node
@@ -512,6 +512,8 @@ class TorchSource:
     name: str  # default model name
     producer: dict[str, Any]
     kind: str  # "checkpoint", "state dict", "factory", "pickled module"
+    # The manifest's optional "confidence" object (a calibrated checkpoint's rejection threshold).
+    confidence: dict[str, Any] | None = None
 
 
 def _plain_source(
@@ -632,6 +634,11 @@ def resolve_torch_source(
                 "does not apply"
             )
         ckpt = load_checkpoint(path)  # validates the fields and the weights
+        confidence = None
+        if ckpt.calibration is not None and ckpt.calibration.get("rejection") is not None:
+            from pd2java.training.calibrate import confidence_entry
+
+            confidence = confidence_entry(ckpt.calibration["rejection"], f"checkpoint {path}")
         spec = dict(ckpt.input_spec or {})
         shape = spec.get("shape")
         if not isinstance(shape, (list, tuple)) or len(shape) != 3:
@@ -648,6 +655,7 @@ def resolve_torch_source(
                 "weights_source": f"checkpoint {path.name} sha256 {digest}",
             },
             kind="checkpoint",
+            confidence=confidence,
         )
     from torch import nn
 
@@ -702,6 +710,7 @@ def export(
     int8_clip: str = "max",
     image_convention: dict[str, Any] | None = None,
     producer: dict[str, Any] | None = None,
+    confidence: Mapping[str, Any] | None = None,
 ) -> Path:
     """Export any ``nn.Module`` built from supported ops; returns the manifest path.
 
@@ -709,6 +718,8 @@ def export(
     weights and hooks) is left unchanged. Golden vectors hold PyTorch's own outputs on three
     deterministic inputs; the NumPy reference must reproduce them or nothing is written.
     ``head`` "softmax" or "sigmoid" appends that probability head to the model's output.
+    ``confidence`` is the manifest's optional confidence threshold (FORMAT.md section 1,
+    ``format_rules.CONFIDENCE_KEYS``); it needs a 1-D probabilities primary output.
     """
     import torch
 
@@ -730,6 +741,14 @@ def export(
     validate(graph)
     graph = _with_classes(append_head(graph, head), classes, final_name)
     validate(graph)
+    if confidence is not None:
+        problem = check_confidence(
+            dict(confidence),
+            {"kind": graph.output_kinds[0], "shape": list(graph.output_shapes[0])},
+        )
+        if problem is not None:
+            raise UserError(f"cannot export {final_name} with a confidence threshold: {problem}")
+        graph = graph.with_(meta={**graph.meta, CONFIDENCE_KEY: dict(confidence)})
     if fold_bn:
         graph = fold_affine_pass(fold_bn_pass(graph))
         validate(graph)
@@ -858,6 +877,7 @@ def _export_torch_source(
         int8_clip=int8_clip,
         image_convention=source.image_convention,
         producer=producer,
+        confidence=source.confidence,
     )
 
 

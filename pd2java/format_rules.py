@@ -9,6 +9,7 @@ No torch, no NumPy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 FORMAT = "pd2java.manifest"
@@ -59,6 +60,51 @@ FORMAT_SINCE = {1: "0.1.0", 2: "0.2.0", 3: "0.2.0"}
 # section 1). Every key is required: "shape" two sizes >= 1 (amplitude bins, phase bins), the
 # others one-line strings. Readers ignore extra keys, as everywhere outside attrs and params.
 IMAGE_CONVENTION_KEYS = ("shape", "axis0", "axis1", "value", "png_rows")
+
+# Optional top-level key, any version (an additive change): a classifier's confidence threshold,
+# {"score": "max_probability", "threshold": 0.71, "target_false_reject": 0.02}. A prediction
+# whose score is below the threshold is "unsure" (Java: Prediction.confident() false). Every key
+# is required: "score" one of CONFIDENCE_SCORES ("max_probability": the primary output's highest
+# value), "threshold" a number in [0, 1], "target_false_reject" a number in [0, 1) (the share of
+# in-distribution images the threshold was chosen to reject; informational). The primary output
+# must be a 1-D vector of kind "probabilities": a threshold on logits would mean nothing fixed.
+# Anything else is INVALID_MANIFEST; extra keys are ignored, as everywhere outside attrs and params.
+CONFIDENCE_KEY = "confidence"
+CONFIDENCE_KEYS = ("score", "threshold", "target_false_reject")
+CONFIDENCE_SCORES = ("max_probability",)
+CONFIDENCE_OUTPUT_KIND = "probabilities"
+
+
+def check_confidence(value: object, primary_output: object = None) -> str | None:
+    """What is wrong with a ``confidence`` value (None when nothing is), by the rules above.
+    ``primary_output`` is the manifest's primary output object (``outputs[0]``, or version 1's
+    ``output``), already checked for its own keys; None skips the output rule."""
+
+    def number(v: object) -> bool:
+        return (type(v) is int or type(v) is float) and math.isfinite(v)
+
+    if not isinstance(value, dict):
+        return "must be an object"
+    for key in CONFIDENCE_KEYS:
+        if key not in value:
+            return f"lacks the key {key!r}"
+    if not isinstance(value["score"], str) or value["score"] not in CONFIDENCE_SCORES:
+        return f"score must be one of {', '.join(CONFIDENCE_SCORES)}, got {value['score']!r}"
+    t = value["threshold"]
+    if not (number(t) and 0 <= t <= 1):
+        return f"threshold must be a number in [0, 1], got {t!r}"
+    r = value["target_false_reject"]
+    if not (number(r) and 0 <= r < 1):
+        return f"target_false_reject must be a number in [0, 1), got {r!r}"
+    if isinstance(primary_output, dict):
+        kind, shape = primary_output.get("kind"), primary_output.get("shape")
+        if kind != CONFIDENCE_OUTPUT_KIND or not isinstance(shape, list) or len(shape) != 1:
+            return (
+                f"needs a 1-D primary output of kind {CONFIDENCE_OUTPUT_KIND!r}; this one is "
+                f"{kind!r} of shape {shape!r}"
+            )
+    return None
+
 
 # Version 1: "output" (one object, shape [K]) instead of "outputs", the input shape exactly
 # [C, H, W] with "layout": "CHW", and golden "output" (one tensor name) instead of "outputs".

@@ -42,6 +42,7 @@ from pd2java.backends.safetensors_io import (
 from pd2java.errors import ErrorCode, FormatError
 from pd2java.format_rules import (
     ATOL,
+    CONFIDENCE_KEY,
     FORMAT,
     FORMAT_SINCE,
     FORMAT_VERSION,
@@ -68,6 +69,7 @@ from pd2java.format_rules import (
     TOP_KEYS_V1,
     TOP_KEYS_V2,
     VERSION_PATTERN,
+    check_confidence,
 )
 from pd2java.ir import Graph, Node, ValueSpec
 from pd2java.ir.passes import check_signature, validate
@@ -156,6 +158,7 @@ def build_manifest(
     producer = {"name": "pd2java", "version": __version__}
     producer.update(_jsonable(dict(graph.meta.get("producer", {}))))
     convention = graph.meta.get("image_convention")
+    confidence = graph.meta.get("confidence")
     version = FORMAT_VERSION if compressed else FP32_FORMAT_VERSION
     return {
         "format": FORMAT,
@@ -174,6 +177,8 @@ def build_manifest(
             {"name": value, "shape": list(shape), "dtype": "float32", "kind": kind}
             for value, shape, kind in zip(graph.outputs, graph.output_shapes, graph.output_kinds)
         ],
+        # Optional (FORMAT.md section 1): the confidence threshold, when the graph carries one.
+        **({CONFIDENCE_KEY: _jsonable(confidence)} if confidence is not None else {}),
         "transforms": list(graph.transforms),
         "weights": {"file": weights_file, "bytes": weights_bytes, "sha256": weights_sha256},
         **(
@@ -393,6 +398,11 @@ def check_structure(obj: Mapping[str, Any], where: str) -> None:
         c.want(isinstance(outs, list) and len(outs) >= 1, "outputs", "a non-empty array", outs)
         for i, out in enumerate(outs):
             _check_output(c, out, f"outputs/{i}", rank1=False)
+    if CONFIDENCE_KEY in obj:
+        primary = obj["output"] if v1 else obj["outputs"][0]
+        problem = check_confidence(obj[CONFIDENCE_KEY], primary)
+        if problem is not None:
+            raise ManifestError(f"{where}: '{CONFIDENCE_KEY}' {problem}")
     c.want(_is_str_list(obj["transforms"]), "transforms", "an array of strings", obj["transforms"])
     w = obj["weights"]
     c.want(isinstance(w, dict), "weights", "an object", w)
@@ -669,7 +679,11 @@ def _graph_from_manifest(obj: Mapping[str, Any], tensors: dict[str, np.ndarray])
         tensors=tensors,
         classes=None if obj["classes"] is None else tuple(obj["classes"]),
         output_kinds=tuple(o["kind"] for o in outs),
-        meta={"image_convention": inp["image_convention"], "producer": obj["producer"]},
+        meta={
+            "image_convention": inp["image_convention"],
+            "producer": obj["producer"],
+            **({CONFIDENCE_KEY: obj[CONFIDENCE_KEY]} if CONFIDENCE_KEY in obj else {}),
+        },
         transforms=tuple(obj["transforms"]),
     )
 

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from pd2java.format_rules import (
+    CONFIDENCE_KEY,
+    CONFIDENCE_KEYS,
+    CONFIDENCE_SCORES,
     FORMAT,
     FORMAT_VERSION,
     FP32_FORMAT_VERSION,
@@ -111,6 +114,16 @@ def generate_schema() -> dict[str, Any]:
                 },
             },
             MIN_RUNTIME_KEY: {"type": "string", "pattern": f"^{VERSION_PATTERN}$"},
+            # The output-kind rule (a 1-D probabilities primary output) is the readers' alone.
+            CONFIDENCE_KEY: {
+                "type": "object",
+                "required": list(CONFIDENCE_KEYS),
+                "properties": {
+                    "score": {"enum": list(CONFIDENCE_SCORES)},
+                    "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                    "target_false_reject": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                },
+            },
             "producer": {"type": "object"},
             "name": {"type": "string", "pattern": f"^{NAME_PATTERN}$"},
             "classes": {"type": ["array", "null"], "items": {"type": "string"}},

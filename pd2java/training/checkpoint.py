@@ -15,6 +15,24 @@ and None, so ``torch.load(path, weights_only=True)`` reads it. Keys::
     history         one dict per epoch (loss, accuracy, learning rate, seconds)
     recipe          the training settings that produced it (preset, epochs, lr, seed, data)
     versions        pd2java, torch, numpy and Python versions that wrote it
+    calibration     optional (absent when training skipped calibration, and in checkpoints
+                    written before it existed; no format_version bump, since older readers
+                    ignore the key and the weights mean the same either way):
+                    {"temperature": T,            the temperature already folded into the final
+                                                  linear layer (weight and bias divided by T)
+                     "ece_before": float,         expected calibration error on the validation
+                     "ece_after": float,          split before / after (fractions, not %)
+                     "bins": 15,                  equal-width confidence bins of the ECE
+                     "reliability_before": {"confidence": [...], "accuracy": [...],
+                                            "count": [...]},   one entry per bin; confidence
+                     "reliability_after": {...},  and accuracy are None for an empty bin
+                     "rejection": {"score": "max_probability", "threshold": t,
+                                   "target_false_reject": 0.02, "val_false_reject": f,
+                                   "val_accepted_accuracy": a, "n_val": n},
+                     "nll_before": float, "nll_after": float, "n_val": n}
+                    (pd2java.training.calibrate; docs/TRAINING.md, "Calibration and rejection").
+                    The exporter writes rejection's score, threshold and target_false_reject as
+                    the manifest's "confidence" (docs/FORMAT.md).
 
 Loading never falls back to ``weights_only=False``: a file that needs unpickling code (for example
 a whole module saved with ``torch.save(model)``) is refused with an explanation. Files are written
@@ -109,6 +127,7 @@ class Checkpoint:
     recipe: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=library_versions)
     format_version: int = FORMAT_VERSION
+    calibration: dict[str, Any] | None = None
 
     @classmethod
     def from_model(
@@ -118,8 +137,10 @@ class Checkpoint:
         metrics: Mapping[str, Any] | None = None,
         history: list[Mapping[str, Any]] | None = None,
         recipe: Mapping[str, Any] | None = None,
+        calibration: Mapping[str, Any] | None = None,
     ) -> Checkpoint:
-        """Snapshot a zoo model (anything with ``arch``, ``classes`` and ``config()``)."""
+        """Snapshot a zoo model (anything with ``arch``, ``classes`` and ``config()``);
+        ``calibration`` is the record of ``pd2java.training.calibrate`` (module docstring)."""
         arch = getattr(model, "arch", None)
         if not isinstance(arch, str) or not hasattr(model, "config"):
             raise UserError(
@@ -134,6 +155,7 @@ class Checkpoint:
             metrics=_plain(dict(metrics or {}), "metrics"),
             history=_plain(list(history or []), "history"),
             recipe=_plain(dict(recipe or {}), "recipe"),
+            calibration=None if calibration is None else _plain(dict(calibration), "calibration"),
         )
 
     def build_model(self) -> nn.Module:
@@ -157,6 +179,11 @@ class Checkpoint:
             "history": _plain(self.history, "history"),
             "recipe": _plain(self.recipe, "recipe"),
             "versions": _plain(self.versions, "versions"),
+            **(
+                {"calibration": _plain(self.calibration, "calibration")}
+                if self.calibration is not None
+                else {}
+            ),
         }
 
 
@@ -288,6 +315,16 @@ def _field(raw: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path
     return value
 
 
+def _calibration(raw: Mapping[str, Any], path: Path) -> dict[str, Any] | None:
+    """The optional ``calibration`` entry, checked (absent or None: not calibrated)."""
+    value = raw.get("calibration")
+    if value is None:
+        return None
+    from pd2java.training.calibrate import check_record
+
+    return check_record(value, f"checkpoint {path}")
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read and validate a pd2java checkpoint (weights-only loading, no code from the file).
 
@@ -341,6 +378,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         recipe=raw.get("recipe") or {},
         versions=raw.get("versions") or {},
         format_version=version,
+        calibration=_calibration(raw, path),
     )
     # Validate the weights now, against a model built on the meta device (shapes only, no memory),
     # so a checkpoint for another architecture fails at load, naming the keys.

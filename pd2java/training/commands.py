@@ -44,6 +44,18 @@ def _train(args: argparse.Namespace) -> int:
         f"{m['best_epoch']}/{ckpt.recipe['epochs']}, validation accuracy {val_text}, "
         f"{m['train_seconds']:.0f} s"
     )
+    cal = ckpt.calibration
+    if cal is not None:
+        rej = cal["rejection"]
+        print(
+            f"calibration: temperature {cal['temperature']:.3f} (folded into the last layer), "
+            f"expected calibration error on validation {100 * cal['ece_before']:.2f}% -> "
+            f"{100 * cal['ece_after']:.2f}%; unsure below {rej['score']} {rej['threshold']:.4f} "
+            f"(target false reject {100 * rej['target_false_reject']:g}%, "
+            f"{100 * rej['val_false_reject']:.1f}% on validation)"
+        )
+    if m.get("calibration_note"):
+        print(m["calibration_note"])
     return 0
 
 

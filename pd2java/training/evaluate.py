@@ -9,6 +9,13 @@ true class, columns = predicted class). ``Report.table()`` renders it as text; w
 ``evaluate`` also writes ``report.txt``, ``report.json`` and ``confusion.png`` there (each to a
 temporary name first, then renamed). The dataset's classes are matched to the model's by name,
 so a dataset folder with its classes in another order is still scored correctly.
+
+Calibration (docs/TRAINING.md, "Calibration and rejection"): the report also gives the expected
+calibration error of the model's top probability on the data (``ECE_BINS`` bins); for a
+calibrated checkpoint, the ECE before temperature scaling too (its logits times T). When the
+checkpoint (``calibration.rejection``) or the export (the manifest's ``confidence``) has a
+rejection threshold, the report gives the share of images rejected as unsure (score below the
+threshold, as the Java runtime's ``Prediction.confident()``) and the accuracy on the rest.
 """
 
 from __future__ import annotations
@@ -25,7 +32,15 @@ import numpy as np
 import torch
 
 from pd2java.errors import UserError
+from pd2java.format_rules import CONFIDENCE_KEY
 from pd2java.fsutil import atomic_path, write_text_atomic
+from pd2java.training.calibrate import (
+    ECE_BINS,
+    expected_calibration_error,
+    max_probability,
+    rejection_stats,
+    softmax,
+)
 from pd2java.training.checkpoint import Checkpoint, load_checkpoint
 from pd2java.training.train import resolve_data
 
@@ -43,6 +58,16 @@ class Report:
     n: int
     checkpoint: str = ""
     data: str = ""
+    # Calibration: ECE of the top probability (None for a model whose output is not
+    # probabilities), the ECE before temperature scaling and T (a calibrated checkpoint only).
+    ece: float | None = None
+    ece_before: float | None = None
+    temperature: float | None = None
+    # Rejection, when the model has a threshold: {"score", "threshold", "target_false_reject"},
+    # how many images scored below it, and the accuracy on the others (NaN if none is left).
+    confidence: dict[str, Any] | None = None
+    rejected: int | None = None
+    accepted_accuracy: float | None = None
 
     def table(self) -> str:
         """The confusion matrix and per-class precision/recall as a fixed-width text table."""
@@ -67,7 +92,30 @@ class Report:
                 + cells
                 + f"{pct(self.recall[i]):>9}{pct(self.precision[i]):>11}"
             )
+        lines += self._calibration_lines()
         return "\n".join(lines)
+
+    def _calibration_lines(self) -> list[str]:
+        lines = []
+        if self.ece is not None:
+            text = f"expected calibration error {100 * self.ece:.2f}% ({ECE_BINS} bins)"
+            if self.ece_before is not None and self.temperature is not None:
+                text += (
+                    f"; {100 * self.ece_before:.2f}% before temperature scaling "
+                    f"(T = {self.temperature:.3f})"
+                )
+            lines += ["", text]
+        if self.confidence is not None and self.rejected is not None:
+            acc = self.accepted_accuracy
+            acc_text = "n/a" if acc is None or math.isnan(acc) else f"{100 * acc:.2f}%"
+            rate = self.rejected / self.n if self.n else float("nan")
+            lines.append(
+                f"unsure (rejected): {100 * rate:.2f}% ({self.rejected} of {self.n} images with "
+                f"{self.confidence['score']} below {self.confidence['threshold']:.4f}, chosen "
+                f"for {100 * self.confidence['target_false_reject']:g}% on validation); accuracy "
+                f"on the accepted: {acc_text}"
+            )
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (NaN becomes null)."""
@@ -84,11 +132,30 @@ class Report:
             "precision": {c: clean(p) for c, p in zip(self.classes, self.precision)},
             "recall": {c: clean(r) for c, r in zip(self.classes, self.recall)},
             "confusion": [list(row) for row in self.confusion],
+            "calibration": {
+                "ece": self.ece,
+                "ece_before": self.ece_before,
+                "temperature": self.temperature,
+                "bins": ECE_BINS,
+            },
+            "rejection": None
+            if self.confidence is None
+            else {
+                **self.confidence,
+                "rejected": self.rejected,
+                "rejection_rate": self.rejected / self.n
+                if self.n and self.rejected is not None
+                else None,
+                "accepted_accuracy": None
+                if self.accepted_accuracy is None or math.isnan(self.accepted_accuracy)
+                else self.accepted_accuracy,
+            },
         }
 
 
-def scores(true: np.ndarray, pred: np.ndarray, classes: Sequence[str], **where: str) -> Report:
-    """A Report from true and predicted class indices."""
+def scores(true: np.ndarray, pred: np.ndarray, classes: Sequence[str], **where: Any) -> Report:
+    """A Report from true and predicted class indices (``where``: the other Report fields, such
+    as checkpoint, data and the calibration figures)."""
     k = len(classes)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (true, pred), 1)
@@ -158,11 +225,24 @@ def plot_confusion(report: Report, path: str | os.PathLike[str]) -> Path:
 
 def predict(model: torch.nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities of ``model`` for (N, 60, 120) images, in batches."""
+    return predict_with_logits(model, images, batch_size)[0]
+
+
+def predict_with_logits(
+    model: torch.nn.Module, images: np.ndarray, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and logits of a zoo model (``head(forward_logits(x))``), in batches."""
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
     model.eval()
+    probs, logits = [], []
     with torch.no_grad():
-        out = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
+        for i in range(0, len(x), batch_size):
+            z = model.forward_logits(x[i : i + batch_size])
+            logits.append(z)
+            probs.append(model.head(z))
+    if not probs:
+        return np.zeros((0, 0), dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(probs).numpy(), torch.cat(logits).numpy()
 
 
 def is_export(path: str | os.PathLike[str] | Checkpoint) -> bool:
@@ -235,11 +315,43 @@ def evaluate(
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise UserError(f"report folder {out} exists and is not a folder")
+    calibration: dict[str, Any] = {}
     if loaded is not None:
         probs = predict_export(loaded, dataset.images)
+        kind = loaded.graph.output_kinds[0]
+        if kind == "probabilities":
+            calibration["ece"] = expected_calibration_error(probs, labels)
+        confidence = loaded.graph.meta.get(CONFIDENCE_KEY)
     else:
-        probs = predict(ckpt.build_model(), dataset.images, batch_size)
-    report = scores(labels, probs.argmax(axis=1), classes, checkpoint=ckpt_name, data=source)
+        probs, logits = predict_with_logits(ckpt.build_model(), dataset.images, batch_size)
+        calibration["ece"] = expected_calibration_error(probs, labels)
+        record = ckpt.calibration
+        confidence = None
+        if record is not None:
+            t = float(record["temperature"])
+            calibration["temperature"] = t
+            calibration["ece_before"] = expected_calibration_error(
+                softmax(logits.astype(np.float64) * t), labels
+            )
+            rejection = record.get("rejection")
+            if rejection is not None:
+                confidence = {
+                    k: rejection[k] for k in ("score", "threshold", "target_false_reject")
+                }
+    if confidence is not None:
+        confidence = dict(confidence)
+        predicted = probs.argmax(axis=1)
+        stats = rejection_stats(max_probability(probs), confidence["threshold"], predicted, labels)
+        calibration.update(rejected=stats.rejected, accepted_accuracy=stats.accepted_accuracy)
+    report = scores(
+        labels,
+        probs.argmax(axis=1),
+        classes,
+        checkpoint=ckpt_name,
+        data=source,
+        confidence=confidence,
+        **calibration,
+    )
     if out_dir is not None:
         text = report.table() + "\n"
         blob = json.dumps(report.to_dict(), indent=2) + "\n"

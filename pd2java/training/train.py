@@ -447,8 +447,21 @@ def train(
     }
     recipe_record = asdict(recipe)
     recipe_record.update({"data": source, "seed": seed, "val_fraction": val_fraction})
+
+    # --- Calibration (pd2java.training.calibrate): on the best weights, fit the temperature on
+    # the validation split and fold it into the final linear layer, then choose the rejection
+    # threshold; skipped, with the reason in metrics["calibration_note"], on a tiny split.
+    from pd2java.training.calibrate import calibrate_model
+
+    calibration = calibrate_model(model, x_val, y_val)
+    metrics.update(calibration.metrics, calibration_note=calibration.note)
+
     checkpoint = Checkpoint.from_model(
-        model, metrics=metrics, history=history, recipe=recipe_record
+        model,
+        metrics=metrics,
+        history=history,
+        recipe=recipe_record,
+        calibration=calibration.record,
     )
     if out is not None:
         save_checkpoint(checkpoint, out)

@@ -557,6 +557,25 @@ def _convention_with(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _confidence(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    """Add the optional confidence threshold, with ``changes`` applied (None deletes a key)."""
+
+    def change(m: dict[str, Any]) -> None:
+        c: dict[str, Any] = {
+            "score": "max_probability",
+            "threshold": 0.71,
+            "target_false_reject": 0.02,
+        }
+        for key, value in changes.items():
+            if value is None:
+                del c[key]
+            else:
+                c[key] = value
+        m["confidence"] = c
+
+    return change
+
+
 def _unknown_keys(m: dict[str, Any]) -> None:
     m["x_top"] = {"anything": [1, 2.5, None]}
     m["input"]["x_in"] = 1
@@ -1179,6 +1198,44 @@ CASES: tuple[Case, ...] = (
         "INVALID_MANIFEST",
     ),
     C("image_convention_value_number", mutate(_convention_with("value", 1)), "INVALID_MANIFEST"),
+    # confidence: optional; every key, a known score, a threshold in [0, 1], a target in [0, 1),
+    # and only on a 1-D probabilities primary output.
+    C("confidence_present", mutate(_confidence()), None),
+    C("confidence_extra_key", mutate(_confidence(val_false_reject=0.01)), None),
+    C("confidence_threshold_int_0", mutate(_confidence(threshold=0)), None),
+    C("confidence_threshold_int_1", mutate(_confidence(threshold=1)), None),
+    C("confidence_target_0", mutate(_confidence(target_false_reject=0)), None),
+    C("confidence_not_object", mutate(setp("confidence", 0.71)), "INVALID_MANIFEST"),
+    C("confidence_null", mutate(setp("confidence", None)), "INVALID_MANIFEST"),
+    C("confidence_array", mutate(setp("confidence", [0.71])), "INVALID_MANIFEST"),
+    C("confidence_no_score", mutate(_confidence(score=None)), "INVALID_MANIFEST"),
+    C("confidence_no_threshold", mutate(_confidence(threshold=None)), "INVALID_MANIFEST"),
+    C(
+        "confidence_no_target",
+        mutate(_confidence(target_false_reject=None)),
+        "INVALID_MANIFEST",
+    ),
+    C("confidence_score_energy", mutate(_confidence(score="energy")), "INVALID_MANIFEST"),
+    C("confidence_score_number", mutate(_confidence(score=1)), "INVALID_MANIFEST"),
+    C("confidence_threshold_above_1", mutate(_confidence(threshold=1.5)), "INVALID_MANIFEST"),
+    C("confidence_threshold_negative", mutate(_confidence(threshold=-0.01)), "INVALID_MANIFEST"),
+    C("confidence_threshold_string", mutate(_confidence(threshold="0.7")), "INVALID_MANIFEST"),
+    C("confidence_threshold_bool", mutate(_confidence(threshold=True)), "INVALID_MANIFEST"),
+    C(
+        "confidence_target_1",
+        mutate(_confidence(target_false_reject=1.0)),
+        "INVALID_MANIFEST",
+    ),
+    C(
+        "confidence_target_negative",
+        mutate(_confidence(target_false_reject=-0.5)),
+        "INVALID_MANIFEST",
+    ),
+    C(
+        "confidence_on_logits",
+        mutate(setp("outputs/0/kind", "logits"), _confidence()),
+        "INVALID_MANIFEST",
+    ),
     # A rank-2 input is valid in itself; the conv2d it feeds cannot take it.
     C("input_shape_two_dims", mutate(setp("input/shape", [4, 4])), "SHAPE_MISMATCH"),
     C("input_shape_zero", mutate(setp("input/shape", [0, 4, 4])), "INVALID_MANIFEST"),

@@ -29,6 +29,14 @@ final class FormatRules {
   static final String VERSION_PATTERN = "(0|[1-9][0-9]{0,5})\\.(0|[1-9][0-9]{0,5})\\.(0|[1-9][0-9]{0,5})";
   /** Keys of input.image_convention, the PRPD image convention record, when not null. */
   static final List<String> IMAGE_CONVENTION_KEYS = List.of("shape", "axis0", "axis1", "value", "png_rows");
+  /** Optional top-level key: a classifier's confidence threshold (FORMAT.md section 1). */
+  static final String CONFIDENCE_KEY = "confidence";
+  /** Keys of the confidence object, all required. */
+  static final List<String> CONFIDENCE_KEYS = List.of("score", "threshold", "target_false_reject");
+  /** Scores a confidence threshold may apply to. */
+  static final List<String> CONFIDENCE_SCORES = List.of("max_probability");
+  /** The kind the primary output must have for a confidence threshold (and be 1-D). */
+  static final String CONFIDENCE_OUTPUT_KIND = "probabilities";
   static final List<String> WEIGHT_DTYPES = List.of("F32", "F16", "I8");
   static final List<String> FP32_WEIGHT_DTYPES = List.of("F32");
   static final List<String> QUANT_KEYS = List.of("scale");

@@ -247,6 +247,7 @@ final class ManifestLoader {
             + FormatRules.OUTPUT_KINDS);
       }
     }
+    ModelMetadata.Confidence confidence = confidence(top, outputKinds[0], outputShapes[0]);
     List<String> transforms = stringList(top, "transforms", "transforms");
     Map<String, Object> weights = objectAt(top, "weights", "weights");
     String weightsFile = string(weights, "file", "weights.file");
@@ -403,7 +404,7 @@ final class ManifestLoader {
     }
     ModelMetadata metadata = new ModelMetadata(
         name, (int) v, minRuntime, producer, classes, inputName, inputShape, convention,
-        outputs, transforms, weightsFile, weightsBytes, sha);
+        outputs, confidence, transforms, weightsFile, weightsBytes, sha);
     Model model = new Model(
         metadata, steps, slotShapes.size(), outSlots, weightBytes, Kernels.info(options));
     // 7. Golden vectors and the self-test.
@@ -449,6 +450,51 @@ final class ManifestLoader {
       }
     }
     return 0;
+  }
+
+  /**
+   * The optional {@code confidence} object (FORMAT.md section 1): every key of
+   * FormatRules.CONFIDENCE_KEYS, a score of FormatRules.CONFIDENCE_SCORES, a threshold in [0, 1],
+   * a target_false_reject in [0, 1), on a 1-D primary output of kind probabilities; anything else
+   * is INVALID_MANIFEST (extra keys ignored).
+   *
+   * @return the threshold, or null when the manifest has none
+   */
+  private ModelMetadata.Confidence confidence(
+      Map<String, Object> top, String primaryKind, int[] primaryShape) {
+    String key = FormatRules.CONFIDENCE_KEY;
+    if (!top.containsKey(key)) {
+      return null;
+    }
+    Object raw = top.get(key);
+    if (!(raw instanceof Map)) {
+      throw bad("'" + key + "' must be an object");
+    }
+    Map<String, Object> m = Model.asMap(raw);
+    for (String k : FormatRules.CONFIDENCE_KEYS) {
+      if (!m.containsKey(k)) {
+        throw bad("missing key '" + key + "." + k + "'");
+      }
+    }
+    String score = string(m, "score", key + ".score");
+    if (!FormatRules.CONFIDENCE_SCORES.contains(score)) {
+      throw bad("'" + key + ".score' is " + quote(score) + ", expected one of "
+          + FormatRules.CONFIDENCE_SCORES);
+    }
+    double threshold = number(m, "threshold", key + ".threshold");
+    if (!(threshold >= 0 && threshold <= 1)) {
+      throw bad("'" + key + ".threshold' must be a number in [0, 1], got " + threshold);
+    }
+    double target = number(m, "target_false_reject", key + ".target_false_reject");
+    if (!(target >= 0 && target < 1)) {
+      throw bad("'" + key + ".target_false_reject' must be a number in [0, 1), got " + target);
+    }
+    if (!primaryKind.equals(FormatRules.CONFIDENCE_OUTPUT_KIND) || primaryShape.length != 1) {
+      throw bad("'" + key + "' needs a 1-D primary output of kind "
+          + FormatRules.CONFIDENCE_OUTPUT_KIND + "; this one is " + primaryKind + " of shape "
+          + Arrays.toString(primaryShape));
+    }
+    return new ModelMetadata.Confidence(score, threshold, target);
   }
 
   /**

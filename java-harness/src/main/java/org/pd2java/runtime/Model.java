@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.OptionalDouble;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
@@ -638,6 +639,9 @@ public final class Model {
    * pulse floor to the all-zero image.
    *
    * @param x one sample, row-major
+   * <p>When the manifest has a confidence threshold, {@link Prediction#confident()} says whether
+   * the top score reaches it (docs/JAVA.md, "Confident or unsure").
+   *
    * @return the top class with every value of the primary output, or a no-activity result
    * @throws Pd2JavaException as {@link #predict}: a non-finite output is NON_FINITE_OUTPUT, never
    *     a class; INVALID_INPUT for a PRPD value outside [0, 1]
@@ -678,7 +682,11 @@ public final class Model {
       }
     }
     String label = classes.isEmpty() ? String.valueOf(best) : classes.get(best);
-    return new Prediction(label, best, p, outputKinds[0]);
+    // The manifest's confidence threshold, when it has one (checked at load: max_probability on
+    // a probabilities output); at or above it is confident.
+    OptionalDouble threshold = metadata.confidenceThreshold();
+    boolean confident = threshold.isEmpty() || p[best] >= threshold.getAsDouble();
+    return new Prediction(label, best, p, outputKinds[0], confident);
   }
 
 

@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalDouble;
 
 /**
  * What a model's manifest says about it, beyond its nodes: who wrote it, its classes, the
@@ -25,6 +26,19 @@ public final class ModelMetadata {
     }
   }
 
+  /**
+   * The manifest's optional {@code confidence} object: a prediction whose score is below {@code
+   * threshold} is unsure ({@link Prediction#confident()} false). Checked at load: the score is
+   * {@code "max_probability"} (the primary output's highest probability), the threshold lies in
+   * [0, 1] and the primary output is a probabilities vector (FORMAT.md section 1).
+   *
+   * @param score what is compared with the threshold: {@code "max_probability"}
+   * @param threshold the lowest score of a confident prediction
+   * @param targetFalseReject the share of in-distribution images the threshold was chosen to
+   *     reject (on the training run's validation split), for information
+   */
+  public record Confidence(String score, double threshold, double targetFalseReject) {}
+
   private final String name;
   private final int formatVersion;
   private final String minRuntimeVersion;
@@ -34,6 +48,7 @@ public final class ModelMetadata {
   private final List<Integer> inputShape;
   private final ImageConvention imageConvention;
   private final List<Output> outputs;
+  private final Confidence confidence;
   private final List<String> transforms;
   private final String weightsFile;
   private final long weightsFileBytes;
@@ -49,6 +64,7 @@ public final class ModelMetadata {
       int[] inputShape,
       ImageConvention imageConvention,
       List<Output> outputs,
+      Confidence confidence,
       List<String> transforms,
       String weightsFile,
       long weightsFileBytes,
@@ -62,6 +78,7 @@ public final class ModelMetadata {
     this.inputShape = Arrays.stream(inputShape).boxed().toList();
     this.imageConvention = imageConvention;
     this.outputs = List.copyOf(outputs);
+    this.confidence = confidence;
     this.transforms = List.copyOf(transforms);
     this.weightsFile = weightsFile;
     this.weightsFileBytes = weightsFileBytes;
@@ -129,6 +146,24 @@ public final class ModelMetadata {
     return outputs;
   }
 
+  /**
+   * The confidence threshold of a classifier whose training run calibrated it (docs/JAVA.md,
+   * "Confident or unsure").
+   *
+   * @return the manifest's {@code confidence} object, or empty when it has none
+   */
+  public Optional<Confidence> confidence() {
+    return Optional.ofNullable(confidence);
+  }
+
+  /**
+   * @return the lowest score of a confident prediction, or empty when the manifest has no
+   *     threshold (then every prediction with activity is confident)
+   */
+  public OptionalDouble confidenceThreshold() {
+    return confidence == null ? OptionalDouble.empty() : OptionalDouble.of(confidence.threshold());
+  }
+
   /** @return the graph transforms the exporter applied (e.g. {@code fold_bn}) */
   public List<String> transforms() {
     return transforms;
@@ -152,7 +187,8 @@ public final class ModelMetadata {
   @Override
   public String toString() {
     return "ModelMetadata[" + name + ", format " + formatVersion + ", classes " + classes
-        + ", input " + inputName + " " + inputShape + ", outputs " + outputs + ", weights "
+        + ", input " + inputName + " " + inputShape + ", outputs " + outputs
+        + (confidence == null ? "" : ", " + confidence) + ", weights "
         + weightsFile + " sha256 " + weightsSha256 + ", producer " + producer + "]";
   }
 }

@@ -15,6 +15,11 @@ import java.util.Arrays;
  * (every value zero) with a distinct result instead of a class: {@link #hasActivity()} is false,
  * {@link #label()} is {@link #NO_ACTIVITY}, {@link #index()} is -1 and there are no scores
  * (docs/JAVA.md, "Input checks").
+ *
+ * <p>{@link #confident()} says whether the top score reaches the manifest's confidence threshold
+ * (the {@code confidence} key a calibrated training run writes): false means "unsure", an image
+ * unlike those the model was trained on or too ambiguous to alarm on. {@link #label()} stays the
+ * top class either way; the caller decides what an unsure answer does.
  */
 public final class Prediction {
   /** The label of a no-activity result. */
@@ -26,17 +31,24 @@ public final class Prediction {
   private final int index;
   private final float[] scores;
   private final String kind;
+  private final boolean confident;
 
+  /** A prediction of a model without a confidence threshold: confident when it has a class. */
   Prediction(String label, int index, float[] scores, String kind) {
+    this(label, index, scores, kind, index >= 0);
+  }
+
+  Prediction(String label, int index, float[] scores, String kind, boolean confident) {
     this.label = label;
     this.index = index;
     this.scores = scores.clone();
     this.kind = kind;
+    this.confident = confident && index >= 0;
   }
 
   /** The answer to an image with no PD activity. */
   static Prediction noActivity(String kind) {
-    return new Prediction(NO_ACTIVITY, -1, NONE, kind);
+    return new Prediction(NO_ACTIVITY, -1, NONE, kind, false);
   }
 
   /**
@@ -53,6 +65,17 @@ public final class Prediction {
    */
   public String label() {
     return label;
+  }
+
+  /**
+   * Whether the model is sure enough to act on: the top score ({@link #score()}) is at or above
+   * the manifest's confidence threshold ({@link ModelMetadata#confidenceThreshold()}).
+   *
+   * @return true when the score reaches the threshold, or when the manifest has no threshold;
+   *     false below it, and false for a no-activity result (there is no class to be sure of)
+   */
+  public boolean confident() {
+    return confident;
   }
 
   /** @return index of the top class (the first one on ties), or -1 for no activity */
@@ -140,7 +163,8 @@ public final class Prediction {
   @Override
   public String toString() {
     return hasActivity()
-        ? "Prediction[" + label + " (" + index + "), " + kind + " " + Arrays.toString(scores) + "]"
+        ? "Prediction[" + label + " (" + index + ")" + (confident ? "" : ", unsure") + ", " + kind
+            + " " + Arrays.toString(scores) + "]"
         : "Prediction[" + NO_ACTIVITY + "]";
   }
 }
