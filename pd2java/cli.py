@@ -19,8 +19,10 @@ from pd2java.errors import ParityError, UserError
 _COMMAND_MODULES = (
     "pd2java.training.data.commands",
     "pd2java.training.commands",
+    "pd2java.training.train_many",
     "pd2java.training.compress_commands",
     "pd2java.export_commands",
+    "pd2java.report.commands",
     "pd2java.backends.java.commands",
     "pd2java.backends.java.parity_commands",
     "pd2java.demo",

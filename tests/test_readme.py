@@ -27,8 +27,9 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one() -> None:
     embedded = re.findall(r"<<'README'\n(.*?)\nREADME\n", ci, flags=re.DOTALL)
     assert embedded == [tests[0]], f".ci/run must run the README test command verbatim: {embedded}"
     assert 'eval "$readme_test_command"' in ci
-    # A fresh machine has no JUnit launcher: the documented command installs it itself.
-    assert tests[0].startswith("apt-get update && apt-get install -y junit5 && ")
+    # A fresh machine has no JUnit launcher nor a browser for the model-card test: the documented
+    # command installs them itself.
+    assert tests[0].startswith("apt-get update && apt-get install -y junit5 chromium && ")
 
 
 def test_every_readme_verb_is_a_real_command() -> None:

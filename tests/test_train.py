@@ -195,7 +195,7 @@ def test_evaluate_writes_report_and_png(tiny: Dataset, trained, tmp_path: Path) 
     assert report.accuracy == pytest.approx((pred == tiny.labels).mean())
     assert sum(map(sum, report.confusion)) == len(tiny)
     files = sorted(p.name for p in (tmp_path / "rep").iterdir())
-    assert files == ["confusion.png", "report.json", "report.txt"]
+    assert files == ["confusion.png", "index.html", "report.json", "report.txt"]
     assert json.loads((tmp_path / "rep" / "report.json").read_text())["n"] == len(tiny)
     with Image.open(tmp_path / "rep" / "confusion.png") as png:
         assert png.format == "PNG" and png.size[0] > 200

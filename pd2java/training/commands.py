@@ -65,7 +65,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     report = evaluate(args.checkpoint, args.data, out_dir=args.out)
     print(report.table())
     if args.out is not None:
-        print(f"\nwrote {args.out / 'report.txt'}, report.json and confusion.png")
+        print(f"\nwrote {args.out / 'report.txt'}, report.json, confusion.png and index.html")
     return 0
 
 
@@ -129,6 +129,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     e.add_argument("data", help=DATA_HELP)
     e.add_argument(
-        "-o", "--out", type=Path, help="folder for report.txt, report.json, confusion.png"
+        "-o",
+        "--out",
+        type=Path,
+        help="folder for report.txt, report.json, confusion.png and the model card index.html",
     )
     e.set_defaults(func=_evaluate)

@@ -6,9 +6,10 @@ scored is exactly what the Java runtime loads). An export must carry class names
 
 The report holds the accuracy, per-class precision and recall, and the confusion matrix (rows =
 true class, columns = predicted class). ``Report.table()`` renders it as text; with ``out_dir``,
-``evaluate`` also writes ``report.txt``, ``report.json`` and ``confusion.png`` there (each to a
-temporary name first, then renamed). The dataset's classes are matched to the model's by name,
-so a dataset folder with its classes in another order is still scored correctly.
+``evaluate`` also writes ``report.txt``, ``report.json``, ``confusion.png`` and the model card
+``index.html`` (``pd2java.report``) there (each to a temporary name first, then renamed). The
+dataset's classes are matched to the model's by name, so a dataset folder with its classes in
+another order is still scored correctly.
 
 Calibration (docs/TRAINING.md, "Calibration and rejection"): the report also gives the expected
 calibration error of the model's top probability on the data (``ECE_BINS`` bins); for a
@@ -294,7 +295,8 @@ def evaluate(
     """Score a checkpoint (PyTorch) or an export folder / manifest (the NumPy reference) on
     ``data`` (a Dataset, a dataset folder or ``synth:...``).
 
-    With ``out_dir``, also writes ``report.txt``, ``report.json`` and ``confusion.png`` there.
+    With ``out_dir``, also writes ``report.txt``, ``report.json``, ``confusion.png`` and the model
+    card ``index.html`` there.
     """
     loaded = None
     if isinstance(checkpoint, Checkpoint):
@@ -362,4 +364,10 @@ def evaluate(
             plot_confusion(report, out / "confusion.png")
         except OSError as exc:
             raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+        # The model card, index.html (pd2java.report): the same predictions, made readable.
+        from pd2java.report import write_model_card
+
+        write_model_card(
+            out, checkpoint, dataset=dataset, labels=labels, probs=probs, report=report
+        )
     return report
