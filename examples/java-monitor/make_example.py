@@ -88,7 +88,9 @@ def _model(product: str, out: Path, checkpoint: str | None, epochs: int, untrain
         checkpoint = str(out / f"{product}.pt")
         if untrained:
             torch.manual_seed(0)
-            save_checkpoint(Checkpoint.from_model(PDLightModel(list(PRODUCTS[product]))), checkpoint)
+            save_checkpoint(
+                Checkpoint.from_model(PDLightModel(list(PRODUCTS[product]))), checkpoint
+            )
         else:
             print(f"training a light model for {product} ({epochs} epochs)", file=sys.stderr)
             train(f"synth:{product}?per_class=120&seed=0", arch="light", out=checkpoint,
