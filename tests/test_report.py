@@ -66,7 +66,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "bins": 10,
         "reliability_before": {"confidence": [], "accuracy": [], "count": []},
         "reliability_after": {"confidence": [], "accuracy": [], "count": []},
-        "rejection": {"threshold": 0.5, "coverage": 0.9},
+        "rejection": {"score": "max_probability", "threshold": 0.5, "target_false_reject": 0.02},
     }
     calibrated = base / "calibrated.pt"
     torch.save(raw, calibrated)
@@ -122,7 +122,7 @@ def test_card_shows_calibration_before_and_after(made: dict[str, Path], tmp_path
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "not calibrated" not in page and "T = 2.5" in page
     assert "12.34%" in page and "4.56%" in page  # the figures recorded at calibration
-    assert "threshold" in page and "coverage" in page  # the rejection entry
+    assert "threshold" in page and "target_false_reject" in page  # the rejection entry
     # "before" = softmax(T * log p) of the calibrated model = the model before the fold.
     dataset = synthesize("gis", per_class=6, seed=3)
     calibrated = predict(load_checkpoint(made["calibrated"]).build_model(), dataset.images)

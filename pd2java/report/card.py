@@ -42,11 +42,12 @@ import numpy as np
 from pd2java import __version__
 from pd2java.errors import UserError
 from pd2java.fsutil import write_text_atomic
+from pd2java.training import calibrate
 
 CARD_FILE = "index.html"
 THUMBS_PER_CLASS = 4
 WORST_SHOWN = 8
-DEFAULT_BINS = 10
+DEFAULT_BINS = calibrate.ECE_BINS
 PARITY_SAMPLES = 512  # images run through PyTorch for the reference-vs-PyTorch figure
 
 # ---------------------------------------------------------------------------------------------
@@ -66,28 +67,16 @@ class Reliability:
 
 
 def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = DEFAULT_BINS) -> Reliability:
-    """The reliability diagram of probabilities (N, K) against true labels (N,)."""
-    conf = probs.max(axis=1).astype(np.float64)
-    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
-    c_out: list[float | None] = []
-    a_out: list[float | None] = []
-    counts: list[int] = []
-    ece = 0.0
-    for b in range(bins):
-        members = which == b
-        n = int(members.sum())
-        counts.append(n)
-        if n == 0:
-            c_out.append(None)
-            a_out.append(None)
-            continue
-        c, a = float(conf[members].mean()), float(correct[members].mean())
-        c_out.append(c)
-        a_out.append(a)
-        ece += n * abs(a - c)
-    return Reliability(tuple(c_out), tuple(a_out), tuple(counts), ece / max(1, len(conf)))
+    """The reliability diagram of probabilities (N, K) against true labels (N,), binned as
+    training's calibration bins them (``pd2java.training.calibrate.reliability``)."""
+    diagram = calibrate.reliability(probs, labels, bins)
+    ece = calibrate.ece_from_reliability(diagram)
+    return Reliability(
+        tuple(diagram["confidence"]),
+        tuple(diagram["accuracy"]),
+        tuple(diagram["count"]),
+        0.0 if math.isnan(ece) else ece,
+    )
 
 
 def unscaled_probabilities(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -96,9 +85,7 @@ def unscaled_probabilities(probs: np.ndarray, temperature: float) -> np.ndarray:
     A calibrated model outputs ``p = softmax(z / T)``; ``log p = z / T - c`` for a constant
     ``c`` per row, and a softmax ignores per-row constants, so this is ``softmax(z)``."""
     z = float(temperature) * np.log(np.clip(probs.astype(np.float64), 1e-38, None))
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return calibrate.softmax(z)
 
 
 # ---------------------------------------------------------------------------------------------
