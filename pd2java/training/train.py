@@ -52,8 +52,8 @@ MAX_PHASE_SHIFT_BINS = 6
 INIT_LR_FACTOR = 0.1
 
 #: The finetune preset's epochs (an upper bound: early stopping), patience and lr.
-FINETUNE_EPOCHS = 40
-FINETUNE_PATIENCE = 8
+FINETUNE_EPOCHS = 30
+FINETUNE_PATIENCE = 6
 FINETUNE_LR = 3e-4
 
 
@@ -445,7 +445,7 @@ def train(
     x_val, y_val = x_all[val_idx], y_all[val_idx]
 
     with deterministic(seed, threads):
-        lineage: dict[str, Any] = {}
+        lineage: dict[str, Any] = {"init": None}
         if parent is not None:
             model, lineage["init"] = ft.init_from_parent(parent, dataset.classes, head)
         else:
