@@ -63,12 +63,17 @@ STAND_IN: dict[str, Any] = {
 }
 
 
+def randomization_applied() -> bool:
+    """Whether this synthesizer has the randomization switch the stand-in asks for."""
+    return "randomization" in inspect.signature(synth_module.record_pulses).parameters
+
+
 def stand_in(per_class: int, seed: int, spec: dict[str, Any] = STAND_IN) -> Dataset:
     """``per_class`` images per class of the stand-in monitor (see the module docstring)."""
     product = spec["product"]
     classes = PRODUCTS[product]
     extra: dict[str, Any] = {}
-    if "randomization" in inspect.signature(synth_module.record_pulses).parameters:
+    if randomization_applied():
         extra["randomization"] = spec["randomization"]
     images = np.empty((len(classes) * per_class, 60, 120), dtype=np.float32)
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), per_class)
@@ -214,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows)
     minutes = (time.perf_counter() - started) / 60
     text += f"\npretrained: {path or args.pretrained}; stand-in: {json.dumps(STAND_IN)}"
+    text += f" (randomization switch {'used' if randomization_applied() else 'absent: not used'})"
     text += f"\n{minutes:.1f} min in all, one torch thread"
     (args.out / "table.md").write_text(text + "\n", encoding="utf-8")
     print(text)

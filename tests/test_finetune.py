@@ -112,7 +112,8 @@ def test_lenet_freeze_stem_is_the_first_conv(tiny: Dataset, tmp_path: Path) -> N
     lenet = tmp_path / "lenet.pt"
     train(tiny, arch="lenet", out=lenet, epochs=1, progress=False, threads=1)
     before = load_checkpoint(lenet).state_dict
-    after = train(tiny, init=lenet, freeze="stem", epochs=1, lr=0.01, progress=False).state_dict
+    child = train(tiny, init=lenet, freeze="stem", epochs=1, lr=0.01, progress=False, threads=1)
+    after = child.state_dict
     assert torch.equal(after["features.0.weight"], before["features.0.weight"])
     assert not torch.equal(after["features.3.weight"], before["features.3.weight"])
 
@@ -134,6 +135,8 @@ def test_refusals(tiny: Dataset, parent: Path, tmp_path: Path) -> None:
     torch.save(load_checkpoint(parent).state_dict, bare)
     with pytest.raises(UserError, match=r"--init .*bare state dict"):
         train(tiny, init=bare, epochs=1, progress=False)
+    with pytest.raises(UserError, match=r"--init nowhere.pt: no such .* \(gis, transformer\)"):
+        train(tiny, init="nowhere.pt", epochs=1, progress=False)
     with pytest.raises(UserError, match="--freeze must be"):
         train(tiny, init=parent, freeze="head", epochs=1, progress=False)
 

@@ -90,6 +90,11 @@ def load_parent(init: str | os.PathLike[str] | Checkpoint) -> Parent:
         raise UserError("init must be a checkpoint file or a shipped name, not a Checkpoint object")
     text = os.fspath(init)
     name = text if text in PRETRAINED and not Path(text).exists() else None
+    if name is None and not Path(text).exists():
+        raise UserError(
+            f"--init {text}: no such checkpoint file, and not a shipped pretrained model "
+            f"({', '.join(PRETRAINED)})"
+        )
     path = pretrained_path(text) if name else Path(text)
     try:
         checkpoint = load_checkpoint(path)
