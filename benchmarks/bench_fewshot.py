@@ -48,7 +48,7 @@ from tqdm import tqdm
 
 from pd2java.training.data import PRODUCTS, Dataset, normalize_counts
 from pd2java.training.data import synth as synth_module
-from pd2java.training.finetune import few_shot, pretrained_path
+from pd2java.training.finetune import few_shot, load_parent, pretrained_path
 from pd2java.training.train import train
 
 #: The stand-in "real" data: a monitor the pretraining never saw.
@@ -61,6 +61,10 @@ STAND_IN: dict[str, Any] = {
     "pool_seed": 7000,
     "test_seed": 8000,
 }
+
+
+#: Images per class of each seed's training pool that the k images are drawn from.
+POOL_PER_CLASS = 50
 
 
 def randomization_applied() -> bool:
@@ -108,17 +112,29 @@ def run(
     test_per_class: int,
     scratch_epochs: int | None,
     finetune_epochs: int | None,
+    methods: tuple[str, ...] = ("scratch", "finetuned"),
 ) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
     log.write_text("", encoding="utf-8")
-    pool_size = max(ks)
+    # A fixed pool per seed, so a run with other ks draws the same k images per class.
+    pool_size = max(POOL_PER_CLASS, *ks)
     test = stand_in(test_per_class, STAND_IN["test_seed"])
-    methods = {
+    options = {
         "scratch": {"arch": "light", "batch_size": 16, "epochs": scratch_epochs},
         "finetuned": {"init": pretrained, "preset": "finetune", "epochs": finetune_epochs},
     }
-    rows: list[dict[str, Any]] = []
+    # The pretrained model as it is, no fine-tuning (possible here: the stand-in has its classes).
+    parent = load_parent(pretrained)
+    zero_shot = {
+        "k": 0,
+        "seed": None,
+        "method": "pretrained as is",
+        "test_accuracy": accuracy(parent.checkpoint.build_model(), test),
+    }
+    rows: list[dict[str, Any]] = [zero_shot]
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(zero_shot) + "\n")
     jobs = [(s, k, m) for s in seeds for k in ks for m in methods]
     bar = tqdm(jobs, desc="few-shot runs", unit="run", dynamic_ncols=True)
     pools: dict[int, Dataset] = {}
@@ -128,7 +144,7 @@ def run(
             pools = {seed: stand_in(pool_size, STAND_IN["pool_seed"] + seed)}
         data = few_shot(pools[seed], k, seed)
         started = time.perf_counter()
-        ckpt = train(data, seed=seed, progress=False, threads=1, **methods[method])
+        ckpt = train(data, seed=seed, progress=False, threads=1, **options[method])
         seconds = time.perf_counter() - started
         row = {
             "k": k,
@@ -151,6 +167,8 @@ def run(
 
 def table(rows: list[dict[str, Any]]) -> str:
     def stats(values: list[float]) -> str:
+        if not values:
+            return "-"
         mean = 100 * statistics.mean(values)
         std = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{mean:.1f}% +- {std:.1f}"
@@ -162,25 +180,30 @@ def table(rows: list[dict[str, Any]]) -> str:
         ),
         "|---|---|---|---|---|---|---|",
     ]
-    for k in sorted({r["k"] for r in rows}):
+    for k in sorted({r["k"] for r in rows if r["k"] > 0}):
         by = {
             m: [r for r in rows if r["k"] == k and r["method"] == m]
             for m in ("scratch", "finetuned")
         }
-        if not by["scratch"] or not by["finetuned"]:
-            continue
         acc = {m: [r["test_accuracy"] for r in by[m]] for m in by}
-        gain = 100 * (statistics.mean(acc["finetuned"]) - statistics.mean(acc["scratch"]))
-        epochs = "/".join(str(r["epochs_run"]) for r in by["finetuned"])
-        secs = " / ".join(f"{statistics.mean(r['seconds'] for r in by[m]):.0f}" for m in by)
-        first = by["scratch"][0]
+        gain = "-"
+        if acc["scratch"] and acc["finetuned"]:
+            gain = f"{100 * (statistics.mean(acc['finetuned']) - statistics.mean(acc['scratch'])):+.1f}"
+        epochs = "/".join(str(r["epochs_run"]) for r in by["finetuned"]) or "-"
+        secs = " / ".join(
+            f"{statistics.mean(r['seconds'] for r in by[m]):.0f}" if by[m] else "-" for m in by
+        )
+        first = (by["scratch"] or by["finetuned"])[0]
         lines.append(
             f"| {k} | {first['n_train']}/{first['n_val']} | {stats(acc['scratch'])} "
-            f"| {stats(acc['finetuned'])} | {gain:+.1f} | {epochs} | {secs} |"
+            f"| {stats(acc['finetuned'])} | {gain} | {epochs} | {secs} |"
         )
-    seeds = sorted({r["seed"] for r in rows})
+    seeds = sorted({r["seed"] for r in rows if r["seed"] is not None})
     lines.append("")
     lines.append(f"seeds: {', '.join(map(str, seeds))}; test accuracy on the stand-in monitor")
+    for r in rows:
+        if r["method"] == "pretrained as is":
+            lines.append(f"pretrained model as is, no fine-tuning: {100 * r['test_accuracy']:.1f}%")
     return "\n".join(lines)
 
 
@@ -198,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         "--finetune-epochs", type=int, default=12, help="most epochs fine-tuning (12)"
     )
     parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=("scratch", "finetuned"),
+        default=["scratch", "finetuned"],
+        help="which to run (default both)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: k=3, one seed, 1 epoch, 2 test images"
     )
     args = parser.parse_args(argv)
@@ -205,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         args.ks, args.seeds, args.test_per_class = [3], [0], 2
         args.scratch_epochs = args.finetune_epochs = 1
     torch.set_num_threads(1)
-    path = pretrained_path(args.pretrained) if args.pretrained in ("gis", "transformer") else None
+    path = None
+    if args.pretrained in ("gis", "transformer"):
+        shipped = pretrained_path(args.pretrained)
+        path = shipped.relative_to(shipped.parent.parent.parent)  # pd2java/pretrained/NAME.pt
     started = time.perf_counter()
     rows = run(
         args.ks,
@@ -215,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         test_per_class=args.test_per_class,
         scratch_epochs=args.scratch_epochs,
         finetune_epochs=args.finetune_epochs,
+        methods=tuple(args.methods),
     )
     text = table(rows)
     minutes = (time.perf_counter() - started) / 60

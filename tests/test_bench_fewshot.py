@@ -41,9 +41,10 @@ def test_stand_in_is_another_monitor() -> None:
 def test_quick_run_records_both_methods(tmp_path: Path, capsys) -> None:
     assert bench.main(["--quick", "-o", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "| 3 |" in text and "fine-tuned" in text
+    assert "| 3 |" in text and "fine-tuned" in text and "pretrained model as is" in text
     rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
-    assert sorted(r["method"] for r in rows) == ["finetuned", "scratch"]
+    assert sorted(r["method"] for r in rows) == ["finetuned", "pretrained as is", "scratch"]
+    rows = [r for r in rows if r["k"] == 3]
     for row in rows:
         assert row["k"] == 3 and 0.0 <= row["test_accuracy"] <= 1.0
         assert row["n_train"] + row["n_val"] == 21 and row["epochs_run"] == 1
