@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from pd2java.cli import main
+from pd2java.training.checkpoint import load_checkpoint
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
@@ -56,3 +57,14 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         assert len(java) == 2
     assert (out / "gis_lenet.pt").is_file() and (out / "summary.txt").is_file()
     assert summary["runtime_jar_bytes"] > 0
+
+    # Step 7: the shipped GIS pretrained model fine-tuned on the few-shot slice vs from scratch.
+    fewshot = summary["fewshot"]
+    assert fewshot["per_class"] == 3 and fewshot["epochs"] == 1
+    for key in ("scratch_test_accuracy", "finetuned_test_accuracy"):
+        assert 0.0 <= fewshot[key] <= 1.0
+    assert "few-shot, 3 images per class" in text
+    finetuned = load_checkpoint(out / "fewshot_finetuned.pt")
+    assert finetuned.recipe["init"]["shipped"] == "gis"
+    assert finetuned.recipe["init"]["sha256"] == fewshot["pretrained_sha256"]
+    assert load_checkpoint(out / "fewshot_scratch.pt").recipe["init"] is None

@@ -28,6 +28,8 @@ def test_wheel_bundles_templates_and_java_sources(tmp_path: Path) -> None:
         "pd2java/_bundled/java-harness/src/main/java/org/pd2java/runtime/Model.java",
         "pd2java/_bundled/java-harness/src/gateway/java/org/pd2java/gateway/Gateway.java",
         "pd2java/schema/manifest.schema.json",
+        "pd2java/pretrained/gis.pt",
+        "pd2java/pretrained/transformer.pt",
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
     assert not [n for n in names if n.endswith(".class")], "compiled classes leaked into the wheel"

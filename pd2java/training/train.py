@@ -15,7 +15,9 @@ Recipes (``PRESETS``): the seed team's ``seed-lenet`` (80 epochs, batch 64) and 
 tuned to train well in minutes on 2 CPU cores: AdamW with a one-cycle learning-rate schedule and a
 light augmentation that respects PD physics (phase jitter of at most 6 bins = 18 degrees, and an
 amplitude gain that stretches the amplitude axis; never a large phase roll, since conductor and
-enclosure protrusion differ exactly by 180 degrees).
+enclosure protrusion differ exactly by 180 degrees). ``finetune`` is for small data on top of a
+pretrained model (``init=``, ``pd2java.training.finetune``): a low learning rate, stronger
+augmentation and early stopping on the validation split.
 """
 
 from __future__ import annotations
@@ -39,11 +41,20 @@ from tqdm import tqdm
 
 from pd2java.errors import UserError
 from pd2java.training.checkpoint import Checkpoint, check_writable, save_checkpoint
-from pd2java.training.models import build_model, canonical_arch, count_parameters
+from pd2java.training.models import INPUT_SHAPE, build_model, canonical_arch, count_parameters
 
 #: Largest phase jitter, in phase bins (3 degrees each): 6 bins = 18 degrees, within docs/PRPD.md's
 #: +-20 degrees; more would start to blur conductor vs enclosure protrusion.
 MAX_PHASE_SHIFT_BINS = 6
+
+#: With ``init=`` (fine-tuning) and no explicit lr, a preset's lr is multiplied by this (the
+#: ``finetune`` preset's own lr is already low: its factor is 1).
+INIT_LR_FACTOR = 0.1
+
+#: The finetune preset's epochs (an upper bound: early stopping), patience and lr.
+FINETUNE_EPOCHS = 30
+FINETUNE_PATIENCE = 6
+FINETUNE_LR = 3e-4
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,11 @@ class Recipe:
 
     ``schedule`` is ``"constant"``, ``"step"`` (multiply the lr by ``factor`` from each
     ``(epoch, factor)`` of ``lr_steps`` on, epochs counted from 0) or ``"onecycle"`` (warm up then
-    anneal, stepped per batch). ``gain_range`` is the amplitude-gain augmentation interval.
+    anneal, stepped per batch). ``gain_range`` is the amplitude-gain augmentation interval;
+    ``gamma_range`` a contrast exponent interval (``(1, 1)``: off). ``patience`` stops training
+    after that many epochs without a better validation score (``None``: never; no effect without
+    a validation split). ``init_lr_factor`` multiplies ``lr`` when training starts from a
+    pretrained checkpoint and no lr is given.
     """
 
     name: str
@@ -66,6 +81,9 @@ class Recipe:
     augment: bool = False
     phase_shift_bins: int = MAX_PHASE_SHIFT_BINS
     gain_range: tuple[float, float] = (0.85, 1.15)
+    gamma_range: tuple[float, float] = (1.0, 1.0)
+    patience: int | None = None
+    init_lr_factor: float = INIT_LR_FACTOR
 
 
 PRESETS: dict[str, Recipe] = {
@@ -99,6 +117,21 @@ PRESETS: dict[str, Recipe] = {
         schedule="onecycle",
         augment=True,
     ),
+    # Small data, normally with init= (see docs/TRAINING.md, "Fine-tuning"): low constant lr,
+    # stronger augmentation, early stopping; works for both architectures.
+    "finetune": Recipe(
+        "finetune",
+        epochs=FINETUNE_EPOCHS,
+        batch_size=16,
+        lr=FINETUNE_LR,
+        weight_decay=1e-4,
+        schedule="constant",
+        augment=True,
+        gain_range=(0.7, 1.4),
+        gamma_range=(0.75, 1.33),
+        patience=FINETUNE_PATIENCE,
+        init_lr_factor=1.0,
+    ),
 }
 
 
@@ -110,8 +143,11 @@ def resolve_recipe(
     batch_size: int | None = None,
     lr: float | None = None,
     augment: bool | None = None,
+    init: bool = False,
 ) -> Recipe:
-    """The preset (``"default"`` means ``default-<arch>``) with the given overrides applied."""
+    """The preset (``"default"`` means ``default-<arch>``) with the given overrides applied;
+    ``init`` (fine-tuning a pretrained model) scales the preset's lr by its ``init_lr_factor``
+    when ``lr`` is not given."""
     key = f"default-{canonical_arch(arch)}" if preset == "default" else preset
     if key not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; known: default, {', '.join(PRESETS)}")
@@ -129,6 +165,8 @@ def resolve_recipe(
         if not (math.isfinite(lr) and lr > 0):
             raise UserError(f"--lr must be a positive number, got {lr}")
         changes["lr"] = float(lr)
+    elif init and recipe.init_lr_factor != 1.0:
+        changes["lr"] = recipe.lr * recipe.init_lr_factor
     if augment is not None:
         changes["augment"] = bool(augment)
     return replace(recipe, **changes)
@@ -229,7 +267,15 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, recipe: Recipe) -
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     peak = x.amax(dim=(1, 2, 3), keepdim=True)
-    return torch.where(peak > 0, x / peak.clamp_min(1e-12), x)
+    x = torch.where(peak > 0, x / peak.clamp_min(1e-12), x)
+    lo, hi = recipe.gamma_range
+    if (lo, hi) != (1.0, 1.0):
+        # Contrast: x -> x ** gamma, gamma log-uniform in the range, keeps 0 at 0 and the peak at
+        # 1; like another record length, it moves rare bins relative to frequent ones.
+        u = torch.rand(n, generator=generator)
+        gamma = torch.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * u)
+        x = x.clamp_min(0.0) ** gamma[:, None, None, None]
+    return x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,6 +312,7 @@ class EpochLog:
         self.best_row: dict[str, Any] = {}
         self._best: tuple[float, float] | None = None
         self._state: dict[str, torch.Tensor] = {}
+        self.stale = 0  # epochs since the best one (early stopping)
 
     def end_epoch(
         self,
@@ -286,6 +333,9 @@ class EpochLog:
             self._best = score
             self._state = copy.deepcopy(model.state_dict())
             self.best_row = row
+            self.stale = 0
+        else:
+            self.stale += 1
         postfix = {"loss": f"{row['train_loss']:.3f}", "acc": f"{row['train_accuracy']:.3f}"}
         if "val_accuracy" in row:
             postfix["val_acc"] = f"{row['val_accuracy']:.3f}"
@@ -314,10 +364,11 @@ def _evaluate_split(
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]  # frozen ones are left out
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     raise UserError(f"unknown optimizer {recipe.optimizer!r} in recipe {recipe.name!r}")
 
 
@@ -332,7 +383,7 @@ def _step_lr(recipe: Recipe, epoch: int) -> float:
 def train(
     data: Any,
     *,
-    arch: str = "light",
+    arch: str | None = None,
     out: str | os.PathLike[str] | None = None,
     preset: str = "default",
     epochs: int | None = None,
@@ -340,10 +391,12 @@ def train(
     lr: float | None = None,
     val_fraction: float = 0.2,
     seed: int = 0,
-    head: str = "softmax",
+    head: str | None = None,
     augment: bool | None = None,
     progress: bool = True,
     threads: int | None = None,
+    init: str | os.PathLike[str] | None = None,
+    freeze: str | None = None,
 ) -> Checkpoint:
     """Train a zoo model and return (and, with ``out``, save) its checkpoint.
 
@@ -353,14 +406,35 @@ def train(
     out; the weights of the best validation epoch are kept (with ``val_fraction=0``, the last).
     ``threads`` sets torch's thread count for the run (1 is much faster on a busy shared machine;
     results are reproducible for a given seed and thread count).
+
+    ``arch`` defaults to ``light``, or to the parent's architecture with ``init``. ``head`` is
+    ``softmax`` by default (the parent's with ``init``). ``init`` fine-tunes a pretrained
+    checkpoint (a path, or ``"gis"`` / ``"transformer"`` for the shipped ones): classes matched
+    by name, lr scaled by the recipe's ``init_lr_factor`` unless ``lr`` is given; ``freeze``
+    (``"stem"`` or ``"features"``) keeps that part fixed. See ``pd2java.training.finetune``.
     """
-    arch = canonical_arch(arch)
+    from pd2java.training import finetune as ft
+
+    parent = ft.load_parent(init) if init is not None else None
+    if freeze is not None and freeze not in ("stem", "features"):
+        raise UserError(f"--freeze must be stem or features, got {freeze!r}")
+    if parent is not None:
+        arch = ft.check_parent(parent, arch, INPUT_SHAPE)
+    arch = canonical_arch(arch or "light")
     recipe = resolve_recipe(
-        arch, preset, epochs=epochs, batch_size=batch_size, lr=lr, augment=augment
+        arch,
+        preset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        augment=augment,
+        init=parent is not None,
     )
     if out is not None:
         check_writable(out)  # fail now, not after minutes of training
     dataset, source = resolve_data(data)
+    if parent is not None:
+        ft.check_parent(parent, arch, (1, *dataset.images.shape[1:]))
     counts = np.bincount(dataset.labels, minlength=len(dataset.classes))
     if (counts == 0).any():
         empty = [c for c, n in zip(dataset.classes, counts) if n == 0]
@@ -372,7 +446,14 @@ def train(
     x_val, y_val = x_all[val_idx], y_all[val_idx]
 
     with deterministic(seed, threads):
-        model = build_model(arch, dataset.classes, head=head)
+        lineage: dict[str, Any] = {"init": None}
+        if parent is not None:
+            model, lineage["init"] = ft.init_from_parent(parent, dataset.classes, head)
+        else:
+            model = build_model(arch, dataset.classes, head=head or "softmax")
+        frozen = ft.freeze(model, freeze)
+        lineage["freeze"] = {"part": freeze, "modules": list(frozen)} if freeze else None
+        trainable = count_parameters(model)
         optimizer = _optimizer(model, recipe)
         steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
         scheduler = None
@@ -403,7 +484,7 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"] = _step_lr(recipe, epoch)
             lr_now = optimizer.param_groups[0]["lr"]
-            model.train()
+            ft.train_mode(model, frozen)  # frozen BN layers stay in eval mode
             loss_sum, correct = 0.0, 0
             order = torch.randperm(len(x_train), generator=order_gen)
             for start in range(0, len(order), recipe.batch_size):
@@ -427,7 +508,10 @@ def train(
                 "train_accuracy": correct / len(x_train),
             }
             log.end_epoch(model, row, x_val, y_val, epoch_start)
+            if recipe.patience and len(x_val) and log.stale >= recipe.patience:
+                break  # early stopping: no better validation score for `patience` epochs
         log.restore_best(model)
+        ft.unfreeze(model)
         train_seconds = time.perf_counter() - started
         used_threads = torch.get_num_threads()
 
@@ -444,9 +528,11 @@ def train(
         "parameters": count_parameters(model),
         "train_seconds": train_seconds,
         "torch_threads": used_threads,
+        "trainable_parameters": trainable,
+        "epochs_run": len(history),
     }
     recipe_record = asdict(recipe)
-    recipe_record.update({"data": source, "seed": seed, "val_fraction": val_fraction})
+    recipe_record.update({"data": source, "seed": seed, "val_fraction": val_fraction, **lineage})
 
     # --- Calibration (pd2java.training.calibrate): on the best weights, fit the temperature on
     # the validation split and fold it into the final linear layer, then choose the rejection
