@@ -8,8 +8,8 @@ for tuning the fine-tuning recipe, a *different monitor*:
   records, second sources;
 - a systematic phase-reference offset of +10 degrees and an amplitude calibration of x0.8 applied
   to every pulse (pretraining: centred offset, unit gain on average);
-- the synthesizer's ``classic`` randomization when it has the switch (pretraining used its
-  default, ``wide``);
+- the synthesizer's ``classic`` randomization (pretraining uses its default, ``wide``;
+  ``--stand-in-randomization wide`` gives a stand-in with the pretraining's own priors);
 - its own seeds: the training pool from seed 7000 + s, the test set (30 per class) from 8000.
 
 For each k and seed s: k images per class drawn (seeded) from the pool; 20% of each class held
@@ -35,7 +35,6 @@ Speed figures depend on the machine and its load; they are measured here, never 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import statistics
 import time
@@ -57,7 +56,7 @@ STAND_IN: dict[str, Any] = {
     "difficulty": 0.9,
     "phase_offset_deg": 10.0,
     "amplitude_scale": 0.8,
-    "randomization": "classic",  # used only when the synthesizer has the switch
+    "randomization": "classic",  # --stand-in-randomization wide: the pretraining's own priors
     "pool_seed": 7000,
     "test_seed": 8000,
 }
@@ -67,18 +66,10 @@ STAND_IN: dict[str, Any] = {
 POOL_PER_CLASS = 50
 
 
-def randomization_applied() -> bool:
-    """Whether this synthesizer has the randomization switch the stand-in asks for."""
-    return "randomization" in inspect.signature(synth_module.record_pulses).parameters
-
-
 def stand_in(per_class: int, seed: int, spec: dict[str, Any] = STAND_IN) -> Dataset:
     """``per_class`` images per class of the stand-in monitor (see the module docstring)."""
     product = spec["product"]
     classes = PRODUCTS[product]
-    extra: dict[str, Any] = {}
-    if randomization_applied():
-        extra["randomization"] = spec["randomization"]
     images = np.empty((len(classes) * per_class, 60, 120), dtype=np.float32)
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), per_class)
     slot = 0
@@ -86,7 +77,7 @@ def stand_in(per_class: int, seed: int, spec: dict[str, Any] = STAND_IN) -> Data
         for i in range(per_class):
             rng = synth_module.image_rng(seed, product, c, i)
             phase, amp = synth_module.record_pulses(
-                product, name, rng, float(spec["difficulty"]), **extra
+                product, name, rng, float(spec["difficulty"]), spec["randomization"]
             )
             phase = phase + spec["phase_offset_deg"]
             amp = amp * spec["amplitude_scale"]
@@ -113,13 +104,14 @@ def run(
     scratch_epochs: int | None,
     finetune_epochs: int | None,
     methods: tuple[str, ...] = ("scratch", "finetuned"),
+    spec: dict[str, Any] = STAND_IN,
 ) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
     log.write_text("", encoding="utf-8")
     # A fixed pool per seed, so a run with other ks draws the same k images per class.
     pool_size = max(POOL_PER_CLASS, *ks)
-    test = stand_in(test_per_class, STAND_IN["test_seed"])
+    test = stand_in(test_per_class, spec["test_seed"], spec)
     options = {
         "scratch": {"arch": "light", "batch_size": 16, "epochs": scratch_epochs},
         "finetuned": {"init": pretrained, "preset": "finetune", "epochs": finetune_epochs},
@@ -141,7 +133,7 @@ def run(
     for seed, k, method in bar:
         bar.set_postfix(seed=seed, k=k, method=method)
         if seed not in pools:
-            pools = {seed: stand_in(pool_size, STAND_IN["pool_seed"] + seed)}
+            pools = {seed: stand_in(pool_size, spec["pool_seed"] + seed, spec)}
         data = few_shot(pools[seed], k, seed)
         started = time.perf_counter()
         ckpt = train(data, seed=seed, progress=False, threads=1, **options[method])
@@ -228,6 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         help="which to run (default both)",
     )
     parser.add_argument(
+        "--stand-in-randomization",
+        choices=synth_module.RANDOMIZATIONS,
+        default=STAND_IN["randomization"],
+        help="the stand-in monitor's synthesizer randomization (default classic)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: k=3, one seed, 1 epoch, 2 test images"
     )
     args = parser.parse_args(argv)
@@ -239,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pretrained in ("gis", "transformer"):
         shipped = pretrained_path(args.pretrained)
         path = shipped.relative_to(shipped.parent.parent.parent)  # pd2java/pretrained/NAME.pt
+    spec = {**STAND_IN, "randomization": args.stand_in_randomization}
     started = time.perf_counter()
     rows = run(
         args.ks,
@@ -249,11 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         scratch_epochs=args.scratch_epochs,
         finetune_epochs=args.finetune_epochs,
         methods=tuple(args.methods),
+        spec=spec,
     )
     text = table(rows)
     minutes = (time.perf_counter() - started) / 60
-    text += f"\npretrained: {path or args.pretrained}; stand-in: {json.dumps(STAND_IN)}"
-    text += f" (randomization switch {'used' if randomization_applied() else 'absent: not used'})"
+    text += f"\npretrained: {path or args.pretrained}; stand-in: {json.dumps(spec)}"
     text += f"\n{minutes:.1f} min in all, one torch thread"
     (args.out / "table.md").write_text(text + "\n", encoding="utf-8")
     print(text)
