@@ -101,25 +101,14 @@ class ModelInfo:
     classes: tuple[str, ...]
     checkpoint: Any = None  # pd2java.training.checkpoint.Checkpoint
     checkpoint_path: Path | None = None
-    calibration: dict[str, Any] | None = None
     export_dir: Path | None = None
     manifest_path: Path | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
 
-
-def _raw_calibration(path: Path | None) -> dict[str, Any] | None:
-    """The checkpoint's optional ``calibration`` entry, read from the file itself (weights-only
-    loading), so it is found whether or not this version's Checkpoint class keeps it."""
-    if path is None:
-        return None
-    import torch
-
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - load_checkpoint already vetted the file; be lenient
-        return None
-    cal = raw.get("calibration") if isinstance(raw, dict) else None
-    return cal if isinstance(cal, dict) else None
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The checkpoint's ``calibration`` record (pd2java.training.calibrate), if any."""
+        return None if self.checkpoint is None else self.checkpoint.calibration
 
 
 def describe_model(model: Any) -> ModelInfo:
@@ -128,13 +117,11 @@ def describe_model(model: Any) -> ModelInfo:
     from pd2java.training.evaluate import is_export
 
     if isinstance(model, Checkpoint):
-        cal = getattr(model, "calibration", None)
         return ModelInfo(
             name=f"{model.arch} model",
             path="in-memory checkpoint",
             classes=tuple(model.classes),
             checkpoint=model,
-            calibration=cal if isinstance(cal, dict) else None,
         )
     if is_export(model):
         from pd2java.backends.java.verify import find_manifest
@@ -160,23 +147,15 @@ def describe_model(model: Any) -> ModelInfo:
                 info.checkpoint_path = (export_dir / rel).resolve()
             except UserError:
                 pass  # a card without the training side, rather than no card
-        cal = getattr(info.checkpoint, "calibration", None) or _raw_calibration(
-            info.checkpoint_path
-        )
-        if not isinstance(cal, dict) and isinstance(manifest.get("calibration"), dict):
-            cal = manifest["calibration"]
-        info.calibration = cal if isinstance(cal, dict) else None
         return info
     path = Path(model)
     ckpt = load_checkpoint(path)
-    cal = getattr(ckpt, "calibration", None) or _raw_calibration(path)
     return ModelInfo(
         name=path.stem,
         path=str(path),
         classes=tuple(ckpt.classes),
         checkpoint=ckpt,
         checkpoint_path=path.resolve(),
-        calibration=cal if isinstance(cal, dict) else None,
     )
 
 
