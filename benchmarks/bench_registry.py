@@ -161,42 +161,6 @@ def make_root(tree: Path, ids: list[str], root: Path) -> None:
 # --- the Java side --------------------------------------------------------------------------------
 
 
-def _java_tool(name: str) -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / name).is_file():
-        return str(Path(java_home) / "bin" / name)
-    found = shutil.which(name)
-    if not found:
-        raise SystemExit(f"the JDK tool {name!r} is not on PATH (nor in $JAVA_HOME/bin)")
-    return found
-
-
-def compile_main(jar: Path) -> Path:
-    """``RegistryLoadTest`` compiled against the runtime jar, cached by source and jar."""
-    from pd2java.resources import cache_dir
-
-    source = JAVA_MAIN.read_bytes()
-    key = hashlib.sha256(source + jar.name.encode()).hexdigest()[:16]
-    target = cache_dir() / f"bench-registry-main-{key}"
-    if (target / "RegistryLoadTest.class").is_file():
-        return target
-    work = Path(tempfile.mkdtemp(prefix=".bench-registry-main-", dir=cache_dir()))
-    try:
-        cmd = [_java_tool("javac"), "--release", "17", "-Xlint:all", "-encoding", "UTF-8"]
-        cmd += ["-cp", str(jar), "-d", str(work), str(JAVA_MAIN)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise SystemExit(f"javac failed on {JAVA_MAIN}:\n{proc.stdout}{proc.stderr}")
-        try:
-            os.rename(work, target)
-        except OSError:
-            if not target.is_dir():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
-
-
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
@@ -233,11 +197,11 @@ def run(args: argparse.Namespace) -> dict:
     from pd2java.backends.java.bridge import VECTOR_OPTION
 
     jar = build.build_runtime()
-    classes = compile_main(jar)
+    main = build.build_program("bench-registry", JAVA_MAIN.parent, [jar])
     tree = Path(args.tree) if args.tree else tree_dir()
     export_info = build_tree(tree, args.models)
     ids = model_ids(args.models)
-    java = args.java or _java_tool("java")
+    java = args.java or build._tool("java")
     from pd2java.resources import cache_dir
 
     with tempfile.TemporaryDirectory(prefix="bench-registry-", dir=cache_dir()) as tmp:
@@ -249,7 +213,7 @@ def run(args: argparse.Namespace) -> dict:
             f"-Xmx{args.xmx}",
             *args.jvm_arg,
             "-cp",
-            os.pathsep.join([str(jar), str(classes)]),
+            os.pathsep.join([str(jar), str(main)]),
             "RegistryLoadTest",
             "--root",
             str(root),

@@ -279,6 +279,12 @@ def build_gateway(harness: Path | None = None) -> Path:
     return _build_jar("gateway", root, [runtime, py4j_jar()], [], None)
 
 
+def build_program(kind: str, src_root: Path, classpath: list[Path]) -> Path:
+    """A jar of the Java sources under ``src_root`` (e.g. a benchmark's main class), compiled
+    against ``classpath`` with the runtime's javac flags and cached like the runtime jar."""
+    return _build_jar(kind, src_root, classpath, [], None)
+
+
 def junit_launcher() -> Path:
     """The JUnit 5 console launcher from Debian's ``junit5`` package."""
     override = os.environ.get("PD2JAVA_JUNIT_LAUNCHER")
