@@ -410,6 +410,11 @@ public final class Model {
    */
   public float[][] predictAll(float[] x) {
     checkInput(x, 1);
+    return runChecked(x);
+  }
+
+  /** {@link #predictAll} of an input already through {@link #checkInput}. */
+  private float[][] runChecked(float[] x) {
     Workspace ws = newWorkspace();
     executePlanned(x, 0, ws);
     float[][] out = new float[outputSlots.length][];
@@ -638,24 +643,19 @@ public final class Model {
    * answers with confidence. {@link Prpd} builds such images, and maps acquisitions below its
    * pulse floor to the all-zero image.
    *
-   * @param x one sample, row-major
    * <p>When the manifest has a confidence threshold, {@link Prediction#confident()} says whether
    * the top score reaches it (docs/JAVA.md, "Confident or unsure").
    *
+   * @param x one sample, row-major
    * @return the top class with every value of the primary output, or a no-activity result
    * @throws Pd2JavaException as {@link #predict}: a non-finite output is NON_FINITE_OUTPUT, never
    *     a class; INVALID_INPUT for a PRPD value outside [0, 1]
    * @throws UnsupportedOperationException when the primary output is not a 1-D score vector
    */
   public Prediction classify(float[] x) {
-    if (outputShapes[0].length != 1) {
-      throw new UnsupportedOperationException(
-          "model '" + name + "': classify needs a 1-D primary output of class scores; this "
-              + "one has per-sample shape " + Arrays.toString(outputShapes[0])
-              + " (use predict or predictAll)");
-    }
+    requireScoreVector();
+    checkInput(x, 1);
     if (metadata.imageConvention().isPresent()) {
-      checkInput(x, 1);
       boolean active = false;
       for (int i = 0; i < x.length; i++) {
         if (!(x[i] >= 0f && x[i] <= 1f)) {
@@ -674,7 +674,7 @@ public final class Model {
         return Prediction.noActivity(outputKinds[0]);
       }
     }
-    float[] p = predict(x);
+    float[] p = runChecked(x)[0];
     int best = 0;
     for (int i = 1; i < p.length; i++) {
       if (p[i] > p[best]) {
@@ -689,6 +689,15 @@ public final class Model {
     return new Prediction(label, best, p, outputKinds[0], confident);
   }
 
+  /** Refuses {@code classify} on a model whose primary output is not a 1-D score vector. */
+  private void requireScoreVector() {
+    if (outputShapes[0].length != 1) {
+      throw new UnsupportedOperationException(
+          "model '" + name + "': classify needs a 1-D primary output of class scores; this "
+              + "one has per-sample shape " + Arrays.toString(outputShapes[0])
+              + " (use predict or predictAll)");
+    }
+  }
 
   /**
    * Classifies a PRPD image built by {@link Prpd}. An acquisition with fewer pulses than the
@@ -711,9 +720,7 @@ public final class Model {
               + Prpd.AMPLITUDE_BINS + " x " + Prpd.PHASE_BINS + " PRPD image");
     }
     if (!image.hasActivity()) {
-      if (outputShapes[0].length != 1) {
-        return classify(image.image()); // throws the same UnsupportedOperationException
-      }
+      requireScoreVector();
       return Prediction.noActivity(outputKinds[0]);
     }
     return classify(image.image());
