@@ -64,7 +64,7 @@ from pd2java.backends.safetensors_io import encode_safetensors
 from pd2java.errors import ParityError, UserError
 from pd2java.format_rules import ATOL, CONFIDENCE_KEY, RTOL, check_confidence
 from pd2java.frontends.torchscript import TORCHSCRIPT_SUFFIXES, is_torchscript
-from pd2java.fsutil import atomic_path, check_can_create
+from pd2java.fsutil import atomic_path, check_can_create, file_sha256
 from pd2java.ir import Graph, Node
 from pd2java.ir.passes import fold_affine as fold_affine_pass
 from pd2java.ir.passes import fold_bn as fold_bn_pass
@@ -354,14 +354,6 @@ def _with_classes(graph: Graph, classes: Sequence[str] | None, where: str) -> Gr
     return graph.with_(classes=names)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- the oracle of ONNX imports -----------------------------------------------------------------
 
 
@@ -626,7 +618,7 @@ def resolve_torch_source(
     if not path.is_file():
         raise UserError(f"{path} is not a file")
     obj, pickled = _read_torch_file(path, trust_pickle=trust_pickle)
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
         if module is not None:
             raise UserError(
@@ -917,7 +909,7 @@ def export_onnx(
     producer = {
         **dict(graph.meta.get("producer", {})),
         "source": f"onnx:{src.name}",
-        "weights_source": f"onnx {src.name} sha256 {_sha256(src)}",
+        "weights_source": f"onnx {src.name} sha256 {file_sha256(src)}",
     }
     return _check_oracle_and_write(
         graph.with_(name=final_name, meta={**graph.meta, "producer": producer}),
@@ -1018,7 +1010,7 @@ def export_torchscript(
         raise UserError(f"TorchScript file {src} does not exist or is not a file")
     check_out_dir(out_dir)
     final_name = _check_name(name) if name is not None else model_name(src.stem)
-    digest = _sha256(src)
+    digest = file_sha256(src)
     graph, module = torchscript_to_graph(src, input_shape)
     import torch
 

@@ -8,6 +8,7 @@ removed and the target is left as it was.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -72,3 +73,12 @@ def replace_marked_block(path: str | os.PathLike[str], begin: str, end: str, blo
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     return write_text_atomic(path, head + block + tail)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, as lowercase hex, read one MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

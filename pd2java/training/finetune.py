@@ -22,7 +22,6 @@ are neither used from the batch nor updated).
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,7 @@ import numpy as np
 from torch import nn
 
 from pd2java.errors import UserError
+from pd2java.fsutil import file_sha256
 from pd2java.training.checkpoint import Checkpoint, load_checkpoint
 from pd2java.training.models import build_model, canonical_arch, linear_layer_names
 
@@ -63,14 +63,6 @@ def pretrained_path(name: str) -> Path:
             f"reinstall pd2java or make it with: pd2java pretrain --product {name} -o {name}.pt"
         )
     return path
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from pd2java.errors import UserError
+from pd2java.fsutil import file_sha256
+from pd2java.training.data.io import publish_dir
 
 MARKER = "train-many.json"
 MARKER_FORMAT = "pd2java.train-many"
@@ -185,14 +187,6 @@ def _manifest_of(folder: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def finished_marker(folder: Path, fingerprint_: str, options: Mapping[str, Any]) -> dict | None:
     """The done-marker of a product folder when the product is finished for this dataset and
     these options (export complete: one manifest, its weights file of the stated size and
@@ -209,7 +203,7 @@ def finished_marker(folder: Path, fingerprint_: str, options: Mapping[str, Any])
     file = folder / str(weights.get("file", ""))
     if not weights.get("file") or not file.is_file():
         return None
-    if file.stat().st_size != weights.get("bytes") or _sha256(file) != weights.get("sha256"):
+    if file.stat().st_size != weights.get("bytes") or file_sha256(file) != weights.get("sha256"):
         return None
     return marker
 
@@ -220,12 +214,6 @@ def _plain(value: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------------
 # The per-product task
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    from pd2java.training.data.io import publish_dir
-
-    publish_dir(tmp, out)
 
 
 def run_product(task: ProductTask) -> dict[str, Any]:
@@ -325,7 +313,7 @@ def run_product(task: ProductTask) -> dict[str, Any]:
         from pd2java.fsutil import write_text_atomic
 
         write_text_atomic(tmp / MARKER, json.dumps(marker, indent=2) + "\n")  # written last
-        _publish(tmp, out_root / task.product)
+        publish_dir(tmp, out_root / task.product)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
