@@ -255,3 +255,17 @@ def assert_onnx_import_matches_ort(
 
 def _check_close(got: Any, expected: Any, what: str) -> None:
     assert_close(got, expected, ATOL, RTOL, what=what)
+
+
+def load_benchmark(name: str) -> Any:
+    """The benchmark script ``benchmarks/<name>.py`` imported as module ``name`` (registered in
+    ``sys.modules`` first: dataclasses look their module up while the class is created)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

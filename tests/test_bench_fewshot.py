@@ -3,29 +3,15 @@ monitor, checking the structure of what it records (never the accuracy)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from helpers import load_benchmark
 
 from pd2java.training.data import synthesize
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_fewshot", ROOT / "benchmarks/bench_fewshot.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_fewshot"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_benchmark("bench_fewshot")
 
 
 def test_stand_in_is_another_monitor() -> None:

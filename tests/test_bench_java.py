@@ -5,29 +5,17 @@ the speed."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import load_benchmark
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from pd2java.errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_java", ROOT / "benchmarks/bench_java.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_java"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_benchmark("bench_java")
 
 
 def _node(op, attrs, output_shape):

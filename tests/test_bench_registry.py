@@ -5,28 +5,14 @@ collected) and the markdown block it writes, never the speed."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_benchmark
 
 from pd2java.errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_registry", ROOT / "benchmarks/bench_registry.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_registry"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_benchmark("bench_registry")
 
 
 @pytest.fixture(scope="module")
